@@ -1,0 +1,164 @@
+//! The JSON header (serialize type 0, fact sheet §1.2) in fastjson's shape.
+//!
+//! Output: keys in alphabetical order, null/empty members omitted, extFields
+//! values always strings, `serializeTypeCurrentRPC` = "JSON". Input is lenient
+//! the way Java's is: unknown keys are ignored, missing members take defaults,
+//! and extFields values of any scalar JSON type (ali-ons sends numbers and
+//! booleans) are stored as their text; JSON `null` values are dropped.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{ExtFields, LanguageCode, RemotingCommand, SerializeType};
+use crate::frame::FrameError;
+
+#[derive(Serialize)]
+struct JsonHeaderOut<'a> {
+    // Field order is the fastjson (alphabetical) order.
+    code: i32,
+    #[serde(rename = "extFields", skip_serializing_if = "Option::is_none")]
+    ext_fields: Option<&'a ExtFields>,
+    flag: i32,
+    language: &'static str,
+    opaque: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    remark: Option<&'a str>,
+    #[serde(rename = "serializeTypeCurrentRPC")]
+    serialize_type_current_rpc: &'static str,
+    version: i32,
+}
+
+#[derive(Deserialize)]
+struct JsonHeaderIn {
+    #[serde(default)]
+    code: i32,
+    #[serde(default)]
+    language: Option<Value>,
+    #[serde(default)]
+    version: i32,
+    #[serde(default)]
+    opaque: i32,
+    #[serde(default)]
+    flag: i32,
+    #[serde(default)]
+    remark: Option<String>,
+    #[serde(rename = "extFields", default)]
+    ext_fields: Option<BTreeMap<String, Value>>,
+}
+
+/// Serializes the command's header as fastjson would.
+pub fn encode_json_header(cmd: &RemotingCommand) -> Result<Vec<u8>, FrameError> {
+    let out = JsonHeaderOut {
+        code: cmd.code,
+        ext_fields: if cmd.ext_fields.is_empty() {
+            None
+        } else {
+            Some(&cmd.ext_fields)
+        },
+        flag: cmd.flag,
+        language: cmd.language.name(),
+        opaque: cmd.opaque,
+        remark: cmd.remark.as_deref(),
+        serialize_type_current_rpc: "JSON",
+        version: cmd.version,
+    };
+    serde_json::to_vec(&out).map_err(|e| FrameError::Unencodable(e.to_string()))
+}
+
+/// Parses a JSON header; the returned command has no body.
+pub fn decode_json_header(header: &[u8]) -> Result<RemotingCommand, FrameError> {
+    // serde would also accept a JSON array in the fields' order; Java would not.
+    if header.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(FrameError::InvalidJsonHeader(
+            "the header is not a JSON object".into(),
+        ));
+    }
+    let parsed: JsonHeaderIn =
+        serde_json::from_slice(header).map_err(|e| FrameError::InvalidJsonHeader(e.to_string()))?;
+    let language = match parsed.language {
+        Some(Value::String(name)) => LanguageCode::from_name(&name),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .and_then(|v| u8::try_from(v).ok())
+            .map(LanguageCode::from_code)
+            .unwrap_or(LanguageCode::Other),
+        _ => LanguageCode::Other,
+    };
+    let mut ext_fields = ExtFields::new();
+    for (key, value) in parsed.ext_fields.unwrap_or_default() {
+        let text = match value {
+            Value::Null => continue,
+            Value::String(s) => s,
+            Value::Bool(b) => b.to_string(),
+            Value::Number(n) => n.to_string(),
+            // Not produced by any known client; keeping the JSON text is the
+            // least surprising lossless choice.
+            other @ (Value::Array(_) | Value::Object(_)) => other.to_string(),
+        };
+        ext_fields.insert(key, text);
+    }
+    Ok(RemotingCommand {
+        code: parsed.code,
+        language,
+        version: parsed.version,
+        opaque: parsed.opaque,
+        flag: parsed.flag,
+        remark: parsed.remark,
+        ext_fields,
+        body: None,
+        serialize_type: SerializeType::Json,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_like_fastjson() {
+        let mut cmd = RemotingCommand {
+            code: 105,
+            language: LanguageCode::Java,
+            version: 401,
+            opaque: 3,
+            ..Default::default()
+        };
+        cmd.ext_fields.insert("topic".into(), "TopicTest".into());
+        let text = String::from_utf8(encode_json_header(&cmd).unwrap()).unwrap();
+        assert_eq!(
+            text,
+            r#"{"code":105,"extFields":{"topic":"TopicTest"},"flag":0,"language":"JAVA","opaque":3,"serializeTypeCurrentRPC":"JSON","version":401}"#
+        );
+        cmd.ext_fields.clear();
+        cmd.remark = Some("oops".into());
+        let text = String::from_utf8(encode_json_header(&cmd).unwrap()).unwrap();
+        assert_eq!(
+            text,
+            r#"{"code":105,"flag":0,"language":"JAVA","opaque":3,"remark":"oops","serializeTypeCurrentRPC":"JSON","version":401}"#
+        );
+    }
+
+    #[test]
+    fn accepts_scalar_ext_field_values_and_unknown_keys() {
+        let raw = br#"{"code":310,"extFields":{"a":"pg","e":0,"k":false,"x":1.5,"n":null},"flag":0,"language":"NODE_JS","opaque":7,"version":1,"future":{"x":1}}"#;
+        let cmd = decode_json_header(raw).unwrap();
+        assert_eq!(cmd.code, 310);
+        assert_eq!(cmd.language, LanguageCode::NodeJs);
+        assert_eq!(cmd.ext_field("a"), Some("pg"));
+        assert_eq!(cmd.ext_field("e"), Some("0"));
+        assert_eq!(cmd.ext_field("k"), Some("false"));
+        assert_eq!(cmd.ext_field("x"), Some("1.5"));
+        assert_eq!(cmd.ext_field("n"), None);
+        assert_eq!(cmd.opaque, 7);
+    }
+
+    #[test]
+    fn rejects_invalid_json_with_a_clear_error() {
+        let err = decode_json_header(b"{\"code\":").unwrap_err();
+        assert!(err.to_string().contains("JSON header"), "{err}");
+        let err = decode_json_header(b"[1,2]").unwrap_err();
+        assert!(err.to_string().contains("JSON header"), "{err}");
+    }
+}

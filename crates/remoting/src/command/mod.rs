@@ -1,0 +1,358 @@
+//! `RemotingCommand`: one request or response of the RocketMQ remoting protocol
+//! (fact sheet §1), independent of how its header is serialized.
+//!
+//! Invariants: `flag` bit 0 marks a response, bit 1 a oneway request; a response
+//! carries its request's `opaque`. `ext_fields` is a sorted map so both header
+//! encodings write keys in a stable, fastjson-like order. A body that is empty
+//! on the wire is `None`.
+
+mod binary;
+mod json;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use bytes::Bytes;
+
+use crate::code;
+use crate::frame::FrameError;
+use crate::header::{CommandHeader, HeaderError};
+
+pub use binary::{decode_binary_header, encode_binary_header};
+pub use json::{decode_json_header, encode_json_header};
+
+/// The custom header fields of a command (`extFields`): string keys to string values.
+pub type ExtFields = BTreeMap<String, String>;
+
+/// Flag bit 0: the command is a response.
+pub const FLAG_RESPONSE: i32 = 1;
+/// Flag bit 1: the request is oneway; no response will be sent.
+pub const FLAG_ONEWAY: i32 = 1 << 1;
+
+/// The version this implementation reports (`MQVersion.Version.V5_3_3` ordinal),
+/// high enough that peers send standard JSON (≥ V4_9_4 = 401).
+pub const CURRENT_VERSION: i32 = 479;
+
+/// `MQVersion` ordinal of V4_9_4: from this version on, clients accept (and name
+/// servers send) route JSON with quoted numeric map keys.
+pub const VERSION_V4_9_4: i32 = 401;
+
+static NEXT_OPAQUE: AtomicI32 = AtomicI32::new(0);
+
+/// A fresh request id, unique within this process until the counter wraps (as Java's).
+pub fn next_opaque() -> i32 {
+    NEXT_OPAQUE.fetch_add(1, Ordering::Relaxed)
+}
+
+/// How a command's header is serialized (the high byte of the header-length word).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum SerializeType {
+    /// fastjson-style JSON text (type byte 0).
+    #[default]
+    Json,
+    /// The compact ROCKETMQ binary layout (type byte 1).
+    RocketMq,
+}
+
+impl SerializeType {
+    /// The type byte written on the wire.
+    pub fn code(self) -> u8 {
+        match self {
+            SerializeType::Json => 0,
+            SerializeType::RocketMq => 1,
+        }
+    }
+
+    /// The serialize type for a type byte, if it is one of the two defined ones.
+    pub fn from_code(code: u8) -> Option<Self> {
+        match code {
+            0 => Some(SerializeType::Json),
+            1 => Some(SerializeType::RocketMq),
+            _ => None,
+        }
+    }
+}
+
+/// The sender's implementation language (`LanguageCode`); names travel in JSON,
+/// the byte in the binary header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum LanguageCode {
+    Java,
+    Cpp,
+    Dotnet,
+    Python,
+    Delphi,
+    Erlang,
+    Ruby,
+    #[default]
+    Other,
+    Http,
+    Go,
+    Php,
+    Oms,
+    Rust,
+    NodeJs,
+}
+
+impl LanguageCode {
+    /// Every language, in wire-byte order.
+    pub const ALL: [LanguageCode; 14] = [
+        LanguageCode::Java,
+        LanguageCode::Cpp,
+        LanguageCode::Dotnet,
+        LanguageCode::Python,
+        LanguageCode::Delphi,
+        LanguageCode::Erlang,
+        LanguageCode::Ruby,
+        LanguageCode::Other,
+        LanguageCode::Http,
+        LanguageCode::Go,
+        LanguageCode::Php,
+        LanguageCode::Oms,
+        LanguageCode::Rust,
+        LanguageCode::NodeJs,
+    ];
+
+    /// The byte used by the binary header.
+    pub fn code(self) -> u8 {
+        // ALL is in byte order, so the index is the byte.
+        Self::ALL.iter().position(|l| *l == self).unwrap_or(7) as u8
+    }
+
+    /// The language for a binary-header byte; unknown bytes map to `Other`
+    /// because a newer client's language must not break decoding.
+    pub fn from_code(code: u8) -> Self {
+        Self::ALL
+            .get(code as usize)
+            .copied()
+            .unwrap_or(LanguageCode::Other)
+    }
+
+    /// The Java enum name used in JSON headers.
+    pub fn name(self) -> &'static str {
+        match self {
+            LanguageCode::Java => "JAVA",
+            LanguageCode::Cpp => "CPP",
+            LanguageCode::Dotnet => "DOTNET",
+            LanguageCode::Python => "PYTHON",
+            LanguageCode::Delphi => "DELPHI",
+            LanguageCode::Erlang => "ERLANG",
+            LanguageCode::Ruby => "RUBY",
+            LanguageCode::Other => "OTHER",
+            LanguageCode::Http => "HTTP",
+            LanguageCode::Go => "GO",
+            LanguageCode::Php => "PHP",
+            LanguageCode::Oms => "OMS",
+            LanguageCode::Rust => "RUST",
+            LanguageCode::NodeJs => "NODE_JS",
+        }
+    }
+
+    /// The language for a JSON enum name; unknown names map to `Other`.
+    pub fn from_name(name: &str) -> Self {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|l| l.name() == name)
+            .unwrap_or(LanguageCode::Other)
+    }
+}
+
+impl fmt::Display for LanguageCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One remoting command (request or response).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemotingCommand {
+    /// Request code for requests, response code for responses.
+    pub code: i32,
+    pub language: LanguageCode,
+    pub version: i32,
+    /// Request id; a response copies its request's.
+    pub opaque: i32,
+    /// Bit 0 = response, bit 1 = oneway.
+    pub flag: i32,
+    pub remark: Option<String>,
+    pub ext_fields: ExtFields,
+    pub body: Option<Bytes>,
+    /// How the header is (or was) serialized on the wire.
+    pub serialize_type: SerializeType,
+}
+
+impl Default for RemotingCommand {
+    fn default() -> Self {
+        RemotingCommand {
+            code: 0,
+            language: LanguageCode::Rust,
+            version: CURRENT_VERSION,
+            opaque: 0,
+            flag: 0,
+            remark: None,
+            ext_fields: ExtFields::new(),
+            body: None,
+            serialize_type: SerializeType::Json,
+        }
+    }
+}
+
+impl RemotingCommand {
+    /// A new request with a fresh opaque and no fields.
+    pub fn new_request(code: i32) -> Self {
+        RemotingCommand {
+            code,
+            opaque: next_opaque(),
+            ..Default::default()
+        }
+    }
+
+    /// A new request whose extFields are filled from a typed header.
+    pub fn request_with_header<H: CommandHeader>(code: i32, header: &H) -> Self {
+        let mut cmd = Self::new_request(code);
+        header.to_ext_fields(&mut cmd.ext_fields);
+        cmd
+    }
+
+    /// A response to `request`: same opaque, same header serialization, RESPONSE flag set.
+    pub fn response_to(request: &RemotingCommand, code: i32, remark: Option<String>) -> Self {
+        RemotingCommand {
+            code,
+            opaque: request.opaque,
+            flag: FLAG_RESPONSE,
+            remark,
+            serialize_type: request.serialize_type,
+            ..Default::default()
+        }
+    }
+
+    /// A SUCCESS response to `request`.
+    pub fn success_to(request: &RemotingCommand) -> Self {
+        Self::response_to(request, code::response::SUCCESS, None)
+    }
+
+    /// An error response to `request` with the given code and remark.
+    pub fn error_to(request: &RemotingCommand, code: i32, remark: impl Into<String>) -> Self {
+        Self::response_to(request, code, Some(remark.into()))
+    }
+
+    pub fn is_response(&self) -> bool {
+        self.flag & FLAG_RESPONSE != 0
+    }
+
+    pub fn is_oneway(&self) -> bool {
+        self.flag & FLAG_ONEWAY != 0
+    }
+
+    /// Marks this request oneway (the peer will not answer).
+    pub fn mark_oneway(&mut self) {
+        self.flag |= FLAG_ONEWAY;
+    }
+
+    /// Marks this command as a response.
+    pub fn mark_response(&mut self) {
+        self.flag |= FLAG_RESPONSE;
+    }
+
+    /// Sets the body (an empty slice means no body, as on the wire).
+    pub fn with_body(mut self, body: impl Into<Bytes>) -> Self {
+        let body = body.into();
+        self.body = if body.is_empty() { None } else { Some(body) };
+        self
+    }
+
+    /// Sets the remark.
+    pub fn with_remark(mut self, remark: impl Into<String>) -> Self {
+        self.remark = Some(remark.into());
+        self
+    }
+
+    /// Adds the typed header's fields to extFields.
+    pub fn with_header<H: CommandHeader>(mut self, header: &H) -> Self {
+        header.to_ext_fields(&mut self.ext_fields);
+        self
+    }
+
+    /// Decodes the typed custom header from extFields.
+    pub fn decode_header<H: CommandHeader>(&self) -> Result<H, HeaderError> {
+        H::from_ext_fields(&self.ext_fields)
+    }
+
+    /// The value of one extField.
+    pub fn ext_field(&self, key: &str) -> Option<&str> {
+        self.ext_fields.get(key).map(String::as_str)
+    }
+
+    /// The body bytes, or an empty slice.
+    pub fn body_bytes(&self) -> &[u8] {
+        self.body.as_deref().unwrap_or(&[])
+    }
+
+    /// A short name for logs: the request or response code's constant name.
+    pub fn code_name(&self) -> &'static str {
+        if self.is_response() {
+            code::response_name(self.code)
+        } else {
+            code::request_name(self.code)
+        }
+    }
+
+    /// Serializes the header in this command's serialize type.
+    pub fn encode_header(&self) -> Result<Vec<u8>, FrameError> {
+        match self.serialize_type {
+            SerializeType::Json => encode_json_header(self),
+            SerializeType::RocketMq => encode_binary_header(self),
+        }
+    }
+
+    /// Decodes a header of the given type; the body is left `None`.
+    pub fn decode_header_bytes(
+        serialize_type: SerializeType,
+        header: &[u8],
+    ) -> Result<RemotingCommand, FrameError> {
+        match serialize_type {
+            SerializeType::Json => decode_json_header(header),
+            SerializeType::RocketMq => decode_binary_header(header),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn language_codes_match_java_bytes() {
+        assert_eq!(LanguageCode::Java.code(), 0);
+        assert_eq!(LanguageCode::Go.code(), 9);
+        assert_eq!(LanguageCode::Rust.code(), 12);
+        assert_eq!(LanguageCode::NodeJs.code(), 13);
+        assert_eq!(LanguageCode::from_code(200), LanguageCode::Other);
+        assert_eq!(LanguageCode::from_name("NODE_JS"), LanguageCode::NodeJs);
+        assert_eq!(LanguageCode::from_name("COBOL"), LanguageCode::Other);
+    }
+
+    #[test]
+    fn response_copies_opaque_and_sets_flag() {
+        let mut req = RemotingCommand::new_request(105);
+        req.serialize_type = SerializeType::RocketMq;
+        let resp = RemotingCommand::error_to(&req, 17, "no route");
+        assert!(resp.is_response());
+        assert!(!resp.is_oneway());
+        assert_eq!(resp.opaque, req.opaque);
+        assert_eq!(resp.serialize_type, SerializeType::RocketMq);
+        assert_eq!(resp.code_name(), "TOPIC_NOT_EXIST");
+        let mut one = RemotingCommand::new_request(15);
+        one.mark_oneway();
+        assert!(one.is_oneway() && !one.is_response());
+    }
+
+    #[test]
+    fn opaques_increase() {
+        let a = RemotingCommand::new_request(1).opaque;
+        let b = RemotingCommand::new_request(1).opaque;
+        assert_ne!(a, b);
+    }
+}

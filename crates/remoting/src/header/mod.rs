@@ -1,0 +1,239 @@
+//! Typed custom headers ↔ `extFields` (fact sheet §1.2 decoding rules, §3 keys).
+//!
+//! Every value travels as a string. Decoding follows Java's
+//! `RemotingCommand.decodeCommandCustomHeader`: ints/longs parse as decimal
+//! (a non-number is an error naming the field), booleans are true only for a
+//! case-insensitive "true", a missing required field is
+//! `HeaderError::Missing` ("the custom field <x> is null"), unknown keys are
+//! ignored. Encoding writes every present field as `key → value.to_string()`.
+//! One file per request family; each header is declared with `command_header!`.
+
+mod admin;
+mod broker;
+mod client;
+mod kv;
+mod offset;
+mod pull;
+mod query;
+mod route;
+mod send;
+
+pub use admin::*;
+pub use broker::*;
+pub use client::*;
+pub use kv::*;
+pub use offset::*;
+pub use pull::*;
+pub use query::*;
+pub use route::*;
+pub use send::*;
+
+use crate::command::ExtFields;
+
+/// Why extFields could not be turned into a typed header.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HeaderError {
+    /// A required (`@CFNotNull`) field is absent; the text is Java's.
+    #[error("the custom field <{0}> is null")]
+    Missing(&'static str),
+    /// A field is present but not of its declared type.
+    #[error("the custom field <{field}> has value {value:?}, which is not a valid {expected}")]
+    Invalid {
+        field: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+}
+
+/// A typed custom header carried in a command's extFields.
+pub trait CommandHeader: Sized {
+    /// Writes every present field into `fields` (existing keys are overwritten).
+    fn to_ext_fields(&self, fields: &mut ExtFields);
+    /// Reads the header from extFields, failing on missing required or malformed fields.
+    fn from_ext_fields(fields: &ExtFields) -> Result<Self, HeaderError>;
+
+    /// The header as a fresh extFields map.
+    fn ext_fields(&self) -> ExtFields {
+        let mut map = ExtFields::new();
+        self.to_ext_fields(&mut map);
+        map
+    }
+}
+
+/// A scalar type that can be a header field value.
+pub trait HeaderValue: Sized {
+    fn parse(field: &'static str, text: &str) -> Result<Self, HeaderError>;
+    fn render(&self) -> String;
+}
+
+impl HeaderValue for String {
+    fn parse(_: &'static str, text: &str) -> Result<Self, HeaderError> {
+        Ok(text.to_string())
+    }
+    fn render(&self) -> String {
+        self.clone()
+    }
+}
+
+macro_rules! numeric_value {
+    ($t:ty, $name:literal) => {
+        impl HeaderValue for $t {
+            fn parse(field: &'static str, text: &str) -> Result<Self, HeaderError> {
+                text.parse::<$t>().map_err(|_| HeaderError::Invalid {
+                    field,
+                    value: text.to_string(),
+                    expected: $name,
+                })
+            }
+            fn render(&self) -> String {
+                self.to_string()
+            }
+        }
+    };
+}
+
+numeric_value!(i32, "int (32-bit decimal integer)");
+numeric_value!(i64, "long (64-bit decimal integer)");
+numeric_value!(f64, "double");
+
+impl HeaderValue for bool {
+    fn parse(_: &'static str, text: &str) -> Result<Self, HeaderError> {
+        // Java's Boolean.parseBoolean: anything but "true" (any case) is false.
+        Ok(text.eq_ignore_ascii_case("true"))
+    }
+    fn render(&self) -> String {
+        self.to_string()
+    }
+}
+
+/// A header struct field: a required `T` or an optional `Option<T>`.
+pub trait HeaderField: Sized {
+    fn read(fields: &ExtFields, key: &'static str) -> Result<Self, HeaderError>;
+    fn write(&self, fields: &mut ExtFields, key: &'static str);
+}
+
+macro_rules! header_field {
+    ($($t:ty),*) => {$(
+        impl HeaderField for $t {
+            fn read(fields: &ExtFields, key: &'static str) -> Result<Self, HeaderError> {
+                match fields.get(key) {
+                    Some(text) => <$t as HeaderValue>::parse(key, text),
+                    None => Err(HeaderError::Missing(key)),
+                }
+            }
+            fn write(&self, fields: &mut ExtFields, key: &'static str) {
+                fields.insert(key.to_string(), self.render());
+            }
+        }
+        impl HeaderField for Option<$t> {
+            fn read(fields: &ExtFields, key: &'static str) -> Result<Self, HeaderError> {
+                fields.get(key).map(|text| <$t as HeaderValue>::parse(key, text)).transpose()
+            }
+            fn write(&self, fields: &mut ExtFields, key: &'static str) {
+                if let Some(v) = self {
+                    fields.insert(key.to_string(), v.render());
+                }
+            }
+        }
+    )*};
+}
+
+header_field!(String, i32, i64, f64, bool);
+
+/// Declares a header struct whose fields map to extFields keys. Required
+/// fields have a plain type, optional ones an `Option`.
+macro_rules! command_header {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $( $(#[$fmeta:meta])* $field:ident : $ty:ty => $key:literal ),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Default)]
+        pub struct $name {
+            $( $(#[$fmeta])* pub $field: $ty, )*
+        }
+
+        impl $crate::header::CommandHeader for $name {
+            #[allow(unused_variables)]
+            fn to_ext_fields(&self, fields: &mut $crate::command::ExtFields) {
+                $( $crate::header::HeaderField::write(&self.$field, fields, $key); )*
+            }
+            #[allow(unused_variables)]
+            fn from_ext_fields(
+                fields: &$crate::command::ExtFields,
+            ) -> Result<Self, $crate::header::HeaderError> {
+                Ok(Self { $( $field: $crate::header::HeaderField::read(fields, $key)?, )* })
+            }
+        }
+    };
+}
+pub(crate) use command_header;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    command_header! {
+        /// Test header.
+        pub struct Sample {
+            name: String => "name",
+            count: i32 => "count",
+            big: Option<i64> => "big",
+            on: Option<bool> => "on",
+        }
+    }
+
+    fn map(pairs: &[(&str, &str)]) -> ExtFields {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn missing_required_field_uses_java_text() {
+        let err = Sample::from_ext_fields(&map(&[("name", "x")])).unwrap_err();
+        assert_eq!(err, HeaderError::Missing("count"));
+        assert_eq!(err.to_string(), "the custom field <count> is null");
+    }
+
+    #[test]
+    fn non_numeric_is_a_clear_error() {
+        let err = Sample::from_ext_fields(&map(&[("name", "x"), ("count", "ten")])).unwrap_err();
+        assert!(err.to_string().contains("<count>"), "{err}");
+        assert!(err.to_string().contains("\"ten\""), "{err}");
+    }
+
+    #[test]
+    fn booleans_parse_like_java() {
+        for (text, want) in [
+            ("true", true),
+            ("TRUE", true),
+            ("True", true),
+            ("1", false),
+            ("yes", false),
+            ("", false),
+        ] {
+            let h = Sample::from_ext_fields(&map(&[("name", "x"), ("count", "1"), ("on", text)]))
+                .unwrap();
+            assert_eq!(h.on, Some(want), "{text}");
+        }
+    }
+
+    #[test]
+    fn round_trips_and_ignores_unknown_keys() {
+        let h = Sample {
+            name: "n".into(),
+            count: -3,
+            big: Some(1 << 40),
+            on: None,
+        };
+        let mut fields = h.ext_fields();
+        assert_eq!(fields.get("count").map(String::as_str), Some("-3"));
+        assert!(!fields.contains_key("on"));
+        fields.insert("unknown".into(), "x".into());
+        assert_eq!(Sample::from_ext_fields(&fields).unwrap(), h);
+    }
+}

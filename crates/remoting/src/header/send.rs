@@ -1,0 +1,205 @@
+//! SEND_MESSAGE (10, long keys), SEND_MESSAGE_V2 (310) / SEND_BATCH_MESSAGE (320)
+//! (short keys a..n) request headers and the send response header (fact sheet §3.1).
+//!
+//! The V2 header is the same data with one-letter keys; `From` converts both ways
+//! and `SendMessageRequestHeader::from_command` picks the key set by code.
+
+use super::{command_header, CommandHeader, HeaderError};
+use crate::code::request;
+use crate::command::RemotingCommand;
+
+command_header! {
+    /// SEND_MESSAGE request header (long key names).
+    pub struct SendMessageRequestHeader {
+        producer_group: String => "producerGroup",
+        topic: String => "topic",
+        default_topic: String => "defaultTopic",
+        default_topic_queue_nums: i32 => "defaultTopicQueueNums",
+        /// < 0 lets the broker choose a queue.
+        queue_id: i32 => "queueId",
+        sys_flag: i32 => "sysFlag",
+        born_timestamp: i64 => "bornTimestamp",
+        flag: i32 => "flag",
+        properties: Option<String> => "properties",
+        reconsume_times: Option<i32> => "reconsumeTimes",
+        unit_mode: Option<bool> => "unitMode",
+        max_reconsume_times: Option<i32> => "maxReconsumeTimes",
+        batch: Option<bool> => "batch",
+        broker_name: Option<String> => "brokerName",
+    }
+}
+
+command_header! {
+    /// SEND_MESSAGE_V2 / SEND_BATCH_MESSAGE request header (short key names a..n).
+    pub struct SendMessageRequestHeaderV2 {
+        a: String => "a",
+        b: String => "b",
+        c: String => "c",
+        d: i32 => "d",
+        e: i32 => "e",
+        f: i32 => "f",
+        g: i64 => "g",
+        h: i32 => "h",
+        i: Option<String> => "i",
+        j: Option<i32> => "j",
+        k: Option<bool> => "k",
+        l: Option<i32> => "l",
+        m: Option<bool> => "m",
+        n: Option<String> => "n",
+    }
+}
+
+impl From<SendMessageRequestHeaderV2> for SendMessageRequestHeader {
+    fn from(v: SendMessageRequestHeaderV2) -> Self {
+        SendMessageRequestHeader {
+            producer_group: v.a,
+            topic: v.b,
+            default_topic: v.c,
+            default_topic_queue_nums: v.d,
+            queue_id: v.e,
+            sys_flag: v.f,
+            born_timestamp: v.g,
+            flag: v.h,
+            properties: v.i,
+            reconsume_times: v.j,
+            unit_mode: v.k,
+            max_reconsume_times: v.l,
+            batch: v.m,
+            broker_name: v.n,
+        }
+    }
+}
+
+impl From<SendMessageRequestHeader> for SendMessageRequestHeaderV2 {
+    fn from(h: SendMessageRequestHeader) -> Self {
+        SendMessageRequestHeaderV2 {
+            a: h.producer_group,
+            b: h.topic,
+            c: h.default_topic,
+            d: h.default_topic_queue_nums,
+            e: h.queue_id,
+            f: h.sys_flag,
+            g: h.born_timestamp,
+            h: h.flag,
+            i: h.properties,
+            j: h.reconsume_times,
+            k: h.unit_mode,
+            l: h.max_reconsume_times,
+            m: h.batch,
+            n: h.broker_name,
+        }
+    }
+}
+
+impl SendMessageRequestHeader {
+    /// Decodes the send header of a SEND_MESSAGE / SEND_MESSAGE_V2 /
+    /// SEND_BATCH_MESSAGE / SEND_REPLY_MESSAGE(_V2) request, choosing the key set
+    /// by its code. Errors name the long field name for clarity.
+    pub fn from_command(cmd: &RemotingCommand) -> Result<Self, HeaderError> {
+        match cmd.code {
+            request::SEND_MESSAGE_V2
+            | request::SEND_BATCH_MESSAGE
+            | request::SEND_REPLY_MESSAGE_V2 => {
+                SendMessageRequestHeaderV2::from_ext_fields(&cmd.ext_fields)
+                    .map(Into::into)
+                    .map_err(long_name_error)
+            }
+            _ => SendMessageRequestHeader::from_ext_fields(&cmd.ext_fields),
+        }
+    }
+}
+
+fn long_name(short: &str) -> &'static str {
+    match short {
+        "a" => "producerGroup",
+        "b" => "topic",
+        "c" => "defaultTopic",
+        "d" => "defaultTopicQueueNums",
+        "e" => "queueId",
+        "f" => "sysFlag",
+        "g" => "bornTimestamp",
+        "h" => "flag",
+        "i" => "properties",
+        "j" => "reconsumeTimes",
+        "k" => "unitMode",
+        "l" => "maxReconsumeTimes",
+        "m" => "batch",
+        "n" => "brokerName",
+        _ => "unknown",
+    }
+}
+
+fn long_name_error(e: HeaderError) -> HeaderError {
+    match e {
+        HeaderError::Missing(f) => HeaderError::Missing(long_name(f)),
+        HeaderError::Invalid {
+            field,
+            value,
+            expected,
+        } => HeaderError::Invalid {
+            field: long_name(field),
+            value,
+            expected,
+        },
+    }
+}
+
+command_header! {
+    /// Response header of the send requests.
+    pub struct SendMessageResponseHeader {
+        /// Offset message id (comma-separated list for batches).
+        msg_id: String => "msgId",
+        queue_id: i32 => "queueId",
+        queue_offset: i64 => "queueOffset",
+        transaction_id: Option<String> => "transactionId",
+        batch_uniq_id: Option<String> => "batchUniqId",
+        recall_handle: Option<String> => "recallHandle",
+        msg_region: Option<String> => "MSG_REGION",
+        trace_on: Option<String> => "TRACE_ON",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn long() -> SendMessageRequestHeader {
+        SendMessageRequestHeader {
+            producer_group: "pg".into(),
+            topic: "T".into(),
+            default_topic: "TBW102".into(),
+            default_topic_queue_nums: 4,
+            queue_id: 1,
+            sys_flag: 0,
+            born_timestamp: 1_700_000_000_000,
+            flag: 0,
+            properties: Some("TAGS\u{1}a\u{2}".into()),
+            unit_mode: Some(false),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn v2_and_long_names_convert_both_ways() {
+        let h = long();
+        let v2: SendMessageRequestHeaderV2 = h.clone().into();
+        let fields = v2.ext_fields();
+        assert_eq!(fields.get("b").map(String::as_str), Some("T"));
+        assert_eq!(fields.get("g").map(String::as_str), Some("1700000000000"));
+        let mut cmd = RemotingCommand::new_request(request::SEND_MESSAGE_V2);
+        cmd.ext_fields = fields;
+        assert_eq!(SendMessageRequestHeader::from_command(&cmd).unwrap(), h);
+        let cmd = RemotingCommand::request_with_header(request::SEND_MESSAGE, &h);
+        assert_eq!(cmd.ext_field("producerGroup"), Some("pg"));
+        assert_eq!(SendMessageRequestHeader::from_command(&cmd).unwrap(), h);
+    }
+
+    #[test]
+    fn v2_errors_use_long_names() {
+        let mut cmd = RemotingCommand::new_request(request::SEND_BATCH_MESSAGE);
+        cmd.ext_fields = SendMessageRequestHeaderV2::from(long()).ext_fields();
+        cmd.ext_fields.remove("b");
+        let err = SendMessageRequestHeader::from_command(&cmd).unwrap_err();
+        assert_eq!(err.to_string(), "the custom field <topic> is null");
+    }
+}
