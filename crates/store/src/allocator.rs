@@ -1,0 +1,144 @@
+//! Background creation of CommitLog segments (RocketMQ's AllocateMappedFileService), so the put
+//! path never creates or fallocates a 1 GiB file on a tokio worker.
+//!
+//! Invariants: at most one creation is in flight and the same start offset is never created twice
+//! while a mapping of it may be live; a finished result (segment or error) waits in `ready` until
+//! the put path takes it; an error is handed to exactly one put and the next request retries.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use parking_lot::{Condvar, Mutex};
+use tokio::sync::oneshot;
+
+use crate::mapped_file::{offset_file_name, MappedFile};
+
+#[derive(Default)]
+struct State {
+    wanted: Option<u64>,
+    in_progress: Option<u64>,
+    ready: Option<(u64, Result<Arc<MappedFile>, String>)>,
+    waiters: Vec<oneshot::Sender<()>>,
+    stop: bool,
+}
+
+pub(crate) struct Allocator {
+    dir: PathBuf,
+    file_size: u64,
+    state: Mutex<State>,
+    cv: Condvar,
+}
+
+/// What `take` found.
+pub(crate) enum Take {
+    Ready(Arc<MappedFile>),
+    NotReady,
+    Failed(String),
+}
+
+impl Allocator {
+    pub fn new(dir: PathBuf, file_size: u64) -> Allocator {
+        Allocator {
+            dir,
+            file_size,
+            state: Mutex::new(State::default()),
+            cv: Condvar::new(),
+        }
+    }
+
+    fn want(&self, s: &mut State, start: u64) {
+        if s.in_progress != Some(start) {
+            s.wanted = Some(start);
+            self.cv.notify_one();
+        }
+    }
+
+    /// Takes the segment starting at `start` if it is ready, and asks for the one after it.
+    pub fn take(&self, start: u64) -> Take {
+        let mut s = self.state.lock();
+        match s.ready.take() {
+            Some((st, Ok(seg))) if st == start => {
+                self.want(&mut s, start + self.file_size);
+                Take::Ready(seg)
+            }
+            Some((st, Err(e))) if st == start => Take::Failed(e),
+            other => {
+                if let Some((_, Ok(stale))) = other {
+                    // A spare for an offset we no longer need: nobody maps it, remove the file.
+                    let _ = std::fs::remove_file(stale.path());
+                }
+                self.want(&mut s, start);
+                Take::NotReady
+            }
+        }
+    }
+
+    /// Asks for `start` and returns a receiver completed when a result for it is ready.
+    pub fn wait_ready(&self, start: u64) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        let mut s = self.state.lock();
+        if s.stop || matches!(&s.ready, Some((st, _)) if *st == start) {
+            let _ = tx.send(());
+        } else {
+            s.waiters.push(tx);
+            if s.ready.is_none() {
+                self.want(&mut s, start);
+            }
+        }
+        rx
+    }
+
+    /// Requests a spare without waiting (after open).
+    pub fn prefetch(&self, start: u64) {
+        let mut s = self.state.lock();
+        if s.ready.is_none() {
+            self.want(&mut s, start);
+        }
+    }
+
+    pub fn stop(&self) {
+        let mut s = self.state.lock();
+        s.stop = true;
+        for w in s.waiters.drain(..) {
+            let _ = w.send(());
+        }
+        self.cv.notify_all();
+    }
+
+    /// The allocator thread's loop.
+    pub fn run(&self) {
+        loop {
+            let start = {
+                let mut s = self.state.lock();
+                loop {
+                    if s.stop {
+                        return;
+                    }
+                    if let Some(w) = s.wanted.take() {
+                        if !matches!(&s.ready, Some((st, _)) if *st == w) {
+                            s.in_progress = Some(w);
+                            break w;
+                        }
+                    }
+                    self.cv.wait(&mut s);
+                }
+            };
+            let path = self.dir.join(offset_file_name(start));
+            let res = MappedFile::create(&path, start, self.file_size)
+                .map(Arc::new)
+                .map_err(|e| format!("cannot create commitlog segment {}: {e}", path.display()));
+            if let Err(e) = &res {
+                tracing::warn!("{e}");
+            }
+            let mut s = self.state.lock();
+            s.in_progress = None;
+            if let Some((_, Ok(stale))) = s.ready.take() {
+                let _ = std::fs::remove_file(stale.path());
+            }
+            s.ready = Some((start, res));
+            for w in s.waiters.drain(..) {
+                let _ = w.send(());
+            }
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! Store configuration. Defaults are RocketMQ's broker defaults (`MessageStoreConfig`), so a store
+//! opened with `StoreConfig::new(dir)` sizes its files exactly like a RocketMQ broker would.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How a put is made durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlushDiskType {
+    /// A background thread flushes periodically; a put returns once the record is in the page cache.
+    AsyncFlush,
+    /// A put returns once the record is on disk (group commit: one flush for all waiting puts).
+    SyncFlush,
+}
+
+/// Everything `MessageStore::open` needs to know.
+#[derive(Clone, Debug)]
+pub struct StoreConfig {
+    /// Root directory holding `commitlog/`, `consumequeue/`, `index/`, `checkpoint`, `abort`, `lock`.
+    pub root_dir: PathBuf,
+    /// Size of every CommitLog segment file in bytes (RocketMQ: 1 GiB).
+    pub commitlog_file_size: u64,
+    /// 20-byte entries per ConsumeQueue file (RocketMQ: 300,000).
+    pub cq_entries_per_file: u32,
+    /// Hash slots per IndexFile (RocketMQ: 5,000,000).
+    pub index_slots: u32,
+    /// Entries per IndexFile (RocketMQ: 20,000,000).
+    pub index_entries: u32,
+    /// Durability mode of puts.
+    pub flush_disk_type: FlushDiskType,
+    /// Period of the async flush thread (RocketMQ: 500 ms).
+    pub flush_interval: Duration,
+    /// Async flush only flushes when at least this many 4 KiB pages are dirty (RocketMQ: 4).
+    pub flush_least_pages: u32,
+    /// Async flush flushes everything at least this often (RocketMQ: 10 s).
+    pub flush_thorough_interval: Duration,
+    /// SYNC_FLUSH: a put not flushed within this resolves as `FlushDiskTimeout` (RocketMQ: 5 s).
+    pub sync_flush_timeout: Duration,
+    /// Largest accepted body in bytes (RocketMQ: 4 MiB).
+    pub max_message_size: usize,
+    /// CommitLog segments whose mtime is older than this are deleted by retention (RocketMQ: 72 h).
+    pub file_reserved_time: Duration,
+    /// Local hours of day (0-23) at which expired segments are deleted (RocketMQ: "04").
+    pub delete_when: Vec<u8>,
+    /// Above this disk usage (percent) segments are deleted regardless of `delete_when`/age (RocketMQ: 75).
+    pub disk_max_used_space_ratio: u8,
+    /// Above this disk usage (percent) puts are refused with `ServiceNotAvailable` (RocketMQ: 90).
+    pub disk_space_warning_level_ratio: u8,
+    /// Verify the body CRC of every record scanned during crash recovery (RocketMQ: true).
+    pub check_crc_on_recover: bool,
+    /// Maintain IndexFiles for `query_by_key` (RocketMQ: true).
+    pub message_index_enable: bool,
+    /// Address written as STOREHOST in every record and encoded in offset message ids.
+    pub store_host: SocketAddr,
+    /// Period of the background retention check (RocketMQ `cleanResourceInterval`: 10 s).
+    pub clean_resource_interval: Duration,
+}
+
+impl StoreConfig {
+    /// A configuration with RocketMQ's defaults, storing under `root_dir`.
+    pub fn new(root_dir: impl Into<PathBuf>) -> Self {
+        StoreConfig {
+            root_dir: root_dir.into(),
+            commitlog_file_size: 1 << 30,
+            cq_entries_per_file: 300_000,
+            index_slots: 5_000_000,
+            index_entries: 20_000_000,
+            flush_disk_type: FlushDiskType::AsyncFlush,
+            flush_interval: Duration::from_millis(500),
+            flush_least_pages: 4,
+            flush_thorough_interval: Duration::from_secs(10),
+            sync_flush_timeout: Duration::from_secs(5),
+            max_message_size: 4 * 1024 * 1024,
+            file_reserved_time: Duration::from_secs(72 * 3600),
+            delete_when: vec![4],
+            disk_max_used_space_ratio: 75,
+            disk_space_warning_level_ratio: 90,
+            check_crc_on_recover: true,
+            message_index_enable: true,
+            store_host: SocketAddr::from((Ipv4Addr::LOCALHOST, 10911)),
+            clean_resource_interval: Duration::from_secs(10),
+        }
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        if self.commitlog_file_size < 4096 || self.commitlog_file_size > i32::MAX as u64 + 1 {
+            return Err(format!(
+                "commitlog_file_size {} must be between 4096 and 2^31 bytes",
+                self.commitlog_file_size
+            ));
+        }
+        if self.cq_entries_per_file == 0 {
+            return Err("cq_entries_per_file must be at least 1".into());
+        }
+        if self.index_slots == 0 || self.index_entries < 2 {
+            return Err("index_slots must be >= 1 and index_entries >= 2".into());
+        }
+        if self.flush_interval.is_zero() {
+            return Err("flush_interval must be > 0".into());
+        }
+        if self.delete_when.iter().any(|h| *h > 23) {
+            return Err("delete_when holds hours of day, each 0..=23".into());
+        }
+        Ok(())
+    }
+}

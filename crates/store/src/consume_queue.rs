@@ -1,0 +1,379 @@
+//! One ConsumeQueue: the per-(topic, queue) index of CommitLog records, stored under
+//! `consumequeue/<topic>/<queueId>/` as files of `entries_per_file` 20-byte big-endian entries
+//! (phys offset i64, size i32, tags code i64), each file named by its 20-digit start BYTE offset.
+//!
+//! Invariants: logical offset N lives at byte N*20; entries `[min_offset, max_offset)` are all
+//! written (dense, no zero entries); an all-zero entry (size 0) means "never written"; entries are
+//! only written by the store's put path (under the put lock) or by recovery before the store is
+//! live; `max_offset` is published (Release) after the entry bytes are written, so a reader that
+//! sees offset N < max also sees entry N. Size 1 with phys `LOST_ENTRY_PHYS` is Courier's marker for
+//! an entry recovery could not rebuild (its record was destroyed); readers skip it.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use crate::mapped_file::{offset_file_name, parse_offset_file_name, MappedFile};
+
+/// Bytes per entry.
+pub const CQ_ENTRY_SIZE: u64 = 20;
+/// Physical offset written in an entry whose record was lost (see module doc).
+pub const LOST_ENTRY_PHYS: i64 = i64::MAX;
+
+/// One decoded entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CqEntry {
+    /// CommitLog offset of the record.
+    pub phys: i64,
+    /// Record size.
+    pub size: i32,
+    /// Tags hash code.
+    pub tags_code: i64,
+}
+
+impl CqEntry {
+    fn encode(&self) -> [u8; 20] {
+        let mut b = [0u8; 20];
+        b[..8].copy_from_slice(&self.phys.to_be_bytes());
+        b[8..12].copy_from_slice(&self.size.to_be_bytes());
+        b[12..].copy_from_slice(&self.tags_code.to_be_bytes());
+        b
+    }
+    fn decode(b: &[u8]) -> CqEntry {
+        CqEntry {
+            phys: crate::message::be_i64(b, 0),
+            size: crate::message::be_i32(b, 8),
+            tags_code: crate::message::be_i64(b, 12),
+        }
+    }
+    /// The entry marks a record recovery could not rebuild.
+    pub fn is_lost(&self) -> bool {
+        self.phys == LOST_ENTRY_PHYS
+    }
+}
+
+pub(crate) struct ConsumeQueue {
+    pub topic: String,
+    pub queue_id: i32,
+    dir: PathBuf,
+    file_bytes: u64,
+    files: RwLock<Vec<Arc<MappedFile>>>,
+    max_offset: AtomicI64,
+    min_offset: AtomicI64,
+    /// Logical offset up to which entries are known flushed.
+    flushed: AtomicI64,
+}
+
+impl ConsumeQueue {
+    /// Opens (or creates the directory of) a queue and finds its written extent.
+    pub fn open(
+        root: &Path,
+        topic: &str,
+        queue_id: i32,
+        entries_per_file: u32,
+    ) -> io::Result<Self> {
+        let dir = root.join(topic).join(queue_id.to_string());
+        std::fs::create_dir_all(&dir)?;
+        let file_bytes = entries_per_file as u64 * CQ_ENTRY_SIZE;
+        let mut starts = Vec::new();
+        for e in std::fs::read_dir(&dir)? {
+            let e = e?;
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            match parse_offset_file_name(&name) {
+                Some(s) if s % file_bytes == 0 => starts.push(s),
+                Some(_) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!(
+                            "{} is not a multiple of the ConsumeQueue file size {}; was cq_entries_per_file changed?",
+                            e.path().display(),
+                            file_bytes
+                        ),
+                    ))
+                }
+                None if name.ends_with(".tmp") => {
+                    let _ = std::fs::remove_file(e.path());
+                }
+                None => {}
+            }
+        }
+        starts.sort_unstable();
+        // Keep only the contiguous run ending at the newest file: a gap means older files are stale.
+        let mut files: Vec<Arc<MappedFile>> = Vec::with_capacity(starts.len());
+        for s in starts {
+            if let Some(last) = files.last() {
+                if last.end() != s {
+                    files.clear();
+                }
+            }
+            files.push(Arc::new(MappedFile::open(
+                &dir.join(offset_file_name(s)),
+                s,
+                file_bytes,
+            )?));
+        }
+        let cq = ConsumeQueue {
+            topic: topic.to_string(),
+            queue_id,
+            dir,
+            file_bytes,
+            files: RwLock::new(files),
+            max_offset: AtomicI64::new(0),
+            min_offset: AtomicI64::new(0),
+            flushed: AtomicI64::new(0),
+        };
+        let (min, max) = cq.scan_extent();
+        cq.min_offset.store(min, Ordering::Release);
+        cq.max_offset.store(max, Ordering::Release);
+        cq.flushed.store(max, Ordering::Release);
+        Ok(cq)
+    }
+
+    /// (first offset of the first file, first unwritten offset of the last file).
+    fn scan_extent(&self) -> (i64, i64) {
+        let files = self.files.read();
+        let (Some(first), Some(last)) = (files.first(), files.last()) else {
+            return (0, 0);
+        };
+        let min = (first.start() / CQ_ENTRY_SIZE) as i64;
+        // Written entries form a prefix of the file: binary search for the first size-0 entry.
+        let n = self.file_bytes / CQ_ENTRY_SIZE;
+        let (mut lo, mut hi) = (0u64, n);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            let written = last
+                .get(mid * CQ_ENTRY_SIZE, 20)
+                .map(|b| CqEntry::decode(b).size != 0)
+                .unwrap_or(false);
+            if written {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        (min, ((last.start() / CQ_ENTRY_SIZE) + lo) as i64)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+    pub fn max_offset(&self) -> i64 {
+        self.max_offset.load(Ordering::Acquire)
+    }
+    pub fn min_offset(&self) -> i64 {
+        self.min_offset.load(Ordering::Acquire)
+    }
+
+    fn file_for(&self, byte: u64) -> Option<Arc<MappedFile>> {
+        let files = self.files.read();
+        let first = files.first()?;
+        if byte < first.start() {
+            return None;
+        }
+        let idx = ((byte - first.start()) / self.file_bytes) as usize;
+        files.get(idx).cloned()
+    }
+
+    /// Makes sure the file holding logical offsets `[offset, offset+count)` exists (writer only).
+    /// This is the only blocking step of dispatch and happens once per `entries_per_file` entries.
+    pub fn ensure_capacity(&self, offset: i64, count: u64) -> io::Result<()> {
+        let first_byte = offset as u64 * CQ_ENTRY_SIZE;
+        let last_byte = (offset as u64 + count.max(1) - 1) * CQ_ENTRY_SIZE;
+        let mut byte = first_byte - first_byte % self.file_bytes;
+        while byte <= last_byte {
+            if self.file_for(byte).is_none() {
+                let mut files = self.files.write();
+                let start = match files.last() {
+                    Some(l) if l.end() <= byte => l.end(),
+                    Some(_) => byte,
+                    None => byte,
+                };
+                let mut s = start;
+                while s <= byte {
+                    let f = MappedFile::create(
+                        &self.dir.join(offset_file_name(s)),
+                        s,
+                        self.file_bytes,
+                    )?;
+                    if files.last().map(|l| l.end() != s).unwrap_or(false) {
+                        files.clear();
+                    }
+                    files.push(Arc::new(f));
+                    s += self.file_bytes;
+                }
+            }
+            byte += self.file_bytes;
+        }
+        Ok(())
+    }
+
+    /// Writes entry `offset` (file must exist: see `ensure_capacity`). Does not publish it.
+    pub fn write_entry(&self, offset: i64, e: CqEntry) -> bool {
+        let byte = offset as u64 * CQ_ENTRY_SIZE;
+        match self.file_for(byte) {
+            Some(f) => f.write(byte - f.start(), &e.encode()),
+            None => false,
+        }
+    }
+
+    /// Publishes entries below `max`.
+    pub fn publish(&self, max: i64) {
+        self.max_offset.store(max, Ordering::Release);
+    }
+
+    /// Entry `offset` as stored (None if its file does not exist).
+    pub fn raw_entry(&self, offset: i64) -> Option<CqEntry> {
+        if offset < 0 {
+            return None;
+        }
+        let byte = offset as u64 * CQ_ENTRY_SIZE;
+        let f = self.file_for(byte)?;
+        f.get(byte - f.start(), 20).map(CqEntry::decode)
+    }
+
+    /// Entry `offset` if it is within `[min, max)`.
+    #[cfg(test)]
+    pub fn entry(&self, offset: i64) -> Option<CqEntry> {
+        if offset < self.min_offset() || offset >= self.max_offset() {
+            return None;
+        }
+        self.raw_entry(offset)
+    }
+
+    /// Zeroes entries `[from, max)` and sets max to `from` (recovery only).
+    pub fn truncate_to(&self, from: i64) {
+        let max = self.max_offset();
+        for o in from.max(0)..max {
+            let byte = o as u64 * CQ_ENTRY_SIZE;
+            if let Some(f) = self.file_for(byte) {
+                f.write(byte - f.start(), &[0u8; 20]);
+            }
+        }
+        self.max_offset.store(from.max(0), Ordering::Release);
+        if self.min_offset() > from {
+            self.min_offset.store(from.max(0), Ordering::Release);
+        }
+        let keep_bytes = from.max(0) as u64 * CQ_ENTRY_SIZE;
+        let mut files = self.files.write();
+        // Files wholly beyond the new end (other than the one holding `from`) are dropped.
+        while files.len() > 1
+            && files
+                .last()
+                .map(|f| f.start() > keep_bytes)
+                .unwrap_or(false)
+        {
+            if let Some(f) = files.pop() {
+                let _ = std::fs::remove_file(f.path());
+            }
+        }
+        self.flushed.store(
+            self.flushed.load(Ordering::Acquire).min(from),
+            Ordering::Release,
+        );
+    }
+
+    /// Flushes entries written since the last flush.
+    pub fn flush(&self) -> io::Result<()> {
+        let max = self.max_offset();
+        let from = self.flushed.load(Ordering::Acquire).max(self.min_offset());
+        if from >= max {
+            return Ok(());
+        }
+        let files: Vec<Arc<MappedFile>> = self.files.read().clone();
+        let (a, b) = (from as u64 * CQ_ENTRY_SIZE, max as u64 * CQ_ENTRY_SIZE);
+        for f in files.iter().filter(|f| f.end() > a && f.start() < b) {
+            let s = a.max(f.start()) - f.start();
+            let e = b.min(f.end()) - f.start();
+            f.flush_range(s, e - s)?;
+        }
+        self.flushed.store(max, Ordering::Release);
+        Ok(())
+    }
+
+    /// Retention: moves min past entries pointing below `min_phys` and deletes files wholly below it.
+    /// Returns the number of files deleted.
+    pub fn advance_min(&self, min_phys: i64) -> usize {
+        let max = self.max_offset();
+        let mut min = self.min_offset();
+        // Entries point at increasing offsets, so binary search the first one at/after min_phys.
+        let (mut lo, mut hi) = (min, max);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let below = match self.raw_entry(mid) {
+                Some(e) if !e.is_lost() => e.phys < min_phys,
+                _ => false,
+            };
+            if below {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        if lo > min {
+            min = lo;
+            self.min_offset.store(min, Ordering::Release);
+        }
+        let min_byte = min as u64 * CQ_ENTRY_SIZE;
+        let mut files = self.files.write();
+        let mut deleted = 0;
+        while files.len() > 1 && files.first().map(|f| f.end() <= min_byte).unwrap_or(false) {
+            let f = files.remove(0);
+            let _ = std::fs::remove_file(f.path());
+            deleted += 1;
+        }
+        deleted
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn append_read_reopen_and_roll_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let cq = ConsumeQueue::open(dir.path(), "T", 1, 4).unwrap();
+        assert_eq!((cq.min_offset(), cq.max_offset()), (0, 0));
+        for i in 0..10i64 {
+            cq.ensure_capacity(i, 1).unwrap();
+            assert!(cq.write_entry(
+                i,
+                CqEntry {
+                    phys: i * 100,
+                    size: 50,
+                    tags_code: i
+                }
+            ));
+            cq.publish(i + 1);
+        }
+        assert_eq!(
+            cq.entry(7),
+            Some(CqEntry {
+                phys: 700,
+                size: 50,
+                tags_code: 7
+            })
+        );
+        assert_eq!(cq.entry(10), None);
+        cq.flush().unwrap();
+        let files: Vec<_> = std::fs::read_dir(cq.dir()).unwrap().collect();
+        assert_eq!(files.len(), 3);
+        assert!(cq.dir().join("00000000000000000080").exists());
+        drop(cq);
+        let cq = ConsumeQueue::open(dir.path(), "T", 1, 4).unwrap();
+        assert_eq!((cq.min_offset(), cq.max_offset()), (0, 10));
+        cq.truncate_to(6);
+        assert_eq!(cq.max_offset(), 6);
+        assert_eq!(cq.raw_entry(6).map(|e| e.size), Some(0));
+        assert_eq!(cq.advance_min(450), 1);
+        assert_eq!(cq.min_offset(), 5);
+        assert_eq!(cq.entry(4), None);
+        drop(cq);
+        let cq = ConsumeQueue::open(dir.path(), "T", 1, 4).unwrap();
+        assert_eq!((cq.min_offset(), cq.max_offset()), (4, 6));
+    }
+}

@@ -1,0 +1,147 @@
+//! CommitLog flushing. ASYNC_FLUSH: one thread wakes every `flush_interval` and flushes when at
+//! least `flush_least_pages` pages are dirty, or everything every `flush_thorough_interval`.
+//! SYNC_FLUSH: group commit. Appenders enqueue (end offset, oneshot) after their record is
+//! published; the one flush thread takes every queued waiter, issues one msync up to the current
+//! end of the log (which covers all of them) and completes them together, so N concurrent
+//! appenders cost one disk flush, not N.
+//!
+//! Invariant: a waiter is completed with `true` only if `flushed >= its end offset`; on an I/O
+//! error or at shutdown without a successful flush it gets `false` (reported as FlushDiskTimeout).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+use tokio::sync::oneshot;
+
+use crate::store::Inner;
+
+const PAGE: u64 = 4096;
+
+/// Stop signal shared by the background threads, with interruptible sleeps.
+pub(crate) struct Stopper {
+    stopped: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl Stopper {
+    pub fn new() -> Stopper {
+        Stopper {
+            stopped: Mutex::new(false),
+            cv: Condvar::new(),
+        }
+    }
+    pub fn stop(&self) {
+        *self.stopped.lock() = true;
+        self.cv.notify_all();
+    }
+    pub fn is_stopped(&self) -> bool {
+        *self.stopped.lock()
+    }
+    /// Sleeps up to `d`; true if the store is stopping.
+    pub fn sleep(&self, d: Duration) -> bool {
+        let mut s = self.stopped.lock();
+        if !*s {
+            self.cv.wait_for(&mut s, d);
+        }
+        *s
+    }
+}
+
+#[derive(Default)]
+struct Queue {
+    waiters: Vec<(u64, oneshot::Sender<bool>)>,
+    stop: bool,
+}
+
+/// The SYNC_FLUSH request queue.
+pub(crate) struct GroupCommit {
+    q: Mutex<Queue>,
+    cv: Condvar,
+}
+
+impl GroupCommit {
+    pub fn new() -> GroupCommit {
+        GroupCommit {
+            q: Mutex::new(Queue::default()),
+            cv: Condvar::new(),
+        }
+    }
+
+    /// Queues a waiter for `end`; the receiver yields true once it is durable.
+    pub fn enqueue(&self, end: u64) -> oneshot::Receiver<bool> {
+        let (tx, rx) = oneshot::channel();
+        let mut q = self.q.lock();
+        if q.stop {
+            let _ = tx.send(false);
+        } else {
+            q.waiters.push((end, tx));
+            self.cv.notify_one();
+        }
+        rx
+    }
+
+    pub fn stop(&self) {
+        self.q.lock().stop = true;
+        self.cv.notify_all();
+    }
+
+    /// The group-commit thread: flush for everyone queued, complete them, repeat.
+    pub fn run(&self, inner: &Arc<Inner>) {
+        let mut batch = Vec::new();
+        loop {
+            let stopping = {
+                let mut q = self.q.lock();
+                while q.waiters.is_empty() && !q.stop {
+                    self.cv.wait(&mut q);
+                }
+                std::mem::swap(&mut batch, &mut q.waiters);
+                q.stop
+            };
+            let target = inner.cl.max_phys();
+            let ok = match inner.cl.flush_to(target) {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::error!(
+                        "commitlog flush failed: {e}; puts will report FlushDiskTimeout"
+                    );
+                    false
+                }
+            };
+            let flushed = inner.cl.flushed();
+            for (end, tx) in batch.drain(..) {
+                let _ = tx.send(ok && flushed >= end);
+            }
+            if stopping {
+                let mut q = self.q.lock();
+                for (_, tx) in q.waiters.drain(..) {
+                    let _ = tx.send(false);
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// The ASYNC_FLUSH thread.
+pub(crate) fn run_async_flush(inner: &Arc<Inner>) {
+    let cfg = &inner.cfg;
+    let mut last_thorough = Instant::now();
+    loop {
+        if inner.stopper.sleep(cfg.flush_interval) {
+            return;
+        }
+        let target = inner.cl.max_phys();
+        let dirty = target.saturating_sub(inner.cl.flushed());
+        let thorough = last_thorough.elapsed() >= cfg.flush_thorough_interval;
+        if dirty == 0 || (!thorough && dirty < cfg.flush_least_pages as u64 * PAGE) {
+            continue;
+        }
+        if thorough {
+            last_thorough = Instant::now();
+        }
+        if let Err(e) = inner.cl.flush_to(target) {
+            tracing::error!("commitlog flush failed: {e}; will retry");
+        }
+    }
+}

@@ -1,0 +1,328 @@
+//! IndexFiles (`index/yyyyMMddHHmmssSSS`): hash index from `topic#key` to CommitLog offsets.
+//!
+//! Layout (big-endian): 40-byte header {beginTimestamp i64, endTimestamp i64, beginPhyOffset i64,
+//! endPhyOffset i64, hashSlotCount i32, indexCount i32}, then `slots` 4-byte slots (latest entry
+//! number for that slot, 0 = empty), then `entries` 20-byte entries {keyHash i32 (abs of Java hash),
+//! phyOffset i64, timeDiff i32 (seconds since beginTimestamp), prevIndex i32}.
+//!
+//! Invariants: indexCount starts at 1 (entry 0 is never used, so 0 can mean "no entry"); a slot
+//! holds the newest entry of its chain and each entry links to the previous one with a smaller
+//! number; a file is full at `entries` and a new file is started; only the index thread writes.
+//! Lookups may return offsets of other keys with the same hash; callers verify the record.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::mapped_file::MappedFile;
+use crate::message::{be_i32, be_i64, java_string_hash};
+
+const HEADER: u64 = 40;
+
+/// Hash stored in entries and used for the slot: abs(Java hash), with i32::MIN mapped to 0.
+pub(crate) fn key_hash(key: &str) -> i32 {
+    let h = java_string_hash(key);
+    if h == i32::MIN {
+        0
+    } else {
+        h.abs()
+    }
+}
+
+pub(crate) struct IndexFile {
+    file: Arc<MappedFile>,
+    slots: u32,
+    entries: u32,
+}
+
+impl IndexFile {
+    pub fn file_len(slots: u32, entries: u32) -> u64 {
+        HEADER + slots as u64 * 4 + entries as u64 * 20
+    }
+
+    pub fn create(path: &Path, slots: u32, entries: u32) -> io::Result<IndexFile> {
+        let f = MappedFile::create(path, 0, Self::file_len(slots, entries))?;
+        let idx = IndexFile {
+            file: Arc::new(f),
+            slots,
+            entries,
+        };
+        idx.set_i32(36, 1);
+        Ok(idx)
+    }
+
+    pub fn open(path: &Path, slots: u32, entries: u32) -> io::Result<IndexFile> {
+        let f = MappedFile::open(path, 0, Self::file_len(slots, entries))?;
+        let idx = IndexFile {
+            file: Arc::new(f),
+            slots,
+            entries,
+        };
+        if idx.index_count() < 1 {
+            idx.set_i32(36, 1);
+        }
+        Ok(idx)
+    }
+
+    pub fn path(&self) -> &Path {
+        self.file.path()
+    }
+    fn i64_at(&self, at: u64) -> i64 {
+        self.file.get(at, 8).map(|b| be_i64(b, 0)).unwrap_or(0)
+    }
+    fn i32_at(&self, at: u64) -> i32 {
+        self.file.get(at, 4).map(|b| be_i32(b, 0)).unwrap_or(0)
+    }
+    fn set_i64(&self, at: u64, v: i64) {
+        self.file.write(at, &v.to_be_bytes());
+    }
+    fn set_i32(&self, at: u64, v: i32) {
+        self.file.write(at, &v.to_be_bytes());
+    }
+    pub fn begin_timestamp(&self) -> i64 {
+        self.i64_at(0)
+    }
+    pub fn end_timestamp(&self) -> i64 {
+        self.i64_at(8)
+    }
+    pub fn end_phy_offset(&self) -> i64 {
+        self.i64_at(24)
+    }
+    pub fn index_count(&self) -> i32 {
+        self.i32_at(36)
+    }
+
+    /// Adds `key` → `phys` (stored at `store_ts`). Returns false when the file is full.
+    pub fn put(&self, key: &str, phys: i64, store_ts: i64) -> bool {
+        let count = self.index_count();
+        if count < 1 || count as i64 >= self.entries as i64 {
+            return false;
+        }
+        let hash = key_hash(key);
+        let slot_at = HEADER + (hash as u64 % self.slots as u64) * 4;
+        let mut prev = self.i32_at(slot_at);
+        if prev < 0 || prev >= count {
+            prev = 0;
+        }
+        if count == 1 {
+            self.set_i64(0, store_ts);
+            self.set_i64(16, phys);
+        }
+        let begin = self.begin_timestamp();
+        let diff = ((store_ts - begin).max(0) / 1000).min(i32::MAX as i64) as i32;
+        let entry_at = HEADER + self.slots as u64 * 4 + count as u64 * 20;
+        let mut e = [0u8; 20];
+        e[..4].copy_from_slice(&hash.to_be_bytes());
+        e[4..12].copy_from_slice(&phys.to_be_bytes());
+        e[12..16].copy_from_slice(&diff.to_be_bytes());
+        e[16..].copy_from_slice(&prev.to_be_bytes());
+        self.file.write(entry_at, &e);
+        self.set_i32(slot_at, count);
+        if prev == 0 {
+            self.set_i32(32, self.i32_at(32) + 1);
+        }
+        self.set_i32(36, count + 1);
+        self.set_i64(8, store_ts);
+        self.set_i64(24, phys);
+        true
+    }
+
+    /// Offsets recorded for `key` with a store time in `[begin, end]`, newest first.
+    pub fn lookup(&self, key: &str, max: usize, begin: i64, end: i64, out: &mut Vec<i64>) {
+        if self.end_timestamp() < begin || self.begin_timestamp() > end {
+            return;
+        }
+        let hash = key_hash(key);
+        let count = self.index_count();
+        let mut cur = self.i32_at(HEADER + (hash as u64 % self.slots as u64) * 4);
+        let base = self.begin_timestamp();
+        let mut steps = 0u32;
+        while cur > 0 && cur < count && out.len() < max && steps < self.entries {
+            let at = HEADER + self.slots as u64 * 4 + cur as u64 * 20;
+            let Some(e) = self.file.get(at, 20) else {
+                break;
+            };
+            let h = be_i32(e, 0);
+            let phys = be_i64(e, 4);
+            let ts = base + be_i32(e, 12) as i64 * 1000;
+            let prev = be_i32(e, 16);
+            // Seconds resolution: widen the window by the truncation.
+            if h == hash && ts <= end && ts + 999 >= begin {
+                out.push(phys);
+            }
+            if prev >= cur {
+                break;
+            }
+            cur = prev;
+            steps += 1;
+        }
+    }
+
+    pub fn flush(&self) -> io::Result<()> {
+        self.file.flush_range(0, self.file.len())
+    }
+}
+
+/// All IndexFiles of a store, oldest first.
+pub(crate) struct IndexService {
+    dir: PathBuf,
+    slots: u32,
+    entries: u32,
+    pub files: Vec<IndexFile>,
+}
+
+/// `yyyyMMddHHmmssSSS` in local time, as RocketMQ names index files.
+pub(crate) fn index_file_name(ms: i64) -> String {
+    let secs = (ms / 1000) as libc::time_t;
+    // SAFETY: localtime_r writes into the zeroed struct we own.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    unsafe { libc::localtime_r(&secs, &mut tm) };
+    format!(
+        "{:04}{:02}{:02}{:02}{:02}{:02}{:03}",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec,
+        ms.rem_euclid(1000)
+    )
+}
+
+impl IndexService {
+    pub fn open(dir: &Path, slots: u32, entries: u32) -> io::Result<IndexService> {
+        std::fs::create_dir_all(dir)?;
+        let mut names = Vec::new();
+        for e in std::fs::read_dir(dir)? {
+            let e = e?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".tmp") {
+                let _ = std::fs::remove_file(e.path());
+            } else if name.len() == 17 && name.bytes().all(|b| b.is_ascii_digit()) {
+                names.push(name);
+            }
+        }
+        names.sort();
+        let mut files = Vec::new();
+        let want = IndexFile::file_len(slots, entries);
+        for n in names {
+            let p = dir.join(&n);
+            let len = std::fs::metadata(&p)?.len();
+            if len > want {
+                // Written with a larger geometry: keep the data out of the way, do not misread it.
+                tracing::warn!(file = %p.display(), "index file larger than index_slots/index_entries imply; ignoring it");
+                continue;
+            }
+            files.push(IndexFile::open(&p, slots, entries)?);
+        }
+        Ok(IndexService {
+            dir: dir.to_path_buf(),
+            slots,
+            entries,
+            files,
+        })
+    }
+
+    /// Offset after which records still need indexing (end of the newest file's last record start).
+    pub fn last_indexed_phys(&self) -> Option<i64> {
+        self.files
+            .iter()
+            .rev()
+            .find(|f| f.index_count() > 1)
+            .map(|f| f.end_phy_offset())
+    }
+
+    /// Adds one key, starting a new file when the newest is full.
+    pub fn put(&mut self, key: &str, phys: i64, store_ts: i64) -> io::Result<()> {
+        if let Some(f) = self.files.last() {
+            if f.put(key, phys, store_ts) {
+                return Ok(());
+            }
+        }
+        let mut name_ms = crate::message::now_ms();
+        let mut path = self.dir.join(index_file_name(name_ms));
+        while path.exists() {
+            name_ms += 1;
+            path = self.dir.join(index_file_name(name_ms));
+        }
+        let f = IndexFile::create(&path, self.slots, self.entries)?;
+        if let Some(prev) = self.files.last() {
+            prev.flush()?;
+        }
+        f.put(key, phys, store_ts);
+        self.files.push(f);
+        Ok(())
+    }
+
+    pub fn lookup(&self, key: &str, max: usize, begin: i64, end: i64) -> Vec<i64> {
+        let mut out = Vec::new();
+        for f in self.files.iter().rev() {
+            if out.len() >= max {
+                break;
+            }
+            f.lookup(key, max, begin, end, &mut out);
+        }
+        out
+    }
+
+    pub fn flush(&self) -> io::Result<()> {
+        match self.files.last() {
+            Some(f) => f.flush(),
+            None => Ok(()),
+        }
+    }
+
+    /// Deletes files whose newest entry points below `min_phys` (never the newest file).
+    pub fn delete_below(&mut self, min_phys: i64) -> usize {
+        let mut n = 0;
+        while self.files.len() > 1 && self.files[0].end_phy_offset() < min_phys {
+            let f = self.files.remove(0);
+            let _ = std::fs::remove_file(f.path());
+            n += 1;
+        }
+        n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn put_query_chain_and_rollover() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut svc = IndexService::open(dir.path(), 4, 8).unwrap();
+        let t0 = 1_700_000_000_000;
+        for i in 0..20i64 {
+            let key = format!("T#k{}", i % 3);
+            svc.put(&key, i * 10, t0 + i * 1000).unwrap();
+        }
+        // 7 usable entries per file (entry 0 unused) → 3 files for 20 keys.
+        assert_eq!(svc.files.len(), 3);
+        assert_eq!(svc.files[0].index_count(), 8);
+        let mut got = svc.lookup("T#k1", 100, 0, i64::MAX);
+        got.sort();
+        assert_eq!(got, vec![10, 40, 70, 100, 130, 160, 190]);
+        let few = svc.lookup("T#k1", 2, 0, i64::MAX);
+        assert_eq!(few.len(), 2);
+        let window = svc.lookup("T#k0", 100, t0 + 3000, t0 + 9000);
+        let mut window = window;
+        window.sort();
+        assert_eq!(window, vec![30, 60, 90]);
+        assert_eq!(svc.last_indexed_phys(), Some(190));
+        drop(svc);
+        let mut svc = IndexService::open(dir.path(), 4, 8).unwrap();
+        assert_eq!(svc.files.len(), 3);
+        assert_eq!(svc.lookup("T#k2", 100, 0, i64::MAX).len(), 6);
+        assert_eq!(svc.delete_below(100), 1);
+        assert_eq!(svc.files.len(), 2);
+    }
+
+    #[test]
+    fn file_name_shape() {
+        let n = index_file_name(1_700_000_000_123);
+        assert_eq!(n.len(), 17);
+        assert!(n.ends_with("123"));
+        assert_eq!(key_hash("x"), 120);
+    }
+}

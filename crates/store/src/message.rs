@@ -1,0 +1,820 @@
+//! The CommitLog record codec (RocketMQ `MessageDecoder`/`CommitLog` layout, big-endian):
+//! TOTALSIZE i32 @0, MAGIC @4, BODYCRC @8, QUEUEID @12, FLAG @16, QUEUEOFFSET i64 @20,
+//! PHYSICALOFFSET i64 @28, SYSFLAG @36, BORNTIMESTAMP i64 @40, BORNHOST (8 | 20 bytes with sysflag
+//! 0x10), STORETIMESTAMP i64, STOREHOST (8 | 20 with 0x20), RECONSUMETIMES i32, PREPARED OFFSET i64,
+//! body (i32 len + bytes), topic (u8 len, or i16 len with the V2 magic), properties (i16 len + bytes).
+//!
+//! Invariants: the host sysflag bits always match the host address families actually written; the V2
+//! magic is used only when the topic is longer than 127 bytes; BODYCRC is `crc32 & 0x7FFFFFFF`.
+//! Decoding borrows from the input and never allocates.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use bytes::Bytes;
+
+use crate::error::RecordError;
+
+/// Magic of a V1 record (1-byte topic length).
+pub const MAGIC_V1: u32 = 0xDAA3_20A7;
+/// Magic of a V2 record (2-byte topic length).
+pub const MAGIC_V2: u32 = 0xDAA3_20AB;
+/// Magic of the blank record that pads the end of a segment.
+pub const MAGIC_BLANK: u32 = 0xCBD4_3194;
+/// A message never ends closer than this to the end of a segment: room for the blank record.
+pub const END_FILE_MIN_BLANK_LENGTH: usize = 8;
+/// Properties longer than this cannot be encoded (i16 length).
+pub const MAX_PROPERTIES_LEN: usize = i16::MAX as usize;
+
+/// sysFlag: born host is IPv6.
+pub const FLAG_BORNHOST_V6: i32 = 0x10;
+/// sysFlag: store host is IPv6.
+pub const FLAG_STOREHOST_V6: i32 = 0x20;
+/// sysFlag: mask of the transaction type bits.
+pub const FLAG_TRANSACTION_MASK: i32 = 0xC;
+/// Transaction type: half (prepared) message.
+pub const FLAG_TRANSACTION_PREPARED: i32 = 0x4;
+/// Transaction type: commit record.
+pub const FLAG_TRANSACTION_COMMIT: i32 = 0x8;
+/// Transaction type: rollback record.
+pub const FLAG_TRANSACTION_ROLLBACK: i32 = 0xC;
+
+/// Property separators (RocketMQ `MessageDecoder`).
+pub const NAME_VALUE_SEPARATOR: char = '\u{1}';
+/// Separator after each key/value pair.
+pub const PROPERTY_SEPARATOR: char = '\u{2}';
+
+/// Byte offsets of the fixed header fields.
+pub(crate) const POS_MAGIC: usize = 4;
+pub(crate) const POS_BODY_CRC: usize = 8;
+pub(crate) const POS_QUEUE_ID: usize = 12;
+pub(crate) const POS_QUEUE_OFFSET: usize = 20;
+pub(crate) const POS_PHYS_OFFSET: usize = 28;
+pub(crate) const POS_SYS_FLAG: usize = 36;
+pub(crate) const POS_BORN_HOST: usize = 48;
+
+/// A message as handed to the store by the broker.
+#[derive(Clone, Debug)]
+pub struct MessageToStore {
+    /// Topic (UTF-8; more than 127 bytes forces the V2 record format).
+    pub topic: String,
+    /// Queue id within the topic (>= 0).
+    pub queue_id: i32,
+    /// User flag.
+    pub flag: i32,
+    /// Body as stored (already compressed if the producer compressed it).
+    pub body: Bytes,
+    /// Already-encoded properties string (see [`encode_properties`]).
+    pub properties: String,
+    /// MessageSysFlag bits; the host IPv6 bits are recomputed from the addresses.
+    pub sys_flag: i32,
+    /// Producer timestamp, ms.
+    pub born_timestamp: i64,
+    /// Producer address.
+    pub born_host: SocketAddr,
+    /// Times this message was re-consumed.
+    pub reconsume_times: i32,
+    /// For commit/rollback records: offset of the half message.
+    pub prepared_transaction_offset: i64,
+}
+
+impl MessageToStore {
+    /// A plain message with no properties, born now at 127.0.0.1:0.
+    pub fn new(topic: impl Into<String>, queue_id: i32, body: impl Into<Bytes>) -> Self {
+        MessageToStore {
+            topic: topic.into(),
+            queue_id,
+            flag: 0,
+            body: body.into(),
+            properties: String::new(),
+            sys_flag: 0,
+            born_timestamp: now_ms(),
+            born_host: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            reconsume_times: 0,
+            prepared_transaction_offset: 0,
+        }
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Java `String.hashCode()`: `h = 31*h + c` over UTF-16 code units with wrapping i32 arithmetic.
+pub fn java_string_hash(s: &str) -> i32 {
+    let mut h: i32 = 0;
+    for unit in s.encode_utf16() {
+        h = h.wrapping_mul(31).wrapping_add(unit as i32);
+    }
+    h
+}
+
+/// ConsumeQueue tags code of a TAGS value: its Java hash sign-extended, 0 when absent or empty.
+pub fn tags_code(tags: Option<&str>) -> i64 {
+    match tags {
+        Some(t) if !t.is_empty() => java_string_hash(t) as i64,
+        _ => 0,
+    }
+}
+
+/// Encodes properties the way Java does: `key 0x01 value 0x02` per pair, trailing 0x02 included.
+pub fn encode_properties(props: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(props.iter().map(|(k, v)| k.len() + v.len() + 2).sum());
+    for (k, v) in props {
+        out.push_str(k);
+        out.push(NAME_VALUE_SEPARATOR);
+        out.push_str(v);
+        out.push(PROPERTY_SEPARATOR);
+    }
+    out
+}
+
+/// Decodes a properties string into borrowed pairs, with Java's leniency: segments shorter than
+/// 3 characters and pairs with an empty key or value are skipped.
+pub fn decode_properties(s: &str) -> Vec<(&str, &str)> {
+    properties_iter(s).collect()
+}
+
+/// Iterates the pairs of a properties string without allocating.
+pub fn properties_iter(s: &str) -> impl Iterator<Item = (&str, &str)> {
+    s.split(PROPERTY_SEPARATOR).filter_map(|seg| {
+        if seg.len() < 3 {
+            return None;
+        }
+        let (k, v) = seg.split_once(NAME_VALUE_SEPARATOR)?;
+        if k.is_empty() || v.is_empty() {
+            None
+        } else {
+            Some((k, v))
+        }
+    })
+}
+
+/// Value of one property, without allocating. The last occurrence wins, as in Java's HashMap decode.
+pub fn property_value<'a>(props: &'a str, key: &str) -> Option<&'a str> {
+    properties_iter(props)
+        .filter(|(k, _)| *k == key)
+        .map(|(_, v)| v)
+        .last()
+}
+
+/// Offset message id: store host IP + port (i32) + physical offset (i64), uppercase hex.
+pub fn offset_msg_id(store_host: SocketAddr, phys_offset: i64) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut raw = [0u8; 28];
+    let n = match store_host.ip() {
+        IpAddr::V4(ip) => {
+            raw[..4].copy_from_slice(&ip.octets());
+            4
+        }
+        IpAddr::V6(ip) => {
+            raw[..16].copy_from_slice(&ip.octets());
+            16
+        }
+    };
+    raw[n..n + 4].copy_from_slice(&(store_host.port() as i32).to_be_bytes());
+    raw[n + 4..n + 12].copy_from_slice(&phys_offset.to_be_bytes());
+    let mut out = String::with_capacity((n + 12) * 2);
+    for b in &raw[..n + 12] {
+        out.push(HEX[(b >> 4) as usize] as char);
+        out.push(HEX[(b & 0xF) as usize] as char);
+    }
+    out
+}
+
+/// Decodes an offset message id back into (store host, physical offset).
+pub fn decode_offset_msg_id(id: &str) -> Option<(SocketAddr, i64)> {
+    let ip_len = match id.len() {
+        32 => 4,
+        56 => 16,
+        _ => return None,
+    };
+    let mut raw = [0u8; 28];
+    let bytes = id.as_bytes();
+    for (i, slot) in raw.iter_mut().take(ip_len + 12).enumerate() {
+        let hi = (bytes[2 * i] as char).to_digit(16)?;
+        let lo = (bytes[2 * i + 1] as char).to_digit(16)?;
+        *slot = (hi * 16 + lo) as u8;
+    }
+    let ip = if ip_len == 4 {
+        IpAddr::V4(Ipv4Addr::new(raw[0], raw[1], raw[2], raw[3]))
+    } else {
+        let mut o = [0u8; 16];
+        o.copy_from_slice(&raw[..16]);
+        IpAddr::V6(Ipv6Addr::from(o))
+    };
+    let port = i32::from_be_bytes(raw[ip_len..ip_len + 4].try_into().ok()?);
+    let off = i64::from_be_bytes(raw[ip_len + 4..ip_len + 12].try_into().ok()?);
+    Some((SocketAddr::new(ip, port as u16), off))
+}
+
+/// Masked body CRC as stored in BODYCRC.
+pub fn body_crc(body: &[u8]) -> u32 {
+    crc32fast::hash(body) & 0x7FFF_FFFF
+}
+
+fn host_len(addr: &SocketAddr) -> usize {
+    if addr.is_ipv6() {
+        20
+    } else {
+        8
+    }
+}
+
+/// Encoded length of a record with these field sizes.
+pub(crate) fn record_len(
+    topic_len: usize,
+    body_len: usize,
+    props_len: usize,
+    born: &SocketAddr,
+    store: &SocketAddr,
+) -> usize {
+    let topic_prefix = if topic_len > 127 { 2 } else { 1 };
+    4 + 4
+        + 4
+        + 4
+        + 4
+        + 8
+        + 8
+        + 4
+        + 8
+        + host_len(born)
+        + 8
+        + host_len(store)
+        + 4
+        + 8
+        + 4
+        + body_len
+        + topic_prefix
+        + topic_len
+        + 2
+        + props_len
+}
+
+/// What the put path computes outside the lock for one message.
+pub(crate) struct PreparedRecord<'a> {
+    pub msg: &'a MessageToStore,
+    pub len: usize,
+    pub crc: u32,
+    pub sys_flag: i32,
+    pub tags_code: i64,
+    /// False for prepared/rollback transaction records: queue offset 0, not in CQ or index.
+    pub dispatch: bool,
+}
+
+impl<'a> PreparedRecord<'a> {
+    pub fn new(msg: &'a MessageToStore, store_host: &SocketAddr) -> Self {
+        let mut sys_flag = msg.sys_flag & !(FLAG_BORNHOST_V6 | FLAG_STOREHOST_V6);
+        if msg.born_host.is_ipv6() {
+            sys_flag |= FLAG_BORNHOST_V6;
+        }
+        if store_host.is_ipv6() {
+            sys_flag |= FLAG_STOREHOST_V6;
+        }
+        let tx = sys_flag & FLAG_TRANSACTION_MASK;
+        PreparedRecord {
+            msg,
+            len: record_len(
+                msg.topic.len(),
+                msg.body.len(),
+                msg.properties.len(),
+                &msg.born_host,
+                store_host,
+            ),
+            crc: body_crc(&msg.body),
+            sys_flag,
+            tags_code: tags_code(property_value(&msg.properties, "TAGS")),
+            dispatch: tx != FLAG_TRANSACTION_PREPARED && tx != FLAG_TRANSACTION_ROLLBACK,
+        }
+    }
+}
+
+struct Writer<'b> {
+    buf: &'b mut [u8],
+    pos: usize,
+}
+
+impl Writer<'_> {
+    fn put(&mut self, src: &[u8]) {
+        self.buf[self.pos..self.pos + src.len()].copy_from_slice(src);
+        self.pos += src.len();
+    }
+    fn host(&mut self, addr: &SocketAddr) {
+        match addr.ip() {
+            IpAddr::V4(ip) => self.put(&ip.octets()),
+            IpAddr::V6(ip) => self.put(&ip.octets()),
+        }
+        self.put(&(addr.port() as i32).to_be_bytes());
+    }
+}
+
+/// Writes the record into `dst`, which must be exactly `rec.len` bytes.
+pub(crate) fn write_record(
+    dst: &mut [u8],
+    rec: &PreparedRecord<'_>,
+    queue_offset: i64,
+    phys_offset: i64,
+    store_timestamp: i64,
+    store_host: &SocketAddr,
+) {
+    let m = rec.msg;
+    let v2 = m.topic.len() > 127;
+    let mut w = Writer { buf: dst, pos: 0 };
+    w.put(&(rec.len as i32).to_be_bytes());
+    w.put(&(if v2 { MAGIC_V2 } else { MAGIC_V1 }).to_be_bytes());
+    w.put(&rec.crc.to_be_bytes());
+    w.put(&m.queue_id.to_be_bytes());
+    w.put(&m.flag.to_be_bytes());
+    w.put(&queue_offset.to_be_bytes());
+    w.put(&phys_offset.to_be_bytes());
+    w.put(&rec.sys_flag.to_be_bytes());
+    w.put(&m.born_timestamp.to_be_bytes());
+    w.host(&m.born_host);
+    w.put(&store_timestamp.to_be_bytes());
+    w.host(store_host);
+    w.put(&m.reconsume_times.to_be_bytes());
+    w.put(&m.prepared_transaction_offset.to_be_bytes());
+    w.put(&(m.body.len() as i32).to_be_bytes());
+    w.put(&m.body);
+    if v2 {
+        w.put(&(m.topic.len() as i16).to_be_bytes());
+    } else {
+        w.put(&[m.topic.len() as u8]);
+    }
+    w.put(m.topic.as_bytes());
+    w.put(&(m.properties.len() as i16).to_be_bytes());
+    w.put(m.properties.as_bytes());
+}
+
+/// Encodes one record into a new Vec (tests and tools; the store writes into its mapped files).
+pub fn encode_record(
+    msg: &MessageToStore,
+    queue_offset: i64,
+    phys_offset: i64,
+    store_timestamp: i64,
+    store_host: SocketAddr,
+) -> Vec<u8> {
+    let rec = PreparedRecord::new(msg, &store_host);
+    let mut out = vec![0u8; rec.len];
+    write_record(
+        &mut out,
+        &rec,
+        queue_offset,
+        phys_offset,
+        store_timestamp,
+        &store_host,
+    );
+    out
+}
+
+/// What the bytes at a record position are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RecordHead {
+    /// A message record claiming this total size.
+    Message(u32),
+    /// The blank end-of-segment record of this size.
+    Blank(u32),
+    /// Zero TOTALSIZE and magic: end of written data.
+    End,
+    /// Anything else.
+    Garbage,
+}
+
+pub(crate) fn peek_head(buf: &[u8]) -> RecordHead {
+    if buf.len() < 8 {
+        return RecordHead::End;
+    }
+    let size = be_i32(buf, 0);
+    let magic = be_u32(buf, POS_MAGIC);
+    match magic {
+        0 if size == 0 => RecordHead::End,
+        MAGIC_V1 | MAGIC_V2 if size > 0 => RecordHead::Message(size as u32),
+        MAGIC_BLANK if size > 0 => RecordHead::Blank(size as u32),
+        _ => RecordHead::Garbage,
+    }
+}
+
+#[inline]
+pub(crate) fn be_i32(b: &[u8], at: usize) -> i32 {
+    i32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+#[inline]
+pub(crate) fn be_u32(b: &[u8], at: usize) -> u32 {
+    be_i32(b, at) as u32
+}
+#[inline]
+pub(crate) fn be_i64(b: &[u8], at: usize) -> i64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    i64::from_be_bytes(a)
+}
+
+/// A decoded record borrowing the bytes it came from.
+#[derive(Clone, Copy, Debug)]
+pub struct StoredMessage<'a> {
+    buf: &'a [u8],
+    store_ts_at: usize,
+    store_host_at: usize,
+    tail_at: usize,
+    body_at: usize,
+    body_len: usize,
+    topic_at: usize,
+    topic_len: usize,
+    props_at: usize,
+    props_len: usize,
+}
+
+/// Decodes and CRC-checks the record at the start of `buf` (which may extend past the record).
+pub fn decode_record(buf: &[u8]) -> Result<StoredMessage<'_>, RecordError> {
+    decode_record_with(buf, true)
+}
+
+/// Decodes the record at the start of `buf`, verifying the body CRC only when `check_crc`.
+pub fn decode_record_with(buf: &[u8], check_crc: bool) -> Result<StoredMessage<'_>, RecordError> {
+    const MIN: usize = 91;
+    if buf.len() < 8 {
+        return Err(RecordError::Truncated {
+            need: 8,
+            have: buf.len(),
+        });
+    }
+    let size = be_i32(buf, 0);
+    let magic = be_u32(buf, POS_MAGIC);
+    let v2 = match magic {
+        MAGIC_V1 => false,
+        MAGIC_V2 => true,
+        MAGIC_BLANK => return Err(RecordError::Blank(size as u32)),
+        other => return Err(RecordError::BadMagic(other)),
+    };
+    if size < MIN as i32 {
+        return Err(RecordError::BadSize(size as i64));
+    }
+    let size = size as usize;
+    if buf.len() < size {
+        return Err(RecordError::Truncated {
+            need: size,
+            have: buf.len(),
+        });
+    }
+    let buf = &buf[..size];
+    let sys_flag = be_i32(buf, POS_SYS_FLAG);
+    let born_len = if sys_flag & FLAG_BORNHOST_V6 != 0 {
+        20
+    } else {
+        8
+    };
+    let store_len = if sys_flag & FLAG_STOREHOST_V6 != 0 {
+        20
+    } else {
+        8
+    };
+    let store_ts_at = POS_BORN_HOST + born_len;
+    let store_host_at = store_ts_at + 8;
+    let tail_at = store_host_at + store_len;
+    let body_len_at = tail_at + 12;
+    let bad = || RecordError::BadSize(size as i64);
+    if body_len_at + 4 > size {
+        return Err(bad());
+    }
+    let body_len = be_i32(buf, body_len_at);
+    if body_len < 0 {
+        return Err(bad());
+    }
+    let body_at = body_len_at + 4;
+    let body_len = body_len as usize;
+    let topic_len_at = body_at.checked_add(body_len).ok_or_else(bad)?;
+    let (topic_len, topic_at) = if v2 {
+        if topic_len_at + 2 > size {
+            return Err(bad());
+        }
+        let l = i16::from_be_bytes([buf[topic_len_at], buf[topic_len_at + 1]]);
+        if l < 0 {
+            return Err(bad());
+        }
+        (l as usize, topic_len_at + 2)
+    } else {
+        if topic_len_at + 1 > size {
+            return Err(bad());
+        }
+        (buf[topic_len_at] as usize, topic_len_at + 1)
+    };
+    let props_len_at = topic_at + topic_len;
+    if props_len_at + 2 > size {
+        return Err(bad());
+    }
+    let props_len = i16::from_be_bytes([buf[props_len_at], buf[props_len_at + 1]]);
+    if props_len < 0 {
+        return Err(bad());
+    }
+    let props_at = props_len_at + 2;
+    let props_len = props_len as usize;
+    if props_at + props_len != size {
+        return Err(bad());
+    }
+    if check_crc {
+        let stored = be_u32(buf, POS_BODY_CRC);
+        let computed = body_crc(&buf[body_at..body_at + body_len]);
+        if stored != computed {
+            return Err(RecordError::CrcMismatch { stored, computed });
+        }
+    }
+    if std::str::from_utf8(&buf[topic_at..topic_at + topic_len]).is_err() {
+        return Err(RecordError::BadUtf8("topic"));
+    }
+    if std::str::from_utf8(&buf[props_at..props_at + props_len]).is_err() {
+        return Err(RecordError::BadUtf8("properties"));
+    }
+    Ok(StoredMessage {
+        buf,
+        store_ts_at,
+        store_host_at,
+        tail_at,
+        body_at,
+        body_len,
+        topic_at,
+        topic_len,
+        props_at,
+        props_len,
+    })
+}
+
+fn read_host(b: &[u8], at: usize, v6: bool) -> SocketAddr {
+    if v6 {
+        let mut o = [0u8; 16];
+        o.copy_from_slice(&b[at..at + 16]);
+        SocketAddr::new(IpAddr::V6(Ipv6Addr::from(o)), be_i32(b, at + 16) as u16)
+    } else {
+        let ip = Ipv4Addr::new(b[at], b[at + 1], b[at + 2], b[at + 3]);
+        SocketAddr::new(IpAddr::V4(ip), be_i32(b, at + 4) as u16)
+    }
+}
+
+impl<'a> StoredMessage<'a> {
+    /// The whole record.
+    pub fn as_bytes(&self) -> &'a [u8] {
+        self.buf
+    }
+    /// TOTALSIZE.
+    pub fn total_size(&self) -> usize {
+        self.buf.len()
+    }
+    /// MAGICCODE (V1 or V2).
+    pub fn magic(&self) -> u32 {
+        be_u32(self.buf, POS_MAGIC)
+    }
+    /// Stored BODYCRC.
+    pub fn body_crc(&self) -> u32 {
+        be_u32(self.buf, POS_BODY_CRC)
+    }
+    /// QUEUEID.
+    pub fn queue_id(&self) -> i32 {
+        be_i32(self.buf, POS_QUEUE_ID)
+    }
+    /// FLAG.
+    pub fn flag(&self) -> i32 {
+        be_i32(self.buf, 16)
+    }
+    /// QUEUEOFFSET (0 for prepared/rollback transaction records).
+    pub fn queue_offset(&self) -> i64 {
+        be_i64(self.buf, POS_QUEUE_OFFSET)
+    }
+    /// PHYSICALOFFSET: where this record starts in the CommitLog.
+    pub fn phys_offset(&self) -> i64 {
+        be_i64(self.buf, POS_PHYS_OFFSET)
+    }
+    /// SYSFLAG.
+    pub fn sys_flag(&self) -> i32 {
+        be_i32(self.buf, POS_SYS_FLAG)
+    }
+    /// BORNTIMESTAMP.
+    pub fn born_timestamp(&self) -> i64 {
+        be_i64(self.buf, 40)
+    }
+    /// BORNHOST.
+    pub fn born_host(&self) -> SocketAddr {
+        read_host(
+            self.buf,
+            POS_BORN_HOST,
+            self.sys_flag() & FLAG_BORNHOST_V6 != 0,
+        )
+    }
+    /// STORETIMESTAMP.
+    pub fn store_timestamp(&self) -> i64 {
+        be_i64(self.buf, self.store_ts_at)
+    }
+    /// STOREHOSTADDRESS.
+    pub fn store_host(&self) -> SocketAddr {
+        read_host(
+            self.buf,
+            self.store_host_at,
+            self.sys_flag() & FLAG_STOREHOST_V6 != 0,
+        )
+    }
+    /// RECONSUMETIMES.
+    pub fn reconsume_times(&self) -> i32 {
+        be_i32(self.buf, self.tail_at)
+    }
+    /// PREPARED TRANSACTION OFFSET.
+    pub fn prepared_transaction_offset(&self) -> i64 {
+        be_i64(self.buf, self.tail_at + 4)
+    }
+    /// Body bytes as stored.
+    pub fn body(&self) -> &'a [u8] {
+        &self.buf[self.body_at..self.body_at + self.body_len]
+    }
+    /// Topic.
+    pub fn topic(&self) -> &'a str {
+        std::str::from_utf8(&self.buf[self.topic_at..self.topic_at + self.topic_len]).unwrap_or("")
+    }
+    /// Encoded properties string.
+    pub fn properties(&self) -> &'a str {
+        std::str::from_utf8(&self.buf[self.props_at..self.props_at + self.props_len]).unwrap_or("")
+    }
+    /// One property value.
+    pub fn property(&self, key: &str) -> Option<&'a str> {
+        property_value(self.properties(), key)
+    }
+    /// TAGS property.
+    pub fn tags(&self) -> Option<&'a str> {
+        self.property("TAGS")
+    }
+    /// ConsumeQueue tags code of this record.
+    pub fn tags_code(&self) -> i64 {
+        tags_code(self.tags())
+    }
+    /// Whether the record goes to ConsumeQueue and index (not a prepared/rollback transaction record).
+    pub fn is_dispatched(&self) -> bool {
+        let tx = self.sys_flag() & FLAG_TRANSACTION_MASK;
+        tx != FLAG_TRANSACTION_PREPARED && tx != FLAG_TRANSACTION_ROLLBACK
+    }
+}
+
+/// Reads the STORETIMESTAMP of a record header without a full decode.
+pub(crate) fn peek_store_timestamp(buf: &[u8]) -> Option<i64> {
+    if buf.len() < POS_BORN_HOST {
+        return None;
+    }
+    let born_len = if be_i32(buf, POS_SYS_FLAG) & FLAG_BORNHOST_V6 != 0 {
+        20
+    } else {
+        8
+    };
+    let at = POS_BORN_HOST + born_len;
+    if buf.len() < at + 8 {
+        return None;
+    }
+    Some(be_i64(buf, at))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(topic: &str) -> MessageToStore {
+        let mut m = MessageToStore::new(topic, 3, &b"hello body"[..]);
+        m.flag = 7;
+        m.properties = encode_properties(&[("TAGS", "TagA"), ("KEYS", "k1 k2")]);
+        m.born_timestamp = 1_700_000_000_000;
+        m.born_host = "10.0.0.1:5555".parse().unwrap();
+        m.reconsume_times = 2;
+        m
+    }
+
+    #[test]
+    fn java_hash_matches_java() {
+        assert_eq!(java_string_hash("TagA"), 2598919);
+        assert_eq!(java_string_hash(""), 0);
+        assert_eq!(java_string_hash("hello"), 99162322);
+        // Overflow wraps like Java int arithmetic.
+        assert_eq!(java_string_hash("polygenelubricants"), i32::MIN);
+        // A supplementary character counts as two UTF-16 units: "😀" = \uD83D\uDE00.
+        assert_eq!(java_string_hash("😀"), 0xD83D * 31 + 0xDE00);
+        assert_eq!(tags_code(Some("TagA")), 2598919);
+        assert_eq!(tags_code(None), 0);
+    }
+
+    #[test]
+    fn properties_round_trip() {
+        let s = encode_properties(&[("TAGS", "a"), ("KEYS", "x y"), ("UNIQ_KEY", "ABC")]);
+        assert_eq!(s, "TAGS\u{1}a\u{2}KEYS\u{1}x y\u{2}UNIQ_KEY\u{1}ABC\u{2}");
+        assert_eq!(
+            decode_properties(&s),
+            vec![("TAGS", "a"), ("KEYS", "x y"), ("UNIQ_KEY", "ABC")]
+        );
+        assert_eq!(property_value(&s, "KEYS"), Some("x y"));
+        assert_eq!(property_value(&s, "NOPE"), None);
+        // Java leniency: short segments and empty values are skipped.
+        assert_eq!(
+            decode_properties("a\u{2}K\u{1}\u{2}KK\u{1}v"),
+            vec![("KK", "v")]
+        );
+    }
+
+    #[test]
+    fn v1_ipv4_round_trip_and_layout() {
+        let m = sample("TopicTest");
+        let store: SocketAddr = "10.0.0.1:10911".parse().unwrap();
+        let rec = encode_record(&m, 42, 1000, 1_700_000_000_500, store);
+        assert_eq!(rec.len(), 91 + 10 + 9 + m.properties.len());
+        assert_eq!(be_u32(&rec, 4), MAGIC_V1);
+        assert_eq!(be_i64(&rec, 20), 42);
+        assert_eq!(be_i64(&rec, 28), 1000);
+        assert_eq!(be_i64(&rec, 56), 1_700_000_000_500);
+        let d = decode_record(&rec).unwrap();
+        assert_eq!(d.topic(), "TopicTest");
+        assert_eq!(d.queue_id(), 3);
+        assert_eq!(d.flag(), 7);
+        assert_eq!(d.queue_offset(), 42);
+        assert_eq!(d.phys_offset(), 1000);
+        assert_eq!(d.body(), b"hello body");
+        assert_eq!(d.born_host(), m.born_host);
+        assert_eq!(d.store_host(), store);
+        assert_eq!(d.store_timestamp(), 1_700_000_000_500);
+        assert_eq!(d.born_timestamp(), m.born_timestamp);
+        assert_eq!(d.reconsume_times(), 2);
+        assert_eq!(d.tags(), Some("TagA"));
+        assert_eq!(d.tags_code(), 2598919);
+        assert_eq!(d.property("KEYS"), Some("k1 k2"));
+        assert_eq!(d.sys_flag() & (FLAG_BORNHOST_V6 | FLAG_STOREHOST_V6), 0);
+        assert_eq!(peek_store_timestamp(&rec), Some(1_700_000_000_500));
+    }
+
+    #[test]
+    fn ipv6_hosts_set_flags_and_round_trip() {
+        let mut m = sample("T6");
+        m.born_host = "[2001:db8::1]:4000".parse().unwrap();
+        let store: SocketAddr = "[::1]:10911".parse().unwrap();
+        let rec = encode_record(&m, 1, 2, 3, store);
+        assert_eq!(rec.len(), 91 + 24 + 10 + 2 + m.properties.len());
+        let d = decode_record(&rec).unwrap();
+        assert_eq!(d.sys_flag() & FLAG_BORNHOST_V6, FLAG_BORNHOST_V6);
+        assert_eq!(d.sys_flag() & FLAG_STOREHOST_V6, FLAG_STOREHOST_V6);
+        assert_eq!(d.born_host(), m.born_host);
+        assert_eq!(d.store_host(), store);
+        assert_eq!(d.store_timestamp(), 3);
+        assert_eq!(peek_store_timestamp(&rec), Some(3));
+        assert_eq!(d.topic(), "T6");
+    }
+
+    #[test]
+    fn long_topic_uses_v2() {
+        let topic = "t".repeat(200);
+        let m = sample(&topic);
+        let rec = encode_record(&m, 0, 0, 0, "1.2.3.4:5".parse().unwrap());
+        assert_eq!(be_u32(&rec, 4), MAGIC_V2);
+        assert_eq!(decode_record(&rec).unwrap().topic(), topic);
+        let short = encode_record(
+            &sample(&"t".repeat(127)),
+            0,
+            0,
+            0,
+            "1.2.3.4:5".parse().unwrap(),
+        );
+        assert_eq!(be_u32(&short, 4), MAGIC_V1);
+    }
+
+    #[test]
+    fn decode_errors_are_typed() {
+        let m = sample("T");
+        let mut rec = encode_record(&m, 0, 0, 0, "1.2.3.4:5".parse().unwrap());
+        assert!(matches!(
+            decode_record(&rec[..50]),
+            Err(RecordError::Truncated { .. })
+        ));
+        let body_at = rec.len() - m.properties.len() - 2 - 1 - 1 - 1;
+        rec[body_at] ^= 0xFF;
+        assert!(matches!(
+            decode_record(&rec),
+            Err(RecordError::CrcMismatch { .. })
+        ));
+        assert!(decode_record_with(&rec, false).is_ok());
+        rec[4] = 0;
+        assert!(matches!(decode_record(&rec), Err(RecordError::BadMagic(_))));
+        let mut blank = vec![0u8; 16];
+        blank[..4].copy_from_slice(&16i32.to_be_bytes());
+        blank[4..8].copy_from_slice(&MAGIC_BLANK.to_be_bytes());
+        assert_eq!(decode_record(&blank).unwrap_err(), RecordError::Blank(16));
+        assert_eq!(peek_head(&blank), RecordHead::Blank(16));
+        assert_eq!(peek_head(&[0u8; 8]), RecordHead::End);
+        let mut small = encode_record(&m, 0, 0, 0, "1.2.3.4:5".parse().unwrap());
+        small[..4].copy_from_slice(&10i32.to_be_bytes());
+        assert!(matches!(
+            decode_record(&small),
+            Err(RecordError::BadSize(10))
+        ));
+    }
+
+    #[test]
+    fn offset_msg_id_matches_spec_example() {
+        let host: SocketAddr = "10.0.0.1:10911".parse().unwrap();
+        let id = offset_msg_id(host, 0x0A1B2C);
+        assert_eq!(id, "0A00000100002A9F00000000000A1B2C");
+        assert_eq!(decode_offset_msg_id(&id), Some((host, 0x0A1B2C)));
+        let v6: SocketAddr = "[::1]:10911".parse().unwrap();
+        let id6 = offset_msg_id(v6, 5);
+        assert_eq!(id6.len(), 56);
+        assert_eq!(decode_offset_msg_id(&id6), Some((v6, 5)));
+    }
+}

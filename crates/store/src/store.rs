@@ -1,0 +1,1170 @@
+//! `MessageStore`: ties the CommitLog, ConsumeQueues, IndexFiles, checkpoint, flush, recovery and
+//! retention together and exposes the put/get API the broker uses.
+//!
+//! Put path invariants: one short critical section (the put lock) assigns the physical offset, the
+//! queue offset(s) and the store timestamp, writes the record bytes straight into the mapped segment
+//! and writes the ConsumeQueue entry; then it publishes the CommitLog end (`max_phys`) and after it
+//! the queue's max offset, so a reader that sees a queue offset also sees its record. Queue offsets
+//! are dense per queue: they come only from the queue's max offset inside the lock. Nothing blocking
+//! runs on the caller's task except the rare creation of a ConsumeQueue file (once per
+//! `cq_entries_per_file` entries); segment creation happens on the allocator thread and flushing on
+//! the flush thread, which `put` awaits through oneshots.
+//!
+//! Threads: allocator (segments), flush (async interval flush or SYNC group commit), housekeeping
+//! (CQ/index flush + checkpoint every second, retention every `clean_resource_interval`), index
+//! (builds IndexFile entries behind the put path). Files: `lock` (flock, held while open), `abort`
+//! (exists while open, removed by a clean shutdown), `checkpoint`, `corrupt` (quarantined holes,
+//! one `start end reason` line each).
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use parking_lot::{Mutex, RwLock};
+
+use crate::allocator::{Allocator, Take};
+use crate::checkpoint::{Checkpoint, CheckpointFile};
+use crate::commitlog::CommitLog;
+use crate::config::{FlushDiskType, StoreConfig};
+use crate::consume_queue::{ConsumeQueue, CqEntry};
+use crate::error::StoreError;
+use crate::flush::{run_async_flush, GroupCommit, Stopper};
+use crate::index::IndexService;
+use crate::mapped_file::MappedFile;
+use crate::message::{
+    decode_record_with, now_ms, offset_msg_id, peek_head, peek_store_timestamp, property_value,
+    write_record, MessageToStore, PreparedRecord, RecordHead, END_FILE_MIN_BLANK_LENGTH,
+    MAGIC_BLANK, MAX_PROPERTIES_LEN,
+};
+use crate::recovery::{CorruptRecord, CqTable, Recovery, RecoveryReport};
+
+/// Outcome of a put.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PutStatus {
+    /// Stored (and flushed, under SYNC_FLUSH with WAIT not "false").
+    PutOk,
+    /// Stored, but not confirmed on disk within `sync_flush_timeout` (or the flush failed).
+    FlushDiskTimeout,
+    /// A new segment or ConsumeQueue file could not be created (e.g. ENOSPC); nothing was stored.
+    CreateMappedFileFailed,
+    /// The message is invalid (see `PutResult::reason`); nothing was stored.
+    MessageIllegal,
+    /// Properties longer than 32767 bytes; nothing was stored.
+    PropertiesSizeExceeded,
+    /// Disk full or store shut down; nothing was stored.
+    ServiceNotAvailable,
+    /// Never produced by this store (kept for RocketMQ status parity).
+    OsPageCacheBusy,
+    /// Unexpected internal failure; nothing was stored.
+    UnknownError,
+}
+
+/// Result of `put` / `put_batch`.
+#[derive(Clone, Debug)]
+pub struct PutResult {
+    /// Outcome.
+    pub status: PutStatus,
+    /// CommitLog offset of the first record (-1 when nothing was stored).
+    pub phys_offset: i64,
+    /// Bytes written for all records.
+    pub wrote_bytes: i32,
+    /// Queue offset of the first record (0 for prepared/rollback transaction records).
+    pub queue_offset: i64,
+    /// Records written.
+    pub msg_count: u32,
+    /// Store timestamp of the records.
+    pub store_timestamp: i64,
+    /// Offset message id of the first record (empty when nothing was stored).
+    pub msg_id: String,
+    /// Why the put failed, for statuses other than PutOk.
+    pub reason: Option<String>,
+}
+
+impl PutResult {
+    fn failed(status: PutStatus, reason: impl Into<String>) -> PutResult {
+        PutResult {
+            status,
+            phys_offset: -1,
+            wrote_bytes: 0,
+            queue_offset: -1,
+            msg_count: 0,
+            store_timestamp: 0,
+            msg_id: String::new(),
+            reason: Some(reason.into()),
+        }
+    }
+}
+
+/// Outcome of `get_messages` (RocketMQ GetMessageStatus).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GetStatus {
+    /// At least one message returned.
+    Found,
+    /// Entries were scanned but none matched the tag filter.
+    NoMatchedMessage,
+    /// The entries scanned point into deleted CommitLog data.
+    MessageWasRemoving,
+    /// The entries scanned could not be read (lost or quarantined records).
+    OffsetFoundNull,
+    /// Offset beyond max.
+    OffsetOverflowBadly,
+    /// Offset == max (nothing new yet).
+    OffsetOverflowOne,
+    /// Offset below min.
+    OffsetTooSmall,
+    /// The queue does not exist.
+    NoMatchedLogicQueue,
+    /// The queue exists but is empty.
+    NoMessageInQueue,
+}
+
+/// Result of `get_messages`.
+#[derive(Clone, Debug)]
+pub struct GetResult {
+    /// Outcome.
+    pub status: GetStatus,
+    /// Queue offset to ask for next.
+    pub next_begin_offset: i64,
+    /// Queue min offset.
+    pub min_offset: i64,
+    /// Queue max offset (next to be written).
+    pub max_offset: i64,
+    /// Stored record bytes (zero-copy views of the mapped segments).
+    pub messages: Vec<Bytes>,
+}
+
+/// Called after a message is dispatched: (topic, queue id, queue offset, tags code).
+pub type ArrivalListener = Arc<dyn Fn(&str, i32, i64, i64) + Send + Sync>;
+
+/// Most CQ entries one `get_messages` call examines (RocketMQ `maxFilterMessageCount`).
+const MAX_SCAN_ENTRIES: usize = 16_000;
+
+pub(crate) struct PutState {
+    cur: Option<Arc<MappedFile>>,
+    wrote: u64,
+    last_record_start: Option<u64>,
+}
+
+pub(crate) struct IndexState {
+    pub svc: IndexService,
+    pub next: u64,
+    pub last_ts: i64,
+    key_buf: String,
+}
+
+pub(crate) struct Inner {
+    pub cfg: StoreConfig,
+    pub cl: CommitLog,
+    put: Mutex<PutState>,
+    pub cqs: RwLock<CqTable>,
+    cq_root: PathBuf,
+    alloc: Allocator,
+    group: GroupCommit,
+    pub index: Option<Mutex<IndexState>>,
+    ckfile: Mutex<CheckpointFile>,
+    listener: RwLock<Option<ArrivalListener>>,
+    has_listener: AtomicBool,
+    pub quarantine: RwLock<BTreeMap<u64, (u64, String)>>,
+    has_quarantine: AtomicBool,
+    pub disk_full: AtomicBool,
+    shut: AtomicBool,
+    pub stopper: Stopper,
+    lock_file: File,
+    root: PathBuf,
+}
+
+enum Outcome {
+    Done {
+        phys: u64,
+        queue_offset: i64,
+        ts: i64,
+        end: u64,
+        cq: Option<Arc<ConsumeQueue>>,
+    },
+    NeedSegment(u64),
+    Fail(PutStatus, String),
+}
+
+/// The message store. `Send + Sync`; share it as `Arc<MessageStore>`.
+pub struct MessageStore {
+    inner: Arc<Inner>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    report: RecoveryReport,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |e| StoreError::io(path, e)
+}
+
+fn lock_store(root: &Path) -> Result<File, StoreError> {
+    let path = root.join("lock");
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io_err(&path))?;
+    // SAFETY: flock on a descriptor we own.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            return Err(StoreError::Locked(path));
+        }
+        return Err(StoreError::io(path, e));
+    }
+    Ok(f)
+}
+
+fn open_queues(root: &Path, entries: u32) -> Result<CqTable, StoreError> {
+    let mut table = CqTable::new();
+    for t in std::fs::read_dir(root).map_err(io_err(root))? {
+        let t = t.map_err(io_err(root))?;
+        if !t.path().is_dir() {
+            continue;
+        }
+        let topic = t.file_name().to_string_lossy().into_owned();
+        for q in std::fs::read_dir(t.path()).map_err(|e| StoreError::io(t.path(), e))? {
+            let q = q.map_err(|e| StoreError::io(t.path(), e))?;
+            let Ok(qid) = q.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let cq = ConsumeQueue::open(root, &topic, qid, entries)
+                .map_err(|e| StoreError::io(q.path(), e))?;
+            table
+                .entry(topic.clone())
+                .or_default()
+                .insert(qid, Arc::new(cq));
+        }
+    }
+    Ok(table)
+}
+
+fn load_quarantine(path: &Path) -> BTreeMap<u64, (u64, String)> {
+    let mut m = BTreeMap::new();
+    if let Ok(text) = std::fs::read_to_string(path) {
+        for line in text.lines() {
+            let mut it = line.splitn(3, ' ');
+            if let (Some(Ok(a)), Some(Ok(b))) =
+                (it.next().map(str::parse), it.next().map(str::parse))
+            {
+                m.insert(a, (b, it.next().unwrap_or("").to_string()));
+            }
+        }
+    }
+    m
+}
+
+fn save_quarantine(path: &Path, m: &BTreeMap<u64, (u64, String)>) -> std::io::Result<()> {
+    let mut s = String::new();
+    for (a, (b, r)) in m {
+        s.push_str(&format!("{a} {b} {}\n", r.replace('\n', " ")));
+    }
+    let tmp = path.with_extension("tmp");
+    let mut f = File::create(&tmp)?;
+    f.write_all(s.as_bytes())?;
+    f.sync_data()?;
+    std::fs::rename(tmp, path)
+}
+
+fn valid_topic(t: &str) -> bool {
+    !t.is_empty()
+        && t.len() <= i16::MAX as usize
+        && t != "."
+        && t != ".."
+        && !t.bytes().any(|b| b == b'/' || b == 0)
+}
+
+impl MessageStore {
+    /// Opens (creating if needed) the store under `config.root_dir`: takes the lock, recovers the
+    /// CommitLog and ConsumeQueues, and starts the background threads. Blocking.
+    pub fn open(config: StoreConfig) -> Result<MessageStore, StoreError> {
+        config.validate().map_err(StoreError::Config)?;
+        let root = config.root_dir.clone();
+        std::fs::create_dir_all(&root).map_err(io_err(&root))?;
+        let lock_file = lock_store(&root)?;
+        let cq_root = root.join("consumequeue");
+        std::fs::create_dir_all(&cq_root).map_err(io_err(&cq_root))?;
+        let abort = root.join("abort");
+        let crashed = abort.exists();
+        File::create(&abort)
+            .and_then(|f| f.sync_all())
+            .map_err(io_err(&abort))?;
+        let ck_path = root.join("checkpoint");
+        let (ckfile, ck) = CheckpointFile::open(&ck_path).map_err(io_err(&ck_path))?;
+
+        let cl_dir = root.join("commitlog");
+        let loaded = CommitLog::load(&cl_dir, config.commitlog_file_size)?;
+        let mut segments = loaded.segments;
+        let mut cqs = open_queues(&cq_root, config.cq_entries_per_file)?;
+        let q_path = root.join("corrupt");
+        let mut quarantine = load_quarantine(&q_path);
+
+        let mut rec = Recovery {
+            segments: &mut segments,
+            cqs: &mut cqs,
+            cq_root: &cq_root,
+            cq_entries_per_file: config.cq_entries_per_file,
+            check_crc: config.check_crc_on_recover,
+            max_record_len: config.max_message_size as u64 + 64 * 1024 + 512,
+            report: RecoveryReport {
+                repaired_segments: loaded.repaired.len() as u32,
+                ..Default::default()
+            },
+        };
+        let t0 = Instant::now();
+        let recovered = rec.run(crashed, ck, !loaded.repaired.is_empty())?;
+        let mut report = rec.report;
+        for h in &recovered.holes {
+            quarantine.insert(h.offset as u64, (h.resume_offset as u64, h.reason.clone()));
+        }
+        report.corrupt = recovered.holes.clone();
+        let log_end = recovered.log_end;
+        quarantine.retain(|start, _| *start < log_end);
+        if !recovered.holes.is_empty() || q_path.exists() {
+            save_quarantine(&q_path, &quarantine).map_err(io_err(&q_path))?;
+        }
+
+        // The segment that receives the next record.
+        let fs = config.commitlog_file_size;
+        let mut cur = segments
+            .iter()
+            .find(|s| s.start() <= log_end && log_end < s.end())
+            .cloned();
+        if cur.is_none() && segments.last().is_none_or(|s| s.end() == log_end) {
+            if log_end % fs != 0 {
+                return Err(StoreError::Layout(format!(
+                    "commitlog end {log_end} is not a segment boundary"
+                )));
+            }
+            let p = cl_dir.join(crate::mapped_file::offset_file_name(log_end));
+            let seg = Arc::new(MappedFile::create(&p, log_end, fs).map_err(io_err(&p))?);
+            segments.push(Arc::clone(&seg));
+            cur = Some(seg);
+        }
+        // Crash recovery may have read data only present in the page cache: make it durable now.
+        if let Some(start) = recovered.scan_start {
+            for s in segments.iter().filter(|s| s.end() > start) {
+                s.flush_range(0, s.len()).map_err(io_err(s.path()))?;
+            }
+        }
+        let min_phys = segments.first().map(|s| s.start()).unwrap_or(log_end) as i64;
+        for q in cqs.values().flat_map(|m| m.values()) {
+            q.advance_min(min_phys);
+            q.flush().map_err(io_err(q.dir()))?;
+        }
+
+        let index = if config.message_index_enable {
+            let dir = root.join("index");
+            let svc = IndexService::open(&dir, config.index_slots, config.index_entries)
+                .map_err(io_err(&dir))?;
+            let resume = match ck {
+                Some(ck) => ck.index_phy_offset.max(0) as u64,
+                None => svc
+                    .last_indexed_phys()
+                    .map(|p| p.max(0) as u64)
+                    .unwrap_or(0),
+            };
+            let next = resume.clamp(min_phys as u64, log_end);
+            Some(Mutex::new(IndexState {
+                svc,
+                next,
+                last_ts: 0,
+                key_buf: String::new(),
+            }))
+        } else {
+            None
+        };
+
+        let cl = CommitLog::new(cl_dir.clone(), fs, segments, log_end);
+        cl.last_store_ts
+            .store(recovered.last_store_ts, Ordering::Release);
+        cl.flushed_store_ts
+            .store(recovered.last_store_ts, Ordering::Release);
+        let inner = Arc::new(Inner {
+            put: Mutex::new(PutState {
+                cur: cur.clone(),
+                wrote: log_end,
+                last_record_start: recovered.tail_start,
+            }),
+            cqs: RwLock::new(cqs),
+            cq_root,
+            alloc: Allocator::new(cl_dir, fs),
+            group: GroupCommit::new(),
+            index,
+            ckfile: Mutex::new(ckfile),
+            listener: RwLock::new(None),
+            has_listener: AtomicBool::new(false),
+            has_quarantine: AtomicBool::new(!quarantine.is_empty()),
+            quarantine: RwLock::new(quarantine),
+            disk_full: AtomicBool::new(false),
+            shut: AtomicBool::new(false),
+            stopper: Stopper::new(),
+            lock_file,
+            root,
+            cl,
+            cfg: config,
+        });
+        // From here on a crash must not trust the old clean-shutdown fields.
+        inner.write_checkpoint(None).map_err(io_err(&ck_path))?;
+        inner.check_disk();
+        if let Some(c) = &cur {
+            inner.alloc.prefetch(c.end());
+        }
+        report.elapsed = t0.elapsed();
+        let store = MessageStore {
+            inner: Arc::clone(&inner),
+            threads: Mutex::new(Vec::new()),
+            report,
+        };
+        store
+            .start_threads()
+            .map_err(|e| StoreError::io(&inner.root, e))?;
+        Ok(store)
+    }
+
+    fn start_threads(&self) -> std::io::Result<()> {
+        let mut th = self.threads.lock();
+        let i = Arc::clone(&self.inner);
+        th.push(
+            std::thread::Builder::new()
+                .name("store-alloc".into())
+                .spawn(move || i.alloc.run())?,
+        );
+        let i = Arc::clone(&self.inner);
+        th.push(match self.inner.cfg.flush_disk_type {
+            FlushDiskType::AsyncFlush => std::thread::Builder::new()
+                .name("store-flush".into())
+                .spawn(move || run_async_flush(&i))?,
+            FlushDiskType::SyncFlush => std::thread::Builder::new()
+                .name("store-gcommit".into())
+                .spawn(move || i.group.run(&i))?,
+        });
+        let i = Arc::clone(&self.inner);
+        th.push(
+            std::thread::Builder::new()
+                .name("store-house".into())
+                .spawn(move || i.housekeeping())?,
+        );
+        if self.inner.index.is_some() {
+            let i = Arc::clone(&self.inner);
+            th.push(
+                std::thread::Builder::new()
+                    .name("store-index".into())
+                    .spawn(move || i.index_loop())?,
+            );
+        }
+        Ok(())
+    }
+
+    /// What recovery found when this store was opened.
+    pub fn recovery_report(&self) -> &RecoveryReport {
+        &self.report
+    }
+
+    /// Appends one message.
+    pub async fn put(&self, msg: MessageToStore) -> PutResult {
+        self.append(std::slice::from_ref(&msg)).await
+    }
+
+    /// Appends messages of one topic and queue as one contiguous run with consecutive queue offsets.
+    pub async fn put_batch(&self, msgs: Vec<MessageToStore>) -> PutResult {
+        self.append(&msgs).await
+    }
+
+    async fn append(&self, msgs: &[MessageToStore]) -> PutResult {
+        let inner = &*self.inner;
+        if let Err(r) = inner.validate(msgs) {
+            return r;
+        }
+        let host = inner.cfg.store_host;
+        let single;
+        let many: Vec<PreparedRecord<'_>>;
+        let recs: &[PreparedRecord<'_>] = if msgs.len() == 1 {
+            single = [PreparedRecord::new(&msgs[0], &host)];
+            &single
+        } else {
+            many = msgs.iter().map(|m| PreparedRecord::new(m, &host)).collect();
+            &many
+        };
+        let total: usize = recs.iter().map(|r| r.len).sum();
+        if total as u64 + END_FILE_MIN_BLANK_LENGTH as u64 > inner.cfg.commitlog_file_size {
+            return PutResult::failed(
+                PutStatus::MessageIllegal,
+                format!(
+                    "{total} bytes of records do not fit in a {} byte commitlog segment",
+                    inner.cfg.commitlog_file_size
+                ),
+            );
+        }
+        let (phys, queue_offset, ts, end, cq) = loop {
+            match inner.try_append(recs, total) {
+                Outcome::Done {
+                    phys,
+                    queue_offset,
+                    ts,
+                    end,
+                    cq,
+                } => break (phys, queue_offset, ts, end, cq),
+                Outcome::NeedSegment(start) => {
+                    let _ = inner.alloc.wait_ready(start).await;
+                    if inner.stopper.is_stopped() {
+                        return PutResult::failed(
+                            PutStatus::ServiceNotAvailable,
+                            "store is shutting down",
+                        );
+                    }
+                }
+                Outcome::Fail(status, reason) => return PutResult::failed(status, reason),
+            }
+        };
+        if inner.has_listener.load(Ordering::Acquire) {
+            if let (Some(l), Some(cq)) = (inner.listener.read().clone(), cq) {
+                for (q, r) in (queue_offset..).zip(recs.iter().filter(|r| r.dispatch)) {
+                    l(&cq.topic, cq.queue_id, q, r.tags_code);
+                }
+            }
+        }
+        let wait = inner.cfg.flush_disk_type == FlushDiskType::SyncFlush
+            && property_value(&msgs[0].properties, "WAIT") != Some("false");
+        let status = if wait {
+            let rx = inner.group.enqueue(end);
+            match tokio::time::timeout(inner.cfg.sync_flush_timeout, rx).await {
+                Ok(Ok(true)) => PutStatus::PutOk,
+                _ => PutStatus::FlushDiskTimeout,
+            }
+        } else {
+            PutStatus::PutOk
+        };
+        PutResult {
+            status,
+            phys_offset: phys as i64,
+            wrote_bytes: total as i32,
+            queue_offset,
+            msg_count: msgs.len() as u32,
+            store_timestamp: ts,
+            msg_id: offset_msg_id(host, phys as i64),
+            reason: (status != PutStatus::PutOk)
+                .then(|| "stored, but not confirmed on disk in time".to_string()),
+        }
+    }
+
+    /// Reads up to `max_count` messages (and about `max_bytes`) from a queue starting at `offset`,
+    /// keeping only entries whose tags code is in `tag_codes` when given and non-empty.
+    pub fn get_messages(
+        &self,
+        topic: &str,
+        queue_id: i32,
+        offset: i64,
+        max_count: u32,
+        max_bytes: u32,
+        tag_codes: Option<&[i64]>,
+    ) -> GetResult {
+        let inner = &*self.inner;
+        let Some(cq) = inner.cq(topic, queue_id) else {
+            return GetResult {
+                status: GetStatus::NoMatchedLogicQueue,
+                next_begin_offset: 0,
+                min_offset: 0,
+                max_offset: 0,
+                messages: Vec::new(),
+            };
+        };
+        let (min, max) = (cq.min_offset(), cq.max_offset());
+        let mut res = GetResult {
+            status: GetStatus::Found,
+            next_begin_offset: offset,
+            min_offset: min,
+            max_offset: max,
+            messages: Vec::new(),
+        };
+        if max == 0 {
+            res.status = GetStatus::NoMessageInQueue;
+            res.next_begin_offset = 0;
+            return res;
+        }
+        if offset < min {
+            res.status = GetStatus::OffsetTooSmall;
+            res.next_begin_offset = min;
+            return res;
+        }
+        if offset == max {
+            res.status = GetStatus::OffsetOverflowOne;
+            return res;
+        }
+        if offset > max {
+            res.status = GetStatus::OffsetOverflowBadly;
+            res.next_begin_offset = if min == 0 { min } else { max };
+            return res;
+        }
+        let filter = tag_codes.filter(|c| !c.is_empty());
+        let want = max_count.max(1) as usize;
+        let min_phys = inner.cl.min_phys() as i64;
+        let (mut filtered, mut removed, mut bytes) = (false, false, 0u64);
+        let mut o = offset;
+        let mut scanned = 0;
+        while o < max && res.messages.len() < want && scanned < MAX_SCAN_ENTRIES {
+            let Some(e) = cq.raw_entry(o) else { break };
+            scanned += 1;
+            if e.is_lost() || e.size <= 0 || inner.is_quarantined(e.phys as u64) {
+                o += 1;
+                continue;
+            }
+            if e.phys < min_phys {
+                removed = true;
+                o += 1;
+                continue;
+            }
+            if let Some(codes) = filter {
+                if !codes.contains(&e.tags_code) {
+                    filtered = true;
+                    o += 1;
+                    continue;
+                }
+            }
+            if !res.messages.is_empty() && bytes + e.size as u64 > max_bytes as u64 {
+                break;
+            }
+            match inner.cl.read_record(e.phys as u64, Some(e.size as u32)) {
+                Some(b) => {
+                    bytes += b.len() as u64;
+                    res.messages.push(b);
+                }
+                None if e.phys < inner.cl.min_phys() as i64 => removed = true,
+                None => {}
+            }
+            o += 1;
+        }
+        res.next_begin_offset = o;
+        if res.messages.is_empty() {
+            res.status = if removed {
+                GetStatus::MessageWasRemoving
+            } else if filtered {
+                GetStatus::NoMatchedMessage
+            } else {
+                GetStatus::OffsetFoundNull
+            };
+        }
+        res
+    }
+
+    /// First valid logical offset of a queue (0 if the queue does not exist).
+    pub fn min_offset(&self, topic: &str, queue_id: i32) -> i64 {
+        self.inner
+            .cq(topic, queue_id)
+            .map(|q| q.min_offset())
+            .unwrap_or(0)
+    }
+
+    /// Next logical offset to be written in a queue (0 if the queue does not exist).
+    pub fn max_offset(&self, topic: &str, queue_id: i32) -> i64 {
+        self.inner
+            .cq(topic, queue_id)
+            .map(|q| q.max_offset())
+            .unwrap_or(0)
+    }
+
+    /// First queue offset whose message was stored at or after `timestamp_ms` (max offset if none,
+    /// 0 for an unknown queue).
+    pub fn offset_by_time(&self, topic: &str, queue_id: i32, timestamp_ms: i64) -> i64 {
+        let inner = &*self.inner;
+        let Some(cq) = inner.cq(topic, queue_id) else {
+            return 0;
+        };
+        let (mut lo, mut hi) = (cq.min_offset(), cq.max_offset());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let ts = cq
+                .raw_entry(mid)
+                .filter(|e| !e.is_lost())
+                .and_then(|e| inner.cl.read_record(e.phys as u64, Some(e.size as u32)))
+                .and_then(|b| peek_store_timestamp(&b))
+                .unwrap_or(i64::MIN);
+            if ts < timestamp_ms {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+
+    /// The record stored at `phys_offset` (zero-copy), if it exists and is intact.
+    pub fn message_by_phys_offset(&self, phys_offset: i64) -> Option<Bytes> {
+        if phys_offset < 0 || self.inner.is_quarantined(phys_offset as u64) {
+            return None;
+        }
+        self.inner.cl.read_record(phys_offset as u64, None)
+    }
+
+    /// Messages of `topic` whose KEYS contain `key` or whose UNIQ_KEY is `key`, stored within
+    /// `[begin_ms, end_ms]`, newest first, at most `max`.
+    pub fn query_by_key(
+        &self,
+        topic: &str,
+        key: &str,
+        max: usize,
+        begin_ms: i64,
+        end_ms: i64,
+    ) -> Vec<Bytes> {
+        let inner = &*self.inner;
+        let Some(ix) = &inner.index else {
+            return Vec::new();
+        };
+        let full = format!("{topic}#{key}");
+        let offsets = {
+            let mut st = ix.lock();
+            inner.index_catch_up(&mut st, usize::MAX);
+            st.svc.lookup(
+                &full,
+                max.saturating_mul(4).saturating_add(16),
+                begin_ms,
+                end_ms,
+            )
+        };
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for p in offsets {
+            if out.len() >= max {
+                break;
+            }
+            if !seen.insert(p) {
+                continue;
+            }
+            let Some(b) = self.message_by_phys_offset(p) else {
+                continue;
+            };
+            let Ok(m) = decode_record_with(&b, false) else {
+                continue;
+            };
+            let ts = m.store_timestamp();
+            let matches = m.topic() == topic
+                && (m.property("UNIQ_KEY") == Some(key)
+                    || m.property("KEYS")
+                        .is_some_and(|ks| ks.split(' ').any(|k| k == key)));
+            if matches && ts >= begin_ms && ts <= end_ms {
+                out.push(b);
+            }
+        }
+        out
+    }
+
+    /// End of the CommitLog (offset the next record will get, unless it rolls to a new segment).
+    pub fn max_phys_offset(&self) -> i64 {
+        self.inner.cl.max_phys() as i64
+    }
+
+    /// Start of the oldest retained CommitLog segment.
+    pub fn min_phys_offset(&self) -> i64 {
+        self.inner.cl.min_phys() as i64
+    }
+
+    /// Everything below this CommitLog offset is on disk.
+    pub fn flushed_phys_offset(&self) -> i64 {
+        self.inner.cl.flushed() as i64
+    }
+
+    /// Registers the callback invoked after each message is dispatched (long-poll wake-ups).
+    pub fn set_arrival_listener(&self, f: ArrivalListener) {
+        *self.inner.listener.write() = Some(f);
+        self.inner.has_listener.store(true, Ordering::Release);
+    }
+
+    /// Runs retention as if the time were `now`; returns the number of segments deleted.
+    pub fn delete_expired_files(&self, now: SystemTime) -> usize {
+        self.inner.delete_expired_files(now)
+    }
+
+    /// Flushes everything, writes a clean checkpoint and removes `abort`. Idempotent. Later puts
+    /// get ServiceNotAvailable.
+    pub fn shutdown(&self) -> Result<(), StoreError> {
+        let inner = &*self.inner;
+        let last_record = {
+            let st = inner.put.lock();
+            if inner.shut.swap(true, Ordering::AcqRel) {
+                return Ok(());
+            }
+            st.last_record_start
+        };
+        self.stop_threads();
+        let root = inner.root.clone();
+        let end = inner.cl.max_phys();
+        inner
+            .cl
+            .flush_to(end)
+            .map_err(|e| StoreError::io(&inner.cl.dir, e))?;
+        if let Some(ix) = &inner.index {
+            let mut st = ix.lock();
+            inner.index_catch_up(&mut st, usize::MAX);
+        }
+        inner
+            .write_checkpoint(Some((end, last_record)))
+            .map_err(|e| StoreError::io(&root, e))?;
+        let abort = root.join("abort");
+        std::fs::remove_file(&abort).map_err(io_err(&abort))?;
+        if let Ok(d) = File::open(&root) {
+            let _ = d.sync_all();
+        }
+        // SAFETY: unlocking a descriptor we own; the store is unusable for writes from here on.
+        unsafe { libc::flock(inner.lock_file.as_raw_fd(), libc::LOCK_UN) };
+        Ok(())
+    }
+
+    fn stop_threads(&self) {
+        let inner = &*self.inner;
+        inner.stopper.stop();
+        inner.alloc.stop();
+        inner.group.stop();
+        for t in self.threads.lock().drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for MessageStore {
+    /// Without `shutdown` this is a simulated crash: threads stop, `abort` stays, nothing is
+    /// checkpointed as clean.
+    fn drop(&mut self) {
+        self.stop_threads();
+    }
+}
+
+impl Inner {
+    fn cq(&self, topic: &str, queue_id: i32) -> Option<Arc<ConsumeQueue>> {
+        self.cqs
+            .read()
+            .get(topic)
+            .and_then(|m| m.get(&queue_id))
+            .cloned()
+    }
+
+    fn is_quarantined(&self, phys: u64) -> bool {
+        if !self.has_quarantine.load(Ordering::Acquire) {
+            return false;
+        }
+        let q = self.quarantine.read();
+        q.range(..=phys)
+            .next_back()
+            .is_some_and(|(_, (end, _))| phys < *end)
+    }
+
+    fn validate(&self, msgs: &[MessageToStore]) -> Result<(), PutResult> {
+        let illegal = |r: String| Err(PutResult::failed(PutStatus::MessageIllegal, r));
+        let Some(first) = msgs.first() else {
+            return illegal("empty batch".into());
+        };
+        for m in msgs {
+            if m.topic != first.topic || m.queue_id != first.queue_id {
+                return illegal("a batch must hold messages of one topic and queue".into());
+            }
+            if m.body.len() > self.cfg.max_message_size {
+                return illegal(format!(
+                    "body of {} bytes exceeds max_message_size {}",
+                    m.body.len(),
+                    self.cfg.max_message_size
+                ));
+            }
+            if m.properties.len() > MAX_PROPERTIES_LEN {
+                return Err(PutResult::failed(
+                    PutStatus::PropertiesSizeExceeded,
+                    format!("properties of {} bytes exceed 32767", m.properties.len()),
+                ));
+            }
+        }
+        if !valid_topic(&first.topic) {
+            return illegal(format!(
+                "invalid topic {:?}: must be 1..32767 bytes without '/' or NUL",
+                first.topic
+            ));
+        }
+        if first.queue_id < 0 {
+            return illegal(format!("invalid queue id {}", first.queue_id));
+        }
+        Ok(())
+    }
+
+    fn cq_for_write(&self, topic: &str, qid: i32) -> Result<Arc<ConsumeQueue>, String> {
+        if let Some(q) = self.cq(topic, qid) {
+            return Ok(q);
+        }
+        let q = ConsumeQueue::open(&self.cq_root, topic, qid, self.cfg.cq_entries_per_file)
+            .map_err(|e| format!("cannot create consume queue {topic}/{qid}: {e}"))?;
+        let q = Arc::new(q);
+        self.cqs
+            .write()
+            .entry(topic.to_string())
+            .or_default()
+            .insert(qid, Arc::clone(&q));
+        Ok(q)
+    }
+
+    fn try_append(&self, recs: &[PreparedRecord<'_>], total: usize) -> Outcome {
+        let mut st = self.put.lock();
+        if self.shut.load(Ordering::Acquire) {
+            return Outcome::Fail(PutStatus::ServiceNotAvailable, "store is shut down".into());
+        }
+        if self.disk_full.load(Ordering::Acquire) {
+            return Outcome::Fail(
+                PutStatus::ServiceNotAvailable,
+                format!(
+                    "disk usage above {}%: free space or delete old data",
+                    self.cfg.disk_space_warning_level_ratio
+                ),
+            );
+        }
+        let m0 = recs[0].msg;
+        let n_dispatch = recs.iter().filter(|r| r.dispatch).count() as u64;
+        let cq = if n_dispatch > 0 {
+            match self.cq_for_write(&m0.topic, m0.queue_id) {
+                Ok(q) => Some(q),
+                Err(e) => return Outcome::Fail(PutStatus::CreateMappedFileFailed, e),
+            }
+        } else {
+            None
+        };
+        let need = total as u64 + END_FILE_MIN_BLANK_LENGTH as u64;
+        let seg = match &st.cur {
+            Some(s) if st.wrote + need <= s.end() => Arc::clone(s),
+            _ => {
+                let next = st.cur.as_ref().map(|s| s.end()).unwrap_or(st.wrote);
+                match self.alloc.take(next) {
+                    Take::Ready(seg) => {
+                        if let Some(old) = &st.cur {
+                            let rem = old.end() - st.wrote;
+                            if rem >= END_FILE_MIN_BLANK_LENGTH as u64 {
+                                let mut blank = [0u8; 8];
+                                blank[..4].copy_from_slice(&(rem as i32).to_be_bytes());
+                                blank[4..].copy_from_slice(&MAGIC_BLANK.to_be_bytes());
+                                old.write(st.wrote - old.start(), &blank);
+                            }
+                        }
+                        self.cl.segments.write().push(Arc::clone(&seg));
+                        st.cur = Some(Arc::clone(&seg));
+                        st.wrote = next;
+                        self.cl.publish(next);
+                        seg
+                    }
+                    Take::NotReady => return Outcome::NeedSegment(next),
+                    Take::Failed(e) => return Outcome::Fail(PutStatus::CreateMappedFileFailed, e),
+                }
+            }
+        };
+        let mut qoff = cq.as_ref().map(|q| q.max_offset()).unwrap_or(0);
+        if let Some(q) = &cq {
+            if let Err(e) = q.ensure_capacity(qoff, n_dispatch) {
+                return Outcome::Fail(
+                    PutStatus::CreateMappedFileFailed,
+                    format!(
+                        "cannot create consume queue file in {}: {e}",
+                        q.dir().display()
+                    ),
+                );
+            }
+        }
+        let ts = now_ms();
+        let host = self.cfg.store_host;
+        let first_phys = st.wrote;
+        let first_q = if recs[0].dispatch { qoff } else { 0 };
+        for r in recs {
+            let phys = st.wrote;
+            let q = if r.dispatch { qoff } else { 0 };
+            // SAFETY: [phys, phys+len) lies beyond the published end of the current segment and we
+            // hold the put lock, so nobody else writes or reads it until `publish` below.
+            let Some(dst) = (unsafe { seg.get_mut(phys - seg.start(), r.len) }) else {
+                return Outcome::Fail(
+                    PutStatus::UnknownError,
+                    "record does not fit the segment".into(),
+                );
+            };
+            write_record(dst, r, q, phys as i64, ts, &host);
+            if r.dispatch {
+                if let Some(cq) = &cq {
+                    cq.write_entry(
+                        q,
+                        CqEntry {
+                            phys: phys as i64,
+                            size: r.len as i32,
+                            tags_code: r.tags_code,
+                        },
+                    );
+                }
+                qoff += 1;
+            }
+            st.last_record_start = Some(phys);
+            st.wrote += r.len as u64;
+        }
+        self.cl.last_store_ts.store(ts, Ordering::Release);
+        self.cl.publish(st.wrote);
+        if let Some(q) = &cq {
+            q.publish(qoff);
+        }
+        Outcome::Done {
+            phys: first_phys,
+            queue_offset: first_q,
+            ts,
+            end: st.wrote,
+            cq,
+        }
+    }
+
+    /// Writes the checkpoint; `clean` = Some((end, tail record start)) at clean shutdown.
+    fn write_checkpoint(&self, clean: Option<(u64, Option<u64>)>) -> std::io::Result<()> {
+        // Snapshot the CommitLog end before flushing the queues: every CQ entry of records below it
+        // was written before it was published.
+        let logics_ts = self.cl.last_store_ts.load(Ordering::Acquire);
+        let logics_phys = self.cl.max_phys();
+        let cqs: Vec<_> = self
+            .cqs
+            .read()
+            .values()
+            .flat_map(|m| m.values().cloned())
+            .collect();
+        for q in cqs {
+            q.flush()?;
+        }
+        let (index_phys, index_ts) = match &self.index {
+            Some(ix) => {
+                let st = ix.lock();
+                st.svc.flush()?;
+                (st.next, st.last_ts)
+            }
+            None => (logics_phys, logics_ts),
+        };
+        let ck = Checkpoint {
+            physic_msg_timestamp: self.cl.flushed_store_ts.load(Ordering::Acquire),
+            logics_msg_timestamp: logics_ts,
+            index_msg_timestamp: index_ts,
+            flushed_offset: self.cl.flushed() as i64,
+            logics_phy_offset: logics_phys as i64,
+            index_phy_offset: index_phys as i64,
+            clean_end_offset: clean.map(|c| c.0 as i64).unwrap_or(-1),
+            clean_tail_offset: clean.and_then(|c| c.1).map(|t| t as i64).unwrap_or(-1),
+        };
+        self.ckfile.lock().write(&ck)
+    }
+
+    fn housekeeping(self: &Arc<Self>) {
+        let mut last_clean = Instant::now();
+        loop {
+            if self.stopper.sleep(Duration::from_secs(1)) {
+                return;
+            }
+            if let Err(e) = self.write_checkpoint(None) {
+                tracing::error!("checkpoint/consume queue flush failed: {e}; will retry");
+            }
+            if last_clean.elapsed() >= self.cfg.clean_resource_interval {
+                last_clean = Instant::now();
+                self.delete_expired_files(SystemTime::now());
+            }
+        }
+    }
+
+    fn index_loop(self: &Arc<Self>) {
+        let Some(ix) = &self.index else { return };
+        loop {
+            let n = {
+                let mut st = ix.lock();
+                self.index_catch_up(&mut st, 4096)
+            };
+            if n == 0 && self.stopper.sleep(Duration::from_millis(1)) {
+                return;
+            }
+            if self.stopper.is_stopped() {
+                return;
+            }
+        }
+    }
+
+    /// Indexes published records after `st.next` (at most `limit`); returns how many were read.
+    fn index_catch_up(&self, st: &mut IndexState, limit: usize) -> usize {
+        let end = self.cl.max_phys();
+        let min = self.cl.min_phys();
+        if st.next < min {
+            st.next = min;
+        }
+        let mut n = 0;
+        while st.next < end && n < limit {
+            let Some(seg) = self.cl.segment_for(st.next) else {
+                break;
+            };
+            let off = st.next - seg.start();
+            let avail = (end.min(seg.end()) - st.next) as usize;
+            let Some(buf) = seg.get(off, avail) else {
+                break;
+            };
+            n += 1;
+            match peek_head(buf) {
+                RecordHead::Blank(_) => st.next = seg.end(),
+                RecordHead::Message(sz) if !self.is_quarantined(st.next) => {
+                    match decode_record_with(buf, false) {
+                        Ok(m) => {
+                            if m.is_dispatched() {
+                                let ts = m.store_timestamp();
+                                let topic = m.topic();
+                                let keys =
+                                    m.property("KEYS").into_iter().flat_map(|k| k.split(' '));
+                                for k in
+                                    keys.chain(m.property("UNIQ_KEY")).filter(|k| !k.is_empty())
+                                {
+                                    st.key_buf.clear();
+                                    st.key_buf.push_str(topic);
+                                    st.key_buf.push('#');
+                                    st.key_buf.push_str(k);
+                                    let key = std::mem::take(&mut st.key_buf);
+                                    let r = st.svc.put(&key, st.next as i64, ts);
+                                    st.key_buf = key;
+                                    if let Err(e) = r {
+                                        tracing::warn!(
+                                            "cannot create index file: {e}; indexing paused"
+                                        );
+                                        return n;
+                                    }
+                                }
+                                st.last_ts = ts;
+                            }
+                            st.next += sz as u64;
+                        }
+                        Err(_) => st.next += sz as u64,
+                    }
+                }
+                _ => {
+                    let hole_end = self
+                        .quarantine
+                        .read()
+                        .range(..=st.next)
+                        .next_back()
+                        .map(|(_, (e, _))| *e);
+                    st.next = match hole_end {
+                        Some(e) if e > st.next => e,
+                        _ => seg.end(),
+                    };
+                }
+            }
+        }
+        n
+    }
+}
+
+/// Test and tool helper: quarantined holes currently known to the store.
+impl MessageStore {
+    /// Holes (damaged CommitLog ranges) reads skip, from this and earlier recoveries.
+    pub fn quarantined(&self) -> Vec<CorruptRecord> {
+        self.inner
+            .quarantine
+            .read()
+            .iter()
+            .map(|(a, (b, r))| CorruptRecord {
+                offset: *a as i64,
+                resume_offset: *b as i64,
+                reason: r.clone(),
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,185 @@
+//! End-to-end behaviour of the public API: put/get, batches, segment roll-over, restart (clean and
+//! crash), key queries, SYNC_FLUSH group commit, WAIT=false, transaction records and the store lock.
+
+mod common_util;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use common_util::{msg, small_config};
+use courier_store::{
+    decode_record, FlushDiskType, GetStatus, MessageStore, MessageToStore, PutStatus, StoreError,
+    FLAG_TRANSACTION_PREPARED,
+};
+
+#[tokio::test]
+async fn put_get_roll_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = MessageStore::open(small_config(dir.path())).unwrap();
+    assert!(store.recovery_report().clean_shutdown || store.recovery_report().scanned_bytes == 0);
+    let mut phys = Vec::new();
+    for i in 0..300u32 {
+        let r = store.put(msg("TopicA", (i % 2) as i32, vec![i as u8; 500], "TagA", &format!("k{i}"))).await;
+        assert_eq!(r.status, PutStatus::PutOk, "{:?}", r.reason);
+        assert_eq!(r.queue_offset, (i / 2) as i64);
+        assert_eq!(r.msg_id.len(), 32);
+        phys.push(r.phys_offset);
+    }
+    // 300 * ~560 bytes over 64 KiB segments: several roll-overs, no record spans a segment.
+    assert!(store.max_phys_offset() > 3 * 64 * 1024);
+    for p in &phys {
+        let start = *p as u64 % (64 * 1024);
+        let b = store.message_by_phys_offset(*p).unwrap();
+        assert!(start + b.len() as u64 <= 64 * 1024);
+    }
+    assert_eq!(store.max_offset("TopicA", 0), 150);
+    let g = store.get_messages("TopicA", 1, 10, 5, 1 << 20, None);
+    assert_eq!(g.status, GetStatus::Found);
+    assert_eq!(g.messages.len(), 5);
+    assert_eq!(g.next_begin_offset, 15);
+    let m = decode_record(&g.messages[0]).unwrap();
+    assert_eq!(m.queue_offset(), 10);
+    assert_eq!(m.queue_id(), 1);
+    assert_eq!(m.body(), &vec![21u8; 500][..]);
+    assert_eq!(store.get_messages("TopicA", 1, 150, 5, 1 << 20, None).status, GetStatus::OffsetOverflowOne);
+    assert_eq!(store.get_messages("TopicA", 1, 151, 5, 1 << 20, None).status, GetStatus::OffsetOverflowBadly);
+    assert_eq!(store.get_messages("Nope", 0, 0, 5, 1 << 20, None).status, GetStatus::NoMatchedLogicQueue);
+    // Tag filter.
+    let other = courier_store::java_string_hash("TagB") as i64;
+    let g = store.get_messages("TopicA", 0, 0, 5, 1 << 20, Some(&[other]));
+    assert_eq!(g.status, GetStatus::NoMatchedMessage);
+    assert_eq!(g.next_begin_offset, 150);
+    // max_bytes limits the batch but returns at least one.
+    let g = store.get_messages("TopicA", 0, 0, 32, 1, None);
+    assert_eq!(g.messages.len(), 1);
+    // Key query (the index thread may lag; query catches up itself).
+    let found = store.query_by_key("TopicA", "k77", 10, 0, i64::MAX);
+    assert_eq!(found.len(), 1);
+    assert_eq!(decode_record(&found[0]).unwrap().body()[0], 77);
+    let ts_mid = decode_record(&store.message_by_phys_offset(phys[100]).unwrap()).unwrap().store_timestamp();
+    assert!(store.offset_by_time("TopicA", 0, ts_mid) <= 50);
+    let end = store.max_phys_offset();
+    store.shutdown().unwrap();
+    store.shutdown().unwrap();
+    assert_eq!(store.put(msg("TopicA", 0, vec![1], "", "")).await.status, PutStatus::ServiceNotAvailable);
+    drop(store);
+    assert!(!dir.path().join("abort").exists());
+
+    let store = MessageStore::open(small_config(dir.path())).unwrap();
+    let rep = store.recovery_report();
+    assert!(rep.clean_shutdown, "{rep:?}");
+    assert!(rep.scanned_bytes < 2000, "clean open must verify only the tail: {rep:?}");
+    assert_eq!(store.max_phys_offset(), end);
+    assert_eq!(store.max_offset("TopicA", 1), 150);
+    let r = store.put(msg("TopicA", 1, vec![9; 10], "TagA", "after")).await;
+    assert_eq!(r.queue_offset, 150);
+    assert_eq!(r.phys_offset, end);
+    assert_eq!(store.query_by_key("TopicA", "k3", 10, 0, i64::MAX).len(), 1);
+    drop(store); // crash: abort stays
+
+    let store = MessageStore::open(small_config(dir.path())).unwrap();
+    let rep = store.recovery_report();
+    assert!(!rep.clean_shutdown);
+    assert!(rep.corrupt.is_empty(), "{rep:?}");
+    assert_eq!(store.max_offset("TopicA", 1), 151);
+    assert_eq!(store.max_offset("TopicA", 0), 150);
+    let g = store.get_messages("TopicA", 1, 150, 5, 1 << 20, None);
+    assert_eq!(decode_record(&g.messages[0]).unwrap().body(), &[9u8; 10]);
+    store.shutdown().unwrap();
+}
+
+#[tokio::test]
+async fn batch_is_contiguous_with_consecutive_offsets() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = MessageStore::open(small_config(dir.path())).unwrap();
+    store.put(msg("B", 0, vec![0; 100], "x", "y")).await;
+    let batch: Vec<MessageToStore> = (0..10).map(|i| msg("B", 0, vec![i; 50], "t", "k")).collect();
+    let r = store.put_batch(batch).await;
+    assert_eq!(r.status, PutStatus::PutOk);
+    assert_eq!((r.queue_offset, r.msg_count), (1, 10));
+    let g = store.get_messages("B", 0, 1, 32, 1 << 20, None);
+    assert_eq!(g.messages.len(), 10);
+    let mut expect = r.phys_offset;
+    for (i, b) in g.messages.iter().enumerate() {
+        let m = decode_record(b).unwrap();
+        assert_eq!(m.phys_offset(), expect);
+        assert_eq!(m.queue_offset(), 1 + i as i64);
+        expect += b.len() as i64;
+    }
+    assert_eq!(expect - r.phys_offset, r.wrote_bytes as i64);
+    let mixed = vec![msg("B", 0, vec![1], "", ""), msg("B", 1, vec![1], "", "")];
+    assert_eq!(store.put_batch(mixed).await.status, PutStatus::MessageIllegal);
+    assert_eq!(store.put_batch(Vec::new()).await.status, PutStatus::MessageIllegal);
+    let big = msg("B", 0, vec![0; 17 * 1024], "", "");
+    let r = store.put(big).await;
+    assert_eq!(r.status, PutStatus::MessageIllegal);
+    assert!(r.reason.unwrap().contains("max_message_size"));
+    let mut props = msg("B", 0, vec![0], "", "");
+    props.properties = "a\u{1}".to_string() + &"v".repeat(40_000) + "\u{2}";
+    assert_eq!(store.put(props).await.status, PutStatus::PropertiesSizeExceeded);
+    assert_eq!(store.put(msg("a/b", 0, vec![0], "", "")).await.status, PutStatus::MessageIllegal);
+    assert_eq!(store.max_offset("B", 0), 11);
+}
+
+#[tokio::test]
+async fn prepared_transactions_are_not_dispatched() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = MessageStore::open(small_config(dir.path())).unwrap();
+    store.put(msg("T", 0, vec![1], "", "")).await;
+    let mut half = msg("T", 0, vec![2], "", "halfkey");
+    half.sys_flag = FLAG_TRANSACTION_PREPARED;
+    let r = store.put(half).await;
+    assert_eq!(r.status, PutStatus::PutOk);
+    assert_eq!(r.queue_offset, 0);
+    let stored = decode_record(&store.message_by_phys_offset(r.phys_offset).unwrap()).unwrap().queue_offset();
+    assert_eq!(stored, 0);
+    assert_eq!(store.max_offset("T", 0), 1);
+    assert!(store.query_by_key("T", "halfkey", 10, 0, i64::MAX).is_empty());
+    assert_eq!(store.put(msg("T", 0, vec![3], "", "")).await.queue_offset, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_flush_group_commit_and_wait_false() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = small_config(dir.path());
+    cfg.flush_disk_type = FlushDiskType::SyncFlush;
+    cfg.commitlog_file_size = 1 << 20;
+    let store = Arc::new(MessageStore::open(cfg).unwrap());
+    let hits = Arc::new(AtomicUsize::new(0));
+    let h = Arc::clone(&hits);
+    store.set_arrival_listener(Arc::new(move |t: &str, q, _o, _c| {
+        assert_eq!((t, q), ("S", 0));
+        h.fetch_add(1, Ordering::Relaxed);
+    }));
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let s = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            let r = s.put(msg("S", 0, vec![i as u8; 100], "", "")).await;
+            assert_eq!(r.status, PutStatus::PutOk);
+            assert!(s.flushed_phys_offset() >= r.phys_offset + r.wrote_bytes as i64);
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(hits.load(Ordering::Relaxed), 64);
+    let mut nowait = msg("S", 0, vec![1], "", "");
+    nowait.properties.push_str("WAIT\u{1}false\u{2}");
+    assert_eq!(store.put(nowait).await.status, PutStatus::PutOk);
+    store.shutdown().unwrap();
+}
+
+#[test]
+fn second_open_is_refused_with_lock_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = MessageStore::open(small_config(dir.path())).unwrap();
+    match MessageStore::open(small_config(dir.path())) {
+        Err(e @ StoreError::Locked(_)) => assert!(e.to_string().contains("lock")),
+        Err(e) => panic!("wrong error {e}"),
+        Ok(_) => panic!("second open succeeded"),
+    }
+    store.shutdown().unwrap();
+    drop(store);
+    MessageStore::open(small_config(dir.path())).unwrap();
+}
