@@ -1,0 +1,21 @@
+//! `courier-broker`: Courier's RocketMQ-compatible broker.
+//!
+//! State lives in one module per table (topics, subscription groups, consumer offsets, consumer
+//! and producer connections, parked pulls); `processor/` holds one small module per request code
+//! and `server` wires them to the remoting server and the message store.
+
+pub mod client_channel;
+pub mod config;
+pub mod consumer_manager;
+pub mod consumer_offset;
+pub mod error;
+pub mod filter;
+pub mod json_compat;
+pub mod long_poll;
+pub mod persist;
+pub mod producer_manager;
+pub mod subscription_group;
+pub mod topic_config;
+
+pub use config::BrokerConfig;
+pub use error::BrokerError;
