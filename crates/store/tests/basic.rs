@@ -19,14 +19,22 @@ async fn put_get_roll_and_reopen() {
     assert!(store.recovery_report().clean_shutdown || store.recovery_report().scanned_bytes == 0);
     let mut phys = Vec::new();
     for i in 0..300u32 {
-        let r = store.put(msg("TopicA", (i % 2) as i32, vec![i as u8; 500], "TagA", &format!("k{i}"))).await;
+        let r = store
+            .put(msg(
+                "TopicA",
+                (i % 2) as i32,
+                vec![i as u8; 500],
+                "TagA",
+                &format!("k{i}"),
+            ))
+            .await;
         assert_eq!(r.status, PutStatus::PutOk, "{:?}", r.reason);
         assert_eq!(r.queue_offset, (i / 2) as i64);
         assert_eq!(r.msg_id.len(), 32);
         phys.push(r.phys_offset);
     }
     // 300 * ~560 bytes over 64 KiB segments: several roll-overs, no record spans a segment.
-    assert!(store.max_phys_offset() > 3 * 64 * 1024);
+    assert!(store.max_phys_offset() > 2 * 64 * 1024);
     for p in &phys {
         let start = *p as u64 % (64 * 1024);
         let b = store.message_by_phys_offset(*p).unwrap();
@@ -41,9 +49,22 @@ async fn put_get_roll_and_reopen() {
     assert_eq!(m.queue_offset(), 10);
     assert_eq!(m.queue_id(), 1);
     assert_eq!(m.body(), &vec![21u8; 500][..]);
-    assert_eq!(store.get_messages("TopicA", 1, 150, 5, 1 << 20, None).status, GetStatus::OffsetOverflowOne);
-    assert_eq!(store.get_messages("TopicA", 1, 151, 5, 1 << 20, None).status, GetStatus::OffsetOverflowBadly);
-    assert_eq!(store.get_messages("Nope", 0, 0, 5, 1 << 20, None).status, GetStatus::NoMatchedLogicQueue);
+    assert_eq!(
+        store
+            .get_messages("TopicA", 1, 150, 5, 1 << 20, None)
+            .status,
+        GetStatus::OffsetOverflowOne
+    );
+    assert_eq!(
+        store
+            .get_messages("TopicA", 1, 151, 5, 1 << 20, None)
+            .status,
+        GetStatus::OffsetOverflowBadly
+    );
+    assert_eq!(
+        store.get_messages("Nope", 0, 0, 5, 1 << 20, None).status,
+        GetStatus::NoMatchedLogicQueue
+    );
     // Tag filter.
     let other = courier_store::java_string_hash("TagB") as i64;
     let g = store.get_messages("TopicA", 0, 0, 5, 1 << 20, Some(&[other]));
@@ -56,22 +77,32 @@ async fn put_get_roll_and_reopen() {
     let found = store.query_by_key("TopicA", "k77", 10, 0, i64::MAX);
     assert_eq!(found.len(), 1);
     assert_eq!(decode_record(&found[0]).unwrap().body()[0], 77);
-    let ts_mid = decode_record(&store.message_by_phys_offset(phys[100]).unwrap()).unwrap().store_timestamp();
+    let ts_mid = decode_record(&store.message_by_phys_offset(phys[100]).unwrap())
+        .unwrap()
+        .store_timestamp();
     assert!(store.offset_by_time("TopicA", 0, ts_mid) <= 50);
     let end = store.max_phys_offset();
     store.shutdown().unwrap();
     store.shutdown().unwrap();
-    assert_eq!(store.put(msg("TopicA", 0, vec![1], "", "")).await.status, PutStatus::ServiceNotAvailable);
+    assert_eq!(
+        store.put(msg("TopicA", 0, vec![1], "", "")).await.status,
+        PutStatus::ServiceNotAvailable
+    );
     drop(store);
     assert!(!dir.path().join("abort").exists());
 
     let store = MessageStore::open(small_config(dir.path())).unwrap();
     let rep = store.recovery_report();
     assert!(rep.clean_shutdown, "{rep:?}");
-    assert!(rep.scanned_bytes < 2000, "clean open must verify only the tail: {rep:?}");
+    assert!(
+        rep.scanned_bytes < 2000,
+        "clean open must verify only the tail: {rep:?}"
+    );
     assert_eq!(store.max_phys_offset(), end);
     assert_eq!(store.max_offset("TopicA", 1), 150);
-    let r = store.put(msg("TopicA", 1, vec![9; 10], "TagA", "after")).await;
+    let r = store
+        .put(msg("TopicA", 1, vec![9; 10], "TagA", "after"))
+        .await;
     assert_eq!(r.queue_offset, 150);
     assert_eq!(r.phys_offset, end);
     assert_eq!(store.query_by_key("TopicA", "k3", 10, 0, i64::MAX).len(), 1);
@@ -93,7 +124,9 @@ async fn batch_is_contiguous_with_consecutive_offsets() {
     let dir = tempfile::tempdir().unwrap();
     let store = MessageStore::open(small_config(dir.path())).unwrap();
     store.put(msg("B", 0, vec![0; 100], "x", "y")).await;
-    let batch: Vec<MessageToStore> = (0..10).map(|i| msg("B", 0, vec![i; 50], "t", "k")).collect();
+    let batch: Vec<MessageToStore> = (0..10)
+        .map(|i| msg("B", 0, vec![i; 50], "t", "k"))
+        .collect();
     let r = store.put_batch(batch).await;
     assert_eq!(r.status, PutStatus::PutOk);
     assert_eq!((r.queue_offset, r.msg_count), (1, 10));
@@ -108,16 +141,28 @@ async fn batch_is_contiguous_with_consecutive_offsets() {
     }
     assert_eq!(expect - r.phys_offset, r.wrote_bytes as i64);
     let mixed = vec![msg("B", 0, vec![1], "", ""), msg("B", 1, vec![1], "", "")];
-    assert_eq!(store.put_batch(mixed).await.status, PutStatus::MessageIllegal);
-    assert_eq!(store.put_batch(Vec::new()).await.status, PutStatus::MessageIllegal);
+    assert_eq!(
+        store.put_batch(mixed).await.status,
+        PutStatus::MessageIllegal
+    );
+    assert_eq!(
+        store.put_batch(Vec::new()).await.status,
+        PutStatus::MessageIllegal
+    );
     let big = msg("B", 0, vec![0; 17 * 1024], "", "");
     let r = store.put(big).await;
     assert_eq!(r.status, PutStatus::MessageIllegal);
     assert!(r.reason.unwrap().contains("max_message_size"));
     let mut props = msg("B", 0, vec![0], "", "");
     props.properties = "a\u{1}".to_string() + &"v".repeat(40_000) + "\u{2}";
-    assert_eq!(store.put(props).await.status, PutStatus::PropertiesSizeExceeded);
-    assert_eq!(store.put(msg("a/b", 0, vec![0], "", "")).await.status, PutStatus::MessageIllegal);
+    assert_eq!(
+        store.put(props).await.status,
+        PutStatus::PropertiesSizeExceeded
+    );
+    assert_eq!(
+        store.put(msg("a/b", 0, vec![0], "", "")).await.status,
+        PutStatus::MessageIllegal
+    );
     assert_eq!(store.max_offset("B", 0), 11);
 }
 
@@ -131,11 +176,18 @@ async fn prepared_transactions_are_not_dispatched() {
     let r = store.put(half).await;
     assert_eq!(r.status, PutStatus::PutOk);
     assert_eq!(r.queue_offset, 0);
-    let stored = decode_record(&store.message_by_phys_offset(r.phys_offset).unwrap()).unwrap().queue_offset();
+    let stored = decode_record(&store.message_by_phys_offset(r.phys_offset).unwrap())
+        .unwrap()
+        .queue_offset();
     assert_eq!(stored, 0);
     assert_eq!(store.max_offset("T", 0), 1);
-    assert!(store.query_by_key("T", "halfkey", 10, 0, i64::MAX).is_empty());
-    assert_eq!(store.put(msg("T", 0, vec![3], "", "")).await.queue_offset, 1);
+    assert!(store
+        .query_by_key("T", "halfkey", 10, 0, i64::MAX)
+        .is_empty());
+    assert_eq!(
+        store.put(msg("T", 0, vec![3], "", "")).await.queue_offset,
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
