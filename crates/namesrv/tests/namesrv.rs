@@ -1,0 +1,586 @@
+//! The name server over real TCP on 127.0.0.1, driven by `RemotingClient` the
+//! way brokers and clients drive Java's.
+
+use std::time::Duration;
+
+use courier_namesrv::{run, NamesrvConfig};
+use courier_remoting::body::{
+    from_json, to_json, ClusterInfo, DataVersion, KvTable, QueueData, RegisterBrokerBody,
+    TopicConfig, TopicConfigSerializeWrapper, TopicList, TopicRouteData,
+};
+use courier_remoting::code::{request, response};
+use courier_remoting::header::*;
+use courier_remoting::{RemotingClient, RemotingCommand, SerializeType};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+const T: Duration = Duration::from_secs(10);
+
+struct Ns {
+    addr: String,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+async fn start_with(config: NamesrvConfig) -> Ns {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let shutdown = CancellationToken::new();
+    let s = shutdown.clone();
+    let task = tokio::spawn(async move { run(config, listener, s).await.unwrap() });
+    Ns {
+        addr,
+        shutdown,
+        task,
+        _dir: None,
+    }
+}
+
+async fn start() -> Ns {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ns = start_with(NamesrvConfig::new(dir.path())).await;
+    ns._dir = Some(dir);
+    ns
+}
+
+fn register_body(topics: &[(&str, i32)], counter: i64) -> RegisterBrokerBody {
+    let mut wrapper = TopicConfigSerializeWrapper {
+        data_version: DataVersion {
+            counter,
+            state_version: 0,
+            timestamp: 1_700_000_000_000,
+        },
+        ..Default::default()
+    };
+    for (t, q) in topics {
+        wrapper.topic_config_table.insert(
+            t.to_string(),
+            TopicConfig {
+                topic_name: t.to_string(),
+                read_queue_nums: *q,
+                write_queue_nums: *q,
+                ..Default::default()
+            },
+        );
+    }
+    RegisterBrokerBody {
+        filter_server_list: vec![],
+        topic_config_serialize_wrapper: wrapper,
+    }
+}
+
+fn register_cmd(name: &str, addr: &str, id: i64, body: &RegisterBrokerBody) -> RemotingCommand {
+    let header = RegisterBrokerRequestHeader {
+        broker_name: name.into(),
+        broker_addr: addr.into(),
+        cluster_name: "DefaultCluster".into(),
+        ha_server_addr: format!("{addr}-ha"),
+        broker_id: id,
+        compressed: Some(false),
+        body_crc32: Some(0),
+        ..Default::default()
+    };
+    RemotingCommand::request_with_header(request::REGISTER_BROKER, &header).with_body(to_json(body))
+}
+
+async fn route(client: &RemotingClient, addr: &str, topic: &str) -> RemotingCommand {
+    let cmd = RemotingCommand::request_with_header(
+        request::GET_ROUTEINFO_BY_TOPIC,
+        &GetRouteInfoRequestHeader {
+            topic: topic.into(),
+            accept_standard_json_only: None,
+        },
+    );
+    client.invoke(addr, cmd, T).await.unwrap()
+}
+
+#[tokio::test]
+async fn register_then_route_with_java_field_names() {
+    let ns = start().await;
+    let broker = RemotingClient::default();
+    let resp = broker
+        .invoke(
+            &ns.addr,
+            register_cmd(
+                "broker-a",
+                "127.0.0.1:10911",
+                0,
+                &register_body(&[("TopicTest", 4)], 1),
+            ),
+            T,
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.code, response::SUCCESS, "{resp:?}");
+    let slave = broker
+        .invoke(
+            &ns.addr,
+            register_cmd(
+                "broker-a",
+                "127.0.0.1:10921",
+                1,
+                &register_body(&[("TopicTest", 4)], 1),
+            ),
+            T,
+        )
+        .await
+        .unwrap();
+    let sh: RegisterBrokerResponseHeader = slave.decode_header().unwrap();
+    assert_eq!(sh.master_addr.as_deref(), Some("127.0.0.1:10911"));
+    assert_eq!(sh.ha_server_addr.as_deref(), Some("127.0.0.1:10911-ha"));
+
+    let client = RemotingClient::default();
+    let resp = route(&client, &ns.addr, "TopicTest").await;
+    assert_eq!(resp.code, response::SUCCESS);
+    let v: serde_json::Value = serde_json::from_slice(resp.body_bytes()).unwrap();
+    assert_eq!(v["brokerDatas"][0]["brokerAddrs"]["0"], "127.0.0.1:10911");
+    assert_eq!(v["brokerDatas"][0]["brokerAddrs"]["1"], "127.0.0.1:10921");
+    assert_eq!(v["brokerDatas"][0]["brokerName"], "broker-a");
+    assert_eq!(v["brokerDatas"][0]["cluster"], "DefaultCluster");
+    assert_eq!(v["queueDatas"][0]["perm"], 6);
+    assert_eq!(v["queueDatas"][0]["readQueueNums"], 4);
+    assert_eq!(v["queueDatas"][0]["writeQueueNums"], 4);
+    assert!(v["filterServerTable"].is_object());
+
+    let missing = route(&client, &ns.addr, "Nope").await;
+    assert_eq!(missing.code, response::TOPIC_NOT_EXIST);
+    assert_eq!(
+        missing.remark.as_deref(),
+        Some("No topic route info in name server for the topic: Nope")
+    );
+
+    let info = client
+        .invoke(
+            &ns.addr,
+            RemotingCommand::new_request(request::GET_BROKER_CLUSTER_INFO),
+            T,
+        )
+        .await
+        .unwrap();
+    let info: ClusterInfo = from_json(info.body_bytes()).unwrap();
+    assert!(info.cluster_addr_table["DefaultCluster"].contains("broker-a"));
+    assert_eq!(info.broker_addr_table["broker-a"].broker_addrs.len(), 2);
+
+    let all = client
+        .invoke(
+            &ns.addr,
+            RemotingCommand::new_request(request::GET_ALL_TOPIC_LIST_FROM_NAMESERVER),
+            T,
+        )
+        .await
+        .unwrap();
+    let all: TopicList = from_json(all.body_bytes()).unwrap();
+    assert!(all.topic_list.contains("TopicTest"));
+    let by_cluster = client
+        .invoke(
+            &ns.addr,
+            RemotingCommand::request_with_header(
+                request::GET_TOPICS_BY_CLUSTER,
+                &GetTopicsByClusterRequestHeader {
+                    cluster: "DefaultCluster".into(),
+                },
+            ),
+            T,
+        )
+        .await
+        .unwrap();
+    let by_cluster: TopicList = from_json(by_cluster.body_bytes()).unwrap();
+    assert_eq!(by_cluster.topic_list.len(), 1);
+}
+
+#[tokio::test]
+async fn binary_header_requests_are_served_too() {
+    let ns = start().await;
+    let client = RemotingClient::default();
+    let mut cmd = register_cmd("b", "127.0.0.1:1", 0, &register_body(&[("T", 2)], 1));
+    cmd.serialize_type = SerializeType::RocketMq;
+    let resp = client.invoke(&ns.addr, cmd, T).await.unwrap();
+    assert_eq!(resp.code, response::SUCCESS);
+    assert_eq!(resp.serialize_type, SerializeType::RocketMq);
+}
+
+#[tokio::test]
+async fn compressed_register_and_crc_check() {
+    let ns = start().await;
+    let client = RemotingClient::default();
+    let body = register_body(&[("Zipped", 3)], 1).encode_compressed();
+    let mut header = RegisterBrokerRequestHeader {
+        broker_name: "z".into(),
+        broker_addr: "127.0.0.1:2".into(),
+        cluster_name: "C".into(),
+        ha_server_addr: "x".into(),
+        broker_id: 0,
+        compressed: Some(true),
+        body_crc32: Some(crc32fast::hash(&body) as i32 ^ 1),
+        ..Default::default()
+    };
+    let bad = RemotingCommand::request_with_header(request::REGISTER_BROKER, &header)
+        .with_body(body.clone());
+    let resp = client.invoke(&ns.addr, bad, T).await.unwrap();
+    assert_eq!(resp.code, response::SYSTEM_ERROR);
+    assert_eq!(resp.remark.as_deref(), Some("crc32 not match"));
+    assert_eq!(
+        route(&client, &ns.addr, "Zipped").await.code,
+        response::TOPIC_NOT_EXIST
+    );
+
+    header.body_crc32 = Some(crc32fast::hash(&body) as i32);
+    let good =
+        RemotingCommand::request_with_header(request::REGISTER_BROKER, &header).with_body(body);
+    assert_eq!(
+        client.invoke(&ns.addr, good, T).await.unwrap().code,
+        response::SUCCESS
+    );
+    let r = route(&client, &ns.addr, "Zipped").await;
+    let r: TopicRouteData = from_json(r.body_bytes()).unwrap();
+    assert_eq!(r.queue_datas[0].read_queue_nums, 3);
+}
+
+#[tokio::test]
+async fn missing_header_field_is_a_system_error_with_java_text() {
+    let ns = start().await;
+    let client = RemotingClient::default();
+    let resp = client
+        .invoke(
+            &ns.addr,
+            RemotingCommand::new_request(request::GET_ROUTEINFO_BY_TOPIC),
+            T,
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.code, response::SYSTEM_ERROR);
+    assert_eq!(
+        resp.remark.as_deref(),
+        Some("the custom field <topic> is null")
+    );
+    let resp = client
+        .invoke(
+            &ns.addr,
+            RemotingCommand::new_request(request::PULL_MESSAGE),
+            T,
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.code, response::REQUEST_CODE_NOT_SUPPORTED);
+}
+
+#[tokio::test]
+async fn query_data_version_reports_changes() {
+    let ns = start().await;
+    let client = RemotingClient::default();
+    client
+        .invoke(
+            &ns.addr,
+            register_cmd("a", "127.0.0.1:3", 0, &register_body(&[("T", 1)], 7)),
+            T,
+        )
+        .await
+        .unwrap();
+    let ask = |counter: i64| {
+        RemotingCommand::request_with_header(
+            request::QUERY_DATA_VERSION,
+            &QueryDataVersionRequestHeader {
+                broker_name: "a".into(),
+                broker_addr: "127.0.0.1:3".into(),
+                cluster_name: "DefaultCluster".into(),
+                broker_id: 0,
+            },
+        )
+        .with_body(to_json(&DataVersion {
+            counter,
+            state_version: 0,
+            timestamp: 1_700_000_000_000,
+        }))
+    };
+    let same = client.invoke(&ns.addr, ask(7), T).await.unwrap();
+    let h: QueryDataVersionResponseHeader = same.decode_header().unwrap();
+    assert_eq!(h.changed, Some(false));
+    let stored: DataVersion = from_json(same.body_bytes()).unwrap();
+    assert_eq!(stored.counter, 7);
+    let newer = client.invoke(&ns.addr, ask(8), T).await.unwrap();
+    assert_eq!(
+        newer
+            .decode_header::<QueryDataVersionResponseHeader>()
+            .unwrap()
+            .changed,
+        Some(true)
+    );
+}
+
+#[tokio::test]
+async fn write_perm_delete_and_register_topic() {
+    let ns = start().await;
+    let client = RemotingClient::default();
+    client
+        .invoke(
+            &ns.addr,
+            register_cmd(
+                "a",
+                "127.0.0.1:4",
+                0,
+                &register_body(&[("T", 2), ("U", 2)], 1),
+            ),
+            T,
+        )
+        .await
+        .unwrap();
+    let wipe = client
+        .invoke(
+            &ns.addr,
+            RemotingCommand::request_with_header(
+                request::WIPE_WRITE_PERM_OF_BROKER,
+                &WipeWritePermOfBrokerRequestHeader {
+                    broker_name: "a".into(),
+                },
+            ),
+            T,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        wipe.decode_header::<WipeWritePermOfBrokerResponseHeader>()
+            .unwrap()
+            .wipe_topic_count,
+        2
+    );
+    let r: TopicRouteData = from_json(route(&client, &ns.addr, "T").await.body_bytes()).unwrap();
+    assert_eq!(r.queue_datas[0].perm, 4);
+    let add = client
+        .invoke(
+            &ns.addr,
+            RemotingCommand::request_with_header(
+                request::ADD_WRITE_PERM_OF_BROKER,
+                &AddWritePermOfBrokerRequestHeader {
+                    broker_name: "a".into(),
+                },
+            ),
+            T,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        add.decode_header::<AddWritePermOfBrokerResponseHeader>()
+            .unwrap()
+            .add_topic_count,
+        2
+    );
+
+    let del = RemotingCommand::request_with_header(
+        request::DELETE_TOPIC_IN_NAMESRV,
+        &DeleteTopicFromNamesrvRequestHeader {
+            topic: "U".into(),
+            cluster_name: None,
+        },
+    );
+    assert_eq!(
+        client.invoke(&ns.addr, del, T).await.unwrap().code,
+        response::SUCCESS
+    );
+    assert_eq!(
+        route(&client, &ns.addr, "U").await.code,
+        response::TOPIC_NOT_EXIST
+    );
+
+    let new_route = TopicRouteData {
+        queue_datas: vec![QueueData {
+            broker_name: "a".into(),
+            perm: 6,
+            read_queue_nums: 1,
+            write_queue_nums: 1,
+            topic_sys_flag: 0,
+        }],
+        ..Default::default()
+    };
+    let reg = RemotingCommand::request_with_header(
+        request::REGISTER_TOPIC_IN_NAMESRV,
+        &RegisterTopicRequestHeader {
+            topic: "%RETRY%cg".into(),
+        },
+    )
+    .with_body(to_json(&new_route));
+    assert_eq!(
+        client.invoke(&ns.addr, reg, T).await.unwrap().code,
+        response::SUCCESS
+    );
+    assert_eq!(
+        route(&client, &ns.addr, "%RETRY%cg").await.code,
+        response::SUCCESS
+    );
+}
+
+#[tokio::test]
+async fn kv_config_is_served_and_persisted() {
+    let dir = tempfile::tempdir().unwrap();
+    let ns = start_with(NamesrvConfig::new(dir.path())).await;
+    let client = RemotingClient::default();
+    let put = |ns_: &str, k: &str, v: &str| {
+        RemotingCommand::request_with_header(
+            request::PUT_KV_CONFIG,
+            &PutKvConfigRequestHeader {
+                namespace: ns_.into(),
+                key: k.into(),
+                value: v.into(),
+            },
+        )
+    };
+    let get = |ns_: &str, k: &str| {
+        RemotingCommand::request_with_header(
+            request::GET_KV_CONFIG,
+            &GetKvConfigRequestHeader {
+                namespace: ns_.into(),
+                key: k.into(),
+            },
+        )
+    };
+    assert_eq!(
+        client
+            .invoke(&ns.addr, put("ns", "a", "1"), T)
+            .await
+            .unwrap()
+            .code,
+        response::SUCCESS
+    );
+    assert_eq!(
+        client
+            .invoke(&ns.addr, put("ns", "b", "2"), T)
+            .await
+            .unwrap()
+            .code,
+        response::SUCCESS
+    );
+    let got = client.invoke(&ns.addr, get("ns", "a"), T).await.unwrap();
+    assert_eq!(
+        got.decode_header::<GetKvConfigResponseHeader>()
+            .unwrap()
+            .value
+            .as_deref(),
+        Some("1")
+    );
+    let missing = client.invoke(&ns.addr, get("ns", "zz"), T).await.unwrap();
+    assert_eq!(missing.code, response::QUERY_NOT_FOUND);
+    assert_eq!(
+        missing.remark.as_deref(),
+        Some("No config item, Namespace: ns Key: zz")
+    );
+    let del = RemotingCommand::request_with_header(
+        request::DELETE_KV_CONFIG,
+        &DeleteKvConfigRequestHeader {
+            namespace: "ns".into(),
+            key: "b".into(),
+        },
+    );
+    assert_eq!(
+        client.invoke(&ns.addr, del, T).await.unwrap().code,
+        response::SUCCESS
+    );
+    let list = RemotingCommand::request_with_header(
+        request::GET_KVLIST_BY_NAMESPACE,
+        &GetKvListByNamespaceRequestHeader {
+            namespace: "ns".into(),
+        },
+    );
+    let table: KvTable =
+        from_json(client.invoke(&ns.addr, list, T).await.unwrap().body_bytes()).unwrap();
+    assert_eq!(table.table.len(), 1);
+
+    // Restart on the same data dir: the KV config survives.
+    ns.shutdown.cancel();
+    ns.task.await.unwrap();
+    let ns2 = start_with(NamesrvConfig::new(dir.path())).await;
+    let got = client.invoke(&ns2.addr, get("ns", "a"), T).await.unwrap();
+    assert_eq!(
+        got.decode_header::<GetKvConfigResponseHeader>()
+            .unwrap()
+            .value
+            .as_deref(),
+        Some("1")
+    );
+}
+
+async fn wait_until_gone(client: &RemotingClient, addr: &str, topic: &str) {
+    // Bounded wait for an asynchronous removal; the bound is generous, not a timing assertion.
+    for _ in 0..400 {
+        if route(client, addr, topic).await.code == response::TOPIC_NOT_EXIST {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("topic {topic} still routed");
+}
+
+#[tokio::test]
+async fn silent_brokers_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = NamesrvConfig::new(dir.path());
+    config.broker_expiry = Duration::from_millis(200);
+    config.scan_interval = Duration::from_millis(50);
+    let ns = start_with(config).await;
+    let broker = RemotingClient::default();
+    broker
+        .invoke(
+            &ns.addr,
+            register_cmd("a", "127.0.0.1:5", 0, &register_body(&[("Exp", 1)], 1)),
+            T,
+        )
+        .await
+        .unwrap();
+    let client = RemotingClient::default();
+    assert_eq!(
+        route(&client, &ns.addr, "Exp").await.code,
+        response::SUCCESS
+    );
+    wait_until_gone(&client, &ns.addr, "Exp").await;
+}
+
+#[tokio::test]
+async fn brokers_are_dropped_when_their_connection_closes() {
+    let ns = start().await;
+    let broker = RemotingClient::default();
+    broker
+        .invoke(
+            &ns.addr,
+            register_cmd("a", "127.0.0.1:6", 0, &register_body(&[("Conn", 1)], 1)),
+            T,
+        )
+        .await
+        .unwrap();
+    let client = RemotingClient::default();
+    assert_eq!(
+        route(&client, &ns.addr, "Conn").await.code,
+        response::SUCCESS
+    );
+    broker.shutdown().await;
+    wait_until_gone(&client, &ns.addr, "Conn").await;
+}
+
+#[tokio::test]
+async fn unregister_removes_routes() {
+    let ns = start().await;
+    let client = RemotingClient::default();
+    client
+        .invoke(
+            &ns.addr,
+            register_cmd("a", "127.0.0.1:7", 0, &register_body(&[("Un", 1)], 1)),
+            T,
+        )
+        .await
+        .unwrap();
+    let un = RemotingCommand::request_with_header(
+        request::UNREGISTER_BROKER,
+        &UnregisterBrokerRequestHeader {
+            broker_name: "a".into(),
+            broker_addr: "127.0.0.1:7".into(),
+            cluster_name: "DefaultCluster".into(),
+            broker_id: 0,
+        },
+    );
+    assert_eq!(
+        client.invoke(&ns.addr, un, T).await.unwrap().code,
+        response::SUCCESS
+    );
+    assert_eq!(
+        route(&client, &ns.addr, "Un").await.code,
+        response::TOPIC_NOT_EXIST
+    );
+}
