@@ -43,3 +43,9 @@ pub enum BrokerError {
     #[error("broker network error: {0}")]
     Io(#[from] std::io::Error),
 }
+
+impl From<BrokerError> for courier_remoting::ProcessError {
+    fn from(e: BrokerError) -> Self {
+        courier_remoting::ProcessError::Other(e.to_string())
+    }
+}

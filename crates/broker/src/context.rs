@@ -1,0 +1,67 @@
+//! `BrokerContext`: everything a request processor needs, shared as `Arc<BrokerContext>` by all
+//! connections — the config, the message store, the state tables, the pull hold service and the
+//! runtime counters.
+//!
+//! Invariants: the context is built once by `server::run` after the store finished recovery and
+//! the tables were loaded; `shutting_down` is cancelled before the server drains, so processors
+//! stop parking pulls and parked ones are woken to answer before the connection closes.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use courier_remoting::ConnectionHandle;
+use courier_store::MessageStore;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::BrokerConfig;
+use crate::consumer_manager::ConsumerManager;
+use crate::consumer_offset::ConsumerOffsetManager;
+use crate::long_poll::PullHoldService;
+use crate::producer_manager::ProducerManager;
+use crate::subscription_group::SubscriptionGroupManager;
+use crate::topic_config::TopicConfigManager;
+
+/// Counters reported by GET_BROKER_RUNTIME_INFO.
+#[derive(Default)]
+pub struct BrokerStats {
+    /// Messages stored since start.
+    pub put_messages: AtomicU64,
+    /// Messages returned by pulls since start.
+    pub got_messages: AtomicU64,
+    /// Pulls that were parked (long polling).
+    pub held_pulls: AtomicU64,
+}
+
+impl BrokerStats {
+    /// Adds `n` to a counter.
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// Shared broker state.
+pub struct BrokerContext {
+    /// The configuration the broker runs with.
+    pub config: BrokerConfig,
+    /// The message store.
+    pub store: Arc<MessageStore>,
+    /// Topic table.
+    pub topics: TopicConfigManager,
+    /// Subscription group table.
+    pub groups: SubscriptionGroupManager,
+    /// Committed consumer offsets.
+    pub offsets: ConsumerOffsetManager,
+    /// Consumer clients.
+    pub consumers: ConsumerManager<ConnectionHandle>,
+    /// Producer clients.
+    pub producers: ProducerManager<ConnectionHandle>,
+    /// Parked pulls.
+    pub hold: Arc<PullHoldService>,
+    /// Runtime counters.
+    pub stats: BrokerStats,
+    /// Cancelled when the broker begins shutting down.
+    pub shutting_down: CancellationToken,
+    /// When the broker started.
+    pub started: Instant,
+}

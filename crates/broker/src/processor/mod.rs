@@ -1,0 +1,148 @@
+//! Request processors: one module per request code (or per pair of codes that share a header and
+//! differ only in key names, like SEND_MESSAGE / SEND_MESSAGE_V2). Each exposes
+//! `process(ctx, conn, request) -> ProcessResult`; `register_all` wires them into a dispatcher.
+//!
+//! Conventions kept by every processor: a missing or malformed required header field returns
+//! `Err(ProcessError::Header)`, which the remoting layer answers with SYSTEM_ERROR and Java's text
+//! "the custom field <x> is null"; every other refusal is a response with the RocketMQ code and a
+//! remark that says what to do. Responses copy the request's opaque (done by the remoting layer).
+
+use std::future::Future;
+use std::sync::Arc;
+
+use courier_remoting::code::request;
+use courier_remoting::{ConnectionHandle, Dispatcher, ProcessResult, RemotingCommand};
+
+use crate::context::BrokerContext;
+
+pub mod consumer_connection;
+pub mod consumer_list;
+pub mod earliest_msg_storetime;
+pub mod get_all_topic_config;
+pub mod get_max_offset;
+pub mod get_min_offset;
+pub mod heartbeat;
+pub mod pull;
+pub mod query_consumer_offset;
+pub mod query_message;
+pub mod runtime_info;
+pub mod search_offset;
+pub mod send;
+pub mod unregister_client;
+pub mod update_consumer_offset;
+pub mod update_subscription_group;
+pub mod update_topic;
+pub mod view_message;
+
+/// A response with `code` and `remark` to `req`.
+pub(crate) fn error(req: &RemotingCommand, code: i32, remark: impl Into<String>) -> ProcessResult {
+    Ok(Some(RemotingCommand::error_to(req, code, remark)))
+}
+
+fn wire<F, Fut>(d: &mut Dispatcher, codes: &[i32], ctx: &Arc<BrokerContext>, f: F)
+where
+    F: Fn(Arc<BrokerContext>, ConnectionHandle, RemotingCommand) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ProcessResult> + Send + 'static,
+{
+    let ctx = ctx.clone();
+    let f = Arc::new(f);
+    d.register_all(
+        codes,
+        Arc::new(move |conn: ConnectionHandle, req: RemotingCommand| {
+            let ctx = ctx.clone();
+            let f = f.clone();
+            async move { f(ctx, conn, req).await }
+        }),
+    );
+}
+
+/// Registers every broker processor.
+pub fn register_all(d: &mut Dispatcher, ctx: &Arc<BrokerContext>) {
+    wire(
+        d,
+        &[
+            request::SEND_MESSAGE,
+            request::SEND_MESSAGE_V2,
+            request::SEND_BATCH_MESSAGE,
+        ],
+        ctx,
+        send::process,
+    );
+    wire(d, &[request::PULL_MESSAGE], ctx, pull::process);
+    wire(
+        d,
+        &[request::QUERY_CONSUMER_OFFSET],
+        ctx,
+        query_consumer_offset::process,
+    );
+    wire(
+        d,
+        &[request::UPDATE_CONSUMER_OFFSET],
+        ctx,
+        update_consumer_offset::process,
+    );
+    wire(d, &[request::GET_MAX_OFFSET], ctx, get_max_offset::process);
+    wire(d, &[request::GET_MIN_OFFSET], ctx, get_min_offset::process);
+    wire(
+        d,
+        &[request::SEARCH_OFFSET_BY_TIMESTAMP],
+        ctx,
+        search_offset::process,
+    );
+    wire(
+        d,
+        &[request::GET_EARLIEST_MSG_STORETIME],
+        ctx,
+        earliest_msg_storetime::process,
+    );
+    wire(d, &[request::HEART_BEAT], ctx, heartbeat::process);
+    wire(
+        d,
+        &[request::UNREGISTER_CLIENT],
+        ctx,
+        unregister_client::process,
+    );
+    wire(
+        d,
+        &[request::GET_CONSUMER_LIST_BY_GROUP],
+        ctx,
+        consumer_list::process,
+    );
+    wire(
+        d,
+        &[request::VIEW_MESSAGE_BY_ID],
+        ctx,
+        view_message::process,
+    );
+    wire(d, &[request::QUERY_MESSAGE], ctx, query_message::process);
+    wire(
+        d,
+        &[request::UPDATE_AND_CREATE_TOPIC],
+        ctx,
+        update_topic::process,
+    );
+    wire(
+        d,
+        &[request::GET_ALL_TOPIC_CONFIG],
+        ctx,
+        get_all_topic_config::process,
+    );
+    wire(
+        d,
+        &[request::GET_BROKER_RUNTIME_INFO],
+        ctx,
+        runtime_info::process,
+    );
+    wire(
+        d,
+        &[request::GET_CONSUMER_CONNECTION_LIST],
+        ctx,
+        consumer_connection::process,
+    );
+    wire(
+        d,
+        &[request::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP],
+        ctx,
+        update_subscription_group::process,
+    );
+}

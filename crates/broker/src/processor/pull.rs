@@ -1,0 +1,265 @@
+//! PULL_MESSAGE (11): read up to maxMsgNums stored records from a queue, filtered by the tag
+//! codes of the consumer's subscription, with long polling.
+//!
+//! Flow: pre-checks (broker/topic read perm → NO_PERMISSION, unknown group with auto-create off →
+//! SUBSCRIPTION_GROUP_NOT_EXIST, unknown topic → TOPIC_NOT_EXIST, bad queue → SYSTEM_ERROR, bad
+//! subscription → SUBSCRIPTION_PARSE_FAILED / _NOT_EXIST / _NOT_LATEST); the COMMIT_OFFSET flag
+//! stores `commitOffset` (first processing only); then the store read, whose status maps to
+//! SUCCESS / PULL_NOT_FOUND / PULL_RETRY_IMMEDIATELY / PULL_OFFSET_MOVED as in the fact sheet.
+//! A PULL_NOT_FOUND with the SUSPEND flag is parked in the hold service for suspendTimeoutMillis
+//! (shortPollingTimeMills when long polling is off) and re-run once — without suspension — when a
+//! matching message arrives or the time runs out. To close the race between the empty read and the
+//! parking, the queue's max offset is re-checked right after parking.
+//!
+//! The response body is the concatenation of the stored records, byte for byte.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use courier_remoting::code::response;
+use courier_remoting::header::{
+    PullMessageRequestHeader, PullMessageResponseHeader, PULL_FLAG_COMMIT_OFFSET,
+    PULL_FLAG_SUBSCRIPTION, PULL_FLAG_SUSPEND,
+};
+use courier_remoting::{ConnectionHandle, ProcessResult, RemotingCommand};
+use courier_store::GetStatus;
+
+use super::error;
+use crate::context::{BrokerContext, BrokerStats};
+use crate::filter::{SubscriptionData, TagFilter};
+use crate::long_poll::WakeReason;
+use crate::topic_config::perm;
+
+/// Handles PULL_MESSAGE.
+pub async fn process(
+    ctx: Arc<BrokerContext>,
+    _conn: ConnectionHandle,
+    req: RemotingCommand,
+) -> ProcessResult {
+    let h: PullMessageRequestHeader = req.decode_header()?;
+    let broker_name = &ctx.config.broker_name;
+    if !perm::is_readable(ctx.config.broker_permission) {
+        return error(
+            &req,
+            response::NO_PERMISSION,
+            format!("the broker[{broker_name}] pulling message is forbidden (brokerPermission has no read bit)"),
+        );
+    }
+    let Some(group) = ctx.groups.find_or_create(&h.consumer_group)? else {
+        return error(
+            &req,
+            response::SUBSCRIPTION_GROUP_NOT_EXIST,
+            format!(
+                "subscription group [{}] does not exist; create it with UPDATE_AND_CREATE_SUBSCRIPTIONGROUP or enable autoCreateSubscriptionGroup",
+                h.consumer_group
+            ),
+        );
+    };
+    if !group.consume_enable {
+        return error(
+            &req,
+            response::NO_PERMISSION,
+            format!(
+                "subscription group [{}] no permission to consume (consumeEnable is false)",
+                h.consumer_group
+            ),
+        );
+    }
+    let Some(topic) = ctx.topics.get(&h.topic) else {
+        return error(
+            &req,
+            response::TOPIC_NOT_EXIST,
+            format!("topic[{}] not exist, apply first please!", h.topic),
+        );
+    };
+    if !perm::is_readable(topic.perm) {
+        return error(
+            &req,
+            response::NO_PERMISSION,
+            format!(
+                "the topic[{}] pulling message is forbidden (topic perm {} has no read bit)",
+                h.topic, topic.perm
+            ),
+        );
+    }
+    if h.queue_id < 0 || h.queue_id >= topic.read_queue_nums {
+        return error(
+            &req,
+            response::SYSTEM_ERROR,
+            format!(
+                "queueId[{}] is illegal, topic:[{}] topicConfig.readQueueNums:[{}] consumer:[{}]",
+                h.queue_id, h.topic, topic.read_queue_nums, h.consumer_group
+            ),
+        );
+    }
+    let filter = if h.sys_flag & PULL_FLAG_SUBSCRIPTION != 0 {
+        let expression = h.subscription.as_deref().unwrap_or("*");
+        let expr_type = h.expression_type.as_deref().unwrap_or("TAG");
+        let sub = match SubscriptionData::build(&h.topic, expression, h.sub_version) {
+            Ok(mut s) => {
+                s.expression_type = expr_type.to_string();
+                s
+            }
+            Err(e) => return error(&req, response::SUBSCRIPTION_PARSE_FAILED, e),
+        };
+        match TagFilter::for_subscription(&h.topic, &sub) {
+            Ok(f) => f,
+            Err(e) => return error(&req, response::SYSTEM_ERROR, e),
+        }
+    } else {
+        if !ctx.consumers.has_group(&h.consumer_group) {
+            return error(
+                &req,
+                response::SUBSCRIPTION_NOT_EXIST,
+                format!(
+                    "the consumer's group info not exist for group {}; send a heartbeat first",
+                    h.consumer_group
+                ),
+            );
+        }
+        let Some(sub) = ctx.consumers.subscription(&h.consumer_group, &h.topic) else {
+            return error(
+                &req,
+                response::SUBSCRIPTION_NOT_EXIST,
+                format!(
+                    "the consumer's subscription not exist for topic {}; send a heartbeat first",
+                    h.topic
+                ),
+            );
+        };
+        if sub.sub_version < h.sub_version {
+            return error(
+                &req,
+                response::SUBSCRIPTION_NOT_LATEST,
+                "the consumer's subscription not latest; the broker has not seen the client's newest heartbeat yet",
+            );
+        }
+        match TagFilter::for_subscription(&h.topic, &sub) {
+            Ok(f) => f,
+            Err(e) => return error(&req, response::SYSTEM_ERROR, e),
+        }
+    };
+
+    if h.sys_flag & PULL_FLAG_COMMIT_OFFSET != 0 && h.commit_offset >= 0 {
+        ctx.offsets
+            .commit(&h.consumer_group, &h.topic, h.queue_id, h.commit_offset);
+    }
+
+    let first = read(&ctx, &h, &filter);
+    if first.code != response::PULL_NOT_FOUND
+        || h.sys_flag & PULL_FLAG_SUSPEND == 0
+        || ctx.shutting_down.is_cancelled()
+    {
+        return Ok(Some(first.into_command(&req)));
+    }
+    let hold_ms = if ctx.config.long_polling_enable {
+        u64::try_from(h.suspend_timeout_millis).unwrap_or(0)
+    } else {
+        ctx.config.short_polling_time_mills
+    };
+    if hold_ms == 0 {
+        return Ok(Some(first.into_command(&req)));
+    }
+    let filter = Arc::new(filter);
+    let Some(held) = ctx
+        .hold
+        .hold(&h.topic, h.queue_id, h.queue_offset, filter.clone())
+    else {
+        return Ok(Some(first.into_command(&req)));
+    };
+    BrokerStats::add(&ctx.stats.held_pulls, 1);
+    // A message may have been dispatched between the read above and the parking.
+    if ctx.store.max_offset(&h.topic, h.queue_id) <= h.queue_offset {
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(hold_ms);
+        let reason = tokio::select! {
+            r = held.wait_until(deadline) => r,
+            // Shutting down: answer now so the connection can drain.
+            _ = ctx.shutting_down.cancelled() => WakeReason::Timeout,
+        };
+        // Either way the pull is re-read once; after a timeout that answers PULL_NOT_FOUND with
+        // fresh offsets.
+        tracing::trace!(topic = %h.topic, queue = h.queue_id, arrived = reason == WakeReason::Arrived, "held pull resumed");
+    } else {
+        drop(held);
+    }
+    Ok(Some(read(&ctx, &h, &filter).into_command(&req)))
+}
+
+struct PullOutcome {
+    code: i32,
+    header: PullMessageResponseHeader,
+    body: Option<Bytes>,
+}
+
+impl PullOutcome {
+    fn into_command(self, req: &RemotingCommand) -> RemotingCommand {
+        let mut cmd = RemotingCommand::response_to(req, self.code, None).with_header(&self.header);
+        cmd.body = self.body;
+        cmd
+    }
+}
+
+fn read(ctx: &BrokerContext, h: &PullMessageRequestHeader, filter: &TagFilter) -> PullOutcome {
+    let max_count = u32::try_from(h.max_msg_nums.max(1))
+        .unwrap_or(1)
+        .min(ctx.config.max_transfer_count_on_message_in_memory);
+    let max_bytes = h
+        .max_msg_bytes
+        .and_then(|b| u32::try_from(b).ok())
+        .filter(|b| *b > 0)
+        .unwrap_or(u32::MAX)
+        .min(ctx.config.max_transfer_bytes_on_message_in_memory);
+    let r = ctx.store.get_messages(
+        &h.topic,
+        h.queue_id,
+        h.queue_offset,
+        max_count,
+        max_bytes,
+        filter.codes(),
+    );
+    let code = match r.status {
+        GetStatus::Found => response::SUCCESS,
+        GetStatus::NoMatchedMessage | GetStatus::MessageWasRemoving => {
+            response::PULL_RETRY_IMMEDIATELY
+        }
+        GetStatus::NoMatchedLogicQueue | GetStatus::NoMessageInQueue => {
+            if h.queue_offset != 0 {
+                response::PULL_OFFSET_MOVED
+            } else {
+                response::PULL_NOT_FOUND
+            }
+        }
+        GetStatus::OffsetFoundNull | GetStatus::OffsetOverflowOne => response::PULL_NOT_FOUND,
+        GetStatus::OffsetOverflowBadly | GetStatus::OffsetTooSmall => response::PULL_OFFSET_MOVED,
+    };
+    let body = if code == response::SUCCESS && !r.messages.is_empty() {
+        BrokerStats::add(&ctx.stats.got_messages, r.messages.len() as u64);
+        if r.messages.len() == 1 {
+            Some(r.messages[0].clone())
+        } else {
+            let total: usize = r.messages.iter().map(Bytes::len).sum();
+            let mut buf = BytesMut::with_capacity(total);
+            for m in &r.messages {
+                buf.extend_from_slice(m);
+            }
+            Some(buf.freeze())
+        }
+    } else {
+        None
+    };
+    PullOutcome {
+        code,
+        header: PullMessageResponseHeader {
+            suggest_which_broker_id: 0,
+            next_begin_offset: r.next_begin_offset,
+            min_offset: r.min_offset,
+            max_offset: r.max_offset,
+            offset_delta: None,
+            topic_sys_flag: None,
+            group_sys_flag: None,
+            forbidden_type: None,
+        },
+        body,
+    }
+}

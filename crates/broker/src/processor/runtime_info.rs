@@ -1,0 +1,59 @@
+//! GET_BROKER_RUNTIME_INFO (28): a KVTable (`{"table":{...}}`) of runtime figures, using the key
+//! names Java admin tools display (msgPutTotalTodayNow, commitLogMaxOffset, ...). Counters are
+//! since broker start, not since midnight.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use courier_remoting::body::to_json;
+use courier_remoting::body::KvTable;
+use courier_remoting::{ConnectionHandle, ProcessResult, RemotingCommand};
+
+use crate::context::BrokerContext;
+
+/// Handles GET_BROKER_RUNTIME_INFO.
+pub async fn process(
+    ctx: Arc<BrokerContext>,
+    _conn: ConnectionHandle,
+    req: RemotingCommand,
+) -> ProcessResult {
+    let mut t = KvTable::default();
+    let mut put = |k: &str, v: String| {
+        t.table.insert(k.to_string(), v);
+    };
+    let puts = ctx.stats.put_messages.load(Ordering::Relaxed);
+    let gets = ctx.stats.got_messages.load(Ordering::Relaxed);
+    put("brokerVersionDesc", "V4_9_4".into());
+    put("brokerVersion", "401".into());
+    put("brokerName", ctx.config.broker_name.clone());
+    put("brokerClusterName", ctx.config.broker_cluster_name.clone());
+    put("msgPutTotalTodayNow", puts.to_string());
+    put("msgGetTotalTodayNow", gets.to_string());
+    put("msgPutTotalSinceStart", puts.to_string());
+    put("msgGetTotalSinceStart", gets.to_string());
+    put(
+        "commitLogMaxOffset",
+        ctx.store.max_phys_offset().to_string(),
+    );
+    put(
+        "commitLogMinOffset",
+        ctx.store.min_phys_offset().to_string(),
+    );
+    put(
+        "flushedPhysOffset",
+        ctx.store.flushed_phys_offset().to_string(),
+    );
+    put("heldPullRequests", ctx.hold.held_count().to_string());
+    put(
+        "heldPullRequestsTotal",
+        ctx.stats.held_pulls.load(Ordering::Relaxed).to_string(),
+    );
+    put("topicCount", ctx.topics.len().to_string());
+    put(
+        "runtime",
+        format!("[ {} seconds ]", ctx.started.elapsed().as_secs()),
+    );
+    Ok(Some(
+        RemotingCommand::success_to(&req).with_body(to_json(&t)),
+    ))
+}

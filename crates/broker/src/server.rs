@@ -1,0 +1,210 @@
+//! `run`: opens the store, loads the state tables, serves the remoting protocol on the given
+//! listener, registers with the name servers, and shuts down gracefully.
+//!
+//! Startup order: validate config → open the store (recovery, on a blocking thread) → load
+//! topics/groups/offsets → hook the store's arrival listener to the pull hold service and the
+//! consumer manager's group-changed listener to NOTIFY_CONSUMER_IDS_CHANGED → start background
+//! tasks (offset persistence every `flushConsumerOffsetInterval`, client expiry scan every 10 s,
+//! name server registration) → serve.
+//!
+//! Shutdown order (when `shutdown` is cancelled): stop accepting; parked pulls resume and answer;
+//! in-flight requests finish and connections close; background tasks stop (registration sends
+//! UNREGISTER_BROKER); offsets, topics and groups are persisted; `store.shutdown()` flushes and
+//! writes the clean-shutdown checkpoint. Errors while persisting are returned after the store was
+//! still shut down, so a failed config write never skips the store's clean shutdown.
+
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use courier_remoting::code::request;
+use courier_remoting::header::NotifyConsumerIdsChangedRequestHeader;
+use courier_remoting::{ConnectionHandle, Dispatcher, RemotingCommand, ServerConfig};
+use courier_store::MessageStore;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::BrokerConfig;
+use crate::consumer_manager::ConsumerManager;
+use crate::consumer_offset::ConsumerOffsetManager;
+use crate::context::{BrokerContext, BrokerStats};
+use crate::error::BrokerError;
+use crate::long_poll::PullHoldService;
+use crate::producer_manager::ProducerManager;
+use crate::subscription_group::SubscriptionGroupManager;
+use crate::topic_config::TopicConfigManager;
+use crate::{processor, registration};
+
+const CLIENT_SCAN_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Opens the store and the state tables (blocking work runs off the async workers).
+pub async fn open(config: BrokerConfig) -> Result<Arc<BrokerContext>, BrokerError> {
+    config.validate()?;
+    let store_config = config.store_config();
+    let store = tokio::task::spawn_blocking(move || MessageStore::open(store_config))
+        .await
+        .map_err(|e| BrokerError::Store(format!("store open task failed: {e}")))?
+        .map_err(|e| BrokerError::Store(e.to_string()))?;
+    let report = store.recovery_report();
+    tracing::info!(
+        clean = report.clean_shutdown,
+        truncated = report.truncated_bytes,
+        corrupt = report.corrupt.len(),
+        "message store opened"
+    );
+    let topics = TopicConfigManager::load(&config)?;
+    let groups = SubscriptionGroupManager::load(&config)?;
+    let offsets = ConsumerOffsetManager::load(&config)?;
+    let hold = PullHoldService::new(config.max_held_pull_requests);
+    let ctx = Arc::new(BrokerContext {
+        store: Arc::new(store),
+        topics,
+        groups,
+        offsets,
+        consumers: ConsumerManager::new(),
+        producers: ProducerManager::new(),
+        hold: hold.clone(),
+        stats: BrokerStats::default(),
+        shutting_down: CancellationToken::new(),
+        started: Instant::now(),
+        config,
+    });
+    ctx.store
+        .set_arrival_listener(Arc::new(move |topic, queue, offset, tags| {
+            hold.notify_arrival(topic, queue, offset, tags);
+        }));
+    let weak: Weak<BrokerContext> = Arc::downgrade(&ctx);
+    ctx.consumers.set_group_changed_listener(Arc::new(
+        move |group: &str, channels: Vec<ConnectionHandle>| {
+            let Some(ctx) = weak.upgrade() else { return };
+            let enabled = ctx
+                .groups
+                .get(group)
+                .map(|g| g.notify_consumer_ids_changed_enable)
+                .unwrap_or(true);
+            if !enabled {
+                return;
+            }
+            let Ok(rt) = tokio::runtime::Handle::try_current() else {
+                return;
+            };
+            for ch in channels {
+                let header = NotifyConsumerIdsChangedRequestHeader {
+                    consumer_group: group.to_string(),
+                };
+                rt.spawn(async move {
+                    let cmd = RemotingCommand::request_with_header(
+                        request::NOTIFY_CONSUMER_IDS_CHANGED,
+                        &header,
+                    );
+                    if let Err(e) = ch.invoke_oneway(cmd).await {
+                        tracing::debug!(error = %e, "NOTIFY_CONSUMER_IDS_CHANGED not delivered");
+                    }
+                });
+            }
+        },
+    ));
+    Ok(ctx)
+}
+
+/// Persists offsets, topics and groups, then shuts the store down.
+pub async fn close(ctx: &Arc<BrokerContext>) -> Result<(), BrokerError> {
+    let mut first_err = ctx.offsets.persist().err();
+    if let Err(e) = ctx.topics.persist() {
+        first_err.get_or_insert(e);
+    }
+    if let Err(e) = ctx.groups.persist() {
+        first_err.get_or_insert(e);
+    }
+    let store = ctx.store.clone();
+    let stopped = tokio::task::spawn_blocking(move || store.shutdown())
+        .await
+        .map_err(|e| BrokerError::Store(format!("store shutdown task failed: {e}")))?;
+    stopped.map_err(|e| BrokerError::Store(e.to_string()))?;
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Runs the broker on `listener` until `shutdown` is cancelled, then shuts down gracefully.
+pub async fn run(
+    config: BrokerConfig,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), BrokerError> {
+    let ctx = open(config).await?;
+    serve(ctx.clone(), listener, shutdown).await;
+    close(&ctx).await
+}
+
+/// Serves requests and runs the background tasks until `shutdown` is cancelled (store stays open).
+pub async fn serve(ctx: Arc<BrokerContext>, listener: TcpListener, shutdown: CancellationToken) {
+    let mut dispatcher = Dispatcher::new();
+    processor::register_all(&mut dispatcher, &ctx);
+    let dispatcher = Arc::new(dispatcher);
+
+    let background = CancellationToken::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    {
+        let ctx = ctx.clone();
+        let token = background.clone();
+        tasks.spawn(async move {
+            let period = Duration::from_millis(ctx.config.flush_consumer_offset_interval.max(100));
+            loop {
+                tokio::select! {
+                    _ = token.cancelled() => break,
+                    _ = tokio::time::sleep(period) => {}
+                }
+                if let Err(e) = ctx.offsets.persist() {
+                    tracing::warn!(error = %e, "persisting consumer offsets failed; will retry");
+                }
+            }
+        });
+    }
+    {
+        let ctx = ctx.clone();
+        let token = background.clone();
+        tasks.spawn(async move {
+            let timeout = Duration::from_millis(ctx.config.channel_expired_timeout);
+            loop {
+                tokio::select! {
+                    _ = token.cancelled() => break,
+                    _ = tokio::time::sleep(CLIENT_SCAN_INTERVAL) => {}
+                }
+                let now = Instant::now();
+                ctx.consumers.scan_not_active(now, timeout);
+                ctx.producers.scan_not_active(now, timeout);
+            }
+        });
+    }
+    tasks.spawn(registration::run(ctx.clone(), background.clone()));
+    {
+        let ctx = ctx.clone();
+        let shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            shutdown.cancelled().await;
+            ctx.shutting_down.cancel();
+        });
+    }
+
+    let conn_ctx = ctx.clone();
+    courier_remoting::serve_with(
+        listener,
+        dispatcher,
+        ServerConfig::default(),
+        shutdown.clone(),
+        move |conn: &ConnectionHandle| {
+            let ctx = conn_ctx.clone();
+            let conn = conn.clone();
+            tokio::spawn(async move {
+                conn.closed().await;
+                ctx.consumers.channel_closed(conn.id());
+                ctx.producers.channel_closed(conn.id());
+            });
+        },
+    )
+    .await;
+    ctx.shutting_down.cancel();
+    background.cancel();
+    while tasks.join_next().await.is_some() {}
+}
