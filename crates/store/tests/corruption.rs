@@ -1,0 +1,258 @@
+//! Damaged CommitLogs: bytes flipped in the middle of a segment, a truncated tail, a zeroed tail
+//! record, garbage after the end — after a clean shutdown and after a simulated crash (store dropped
+//! without shutdown, so `abort` stays). Reopening must never panic, must report what it found with
+//! offsets, keep every intact record readable and keep queue offsets dense.
+
+mod common_util;
+
+use std::fs::OpenOptions;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use common_util::{msg, small_config};
+use courier_store::{decode_record, GetStatus, MessageStore, PutStatus};
+
+const N: usize = 200;
+
+struct Written {
+    phys: Vec<i64>,
+    sizes: Vec<usize>,
+}
+
+/// Writes N messages to queue 0 of "C" (~3 segments) and closes the store (cleanly or not).
+fn write(dir: &Path, clean: bool) -> Written {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let store = MessageStore::open(small_config(dir)).unwrap();
+    let mut w = Written {
+        phys: Vec::new(),
+        sizes: Vec::new(),
+    };
+    for i in 0..N {
+        let r = rt.block_on(store.put(msg("C", 0, vec![i as u8; 700], "TagA", &format!("k{i}"))));
+        assert_eq!(r.status, PutStatus::PutOk);
+        w.phys.push(r.phys_offset);
+        w.sizes.push(r.wrote_bytes as usize);
+    }
+    if clean {
+        store.shutdown().unwrap();
+    }
+    drop(store);
+    assert_eq!(dir.join("abort").exists(), !clean);
+    w
+}
+
+fn segment_of(dir: &Path, phys: i64) -> (PathBuf, u64) {
+    let size = 64 * 1024i64;
+    let start = phys / size * size;
+    (
+        dir.join("commitlog").join(format!("{start:020}")),
+        (phys - start) as u64,
+    )
+}
+
+fn patch(dir: &Path, phys: i64, at: u64, bytes: &[u8]) {
+    let (path, off) = segment_of(dir, phys);
+    let f = OpenOptions::new().write(true).open(path).unwrap();
+    f.write_all_at(bytes, off + at).unwrap();
+}
+
+/// Every message except those in `gone` reads back intact at its queue offset; offsets stay dense.
+fn check_intact(store: &MessageStore, expect_max: usize, gone: &[usize]) {
+    assert_eq!(store.max_offset("C", 0), expect_max as i64);
+    let mut o = 0i64;
+    let mut seen = Vec::new();
+    while o < expect_max as i64 {
+        let g = store.get_messages("C", 0, o, 32, 1 << 20, None);
+        assert!(
+            g.next_begin_offset > o,
+            "no progress at {o}: {:?}",
+            g.status
+        );
+        for b in &g.messages {
+            let m = decode_record(b).expect("returned records are valid");
+            let q = m.queue_offset() as usize;
+            assert_eq!(m.body(), &vec![q as u8; 700][..]);
+            seen.push(q);
+        }
+        o = g.next_begin_offset;
+    }
+    let want: Vec<usize> = (0..expect_max).filter(|i| !gone.contains(i)).collect();
+    assert_eq!(seen, want);
+}
+
+#[test]
+fn crash_with_flipped_body_byte_mid_segment_is_reported_and_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = write(dir.path(), false);
+    let victim = 40; // inside the first segment, valid records follow it
+    patch(
+        dir.path(),
+        w.phys[victim],
+        w.sizes[victim] as u64 - 200,
+        &[0xFF, 0x00, 0xFF],
+    );
+    let store = MessageStore::open(small_config(dir.path())).unwrap();
+    let rep = store.recovery_report().clone();
+    assert!(!rep.clean_shutdown);
+    assert_eq!(rep.corrupt.len(), 1, "{rep:?}");
+    assert_eq!(rep.corrupt[0].offset, w.phys[victim]);
+    assert_eq!(rep.corrupt[0].resume_offset, w.phys[victim + 1]);
+    assert!(
+        rep.corrupt[0].reason.contains("CRC"),
+        "{}",
+        rep.corrupt[0].reason
+    );
+    assert_eq!(rep.truncated_bytes, 0);
+    check_intact(&store, N, &[victim]);
+    assert!(store.message_by_phys_offset(w.phys[victim]).is_none());
+    // Writes continue densely and the hole survives a clean restart.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    assert_eq!(
+        rt.block_on(store.put(msg("C", 0, vec![N as u8; 700], "", "")))
+            .queue_offset,
+        N as i64
+    );
+    store.shutdown().unwrap();
+    drop(store);
+    let store = MessageStore::open(small_config(dir.path())).unwrap();
+    assert!(store.recovery_report().clean_shutdown);
+    assert_eq!(store.quarantined().len(), 1);
+    check_intact(&store, N + 1, &[victim]);
+}
+
+#[test]
+fn crash_with_smashed_header_mid_segment_resyncs() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = write(dir.path(), false);
+    let victim = 25;
+    patch(
+        dir.path(),
+        w.phys[victim],
+        0,
+        &[0x12, 0x34, 0x56, 0x78, 0x9A, 0xBC, 0xDE, 0xF0],
+    );
+    let store = MessageStore::open(small_config(dir.path())).unwrap();
+    let rep = store.recovery_report();
+    assert_eq!(rep.corrupt.len(), 1, "{rep:?}");
+    assert_eq!(rep.corrupt[0].offset, w.phys[victim]);
+    assert_eq!(rep.corrupt[0].resume_offset, w.phys[victim + 1]);
+    check_intact(&store, N, &[victim]);
+}
+
+#[test]
+fn crash_with_zeroed_tail_record_truncates_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = write(dir.path(), false);
+    let last = N - 1;
+    patch(dir.path(), w.phys[last], 0, &vec![0u8; w.sizes[last]]);
+    let store = MessageStore::open(small_config(dir.path())).unwrap();
+    let rep = store.recovery_report();
+    assert!(rep.corrupt.is_empty(), "{rep:?}");
+    assert_eq!(rep.truncated_cq_entries, 1, "{rep:?}");
+    assert_eq!(store.max_phys_offset(), w.phys[last]);
+    check_intact(&store, N - 1, &[]);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let r = rt.block_on(store.put(msg("C", 0, vec![last as u8; 700], "", "")));
+    assert_eq!((r.queue_offset, r.phys_offset), (last as i64, w.phys[last]));
+    check_intact(&store, N, &[]);
+}
+
+#[test]
+fn torn_tail_record_after_crash_is_truncated() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = write(dir.path(), false);
+    let last = N - 1;
+    // The header made it to disk, the rest of the record did not.
+    patch(
+        dir.path(),
+        w.phys[last],
+        100,
+        &vec![0u8; w.sizes[last] - 100],
+    );
+    let store = MessageStore::open(small_config(dir.path())).unwrap();
+    let rep = store.recovery_report();
+    assert!(rep.corrupt.is_empty(), "{rep:?}");
+    assert_eq!(rep.truncated_bytes, w.sizes[last] as u64, "{rep:?}");
+    check_intact(&store, N - 1, &[]);
+}
+
+#[test]
+fn garbage_after_the_end_is_discarded() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = write(dir.path(), false);
+    let last = N - 1;
+    patch(dir.path(), w.phys[last], w.sizes[last] as u64, &[0xAB; 300]);
+    let store = MessageStore::open(small_config(dir.path())).unwrap();
+    let rep = store.recovery_report();
+    assert!(rep.truncated_bytes > 0, "{rep:?}");
+    assert!(rep.corrupt.is_empty());
+    assert_eq!(store.max_phys_offset(), w.phys[last] + w.sizes[last] as i64);
+    check_intact(&store, N, &[]);
+}
+
+#[test]
+fn clean_shutdown_then_truncated_segment_file_is_repaired() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = write(dir.path(), true);
+    let last = N - 1;
+    let (path, off) = segment_of(dir.path(), w.phys[last]);
+    let f = OpenOptions::new().write(true).open(&path).unwrap();
+    f.set_len(off + 50).unwrap();
+    drop(f);
+    let store = MessageStore::open(small_config(dir.path())).unwrap();
+    let rep = store.recovery_report();
+    assert!(
+        !rep.clean_shutdown,
+        "a damaged log must not be trusted: {rep:?}"
+    );
+    assert_eq!(rep.repaired_segments, 1);
+    assert!(rep.truncated_bytes > 0);
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 64 * 1024);
+    check_intact(&store, N - 1, &[]);
+}
+
+#[test]
+fn clean_shutdown_then_corrupt_tail_record_falls_back_to_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = write(dir.path(), true);
+    let last = N - 1;
+    patch(
+        dir.path(),
+        w.phys[last],
+        w.sizes[last] as u64 - 150,
+        &[0x55; 4],
+    );
+    let store = MessageStore::open(small_config(dir.path())).unwrap();
+    let rep = store.recovery_report();
+    assert!(!rep.clean_shutdown);
+    assert!(rep.truncated_bytes > 0, "{rep:?}");
+    check_intact(&store, N - 1, &[]);
+    assert_eq!(
+        store
+            .get_messages("C", 0, (N - 1) as i64, 1, 1 << 20, None)
+            .status,
+        GetStatus::OffsetOverflowOne
+    );
+}
+
+#[test]
+fn corrupt_checkpoint_and_missing_queue_files_are_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), false);
+    std::fs::write(dir.path().join("checkpoint"), [0x77u8; 4096]).unwrap();
+    std::fs::remove_dir_all(dir.path().join("consumequeue").join("C")).unwrap();
+    let store = MessageStore::open(small_config(dir.path())).unwrap();
+    let rep = store.recovery_report();
+    assert_eq!(rep.rebuilt_cq_entries, N as u64, "{rep:?}");
+    check_intact(&store, N, &[]);
+    assert_eq!(store.query_by_key("C", "k7", 5, 0, i64::MAX).len(), 1);
+}
