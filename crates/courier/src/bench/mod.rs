@@ -1,0 +1,17 @@
+//! `courier bench`: measurements of Courier components on the local machine. Each bench target is
+//! one module; `report` holds the progress/table/JSON helpers they share.
+
+pub mod disk;
+pub mod report;
+pub mod store;
+pub mod writer;
+
+use crate::cli::{BenchArgs, BenchTarget};
+
+/// Runs the selected bench target.
+pub fn run(args: BenchArgs, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
+    match args.target {
+        BenchTarget::Store(a) => store::run(a, runtime),
+        BenchTarget::StoreWriter(a) => writer::run(a, runtime),
+    }
+}

@@ -1,0 +1,193 @@
+//! The command line surface of the `courier` binary: every subcommand and flag, with the help
+//! text users read. Parsing only — each subcommand's behaviour lives in its own module, so a new
+//! subcommand is one enum variant here plus one module.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::bench::store::StoreBenchArgs;
+use crate::bench::writer::StoreWriterArgs;
+
+const ABOUT: &str = "Courier: one binary speaking RocketMQ, ZooKeeper and Dubbo.";
+
+const LONG_ABOUT: &str = "\
+Courier is a Rust reimplementation of Apache RocketMQ (message queue), Apache ZooKeeper
+(coordination service) and Apache Dubbo (RPC framework). It is wire-compatible with their
+existing clients, so Java, Go and Python applications talk to it unchanged.
+
+Messages are kept in RocketMQ's own on-disk format (CommitLog, ConsumeQueue, IndexFile), so
+offsets and message ids carry over exactly.
+
+Start with `courier bench store` to see what the message store does on this machine's disk.";
+
+const AFTER_HELP: &str = "\
+Examples:
+  courier bench store              measure the message store against this disk (1-3 min)
+  courier bench store --quick      a few-second smoke run
+  COURIER_LOG=debug courier bench store --quick
+
+Logs go to stderr; set the filter with --log-level or COURIER_LOG (RUST_LOG syntax).";
+
+/// Top-level command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "courier",
+    version,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    after_help = AFTER_HELP,
+    propagate_version = true
+)]
+pub struct Cli {
+    /// Log filter in RUST_LOG syntax, e.g. `info`, `courier_store=debug,warn`.
+    #[arg(long, global = true, env = "COURIER_LOG", default_value = "info")]
+    pub log_level: String,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Every working subcommand. Subcommands that do not work yet are deliberately absent.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Measure Courier components on this machine.
+    #[command(
+        long_about = "Measure Courier components on this machine and compare them with the \
+targets from the project's issues. Every bench prints progress on stderr, a table at the end, \
+and exactly one line of JSON on stdout for scripts.",
+        after_help = "Example:\n  courier bench store --quick --json-only | jq .targets"
+    )]
+    Bench(BenchArgs),
+}
+
+/// `courier bench ...`
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub target: BenchTarget,
+}
+
+/// What `courier bench` can measure.
+#[derive(Debug, Subcommand)]
+pub enum BenchTarget {
+    /// Message store: disk baseline, async/sync appends, reads, reopen, memory.
+    #[command(
+        long_about = "Measure the message store (CommitLog + ConsumeQueue) in one run:
+
+  1. the disk itself: sequential O_DIRECT write bandwidth and the single-writer fdatasync rate,
+     in the same directory as the store;
+  2. ASYNC_FLUSH appends per record size, with put() from a few tasks and with put_batch();
+  3. SYNC_FLUSH appends with 1, 16 and 64 concurrent appenders (group commit), p50/p99 latency;
+  4. read-back through get_messages() from the page cache, checksumming every byte;
+  5. reopen of a cleanly closed log, and reopen after the writer was killed with SIGKILL;
+  6. resident memory (RssAnon / RssFile) after the async appends.
+
+Each figure is compared with its target and the verdicts are part of the JSON line.",
+        after_help = "Examples:
+  courier bench store                         full run, about 1-3 minutes
+  courier bench store --quick --json-only     CI smoke run, JSON only
+  courier bench store --bytes 4G --keep --dir /data/bench
+                                              RSS after writing 4 GiB, keep the files"
+    )]
+    Store(StoreBenchArgs),
+
+    /// Internal: the child process `bench store` kills with SIGKILL.
+    #[command(hide = true)]
+    StoreWriter(StoreWriterArgs),
+}
+
+/// Parses a byte size such as `4096`, `64K`, `256MiB`, `1G` (binary multiples).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size; write e.g. 4096, 64K, 256M or 1G"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        "t" | "tb" | "tib" => 1 << 40,
+        other => {
+            return Err(format!(
+                "unknown size unit `{other}` in `{s}`; use K, M, G or T (binary multiples)"
+            ))
+        }
+    };
+    let bytes = value * mult as f64;
+    if !(bytes.is_finite() && bytes >= 1.0) {
+        return Err(format!("`{s}` must be at least 1 byte"));
+    }
+    Ok(bytes as u64)
+}
+
+/// Parses a comma-separated list of sizes, e.g. `128,1K,4K`.
+pub fn parse_size_list(s: &str) -> Result<Vec<u64>, String> {
+    let out: Result<Vec<u64>, String> = s
+        .split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(parse_size)
+        .collect();
+    let out = out?;
+    if out.is_empty() {
+        return Err("give at least one size, e.g. 128,1024,4096".into());
+    }
+    Ok(out)
+}
+
+/// Parses a comma-separated list of positive counts, e.g. `1,16,64`.
+pub fn parse_count_list(s: &str) -> Result<Vec<usize>, String> {
+    let mut out = Vec::new();
+    for p in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let n: usize = p
+            .parse()
+            .map_err(|_| format!("`{p}` is not a count; write e.g. 1,16,64"))?;
+        if n == 0 {
+            return Err("counts must be at least 1".into());
+        }
+        out.push(n);
+    }
+    if out.is_empty() {
+        return Err("give at least one count, e.g. 1,16,64".into());
+    }
+    Ok(out)
+}
+
+/// A directory argument that must be usable as a store root.
+pub fn parse_dir(s: &str) -> Result<PathBuf, String> {
+    if s.trim().is_empty() {
+        return Err("the directory must not be empty; pass e.g. --dir /data/courier-bench".into());
+    }
+    Ok(PathBuf::from(s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn sizes_parse_with_binary_units() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("64K"), Ok(65536));
+        assert_eq!(parse_size("256MiB"), Ok(256 << 20));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert_eq!(parse_size("0.5G"), Ok(512 << 20));
+        assert!(parse_size("12Q").is_err());
+        assert!(parse_size("").is_err());
+        assert!(parse_size("0").is_err());
+        assert_eq!(parse_size_list("128,1K, 4K"), Ok(vec![128, 1024, 4096]));
+        assert_eq!(parse_count_list("1,16,64"), Ok(vec![1, 16, 64]));
+        assert!(parse_count_list("1,0").is_err());
+    }
+}
