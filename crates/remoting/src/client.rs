@@ -33,11 +33,15 @@ impl Default for ClientConfig {
     }
 }
 
+type Slot = Arc<tokio::sync::Mutex<Option<ConnectionHandle>>>;
+
 /// A client of one or more remoting servers.
 pub struct RemotingClient {
     config: ClientConfig,
     dispatcher: Arc<Dispatcher>,
-    connections: tokio::sync::Mutex<HashMap<String, ConnectionHandle>>,
+    /// One slot per address; a slot's async lock is held while connecting, so
+    /// a slow connect delays only users of that address.
+    connections: parking_lot::Mutex<HashMap<String, Slot>>,
     tracker: TaskTracker,
     shutdown: CancellationToken,
 }
@@ -59,7 +63,7 @@ impl RemotingClient {
         RemotingClient {
             config,
             dispatcher: Arc::new(dispatcher),
-            connections: tokio::sync::Mutex::new(HashMap::new()),
+            connections: parking_lot::Mutex::new(HashMap::new()),
             tracker: TaskTracker::new(),
             shutdown: CancellationToken::new(),
         }
@@ -67,12 +71,15 @@ impl RemotingClient {
 
     /// The live connection to `addr` ("host:port"), connecting if there is none.
     pub async fn connection(&self, addr: &str) -> Result<ConnectionHandle, RemotingError> {
-        let mut conns = self.connections.lock().await;
-        if let Some(c) = conns.get(addr) {
-            if !c.is_closed() {
-                return Ok(c.clone());
-            }
-            conns.remove(addr);
+        let slot = self
+            .connections
+            .lock()
+            .entry(addr.to_string())
+            .or_default()
+            .clone();
+        let mut slot = slot.lock().await;
+        if let Some(c) = slot.as_ref().filter(|c| !c.is_closed()) {
+            return Ok(c.clone());
         }
         let timeout = self.config.connect_timeout;
         let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
@@ -101,7 +108,7 @@ impl RemotingClient {
             addr: addr.to_string(),
             source,
         })?;
-        conns.insert(addr.to_string(), handle.clone());
+        *slot = Some(handle.clone());
         Ok(handle)
     }
 
@@ -126,15 +133,18 @@ impl RemotingClient {
 
     /// Closes the connection to `addr`, if any.
     pub async fn close_connection(&self, addr: &str) {
-        if let Some(c) = self.connections.lock().await.remove(addr) {
-            c.close();
+        let slot = self.connections.lock().remove(addr);
+        if let Some(slot) = slot {
+            if let Some(c) = slot.lock().await.take() {
+                c.close();
+            }
         }
     }
 
     /// Closes every connection and waits until they are closed.
     pub async fn shutdown(&self) {
         self.shutdown.cancel();
-        self.connections.lock().await.clear();
+        self.connections.lock().clear();
         self.tracker.close();
         self.tracker.wait().await;
     }

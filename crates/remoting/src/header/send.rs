@@ -195,6 +195,18 @@ mod tests {
     }
 
     #[test]
+    fn ali_ons_scalar_values_decode_into_the_typed_header() {
+        // ali-ons sends numbers and booleans as JSON scalars, not strings.
+        let raw = br#"{"code":310,"extFields":{"a":"pg","b":"T","c":"TBW102","d":4,"e":0,"f":0,"g":1700000000000,"h":0,"k":false},"flag":0,"language":"NODE_JS","opaque":1,"version":1}"#;
+        let cmd = crate::command::decode_json_header(raw).unwrap();
+        let h = SendMessageRequestHeader::from_command(&cmd).unwrap();
+        assert_eq!(h.queue_id, 0);
+        assert_eq!(h.born_timestamp, 1_700_000_000_000);
+        assert_eq!(h.unit_mode, Some(false));
+        assert_eq!(h.default_topic_queue_nums, 4);
+    }
+
+    #[test]
     fn v2_errors_use_long_names() {
         let mut cmd = RemotingCommand::new_request(request::SEND_BATCH_MESSAGE);
         cmd.ext_fields = SendMessageRequestHeaderV2::from(long()).ext_fields();
