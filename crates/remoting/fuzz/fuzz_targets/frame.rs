@@ -6,7 +6,8 @@
 
 use bytes::BytesMut;
 use courier_remoting::body::{
-    fastjson, from_json, ClusterInfo, HeartbeatData, LockBatchRequestBody, RegisterBrokerBody, TopicRouteData,
+    fastjson, from_json, ClusterInfo, HeartbeatData, LockBatchRequestBody, RegisterBrokerBody,
+    TopicRouteData,
 };
 use courier_remoting::header::*;
 use courier_remoting::message_batch::decode_batch;
