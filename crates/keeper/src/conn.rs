@@ -1,0 +1,528 @@
+//! One client connection: four-letter-word detection, the handshake (new session or resume),
+//! then a strictly sequential request loop — each request is fully answered (its reply queued)
+//! before the next is read, which gives ZooKeeper's per-session FIFO order. Replies and
+//! notifications go through one outbound queue drained by a writer task.
+//!
+//! Any protocol violation (bad frame length, undecodable record, unknown opcode, request before
+//! the handshake) is logged and closes this connection only.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use courier_keeper_proto::{
+    decode_request, frame, reply_frame, xid, ConnectRequest, ConnectResponse, Create2Response,
+    CreateResponse, ErrorCode, FrameCodec, Id, MultiOp, MultiResponse, OpCode, OpResult, Record,
+    Request, StatResponse,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::codec::Decoder;
+
+use crate::acl;
+use crate::four_letter;
+use crate::prep::{CreateOp, WriteOp};
+use crate::read::{self, ReadCtx};
+use crate::sequencer::{SeqMsg, WriteJob, WriteOutcome};
+use crate::shared::{initial_ids, ConnHandle, ConnStats, Out, Shared};
+use crate::txn::Txn;
+use crate::watches::ConnId;
+
+/// Serves one accepted socket until it closes.
+pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
+    let _ = stream.set_nodelay(true);
+    let (mut rd, mut wr) = stream.into_split();
+    let limit = shared.config.max_frame_bytes();
+    let handshake_wait = Duration::from_millis(u64::from(shared.config.max_session_timeout()));
+
+    let mut first = [0u8; 4];
+    match tokio::time::timeout(handshake_wait, rd.read_exact(&mut first)).await {
+        Ok(Ok(_)) => {}
+        _ => return,
+    }
+    if let Some(word) = four_letter::word(&first) {
+        let text = four_letter::answer(&shared, word);
+        let _ = wr.write_all(text.as_bytes()).await;
+        let _ = wr.shutdown().await;
+        return;
+    }
+    let codec = FrameCodec::new(limit);
+    let len = match codec.check_len(i32::from_be_bytes(first)) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(%peer, error = %e, "closing connection: bad first frame");
+            shared.stats.bad_connections.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+    };
+    let mut payload = vec![0u8; len];
+    match tokio::time::timeout(handshake_wait, rd.read_exact(&mut payload)).await {
+        Ok(Ok(_)) => {}
+        _ => return,
+    }
+    let creq = match ConnectRequest::from_slice(&payload, limit) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(%peer, error = %e, "closing connection: malformed ConnectRequest");
+            shared.stats.bad_connections.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+    };
+    shared.stats.received.fetch_add(1, Ordering::Relaxed);
+
+    let conn_id: ConnId = shared.next_conn.fetch_add(1, Ordering::Relaxed);
+    let Some((session_id, timeout_ms)) = handshake(&shared, &creq, conn_id).await else {
+        // Unknown/expired session or bad password: answer "expired" and close.
+        let resp = ConnectResponse {
+            protocol_version: 0,
+            timeout_ms: 0,
+            session_id: 0,
+            passwd: Bytes::from(vec![0u8; 16]),
+            read_only: creq.read_only.map(|_| false),
+        };
+        let _ = wr.write_all(&frame(&(), &resp)).await;
+        let _ = wr.shutdown().await;
+        return;
+    };
+    let passwd = shared.sessions.lock().password(session_id);
+    let (tx, rx) = mpsc::unbounded_channel();
+    let cancel = shared.shutdown.child_token();
+    let handle = ConnHandle {
+        out: tx,
+        cancel: cancel.clone(),
+        peer,
+        session_id,
+        stats: Arc::new(ConnStats::default()),
+    };
+    handle.send(frame(
+        &(),
+        &ConnectResponse {
+            protocol_version: 0,
+            timeout_ms,
+            session_id,
+            passwd: Bytes::copy_from_slice(&passwd),
+            read_only: creq.read_only.map(|_| false),
+        },
+    ));
+    let writer = tokio::spawn(write_loop(wr, rx, shared.clone()));
+    {
+        let mut sessions = shared.sessions.lock();
+        let mut conns = shared.conns.lock();
+        if let Some(old) = sessions.bind(session_id, conn_id, Instant::now()) {
+            if let Some(h) = conns.get(&old) {
+                h.close();
+            }
+        }
+        conns.insert(conn_id, handle.clone());
+    }
+    tracing::debug!(%peer, session = format_args!("{session_id:#x}"), "session established");
+
+    let mut ids = initial_ids(&peer);
+    let mut codec = codec;
+    let mut inbuf = BytesMut::with_capacity(16 * 1024);
+    'conn: loop {
+        // Drain every complete frame already buffered before reading more.
+        let payload = loop {
+            match codec.decode(&mut inbuf) {
+                Ok(Some(p)) => break p,
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(%peer, error = %e, "closing connection: bad frame");
+                    shared.stats.bad_connections.fetch_add(1, Ordering::Relaxed);
+                    break 'conn;
+                }
+            }
+            let n = tokio::select! {
+                _ = cancel.cancelled() => break 'conn,
+                n = rd.read_buf(&mut inbuf) => n,
+            };
+            match n {
+                Ok(0) | Err(_) => break 'conn,
+                Ok(_) => {}
+            }
+        };
+        shared.stats.received.fetch_add(1, Ordering::Relaxed);
+        handle.stats.received.fetch_add(1, Ordering::Relaxed);
+        if !shared.sessions.lock().touch(session_id, Instant::now()) {
+            break 'conn;
+        }
+        let (header, req) = match decode_request(payload, limit) {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "closing connection: malformed request");
+                shared.stats.bad_connections.fetch_add(1, Ordering::Relaxed);
+                break 'conn;
+            }
+        };
+        let keep_going = handle_request(
+            &shared, &handle, conn_id, session_id, &mut ids, header.xid, req,
+        )
+        .await;
+        if !keep_going {
+            break 'conn;
+        }
+    }
+    {
+        shared.watches.lock().remove_conn(conn_id);
+        shared.sessions.lock().unbind(session_id, conn_id);
+        shared.conns.lock().remove(&conn_id);
+    }
+    let _ = handle.out.send(Out::Close);
+    drop(handle);
+    let _ = writer.await;
+}
+
+/// Creates or resumes the session; `None` means "reply expired and close".
+async fn handshake(
+    shared: &Arc<Shared>,
+    creq: &ConnectRequest,
+    conn_id: ConnId,
+) -> Option<(i64, i32)> {
+    let _ = conn_id;
+    if creq.last_zxid_seen > shared.last_zxid() {
+        tracing::info!(
+            client_zxid = creq.last_zxid_seen,
+            "client has seen a newer zxid than this server; refusing the session"
+        );
+        return None;
+    }
+    if creq.session_id != 0 {
+        let sessions = shared.sessions.lock();
+        let ok = sessions.is_live(creq.session_id)
+            && creq.passwd[..] == sessions.password(creq.session_id)[..];
+        return if ok {
+            sessions
+                .timeout_ms(creq.session_id)
+                .map(|t| (creq.session_id, t))
+        } else {
+            None
+        };
+    }
+    let timeout_ms = shared.config.negotiate_timeout(creq.timeout_ms);
+    let session_id = shared.sessions.lock().allocate_id();
+    let (tx, rx) = oneshot::channel();
+    let job = WriteJob {
+        session_id,
+        ids: Arc::new(Vec::new()),
+        op: WriteOp::CreateSession { timeout_ms },
+        reply: Some(tx),
+    };
+    shared.writes.send(SeqMsg::Job(job)).ok()?;
+    match rx.await.ok()? {
+        WriteOutcome::Done { .. } => Some((session_id, timeout_ms)),
+        _ => None,
+    }
+}
+
+async fn write_loop(
+    mut wr: OwnedWriteHalf,
+    mut rx: mpsc::UnboundedReceiver<Out>,
+    shared: Arc<Shared>,
+) {
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    'outer: while let Some(first) = rx.recv().await {
+        let mut close = false;
+        let mut next = Some(first);
+        while let Some(item) = next.take() {
+            match item {
+                Out::Frame(f) => {
+                    buf.extend_from_slice(&f);
+                    shared.stats.sent.fetch_add(1, Ordering::Relaxed);
+                }
+                Out::Close => {
+                    close = true;
+                    break;
+                }
+            }
+            if buf.len() < 256 * 1024 {
+                next = rx.try_recv().ok();
+            }
+        }
+        if !buf.is_empty() {
+            if wr.write_all(&buf).await.is_err() {
+                break 'outer;
+            }
+            buf.clear();
+        }
+        if close {
+            break;
+        }
+    }
+    let _ = wr.shutdown().await;
+}
+
+async fn submit(shared: &Shared, session_id: i64, ids: &[Id], op: WriteOp) -> WriteOutcome {
+    let (tx, rx) = oneshot::channel();
+    let job = WriteJob {
+        session_id,
+        ids: Arc::new(ids.to_vec()),
+        op,
+        reply: Some(tx),
+    };
+    if shared.writes.send(SeqMsg::Job(job)).is_err() {
+        return WriteOutcome::Failed {
+            zxid: 0,
+            code: ErrorCode::SystemError,
+        };
+    }
+    rx.await.unwrap_or(WriteOutcome::Failed {
+        zxid: 0,
+        code: ErrorCode::SystemError,
+    })
+}
+
+fn create_op(opcode: OpCode, r: &courier_keeper_proto::CreateRequest, ttl: Option<i64>) -> WriteOp {
+    WriteOp::Create(CreateOp {
+        opcode,
+        path: r.path.clone(),
+        data: r.data.clone(),
+        acl: r.acl.clone(),
+        flags: r.flags,
+        ttl,
+    })
+}
+
+/// Handles one decoded request; false closes the connection.
+async fn handle_request(
+    shared: &Arc<Shared>,
+    handle: &ConnHandle,
+    conn_id: ConnId,
+    session_id: i64,
+    ids: &mut Vec<Id>,
+    xid: i32,
+    req: Request,
+) -> bool {
+    let ctx = ReadCtx {
+        conn: conn_id,
+        session_id,
+        ids,
+        handle,
+    };
+    if let Some(reply) = read::execute(shared, &ctx, xid, &req) {
+        handle.send(reply);
+        return true;
+    }
+    let zxid_now = || shared.last_zxid();
+    let write = match &req {
+        Request::Ping => {
+            handle.send(reply_frame(xid::PING, zxid_now(), 0, &()));
+            return true;
+        }
+        Request::Auth(a) => {
+            return auth(shared, handle, ids, xid, a);
+        }
+        Request::Sasl(_) => {
+            handle.send(reply_frame(
+                xid,
+                zxid_now(),
+                ErrorCode::Unimplemented.code(),
+                &(),
+            ));
+            return true;
+        }
+        Request::Reconfig(_) => {
+            handle.send(reply_frame(
+                xid,
+                zxid_now(),
+                ErrorCode::ReconfigDisabled.code(),
+                &(),
+            ));
+            return true;
+        }
+        Request::Unknown(op) => {
+            tracing::warn!(peer = %handle.peer, opcode = op, "unknown opcode; answering UNIMPLEMENTED and closing");
+            handle.send(reply_frame(
+                xid,
+                zxid_now(),
+                ErrorCode::Unimplemented.code(),
+                &(),
+            ));
+            return false;
+        }
+        Request::Create(r) => create_op(OpCode::Create, r, None),
+        Request::Create2(r) => create_op(OpCode::Create2, r, None),
+        Request::CreateContainer(r) => create_op(OpCode::CreateContainer, r, None),
+        Request::CreateTtl(r) => WriteOp::Create(CreateOp {
+            opcode: OpCode::CreateTtl,
+            path: r.path.clone(),
+            data: r.data.clone(),
+            acl: r.acl.clone(),
+            flags: r.flags,
+            ttl: Some(r.ttl),
+        }),
+        Request::Delete(r) => WriteOp::Delete {
+            path: r.path.clone(),
+            version: r.version,
+        },
+        Request::SetData(r) => WriteOp::SetData {
+            path: r.path.clone(),
+            data: r.data.clone(),
+            version: r.version,
+        },
+        Request::SetAcl(r) => WriteOp::SetAcl {
+            path: r.path.clone(),
+            acl: r.acl.clone(),
+            version: r.version,
+        },
+        Request::Multi(m) => WriteOp::Multi(m.clone()),
+        Request::CloseSession => WriteOp::CloseSession,
+        // Every other variant is a read handled above.
+        _ => {
+            handle.send(reply_frame(
+                xid,
+                zxid_now(),
+                ErrorCode::Unimplemented.code(),
+                &(),
+            ));
+            return true;
+        }
+    };
+    let outcome = submit(shared, session_id, ids, write).await;
+    let frame = match outcome {
+        WriteOutcome::Failed { zxid, code } => reply_frame(xid, zxid, code.code(), &()),
+        WriteOutcome::MultiFailed { zxid, codes } => reply_frame(
+            xid,
+            zxid,
+            0,
+            &MultiResponse {
+                results: codes.into_iter().map(OpResult::Error).collect(),
+            },
+        ),
+        WriteOutcome::Done { zxid, txn, applied } => success_body(xid, zxid, &req, &txn, &applied),
+    };
+    handle.send(frame);
+    if matches!(req, Request::CloseSession) {
+        return false;
+    }
+    true
+}
+
+fn stat_at(applied: &crate::state::Applied, i: usize) -> courier_keeper_proto::Stat {
+    applied.stats.get(i).cloned().flatten().unwrap_or_default()
+}
+
+fn created_path(txn: &Txn) -> String {
+    match txn {
+        Txn::Create { path, .. } => path.clone(),
+        _ => String::new(),
+    }
+}
+
+fn success_body(
+    xid: i32,
+    zxid: i64,
+    req: &Request,
+    txn: &Txn,
+    applied: &crate::state::Applied,
+) -> Bytes {
+    match req {
+        Request::Create(_) => reply_frame(
+            xid,
+            zxid,
+            0,
+            &CreateResponse {
+                path: created_path(txn),
+            },
+        ),
+        Request::Create2(_) | Request::CreateContainer(_) | Request::CreateTtl(_) => reply_frame(
+            xid,
+            zxid,
+            0,
+            &Create2Response {
+                path: created_path(txn),
+                stat: stat_at(applied, 0),
+            },
+        ),
+        Request::SetData(_) | Request::SetAcl(_) => reply_frame(
+            xid,
+            zxid,
+            0,
+            &StatResponse {
+                stat: stat_at(applied, 0),
+            },
+        ),
+        Request::Multi(m) => {
+            let subs: &[Txn] = match txn {
+                Txn::Multi(t) => t,
+                _ => &[],
+            };
+            let results = m
+                .ops
+                .iter()
+                .enumerate()
+                .map(|(i, op)| match op {
+                    MultiOp::Create(OpCode::Create, _) => {
+                        OpResult::Create(subs.get(i).map(created_path).unwrap_or_default())
+                    }
+                    MultiOp::Create(..) | MultiOp::CreateTtl(_) => OpResult::Create2(
+                        subs.get(i).map(created_path).unwrap_or_default(),
+                        stat_at(applied, i),
+                    ),
+                    MultiOp::Delete(_) => OpResult::Delete,
+                    MultiOp::SetData(_) => OpResult::SetData(stat_at(applied, i)),
+                    MultiOp::Check(_) => OpResult::Check,
+                    MultiOp::GetData(_) | MultiOp::GetChildren(_) => {
+                        OpResult::Error(ErrorCode::BadArguments.code())
+                    }
+                })
+                .collect();
+            reply_frame(xid, zxid, 0, &MultiResponse { results })
+        }
+        _ => reply_frame(xid, zxid, 0, &()),
+    }
+}
+
+fn auth(
+    shared: &Arc<Shared>,
+    handle: &ConnHandle,
+    ids: &mut Vec<Id>,
+    xid: i32,
+    a: &courier_keeper_proto::AuthPacket,
+) -> bool {
+    let zxid = 0;
+    match a.scheme.as_str() {
+        "digest" => {
+            let cred = String::from_utf8_lossy(&a.auth).into_owned();
+            let id = acl::digest_id(&cred);
+            if shared.super_digest.as_deref() == Some(id.as_str()) {
+                push_id(
+                    ids,
+                    Id {
+                        scheme: "super".into(),
+                        id: String::new(),
+                    },
+                );
+            }
+            push_id(
+                ids,
+                Id {
+                    scheme: "digest".into(),
+                    id,
+                },
+            );
+            handle.send(reply_frame(xid, zxid, 0, &()));
+            true
+        }
+        "ip" => {
+            // The ip identity comes from the socket; nothing to add.
+            handle.send(reply_frame(xid, zxid, 0, &()));
+            true
+        }
+        other => {
+            tracing::warn!(peer = %handle.peer, scheme = other, "auth with an unsupported scheme; closing");
+            shared.stats.auth_failed.fetch_add(1, Ordering::Relaxed);
+            handle.send(reply_frame(xid, zxid, ErrorCode::AuthFailed.code(), &()));
+            false
+        }
+    }
+}
+
+fn push_id(ids: &mut Vec<Id>, id: Id) {
+    if !ids.contains(&id) {
+        ids.push(id);
+    }
+}

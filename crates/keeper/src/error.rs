@@ -1,0 +1,34 @@
+//! Errors the keeper reports to its embedder (startup, log I/O, corruption).
+
+use std::path::PathBuf;
+
+/// A keeper failure.
+#[derive(Debug, thiserror::Error)]
+pub enum KeeperError {
+    /// A file operation failed.
+    #[error("{context} ({path}): {source}; check that the data directory exists, is writable and the disk is not full")]
+    Io {
+        /// What we were doing.
+        context: &'static str,
+        /// The file involved.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The log holds a record that decodes but does not apply (not a torn tail).
+    #[error("write-ahead log {path} is inconsistent at zxid {zxid:#x}: {reason}; restore the data directory from a backup or move it aside to start empty")]
+    Corrupt {
+        /// The log file.
+        path: PathBuf,
+        /// Where.
+        zxid: i64,
+        /// Why.
+        reason: String,
+    },
+    /// The sequencer stopped (after a log write failure); the server is shutting down.
+    #[error("the keeper's write path stopped after a log failure; see the earlier error and restart the server")]
+    WritePathStopped,
+    /// A socket operation on the listener failed.
+    #[error("listener error: {0}")]
+    Listener(std::io::Error),
+}

@@ -1,0 +1,333 @@
+//! Read-side requests, answered by the connection task under the state read lock (so the reply
+//! and any watch it registers are atomic with respect to writes): exists, getData, getChildren,
+//! getChildren2, getACL, getAllChildrenNumber, getEphemerals, sync, standalone check, multiRead,
+//! addWatch, checkWatches/removeWatches, setWatches/setWatches2 and whoAmI.
+
+use bytes::Bytes;
+use courier_keeper_proto::{
+    add_watch_mode, perms, reply_frame, ClientInfo, ErrorCode, ErrorResponse, EventType,
+    GetAclResponse, GetAllChildrenNumberResponse, GetChildren2Response, GetChildrenResponse,
+    GetDataResponse, GetEphemeralsResponse, Id, MultiOp, MultiResponse, OpResult, PathRequest,
+    Request, SetWatches2, StatResponse, WhoAmIResponse,
+};
+
+use crate::acl;
+use crate::path;
+use crate::prep;
+use crate::shared::{notification, ConnHandle, Shared};
+use crate::state::StateMachine;
+use crate::tree::Node;
+use crate::watches::{ConnId, WatchKind, WatchManager};
+
+/// The connection a read runs for.
+pub struct ReadCtx<'a> {
+    /// Connection id.
+    pub conn: ConnId,
+    /// Its session.
+    pub session_id: i64,
+    /// Its identities.
+    pub ids: &'a [Id],
+    /// Its outbound queue (for setWatches catch-up events).
+    pub handle: &'a ConnHandle,
+}
+
+fn node_for<'s>(
+    state: &'s StateMachine,
+    p: &str,
+    perm: i32,
+    ids: &[Id],
+) -> Result<&'s Node, ErrorCode> {
+    path::validate(p)?;
+    let n = state.tree.get(p).ok_or(ErrorCode::NoNode)?;
+    if !acl::allowed(&n.acl, perm, ids) {
+        return Err(ErrorCode::NoAuth);
+    }
+    Ok(n)
+}
+
+fn respond<R: courier_keeper_proto::Record>(xid: i32, zxid: i64, r: Result<R, ErrorCode>) -> Bytes {
+    match r {
+        Ok(body) => reply_frame(xid, zxid, 0, &body),
+        Err(code) => reply_frame(xid, zxid, code.code(), &()),
+    }
+}
+
+/// Answers a read request; `None` if `req` is not one this module handles.
+pub fn execute(shared: &Shared, ctx: &ReadCtx<'_>, xid: i32, req: &Request) -> Option<Bytes> {
+    let state = shared.state.read();
+    let zxid = state.last_zxid;
+    let ids = ctx.ids;
+    Some(match req {
+        Request::Exists(r) => {
+            let res = (|| {
+                path::validate(&r.path)?;
+                match state.tree.get(&r.path) {
+                    Some(n) => {
+                        if !acl::allowed(&n.acl, perms::READ, ids) {
+                            return Err(ErrorCode::NoAuth);
+                        }
+                        if r.watch {
+                            shared
+                                .watches
+                                .lock()
+                                .add(ctx.conn, WatchKind::Data, &r.path);
+                        }
+                        Ok(StatResponse {
+                            stat: n.stat.clone(),
+                        })
+                    }
+                    None => {
+                        // An exists watch is left even when the node is missing.
+                        if r.watch {
+                            shared
+                                .watches
+                                .lock()
+                                .add(ctx.conn, WatchKind::Data, &r.path);
+                        }
+                        Err(ErrorCode::NoNode)
+                    }
+                }
+            })();
+            respond(xid, zxid, res)
+        }
+        Request::GetData(r) => {
+            let res = node_for(&state, &r.path, perms::READ, ids).map(|n| {
+                if r.watch {
+                    shared
+                        .watches
+                        .lock()
+                        .add(ctx.conn, WatchKind::Data, &r.path);
+                }
+                GetDataResponse {
+                    data: n.data.clone(),
+                    stat: n.stat.clone(),
+                }
+            });
+            respond(xid, zxid, res)
+        }
+        Request::GetChildren(r) => {
+            let res = node_for(&state, &r.path, perms::READ, ids).map(|n| {
+                if r.watch {
+                    shared
+                        .watches
+                        .lock()
+                        .add(ctx.conn, WatchKind::Child, &r.path);
+                }
+                GetChildrenResponse {
+                    children: n.children.iter().cloned().collect(),
+                }
+            });
+            respond(xid, zxid, res)
+        }
+        Request::GetChildren2(r) => {
+            let res = node_for(&state, &r.path, perms::READ, ids).map(|n| {
+                if r.watch {
+                    shared
+                        .watches
+                        .lock()
+                        .add(ctx.conn, WatchKind::Child, &r.path);
+                }
+                GetChildren2Response {
+                    children: n.children.iter().cloned().collect(),
+                    stat: n.stat.clone(),
+                }
+            });
+            respond(xid, zxid, res)
+        }
+        Request::GetAcl(r) => {
+            let res = node_for(&state, &r.path, perms::READ | perms::ADMIN, ids).map(|n| {
+                let shown = if acl::allowed(&n.acl, perms::ADMIN, ids) {
+                    n.acl.as_ref().clone()
+                } else {
+                    acl::redact(&n.acl)
+                };
+                GetAclResponse {
+                    acl: shown,
+                    stat: n.stat.clone(),
+                }
+            });
+            respond(xid, zxid, res)
+        }
+        Request::GetAllChildrenNumber(r) => {
+            let res = node_for(&state, &r.path, perms::READ, ids).map(|_| {
+                let total = if r.path == "/" {
+                    state.tree.node_count().saturating_sub(2)
+                } else {
+                    state.tree.descendant_count(&r.path)
+                };
+                GetAllChildrenNumberResponse {
+                    total_number: total as i32,
+                }
+            });
+            respond(xid, zxid, res)
+        }
+        Request::GetEphemerals(r) => {
+            let prefix = if r.path.is_empty() {
+                "/"
+            } else {
+                r.path.as_str()
+            };
+            let ephemerals = state
+                .tree
+                .ephemerals_of(ctx.session_id)
+                .filter(|p| prefix == "/" || p.starts_with(prefix))
+                .cloned()
+                .collect();
+            reply_frame(xid, zxid, 0, &GetEphemeralsResponse { ephemerals })
+        }
+        Request::Sync(r) => {
+            let res = path::validate(&r.path).map(|_| PathRequest {
+                path: r.path.clone(),
+            });
+            respond(xid, zxid, res)
+        }
+        Request::Check(r) => respond(
+            xid,
+            zxid,
+            prep::check_only(&state, &r.path, r.version, ids).map(|_| ()),
+        ),
+        Request::MultiRead(m) => {
+            let results = m
+                .ops
+                .iter()
+                .map(|op| match op {
+                    MultiOp::GetData(r) => match node_for(&state, &r.path, perms::READ, ids) {
+                        Ok(n) => {
+                            if r.watch {
+                                shared
+                                    .watches
+                                    .lock()
+                                    .add(ctx.conn, WatchKind::Data, &r.path);
+                            }
+                            OpResult::GetData(n.data.clone(), n.stat.clone())
+                        }
+                        Err(c) => OpResult::Error(c.code()),
+                    },
+                    MultiOp::GetChildren(r) => match node_for(&state, &r.path, perms::READ, ids) {
+                        Ok(n) => {
+                            if r.watch {
+                                shared
+                                    .watches
+                                    .lock()
+                                    .add(ctx.conn, WatchKind::Child, &r.path);
+                            }
+                            OpResult::GetChildren(n.children.iter().cloned().collect())
+                        }
+                        Err(c) => OpResult::Error(c.code()),
+                    },
+                    _ => OpResult::Error(ErrorCode::BadArguments.code()),
+                })
+                .collect();
+            reply_frame(xid, zxid, 0, &MultiResponse { results })
+        }
+        Request::AddWatch(r) => {
+            let res = (|| {
+                path::validate(&r.path)?;
+                if let Some(n) = state.tree.get(&r.path) {
+                    if !acl::allowed(&n.acl, perms::READ, ids) {
+                        return Err(ErrorCode::NoAuth);
+                    }
+                }
+                let kind = match r.mode {
+                    add_watch_mode::PERSISTENT => WatchKind::Persistent,
+                    add_watch_mode::PERSISTENT_RECURSIVE => WatchKind::PersistentRecursive,
+                    _ => return Err(ErrorCode::BadArguments),
+                };
+                shared.watches.lock().add(ctx.conn, kind, &r.path);
+                Ok(ErrorResponse { err: 0 })
+            })();
+            respond(xid, zxid, res)
+        }
+        Request::CheckWatches(r) | Request::RemoveWatches(r) => {
+            let remove = matches!(req, Request::RemoveWatches(_));
+            let res = path::validate(&r.path).and_then(|_| {
+                if shared
+                    .watches
+                    .lock()
+                    .check_or_remove(ctx.conn, &r.path, r.watcher_type, remove)
+                {
+                    Ok(())
+                } else {
+                    Err(ErrorCode::NoWatcher)
+                }
+            });
+            respond(xid, zxid, res)
+        }
+        Request::SetWatches(w) => {
+            let w2 = SetWatches2 {
+                relative_zxid: w.relative_zxid,
+                data_watches: w.data_watches.clone(),
+                exist_watches: w.exist_watches.clone(),
+                child_watches: w.child_watches.clone(),
+                persistent_watches: Vec::new(),
+                persistent_recursive_watches: Vec::new(),
+            };
+            set_watches(&state, &mut shared.watches.lock(), ctx, &w2);
+            reply_frame(xid, zxid, 0, &())
+        }
+        Request::SetWatches2(w) => {
+            set_watches(&state, &mut shared.watches.lock(), ctx, w);
+            reply_frame(xid, zxid, 0, &())
+        }
+        Request::WhoAmI => {
+            let client_info = ids
+                .iter()
+                .map(|i| ClientInfo {
+                    auth_scheme: i.scheme.clone(),
+                    user: i.id.clone(),
+                })
+                .collect();
+            reply_frame(xid, zxid, 0, &WhoAmIResponse { client_info })
+        }
+        _ => return None,
+    })
+}
+
+/// Re-arms watches after a reconnect and fires what the client missed since `relative_zxid`.
+fn set_watches(
+    state: &StateMachine,
+    watches: &mut WatchManager,
+    ctx: &ReadCtx<'_>,
+    w: &SetWatches2,
+) {
+    let rz = w.relative_zxid;
+    let last = state.last_zxid;
+    for p in &w.data_watches {
+        match state.tree.get(p) {
+            None => ctx
+                .handle
+                .send(notification(last, EventType::NodeDeleted, p)),
+            Some(n) if n.stat.mzxid > rz => {
+                ctx.handle
+                    .send(notification(last, EventType::NodeDataChanged, p))
+            }
+            Some(_) => watches.add(ctx.conn, WatchKind::Data, p),
+        }
+    }
+    for p in &w.exist_watches {
+        if state.tree.get(p).is_some() {
+            ctx.handle
+                .send(notification(last, EventType::NodeCreated, p));
+        } else {
+            watches.add(ctx.conn, WatchKind::Data, p);
+        }
+    }
+    for p in &w.child_watches {
+        match state.tree.get(p) {
+            None => ctx
+                .handle
+                .send(notification(last, EventType::NodeDeleted, p)),
+            Some(n) if n.stat.pzxid > rz => {
+                ctx.handle
+                    .send(notification(last, EventType::NodeChildrenChanged, p))
+            }
+            Some(_) => watches.add(ctx.conn, WatchKind::Child, p),
+        }
+    }
+    for p in &w.persistent_watches {
+        watches.add(ctx.conn, WatchKind::Persistent, p);
+    }
+    for p in &w.persistent_recursive_watches {
+        watches.add(ctx.conn, WatchKind::PersistentRecursive, p);
+    }
+}

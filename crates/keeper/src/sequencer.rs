@@ -1,0 +1,240 @@
+//! The single writer: a dedicated thread that turns write requests into txns in one global
+//! order, logs them, applies them and releases the results.
+//!
+//! Per batch (everything queued when the thread wakes, up to `MAX_BATCH`): take the state write
+//! lock; for each job prep → zxid = last + 1 → append to the log → apply; then one `sync` (group
+//! commit); then, still under the lock, queue every watch event to its connections in zxid order
+//! and hand each job its outcome. Nothing a batch changed is visible to readers or acknowledged
+//! before the sync returns. A log failure stops the thread and the server (ZooKeeper does the
+//! same: a server that cannot persist must not acknowledge).
+
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::Receiver;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use courier_keeper_proto::{ErrorCode, Id};
+use tokio::sync::oneshot;
+
+use crate::prep::{prep, PrepCtx, Prepared, WriteOp};
+use crate::shared::{notification, Shared};
+use crate::state::Applied;
+use crate::txn::{Txn, TxnEntry};
+use crate::wal::TxnLog;
+
+const MAX_BATCH: usize = 1024;
+
+/// A write request for the sequencer.
+pub struct WriteJob {
+    /// Issuing session (0 for server-internal jobs such as the container sweep).
+    pub session_id: i64,
+    /// The connection's identities, for ACL checks.
+    pub ids: Arc<Vec<Id>>,
+    /// What to do.
+    pub op: WriteOp,
+    /// Where the outcome goes (None: nobody waits).
+    pub reply: Option<oneshot::Sender<WriteOutcome>>,
+}
+
+/// Messages into the sequencer thread.
+pub enum SeqMsg {
+    /// A write.
+    Job(WriteJob),
+    /// Finish the queue and exit.
+    Stop,
+}
+
+/// The result of one write.
+#[derive(Debug)]
+pub enum WriteOutcome {
+    /// Logged and applied.
+    Done {
+        /// The txn's zxid.
+        zxid: i64,
+        /// The txn.
+        txn: Txn,
+        /// What applying it did.
+        applied: Applied,
+    },
+    /// A multi whose ops failed (nothing changed); per-op codes.
+    MultiFailed {
+        /// Current zxid.
+        zxid: i64,
+        /// Codes.
+        codes: Vec<i32>,
+    },
+    /// Rejected with a ZooKeeper error code.
+    Failed {
+        /// Current zxid.
+        zxid: i64,
+        /// Why.
+        code: ErrorCode,
+    },
+}
+
+/// Milliseconds since the epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Runs until `Stop` or until every sender is gone.
+pub fn run(shared: Arc<Shared>, rx: Receiver<SeqMsg>, mut log: Box<dyn TxnLog>) {
+    let mut stop = false;
+    while !stop {
+        let mut batch = match rx.recv() {
+            Ok(SeqMsg::Job(j)) => vec![j],
+            Ok(SeqMsg::Stop) | Err(_) => break,
+        };
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(SeqMsg::Job(j)) => batch.push(j),
+                Ok(SeqMsg::Stop) => {
+                    stop = true;
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        if !process_batch(&shared, batch, log.as_mut()) {
+            break;
+        }
+    }
+    if let Err(e) = log.sync() {
+        tracing::error!(error = %e, "final log sync failed");
+    }
+}
+
+fn process_batch(shared: &Arc<Shared>, batch: Vec<WriteJob>, log: &mut dyn TxnLog) -> bool {
+    let mut state = shared.state.write();
+    let mut results = Vec::with_capacity(batch.len());
+    let mut wrote = false;
+    let mut ok = true;
+    for job in batch {
+        let now = now_ms();
+        let ctx = PrepCtx {
+            session_id: job.session_id,
+            ids: &job.ids,
+            now_ms: now,
+            max_data: shared.config.max_data_bytes,
+            extended_types: shared.config.extended_types_enabled,
+        };
+        let outcome = if !ok {
+            WriteOutcome::Failed {
+                zxid: state.last_zxid,
+                code: ErrorCode::SystemError,
+            }
+        } else {
+            match prep(&state, &job.op, &ctx) {
+                Ok(Prepared::Txn(txn)) => {
+                    let entry = TxnEntry {
+                        zxid: state.last_zxid + 1,
+                        time_ms: now,
+                        session_id: job.session_id,
+                        txn,
+                    };
+                    match log.append(&entry) {
+                        Ok(()) => match state.apply(&entry) {
+                            Ok(applied) => {
+                                wrote = true;
+                                WriteOutcome::Done {
+                                    zxid: entry.zxid,
+                                    txn: entry.txn,
+                                    applied,
+                                }
+                            }
+                            Err(e) => {
+                                tracing::error!(error = %e, "prepared txn failed to apply; stopping the write path");
+                                ok = false;
+                                WriteOutcome::Failed {
+                                    zxid: state.last_zxid,
+                                    code: ErrorCode::SystemError,
+                                }
+                            }
+                        },
+                        Err(e) => {
+                            tracing::error!(error = %e, "log append failed; stopping the write path");
+                            ok = false;
+                            WriteOutcome::Failed {
+                                zxid: state.last_zxid,
+                                code: ErrorCode::SystemError,
+                            }
+                        }
+                    }
+                }
+                Ok(Prepared::MultiFailed(codes)) => WriteOutcome::MultiFailed {
+                    zxid: state.last_zxid,
+                    codes,
+                },
+                Err(code) => WriteOutcome::Failed {
+                    zxid: state.last_zxid,
+                    code,
+                },
+            }
+        };
+        results.push((job, outcome));
+    }
+    if wrote && ok {
+        if let Err(e) = log.sync() {
+            tracing::error!(error = %e, "write-ahead log sync failed; stopping the keeper");
+            ok = false;
+        }
+    }
+    if !ok {
+        shared.failed.store(true, Ordering::SeqCst);
+        shared.shutdown.cancel();
+        // Nothing of this batch may be acknowledged; connections are being closed.
+        for (job, _) in results {
+            if let Some(tx) = job.reply {
+                let _ = tx.send(WriteOutcome::Failed {
+                    zxid: 0,
+                    code: ErrorCode::SystemError,
+                });
+            }
+        }
+        return false;
+    }
+    let mut watches = shared.watches.lock();
+    let mut sessions = shared.sessions.lock();
+    let conns = shared.conns.lock();
+    let now = Instant::now();
+    for (job, outcome) in results {
+        if let WriteOutcome::Done { zxid, txn, applied } = &outcome {
+            for (p, ev) in &applied.events {
+                let targets = watches.trigger(p, *ev);
+                if targets.is_empty() {
+                    continue;
+                }
+                let frame = notification(*zxid, *ev, p);
+                for c in targets {
+                    if let Some(h) = conns.get(&c) {
+                        h.send(frame.clone());
+                    }
+                }
+            }
+            match txn {
+                Txn::CreateSession { timeout_ms } => {
+                    sessions.add(job.session_id, *timeout_ms, None, now);
+                }
+                Txn::CloseSession => {
+                    if let Some(c) = sessions.remove(job.session_id) {
+                        // An expiry closes the bound connection; an explicit close is closed by
+                        // its own connection after the reply.
+                        if job.reply.is_none() {
+                            if let Some(h) = conns.get(&c) {
+                                h.close();
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Some(tx) = job.reply {
+            let _ = tx.send(outcome);
+        }
+    }
+    true
+}
