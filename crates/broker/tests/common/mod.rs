@@ -1,0 +1,118 @@
+//! Shared harness for the broker's protocol tests: a broker on 127.0.0.1:<free port> over a
+//! temporary store directory, and a RemotingClient to talk to it.
+
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use courier_broker::{BrokerConfig, BrokerError};
+use courier_remoting::code::request;
+use courier_remoting::header::{SendMessageRequestHeader, SendMessageRequestHeaderV2};
+use courier_remoting::{ClientConfig, CommandHeader, RemotingClient, RemotingCommand};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct TestBroker {
+    pub addr: String,
+    pub shutdown: CancellationToken,
+    pub handle: Option<JoinHandle<Result<(), BrokerError>>>,
+    pub client: RemotingClient,
+}
+
+pub fn small_config(dir: &Path) -> BrokerConfig {
+    BrokerConfig {
+        store_path_root_dir: dir.to_path_buf(),
+        mapped_file_size_commit_log: 8 * 1024 * 1024,
+        mapped_file_size_consume_queue: 1000 * 20,
+        max_hash_slot_num: 1000,
+        max_index_num: 4000,
+        ..BrokerConfig::default()
+    }
+}
+
+impl TestBroker {
+    pub async fn start(mut config: BrokerConfig) -> TestBroker {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        config.listen_port = port;
+        let shutdown = CancellationToken::new();
+        let handle = tokio::spawn(courier_broker::run(config, listener, shutdown.clone()));
+        TestBroker {
+            addr: format!("127.0.0.1:{port}"),
+            shutdown,
+            handle: Some(handle),
+            client: RemotingClient::new(ClientConfig::default()),
+        }
+    }
+
+    pub async fn call(&self, cmd: RemotingCommand) -> RemotingCommand {
+        self.client.invoke(&self.addr, cmd, TIMEOUT).await.unwrap()
+    }
+
+    pub async fn call_header<H: CommandHeader>(&self, code: i32, h: &H) -> RemotingCommand {
+        self.call(RemotingCommand::request_with_header(code, h))
+            .await
+    }
+
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(h) = self.handle.take() {
+            h.await.unwrap().unwrap();
+        }
+        self.client.shutdown().await;
+    }
+}
+
+pub fn send_header(topic: &str, queue_id: i32, properties: &str) -> SendMessageRequestHeader {
+    SendMessageRequestHeader {
+        producer_group: "pg".into(),
+        topic: topic.into(),
+        default_topic: "TBW102".into(),
+        default_topic_queue_nums: 4,
+        queue_id,
+        sys_flag: 0,
+        born_timestamp: 1_700_000_000_000,
+        flag: 0,
+        properties: Some(properties.to_string()),
+        reconsume_times: None,
+        unit_mode: None,
+        max_reconsume_times: None,
+        batch: None,
+        broker_name: None,
+    }
+}
+
+/// SEND_MESSAGE (long keys) or SEND_MESSAGE_V2 (short keys).
+pub fn send_cmd(v2: bool, h: SendMessageRequestHeader, body: &[u8]) -> RemotingCommand {
+    let cmd = if v2 {
+        let v: SendMessageRequestHeaderV2 = h.into();
+        RemotingCommand::request_with_header(request::SEND_MESSAGE_V2, &v)
+    } else {
+        RemotingCommand::request_with_header(request::SEND_MESSAGE, &h)
+    };
+    cmd.with_body(body.to_vec())
+}
+
+pub fn props(pairs: &[(&str, &str)]) -> String {
+    courier_store::encode_properties(pairs)
+}
+
+/// Decodes a PULL / QUERY_MESSAGE body into (queue offset, body, TAGS) triples.
+pub fn decode_records(body: &[u8]) -> Vec<(i64, Vec<u8>, Option<String>)> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos < body.len() {
+        let m = courier_store::decode_record(&body[pos..]).unwrap();
+        out.push((
+            m.queue_offset(),
+            m.body().to_vec(),
+            m.property("TAGS").map(str::to_string),
+        ));
+        pos += m.total_size();
+    }
+    out
+}

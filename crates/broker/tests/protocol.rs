@@ -1,0 +1,555 @@
+//! Protocol tests over real TCP: every broker request code with its error cases.
+
+mod common;
+
+use common::*;
+use courier_broker::BrokerConfig;
+use courier_remoting::body::{
+    from_json, ConsumerConnection, GetConsumerListByGroupResponseBody, KvTable,
+};
+use courier_remoting::code::{request, response};
+use courier_remoting::header::*;
+use courier_remoting::message_batch::{encode_batch, BatchMessage};
+use courier_remoting::RemotingCommand;
+
+fn pull_header(group: &str, topic: &str, queue: i32, offset: i64) -> PullMessageRequestHeader {
+    PullMessageRequestHeader {
+        consumer_group: group.into(),
+        topic: topic.into(),
+        queue_id: queue,
+        queue_offset: offset,
+        max_msg_nums: 32,
+        sys_flag: PULL_FLAG_SUBSCRIPTION,
+        commit_offset: 0,
+        suspend_timeout_millis: 0,
+        subscription: Some("*".into()),
+        sub_version: 0,
+        expression_type: Some("TAG".into()),
+        max_msg_bytes: None,
+        request_source: None,
+        proxy_forward_client_id: None,
+    }
+}
+
+fn create_topic(topic: &str, queues: i32, perm: i32) -> CreateTopicRequestHeader {
+    CreateTopicRequestHeader {
+        topic: topic.into(),
+        default_topic: "TBW102".into(),
+        read_queue_nums: queues,
+        write_queue_nums: queues,
+        perm,
+        topic_filter_type: None,
+        topic_sys_flag: None,
+        order: None,
+        attributes: None,
+        force: None,
+    }
+}
+
+#[tokio::test]
+async fn send_v1_v2_then_pull_with_tag_filter() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = TestBroker::start(small_config(dir.path())).await;
+
+    let p1 = props(&[("TAGS", "TagA"), ("KEYS", "k1"), ("UNIQ_KEY", "U1")]);
+    let r = b
+        .call(send_cmd(false, send_header("T", 0, &p1), b"one"))
+        .await;
+    assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
+    let h: SendMessageResponseHeader = r.decode_header().unwrap();
+    assert_eq!(h.msg_id.len(), 32);
+    assert_eq!(h.queue_id, 0);
+    assert_eq!(h.queue_offset, 0);
+    assert_eq!(h.transaction_id.as_deref(), Some("U1"));
+    assert_eq!(h.msg_region.as_deref(), Some("DefaultRegion"));
+
+    let p2 = props(&[("TAGS", "TagB")]);
+    let r = b
+        .call(send_cmd(true, send_header("T", 0, &p2), b"two"))
+        .await;
+    assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
+    let h2: SendMessageResponseHeader = r.decode_header().unwrap();
+    assert_eq!(h2.queue_offset, 1);
+
+    let p3 = props(&[("TAGS", "TagA")]);
+    let r = b
+        .call(send_cmd(true, send_header("T", 0, &p3), b"three"))
+        .await;
+    assert_eq!(r.code, response::SUCCESS);
+
+    // Everything.
+    let r = b
+        .call_header(request::PULL_MESSAGE, &pull_header("cg", "T", 0, 0))
+        .await;
+    assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
+    let ph: PullMessageResponseHeader = r.decode_header().unwrap();
+    assert_eq!(ph.next_begin_offset, 3);
+    assert_eq!((ph.min_offset, ph.max_offset), (0, 3));
+    let recs = decode_records(r.body_bytes());
+    assert_eq!(recs.len(), 3);
+    assert_eq!(recs[1].1, b"two");
+
+    // Tag filter on the broker: only TagA records.
+    let mut ph = pull_header("cg", "T", 0, 0);
+    ph.subscription = Some("TagA".into());
+    let r = b.call_header(request::PULL_MESSAGE, &ph).await;
+    assert_eq!(r.code, response::SUCCESS);
+    let recs = decode_records(r.body_bytes());
+    let offsets: Vec<i64> = recs.iter().map(|r| r.0).collect();
+    assert_eq!(offsets, vec![0, 2]);
+    assert!(recs.iter().all(|r| r.2.as_deref() == Some("TagA")));
+
+    // VIEW_MESSAGE_BY_ID using the physical offset inside the offset msgId.
+    let (_, phys) = courier_store::decode_offset_msg_id(&h2.msg_id).unwrap();
+    let r = b
+        .call_header(
+            request::VIEW_MESSAGE_BY_ID,
+            &ViewMessageRequestHeader {
+                offset: phys,
+                topic: None,
+            },
+        )
+        .await;
+    assert_eq!(r.code, response::SUCCESS);
+    assert_eq!(decode_records(r.body_bytes())[0].1, b"two");
+    let r = b
+        .call_header(
+            request::VIEW_MESSAGE_BY_ID,
+            &ViewMessageRequestHeader {
+                offset: 1 << 40,
+                topic: None,
+            },
+        )
+        .await;
+    assert_eq!(r.code, response::SYSTEM_ERROR);
+
+    // QUERY_MESSAGE by key and by unique key.
+    let q = |key: &str| QueryMessageRequestHeader {
+        topic: "T".into(),
+        key: key.into(),
+        max_num: 32,
+        begin_timestamp: 0,
+        end_timestamp: i64::MAX,
+    };
+    let r = b.call_header(request::QUERY_MESSAGE, &q("k1")).await;
+    assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
+    assert_eq!(decode_records(r.body_bytes())[0].1, b"one");
+    let mut cmd = RemotingCommand::request_with_header(request::QUERY_MESSAGE, &q("U1"));
+    cmd.ext_fields
+        .insert(UNIQUE_KEY_QUERY.to_string(), "true".to_string());
+    let r = b.call(cmd).await;
+    assert_eq!(r.code, response::SUCCESS);
+    let r = b.call_header(request::QUERY_MESSAGE, &q("nope")).await;
+    assert_eq!(r.code, response::QUERY_NOT_FOUND);
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn send_error_cases() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = small_config(dir.path());
+    config.auto_create_topic_enable = false;
+    let b = TestBroker::start(config).await;
+
+    // Missing required header field.
+    let mut cmd = send_cmd(false, send_header("T", 0, ""), b"x");
+    cmd.ext_fields.remove("topic");
+    let r = b.call(cmd).await;
+    assert_eq!(r.code, response::SYSTEM_ERROR);
+    assert!(r.remark.unwrap().contains("topic"));
+
+    // Unknown topic, auto-create off.
+    let r = b
+        .call(send_cmd(true, send_header("Nope", 0, ""), b"x"))
+        .await;
+    assert_eq!(r.code, response::TOPIC_NOT_EXIST, "{:?}", r.remark);
+
+    // Illegal topic name.
+    let r = b
+        .call(send_cmd(true, send_header("bad topic", 0, ""), b"x"))
+        .await;
+    assert_eq!(r.code, response::MESSAGE_ILLEGAL);
+
+    // Read-only topic: no write permission bit.
+    let r = b
+        .call_header(request::UPDATE_AND_CREATE_TOPIC, &create_topic("RO", 2, 4))
+        .await;
+    assert_eq!(r.code, response::SUCCESS);
+    let r = b.call(send_cmd(true, send_header("RO", 0, ""), b"x")).await;
+    assert_eq!(r.code, response::NO_PERMISSION, "{:?}", r.remark);
+
+    // Write-only topic: pulls refused.
+    b.call_header(request::UPDATE_AND_CREATE_TOPIC, &create_topic("WO", 2, 2))
+        .await;
+    let r = b
+        .call_header(request::PULL_MESSAGE, &pull_header("cg", "WO", 0, 0))
+        .await;
+    assert_eq!(r.code, response::NO_PERMISSION);
+
+    // Queue id out of range.
+    b.call_header(request::UPDATE_AND_CREATE_TOPIC, &create_topic("RW", 2, 6))
+        .await;
+    let r = b.call(send_cmd(true, send_header("RW", 7, ""), b"x")).await;
+    assert_eq!(r.code, response::SYSTEM_ERROR);
+    // Negative queue id lets the broker choose.
+    let r = b
+        .call(send_cmd(true, send_header("RW", -1, ""), b"x"))
+        .await;
+    assert_eq!(r.code, response::SUCCESS);
+    let h: SendMessageResponseHeader = r.decode_header().unwrap();
+    assert!((0..2).contains(&h.queue_id));
+
+    // Body over maxMessageSize (4 MiB).
+    let big = vec![7u8; 4 * 1024 * 1024 + 1];
+    let r = b.call(send_cmd(true, send_header("RW", 0, ""), &big)).await;
+    assert_eq!(r.code, response::MESSAGE_ILLEGAL);
+    let remark = r.remark.unwrap();
+    assert!(remark.contains("4194304"), "{remark}");
+
+    // Topics clients may not send to.
+    let r = b
+        .call(send_cmd(
+            true,
+            send_header("SCHEDULE_TOPIC_XXXX", 0, ""),
+            b"x",
+        ))
+        .await;
+    assert_eq!(r.code, response::NO_PERMISSION);
+
+    // Pull error cases: unknown topic, bad queue, bad subscription.
+    let r = b
+        .call_header(request::PULL_MESSAGE, &pull_header("cg", "Nope", 0, 0))
+        .await;
+    assert_eq!(r.code, response::TOPIC_NOT_EXIST);
+    let r = b
+        .call_header(request::PULL_MESSAGE, &pull_header("cg", "RW", 9, 0))
+        .await;
+    assert_eq!(r.code, response::SYSTEM_ERROR);
+    let mut ph = pull_header("cg", "RW", 0, 0);
+    ph.subscription = Some("||".into());
+    let r = b.call_header(request::PULL_MESSAGE, &ph).await;
+    assert_eq!(r.code, response::SUBSCRIPTION_PARSE_FAILED);
+    let mut ph = pull_header("cg", "RW", 0, 0);
+    ph.sys_flag = 0;
+    let r = b.call_header(request::PULL_MESSAGE, &ph).await;
+    assert_eq!(r.code, response::SUBSCRIPTION_NOT_EXIST, "no heartbeat yet");
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn broker_without_write_permission_refuses_sends() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = small_config(dir.path());
+    config.broker_permission = 4;
+    let b = TestBroker::start(config).await;
+    let r = b.call(send_cmd(true, send_header("T", 0, ""), b"x")).await;
+    assert_eq!(r.code, response::NO_PERMISSION);
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn batch_send_returns_one_msg_id_per_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = TestBroker::start(small_config(dir.path())).await;
+    let msgs: Vec<BatchMessage> = (0..3)
+        .map(|i| BatchMessage {
+            flag: 0,
+            body: format!("batch-{i}").into_bytes().into(),
+            properties: props(&[("UNIQ_KEY", &format!("B{i}"))]),
+        })
+        .collect();
+    let mut h: SendMessageRequestHeaderV2 = send_header("TB", 1, "").into();
+    h.m = Some(true);
+    let cmd = RemotingCommand::request_with_header(request::SEND_BATCH_MESSAGE, &h)
+        .with_body(encode_batch(&msgs));
+    let r = b.call(cmd).await;
+    assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
+    let rh: SendMessageResponseHeader = r.decode_header().unwrap();
+    assert_eq!(rh.queue_offset, 0);
+    let ids: Vec<&str> = rh.msg_id.split(',').collect();
+    assert_eq!(ids.len(), 3);
+    for (i, id) in ids.iter().enumerate() {
+        let (_, phys) = courier_store::decode_offset_msg_id(id).unwrap();
+        let r = b
+            .call_header(
+                request::VIEW_MESSAGE_BY_ID,
+                &ViewMessageRequestHeader {
+                    offset: phys,
+                    topic: None,
+                },
+            )
+            .await;
+        assert_eq!(r.code, response::SUCCESS);
+        assert_eq!(
+            decode_records(r.body_bytes())[0].1,
+            format!("batch-{i}").as_bytes()
+        );
+    }
+    // Garbage batch body.
+    let cmd = RemotingCommand::request_with_header(request::SEND_BATCH_MESSAGE, &h)
+        .with_body(vec![0, 0, 0, 99, 1]);
+    assert_eq!(b.call(cmd).await.code, response::MESSAGE_ILLEGAL);
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn offsets_queries_and_persistence() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = TestBroker::start(small_config(dir.path())).await;
+    for i in 0..5 {
+        let r = b
+            .call(send_cmd(
+                true,
+                send_header("TO", 2, ""),
+                format!("m{i}").as_bytes(),
+            ))
+            .await;
+        assert_eq!(r.code, response::SUCCESS);
+    }
+    let off = |r: RemotingCommand| -> i64 {
+        assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
+        r.decode_header::<OffsetResponseHeader>().unwrap().offset
+    };
+    let max = b
+        .call_header(
+            request::GET_MAX_OFFSET,
+            &GetMaxOffsetRequestHeader {
+                topic: "TO".into(),
+                queue_id: 2,
+                committed: None,
+            },
+        )
+        .await;
+    assert_eq!(off(max), 5);
+    let min = b
+        .call_header(
+            request::GET_MIN_OFFSET,
+            &GetMinOffsetRequestHeader {
+                topic: "TO".into(),
+                queue_id: 2,
+            },
+        )
+        .await;
+    assert_eq!(off(min), 0);
+    let search = b
+        .call_header(
+            request::SEARCH_OFFSET_BY_TIMESTAMP,
+            &SearchOffsetRequestHeader {
+                topic: "TO".into(),
+                queue_id: 2,
+                timestamp: 0,
+                boundary_type: None,
+            },
+        )
+        .await;
+    assert_eq!(off(search), 0);
+    let r = b
+        .call_header(
+            request::GET_EARLIEST_MSG_STORETIME,
+            &GetEarliestMsgStoretimeRequestHeader {
+                topic: "TO".into(),
+                queue_id: 2,
+            },
+        )
+        .await;
+    assert_eq!(r.code, response::SUCCESS);
+    let ts = r
+        .decode_header::<GetEarliestMsgStoretimeResponseHeader>()
+        .unwrap()
+        .timestamp;
+    assert!(ts > 1_600_000_000_000, "{ts}");
+
+    let query = |zero: Option<bool>| QueryConsumerOffsetRequestHeader {
+        consumer_group: "cg".into(),
+        topic: "TO".into(),
+        queue_id: 2,
+        set_zero_if_not_found: zero,
+    };
+    let r = b
+        .call_header(request::QUERY_CONSUMER_OFFSET, &query(Some(false)))
+        .await;
+    assert_eq!(r.code, response::QUERY_NOT_FOUND);
+    let r = b
+        .call_header(request::QUERY_CONSUMER_OFFSET, &query(None))
+        .await;
+    assert_eq!(off(r), 0, "queue still starts at 0");
+
+    let r = b
+        .call_header(
+            request::UPDATE_CONSUMER_OFFSET,
+            &UpdateConsumerOffsetRequestHeader {
+                consumer_group: "cg".into(),
+                topic: "TO".into(),
+                queue_id: 2,
+                commit_offset: 3,
+            },
+        )
+        .await;
+    assert_eq!(r.code, response::SUCCESS);
+    let r = b
+        .call_header(request::QUERY_CONSUMER_OFFSET, &query(Some(false)))
+        .await;
+    assert_eq!(off(r), 3);
+
+    // Commit piggy-backed on a pull.
+    let mut ph = pull_header("cg", "TO", 2, 3);
+    ph.sys_flag |= PULL_FLAG_COMMIT_OFFSET;
+    ph.commit_offset = 4;
+    let r = b.call_header(request::PULL_MESSAGE, &ph).await;
+    assert_eq!(r.code, response::SUCCESS);
+    assert_eq!(decode_records(r.body_bytes()).len(), 2);
+    let r = b
+        .call_header(request::QUERY_CONSUMER_OFFSET, &query(Some(false)))
+        .await;
+    assert_eq!(off(r), 4);
+
+    // Offset moved / not found semantics.
+    let r = b
+        .call_header(request::PULL_MESSAGE, &pull_header("cg", "TO", 2, 5))
+        .await;
+    assert_eq!(r.code, response::PULL_NOT_FOUND);
+    let r = b
+        .call_header(request::PULL_MESSAGE, &pull_header("cg", "TO", 2, 99))
+        .await;
+    assert_eq!(r.code, response::PULL_OFFSET_MOVED);
+    let r = b
+        .call_header(request::PULL_MESSAGE, &pull_header("cg", "TO", 3, 7))
+        .await;
+    assert_eq!(
+        r.code,
+        response::PULL_OFFSET_MOVED,
+        "empty queue, offset != 0"
+    );
+    let r = b
+        .call_header(request::PULL_MESSAGE, &pull_header("cg", "TO", 3, 0))
+        .await;
+    assert_eq!(r.code, response::PULL_NOT_FOUND, "empty queue, offset 0");
+
+    // Missing field.
+    let mut cmd = RemotingCommand::request_with_header(
+        request::GET_MAX_OFFSET,
+        &GetMaxOffsetRequestHeader {
+            topic: "TO".into(),
+            queue_id: 2,
+            committed: None,
+        },
+    );
+    cmd.ext_fields.remove("queueId");
+    let r = b.call(cmd).await;
+    assert_eq!(r.code, response::SYSTEM_ERROR);
+    assert!(r.remark.unwrap().contains("queueId"));
+
+    // Offsets and auto-created topics survive a restart.
+    b.stop().await;
+    let b = TestBroker::start(small_config(dir.path())).await;
+    let r = b
+        .call_header(request::QUERY_CONSUMER_OFFSET, &query(Some(false)))
+        .await;
+    assert_eq!(off(r), 4);
+    let r = b
+        .call_header(request::PULL_MESSAGE, &pull_header("cg", "TO", 2, 0))
+        .await;
+    assert_eq!(decode_records(r.body_bytes()).len(), 5);
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn admin_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config: BrokerConfig = small_config(dir.path());
+    config.auto_create_subscription_group = false;
+    let b = TestBroker::start(config).await;
+
+    let r = b
+        .call_header(
+            request::UPDATE_AND_CREATE_TOPIC,
+            &create_topic("Admin", 3, 6),
+        )
+        .await;
+    assert_eq!(r.code, response::SUCCESS);
+    let r = b
+        .call_header(
+            request::UPDATE_AND_CREATE_TOPIC,
+            &create_topic("bad name", 3, 6),
+        )
+        .await;
+    assert_eq!(r.code, response::SYSTEM_ERROR);
+
+    let r = b
+        .call(RemotingCommand::new_request(request::GET_ALL_TOPIC_CONFIG))
+        .await;
+    assert_eq!(r.code, response::SUCCESS);
+    let v: serde_json::Value = serde_json::from_slice(r.body_bytes()).unwrap();
+    assert_eq!(v["topicConfigTable"]["Admin"]["writeQueueNums"], 3);
+    assert!(v["dataVersion"]["counter"].as_i64().unwrap() >= 1);
+
+    let r = b
+        .call(RemotingCommand::new_request(
+            request::GET_BROKER_RUNTIME_INFO,
+        ))
+        .await;
+    assert_eq!(r.code, response::SUCCESS);
+    let kv: KvTable = from_json(r.body_bytes()).unwrap();
+    assert!(kv.table.contains_key("commitLogMaxOffset"));
+    assert!(kv.table.contains_key("msgPutTotalTodayNow"));
+
+    // Unknown group with auto-create off.
+    let r = b
+        .call_header(request::PULL_MESSAGE, &pull_header("g1", "Admin", 0, 0))
+        .await;
+    assert_eq!(r.code, response::SUBSCRIPTION_GROUP_NOT_EXIST);
+    // Create it disabled, then enabled.
+    let body = br#"{"groupName":"g1","consumeEnable":false}"#.to_vec();
+    let r = b
+        .call(
+            RemotingCommand::new_request(request::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP)
+                .with_body(body),
+        )
+        .await;
+    assert_eq!(r.code, response::SUCCESS);
+    let r = b
+        .call_header(request::PULL_MESSAGE, &pull_header("g1", "Admin", 0, 0))
+        .await;
+    assert_eq!(r.code, response::NO_PERMISSION);
+    let body = br#"{"groupName":"g1"}"#.to_vec();
+    b.call(
+        RemotingCommand::new_request(request::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP).with_body(body),
+    )
+    .await;
+    let r = b
+        .call_header(request::PULL_MESSAGE, &pull_header("g1", "Admin", 0, 0))
+        .await;
+    assert_eq!(r.code, response::PULL_NOT_FOUND);
+    let r = b
+        .call(
+            RemotingCommand::new_request(request::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP)
+                .with_body(b"not json".to_vec()),
+        )
+        .await;
+    assert_eq!(r.code, response::SYSTEM_ERROR);
+
+    // Consumer list / connection list of a group nobody joined.
+    let r = b
+        .call_header(
+            request::GET_CONSUMER_LIST_BY_GROUP,
+            &GetConsumerListByGroupRequestHeader {
+                consumer_group: "g1".into(),
+            },
+        )
+        .await;
+    assert_eq!(r.code, response::SYSTEM_ERROR);
+    let r = b
+        .call_header(
+            request::GET_CONSUMER_CONNECTION_LIST,
+            &GetConsumerListByGroupRequestHeader {
+                consumer_group: "g1".into(),
+            },
+        )
+        .await;
+    assert_eq!(r.code, response::CONSUMER_NOT_ONLINE);
+    let _ = (
+        ConsumerConnection::default(),
+        GetConsumerListByGroupResponseBody::default(),
+    );
+    b.stop().await;
+}
