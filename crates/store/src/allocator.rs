@@ -19,6 +19,8 @@ struct State {
     in_progress: Option<u64>,
     ready: Option<(u64, Result<Arc<MappedFile>, String>)>,
     waiters: Vec<oneshot::Sender<()>>,
+    /// A live segment whose pages should be read-faulted in the background (see `prefault`).
+    warm: Option<Arc<MappedFile>>,
     stop: bool,
 }
 
@@ -96,6 +98,12 @@ impl Allocator {
         }
     }
 
+    /// Asks the allocator thread to prefault `seg` (the segment a fresh store starts writing).
+    pub fn warm(&self, seg: Arc<MappedFile>) {
+        self.state.lock().warm = Some(seg);
+        self.cv.notify_one();
+    }
+
     pub fn stop(&self) {
         let mut s = self.state.lock();
         s.stop = true;
@@ -114,6 +122,12 @@ impl Allocator {
                     if s.stop {
                         return;
                     }
+                    if let Some(seg) = s.warm.take() {
+                        drop(s);
+                        seg.prefault();
+                        s = self.state.lock();
+                        continue;
+                    }
                     if let Some(w) = s.wanted.take() {
                         if !matches!(&s.ready, Some((st, _)) if *st == w) {
                             s.in_progress = Some(w);
@@ -125,7 +139,10 @@ impl Allocator {
             };
             let path = self.dir.join(offset_file_name(start));
             let res = MappedFile::create(&path, start, self.file_size)
-                .map(Arc::new)
+                .map(|f| {
+                    f.prefault();
+                    Arc::new(f)
+                })
                 .map_err(|e| format!("cannot create commitlog segment {}: {e}", path.display()));
             if let Err(e) = &res {
                 tracing::warn!("{e}");

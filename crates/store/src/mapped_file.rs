@@ -142,6 +142,17 @@ impl MappedFile {
         }
     }
 
+    /// Read-faults every page in (MADV_POPULATE_READ) so the put path's first write to a page does
+    /// not pay for the kernel zero-filling a fresh page-cache page; pages stay clean (nothing extra
+    /// is written back). Best effort: older kernels without the advice just skip it.
+    pub fn prefault(&self) {
+        if let Err(e) = self.map.advise(memmap2::Advice::PopulateRead) {
+            tracing::debug!(
+                "MADV_POPULATE_READ unavailable ({e}); segment pages fault in on first write"
+            );
+        }
+    }
+
     /// msync(MS_SYNC) of `[off, off+len)`: the range is on disk when this returns.
     pub fn flush_range(&self, off: u64, len: u64) -> io::Result<()> {
         if len == 0 {

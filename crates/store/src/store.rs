@@ -150,6 +150,8 @@ pub(crate) struct PutState {
     cur: Option<Arc<MappedFile>>,
     wrote: u64,
     last_record_start: Option<u64>,
+    /// The queue of the previous put: consecutive puts to one queue skip the table lookup.
+    last_cq: Option<Arc<ConsumeQueue>>,
 }
 
 pub(crate) struct IndexState {
@@ -334,6 +336,7 @@ impl MessageStore {
 
         // The segment that receives the next record.
         let fs = config.commitlog_file_size;
+        let mut fresh_segment = None;
         let mut cur = segments
             .iter()
             .find(|s| s.start() <= log_end && log_end < s.end())
@@ -346,6 +349,7 @@ impl MessageStore {
             }
             let p = cl_dir.join(crate::mapped_file::offset_file_name(log_end));
             let seg = Arc::new(MappedFile::create(&p, log_end, fs).map_err(io_err(&p))?);
+            fresh_segment = Some(Arc::clone(&seg));
             segments.push(Arc::clone(&seg));
             cur = Some(seg);
         }
@@ -393,6 +397,7 @@ impl MessageStore {
                 cur: cur.clone(),
                 wrote: log_end,
                 last_record_start: recovered.tail_start,
+                last_cq: None,
             }),
             cqs: RwLock::new(cqs),
             cq_root,
@@ -415,6 +420,9 @@ impl MessageStore {
         // From here on a crash must not trust the old clean-shutdown fields.
         inner.write_checkpoint(None).map_err(io_err(&ck_path))?;
         inner.check_disk();
+        if let Some(seg) = fresh_segment {
+            inner.alloc.warm(seg);
+        }
         if let Some(c) = &cur {
             inner.alloc.prefetch(c.end());
         }
@@ -921,13 +929,19 @@ impl Inner {
         }
         let m0 = recs[0].msg;
         let n_dispatch = recs.iter().filter(|r| r.dispatch).count() as u64;
-        let cq = if n_dispatch > 0 {
-            match self.cq_for_write(&m0.topic, m0.queue_id) {
-                Ok(q) => Some(q),
-                Err(e) => return Outcome::Fail(PutStatus::CreateMappedFileFailed, e),
-            }
-        } else {
+        let cq = if n_dispatch == 0 {
             None
+        } else {
+            match &st.last_cq {
+                Some(q) if q.queue_id == m0.queue_id && q.topic == m0.topic => Some(Arc::clone(q)),
+                _ => match self.cq_for_write(&m0.topic, m0.queue_id) {
+                    Ok(q) => {
+                        st.last_cq = Some(Arc::clone(&q));
+                        Some(q)
+                    }
+                    Err(e) => return Outcome::Fail(PutStatus::CreateMappedFileFailed, e),
+                },
+            }
         };
         let need = total as u64 + END_FILE_MIN_BLANK_LENGTH as u64;
         let seg = match &st.cur {

@@ -1,0 +1,95 @@
+//! Quick put/read throughput probe for the store (the full benchmark is `courier bench store`).
+//!
+//! `cargo run --release -p courier-store --example put_rate -- DIR COUNT BODY_BYTES async|sync TASKS`
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use courier_store::{
+    encode_properties, FlushDiskType, MessageStore, MessageToStore, PutStatus, StoreConfig,
+};
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let dir = args
+        .get(1)
+        .cloned()
+        .unwrap_or_else(|| "/tmp/put_rate".into());
+    let count: usize = args
+        .get(2)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2_000_000);
+    let size: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(128);
+    let sync = args.get(4).map(|s| s == "sync").unwrap_or(false);
+    let tasks: usize = args.get(5).and_then(|s| s.parse().ok()).unwrap_or(1);
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut cfg = StoreConfig::new(&dir);
+    if sync {
+        cfg.flush_disk_type = FlushDiskType::SyncFlush;
+    }
+    let store = Arc::new(MessageStore::open(cfg).expect("open store"));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let body = bytes::Bytes::from(vec![b'x'; size]);
+    let props = encode_properties(&[("TAGS", "TagA"), ("KEYS", "k")]);
+    let t0 = Instant::now();
+    rt.block_on(async {
+        let mut hs = Vec::new();
+        for t in 0..tasks {
+            let store = Arc::clone(&store);
+            let body = body.clone();
+            let props = props.clone();
+            hs.push(tokio::spawn(async move {
+                for _ in 0..count / tasks {
+                    let mut m = MessageToStore::new("BenchTopic", (t % 4) as i32, body.clone());
+                    m.properties = props.clone();
+                    let r = store.put(m).await;
+                    assert_eq!(r.status, PutStatus::PutOk);
+                }
+            }));
+        }
+        for h in hs {
+            h.await.expect("task");
+        }
+    });
+    let el = t0.elapsed().as_secs_f64();
+    let bytes = store.max_phys_offset() as f64;
+    println!(
+        "puts: {count} x {size} B, {} tasks, {}: {:.0} puts/s, {:.1} MB/s of records",
+        tasks,
+        if sync { "SYNC_FLUSH" } else { "ASYNC_FLUSH" },
+        count as f64 / el,
+        bytes / el / 1e6
+    );
+    let t1 = Instant::now();
+    let mut read = 0usize;
+    for q in 0..4 {
+        let mut o = store.min_offset("BenchTopic", q);
+        loop {
+            let g = store.get_messages("BenchTopic", q, o, 32, 1 << 20, None);
+            if g.messages.is_empty() {
+                break;
+            }
+            read += g.messages.iter().map(|b| b.len()).sum::<usize>();
+            o = g.next_begin_offset;
+        }
+    }
+    let el = t1.elapsed().as_secs_f64();
+    println!("reads: {:.2} GB/s ({read} bytes)", read as f64 / el / 1e9);
+    store.shutdown().expect("shutdown");
+    let t2 = Instant::now();
+    drop(store);
+    let mut cfg = StoreConfig::new(&dir);
+    cfg.flush_disk_type = FlushDiskType::AsyncFlush;
+    let s = MessageStore::open(cfg).expect("reopen");
+    println!(
+        "clean reopen: {:?} (report {:?})",
+        t2.elapsed(),
+        s.recovery_report().elapsed
+    );
+    s.shutdown().expect("shutdown");
+    let _ = std::fs::remove_dir_all(&dir);
+}
