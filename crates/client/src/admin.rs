@@ -1,0 +1,135 @@
+//! Minimal administration for tools and tests: create a topic on every master
+//! of a cluster (GET_BROKER_CLUSTER_INFO from a name server, then
+//! UPDATE_AND_CREATE_TOPIC to each master), and wait until the name servers
+//! route it through a given number of brokers. Brokers re-register a changed
+//! topic table at once, so the wait is short.
+
+use std::time::{Duration, Instant};
+
+use courier_remoting::body::{from_json, ClusterInfo};
+use courier_remoting::code::request;
+use courier_remoting::header::CreateTopicRequestHeader;
+use courier_remoting::processor::Dispatcher;
+use courier_remoting::RemotingCommand;
+
+use crate::error::{ClientError, Result};
+use crate::instance::{broker_error, ClientInstance};
+use crate::options::ClientOptions;
+use crate::route::{subscribe_queues, AUTO_CREATE_TOPIC_KEY};
+
+/// Admin calls against one set of name servers.
+pub struct Admin {
+    instance: std::sync::Arc<ClientInstance>,
+}
+
+impl Admin {
+    pub fn new(options: ClientOptions) -> Result<Self> {
+        Ok(Admin {
+            instance: ClientInstance::new(options, Dispatcher::new())?,
+        })
+    }
+
+    /// Shorthand: name servers as a ";"-separated list.
+    pub fn connect(namesrv: &str) -> Result<Self> {
+        let mut o = ClientOptions::default();
+        o.set_namesrv(namesrv);
+        Self::new(o)
+    }
+
+    /// Master addresses of every broker the name server knows, sorted.
+    pub async fn master_addrs(&self) -> Result<Vec<String>> {
+        let cmd = RemotingCommand::new_request(request::GET_BROKER_CLUSTER_INFO);
+        let resp = self.instance.invoke_namesrv(cmd).await?;
+        if resp.code != 0 {
+            return Err(broker_error("name server", &resp));
+        }
+        let info: ClusterInfo = from_json(resp.body_bytes()).map_err(|e| ClientError::Decode {
+            what: "cluster info",
+            reason: e.to_string(),
+        })?;
+        let mut v: Vec<String> = info
+            .broker_addr_table
+            .values()
+            .filter_map(|b| b.master_addr().map(str::to_string))
+            .collect();
+        v.sort();
+        Ok(v)
+    }
+
+    /// Creates (or updates) `topic` with `queues` read and write queues and
+    /// perm RW on one broker.
+    pub async fn create_topic_on(&self, broker_addr: &str, topic: &str, queues: i32) -> Result<()> {
+        let cmd = RemotingCommand::request_with_header(
+            request::UPDATE_AND_CREATE_TOPIC,
+            &CreateTopicRequestHeader {
+                topic: topic.to_string(),
+                default_topic: AUTO_CREATE_TOPIC_KEY.to_string(),
+                read_queue_nums: queues,
+                write_queue_nums: queues,
+                perm: 6,
+                topic_filter_type: Some("SINGLE_TAG".to_string()),
+                topic_sys_flag: Some(0),
+                order: Some(false),
+                attributes: None,
+                force: None,
+            },
+        );
+        self.instance
+            .invoke_ok(broker_addr, cmd, self.instance.options.request_timeout)
+            .await
+            .map(|_| ())
+    }
+
+    /// Creates `topic` on every master broker; returns their addresses.
+    pub async fn create_topic(&self, topic: &str, queues: i32) -> Result<Vec<String>> {
+        let masters = self.master_addrs().await?;
+        if masters.is_empty() {
+            return Err(ClientError::NoRoute {
+                topic: topic.to_string(),
+                reason: "the name server lists no broker; start one and let it register".into(),
+            });
+        }
+        for m in &masters {
+            self.create_topic_on(m, topic, queues).await?;
+        }
+        Ok(masters)
+    }
+
+    /// Waits until the name servers route `topic` through at least `brokers`
+    /// brokers with readable queues, or `timeout` passes.
+    pub async fn wait_for_route(
+        &self,
+        topic: &str,
+        brokers: usize,
+        timeout: Duration,
+    ) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(route) = self.instance.fetch_route(topic).await? {
+                let mut names: Vec<String> = subscribe_queues(&route, topic)
+                    .into_iter()
+                    .map(|q| q.broker_name)
+                    .collect();
+                names.dedup();
+                if names.len() >= brokers {
+                    return Ok(());
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(ClientError::NoRoute {
+                    topic: topic.to_string(),
+                    reason: format!(
+                        "not routed through {brokers} broker(s) within {} ms",
+                        timeout.as_millis()
+                    ),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Closes connections.
+    pub async fn shutdown(&self) {
+        self.instance.close().await;
+    }
+}

@@ -1,0 +1,49 @@
+//! `courier-client`: Courier's own RocketMQ client over the remoting protocol
+//! (`courier-remoting`), usable against Courier's broker or Apache RocketMQ's.
+//!
+//! - `Producer`: sync / async / oneway / batch sends, round-robin or keyed
+//!   queue selection, retries on another broker, route refresh.
+//! - `PushConsumer`: long-polling pulls into a concurrent listener, clustering
+//!   (average allocation, broker-stored offsets) or broadcasting (local offset
+//!   file), rebalancing on a timer and on NOTIFY_CONSUMER_IDS_CHANGED.
+//! - `PullConsumer`: pulls from explicit offsets and manages offsets itself.
+//! - `MessageExt` / `decode_messages`: the stored-record decoder for PULL bodies.
+//! - `Admin`: create topics and wait for their routes (tools, tests, benches).
+//!
+//! Every client object must be created inside a tokio runtime; each owns its
+//! connections and background tasks and stops them in `shutdown()`.
+
+mod admin;
+mod allocate;
+mod broker_api;
+mod compress;
+mod error;
+mod instance;
+mod listener;
+mod message;
+mod message_ext;
+mod message_id;
+mod message_queue;
+mod offset_store;
+mod options;
+mod producer;
+mod pull_consumer;
+mod push_consumer;
+mod route;
+mod subscription;
+
+pub use admin::Admin;
+pub use allocate::allocate_averagely;
+pub use broker_api::{PullResult, PullStatus};
+pub use compress::compress;
+pub use error::{ClientError, Result};
+pub use listener::{ConsumeFuture, ConsumeResult, MessageListener};
+pub use message::{decode_properties, encode_properties, java_string_hash, property, Message};
+pub use message_ext::{decode_message, decode_messages, MessageExt};
+pub use message_id::{offset_msg_id, UniqIdGenerator};
+pub use message_queue::MessageQueue;
+pub use options::ClientOptions;
+pub use producer::{Producer, ProducerBuilder, SendFuture, SendResult, SendStatus};
+pub use pull_consumer::PullConsumer;
+pub use push_consumer::{ConsumeFromWhere, MessageModel, PushConsumer, PushConsumerBuilder};
+pub use subscription::Subscription;

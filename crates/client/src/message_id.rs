@@ -1,0 +1,148 @@
+//! Message ids (fact sheet §4.6).
+//!
+//! - Offset id: store host IP + port (i32) + commit-log offset (i64), upper hex.
+//! - UNIQ_KEY (client id): client IP (4 or 16 bytes) + pid (i16) + a per-process
+//!   random i32 (Java uses its classloader's hash) + ms since the start of the
+//!   current month (i32) + a counter (i16), upper hex: 32 chars for IPv4. Java
+//!   computes the month start in local time; this uses UTC, which only shifts
+//!   the time field and keeps ids unique.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::OnceLock;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The offset message id of a record stored at `offset` on `store_host`.
+pub fn offset_msg_id(store_host: SocketAddr, offset: i64) -> String {
+    let mut bytes = Vec::with_capacity(28);
+    match store_host.ip() {
+        IpAddr::V4(ip) => bytes.extend_from_slice(&ip.octets()),
+        IpAddr::V6(ip) => bytes.extend_from_slice(&ip.octets()),
+    }
+    bytes.extend_from_slice(&i32::from(store_host.port()).to_be_bytes());
+    bytes.extend_from_slice(&offset.to_be_bytes());
+    hex_upper(&bytes)
+}
+
+fn hex_upper(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 0xF) as usize] as char);
+    }
+    s
+}
+
+/// Generates UNIQ_KEY ids for one client IP.
+#[derive(Debug)]
+pub struct UniqIdGenerator {
+    /// Hex of IP + pid + random, fixed for the process.
+    prefix: String,
+    counter: AtomicU16,
+}
+
+fn process_random() -> i32 {
+    static R: OnceLock<i32> = OnceLock::new();
+    *R.get_or_init(rand::random::<i32>)
+}
+
+impl UniqIdGenerator {
+    pub fn new(ip: IpAddr) -> Self {
+        let mut bytes = Vec::with_capacity(22);
+        match ip {
+            IpAddr::V4(ip) => bytes.extend_from_slice(&ip.octets()),
+            IpAddr::V6(ip) => bytes.extend_from_slice(&ip.octets()),
+        }
+        bytes.extend_from_slice(&(std::process::id() as i16).to_be_bytes());
+        bytes.extend_from_slice(&process_random().to_be_bytes());
+        UniqIdGenerator {
+            prefix: hex_upper(&bytes),
+            counter: AtomicU16::new(rand::random::<u16>()),
+        }
+    }
+
+    /// A fresh id.
+    pub fn next_id(&self) -> String {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        let since_month = (now_ms - month_start_ms(now_ms)) as i32;
+        let count = self.counter.fetch_add(1, Ordering::Relaxed);
+        let mut tail = [0u8; 6];
+        tail[..4].copy_from_slice(&since_month.to_be_bytes());
+        tail[4..].copy_from_slice(&count.to_be_bytes());
+        let mut s = String::with_capacity(self.prefix.len() + 12);
+        s.push_str(&self.prefix);
+        s.push_str(&hex_upper(&tail));
+        s
+    }
+}
+
+/// Unix ms of 00:00 UTC on the first day of the month containing `ms`.
+fn month_start_ms(ms: i64) -> i64 {
+    let days = ms.div_euclid(86_400_000);
+    let (y, m, _) = civil_from_days(days);
+    days_from_civil(y, m, 1) * 86_400_000
+}
+
+// Howard Hinnant's proleptic-Gregorian day-count conversions.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offset_id_matches_the_fact_sheet_example() {
+        let host: SocketAddr = "10.0.0.1:10911".parse().unwrap();
+        assert_eq!(
+            offset_msg_id(host, 0x0A1B2C),
+            "0A00000100002A9F00000000000A1B2C"
+        );
+    }
+
+    #[test]
+    fn uniq_ids_have_the_ipv4_layout_and_differ() {
+        let g = UniqIdGenerator::new("127.0.0.1".parse().unwrap());
+        let a = g.next_id();
+        let b = g.next_id();
+        assert_eq!(a.len(), 32);
+        assert!(a.starts_with("7F000001"));
+        assert_ne!(a, b);
+        assert!(a
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_lowercase()));
+    }
+
+    #[test]
+    fn month_start_is_the_first_of_the_month() {
+        // 2026-11-25T18:00:00Z → 2026-11-01T00:00:00Z.
+        assert_eq!(month_start_ms(1_795_629_600_000), 1_793_491_200_000);
+        assert_eq!(month_start_ms(1_793_491_200_000), 1_793_491_200_000);
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+    }
+}

@@ -1,0 +1,618 @@
+//! `Producer`: sends messages to the brokers of a topic's route (fact sheet
+//! §3.1, §12.2).
+//!
+//! - Queue selection: round-robin over every writable queue of every broker;
+//!   after a failure the next attempt avoids the broker that failed, and that
+//!   broker is skipped by later sends for `fault_isolation` (unless nothing
+//!   else is left). `send_with_selector` hashes a key onto the queue list.
+//! - Retries: a sync send makes 1 + `retries` attempts within `send_timeout`,
+//!   retrying on transport errors and the response codes Java retries on.
+//! - Routes: fetched on first use, refreshed every poll interval; an unknown
+//!   topic uses the `TBW102` route so the broker auto-creates it.
+//! - Each message gets a fresh UNIQ_KEY (its `msg_id`) and WAIT=true; bodies
+//!   over `compress_over` are zlib-compressed (never in batches).
+//! - The producer is cheap to clone; clones share connections and state.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use courier_remoting::body::{HeartbeatData, ProducerData};
+use courier_remoting::code::{request, response};
+use courier_remoting::header::{
+    SendMessageRequestHeader, SendMessageRequestHeaderV2, SendMessageResponseHeader,
+};
+use courier_remoting::message_batch::{encode_batch, BatchMessage};
+use courier_remoting::processor::Dispatcher;
+use courier_remoting::RemotingCommand;
+use parking_lot::Mutex;
+
+use crate::compress::{compress, SYS_FLAG_ZLIB_COMPRESSED};
+use crate::error::{ClientError, Result};
+use crate::instance::{broker_error, ClientInstance};
+use crate::message::{encode_properties, java_string_hash, property, Message};
+use crate::message_id::UniqIdGenerator;
+use crate::message_queue::MessageQueue;
+use crate::options::ClientOptions;
+use crate::route::{publish_queues, AUTO_CREATE_TOPIC_KEY};
+
+/// The broker's verdict on a stored message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendStatus {
+    SendOk,
+    /// Stored, but the synchronous flush timed out.
+    FlushDiskTimeout,
+    /// Stored, but the slave did not acknowledge in time.
+    FlushSlaveTimeout,
+    /// Stored, but no slave was available.
+    SlaveNotAvailable,
+}
+
+/// What a successful send returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendResult {
+    pub status: SendStatus,
+    /// UNIQ_KEY of the message (comma-separated for a batch).
+    pub msg_id: String,
+    /// The broker's offset id (comma-separated for a batch).
+    pub offset_msg_id: String,
+    pub queue: MessageQueue,
+    /// Offset of the (first) message in its queue.
+    pub queue_offset: i64,
+}
+
+/// Response codes after which a send is retried on another broker (Java's set).
+const RETRY_CODES: [i32; 8] = [
+    response::TOPIC_NOT_EXIST,
+    response::SERVICE_NOT_AVAILABLE,
+    response::SYSTEM_ERROR,
+    response::SYSTEM_BUSY,
+    response::NO_PERMISSION,
+    response::NO_BUYER_ID,
+    response::NOT_IN_CURRENT_UNIT,
+    response::GO_AWAY,
+];
+
+/// Producer settings; build with `Producer::builder()`.
+#[derive(Debug, Clone)]
+pub struct ProducerBuilder {
+    pub options: ClientOptions,
+    pub group: String,
+    /// Total time for a send including retries (3 s).
+    pub send_timeout: Duration,
+    /// Extra attempts of a sync send on failure (2).
+    pub retries: usize,
+    /// Largest body (or batch body) accepted (4 MiB).
+    pub max_message_size: usize,
+    /// Compress single bodies larger than this many bytes (4 KiB); `None` = never.
+    pub compress_over: Option<usize>,
+    /// zlib level for compressed bodies (5).
+    pub compress_level: u32,
+    /// Queues per broker for a topic auto-created through `TBW102` (4).
+    pub default_topic_queue_nums: i32,
+    /// How long a broker that failed a send is avoided (10 s; zero = never).
+    pub fault_isolation: Duration,
+    /// Use SEND_MESSAGE_V2 short header keys (default) or SEND_MESSAGE long ones.
+    pub use_v2_header: bool,
+}
+
+impl Default for ProducerBuilder {
+    fn default() -> Self {
+        ProducerBuilder {
+            options: ClientOptions::default(),
+            group: "DEFAULT_PRODUCER".to_string(),
+            send_timeout: Duration::from_secs(3),
+            retries: 2,
+            max_message_size: 4 * 1024 * 1024,
+            compress_over: Some(4096),
+            compress_level: 5,
+            default_topic_queue_nums: 4,
+            fault_isolation: Duration::from_secs(10),
+            use_v2_header: true,
+        }
+    }
+}
+
+impl ProducerBuilder {
+    /// Name servers, ";"-separated.
+    pub fn namesrv(mut self, addrs: &str) -> Self {
+        self.options.set_namesrv(addrs);
+        self
+    }
+    pub fn group(mut self, group: impl Into<String>) -> Self {
+        self.group = group.into();
+        self
+    }
+    pub fn send_timeout(mut self, d: Duration) -> Self {
+        self.send_timeout = d;
+        self
+    }
+    pub fn retries(mut self, n: usize) -> Self {
+        self.retries = n;
+        self
+    }
+    pub fn max_message_size(mut self, n: usize) -> Self {
+        self.max_message_size = n;
+        self
+    }
+    pub fn compress_over(mut self, n: Option<usize>) -> Self {
+        self.compress_over = n;
+        self
+    }
+    pub fn options(mut self, options: ClientOptions) -> Self {
+        self.options = options;
+        self
+    }
+    pub fn fault_isolation(mut self, d: Duration) -> Self {
+        self.fault_isolation = d;
+        self
+    }
+
+    /// Creates the producer and starts its route refresh and heartbeat tasks.
+    pub fn build(self) -> Result<Producer> {
+        if self.group.is_empty() {
+            return Err(ClientError::Config(
+                "producer group must not be empty".into(),
+            ));
+        }
+        if self.send_timeout.is_zero() {
+            return Err(ClientError::Config(
+                "send timeout must be above zero".into(),
+            ));
+        }
+        let instance = ClientInstance::new(self.options.clone(), Dispatcher::new())?;
+        let uniq = UniqIdGenerator::new(self.options.client_ip);
+        let inner = Arc::new(Inner {
+            instance: instance.clone(),
+            config: self,
+            next_queue: AtomicUsize::new(rand::random::<u16>() as usize),
+            isolated: Mutex::new(Vec::new()),
+            uniq,
+        });
+        instance.spawn_periodic(inner.config.options.poll_name_server_interval, |i| {
+            i.refresh_routes()
+        });
+        let group = inner.config.group.clone();
+        instance.spawn_periodic(inner.config.options.heartbeat_interval, move |i| {
+            let data = HeartbeatData {
+                client_id: i.client_id.clone(),
+                producer_data_set: vec![ProducerData {
+                    group_name: group.clone(),
+                }],
+                ..Default::default()
+            };
+            async move {
+                i.heartbeat_all(&data).await;
+            }
+        });
+        Ok(Producer { inner })
+    }
+}
+
+struct Inner {
+    instance: Arc<ClientInstance>,
+    config: ProducerBuilder,
+    next_queue: AtomicUsize,
+    /// (broker name, avoid until).
+    isolated: Mutex<Vec<(String, Instant)>>,
+    uniq: UniqIdGenerator,
+}
+
+/// A message producer. Clones share one client.
+#[derive(Clone)]
+pub struct Producer {
+    inner: Arc<Inner>,
+}
+
+/// A message ready for the wire.
+struct Prepared {
+    topic: String,
+    body: Bytes,
+    flag: i32,
+    sys_flag: i32,
+    properties: String,
+    uniq_key: String,
+}
+
+/// The result of `send_async`: resolves when the broker answered.
+pub struct SendFuture(tokio::task::JoinHandle<Result<SendResult>>);
+
+impl Future for SendFuture {
+    type Output = Result<SendResult>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0).poll(cx).map(|r| match r {
+            Ok(r) => r,
+            Err(_) => Err(ClientError::ShutDown),
+        })
+    }
+}
+
+impl Producer {
+    /// Settings with Java's defaults.
+    pub fn builder() -> ProducerBuilder {
+        ProducerBuilder::default()
+    }
+
+    /// This producer's client id.
+    pub fn client_id(&self) -> &str {
+        self.inner.instance.client_id()
+    }
+
+    /// Sends and waits for the broker's answer, retrying on other brokers.
+    pub async fn send(&self, msg: Message) -> Result<SendResult> {
+        let p = self.prepare(msg)?;
+        self.send_prepared(&p, request::SEND_MESSAGE_V2, None).await
+    }
+
+    /// Starts a send and returns at once; await the future for the result.
+    pub fn send_async(&self, msg: Message) -> SendFuture {
+        let me = self.clone();
+        SendFuture(tokio::spawn(async move { me.send(msg).await }))
+    }
+
+    /// Starts a send and calls `callback` with its result.
+    pub fn send_with_callback<F>(&self, msg: Message, callback: F)
+    where
+        F: FnOnce(Result<SendResult>) + Send + 'static,
+    {
+        let me = self.clone();
+        tokio::spawn(async move { callback(me.send(msg).await) });
+    }
+
+    /// Sends without waiting for (or getting) an answer; no retry.
+    pub async fn send_oneway(&self, msg: Message) -> Result<()> {
+        let p = self.prepare(msg)?;
+        let queues = self.queues_for(&p.topic).await?;
+        let mq = self.select(&queues, None)?;
+        let addr = self.inner.instance.master_for(&mq)?;
+        let cmd = self.command(&p, &mq, request::SEND_MESSAGE_V2);
+        Ok(self
+            .inner
+            .instance
+            .remoting
+            .invoke_oneway(&addr, cmd)
+            .await?)
+    }
+
+    /// Sends to the queue `key` hashes to (same key → same queue while the
+    /// route is unchanged); retried on the same queue only.
+    pub async fn send_with_selector(&self, msg: Message, key: &str) -> Result<SendResult> {
+        let p = self.prepare(msg)?;
+        let queues = self.queues_for(&p.topic).await?;
+        let idx = (java_string_hash(key).unsigned_abs() as usize) % queues.len();
+        let mq = queues[idx].clone();
+        self.send_prepared(&p, request::SEND_MESSAGE_V2, Some(mq))
+            .await
+    }
+
+    /// Sends to one given queue.
+    pub async fn send_to_queue(&self, msg: Message, queue: &MessageQueue) -> Result<SendResult> {
+        let p = self.prepare(msg)?;
+        if p.topic != queue.topic {
+            return Err(ClientError::InvalidMessage(format!(
+                "message topic {} differs from the queue's topic {}",
+                p.topic, queue.topic
+            )));
+        }
+        self.queues_for(&p.topic).await?;
+        self.send_prepared(&p, request::SEND_MESSAGE_V2, Some(queue.clone()))
+            .await
+    }
+
+    /// Sends several messages of one topic as one SEND_BATCH_MESSAGE; they
+    /// land consecutively in one queue.
+    pub async fn send_batch(&self, msgs: Vec<Message>) -> Result<SendResult> {
+        let Some(first) = msgs.first() else {
+            return Err(ClientError::InvalidMessage(
+                "a batch needs at least one message".into(),
+            ));
+        };
+        let topic = first.topic.clone();
+        let mut batch = Vec::with_capacity(msgs.len());
+        let mut ids = Vec::with_capacity(msgs.len());
+        for m in msgs {
+            if m.topic != topic {
+                return Err(ClientError::InvalidMessage(format!(
+                    "every message of a batch must have one topic; found {} and {}",
+                    topic, m.topic
+                )));
+            }
+            if m.property(property::DELAY_TIME_LEVEL).is_some() {
+                return Err(ClientError::InvalidMessage(
+                    "messages of a batch cannot have a delay level".into(),
+                ));
+            }
+            self.validate(&m)?;
+            let mut props = m.properties;
+            let id = self.inner.uniq.next_id();
+            props.insert(property::UNIQ_KEY.to_string(), id.clone());
+            props.insert(property::WAIT_STORE_MSG_OK.to_string(), "true".into());
+            ids.push(id);
+            batch.push(BatchMessage {
+                flag: m.flag,
+                body: m.body,
+                properties: encode_properties(&props),
+            });
+        }
+        let body = encode_batch(&batch);
+        if body.len() > self.inner.config.max_message_size {
+            return Err(ClientError::InvalidMessage(format!(
+                "the batch body is {} bytes, over the {} byte limit; send fewer or smaller messages",
+                body.len(),
+                self.inner.config.max_message_size
+            )));
+        }
+        let p = Prepared {
+            topic,
+            body: Bytes::from(body),
+            flag: 0,
+            sys_flag: 0,
+            properties: "WAIT\u{1}true\u{2}".to_string(),
+            uniq_key: ids.join(","),
+        };
+        self.send_prepared(&p, request::SEND_BATCH_MESSAGE, None)
+            .await
+    }
+
+    /// The writable queues the producer would use for `topic`.
+    pub async fn publish_queues(&self, topic: &str) -> Result<Vec<MessageQueue>> {
+        self.queues_for(topic).await
+    }
+
+    /// Unregisters from the brokers, stops background tasks, closes connections.
+    pub async fn shutdown(&self) {
+        let i = &self.inner.instance;
+        if i.is_shut_down() {
+            return;
+        }
+        i.unregister_all(Some(&self.inner.config.group), None).await;
+        i.close().await;
+    }
+
+    fn validate(&self, m: &Message) -> Result<()> {
+        if m.topic.is_empty() {
+            return Err(ClientError::InvalidMessage("the topic is empty".into()));
+        }
+        if m.body.is_empty() {
+            return Err(ClientError::InvalidMessage(
+                "the body is empty; RocketMQ does not store empty messages".into(),
+            ));
+        }
+        if m.body.len() > self.inner.config.max_message_size {
+            return Err(ClientError::InvalidMessage(format!(
+                "the body is {} bytes, over the {} byte limit (maxMessageSize)",
+                m.body.len(),
+                self.inner.config.max_message_size
+            )));
+        }
+        Ok(())
+    }
+
+    fn prepare(&self, m: Message) -> Result<Prepared> {
+        if self.inner.instance.is_shut_down() {
+            return Err(ClientError::ShutDown);
+        }
+        self.validate(&m)?;
+        let mut props = m.properties;
+        let uniq_key = self.inner.uniq.next_id();
+        props.insert(property::UNIQ_KEY.to_string(), uniq_key.clone());
+        props.insert(property::WAIT_STORE_MSG_OK.to_string(), "true".into());
+        let mut sys_flag = 0;
+        let mut body = m.body;
+        if let Some(limit) = self.inner.config.compress_over {
+            if body.len() > limit {
+                if let Ok(packed) = compress(&body, self.inner.config.compress_level) {
+                    if packed.len() < body.len() {
+                        body = Bytes::from(packed);
+                        sys_flag |= SYS_FLAG_ZLIB_COMPRESSED;
+                    }
+                }
+            }
+        }
+        Ok(Prepared {
+            topic: m.topic,
+            body,
+            flag: m.flag,
+            sys_flag,
+            properties: encode_properties(&props),
+            uniq_key,
+        })
+    }
+
+    /// Writable queues of `topic`, falling back to the TBW102 route.
+    async fn queues_for(&self, topic: &str) -> Result<Vec<MessageQueue>> {
+        let i = &self.inner.instance;
+        if let Some(route) = i.route(topic).await? {
+            let q = publish_queues(&route, topic, None);
+            if !q.is_empty() {
+                return Ok(q);
+            }
+        }
+        match i.route(AUTO_CREATE_TOPIC_KEY).await? {
+            Some(route) => {
+                let q = publish_queues(
+                    &route,
+                    topic,
+                    Some(self.inner.config.default_topic_queue_nums),
+                );
+                if q.is_empty() {
+                    Err(ClientError::NoQueue {
+                        topic: topic.to_string(),
+                        what: "writable",
+                    })
+                } else {
+                    Ok(q)
+                }
+            }
+            None => Err(ClientError::NoRoute {
+                topic: topic.to_string(),
+                reason: "no name server knows it or the TBW102 auto-create template".into(),
+            }),
+        }
+    }
+
+    fn is_isolated(&self, broker: &str, now: Instant) -> bool {
+        self.inner
+            .isolated
+            .lock()
+            .iter()
+            .any(|(b, until)| b == broker && *until > now)
+    }
+
+    fn isolate(&self, broker: &str) {
+        let d = self.inner.config.fault_isolation;
+        if d.is_zero() {
+            return;
+        }
+        let now = Instant::now();
+        let mut v = self.inner.isolated.lock();
+        v.retain(|(b, until)| b != broker && *until > now);
+        v.push((broker.to_string(), now + d));
+    }
+
+    /// Round-robin pick, avoiding `avoid` and isolated brokers when possible.
+    fn select(&self, queues: &[MessageQueue], avoid: Option<&str>) -> Result<MessageQueue> {
+        if queues.is_empty() {
+            return Err(ClientError::NoQueue {
+                topic: String::new(),
+                what: "writable",
+            });
+        }
+        let now = Instant::now();
+        let start = self.inner.next_queue.fetch_add(1, Ordering::Relaxed);
+        let n = queues.len();
+        let pick = |ok: &dyn Fn(&MessageQueue) -> bool| {
+            (0..n).map(|k| &queues[(start + k) % n]).find(|q| ok(q))
+        };
+        let chosen = pick(&|q| {
+            Some(q.broker_name.as_str()) != avoid && !self.is_isolated(&q.broker_name, now)
+        })
+        .or_else(|| pick(&|q| Some(q.broker_name.as_str()) != avoid))
+        .unwrap_or(&queues[start % n]);
+        Ok(chosen.clone())
+    }
+
+    fn command(&self, p: &Prepared, mq: &MessageQueue, code: i32) -> RemotingCommand {
+        let header = SendMessageRequestHeader {
+            producer_group: self.inner.config.group.clone(),
+            topic: p.topic.clone(),
+            default_topic: AUTO_CREATE_TOPIC_KEY.to_string(),
+            default_topic_queue_nums: self.inner.config.default_topic_queue_nums,
+            queue_id: mq.queue_id,
+            sys_flag: p.sys_flag,
+            born_timestamp: now_ms(),
+            flag: p.flag,
+            properties: Some(p.properties.clone()),
+            reconsume_times: Some(0),
+            unit_mode: Some(false),
+            batch: Some(code == request::SEND_BATCH_MESSAGE),
+            max_reconsume_times: None,
+            broker_name: Some(mq.broker_name.clone()),
+        };
+        let cmd = if code == request::SEND_MESSAGE_V2 && !self.inner.config.use_v2_header {
+            RemotingCommand::request_with_header(request::SEND_MESSAGE, &header)
+        } else {
+            let v2: SendMessageRequestHeaderV2 = header.into();
+            RemotingCommand::request_with_header(code, &v2)
+        };
+        let mut cmd = cmd;
+        cmd.body = Some(p.body.clone());
+        cmd
+    }
+
+    async fn send_prepared(
+        &self,
+        p: &Prepared,
+        code: i32,
+        fixed: Option<MessageQueue>,
+    ) -> Result<SendResult> {
+        let deadline = Instant::now() + self.inner.config.send_timeout;
+        let attempts = 1 + self.inner.config.retries;
+        let mut last_err: Option<ClientError> = None;
+        let mut last_broker: Option<String> = None;
+        let mut made = 0;
+        for _ in 0..attempts {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            let mq = match &fixed {
+                Some(q) => q.clone(),
+                None => {
+                    let queues = self.queues_for(&p.topic).await?;
+                    self.select(&queues, last_broker.as_deref())?
+                }
+            };
+            made += 1;
+            match self.send_once(p, &mq, code, deadline - now).await {
+                Ok(r) => return Ok(r),
+                Err(e) => {
+                    let retry = match &e {
+                        ClientError::Broker { code, .. } => RETRY_CODES.contains(code),
+                        ClientError::Remoting(_) | ClientError::NoRoute { .. } => true,
+                        _ => false,
+                    };
+                    tracing::debug!(queue = %mq, error = %e, retry, "send attempt failed");
+                    if !retry {
+                        return Err(e);
+                    }
+                    self.isolate(&mq.broker_name);
+                    last_broker = Some(mq.broker_name.clone());
+                    last_err = Some(e);
+                }
+            }
+        }
+        Err(ClientError::SendFailed {
+            topic: p.topic.clone(),
+            attempts: made,
+            last: Box::new(last_err.unwrap_or_else(|| {
+                ClientError::Config(format!(
+                    "send timeout of {} ms elapsed before an attempt could be made",
+                    self.inner.config.send_timeout.as_millis()
+                ))
+            })),
+        })
+    }
+
+    async fn send_once(
+        &self,
+        p: &Prepared,
+        mq: &MessageQueue,
+        code: i32,
+        timeout: Duration,
+    ) -> Result<SendResult> {
+        let addr = self.inner.instance.master_for(mq)?;
+        let cmd = self.command(p, mq, code);
+        let resp = self.inner.instance.invoke(&addr, cmd, timeout).await?;
+        let status = match resp.code {
+            response::SUCCESS => SendStatus::SendOk,
+            response::FLUSH_DISK_TIMEOUT => SendStatus::FlushDiskTimeout,
+            response::FLUSH_SLAVE_TIMEOUT => SendStatus::FlushSlaveTimeout,
+            response::SLAVE_NOT_AVAILABLE => SendStatus::SlaveNotAvailable,
+            _ => return Err(broker_error(&addr, &resp)),
+        };
+        let h: SendMessageResponseHeader =
+            resp.decode_header().map_err(|e| ClientError::Decode {
+                what: "send response header",
+                reason: e.to_string(),
+            })?;
+        Ok(SendResult {
+            status,
+            msg_id: p.uniq_key.clone(),
+            offset_msg_id: h.msg_id,
+            queue: MessageQueue::new(mq.topic.clone(), mq.broker_name.clone(), h.queue_id),
+            queue_offset: h.queue_offset,
+        })
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

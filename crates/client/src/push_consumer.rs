@@ -1,0 +1,659 @@
+//! `PushConsumer`: pulls with long polling and hands messages to a listener
+//! (fact sheet §3.2, §3.4, §10).
+//!
+//! Tasks: one pull task per assigned queue; a rebalance loop (every
+//! `rebalance_interval`, and at once on NOTIFY_CONSUMER_IDS_CHANGED); heartbeats;
+//! route refresh; offset persistence every `persist_interval`.
+//!
+//! Invariants:
+//! - Clustering: each client takes its AllocateMessageQueueAveragely share of
+//!   the sorted readable queues among the sorted consumer ids the broker
+//!   reports. Broadcasting: every client takes every queue.
+//! - Per queue, the offset that may be committed is the smallest offset pulled
+//!   but not yet consumed, or the next offset to pull when nothing is in flight;
+//!   so a committed offset never skips an unconsumed message (at-least-once).
+//! - A dropped queue stops pulling at once, its offset is persisted, and
+//!   consumptions finishing afterwards no longer move its offset.
+//! - `Later` redelivers the batch in this client after `reconsume_delay`, up to
+//!   `max_reconsume_times`, keeping its offset uncommitted meanwhile (Courier's
+//!   broker has no CONSUMER_SEND_MSG_BACK retry topic yet).
+//! - The subscription travels with every pull (PullSysFlag SUBSCRIPTION), so a
+//!   pull never depends on the broker having seen a heartbeat first; the
+//!   client still re-checks tags, because the broker filters by hash codes.
+//! - Shutdown: stop pulling, let in-flight consumptions finish, persist
+//!   offsets, UNREGISTER_CLIENT, close connections.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use courier_remoting::body::{ConsumerData, HeartbeatData};
+use courier_remoting::code::request;
+use courier_remoting::processor::Dispatcher;
+use courier_remoting::{ConnectionHandle, RemotingCommand};
+use parking_lot::Mutex;
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::allocate::allocate_averagely;
+use crate::broker_api::{PullRequest, PullStatus};
+use crate::error::{ClientError, Result};
+use crate::instance::ClientInstance;
+use crate::listener::{ConsumeResult, MessageListener};
+use crate::message_ext::MessageExt;
+use crate::message_queue::MessageQueue;
+use crate::offset_store::OffsetStore;
+use crate::options::ClientOptions;
+use crate::producer::now_ms;
+use crate::route::subscribe_queues;
+use crate::subscription::Subscription;
+
+/// How a group shares messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageModel {
+    /// Each message goes to one consumer of the group.
+    Clustering,
+    /// Each message goes to every consumer of the group.
+    Broadcasting,
+}
+
+impl MessageModel {
+    fn wire_name(self) -> &'static str {
+        match self {
+            MessageModel::Clustering => "CLUSTERING",
+            MessageModel::Broadcasting => "BROADCASTING",
+        }
+    }
+}
+
+/// Where a queue without a stored offset starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsumeFromWhere {
+    /// The queue's end (a brand-new queue starts at 0, as the broker answers).
+    LastOffset,
+    /// The queue's beginning.
+    FirstOffset,
+    /// The first message stored at or after this time (ms epoch).
+    Timestamp(i64),
+}
+
+impl ConsumeFromWhere {
+    fn wire_name(self) -> &'static str {
+        match self {
+            ConsumeFromWhere::LastOffset => "CONSUME_FROM_LAST_OFFSET",
+            ConsumeFromWhere::FirstOffset => "CONSUME_FROM_FIRST_OFFSET",
+            ConsumeFromWhere::Timestamp(_) => "CONSUME_FROM_TIMESTAMP",
+        }
+    }
+}
+
+/// Push consumer settings; build with `PushConsumer::builder()`.
+#[derive(Debug, Clone)]
+pub struct PushConsumerBuilder {
+    pub options: ClientOptions,
+    pub group: String,
+    pub model: MessageModel,
+    pub consume_from: ConsumeFromWhere,
+    /// (topic, tag expression) pairs.
+    pub subscriptions: Vec<(String, String)>,
+    /// Messages per pull (32).
+    pub pull_batch_size: i32,
+    /// Broker hold time of an empty pull (15 s).
+    pub long_poll_suspend: Duration,
+    /// Rebalance period (20 s).
+    pub rebalance_interval: Duration,
+    /// Offset persistence period (5 s).
+    pub persist_interval: Duration,
+    /// Listener calls running at once (20).
+    pub consume_concurrency: usize,
+    /// Messages per listener call (1).
+    pub consume_batch_max: usize,
+    /// Pause pulling a queue with this many messages in flight (1000).
+    pub pull_threshold_per_queue: usize,
+    /// Wait after a failed pull (1 s).
+    pub pull_delay_on_error: Duration,
+    /// Delay before redelivering a `Later` batch (1 s).
+    pub reconsume_delay: Duration,
+    /// Redeliveries of a `Later` batch before it is given up (16).
+    pub max_reconsume_times: u32,
+    /// Broadcasting offset files' root (`~/.rocketmq_offsets`).
+    pub offset_dir: PathBuf,
+}
+
+impl Default for PushConsumerBuilder {
+    fn default() -> Self {
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("."));
+        PushConsumerBuilder {
+            options: ClientOptions::default(),
+            group: String::new(),
+            model: MessageModel::Clustering,
+            consume_from: ConsumeFromWhere::LastOffset,
+            subscriptions: Vec::new(),
+            pull_batch_size: 32,
+            long_poll_suspend: Duration::from_secs(15),
+            rebalance_interval: Duration::from_secs(20),
+            persist_interval: Duration::from_secs(5),
+            consume_concurrency: 20,
+            consume_batch_max: 1,
+            pull_threshold_per_queue: 1000,
+            pull_delay_on_error: Duration::from_secs(1),
+            reconsume_delay: Duration::from_secs(1),
+            max_reconsume_times: 16,
+            offset_dir: home.join(".rocketmq_offsets"),
+        }
+    }
+}
+
+impl PushConsumerBuilder {
+    /// Name servers, ";"-separated.
+    pub fn namesrv(mut self, addrs: &str) -> Self {
+        self.options.set_namesrv(addrs);
+        self
+    }
+    pub fn group(mut self, group: impl Into<String>) -> Self {
+        self.group = group.into();
+        self
+    }
+    pub fn model(mut self, model: MessageModel) -> Self {
+        self.model = model;
+        self
+    }
+    pub fn consume_from(mut self, from: ConsumeFromWhere) -> Self {
+        self.consume_from = from;
+        self
+    }
+    /// Subscribes to `topic` with a tag expression (`*`, `TagA`, `TagA || TagB`).
+    pub fn subscribe(mut self, topic: impl Into<String>, expression: impl Into<String>) -> Self {
+        self.subscriptions.push((topic.into(), expression.into()));
+        self
+    }
+    pub fn options(mut self, options: ClientOptions) -> Self {
+        self.options = options;
+        self
+    }
+    pub fn instance_name(mut self, name: impl Into<String>) -> Self {
+        self.options.instance_name = name.into();
+        self
+    }
+    pub fn long_poll_suspend(mut self, d: Duration) -> Self {
+        self.long_poll_suspend = d;
+        self
+    }
+    pub fn rebalance_interval(mut self, d: Duration) -> Self {
+        self.rebalance_interval = d;
+        self
+    }
+    pub fn persist_interval(mut self, d: Duration) -> Self {
+        self.persist_interval = d;
+        self
+    }
+    pub fn consume_concurrency(mut self, n: usize) -> Self {
+        self.consume_concurrency = n;
+        self
+    }
+    pub fn reconsume_delay(mut self, d: Duration) -> Self {
+        self.reconsume_delay = d;
+        self
+    }
+    pub fn offset_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.offset_dir = dir.into();
+        self
+    }
+
+    fn validate(&self) -> Result<()> {
+        let bad = |m: &str| Err(ClientError::Config(m.to_string()));
+        if self.group.is_empty() {
+            return bad("consumer group must not be empty");
+        }
+        if self.subscriptions.is_empty() {
+            return bad("subscribe to at least one topic before starting");
+        }
+        if self.pull_batch_size <= 0 || self.consume_batch_max == 0 {
+            return bad("pull batch size and consume batch size must be at least 1");
+        }
+        if self.consume_concurrency == 0 || self.pull_threshold_per_queue == 0 {
+            return bad("consume concurrency and the pull threshold must be at least 1");
+        }
+        if self.rebalance_interval.is_zero() || self.persist_interval.is_zero() {
+            return bad("rebalance and persist intervals must be above zero");
+        }
+        Ok(())
+    }
+
+    /// Starts consuming: routes, heartbeat, first rebalance, background tasks.
+    pub async fn start<L: MessageListener>(self, listener: L) -> Result<PushConsumer> {
+        self.validate()?;
+        let rebalance = Arc::new(Notify::new());
+        let mut dispatcher = Dispatcher::new();
+        let notify = rebalance.clone();
+        dispatcher.register(
+            request::NOTIFY_CONSUMER_IDS_CHANGED,
+            Arc::new(move |_c: ConnectionHandle, _r: RemotingCommand| {
+                let notify = notify.clone();
+                async move {
+                    notify.notify_one();
+                    Ok(None)
+                }
+            }),
+        );
+        let instance = ClientInstance::new(self.options.clone(), dispatcher)?;
+        let offsets = match self.model {
+            MessageModel::Clustering => OffsetStore::remote(instance.clone(), &self.group),
+            MessageModel::Broadcasting => {
+                OffsetStore::local(&self.offset_dir, instance.client_id(), &self.group)?
+            }
+        };
+        let version = now_ms();
+        let subs = self
+            .subscriptions
+            .iter()
+            .map(|(t, e)| Subscription::new(t.clone(), e, version))
+            .collect();
+        let inner = Arc::new(Inner {
+            permits: Arc::new(Semaphore::new(self.consume_concurrency)),
+            instance: instance.clone(),
+            config: self,
+            subs,
+            listener: Arc::new(listener),
+            offsets,
+            queues: Mutex::new(HashMap::new()),
+            rebalance,
+            rebalance_lock: tokio::sync::Mutex::new(()),
+            stop_pulling: CancellationToken::new(),
+            work: TaskTracker::new(),
+        });
+        for s in &inner.subs {
+            if let Err(e) = instance.update_route(&s.topic).await {
+                tracing::warn!(topic = %s.topic, error = %e, "no route yet; retried at each rebalance");
+            }
+        }
+        inner.heartbeat().await;
+        inner.clone().rebalance_all().await;
+
+        let opts = &inner.config.options;
+        instance.spawn_periodic(opts.poll_name_server_interval, |i| i.refresh_routes());
+        let hb = inner.clone();
+        instance.spawn_periodic(opts.heartbeat_interval, move |_| {
+            let hb = hb.clone();
+            async move { hb.heartbeat().await }
+        });
+        let p = inner.clone();
+        instance.spawn_periodic(inner.config.persist_interval, move |_| {
+            let p = p.clone();
+            async move { p.persist_all().await }
+        });
+        let r = inner.clone();
+        let stop = inner.stop_pulling.clone();
+        instance.spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tokio::time::sleep(r.config.rebalance_interval) => {}
+                    _ = r.rebalance.notified() => {}
+                }
+                r.clone().rebalance_all().await;
+            }
+        });
+        Ok(PushConsumer { inner })
+    }
+}
+
+/// In-flight bookkeeping of one assigned queue.
+struct ProcessQueue {
+    /// Stops pulling and redelivery waits (rebalance drop or shutdown).
+    stop: CancellationToken,
+    /// Set by a rebalance drop: the queue's offset no longer moves here.
+    dropped: AtomicBool,
+    state: Mutex<QueueState>,
+}
+
+struct QueueState {
+    /// Offsets pulled and handed to the listener, not yet consumed.
+    in_flight: BTreeSet<i64>,
+    /// The next offset to pull.
+    next_offset: i64,
+}
+
+impl ProcessQueue {
+    /// The offset that may be committed now.
+    fn commit_candidate(&self) -> i64 {
+        let s = self.state.lock();
+        s.in_flight.first().copied().unwrap_or(s.next_offset)
+    }
+}
+
+struct Inner {
+    instance: Arc<ClientInstance>,
+    config: PushConsumerBuilder,
+    subs: Vec<Subscription>,
+    listener: Arc<dyn MessageListener>,
+    offsets: OffsetStore,
+    queues: Mutex<HashMap<MessageQueue, Arc<ProcessQueue>>>,
+    rebalance: Arc<Notify>,
+    /// Serialises rebalances (periodic, notified, initial).
+    rebalance_lock: tokio::sync::Mutex<()>,
+    permits: Arc<Semaphore>,
+    stop_pulling: CancellationToken,
+    /// Pull and consume tasks.
+    work: TaskTracker,
+}
+
+/// A running push consumer.
+pub struct PushConsumer {
+    inner: Arc<Inner>,
+}
+
+impl PushConsumer {
+    /// Settings with Java's defaults.
+    pub fn builder() -> PushConsumerBuilder {
+        PushConsumerBuilder::default()
+    }
+
+    /// This consumer's client id.
+    pub fn client_id(&self) -> &str {
+        self.inner.instance.client_id()
+    }
+
+    /// The queues this consumer currently pulls, sorted.
+    pub fn assignment(&self) -> Vec<MessageQueue> {
+        let mut v: Vec<MessageQueue> = self.inner.queues.lock().keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    /// The offset this consumer would commit for `queue` (next to consume), if known.
+    pub fn offset(&self, queue: &MessageQueue) -> Option<i64> {
+        self.inner.offsets.cached(queue)
+    }
+
+    /// Asks for a rebalance now (as NOTIFY_CONSUMER_IDS_CHANGED does).
+    pub fn trigger_rebalance(&self) {
+        self.inner.rebalance.notify_one();
+    }
+
+    /// Stops pulling, waits for in-flight consumption, persists offsets,
+    /// unregisters from the brokers and closes connections.
+    pub async fn shutdown(&self) {
+        let i = &self.inner;
+        if i.stop_pulling.is_cancelled() {
+            return;
+        }
+        i.stop_pulling.cancel();
+        // Let a running rebalance finish so no pull task starts after this.
+        let _guard = i.rebalance_lock.lock().await;
+        i.work.close();
+        i.work.wait().await;
+        i.persist_all().await;
+        i.instance.unregister_all(None, Some(&i.config.group)).await;
+        i.instance.close().await;
+    }
+}
+
+impl Inner {
+    fn heartbeat_data(&self) -> HeartbeatData {
+        HeartbeatData {
+            client_id: self.instance.client_id.clone(),
+            consumer_data_set: vec![ConsumerData {
+                consume_from_where: self.config.consume_from.wire_name().to_string(),
+                consume_type: "CONSUME_PASSIVELY".to_string(),
+                group_name: self.config.group.clone(),
+                message_model: self.config.model.wire_name().to_string(),
+                subscription_data_set: self.subs.iter().map(Subscription::to_data).collect(),
+                unit_mode: false,
+            }],
+            ..Default::default()
+        }
+    }
+
+    async fn heartbeat(&self) {
+        let data = self.heartbeat_data();
+        self.instance.heartbeat_all(&data).await;
+    }
+
+    async fn persist_all(&self) {
+        let queues: Vec<MessageQueue> = self.queues.lock().keys().cloned().collect();
+        self.offsets.persist(&queues).await;
+    }
+
+    async fn rebalance_all(self: Arc<Self>) {
+        let _guard = self.rebalance_lock.lock().await;
+        if self.stop_pulling.is_cancelled() {
+            return;
+        }
+        for sub in &self.subs {
+            match self.allocation(&sub.topic).await {
+                Ok(mine) => self.clone().apply(sub, mine).await,
+                Err(e) => {
+                    tracing::warn!(topic = %sub.topic, error = %e, "rebalance failed; retried next round")
+                }
+            }
+        }
+    }
+
+    /// The queues of `topic` this client should own now.
+    async fn allocation(&self, topic: &str) -> Result<Vec<MessageQueue>> {
+        let route = match self.instance.route(topic).await? {
+            Some(r) => r,
+            None => {
+                return Err(ClientError::NoRoute {
+                    topic: topic.to_string(),
+                    reason: "no name server knows it".into(),
+                })
+            }
+        };
+        let all = subscribe_queues(&route, topic);
+        if self.config.model == MessageModel::Broadcasting {
+            return Ok(all);
+        }
+        let addr = route
+            .broker_datas
+            .iter()
+            .filter_map(|b| b.master_addr())
+            .next()
+            .map(str::to_string)
+            .ok_or_else(|| ClientError::NoQueue {
+                topic: topic.to_string(),
+                what: "readable",
+            })?;
+        let ids = self
+            .instance
+            .consumer_ids(&addr, &self.config.group)
+            .await?;
+        Ok(allocate_averagely(&self.instance.client_id, &all, &ids))
+    }
+
+    /// Drops queues of `sub.topic` no longer owned and starts newly owned ones.
+    async fn apply(self: Arc<Self>, sub: &Subscription, mine: Vec<MessageQueue>) {
+        let wanted: BTreeSet<MessageQueue> = mine.into_iter().collect();
+        let dropped: Vec<(MessageQueue, Arc<ProcessQueue>)> = {
+            let mut q = self.queues.lock();
+            let gone: Vec<MessageQueue> = q
+                .keys()
+                .filter(|k| k.topic == sub.topic && !wanted.contains(*k))
+                .cloned()
+                .collect();
+            gone.into_iter()
+                .filter_map(|k| q.remove(&k).map(|pq| (k, pq)))
+                .collect()
+        };
+        for (mq, pq) in dropped {
+            pq.dropped.store(true, Ordering::SeqCst);
+            pq.stop.cancel();
+            self.offsets.update(&mq, pq.commit_candidate(), false);
+            self.offsets.persist_and_remove(&mq).await;
+            tracing::info!(queue = %mq, "queue dropped by rebalance");
+        }
+        for mq in wanted {
+            if self.queues.lock().contains_key(&mq) {
+                continue;
+            }
+            let start = match self.start_offset(&mq).await {
+                Ok(o) => o,
+                Err(e) => {
+                    tracing::warn!(queue = %mq, error = %e, "cannot compute the start offset; retried next rebalance");
+                    continue;
+                }
+            };
+            let pq = Arc::new(ProcessQueue {
+                stop: self.stop_pulling.child_token(),
+                dropped: AtomicBool::new(false),
+                state: Mutex::new(QueueState {
+                    in_flight: BTreeSet::new(),
+                    next_offset: start,
+                }),
+            });
+            self.offsets.update(&mq, start, false);
+            self.queues.lock().insert(mq.clone(), pq.clone());
+            tracing::info!(queue = %mq, offset = start, "queue assigned");
+            let me = self.clone();
+            let sub = sub.clone();
+            self.work
+                .spawn(async move { me.pull_loop(mq, sub, pq).await });
+        }
+    }
+
+    async fn start_offset(&self, mq: &MessageQueue) -> Result<i64> {
+        if let Some(o) = self.offsets.read(mq).await? {
+            if o >= 0 {
+                return Ok(o);
+            }
+        }
+        match self.config.consume_from {
+            ConsumeFromWhere::LastOffset => self.instance.max_offset(mq).await,
+            ConsumeFromWhere::FirstOffset => Ok(0),
+            ConsumeFromWhere::Timestamp(ts) => self.instance.search_offset(mq, ts).await,
+        }
+    }
+
+    fn record_offset(&self, mq: &MessageQueue, pq: &ProcessQueue) {
+        if !pq.dropped.load(Ordering::SeqCst) {
+            self.offsets.update(mq, pq.commit_candidate(), false);
+        }
+    }
+
+    async fn pause(&self, pq: &ProcessQueue, d: Duration) {
+        tokio::select! {
+            _ = pq.stop.cancelled() => {}
+            _ = tokio::time::sleep(d) => {}
+        }
+    }
+
+    async fn pull_loop(
+        self: Arc<Self>,
+        mq: MessageQueue,
+        sub: Subscription,
+        pq: Arc<ProcessQueue>,
+    ) {
+        while !pq.stop.is_cancelled() {
+            let (offset, in_flight) = {
+                let s = pq.state.lock();
+                (s.next_offset, s.in_flight.len())
+            };
+            if in_flight >= self.config.pull_threshold_per_queue {
+                self.pause(&pq, Duration::from_millis(50)).await;
+                continue;
+            }
+            let req = PullRequest {
+                group: &self.config.group,
+                queue: &mq,
+                offset,
+                max_nums: self.config.pull_batch_size,
+                expression: &sub.expression,
+                sub_version: sub.version,
+                suspend: self.config.long_poll_suspend,
+                commit_offset: None,
+            };
+            let result = tokio::select! {
+                _ = pq.stop.cancelled() => break,
+                r = self.instance.pull(req) => r,
+            };
+            let result = match result {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::debug!(queue = %mq, error = %e, "pull failed; retrying after a delay");
+                    self.pause(&pq, self.config.pull_delay_on_error).await;
+                    continue;
+                }
+            };
+            match result.status {
+                PullStatus::Found => {
+                    let msgs: Vec<MessageExt> = result
+                        .messages
+                        .into_iter()
+                        .filter(|m| sub.matches(m.tags()))
+                        .collect();
+                    {
+                        let mut s = pq.state.lock();
+                        s.next_offset = result.next_begin_offset;
+                        s.in_flight.extend(msgs.iter().map(|m| m.queue_offset));
+                    }
+                    self.record_offset(&mq, &pq);
+                    for chunk in msgs.chunks(self.config.consume_batch_max) {
+                        let permit = tokio::select! {
+                            _ = pq.stop.cancelled() => break,
+                            p = self.permits.clone().acquire_owned() => match p {
+                                Ok(p) => p,
+                                Err(_) => break,
+                            },
+                        };
+                        let me = self.clone();
+                        let mq = mq.clone();
+                        let pq = pq.clone();
+                        let batch = chunk.to_vec();
+                        self.work.spawn(async move {
+                            let _permit = permit;
+                            me.consume(mq, pq, batch).await;
+                        });
+                    }
+                }
+                PullStatus::NoNewMessage | PullStatus::NoMatchedMessage => {
+                    pq.state.lock().next_offset = result.next_begin_offset;
+                    self.record_offset(&mq, &pq);
+                }
+                PullStatus::OffsetIllegal => {
+                    tracing::warn!(queue = %mq, offset, next = result.next_begin_offset, "pull offset illegal; moving on");
+                    pq.state.lock().next_offset = result.next_begin_offset;
+                    if !pq.dropped.load(Ordering::SeqCst) {
+                        self.offsets.update(&mq, pq.commit_candidate(), true);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn consume(&self, mq: MessageQueue, pq: Arc<ProcessQueue>, mut batch: Vec<MessageExt>) {
+        let mut attempt = 0u32;
+        loop {
+            let result = self.listener.consume(batch.clone()).await;
+            if result == ConsumeResult::Success {
+                break;
+            }
+            attempt += 1;
+            if attempt > self.config.max_reconsume_times {
+                tracing::warn!(queue = %mq, "giving up on a batch after {attempt} redeliveries");
+                break;
+            }
+            tokio::select! {
+                // Shutting down or dropped: leave the offsets uncommitted so the
+                // batch is delivered again later.
+                _ = pq.stop.cancelled() => return,
+                _ = tokio::time::sleep(self.config.reconsume_delay) => {}
+            }
+            for m in &mut batch {
+                m.reconsume_times += 1;
+            }
+        }
+        {
+            let mut s = pq.state.lock();
+            for m in &batch {
+                s.in_flight.remove(&m.queue_offset);
+            }
+        }
+        self.record_offset(&mq, &pq);
+    }
+}
