@@ -1,0 +1,148 @@
+//! Hostile or broken clients: each is disconnected (with a log line) while the server keeps
+//! serving everyone else. Also four-letter words and the whitelist.
+
+mod common;
+
+use bytes::{BufMut, BytesMut};
+use common::*;
+use courier_keeper::{KeeperConfig, KeeperHandle};
+use courier_keeper_proto::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+async fn server(whitelist: &[&str]) -> (KeeperHandle, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = KeeperConfig {
+        data_dir: dir.path().to_path_buf(),
+        fsync: false,
+        four_letter_whitelist: whitelist.iter().map(|s| s.to_string()).collect(),
+        ..KeeperConfig::default()
+    };
+    (KeeperHandle::start(cfg).await.expect("start"), dir)
+}
+
+async fn closed_without_answer(mut t: tokio::net::TcpStream) -> bool {
+    let mut buf = Vec::new();
+    matches!(t.read_to_end(&mut buf).await, Ok(_) | Err(_))
+}
+
+/// A bystander connection that must keep working through every abuse below.
+async fn still_serves(c: &mut Client) {
+    let (h, _) = c.call(Request::Ping).await;
+    assert_eq!(h.err, 0);
+    assert!(c.exists("/zookeeper", false).await.is_ok());
+}
+
+#[tokio::test]
+async fn garbage_before_and_after_the_handshake_closes_only_that_connection() {
+    let (s, _d) = server(&["srvr"]).await;
+    let mut bystander = Client::connect(s.addr).await;
+
+    // Length prefix over the limit, before the handshake.
+    let mut t = raw(s.addr).await;
+    t.write_all(&0x7fff_ffffu32.to_be_bytes()).await.unwrap();
+    assert!(closed_without_answer(t).await);
+    // Negative length.
+    let mut t = raw(s.addr).await;
+    t.write_all(&(-5i32).to_be_bytes()).await.unwrap();
+    assert!(closed_without_answer(t).await);
+    // A request frame instead of a ConnectRequest (request before the handshake).
+    let mut t = raw(s.addr).await;
+    t.write_all(&frame(
+        &RequestHeader { xid: 1, op: 4 },
+        &PathRequest { path: "/".into() },
+    ))
+    .await
+    .unwrap();
+    let mut buf = Vec::new();
+    t.read_to_end(&mut buf).await.unwrap();
+    assert!(buf.is_empty(), "no reply to a request before the handshake");
+    still_serves(&mut bystander).await;
+
+    // After the handshake: malformed body (string length past the end).
+    let mut c = Client::connect(s.addr).await;
+    let mut body = BytesMut::new();
+    body.put_i32(1);
+    body.put_i32(OpCode::GetData.code());
+    body.put_i32(1000);
+    body.put_slice(b"/x");
+    c.stream
+        .write_all(&(body.len() as i32).to_be_bytes())
+        .await
+        .unwrap();
+    c.stream.write_all(&body).await.unwrap();
+    assert!(c.is_closed().await);
+
+    // Huge vector count.
+    let mut c = Client::connect(s.addr).await;
+    let mut body = BytesMut::new();
+    body.put_i32(-8);
+    body.put_i32(OpCode::SetWatches.code());
+    body.put_i64(0);
+    body.put_i32(0x7fff_ffff);
+    c.stream
+        .write_all(&(body.len() as i32).to_be_bytes())
+        .await
+        .unwrap();
+    c.stream.write_all(&body).await.unwrap();
+    assert!(c.is_closed().await);
+
+    // Oversized frame after the handshake.
+    let mut c = Client::connect(s.addr).await;
+    c.stream
+        .write_all(&(64i32 << 20).to_be_bytes())
+        .await
+        .unwrap();
+    assert!(c.is_closed().await);
+
+    // Unknown opcode: UNIMPLEMENTED, then close.
+    let mut c = Client::connect(s.addr).await;
+    let (h, _) = c.call(Request::Unknown(99)).await;
+    assert_eq!(h.err, ErrorCode::Unimplemented.code());
+    assert!(c.is_closed().await);
+
+    still_serves(&mut bystander).await;
+    s.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn four_letter_words_and_whitelist() {
+    let (s, _d) = server(&["srvr"]).await;
+    let srvr = four_letter(s.addr, "srvr").await;
+    assert!(srvr.contains("Mode: standalone"), "{srvr}");
+    assert!(srvr.contains("Zxid: 0x"), "{srvr}");
+    assert_eq!(
+        four_letter(s.addr, "ruok").await,
+        "ruok is not executed because it is not in the whitelist.\n"
+    );
+    s.stop().await.unwrap();
+
+    let (s, _d) = server(&["*"]).await;
+    let mut c = Client::connect(s.addr).await;
+    c.create("/e", b"", 1).await.unwrap();
+    assert_eq!(four_letter(s.addr, "ruok").await, "imok");
+    assert_eq!(four_letter(s.addr, "isro").await, "rw");
+    let mntr = four_letter(s.addr, "mntr").await;
+    assert!(mntr.contains("zk_znode_count\t5"), "{mntr}");
+    assert!(mntr.contains("zk_ephemerals_count\t1"), "{mntr}");
+    let conf = four_letter(s.addr, "conf").await;
+    assert!(
+        conf.contains("minSessionTimeout=4000") && conf.contains("maxSessionTimeout=40000"),
+        "{conf}"
+    );
+    let stat = four_letter(s.addr, "stat").await;
+    assert!(
+        stat.contains("Clients:") && stat.contains("127.0.0.1"),
+        "{stat}"
+    );
+    assert!(four_letter(s.addr, "cons").await.contains("127.0.0.1"));
+    assert!(four_letter(s.addr, "envi")
+        .await
+        .starts_with("Environment:"));
+    let dump = four_letter(s.addr, "dump").await;
+    assert!(dump.contains("/e"), "{dump}");
+    assert!(four_letter(s.addr, "wchs")
+        .await
+        .contains("Total watches:0"));
+    four_letter(s.addr, "wchp").await;
+    s.stop().await.unwrap();
+}
