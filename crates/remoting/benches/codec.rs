@@ -1,0 +1,62 @@
+//! Frame codec throughput: encoding and decoding a typical SEND_MESSAGE_V2
+//! request (JSON and ROCKETMQ headers, 1 KiB body).
+
+use bytes::{Bytes, BytesMut};
+use courier_remoting::code::request;
+use courier_remoting::header::{SendMessageRequestHeader, SendMessageRequestHeaderV2};
+use courier_remoting::{RemotingCodec, RemotingCommand, SerializeType};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use tokio_util::codec::Decoder;
+
+fn send_v2(st: SerializeType) -> RemotingCommand {
+    let h = SendMessageRequestHeader {
+        producer_group: "please_rename_unique_group_name".into(),
+        topic: "TopicTest".into(),
+        default_topic: "TBW102".into(),
+        default_topic_queue_nums: 4,
+        queue_id: 3,
+        sys_flag: 0,
+        born_timestamp: 1_700_000_000_000,
+        flag: 0,
+        properties: Some("UNIQ_KEY\u{1}7F0000010A2B18B4AAC27C1A3D2E0000\u{2}WAIT\u{1}true\u{2}TAGS\u{1}TagA\u{2}".into()),
+        reconsume_times: Some(0),
+        unit_mode: Some(false),
+        batch: Some(false),
+        ..Default::default()
+    };
+    let mut cmd = RemotingCommand::request_with_header(
+        request::SEND_MESSAGE_V2,
+        &SendMessageRequestHeaderV2::from(h),
+    )
+    .with_body(Bytes::from(vec![b'x'; 1024]));
+    cmd.serialize_type = st;
+    cmd
+}
+
+fn bench(c: &mut Criterion) {
+    let mut g = c.benchmark_group("frame");
+    g.throughput(Throughput::Elements(1));
+    for (name, st) in [
+        ("json", SerializeType::Json),
+        ("rocketmq", SerializeType::RocketMq),
+    ] {
+        let cmd = send_v2(st);
+        let codec = RemotingCodec::default();
+        let frame = codec.encode_to_vec(&cmd).unwrap_or_default();
+        g.bench_function(format!("encode_send_v2_{name}"), |b| {
+            b.iter(|| codec.encode_to_vec(&cmd).map(|v| v.len()).unwrap_or(0))
+        });
+        g.bench_function(format!("decode_send_v2_{name}"), |b| {
+            b.iter(|| {
+                let mut buf = BytesMut::from(&frame[..]);
+                let mut d = RemotingCodec::default();
+                let cmd = d.decode(&mut buf).ok().flatten();
+                cmd.map(|c| c.code).unwrap_or(0)
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
