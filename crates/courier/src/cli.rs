@@ -126,36 +126,13 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     Ok(bytes as u64)
 }
 
-/// Parses a comma-separated list of sizes, e.g. `128,1K,4K`.
-pub fn parse_size_list(s: &str) -> Result<Vec<u64>, String> {
-    let out: Result<Vec<u64>, String> = s
-        .split(',')
-        .filter(|p| !p.trim().is_empty())
-        .map(parse_size)
-        .collect();
-    let out = out?;
-    if out.is_empty() {
-        return Err("give at least one size, e.g. 128,1024,4096".into());
+/// Parses a positive count, one element of a list such as `1,16,64`.
+pub fn parse_count(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) => Err("counts must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("`{s}` is not a count; write e.g. 1,16,64")),
     }
-    Ok(out)
-}
-
-/// Parses a comma-separated list of positive counts, e.g. `1,16,64`.
-pub fn parse_count_list(s: &str) -> Result<Vec<usize>, String> {
-    let mut out = Vec::new();
-    for p in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let n: usize = p
-            .parse()
-            .map_err(|_| format!("`{p}` is not a count; write e.g. 1,16,64"))?;
-        if n == 0 {
-            return Err("counts must be at least 1".into());
-        }
-        out.push(n);
-    }
-    if out.is_empty() {
-        return Err("give at least one count, e.g. 1,16,64".into());
-    }
-    Ok(out)
 }
 
 /// A directory argument that must be usable as a store root.
@@ -177,6 +154,43 @@ mod tests {
     }
 
     #[test]
+    fn bench_store_lists_parse_from_the_command_line() {
+        let cli = Cli::try_parse_from([
+            "courier",
+            "bench",
+            "store",
+            "--sizes",
+            "128,1K,4K",
+            "--sync-concurrency",
+            "1,16,64",
+            "--bytes",
+            "4G",
+        ])
+        .expect("parse");
+        let Command::Bench(BenchArgs {
+            target: BenchTarget::Store(a),
+        }) = cli.command
+        else {
+            panic!("parsed into the wrong subcommand");
+        };
+        assert_eq!(a.sizes, Some(vec![128, 1024, 4096]));
+        assert_eq!(a.sync_concurrency, Some(vec![1, 16, 64]));
+        assert_eq!(a.bytes, Some(4 << 30));
+        let cli = Cli::try_parse_from(["courier", "bench", "store"]).expect("parse defaults");
+        let Command::Bench(BenchArgs {
+            target: BenchTarget::Store(a),
+        }) = cli.command
+        else {
+            panic!("parsed into the wrong subcommand");
+        };
+        assert_eq!(a.sizes, None);
+        assert!(
+            Cli::try_parse_from(["courier", "bench", "store", "--sync-concurrency", "1,0"])
+                .is_err()
+        );
+    }
+
+    #[test]
     fn sizes_parse_with_binary_units() {
         assert_eq!(parse_size("4096"), Ok(4096));
         assert_eq!(parse_size("64K"), Ok(65536));
@@ -186,8 +200,7 @@ mod tests {
         assert!(parse_size("12Q").is_err());
         assert!(parse_size("").is_err());
         assert!(parse_size("0").is_err());
-        assert_eq!(parse_size_list("128,1K, 4K"), Ok(vec![128, 1024, 4096]));
-        assert_eq!(parse_count_list("1,16,64"), Ok(vec![1, 16, 64]));
-        assert!(parse_count_list("1,0").is_err());
+        assert_eq!(parse_count("16"), Ok(16));
+        assert!(parse_count("0").is_err());
     }
 }

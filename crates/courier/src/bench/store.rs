@@ -32,7 +32,7 @@ use super::report::{
     emit_json_line, fmt_bytes, fmt_count, mb_per_s, per_s, read_rss, Latency, Progress, Rss, Table,
     Verdict,
 };
-use crate::cli::{parse_count_list, parse_dir, parse_size, parse_size_list};
+use crate::cli::{parse_count, parse_dir, parse_size};
 
 /// Flags of `courier bench store`. Unset flags take the full-run default, or the `--quick` one.
 #[derive(Debug, Clone, Args)]
@@ -47,7 +47,7 @@ pub struct StoreBenchArgs {
     pub keep: bool,
 
     /// Record body sizes for the ASYNC_FLUSH cases, comma-separated [default: 128,1024,4096].
-    #[arg(long, value_parser = parse_size_list)]
+    #[arg(long, value_delimiter = ',', value_parser = parse_size)]
     pub sizes: Option<Vec<u64>>,
 
     /// Body bytes written per async case (each size is written twice: put, then put_batch)
@@ -64,7 +64,7 @@ pub struct StoreBenchArgs {
     pub batch_size: Option<usize>,
 
     /// Concurrent appenders in the SYNC_FLUSH cases, comma-separated [default: 1,16,64].
-    #[arg(long, value_parser = parse_count_list)]
+    #[arg(long, value_delimiter = ',', value_parser = parse_count)]
     pub sync_concurrency: Option<Vec<usize>>,
 
     /// Seconds each SYNC_FLUSH case runs [default: 5; --quick: 0.3].
