@@ -107,6 +107,9 @@ pub struct BrokerConfig {
     pub flush_consumer_offset_interval: u64,
     /// `channelExpiredTimeout`: forget clients silent for this long, ms (default 120000).
     pub channel_expired_timeout: u64,
+    /// `messageDelayLevel`: delay of each level 1..N, space-separated with s/m/h/d units
+    /// (default "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h").
+    pub message_delay_level: String,
     /// `regionId`: sent back as MSG_REGION on sends (default "DefaultRegion").
     pub region_id: String,
     /// `traceOn`: sent back as TRACE_ON on sends (default true).
@@ -153,6 +156,8 @@ impl Default for BrokerConfig {
             register_name_server_period: 30_000,
             flush_consumer_offset_interval: 5_000,
             channel_expired_timeout: 120_000,
+            message_delay_level: "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h"
+                .to_string(),
             region_id: "DefaultRegion".to_string(),
             trace_on: true,
         }
@@ -212,6 +217,12 @@ impl BrokerConfig {
         }
         if self.broker_ip1.parse::<IpAddr>().is_err() {
             return bad("brokerIP1", "must be an IPv4 or IPv6 address");
+        }
+        if let Err(reason) = crate::schedule::parse_delay_levels(&self.message_delay_level) {
+            return Err(BrokerError::ConfigValue {
+                key: "messageDelayLevel",
+                reason,
+            });
         }
         for hour in self.delete_when_hours_checked()? {
             if hour > 23 {
@@ -372,5 +383,6 @@ mod tests {
         assert!(BrokerConfig::from_toml_str("deleteWhen = \"25\"").is_err());
         assert!(BrokerConfig::from_toml_str("brokerIP1 = \"not-an-ip\"").is_err());
         assert!(BrokerConfig::from_toml_str("flushDiskType = \"SOMETIMES\"").is_err());
+        assert!(BrokerConfig::from_toml_str("messageDelayLevel = \"1s 5x\"").is_err());
     }
 }

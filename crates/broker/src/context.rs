@@ -19,6 +19,8 @@ use crate::consumer_manager::ConsumerManager;
 use crate::consumer_offset::ConsumerOffsetManager;
 use crate::long_poll::PullHoldService;
 use crate::producer_manager::ProducerManager;
+use crate::rebalance_lock::RebalanceLockManager;
+use crate::schedule::ScheduleService;
 use crate::subscription_group::SubscriptionGroupManager;
 use crate::topic_config::TopicConfigManager;
 
@@ -56,6 +58,10 @@ pub struct BrokerContext {
     pub consumers: ConsumerManager<ConnectionHandle>,
     /// Producer clients.
     pub producers: ProducerManager<ConnectionHandle>,
+    /// Orderly consumers' queue locks.
+    pub locks: RebalanceLockManager,
+    /// Delay levels and their delivery progress.
+    pub schedule: Arc<ScheduleService>,
     /// Parked pulls.
     pub hold: Arc<PullHoldService>,
     /// Runtime counters.

@@ -30,6 +30,8 @@ use crate::context::{BrokerContext, BrokerStats};
 use crate::error::BrokerError;
 use crate::long_poll::PullHoldService;
 use crate::producer_manager::ProducerManager;
+use crate::rebalance_lock::RebalanceLockManager;
+use crate::schedule::ScheduleService;
 use crate::subscription_group::SubscriptionGroupManager;
 use crate::topic_config::TopicConfigManager;
 use crate::{processor, registration};
@@ -54,6 +56,14 @@ pub async fn open(config: BrokerConfig) -> Result<Arc<BrokerContext>, BrokerErro
     let topics = TopicConfigManager::load(&config)?;
     let groups = SubscriptionGroupManager::load(&config)?;
     let offsets = ConsumerOffsetManager::load(&config)?;
+    let levels =
+        crate::schedule::parse_delay_levels(&config.message_delay_level).map_err(|reason| {
+            BrokerError::ConfigValue {
+                key: "messageDelayLevel",
+                reason,
+            }
+        })?;
+    let schedule = ScheduleService::load(config.config_dir(), levels)?;
     let hold = PullHoldService::new(config.max_held_pull_requests);
     let ctx = Arc::new(BrokerContext {
         store: Arc::new(store),
@@ -62,6 +72,8 @@ pub async fn open(config: BrokerConfig) -> Result<Arc<BrokerContext>, BrokerErro
         offsets,
         consumers: ConsumerManager::new(),
         producers: ProducerManager::new(),
+        locks: RebalanceLockManager::default(),
+        schedule: Arc::new(schedule),
         hold: hold.clone(),
         stats: BrokerStats::default(),
         shutting_down: CancellationToken::new(),
@@ -109,6 +121,9 @@ pub async fn open(config: BrokerConfig) -> Result<Arc<BrokerContext>, BrokerErro
 /// Persists offsets, topics and groups, then shuts the store down.
 pub async fn close(ctx: &Arc<BrokerContext>) -> Result<(), BrokerError> {
     let mut first_err = ctx.offsets.persist().err();
+    if let Err(e) = ctx.schedule.persist() {
+        first_err.get_or_insert(e);
+    }
     if let Err(e) = ctx.topics.persist() {
         first_err.get_or_insert(e);
     }
@@ -178,6 +193,11 @@ pub async fn serve(ctx: Arc<BrokerContext>, listener: TcpListener, shutdown: Can
         });
     }
     tasks.spawn(registration::run(ctx.clone(), background.clone()));
+    tasks.spawn(
+        ctx.schedule
+            .clone()
+            .run(ctx.store.clone(), background.clone()),
+    );
     {
         let ctx = ctx.clone();
         let shutdown = shutdown.clone();

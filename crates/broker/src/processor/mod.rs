@@ -22,12 +22,15 @@ pub mod get_all_topic_config;
 pub mod get_max_offset;
 pub mod get_min_offset;
 pub mod heartbeat;
+pub mod lock_batch;
 pub mod pull;
 pub mod query_consumer_offset;
 pub mod query_message;
 pub mod runtime_info;
 pub mod search_offset;
 pub mod send;
+pub mod send_msg_back;
+pub mod unlock_batch;
 pub mod unregister_client;
 pub mod update_consumer_offset;
 pub mod update_subscription_group;
@@ -139,6 +142,14 @@ pub fn register_all(d: &mut Dispatcher, ctx: &Arc<BrokerContext>) {
         ctx,
         consumer_connection::process,
     );
+    wire(
+        d,
+        &[request::CONSUMER_SEND_MSG_BACK],
+        ctx,
+        send_msg_back::process,
+    );
+    wire(d, &[request::LOCK_BATCH_MQ], ctx, lock_batch::process);
+    wire(d, &[request::UNLOCK_BATCH_MQ], ctx, unlock_batch::process);
     wire(
         d,
         &[request::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP],

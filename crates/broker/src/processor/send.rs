@@ -9,7 +9,8 @@
 //! `%DLQ%` topic instead. The response carries msgId (offset id; comma-separated, one per record,
 //! for batches), queueId, queueOffset (first record), transactionId (= UNIQ_KEY), MSG_REGION and
 //! TRACE_ON. Store statuses map as in the fact sheet: stored-but-not-flushed is FLUSH_DISK_TIMEOUT
-//! (never SUCCESS), nothing-stored statuses are errors without offsets.
+//! (never SUCCESS), nothing-stored statuses are errors without offsets. A single message with a
+//! positive `DELAY` level is stored in SCHEDULE_TOPIC_XXXX and re-stored in its topic when due.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use rand::Rng;
 
 use super::error;
 use crate::context::{BrokerContext, BrokerStats};
+use crate::schedule::divert_if_delayed;
 use crate::topic_config::{
     is_not_allowed_send_topic, perm, validate_topic_name, TopicFilterType, TopicLookup,
     DLQ_GROUP_TOPIC_PREFIX, RETRY_GROUP_TOPIC_PREFIX,
@@ -181,7 +183,10 @@ pub async fn process(
         (r, Some((sizes, uniq)))
     } else {
         let properties = header.properties.clone().unwrap_or_default();
-        let r = ctx.store.put(template(body, header.flag, properties)).await;
+        let mut msg = template(body, header.flag, properties);
+        // A DELAY level parks the message in SCHEDULE_TOPIC_XXXX until it is due.
+        divert_if_delayed(&mut msg, ctx.schedule.max_level());
+        let r = ctx.store.put(msg).await;
         (r, None)
     };
     respond(&ctx, &req, &header, queue_id, result, msgs_for_ids)

@@ -1,0 +1,347 @@
+//! Delay levels (RocketMQ 4.x style): messages with a `DELAY` property, and consumer retries sent
+//! back with CONSUMER_SEND_MSG_BACK, wait in `SCHEDULE_TOPIC_XXXX` queue `level - 1` and are
+//! re-stored in their real topic/queue when due.
+//!
+//! Invariants:
+//! - A diverted message keeps its original topic and queue in `REAL_TOPIC` / `REAL_QID`; its
+//!   level is clamped to the highest configured level. Prepared/rollback transaction records are
+//!   never diverted.
+//! - Each level's queue holds messages in store order and every message of a level has the same
+//!   delay, so deliver times are non-decreasing along the queue: the service reads each level from
+//!   its progress offset and stops at the first message not yet due. (Courier's store writes the
+//!   TAGS hash, not the deliver time, into the ConsumeQueue of this topic, so the deliver time is
+//!   computed from the record's store timestamp.)
+//! - Progress (level → next schedule-queue offset to deliver) advances only after the re-store
+//!   succeeded, so a crash re-delivers at most the messages in flight (at-least-once); it is
+//!   persisted to `config/delayOffset.json` (`{"offsetTable":{"1":12,...}}`, fastjson's unquoted
+//!   keys accepted on read) every 10 s and at shutdown.
+//! - The delivered copy has `DELAY` removed and otherwise the original properties, body, flag,
+//!   born time/host and reconsume count.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use courier_store::{
+    decode_record, encode_properties, properties_iter, property_value, MessageStore,
+    MessageToStore, PutStatus, FLAG_TRANSACTION_MASK, FLAG_TRANSACTION_PREPARED,
+    FLAG_TRANSACTION_ROLLBACK,
+};
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use crate::error::BrokerError;
+use crate::json_compat::quote_numeric_keys;
+use crate::persist;
+use crate::topic_config::{now_ms, SCHEDULE_TOPIC};
+
+/// Property holding the delay level.
+pub const PROPERTY_DELAY: &str = "DELAY";
+/// Property holding the real topic of a diverted message.
+pub const PROPERTY_REAL_TOPIC: &str = "REAL_TOPIC";
+/// Property holding the real queue id of a diverted message.
+pub const PROPERTY_REAL_QUEUE_ID: &str = "REAL_QID";
+
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
+const PERSIST_INTERVAL: Duration = Duration::from_secs(10);
+const BATCH: u32 = 32;
+
+/// Parses `messageDelayLevel` ("1s 5s 10s 30s 1m ... 2h"; units s, m, h, d).
+pub fn parse_delay_levels(text: &str) -> Result<Vec<Duration>, String> {
+    let mut levels = Vec::new();
+    for item in text.split_whitespace() {
+        let (num, unit) = item.split_at(item.len().saturating_sub(1));
+        let secs = match unit {
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            _ => return Err(format!("{item:?} must end in s, m, h or d")),
+        };
+        let n: u64 = num
+            .parse()
+            .map_err(|_| format!("{item:?} does not start with a number"))?;
+        levels.push(Duration::from_secs(n * secs));
+    }
+    if levels.is_empty() {
+        return Err("no delay level given".to_string());
+    }
+    Ok(levels)
+}
+
+/// Moves a message with a positive `DELAY` level into the schedule topic. Returns the level used.
+pub fn divert_if_delayed(msg: &mut MessageToStore, max_level: usize) -> Option<usize> {
+    let tx = msg.sys_flag & FLAG_TRANSACTION_MASK;
+    if tx == FLAG_TRANSACTION_PREPARED || tx == FLAG_TRANSACTION_ROLLBACK {
+        return None;
+    }
+    let level: i64 = property_value(&msg.properties, PROPERTY_DELAY)?
+        .trim()
+        .parse()
+        .ok()?;
+    if level <= 0 || max_level == 0 || msg.topic == SCHEDULE_TOPIC {
+        return None;
+    }
+    let level = (level as usize).min(max_level);
+    let queue = msg.queue_id.to_string();
+    let mut props: Vec<(&str, &str)> = properties_iter(&msg.properties)
+        .filter(|(k, _)| *k != PROPERTY_REAL_TOPIC && *k != PROPERTY_REAL_QUEUE_ID)
+        .collect();
+    props.push((PROPERTY_REAL_TOPIC, &msg.topic));
+    props.push((PROPERTY_REAL_QUEUE_ID, &queue));
+    let encoded = encode_properties(&props);
+    msg.properties = encoded;
+    msg.topic = SCHEDULE_TOPIC.to_string();
+    msg.queue_id = (level - 1) as i32;
+    Some(level)
+}
+
+#[derive(Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct OffsetFile {
+    #[serde(default)]
+    offset_table: BTreeMap<usize, i64>,
+}
+
+/// The schedule service: delay levels and per-level delivery progress.
+pub struct ScheduleService {
+    levels: Vec<Duration>,
+    path: PathBuf,
+    offsets: Mutex<BTreeMap<usize, i64>>,
+}
+
+impl ScheduleService {
+    /// Loads `config/delayOffset.json` (or its .bak).
+    pub fn load(config_dir: PathBuf, levels: Vec<Duration>) -> Result<Self, BrokerError> {
+        let path = config_dir.join("delayOffset.json");
+        let loaded = persist::load(&path, |text| {
+            serde_json::from_str::<OffsetFile>(&quote_numeric_keys(text)).map_err(|e| e.to_string())
+        })?
+        .unwrap_or_default();
+        Ok(ScheduleService {
+            levels,
+            path,
+            offsets: Mutex::new(loaded.offset_table),
+        })
+    }
+
+    /// Number of delay levels.
+    pub fn max_level(&self) -> usize {
+        self.levels.len()
+    }
+
+    /// Delivery progress of a level (next schedule-queue offset).
+    pub fn offset(&self, level: usize) -> i64 {
+        self.offsets.lock().get(&level).copied().unwrap_or(0)
+    }
+
+    /// Writes delayOffset.json.
+    pub fn persist(&self) -> Result<(), BrokerError> {
+        let file = OffsetFile {
+            offset_table: self.offsets.lock().clone(),
+        };
+        let text = serde_json::to_vec_pretty(&file).unwrap_or_default();
+        persist::write_atomically(&self.path, &text)
+    }
+
+    /// Delivers every due message of every level; returns how many were delivered.
+    pub async fn deliver_due(&self, store: &MessageStore, now_ms: i64) -> usize {
+        let mut delivered = 0;
+        for level in 1..=self.levels.len() {
+            delivered += self.deliver_level(store, level, now_ms).await;
+        }
+        delivered
+    }
+
+    async fn deliver_level(&self, store: &MessageStore, level: usize, now_ms: i64) -> usize {
+        let delay_ms = self.levels[level - 1].as_millis() as i64;
+        let queue = (level - 1) as i32;
+        let mut offset = self.offset(level);
+        let mut delivered = 0;
+        'outer: loop {
+            let r = store.get_messages(SCHEDULE_TOPIC, queue, offset, BATCH, u32::MAX, None);
+            use courier_store::GetStatus::*;
+            match r.status {
+                Found => {}
+                OffsetTooSmall | OffsetOverflowBadly => {
+                    offset = r.next_begin_offset;
+                    self.offsets.lock().insert(level, offset);
+                    continue;
+                }
+                _ => break,
+            }
+            for record in &r.messages {
+                let Ok(m) = decode_record(record) else {
+                    tracing::warn!(level, offset, "undecodable schedule record skipped");
+                    offset += 1;
+                    continue;
+                };
+                if m.store_timestamp() + delay_ms > now_ms {
+                    break 'outer;
+                }
+                let next = m.queue_offset() + 1;
+                match restore(&m) {
+                    Some(msg) => {
+                        let put = store.put(msg).await;
+                        if !matches!(put.status, PutStatus::PutOk | PutStatus::FlushDiskTimeout) {
+                            tracing::warn!(level, status = ?put.status, reason = ?put.reason, "delayed message not delivered; will retry");
+                            break 'outer;
+                        }
+                        delivered += 1;
+                    }
+                    None => {
+                        tracing::warn!(
+                            level,
+                            offset = m.queue_offset(),
+                            "schedule record without REAL_TOPIC/REAL_QID skipped"
+                        );
+                    }
+                }
+                offset = next;
+                self.offsets.lock().insert(level, offset);
+            }
+            if r.messages.is_empty() {
+                break;
+            }
+        }
+        delivered
+    }
+
+    /// Runs delivery every 100 ms and persistence every 10 s until `stop`; persists at the end.
+    pub async fn run(self: Arc<Self>, store: Arc<MessageStore>, stop: CancellationToken) {
+        let mut last_persist = tokio::time::Instant::now();
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tokio::time::sleep(POLL_INTERVAL) => {}
+            }
+            self.deliver_due(&store, now_ms()).await;
+            if last_persist.elapsed() >= PERSIST_INTERVAL {
+                last_persist = tokio::time::Instant::now();
+                if let Err(e) = self.persist() {
+                    tracing::warn!(error = %e, "persisting delayOffset.json failed");
+                }
+            }
+        }
+        if let Err(e) = self.persist() {
+            tracing::warn!(error = %e, "persisting delayOffset.json failed");
+        }
+    }
+}
+
+/// The message to re-store for a due schedule record.
+fn restore(m: &courier_store::StoredMessage<'_>) -> Option<MessageToStore> {
+    let topic = m.property(PROPERTY_REAL_TOPIC)?;
+    let queue_id: i32 = m.property(PROPERTY_REAL_QUEUE_ID)?.parse().ok()?;
+    let props: Vec<(&str, &str)> = properties_iter(m.properties())
+        .filter(|(k, _)| *k != PROPERTY_DELAY)
+        .collect();
+    Some(MessageToStore {
+        topic: topic.to_string(),
+        queue_id,
+        flag: m.flag(),
+        body: bytes::Bytes::copy_from_slice(m.body()),
+        properties: encode_properties(&props),
+        sys_flag: m.sys_flag(),
+        born_timestamp: m.born_timestamp(),
+        born_host: m.born_host(),
+        reconsume_times: m.reconsume_times(),
+        prepared_transaction_offset: m.prepared_transaction_offset(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_levels_parse() {
+        let l = parse_delay_levels("1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h")
+            .unwrap();
+        assert_eq!(l.len(), 18);
+        assert_eq!(l[2], Duration::from_secs(10));
+        assert_eq!(l[17], Duration::from_secs(7200));
+        assert!(parse_delay_levels("").is_err());
+        assert!(parse_delay_levels("5").is_err());
+        assert!(parse_delay_levels("xs").is_err());
+    }
+
+    #[test]
+    fn divert_keeps_real_topic_and_clamps_level() {
+        let mut m = MessageToStore::new("T", 3, &b"x"[..]);
+        m.properties = encode_properties(&[("DELAY", "99"), ("TAGS", "a")]);
+        assert_eq!(divert_if_delayed(&mut m, 18), Some(18));
+        assert_eq!(m.topic, SCHEDULE_TOPIC);
+        assert_eq!(m.queue_id, 17);
+        assert_eq!(property_value(&m.properties, "REAL_TOPIC"), Some("T"));
+        assert_eq!(property_value(&m.properties, "REAL_QID"), Some("3"));
+        assert_eq!(property_value(&m.properties, "TAGS"), Some("a"));
+
+        let mut plain = MessageToStore::new("T", 0, &b"x"[..]);
+        assert_eq!(divert_if_delayed(&mut plain, 18), None);
+        plain.properties = encode_properties(&[("DELAY", "0")]);
+        assert_eq!(divert_if_delayed(&mut plain, 18), None);
+        let mut prepared = MessageToStore::new("T", 0, &b"x"[..]);
+        prepared.properties = encode_properties(&[("DELAY", "2")]);
+        prepared.sys_flag = FLAG_TRANSACTION_PREPARED;
+        assert_eq!(divert_if_delayed(&mut prepared, 18), None);
+    }
+
+    #[tokio::test]
+    async fn due_messages_are_restored_in_order_and_progress_persists() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = courier_store::StoreConfig::new(dir.path());
+        cfg.commitlog_file_size = 1 << 20;
+        cfg.cq_entries_per_file = 1000;
+        cfg.index_slots = 100;
+        cfg.index_entries = 400;
+        let store = MessageStore::open(cfg).unwrap();
+        let svc = ScheduleService::load(
+            dir.path().join("config"),
+            parse_delay_levels("1s 1h").unwrap(),
+        )
+        .unwrap();
+        for (i, level) in [(0, "1"), (1, "2"), (2, "1")] {
+            let mut m = MessageToStore::new("Real", 2, format!("m{i}").into_bytes());
+            m.properties = encode_properties(&[("DELAY", level), ("TAGS", "t")]);
+            assert!(divert_if_delayed(&mut m, svc.max_level()).is_some());
+            assert_eq!(store.put(m).await.status, PutStatus::PutOk);
+        }
+        assert_eq!(store.max_offset("Real", 2), 0);
+        // Not due yet.
+        assert_eq!(svc.deliver_due(&store, now_ms()).await, 0);
+        // 2 s later level 1 is due, level 2 (1 h) is not.
+        assert_eq!(svc.deliver_due(&store, now_ms() + 2_000).await, 2);
+        let r = store.get_messages("Real", 2, 0, 10, u32::MAX, None);
+        let bodies: Vec<Vec<u8>> = r
+            .messages
+            .iter()
+            .map(|b| decode_record(b).unwrap().body().to_vec())
+            .collect();
+        assert_eq!(bodies, vec![b"m0".to_vec(), b"m2".to_vec()]);
+        let first = decode_record(&r.messages[0]).unwrap();
+        assert_eq!(first.property("DELAY"), None);
+        assert_eq!(first.property("TAGS"), Some("t"));
+        assert_eq!(
+            first.tags_code(),
+            i64::from(courier_store::java_string_hash("t"))
+        );
+        assert_eq!(svc.offset(1), 2);
+        svc.persist().unwrap();
+        let again = ScheduleService::load(
+            dir.path().join("config"),
+            parse_delay_levels("1s 1h").unwrap(),
+        )
+        .unwrap();
+        assert_eq!(again.offset(1), 2);
+        assert_eq!(
+            again.deliver_due(&store, now_ms() + 2_000).await,
+            0,
+            "no re-delivery"
+        );
+        assert_eq!(again.deliver_due(&store, now_ms() + 7_200_000).await, 1);
+        store.shutdown().unwrap();
+    }
+}
