@@ -17,6 +17,8 @@ use tokio::sync::oneshot;
 use crate::store::Inner;
 
 const PAGE: u64 = 4096;
+/// Longest a group-commit round waits for the previous round's appenders to re-join.
+const GATHER_MAX: Duration = Duration::from_micros(500);
 
 /// Stop signal shared by the background threads, with interruptible sleeps.
 pub(crate) struct Stopper {
@@ -89,15 +91,24 @@ impl GroupCommit {
     /// The group-commit thread: flush for everyone queued, complete them, repeat.
     pub fn run(&self, inner: &Arc<Inner>) {
         let mut batch = Vec::new();
+        let mut last_len = 1usize;
         loop {
             let stopping = {
                 let mut q = self.q.lock();
                 while q.waiters.is_empty() && !q.stop {
                     self.cv.wait(&mut q);
                 }
+                // The appenders completed by the previous flush come back a few microseconds apart;
+                // give them a moment (bounded) to join, so one flush serves the whole group instead
+                // of alternating between a tiny and a large batch.
+                let woke = Instant::now();
+                while q.waiters.len() < last_len && !q.stop && woke.elapsed() < GATHER_MAX {
+                    self.cv.wait_for(&mut q, GATHER_MAX);
+                }
                 std::mem::swap(&mut batch, &mut q.waiters);
                 q.stop
             };
+            last_len = batch.len().max(1);
             let target = inner.cl.max_phys();
             let ok = match inner.cl.flush_to(target) {
                 Ok(()) => true,
