@@ -110,6 +110,12 @@ pub struct BrokerConfig {
     /// `messageDelayLevel`: delay of each level 1..N, space-separated with s/m/h/d units
     /// (default "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h").
     pub message_delay_level: String,
+    /// `transactionTimeOut`: a half message younger than this is not checked back, ms (default 6000).
+    pub transaction_time_out: u64,
+    /// `transactionCheckMax`: check-backs before a half message is discarded (default 15).
+    pub transaction_check_max: i32,
+    /// `transactionCheckInterval`: period of the check-back scan, ms (default 30000).
+    pub transaction_check_interval: u64,
     /// `regionId`: sent back as MSG_REGION on sends (default "DefaultRegion").
     pub region_id: String,
     /// `traceOn`: sent back as TRACE_ON on sends (default true).
@@ -158,6 +164,9 @@ impl Default for BrokerConfig {
             channel_expired_timeout: 120_000,
             message_delay_level: "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h"
                 .to_string(),
+            transaction_time_out: 6_000,
+            transaction_check_max: 15,
+            transaction_check_interval: 30_000,
             region_id: "DefaultRegion".to_string(),
             trace_on: true,
         }

@@ -23,6 +23,7 @@ use crate::rebalance_lock::RebalanceLockManager;
 use crate::schedule::ScheduleService;
 use crate::subscription_group::SubscriptionGroupManager;
 use crate::topic_config::TopicConfigManager;
+use crate::transaction::TransactionService;
 
 /// Counters reported by GET_BROKER_RUNTIME_INFO.
 #[derive(Default)]
@@ -62,6 +63,8 @@ pub struct BrokerContext {
     pub locks: RebalanceLockManager,
     /// Delay levels and their delivery progress.
     pub schedule: Arc<ScheduleService>,
+    /// Half-message resolution state.
+    pub transactions: Arc<TransactionService>,
     /// Parked pulls.
     pub hold: Arc<PullHoldService>,
     /// Runtime counters.

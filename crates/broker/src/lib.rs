@@ -22,6 +22,7 @@ pub mod schedule;
 pub mod server;
 pub mod subscription_group;
 pub mod topic_config;
+pub mod transaction;
 
 pub use config::BrokerConfig;
 pub use error::BrokerError;

@@ -34,6 +34,7 @@ use crate::rebalance_lock::RebalanceLockManager;
 use crate::schedule::ScheduleService;
 use crate::subscription_group::SubscriptionGroupManager;
 use crate::topic_config::TopicConfigManager;
+use crate::transaction::TransactionService;
 use crate::{processor, registration};
 
 const CLIENT_SCAN_INTERVAL: Duration = Duration::from_secs(10);
@@ -64,6 +65,7 @@ pub async fn open(config: BrokerConfig) -> Result<Arc<BrokerContext>, BrokerErro
             }
         })?;
     let schedule = ScheduleService::load(config.config_dir(), levels)?;
+    let transactions = TransactionService::load(&store);
     let hold = PullHoldService::new(config.max_held_pull_requests);
     let ctx = Arc::new(BrokerContext {
         store: Arc::new(store),
@@ -74,6 +76,7 @@ pub async fn open(config: BrokerConfig) -> Result<Arc<BrokerContext>, BrokerErro
         producers: ProducerManager::new(),
         locks: RebalanceLockManager::default(),
         schedule: Arc::new(schedule),
+        transactions: Arc::new(transactions),
         hold: hold.clone(),
         stats: BrokerStats::default(),
         shutting_down: CancellationToken::new(),
@@ -193,6 +196,11 @@ pub async fn serve(ctx: Arc<BrokerContext>, listener: TcpListener, shutdown: Can
         });
     }
     tasks.spawn(registration::run(ctx.clone(), background.clone()));
+    tasks.spawn(
+        ctx.transactions
+            .clone()
+            .run(ctx.clone(), background.clone()),
+    );
     tasks.spawn(
         ctx.schedule
             .clone()

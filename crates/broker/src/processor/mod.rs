@@ -18,6 +18,7 @@ use crate::context::BrokerContext;
 pub mod consumer_connection;
 pub mod consumer_list;
 pub mod earliest_msg_storetime;
+pub mod end_transaction;
 pub mod get_all_topic_config;
 pub mod get_max_offset;
 pub mod get_min_offset;
@@ -147,6 +148,12 @@ pub fn register_all(d: &mut Dispatcher, ctx: &Arc<BrokerContext>) {
         &[request::CONSUMER_SEND_MSG_BACK],
         ctx,
         send_msg_back::process,
+    );
+    wire(
+        d,
+        &[request::END_TRANSACTION],
+        ctx,
+        end_transaction::process,
     );
     wire(d, &[request::LOCK_BATCH_MQ], ctx, lock_batch::process);
     wire(d, &[request::UNLOCK_BATCH_MQ], ctx, unlock_batch::process);

@@ -10,7 +10,8 @@
 //! for batches), queueId, queueOffset (first record), transactionId (= UNIQ_KEY), MSG_REGION and
 //! TRACE_ON. Store statuses map as in the fact sheet: stored-but-not-flushed is FLUSH_DISK_TIMEOUT
 //! (never SUCCESS), nothing-stored statuses are errors without offsets. A single message with a
-//! positive `DELAY` level is stored in SCHEDULE_TOPIC_XXXX and re-stored in its topic when due.
+//! positive `DELAY` level is stored in SCHEDULE_TOPIC_XXXX and re-stored in its topic when due; a
+//! PREPARED (transactional) one becomes a half message (see `transaction`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,7 +21,10 @@ use courier_remoting::code::{request, response};
 use courier_remoting::header::{SendMessageRequestHeader, SendMessageResponseHeader};
 use courier_remoting::message_batch::decode_batch;
 use courier_remoting::{ConnectionHandle, ProcessResult, RemotingCommand};
-use courier_store::{offset_msg_id, property_value, MessageToStore, PutResult, PutStatus};
+use courier_store::{
+    offset_msg_id, property_value, MessageToStore, PutResult, PutStatus, FLAG_TRANSACTION_MASK,
+    FLAG_TRANSACTION_PREPARED,
+};
 use rand::Rng;
 
 use super::error;
@@ -30,6 +34,7 @@ use crate::topic_config::{
     is_not_allowed_send_topic, perm, validate_topic_name, TopicFilterType, TopicLookup,
     DLQ_GROUP_TOPIC_PREFIX, RETRY_GROUP_TOPIC_PREFIX,
 };
+use crate::transaction::to_half;
 
 const MULTI_TAGS_FLAG: i32 = 0x2;
 
@@ -184,8 +189,13 @@ pub async fn process(
     } else {
         let properties = header.properties.clone().unwrap_or_default();
         let mut msg = template(body, header.flag, properties);
-        // A DELAY level parks the message in SCHEDULE_TOPIC_XXXX until it is due.
-        divert_if_delayed(&mut msg, ctx.schedule.max_level());
+        if msg.sys_flag & FLAG_TRANSACTION_MASK == FLAG_TRANSACTION_PREPARED {
+            // A transactional half message waits, invisible, for END_TRANSACTION.
+            to_half(&mut msg);
+        } else {
+            // A DELAY level parks the message in SCHEDULE_TOPIC_XXXX until it is due.
+            divert_if_delayed(&mut msg, ctx.schedule.max_level());
+        }
         let r = ctx.store.put(msg).await;
         (r, None)
     };

@@ -1,0 +1,230 @@
+//! Transactional messages over real TCP: half messages, END_TRANSACTION validation, commit,
+//! rollback after CHECK_TRANSACTION_STATE, and resolution surviving a restart.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use courier_remoting::code::{request, response};
+use courier_remoting::header::*;
+use courier_remoting::{
+    ClientConfig, ConnectionHandle, Dispatcher, RemotingClient, RemotingCommand,
+};
+use tokio::sync::mpsc;
+
+fn end(group: &str, table_offset: i64, phys: i64, kind: i32) -> RemotingCommand {
+    RemotingCommand::request_with_header(
+        request::END_TRANSACTION,
+        &EndTransactionRequestHeader {
+            producer_group: group.into(),
+            tran_state_table_offset: table_offset,
+            commit_log_offset: phys,
+            commit_or_rollback: kind,
+            from_transaction_check: None,
+            msg_id: "X".into(),
+            transaction_id: None,
+            topic: None,
+        },
+    )
+}
+
+fn prepared(uniq: &str) -> RemotingCommand {
+    let mut h = send_header(
+        "TT",
+        0,
+        &props(&[("TRAN_MSG", "true"), ("PGROUP", "tpg"), ("UNIQ_KEY", uniq)]),
+    );
+    h.sys_flag = 0x4;
+    send_cmd(true, h, uniq.as_bytes())
+}
+
+async fn max_offset(b: &TestBroker) -> i64 {
+    let r = b
+        .call_header(
+            request::GET_MAX_OFFSET,
+            &GetMaxOffsetRequestHeader {
+                topic: "TT".into(),
+                queue_id: 0,
+                committed: None,
+            },
+        )
+        .await;
+    r.decode_header::<OffsetResponseHeader>().unwrap().offset
+}
+
+#[tokio::test]
+async fn commit_rollback_and_check_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = small_config(dir.path());
+    config.transaction_check_interval = 50;
+    config.transaction_time_out = 0;
+    let b = TestBroker::start(config.clone()).await;
+
+    // A producer that answers check-backs.
+    let (tx, mut checks) = mpsc::unbounded_channel::<CheckTransactionStateRequestHeader>();
+    let mut d = Dispatcher::new();
+    d.register(
+        request::CHECK_TRANSACTION_STATE,
+        Arc::new(move |_c: ConnectionHandle, req: RemotingCommand| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(req.decode_header().unwrap());
+                Ok(None)
+            }
+        }),
+    );
+    let producer = RemotingClient::with_dispatcher(ClientConfig::default(), d);
+    let hb = serde_json::json!({"clientID": "p@1", "producerDataSet": [{"groupName": "tpg"}], "consumerDataSet": []});
+    let r = producer
+        .invoke(
+            &b.addr,
+            RemotingCommand::new_request(request::HEART_BEAT)
+                .with_body(serde_json::to_vec(&hb).unwrap()),
+            TIMEOUT,
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.code, response::SUCCESS);
+
+    // Commit before any check-back: the test commits the first half right away.
+    let r = producer
+        .invoke(&b.addr, prepared("X1"), TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
+    let h: SendMessageResponseHeader = r.decode_header().unwrap();
+    let (_, phys) = courier_store::decode_offset_msg_id(&h.msg_id).unwrap();
+    assert_eq!(h.transaction_id.as_deref(), Some("X1"));
+    assert_eq!(max_offset(&b).await, 0, "half messages are invisible");
+
+    let r = b
+        .call(end("other", h.queue_offset, phys, TRANSACTION_COMMIT_TYPE))
+        .await;
+    assert_eq!(r.code, response::SYSTEM_ERROR);
+    assert_eq!(r.remark.as_deref(), Some("The producer group wrong"));
+    let r = b
+        .call(end(
+            "tpg",
+            h.queue_offset + 7,
+            phys,
+            TRANSACTION_COMMIT_TYPE,
+        ))
+        .await;
+    assert_eq!(
+        r.remark.as_deref(),
+        Some("The transaction state table offset wrong")
+    );
+    let r = b
+        .call(end(
+            "tpg",
+            h.queue_offset,
+            phys + 1,
+            TRANSACTION_COMMIT_TYPE,
+        ))
+        .await;
+    assert_eq!(r.code, response::SYSTEM_ERROR);
+    // The check service may have superseded the half already; then answer the check instead.
+    let r = b
+        .call(end("tpg", h.queue_offset, phys, TRANSACTION_COMMIT_TYPE))
+        .await;
+    if r.code != response::SUCCESS {
+        let c = tokio::time::timeout(Duration::from_secs(10), checks.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        let r = b
+            .call(end(
+                "tpg",
+                c.tran_state_table_offset,
+                c.commit_log_offset,
+                TRANSACTION_COMMIT_TYPE,
+            ))
+            .await;
+        assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
+    }
+    assert_eq!(max_offset(&b).await, 1);
+    let r = b
+        .call_header(
+            request::PULL_MESSAGE,
+            &PullMessageRequestHeader {
+                consumer_group: "c".into(),
+                topic: "TT".into(),
+                queue_id: 0,
+                queue_offset: 0,
+                max_msg_nums: 8,
+                sys_flag: PULL_FLAG_SUBSCRIPTION,
+                commit_offset: 0,
+                suspend_timeout_millis: 0,
+                subscription: Some("*".into()),
+                sub_version: 0,
+                expression_type: None,
+                max_msg_bytes: None,
+                request_source: None,
+                proxy_forward_client_id: None,
+            },
+        )
+        .await;
+    let m = courier_store::decode_record(r.body_bytes()).unwrap();
+    assert_eq!(m.body(), b"X1");
+    assert_eq!(m.property("TRAN_MSG"), None);
+    assert_eq!(m.sys_flag() & 0xC, 0x8, "stored as COMMIT");
+
+    // A second half is never resolved by the producer: the broker checks back, the producer
+    // rolls back, nothing becomes visible.
+    while checks.try_recv().is_ok() {}
+    let r = producer
+        .invoke(&b.addr, prepared("X2"), TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(r.code, response::SUCCESS);
+    let c = loop {
+        let c = tokio::time::timeout(Duration::from_secs(10), checks.recv())
+            .await
+            .expect("no CHECK_TRANSACTION_STATE arrived")
+            .unwrap();
+        if c.transaction_id.as_deref() == Some("X2") {
+            break c;
+        }
+    };
+    let r = b
+        .call(end(
+            "tpg",
+            c.tran_state_table_offset,
+            c.commit_log_offset,
+            TRANSACTION_ROLLBACK_TYPE,
+        ))
+        .await;
+    assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
+    assert_eq!(max_offset(&b).await, 1);
+    let again = b
+        .call(end(
+            "tpg",
+            c.tran_state_table_offset,
+            c.commit_log_offset,
+            TRANSACTION_COMMIT_TYPE,
+        ))
+        .await;
+    assert_eq!(
+        again.code,
+        response::SYSTEM_ERROR,
+        "resolved halves stay resolved"
+    );
+    producer.shutdown().await;
+    b.stop().await;
+
+    // Resolution survives a restart.
+    let b = TestBroker::start(config).await;
+    let r = b
+        .call(end(
+            "tpg",
+            c.tran_state_table_offset,
+            c.commit_log_offset,
+            TRANSACTION_COMMIT_TYPE,
+        ))
+        .await;
+    assert_eq!(r.code, response::SYSTEM_ERROR);
+    assert_eq!(max_offset(&b).await, 1);
+    b.stop().await;
+}
