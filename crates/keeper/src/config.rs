@@ -33,6 +33,8 @@ pub struct KeeperConfig {
     pub fsync: bool,
     /// Reported by `conf` and `srvr`; informational.
     pub client_port: u16,
+    /// Take a snapshot (and empty the log) after this many txns (`snapCount`).
+    pub snapshot_every_txns: u64,
 }
 
 impl Default for KeeperConfig {
@@ -50,6 +52,7 @@ impl Default for KeeperConfig {
             container_check_interval_ms: 60_000,
             fsync: true,
             client_port: 2181,
+            snapshot_every_txns: 100_000,
         }
     }
 }

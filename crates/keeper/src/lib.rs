@@ -21,6 +21,7 @@ pub mod sequencer;
 mod server;
 pub mod session;
 pub mod shared;
+pub mod snapshot;
 pub mod state;
 pub mod tree;
 pub mod txn;

@@ -83,6 +83,7 @@ pub fn now_ms() -> i64 {
 /// Runs until `Stop` or until every sender is gone.
 pub fn run(shared: Arc<Shared>, rx: Receiver<SeqMsg>, mut log: Box<dyn TxnLog>) {
     let mut stop = false;
+    let mut since_snapshot = 0u64;
     while !stop {
         let mut batch = match rx.recv() {
             Ok(SeqMsg::Job(j)) => vec![j],
@@ -98,8 +99,13 @@ pub fn run(shared: Arc<Shared>, rx: Receiver<SeqMsg>, mut log: Box<dyn TxnLog>) 
                 Err(_) => break,
             }
         }
-        if !process_batch(&shared, batch, log.as_mut()) {
-            break;
+        match process_batch(&shared, batch, log.as_mut()) {
+            None => break,
+            Some(written) => since_snapshot += written,
+        }
+        if since_snapshot >= shared.config.snapshot_every_txns.max(1) {
+            since_snapshot = 0;
+            take_snapshot(&shared, log.as_mut());
         }
     }
     if let Err(e) = log.sync() {
@@ -107,10 +113,33 @@ pub fn run(shared: Arc<Shared>, rx: Receiver<SeqMsg>, mut log: Box<dyn TxnLog>) 
     }
 }
 
-fn process_batch(shared: &Arc<Shared>, batch: Vec<WriteJob>, log: &mut dyn TxnLog) -> bool {
+/// Snapshots the state and empties the log. Writers wait meanwhile (readers do not); a failure
+/// is logged and leaves the log intact, so nothing is lost.
+fn take_snapshot(shared: &Shared, log: &mut dyn TxnLog) {
+    let state = shared.state.read();
+    let started = Instant::now();
+    match crate::snapshot::write(&shared.config.data_dir, &state) {
+        Ok(()) => {
+            if let Err(e) = log.compact() {
+                tracing::warn!(error = %e, "log compaction after a snapshot failed; the log keeps growing until the next snapshot");
+            }
+            tracing::info!(
+                zxid = format_args!("{:#x}", state.last_zxid),
+                nodes = state.tree.node_count(),
+                ms = started.elapsed().as_millis() as u64,
+                "snapshot written"
+            );
+        }
+        Err(e) => tracing::warn!(error = %e, "snapshot failed; the log still holds every txn"),
+    }
+}
+
+/// Runs one batch; returns how many txns were logged, or None if the write path must stop.
+fn process_batch(shared: &Arc<Shared>, batch: Vec<WriteJob>, log: &mut dyn TxnLog) -> Option<u64> {
     let mut state = shared.state.write();
     let mut results = Vec::with_capacity(batch.len());
     let mut wrote = false;
+    let mut written = 0u64;
     let mut ok = true;
     for job in batch {
         let now = now_ms();
@@ -139,6 +168,7 @@ fn process_batch(shared: &Arc<Shared>, batch: Vec<WriteJob>, log: &mut dyn TxnLo
                         Ok(()) => match state.apply(&entry) {
                             Ok(applied) => {
                                 wrote = true;
+                                written += 1;
                                 WriteOutcome::Done {
                                     zxid: entry.zxid,
                                     txn: entry.txn,
@@ -194,7 +224,7 @@ fn process_batch(shared: &Arc<Shared>, batch: Vec<WriteJob>, log: &mut dyn TxnLo
                 });
             }
         }
-        return false;
+        return None;
     }
     let mut watches = shared.watches.lock();
     let mut sessions = shared.sessions.lock();
@@ -236,5 +266,5 @@ fn process_batch(shared: &Arc<Shared>, batch: Vec<WriteJob>, log: &mut dyn TxnLo
             let _ = tx.send(outcome);
         }
     }
-    true
+    Some(written)
 }

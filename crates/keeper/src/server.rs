@@ -56,9 +56,12 @@ pub async fn run(
     let fsync = config.fsync;
     let (log, state, max_session, secret) = tokio::task::spawn_blocking(move || {
         let (log, entries) = FileTxnLog::open(&dir, fsync)?;
-        let mut state = StateMachine::new();
-        let mut max_session = 0i64;
-        for e in &entries {
+        let mut state = crate::snapshot::load(&dir)?.unwrap_or_else(StateMachine::new);
+        let mut max_session = state.sessions.keys().copied().max().unwrap_or(0);
+        let from_snapshot = state.last_zxid;
+        // Entries at or below the snapshot's zxid are already in it (a crash between writing
+        // the snapshot and emptying the log leaves them behind).
+        for e in entries.iter().filter(|e| e.zxid > from_snapshot) {
             max_session = max_session.max(e.session_id);
             state.apply(e).map_err(|err| KeeperError::Corrupt {
                 path: log.path().to_path_buf(),
@@ -68,6 +71,7 @@ pub async fn run(
         }
         let secret = load_or_create_secret(&dir)?;
         tracing::info!(
+            snapshot_zxid = format_args!("{from_snapshot:#x}"),
             entries = entries.len(),
             zxid = format_args!("{:#x}", state.last_zxid),
             nodes = state.tree.node_count(),

@@ -28,6 +28,8 @@ pub trait TxnLog: Send {
     fn append(&mut self, entry: &TxnEntry) -> Result<(), KeeperError>;
     /// Makes every appended entry durable.
     fn sync(&mut self) -> Result<(), KeeperError>;
+    /// Drops every synced entry: a durable snapshot now covers all of them.
+    fn compact(&mut self) -> Result<(), KeeperError>;
 }
 
 /// `TxnLog` on a single file.
@@ -173,6 +175,29 @@ impl TxnLog for FileTxnLog {
         }
         Ok(())
     }
+
+    fn compact(&mut self) -> Result<(), KeeperError> {
+        self.sync()?;
+        let path = self.path.clone();
+        let io = |context| {
+            let path = path.clone();
+            move |source| KeeperError::Io {
+                context,
+                path,
+                source,
+            }
+        };
+        self.file
+            .set_len(MAGIC.len() as u64)
+            .map_err(io("truncating the write-ahead log after a snapshot"))?;
+        self.file
+            .seek(SeekFrom::Start(MAGIC.len() as u64))
+            .map_err(io("seeking the write-ahead log"))?;
+        self.file
+            .sync_all()
+            .map_err(io("syncing the write-ahead log"))?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -210,6 +235,21 @@ mod tests {
         drop(log);
         let (_, entries) = FileTxnLog::open(dir.path(), true).unwrap();
         assert_eq!(entries.len(), 3);
+    }
+
+    #[test]
+    fn compact_empties_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (mut log, _) = FileTxnLog::open(dir.path(), false).unwrap();
+            log.append(&entry(1)).unwrap();
+            log.sync().unwrap();
+            log.compact().unwrap();
+            log.append(&entry(2)).unwrap();
+            log.sync().unwrap();
+        }
+        let (_, entries) = FileTxnLog::open(dir.path(), false).unwrap();
+        assert_eq!(entries, vec![entry(2)]);
     }
 
     #[test]

@@ -65,6 +65,57 @@ async fn restart_restores_tree_sessions_and_zxid() {
 }
 
 #[tokio::test]
+async fn snapshots_compact_the_log_and_restore() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = || KeeperConfig {
+        snapshot_every_txns: 7,
+        ..config(dir.path())
+    };
+    let s = KeeperHandle::start(cfg()).await.unwrap();
+    let mut c = Client::connect(s.addr).await;
+    c.create("/s", b"", 0).await.unwrap();
+    for i in 0..30 {
+        c.create(&format!("/s/n{i}"), format!("v{i}").as_bytes(), 0)
+            .await
+            .unwrap();
+    }
+    c.create("/s/eph", b"", 1).await.unwrap();
+    c.set("/s/n3", b"changed", -1).await.unwrap();
+    c.delete("/s/n4", -1).await;
+    let (h, _) = c.call(Request::Ping).await;
+    let (sid, pw) = (c.session_id, c.passwd.clone());
+    drop(c);
+    s.stop().await.unwrap();
+    assert!(dir.path().join("keeper.snap").exists());
+    let wal = std::fs::metadata(dir.path().join("keeper.wal"))
+        .unwrap()
+        .len();
+    assert!(wal < 2000, "log was compacted by snapshots ({wal} bytes)");
+
+    let s = KeeperHandle::start(cfg()).await.unwrap();
+    let mut c = Client::connect_with(s.addr, sid, pw, 10_000)
+        .await
+        .expect("session restored from the snapshot");
+    let (hp, _) = c.call(Request::Ping).await;
+    assert_eq!(hp.zxid, h.zxid);
+    let kids = c.children("/s", false).await.unwrap();
+    assert_eq!(kids.len(), 30);
+    assert_eq!(&c.get("/s/n3", false).await.unwrap().0[..], b"changed");
+    assert_eq!(&c.get("/s/n29", false).await.unwrap().0[..], b"v29");
+    assert_eq!(
+        c.exists("/s/n4", false).await,
+        Err(ErrorCode::NoNode.code())
+    );
+    let st = c.exists("/s", false).await.unwrap();
+    assert_eq!((st.num_children, st.cversion), (30, 32));
+    assert_eq!(
+        c.exists("/s/eph", false).await.unwrap().ephemeral_owner,
+        sid
+    );
+    s.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn containers_and_ttl_nodes_are_swept() {
     let dir = tempfile::tempdir().unwrap();
     let s = KeeperHandle::start(config(dir.path())).await.unwrap();
