@@ -45,7 +45,63 @@ struct JsonHeaderIn {
     #[serde(default)]
     remark: Option<String>,
     #[serde(rename = "extFields", default)]
-    ext_fields: Option<BTreeMap<String, Value>>,
+    ext_fields: Option<BTreeMap<String, ExtValue>>,
+}
+
+/// One extFields value read straight into its text form (no intermediate
+/// `Value` for the common scalar case); `None` for JSON null.
+struct ExtValue(Option<String>);
+
+impl<'de> Deserialize<'de> for ExtValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = ExtValue;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an extFields value")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<ExtValue, E> {
+                Ok(ExtValue(Some(v.to_string())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<ExtValue, E> {
+                Ok(ExtValue(Some(v)))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<ExtValue, E> {
+                Ok(ExtValue(Some(v.to_string())))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<ExtValue, E> {
+                Ok(ExtValue(Some(v.to_string())))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<ExtValue, E> {
+                Ok(ExtValue(Some(v.to_string())))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<ExtValue, E> {
+                // Same text as serde_json's Number formatting.
+                Ok(ExtValue(Some(
+                    serde_json::Number::from_f64(v)
+                        .map(|n| n.to_string())
+                        .unwrap_or_default(),
+                )))
+            }
+            fn visit_unit<E>(self) -> Result<ExtValue, E> {
+                Ok(ExtValue(None))
+            }
+            fn visit_none<E>(self) -> Result<ExtValue, E> {
+                Ok(ExtValue(None))
+            }
+            // Not produced by any known client; keeping the JSON text is the
+            // least surprising lossless choice.
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<ExtValue, A::Error> {
+                let v = Value::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
+                Ok(ExtValue(Some(v.to_string())))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<ExtValue, A::Error> {
+                let v = Value::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(ExtValue(Some(v.to_string())))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// Serializes the command's header as fastjson would.
@@ -86,19 +142,12 @@ pub fn decode_json_header(header: &[u8]) -> Result<RemotingCommand, FrameError> 
             .unwrap_or(LanguageCode::Other),
         _ => LanguageCode::Other,
     };
-    let mut ext_fields = ExtFields::new();
-    for (key, value) in parsed.ext_fields.unwrap_or_default() {
-        let text = match value {
-            Value::Null => continue,
-            Value::String(s) => s,
-            Value::Bool(b) => b.to_string(),
-            Value::Number(n) => n.to_string(),
-            // Not produced by any known client; keeping the JSON text is the
-            // least surprising lossless choice.
-            other @ (Value::Array(_) | Value::Object(_)) => other.to_string(),
-        };
-        ext_fields.insert(key, text);
-    }
+    let ext_fields: ExtFields = parsed
+        .ext_fields
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(k, v)| v.0.map(|v| (k, v)))
+        .collect();
     Ok(RemotingCommand {
         code: parsed.code,
         language,
@@ -152,6 +201,12 @@ mod tests {
         assert_eq!(cmd.ext_field("x"), Some("1.5"));
         assert_eq!(cmd.ext_field("n"), None);
         assert_eq!(cmd.opaque, 7);
+        let raw = br#"{"code":1,"extFields":{"arr":[1,"a"],"obj":{"b":true},"neg":-3,"big":18446744073709551615}}"#;
+        let cmd = decode_json_header(raw).unwrap();
+        assert_eq!(cmd.ext_field("arr"), Some(r#"[1,"a"]"#));
+        assert_eq!(cmd.ext_field("obj"), Some(r#"{"b":true}"#));
+        assert_eq!(cmd.ext_field("neg"), Some("-3"));
+        assert_eq!(cmd.ext_field("big"), Some("18446744073709551615"));
     }
 
     #[test]
