@@ -27,6 +27,9 @@ fn main() {
     if sync {
         cfg.flush_disk_type = FlushDiskType::SyncFlush;
     }
+    if let Some(ms) = std::env::var("FLUSH_MS").ok().and_then(|v| v.parse().ok()) {
+        cfg.flush_interval = std::time::Duration::from_millis(ms);
+    }
     let store = Arc::new(MessageStore::open(cfg).expect("open store"));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

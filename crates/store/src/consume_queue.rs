@@ -235,6 +235,26 @@ impl ConsumeQueue {
         f.get(byte - f.start(), 20).map(CqEntry::decode)
     }
 
+    /// `raw_entry` that keeps the file it used in `cache`, for sequential scans.
+    pub fn raw_entry_cached(
+        &self,
+        cache: &mut Option<Arc<MappedFile>>,
+        offset: i64,
+    ) -> Option<CqEntry> {
+        if offset < 0 {
+            return None;
+        }
+        let byte = offset as u64 * CQ_ENTRY_SIZE;
+        if !cache
+            .as_ref()
+            .is_some_and(|f| f.start() <= byte && byte < f.end())
+        {
+            *cache = Some(self.file_for(byte)?);
+        }
+        let f = cache.as_ref()?;
+        f.get(byte - f.start(), 20).map(CqEntry::decode)
+    }
+
     /// Entry `offset` if it is within `[min, max)`.
     #[cfg(test)]
     pub fn entry(&self, offset: i64) -> Option<CqEntry> {

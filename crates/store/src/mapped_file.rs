@@ -142,14 +142,21 @@ impl MappedFile {
         }
     }
 
-    /// Read-faults every page in (MADV_POPULATE_READ) so the put path's first write to a page does
-    /// not pay for the kernel zero-filling a fresh page-cache page; pages stay clean (nothing extra
-    /// is written back). Best effort: older kernels without the advice just skip it.
-    pub fn prefault(&self) {
-        if let Err(e) = self.map.advise(memmap2::Advice::PopulateRead) {
-            tracing::debug!(
-                "MADV_POPULATE_READ unavailable ({e}); segment pages fault in on first write"
-            );
+    /// Read-faults the pages of `[off, off+len)` in (MADV_POPULATE_READ) so the put path's first
+    /// write to them does not pay for the kernel allocating and zero-filling page-cache pages. The
+    /// pages stay clean (nothing extra is written back). Best effort: kernels without the advice
+    /// just skip it.
+    pub fn prefault_range(&self, off: u64, len: u64) {
+        let end = (off + len).min(self.len);
+        if off >= end {
+            return;
+        }
+        if let Err(e) = self.map.advise_range(
+            memmap2::Advice::PopulateRead,
+            off as usize,
+            (end - off) as usize,
+        ) {
+            tracing::debug!("MADV_POPULATE_READ unavailable ({e}); pages fault in on first write");
         }
     }
 

@@ -336,7 +336,6 @@ impl MessageStore {
 
         // The segment that receives the next record.
         let fs = config.commitlog_file_size;
-        let mut fresh_segment = None;
         let mut cur = segments
             .iter()
             .find(|s| s.start() <= log_end && log_end < s.end())
@@ -349,7 +348,6 @@ impl MessageStore {
             }
             let p = cl_dir.join(crate::mapped_file::offset_file_name(log_end));
             let seg = Arc::new(MappedFile::create(&p, log_end, fs).map_err(io_err(&p))?);
-            fresh_segment = Some(Arc::clone(&seg));
             segments.push(Arc::clone(&seg));
             cur = Some(seg);
         }
@@ -420,9 +418,6 @@ impl MessageStore {
         // From here on a crash must not trust the old clean-shutdown fields.
         inner.write_checkpoint(None).map_err(io_err(&ck_path))?;
         inner.check_disk();
-        if let Some(seg) = fresh_segment {
-            inner.alloc.warm(seg);
-        }
         if let Some(c) = &cur {
             inner.alloc.prefetch(c.end());
         }
@@ -444,7 +439,7 @@ impl MessageStore {
         th.push(
             std::thread::Builder::new()
                 .name("store-alloc".into())
-                .spawn(move || i.alloc.run())?,
+                .spawn(move || i.alloc.run(&i))?,
         );
         let i = Arc::clone(&self.inner);
         th.push(match self.inner.cfg.flush_disk_type {
@@ -618,8 +613,12 @@ impl MessageStore {
         let (mut filtered, mut removed, mut bytes) = (false, false, 0u64);
         let mut o = offset;
         let mut scanned = 0;
+        let mut window = None;
+        let mut cq_file = None;
         while o < max && res.messages.len() < want && scanned < MAX_SCAN_ENTRIES {
-            let Some(e) = cq.raw_entry(o) else { break };
+            let Some(e) = cq.raw_entry_cached(&mut cq_file, o) else {
+                break;
+            };
             scanned += 1;
             if e.is_lost() || e.size <= 0 || inner.is_quarantined(e.phys as u64) {
                 o += 1;
@@ -640,7 +639,10 @@ impl MessageStore {
             if !res.messages.is_empty() && bytes + e.size as u64 > max_bytes as u64 {
                 break;
             }
-            match inner.cl.read_record(e.phys as u64, Some(e.size as u32)) {
+            match inner
+                .cl
+                .read_record_windowed(&mut window, e.phys as u64, e.size as u32)
+            {
                 Some(b) => {
                     bytes += b.len() as u64;
                     res.messages.push(b);

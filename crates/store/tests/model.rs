@@ -221,7 +221,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
 
 proptest! {
     #[test]
-    fn store_matches_model(ops in proptest::collection::vec(op(), 1..48)) {
+    fn store_matches_model(ops in proptest::collection::vec(op(), 1..40)) {
         run(ops)?;
     }
 }
