@@ -75,7 +75,17 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
     shared.stats.received.fetch_add(1, Ordering::Relaxed);
 
     let conn_id: ConnId = shared.next_conn.fetch_add(1, Ordering::Relaxed);
-    let Some((session_id, timeout_ms)) = handshake(&shared, &creq, conn_id).await else {
+    if creq.last_zxid_seen > shared.last_zxid() {
+        // The client has seen a newer state than ours: ZooKeeper closes without a reply so the
+        // client moves on to another server.
+        tracing::info!(
+            %peer,
+            client_zxid = format_args!("{:#x}", creq.last_zxid_seen),
+            "client has seen a newer zxid than this server; closing without a session"
+        );
+        return;
+    }
+    let Some((session_id, timeout_ms)) = handshake(&shared, &creq).await else {
         // Unknown/expired session or bad password: answer "expired" and close.
         let resp = ConnectResponse {
             protocol_version: 0,
@@ -177,19 +187,7 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
 }
 
 /// Creates or resumes the session; `None` means "reply expired and close".
-async fn handshake(
-    shared: &Arc<Shared>,
-    creq: &ConnectRequest,
-    conn_id: ConnId,
-) -> Option<(i64, i32)> {
-    let _ = conn_id;
-    if creq.last_zxid_seen > shared.last_zxid() {
-        tracing::info!(
-            client_zxid = creq.last_zxid_seen,
-            "client has seen a newer zxid than this server; refusing the session"
-        );
-        return None;
-    }
+async fn handshake(shared: &Arc<Shared>, creq: &ConnectRequest) -> Option<(i64, i32)> {
     if creq.session_id != 0 {
         let sessions = shared.sessions.lock();
         let ok = sessions.is_live(creq.session_id)

@@ -146,3 +146,34 @@ async fn silent_session_expires_and_loses_its_ephemerals() {
     );
     s.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn client_ahead_of_the_server_gets_no_session() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (s, _d) = server(2000).await;
+    let mut t = raw(s.addr).await;
+    let req = ConnectRequest {
+        protocol_version: 0,
+        last_zxid_seen: 1 << 40,
+        timeout_ms: 10_000,
+        session_id: 0,
+        passwd: Bytes::from(vec![0; 16]),
+        read_only: Some(false),
+    };
+    t.write_all(&frame(&(), &req)).await.unwrap();
+    let mut buf = Vec::new();
+    t.read_to_end(&mut buf).await.unwrap();
+    assert!(buf.is_empty(), "closed without a ConnectResponse");
+    // An old client (no trailing readOnly byte) gets no trailing byte back.
+    let mut t = raw(s.addr).await;
+    let req = ConnectRequest {
+        last_zxid_seen: 0,
+        read_only: None,
+        ..req
+    };
+    t.write_all(&frame(&(), &req)).await.unwrap();
+    let mut len = [0u8; 4];
+    t.read_exact(&mut len).await.unwrap();
+    assert_eq!(i32::from_be_bytes(len), 36);
+    s.stop().await.unwrap();
+}
