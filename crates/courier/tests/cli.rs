@@ -137,6 +137,7 @@ fn quick_store_bench_emits_one_complete_json_line() {
     for c in syncs {
         assert!(c["records_per_s"].as_f64().expect("rate") > 0.0);
         assert!(c["ratio_to_fdatasync"].as_f64().is_some());
+        assert!(c["ratio_to_one_appender"].as_f64().is_some());
         assert!(c["latency"]["p99_us"].as_u64().is_some());
     }
     let reads = v["read"].as_array().expect("read cases");

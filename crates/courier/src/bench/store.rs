@@ -194,8 +194,12 @@ struct SyncCase {
     records: u64,
     seconds: f64,
     records_per_s: f64,
-    /// Records/s divided by the single-writer fdatasync rate: how well group commit batches.
+    /// Records/s divided by the single-writer fdatasync rate of the disk baseline.
     ratio_to_fdatasync: f64,
+    /// Records/s divided by the store's own 1-appender SYNC_FLUSH rate (when measured): the
+    /// batching factor of group commit, independent of how the flush primitive compares with a
+    /// plain write + fdatasync.
+    ratio_to_one_appender: Option<f64>,
     latency: Latency,
     /// Puts that returned something other than PutOk (FlushDiskTimeout counts here).
     not_ok: u64,
@@ -693,9 +697,19 @@ fn sync_phase(
             seconds: elapsed.as_secs_f64(),
             records_per_s: rate,
             ratio_to_fdatasync: rate / disk.fdatasync_per_s,
+            ratio_to_one_appender: None,
             latency: Latency::from_samples(&mut lat),
             not_ok,
         });
+    }
+    if let Some(one) = cases
+        .iter()
+        .find(|c| c.concurrency == 1)
+        .map(|c| c.records_per_s)
+    {
+        for c in &mut cases {
+            c.ratio_to_one_appender = Some(c.records_per_s / one);
+        }
     }
     store
         .shutdown()
@@ -902,9 +916,11 @@ fn verdicts(
             Some(c) if c.concurrency != 64 => {
                 Some(format!("measured with {} appenders, not 64", c.concurrency))
             }
-            Some(_) => Some(format!(
-                "single writer {:.0} fdatasync/s",
-                disk.fdatasync_per_s
+            Some(c) => Some(format!(
+                "single writer {:.0} fdatasync/s; {} x the store's 1-appender rate",
+                disk.fdatasync_per_s,
+                c.ratio_to_one_appender
+                    .map_or_else(|| "?".to_string(), |r| format!("{r:.1}"))
             )),
             None => not_measured("no sync case"),
         }),
@@ -1004,6 +1020,7 @@ fn render_tables(s: &Summary) -> String {
             "appenders",
             "records/s",
             "x fdatasync",
+            "x 1 appender",
             "p50 us",
             "p99 us",
             "max us",
@@ -1015,6 +1032,8 @@ fn render_tables(s: &Summary) -> String {
             c.concurrency.to_string(),
             fmt_count(c.records_per_s),
             format!("{:.1}", c.ratio_to_fdatasync),
+            c.ratio_to_one_appender
+                .map_or_else(|| "-".to_string(), |r| format!("{r:.1}")),
             c.latency.p50_us.to_string(),
             c.latency.p99_us.to_string(),
             c.latency.max_us.to_string(),
