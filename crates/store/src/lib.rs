@@ -15,6 +15,7 @@ mod message;
 mod recovery;
 mod retention;
 mod store;
+mod verify;
 
 pub use checkpoint::{Checkpoint, CHECKPOINT_SIZE};
 pub use config::{FlushDiskType, StoreConfig};

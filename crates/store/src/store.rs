@@ -174,12 +174,12 @@ pub(crate) struct Inner {
     listener: RwLock<Option<ArrivalListener>>,
     has_listener: AtomicBool,
     pub quarantine: RwLock<BTreeMap<u64, (u64, String)>>,
-    has_quarantine: AtomicBool,
+    pub has_quarantine: AtomicBool,
     pub disk_full: AtomicBool,
     shut: AtomicBool,
     pub stopper: Stopper,
     lock_file: File,
-    root: PathBuf,
+    pub root: PathBuf,
 }
 
 enum Outcome {
@@ -264,7 +264,10 @@ fn load_quarantine(path: &Path) -> BTreeMap<u64, (u64, String)> {
     m
 }
 
-fn save_quarantine(path: &Path, m: &BTreeMap<u64, (u64, String)>) -> std::io::Result<()> {
+pub(crate) fn save_quarantine(
+    path: &Path,
+    m: &BTreeMap<u64, (u64, String)>,
+) -> std::io::Result<()> {
     let mut s = String::new();
     for (a, (b, r)) in m {
         s.push_str(&format!("{a} {b} {}\n", r.replace('\n', " ")));
@@ -1170,6 +1173,12 @@ impl Inner {
 
 /// Test and tool helper: quarantined holes currently known to the store.
 impl MessageStore {
+    /// Scrubs the whole CommitLog (CRC of every record) and quarantines damaged ranges; returns
+    /// what this pass found. Blocking and I/O heavy — see `verify.rs`.
+    pub fn verify(&self) -> Vec<CorruptRecord> {
+        self.inner.verify()
+    }
+
     /// Holes (damaged CommitLog ranges) reads skip, from this and earlier recoveries.
     pub fn quarantined(&self) -> Vec<CorruptRecord> {
         self.inner

@@ -256,3 +256,38 @@ fn corrupt_checkpoint_and_missing_queue_files_are_rebuilt() {
     check_intact(&store, N, &[]);
     assert_eq!(store.query_by_key("C", "k7", 5, 0, i64::MAX).len(), 1);
 }
+
+#[test]
+fn clean_shutdown_then_mid_segment_damage_is_found_by_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = write(dir.path(), true);
+    let (a, b) = (30, 120); // one body flip, one smashed header, both with valid records after
+    patch(dir.path(), w.phys[a], w.sizes[a] as u64 - 200, &[0xEE]);
+    patch(dir.path(), w.phys[b], 4, &[0, 0, 0, 0]);
+    let store = MessageStore::open(small_config(dir.path())).unwrap();
+    let rep = store.recovery_report();
+    assert!(
+        rep.clean_shutdown,
+        "a clean open reads only the tail record: {rep:?}"
+    );
+    assert!(rep.corrupt.is_empty());
+    let found = store.verify();
+    let offsets: Vec<i64> = found.iter().map(|c| c.offset).collect();
+    assert_eq!(offsets, vec![w.phys[a], w.phys[b]], "{found:?}");
+    assert_eq!(found[0].resume_offset, w.phys[a + 1]);
+    assert_eq!(found[1].resume_offset, w.phys[b + 1]);
+    check_intact(&store, N, &[a, b]);
+    assert!(
+        store.verify().is_empty(),
+        "quarantined ranges are not reported twice"
+    );
+}
+
+#[test]
+fn verify_of_a_healthy_store_finds_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), true);
+    let store = MessageStore::open(small_config(dir.path())).unwrap();
+    assert!(store.verify().is_empty());
+    check_intact(&store, N, &[]);
+}
