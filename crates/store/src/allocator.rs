@@ -23,7 +23,7 @@ const WARM_AHEAD: u64 = 64 << 20;
 /// Largest range warmed in one step (keeps the thread responsive to allocation requests).
 const WARM_STEP: u64 = 4 << 20;
 /// How often the thread looks at the writer's position when it has nothing else to do.
-const WARM_POLL: Duration = Duration::from_millis(2);
+const WARM_POLL: Duration = Duration::from_millis(10);
 
 #[derive(Default)]
 struct State {

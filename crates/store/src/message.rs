@@ -154,10 +154,27 @@ pub fn properties_iter(s: &str) -> impl Iterator<Item = (&str, &str)> {
 
 /// Value of one property, without allocating. The last occurrence wins, as in Java's HashMap decode.
 pub fn property_value<'a>(props: &'a str, key: &str) -> Option<&'a str> {
-    properties_iter(props)
-        .filter(|(k, _)| *k == key)
-        .map(|(_, v)| v)
-        .last()
+    // Byte-level scan (the separators are ASCII, so every split point is a char boundary); same
+    // leniency as `properties_iter`, without building the iterator chain on the put path.
+    let bytes = props.as_bytes();
+    let k = key.as_bytes();
+    if k.is_empty() {
+        return None;
+    }
+    let mut found = None;
+    let mut start = 0;
+    while start < bytes.len() {
+        let end = bytes[start..]
+            .iter()
+            .position(|b| *b == 2)
+            .map_or(bytes.len(), |p| start + p);
+        let seg = &bytes[start..end];
+        if seg.len() > k.len() + 1 && seg.starts_with(k) && seg[k.len()] == 1 {
+            found = props.get(start + k.len() + 1..end);
+        }
+        start = end + 1;
+    }
+    found
 }
 
 /// Offset message id: store host IP + port (i32) + physical offset (i64), uppercase hex.
@@ -705,6 +722,10 @@ mod tests {
         );
         assert_eq!(property_value(&s, "KEYS"), Some("x y"));
         assert_eq!(property_value(&s, "NOPE"), None);
+        assert_eq!(property_value(&s, "TAG"), None);
+        assert_eq!(property_value("K\u{1}1\u{2}K\u{1}2\u{2}", "K"), Some("2"));
+        assert_eq!(property_value("K\u{1}\u{2}", "K"), None);
+        assert_eq!(property_value("K\u{1}v", "K"), Some("v"));
         // Java leniency: short segments and empty values are skipped.
         assert_eq!(
             decode_properties("a\u{2}K\u{1}\u{2}KK\u{1}v"),
