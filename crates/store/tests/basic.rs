@@ -40,6 +40,23 @@ async fn put_get_roll_and_reopen() {
         let b = store.message_by_phys_offset(*p).unwrap();
         assert!(start + b.len() as u64 <= 64 * 1024);
     }
+    // The first segment ends with a blank record covering exactly the bytes left after its last
+    // message: TOTALSIZE = remaining, MAGIC = 0xCBD43194, then the next message starts segment 2.
+    let roll = phys.iter().position(|p| *p >= 64 * 1024).unwrap();
+    let last_end =
+        phys[roll - 1] as u64 + store.message_by_phys_offset(phys[roll - 1]).unwrap().len() as u64;
+    assert_eq!(phys[roll], 64 * 1024);
+    let seg0 = std::fs::read(dir.path().join("commitlog").join(format!("{:020}", 0))).unwrap();
+    let at = last_end as usize;
+    assert_eq!(
+        i32::from_be_bytes(seg0[at..at + 4].try_into().unwrap()) as u64,
+        64 * 1024 - last_end
+    );
+    assert_eq!(
+        u32::from_be_bytes(seg0[at + 4..at + 8].try_into().unwrap()),
+        courier_store::MAGIC_BLANK
+    );
+    assert!(64 * 1024 - last_end >= 8);
     assert_eq!(store.max_offset("TopicA", 0), 150);
     let g = store.get_messages("TopicA", 1, 10, 5, 1 << 20, None);
     assert_eq!(g.status, GetStatus::Found);
