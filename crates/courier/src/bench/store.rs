@@ -240,6 +240,23 @@ struct Memory {
     bytes_written_before: u64,
 }
 
+/// The machine the figures come from; on a shared box the load explains a lot.
+#[derive(Debug, Serialize)]
+struct Machine {
+    cpus: usize,
+    loadavg_1m_at_start: Option<f64>,
+    loadavg_1m_at_end: Option<f64>,
+}
+
+fn loadavg_1m() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 #[derive(Debug, Serialize)]
 struct Summary {
     bench: &'static str,
@@ -256,6 +273,7 @@ struct Summary {
     memory: Memory,
     targets: Vec<Verdict>,
     all_targets_pass: bool,
+    machine: Machine,
     total_seconds: f64,
 }
 
@@ -277,6 +295,7 @@ pub fn run(args: StoreBenchArgs, rt: &tokio::runtime::Runtime) -> anyhow::Result
     tracing::info!("courier bench store running in {}", root.display());
 
     let rss_start = read_rss();
+    let load_start = loadavg_1m();
     let disk = disk::measure(
         &root,
         settings.disk_bytes,
@@ -390,6 +409,11 @@ pub fn run(args: StoreBenchArgs, rt: &tokio::runtime::Runtime) -> anyhow::Result
             bytes_written_before: body_written,
         },
         targets,
+        machine: Machine {
+            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            loadavg_1m_at_start: load_start,
+            loadavg_1m_at_end: loadavg_1m(),
+        },
         total_seconds: started.elapsed().as_secs_f64(),
     };
     drop(progress);
@@ -524,7 +548,8 @@ async fn append_phase(
         let mine = records / tasks as u64 + u64::from((t as u64) < records % tasks as u64);
         let (store, body, props, log_bytes, pb) = (
             store.clone(),
-            body.clone(),
+            // A copy per task: a shared Bytes would bounce its refcount between cores.
+            Bytes::copy_from_slice(&body),
             tag_props.clone(),
             log_bytes.clone(),
             pb.clone(),
@@ -661,7 +686,8 @@ fn sync_phase(
             let start = Instant::now();
             let mut handles = Vec::with_capacity(c);
             for t in 0..c {
-                let (store, body, props) = (store.clone(), body.clone(), props.clone());
+                let (store, body, props) =
+                    (store.clone(), Bytes::copy_from_slice(&body), props.clone());
                 handles.push(tokio::spawn(async move {
                     let mut samples = Vec::with_capacity(4096);
                     let mut not_ok = 0u64;
@@ -1105,7 +1131,14 @@ fn render_tables(s: &Summary) -> String {
         ]);
     }
     out.push_str(&t.render());
-    out.push_str(&format!("\ntotal {:.1} s\n", s.total_seconds));
+    let load = |l: Option<f64>| l.map_or_else(|| "?".to_string(), |v| format!("{v:.2}"));
+    out.push_str(&format!(
+        "\ntotal {:.1} s on {} CPUs; 1-minute load average {} at start, {} at end\n",
+        s.total_seconds,
+        s.machine.cpus,
+        load(s.machine.loadavg_1m_at_start),
+        load(s.machine.loadavg_1m_at_end)
+    ));
     out
 }
 
