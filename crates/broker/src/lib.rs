@@ -26,4 +26,4 @@ pub mod transaction;
 
 pub use config::BrokerConfig;
 pub use error::BrokerError;
-pub use server::run;
+pub use server::{run, run_on};

@@ -150,13 +150,32 @@ pub async fn run(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), BrokerError> {
+    run_on(config, vec![listener], shutdown).await
+}
+
+/// Like `run`, serving the same broker on several listeners — e.g. `listenPort` and the "VIP"
+/// port `listenPort - 2` that RocketMQ 4.2–4.5 clients send to when `vipChannelEnabled` is on.
+pub async fn run_on(
+    config: BrokerConfig,
+    listeners: Vec<TcpListener>,
+    shutdown: CancellationToken,
+) -> Result<(), BrokerError> {
     let ctx = open(config).await?;
-    serve(ctx.clone(), listener, shutdown).await;
+    serve_all(ctx.clone(), listeners, shutdown).await;
     close(&ctx).await
 }
 
 /// Serves requests and runs the background tasks until `shutdown` is cancelled (store stays open).
 pub async fn serve(ctx: Arc<BrokerContext>, listener: TcpListener, shutdown: CancellationToken) {
+    serve_all(ctx, vec![listener], shutdown).await
+}
+
+/// `serve` on several listeners sharing one dispatcher and one set of background tasks.
+pub async fn serve_all(
+    ctx: Arc<BrokerContext>,
+    listeners: Vec<TcpListener>,
+    shutdown: CancellationToken,
+) {
     let mut dispatcher = Dispatcher::new();
     processor::register_all(&mut dispatcher, &ctx);
     let dispatcher = Arc::new(dispatcher);
@@ -215,23 +234,26 @@ pub async fn serve(ctx: Arc<BrokerContext>, listener: TcpListener, shutdown: Can
         });
     }
 
-    let conn_ctx = ctx.clone();
-    courier_remoting::serve_with(
-        listener,
-        dispatcher,
-        ServerConfig::default(),
-        shutdown.clone(),
-        move |conn: &ConnectionHandle| {
-            let ctx = conn_ctx.clone();
-            let conn = conn.clone();
-            tokio::spawn(async move {
-                conn.closed().await;
-                ctx.consumers.channel_closed(conn.id());
-                ctx.producers.channel_closed(conn.id());
-            });
-        },
-    )
-    .await;
+    let mut servers = tokio::task::JoinSet::new();
+    for listener in listeners {
+        let conn_ctx = ctx.clone();
+        servers.spawn(courier_remoting::serve_with(
+            listener,
+            dispatcher.clone(),
+            ServerConfig::default(),
+            shutdown.clone(),
+            move |conn: &ConnectionHandle| {
+                let ctx = conn_ctx.clone();
+                let conn = conn.clone();
+                tokio::spawn(async move {
+                    conn.closed().await;
+                    ctx.consumers.channel_closed(conn.id());
+                    ctx.producers.channel_closed(conn.id());
+                });
+            },
+        ));
+    }
+    while servers.join_next().await.is_some() {}
     ctx.shutting_down.cancel();
     background.cancel();
     while tasks.join_next().await.is_some() {}

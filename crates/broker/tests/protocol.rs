@@ -553,3 +553,47 @@ async fn admin_codes() {
     );
     b.stop().await;
 }
+
+#[tokio::test]
+async fn one_broker_serves_several_listeners() {
+    let dir = tempfile::tempdir().unwrap();
+    let main = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let vip = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (main_addr, vip_addr) = (
+        main.local_addr().unwrap().to_string(),
+        vip.local_addr().unwrap().to_string(),
+    );
+    let mut config = small_config(dir.path());
+    config.listen_port = main.local_addr().unwrap().port();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(courier_broker::run_on(
+        config,
+        vec![main, vip],
+        stop.clone(),
+    ));
+    let client = courier_remoting::RemotingClient::new(Default::default());
+    let r = client
+        .invoke(
+            &vip_addr,
+            send_cmd(true, send_header("V", 0, ""), b"via vip"),
+            TIMEOUT,
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.code, response::SUCCESS);
+    let r = client
+        .invoke(
+            &main_addr,
+            RemotingCommand::request_with_header(
+                request::PULL_MESSAGE,
+                &pull_header("cg", "V", 0, 0),
+            ),
+            TIMEOUT,
+        )
+        .await
+        .unwrap();
+    assert_eq!(decode_records(r.body_bytes())[0].1, b"via vip");
+    client.shutdown().await;
+    stop.cancel();
+    task.await.unwrap().unwrap();
+}
