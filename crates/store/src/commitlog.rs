@@ -35,8 +35,8 @@ pub(crate) struct CommitLog {
 /// Result of loading the segment files.
 pub(crate) struct LoadedSegments {
     pub segments: Vec<Arc<MappedFile>>,
-    /// Some segment was shorter than `commitlog_file_size` and was zero-extended.
-    pub repaired: Vec<PathBuf>,
+    /// Segments (start, path) that were shorter than `commitlog_file_size` and were zero-extended.
+    pub repaired: Vec<(u64, PathBuf)>,
 }
 
 impl CommitLog {
@@ -83,7 +83,7 @@ impl CommitLog {
                 }
             }
             if len < file_size {
-                repaired.push(path.clone());
+                repaired.push((start, path.clone()));
             }
             let f =
                 MappedFile::open(&path, start, file_size).map_err(|e| StoreError::io(&path, e))?;

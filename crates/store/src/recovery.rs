@@ -99,15 +99,16 @@ struct Touched {
 }
 
 impl Recovery<'_> {
+    /// `repaired_from`: start of the first segment that had to be zero-extended (scan from there).
     pub fn run(
         &mut self,
         crashed: bool,
         ck: Option<Checkpoint>,
-        repaired: bool,
+        repaired_from: Option<u64>,
     ) -> Result<Recovered, StoreError> {
         let t0 = Instant::now();
         let out = match ck {
-            Some(ck) if !crashed && !repaired && ck.clean_end_offset >= 0 => {
+            Some(ck) if !crashed && repaired_from.is_none() && ck.clean_end_offset >= 0 => {
                 match self.clean(&ck) {
                     Some(r) => {
                         self.report.clean_shutdown = true;
@@ -117,11 +118,13 @@ impl Recovery<'_> {
                         tracing::warn!(
                             "clean-shutdown checkpoint does not match the commitlog; scanning"
                         );
-                        self.scan(Some(ck))?
+                        // The checkpoint's offsets cannot be trusted past the tail record it names.
+                        let tail = ck.clean_tail_offset.max(0) as u64;
+                        self.scan(Some(ck), Some(tail))?
                     }
                 }
             }
-            _ => self.scan(ck)?,
+            _ => self.scan(ck, repaired_from)?,
         };
         self.report.log_end = out.log_end as i64;
         self.report.elapsed = t0.elapsed();
@@ -161,8 +164,6 @@ impl Recovery<'_> {
             }
             self.report.scanned_bytes += m.total_size() as u64;
             last_ts = m.store_timestamp();
-        } else if self.segments.first().is_some_and(|s| s.start() != end) {
-            return None;
         }
         // Nothing may follow the end in its segment; later segments must be unused spares.
         let keep = match self.seg_index(end) {
@@ -272,7 +273,13 @@ impl Recovery<'_> {
         self.valid_at(seg, b - seg.start()).map(|_| b - seg.start())
     }
 
-    fn scan(&mut self, ck: Option<Checkpoint>) -> Result<Recovered, StoreError> {
+    /// Scans from the checkpoint's safe point, or from the start of the segment holding
+    /// `not_after` if that is earlier.
+    fn scan(
+        &mut self,
+        ck: Option<Checkpoint>,
+        not_after: Option<u64>,
+    ) -> Result<Recovered, StoreError> {
         let mut touched: HashMap<(String, i32), Touched> = HashMap::new();
         let mut holes = Vec::new();
         let Some(first) = self.segments.first().map(|s| s.start()) else {
@@ -285,17 +292,39 @@ impl Recovery<'_> {
                 scan_start: None,
             });
         };
-        let start_idx = match ck {
+        // Everything below min(flushed, logics) is durable in the CommitLog and its CQ entries are
+        // flushed, and that offset is a record boundary (both are CommitLog ends at some moment), so
+        // the scan can begin there. If the bytes there do not look like a record start (or the end
+        // of data), fall back to the start of its segment.
+        let (start_idx, mut first_off) = match ck {
             Some(ck) => {
-                let safe = ck
+                let mut safe = ck
                     .flushed_offset
                     .min(ck.logics_phy_offset)
                     .max(first as i64) as u64;
-                self.seg_index(safe).unwrap_or(self.segments.len() - 1)
+                if let Some(limit) = not_after.filter(|l| *l < safe) {
+                    safe = self
+                        .seg_index(limit)
+                        .map(|i| self.segments[i].start())
+                        .unwrap_or(first);
+                }
+                match self.seg_index(safe) {
+                    Some(i) => {
+                        let seg = &self.segments[i];
+                        let off = safe - seg.start();
+                        let plausible = match seg.get(off, 8).map(peek_head) {
+                            Some(RecordHead::End) => true,
+                            Some(RecordHead::Message(_)) => self.valid_at(seg, off).is_some(),
+                            _ => false,
+                        };
+                        (i, if plausible { off } else { 0 })
+                    }
+                    None => (self.segments.len() - 1, 0),
+                }
             }
-            None => 0,
+            None => (0, 0),
         };
-        let scan_start = self.segments[start_idx].start();
+        let scan_start = self.segments[start_idx].start() + first_off;
         let mut tail_start = None;
         let mut last_ts = 0;
         let mut i = start_idx;
@@ -303,7 +332,7 @@ impl Recovery<'_> {
         'segs: while i < self.segments.len() {
             let seg = Arc::clone(&self.segments[i]);
             let size = seg.len();
-            let mut off = 0u64;
+            let mut off = std::mem::take(&mut first_off);
             loop {
                 let pos = seg.start() + off;
                 let Some(head_bytes) = seg.get(off, 8) else {

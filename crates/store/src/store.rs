@@ -325,7 +325,7 @@ impl MessageStore {
             },
         };
         let t0 = Instant::now();
-        let recovered = rec.run(crashed, ck, !loaded.repaired.is_empty())?;
+        let recovered = rec.run(crashed, ck, loaded.repaired.first().map(|r| r.0))?;
         let mut report = rec.report;
         for h in &recovered.holes {
             quarantine.insert(h.offset as u64, (h.resume_offset as u64, h.reason.clone()));
@@ -357,7 +357,9 @@ impl MessageStore {
         // Crash recovery may have read data only present in the page cache: make it durable now.
         if let Some(start) = recovered.scan_start {
             for s in segments.iter().filter(|s| s.end() > start) {
-                s.flush_range(0, s.len()).map_err(io_err(s.path()))?;
+                let from = start.max(s.start()) - s.start();
+                s.flush_range(from, s.len() - from)
+                    .map_err(io_err(s.path()))?;
             }
         }
         let min_phys = segments.first().map(|s| s.start()).unwrap_or(log_end) as i64;

@@ -252,3 +252,42 @@ fn second_open_is_refused_with_lock_error() {
     drop(store);
     MessageStore::open(small_config(dir.path())).unwrap();
 }
+
+#[test]
+fn crash_recovery_rescans_only_past_the_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let store = MessageStore::open(small_config(dir.path())).unwrap();
+    for i in 0..300u32 {
+        rt.block_on(store.put(msg("K", 0, vec![i as u8; 500], "", "")));
+    }
+    let end = store.max_phys_offset();
+    // Wait (bounded) until the background flush and checkpoint have caught up with the end.
+    let ck = dir.path().join("checkpoint");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let b = std::fs::read(&ck).unwrap();
+        let at = |o: usize| i64::from_be_bytes(b[o..o + 8].try_into().unwrap());
+        if at(24) == end && at(48) == end {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "checkpoint never caught up"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let tail: Vec<u8> = (0..3).map(|i| i as u8).collect();
+    let r = rt.block_on(store.put(msg("K", 0, tail.clone(), "", "")));
+    drop(store); // crash
+    let store = MessageStore::open(small_config(dir.path())).unwrap();
+    let rep = store.recovery_report();
+    assert!(!rep.clean_shutdown);
+    assert!(rep.scanned_bytes <= r.wrote_bytes as u64, "{rep:?}");
+    assert_eq!(store.max_offset("K", 0), 301);
+    let g = store.get_messages("K", 0, 300, 1, 1 << 20, None);
+    assert_eq!(decode_record(&g.messages[0]).unwrap().body(), &tail[..]);
+}
