@@ -45,7 +45,10 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
         _ => return,
     }
     if let Some(word) = four_letter::word(&first) {
-        let text = four_letter::answer(&shared, word);
+        let text = {
+            let state = shared.state.read().await;
+            four_letter::answer(&shared, &state, word)
+        };
         let _ = wr.write_all(text.as_bytes()).await;
         let _ = wr.shutdown().await;
         return;
@@ -300,8 +303,12 @@ async fn handle_request(
         ids,
         handle,
     };
-    if let Some(reply) = read::execute(shared, &ctx, xid, &req) {
-        handle.send(reply);
+    if read::is_read(&req) {
+        // Writes never take this lock here: the sequencer holds it across fsync.
+        let state = shared.state.read().await;
+        if let Some(reply) = read::execute(shared, &state, &ctx, xid, &req) {
+            handle.send(reply);
+        }
         return true;
     }
     let zxid_now = || shared.last_zxid();

@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use crate::shared::Shared;
+use crate::state::StateMachine;
 
 const WORDS: &[&str] = &[
     "conf", "cons", "crst", "dirs", "dump", "envi", "gtmk", "ruok", "stmk", "srvr", "srst", "stat",
@@ -20,7 +21,7 @@ pub fn word(first: &[u8; 4]) -> Option<&'static str> {
 const VERSION: &str = concat!("3.8.4-courier-", env!("CARGO_PKG_VERSION"));
 
 /// The text answer to `word`.
-pub fn answer(shared: &Shared, word: &str) -> String {
+pub fn answer(shared: &Shared, state: &StateMachine, word: &str) -> String {
     if !shared.config.four_letter_allowed(word) {
         return format!("{word} is not executed because it is not in the whitelist.\n");
     }
@@ -28,14 +29,14 @@ pub fn answer(shared: &Shared, word: &str) -> String {
     match word {
         "ruok" => out.push_str("imok"),
         "isro" => out.push_str("rw"),
-        "srvr" => srvr(shared, &mut out),
+        "srvr" => srvr(shared, state, &mut out),
         "stat" => {
             out.push_str("Clients:\n");
             for line in cons_lines(shared) {
                 let _ = writeln!(out, "{line}");
             }
             out.push('\n');
-            srvr(shared, &mut out);
+            srvr(shared, state, &mut out);
         }
         "cons" => {
             for line in cons_lines(shared) {
@@ -103,7 +104,6 @@ pub fn answer(shared: &Shared, word: &str) -> String {
             }
         }
         "dump" => {
-            let state = shared.state.read();
             let sessions = shared.sessions.lock();
             out.push_str("SessionTracker dump:\n");
             for (id, timeout, left) in sessions.snapshot(Instant::now()) {
@@ -120,7 +120,7 @@ pub fn answer(shared: &Shared, word: &str) -> String {
                 }
             }
         }
-        "mntr" => mntr(shared, &mut out),
+        "mntr" => mntr(shared, state, &mut out),
         "dirs" => {
             let size = std::fs::metadata(shared.config.data_dir.join("keeper.wal"))
                 .map(|m| m.len())
@@ -155,8 +155,7 @@ fn cons_lines(shared: &Shared) -> Vec<String> {
     v
 }
 
-fn srvr(shared: &Shared, out: &mut String) {
-    let state = shared.state.read();
+fn srvr(shared: &Shared, state: &StateMachine, out: &mut String) {
     let _ = writeln!(out, "Zookeeper version: {VERSION}");
     let _ = writeln!(out, "Latency min/avg/max: 0/0.0/0");
     let _ = writeln!(
@@ -172,8 +171,7 @@ fn srvr(shared: &Shared, out: &mut String) {
     let _ = writeln!(out, "Node count: {}", state.tree.node_count());
 }
 
-fn mntr(shared: &Shared, out: &mut String) {
-    let state = shared.state.read();
+fn mntr(shared: &Shared, state: &StateMachine, out: &mut String) {
     let watches = shared.watches.lock().total();
     let sessions = shared.sessions.lock().len();
     let conns = shared.conns.lock().len();

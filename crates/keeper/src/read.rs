@@ -53,8 +53,16 @@ fn respond<R: courier_keeper_proto::Record>(xid: i32, zxid: i64, r: Result<R, Er
 }
 
 /// Answers a read request; `None` if `req` is not one this module handles.
-pub fn execute(shared: &Shared, ctx: &ReadCtx<'_>, xid: i32, req: &Request) -> Option<Bytes> {
-    let state = shared.state.read();
+pub fn execute(
+    shared: &Shared,
+    state: &StateMachine,
+    ctx: &ReadCtx<'_>,
+    xid: i32,
+    req: &Request,
+) -> Option<Bytes> {
+    if !is_read(req) {
+        return None;
+    }
     let zxid = state.last_zxid;
     let ids = ctx.ids;
     Some(match req {
@@ -91,7 +99,7 @@ pub fn execute(shared: &Shared, ctx: &ReadCtx<'_>, xid: i32, req: &Request) -> O
             respond(xid, zxid, res)
         }
         Request::GetData(r) => {
-            let res = node_for(&state, &r.path, perms::READ, ids).map(|n| {
+            let res = node_for(state, &r.path, perms::READ, ids).map(|n| {
                 if r.watch {
                     shared
                         .watches
@@ -106,7 +114,7 @@ pub fn execute(shared: &Shared, ctx: &ReadCtx<'_>, xid: i32, req: &Request) -> O
             respond(xid, zxid, res)
         }
         Request::GetChildren(r) => {
-            let res = node_for(&state, &r.path, perms::READ, ids).map(|n| {
+            let res = node_for(state, &r.path, perms::READ, ids).map(|n| {
                 if r.watch {
                     shared
                         .watches
@@ -120,7 +128,7 @@ pub fn execute(shared: &Shared, ctx: &ReadCtx<'_>, xid: i32, req: &Request) -> O
             respond(xid, zxid, res)
         }
         Request::GetChildren2(r) => {
-            let res = node_for(&state, &r.path, perms::READ, ids).map(|n| {
+            let res = node_for(state, &r.path, perms::READ, ids).map(|n| {
                 if r.watch {
                     shared
                         .watches
@@ -135,7 +143,7 @@ pub fn execute(shared: &Shared, ctx: &ReadCtx<'_>, xid: i32, req: &Request) -> O
             respond(xid, zxid, res)
         }
         Request::GetAcl(r) => {
-            let res = node_for(&state, &r.path, perms::READ | perms::ADMIN, ids).map(|n| {
+            let res = node_for(state, &r.path, perms::READ | perms::ADMIN, ids).map(|n| {
                 let shown = if acl::allowed(&n.acl, perms::ADMIN, ids) {
                     n.acl.as_ref().clone()
                 } else {
@@ -149,7 +157,7 @@ pub fn execute(shared: &Shared, ctx: &ReadCtx<'_>, xid: i32, req: &Request) -> O
             respond(xid, zxid, res)
         }
         Request::GetAllChildrenNumber(r) => {
-            let res = node_for(&state, &r.path, perms::READ, ids).map(|_| {
+            let res = node_for(state, &r.path, perms::READ, ids).map(|_| {
                 let total = if r.path == "/" {
                     state.tree.node_count().saturating_sub(2)
                 } else {
@@ -184,14 +192,14 @@ pub fn execute(shared: &Shared, ctx: &ReadCtx<'_>, xid: i32, req: &Request) -> O
         Request::Check(r) => respond(
             xid,
             zxid,
-            prep::check_only(&state, &r.path, r.version, ids).map(|_| ()),
+            prep::check_only(state, &r.path, r.version, ids).map(|_| ()),
         ),
         Request::MultiRead(m) => {
             let results = m
                 .ops
                 .iter()
                 .map(|op| match op {
-                    MultiOp::GetData(r) => match node_for(&state, &r.path, perms::READ, ids) {
+                    MultiOp::GetData(r) => match node_for(state, &r.path, perms::READ, ids) {
                         Ok(n) => {
                             if r.watch {
                                 shared
@@ -203,7 +211,7 @@ pub fn execute(shared: &Shared, ctx: &ReadCtx<'_>, xid: i32, req: &Request) -> O
                         }
                         Err(c) => OpResult::Error(c.code()),
                     },
-                    MultiOp::GetChildren(r) => match node_for(&state, &r.path, perms::READ, ids) {
+                    MultiOp::GetChildren(r) => match node_for(state, &r.path, perms::READ, ids) {
                         Ok(n) => {
                             if r.watch {
                                 shared
@@ -262,11 +270,11 @@ pub fn execute(shared: &Shared, ctx: &ReadCtx<'_>, xid: i32, req: &Request) -> O
                 persistent_watches: Vec::new(),
                 persistent_recursive_watches: Vec::new(),
             };
-            set_watches(&state, &mut shared.watches.lock(), ctx, &w2);
+            set_watches(state, &mut shared.watches.lock(), ctx, &w2);
             reply_frame(xid, zxid, 0, &())
         }
         Request::SetWatches2(w) => {
-            set_watches(&state, &mut shared.watches.lock(), ctx, w);
+            set_watches(state, &mut shared.watches.lock(), ctx, w);
             reply_frame(xid, zxid, 0, &())
         }
         Request::WhoAmI => {
@@ -281,6 +289,29 @@ pub fn execute(shared: &Shared, ctx: &ReadCtx<'_>, xid: i32, req: &Request) -> O
         }
         _ => return None,
     })
+}
+
+/// Requests this module answers.
+pub fn is_read(req: &Request) -> bool {
+    matches!(
+        req,
+        Request::Exists(_)
+            | Request::GetData(_)
+            | Request::GetChildren(_)
+            | Request::GetChildren2(_)
+            | Request::GetAcl(_)
+            | Request::GetAllChildrenNumber(_)
+            | Request::GetEphemerals(_)
+            | Request::Sync(_)
+            | Request::Check(_)
+            | Request::MultiRead(_)
+            | Request::AddWatch(_)
+            | Request::CheckWatches(_)
+            | Request::RemoveWatches(_)
+            | Request::SetWatches(_)
+            | Request::SetWatches2(_)
+            | Request::WhoAmI
+    )
 }
 
 /// Re-arms watches after a reconnect and fires what the client missed since `relative_zxid`.

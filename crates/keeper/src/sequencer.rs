@@ -116,7 +116,7 @@ pub fn run(shared: Arc<Shared>, rx: Receiver<SeqMsg>, mut log: Box<dyn TxnLog>) 
 /// Snapshots the state and empties the log. Writers wait meanwhile (readers do not); a failure
 /// is logged and leaves the log intact, so nothing is lost.
 fn take_snapshot(shared: &Shared, log: &mut dyn TxnLog) {
-    let state = shared.state.read();
+    let state = shared.state.blocking_read();
     let started = Instant::now();
     match crate::snapshot::write(&shared.config.data_dir, &state) {
         Ok(()) => {
@@ -136,7 +136,7 @@ fn take_snapshot(shared: &Shared, log: &mut dyn TxnLog) {
 
 /// Runs one batch; returns how many txns were logged, or None if the write path must stop.
 fn process_batch(shared: &Arc<Shared>, batch: Vec<WriteJob>, log: &mut dyn TxnLog) -> Option<u64> {
-    let mut state = shared.state.write();
+    let mut state = shared.state.blocking_write();
     let mut results = Vec::with_capacity(batch.len());
     let mut wrote = false;
     let mut written = 0u64;
@@ -226,6 +226,9 @@ fn process_batch(shared: &Arc<Shared>, batch: Vec<WriteJob>, log: &mut dyn TxnLo
         }
         return None;
     }
+    shared
+        .published_zxid
+        .store(state.last_zxid, Ordering::Release);
     let mut watches = shared.watches.lock();
     let mut sessions = shared.sessions.lock();
     let conns = shared.conns.lock();

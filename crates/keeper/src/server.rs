@@ -8,8 +8,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::Mutex;
 use tokio::net::TcpListener;
+use tokio::sync::RwLock;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -90,6 +91,7 @@ pub async fn run(
     }
     let (tx, rx) = std::sync::mpsc::channel();
     let shared = Arc::new(Shared {
+        published_zxid: std::sync::atomic::AtomicI64::new(state.last_zxid),
         super_digest: config.super_digest.clone(),
         config,
         state: RwLock::new(state),
@@ -165,7 +167,7 @@ async fn sweep_loop(shared: Arc<Shared>) {
         tick.tick().await;
         let now = now_ms();
         let candidates: Vec<String> = {
-            let state = shared.state.read();
+            let state = shared.state.read().await;
             state
                 .tree
                 .containers()

@@ -7,14 +7,15 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
 use courier_keeper_proto::{frame, keeper_state, EventType, Id, ReplyHeader, WatcherEvent};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::Mutex;
 use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::RwLock;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::KeeperConfig;
@@ -87,7 +88,8 @@ pub struct Stats {
 pub struct Shared {
     /// Settings.
     pub config: KeeperConfig,
-    /// The state machine.
+    /// The state machine. An async lock: readers wait without blocking a runtime thread while
+    /// the sequencer holds it across a group-commit fsync.
     pub state: RwLock<StateMachine>,
     /// Watch registrations.
     pub watches: Mutex<WatchManager>,
@@ -109,12 +111,15 @@ pub struct Shared {
     pub failed: AtomicBool,
     /// Identity granted by the super digest, if configured.
     pub super_digest: Option<String>,
+    /// Copy of the state's last zxid, published after each batch is durable, so pings and
+    /// handshakes never wait for the state lock (which the sequencer holds across fsync).
+    pub published_zxid: AtomicI64,
 }
 
 impl Shared {
-    /// The zxid reads and pings report.
+    /// The zxid pings and error replies report.
     pub fn last_zxid(&self) -> i64 {
-        self.state.read().last_zxid
+        self.published_zxid.load(Ordering::Acquire)
     }
 }
 
