@@ -11,6 +11,8 @@
 //!   clients, the group-changed listener is called — outside the table lock — with the group name
 //!   and the remaining clients' handles, so the server can send NOTIFY_CONSUMER_IDS_CHANGED.
 //!   A heartbeat from an already known connection only refreshes it and notifies nobody.
+//! - A heartbeat replaces the group's subscription table: topics it does not list are dropped,
+//!   listed ones are updated unless the stored `subVersion` is newer.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -136,7 +138,10 @@ impl<C: Clone> ConsumerManager<C> {
                     true
                 }
             };
-            // A heartbeat carries the client's whole subscription set for the group.
+            // A heartbeat carries the client's whole subscription set for the group: topics it
+            // no longer lists are dropped (RocketMQ replaces the table the same way).
+            info.subscriptions
+                .retain(|topic, _| data.subscription_data_set.iter().any(|s| &s.topic == topic));
             for sub in &data.subscription_data_set {
                 match info.subscriptions.get(&sub.topic) {
                     Some(old) if old.sub_version > sub.sub_version => {}
@@ -343,6 +348,14 @@ mod tests {
         assert_eq!(m.subscription("g", "T").unwrap().sub_string, "TagA");
         m.register(&data("g", "TagB", 9), client(1, "c1", t0));
         assert_eq!(m.subscription("g", "T").unwrap().sub_string, "TagB");
+        let mut other = data("g", "*", 10);
+        other.subscription_data_set[0].topic = "U".into();
+        m.register(&other, client(1, "c1", t0));
+        assert!(
+            m.subscription("g", "T").is_none(),
+            "unsubscribed topic dropped"
+        );
+        assert!(m.subscription("g", "U").is_some());
         let snap = m.snapshot("g").unwrap();
         assert_eq!(snap.message_model, "CLUSTERING");
         assert_eq!(snap.channels.len(), 1);

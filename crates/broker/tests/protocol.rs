@@ -597,3 +597,33 @@ async fn one_broker_serves_several_listeners() {
     stop.cancel();
     task.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn lite_pull_and_check_client_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = TestBroker::start(small_config(dir.path())).await;
+    assert_eq!(
+        b.call(send_cmd(true, send_header("L", 0, ""), b"lite"))
+            .await
+            .code,
+        0
+    );
+    let r = b
+        .call_header(request::LITE_PULL_MESSAGE, &pull_header("cg", "L", 0, 0))
+        .await;
+    assert_eq!(r.code, response::SUCCESS);
+    assert_eq!(decode_records(r.body_bytes())[0].1, b"lite");
+
+    let check = |expr_type: &str| {
+        let body = serde_json::json!({"group": "cg", "subscriptionData": {
+            "topic": "L", "subString": "a > 1", "expressionType": expr_type,
+            "tagsSet": [], "codeSet": [], "subVersion": 1}});
+        RemotingCommand::new_request(request::CHECK_CLIENT_CONFIG)
+            .with_body(serde_json::to_vec(&body).unwrap())
+    };
+    let r = b.call(check("SQL92")).await;
+    assert_eq!(r.code, response::SYSTEM_ERROR);
+    assert!(r.remark.unwrap().contains("SQL92"));
+    assert_eq!(b.call(check("TAG")).await.code, response::SUCCESS);
+    b.stop().await;
+}

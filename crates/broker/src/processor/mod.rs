@@ -15,6 +15,7 @@ use courier_remoting::{ConnectionHandle, Dispatcher, ProcessResult, RemotingComm
 
 use crate::context::BrokerContext;
 
+pub mod check_client_config;
 pub mod consumer_connection;
 pub mod consumer_list;
 pub mod earliest_msg_storetime;
@@ -72,7 +73,18 @@ pub fn register_all(d: &mut Dispatcher, ctx: &Arc<BrokerContext>) {
         ctx,
         send::process,
     );
-    wire(d, &[request::PULL_MESSAGE], ctx, pull::process);
+    wire(
+        d,
+        &[request::PULL_MESSAGE, request::LITE_PULL_MESSAGE],
+        ctx,
+        pull::process,
+    );
+    wire(
+        d,
+        &[request::CHECK_CLIENT_CONFIG],
+        ctx,
+        check_client_config::process,
+    );
     wire(
         d,
         &[request::QUERY_CONSUMER_OFFSET],

@@ -1,4 +1,5 @@
-//! PULL_MESSAGE (11): read up to maxMsgNums stored records from a queue, filtered by the tag
+//! PULL_MESSAGE (11) and LITE_PULL_MESSAGE (361, same header, sent by 4.9+/5.x lite pull
+//! consumers): read up to maxMsgNums stored records from a queue, filtered by the tag
 //! codes of the consumer's subscription, with long polling.
 //!
 //! Flow: pre-checks (broker/topic read perm → NO_PERMISSION, unknown group with auto-create off →
