@@ -196,6 +196,23 @@ impl SubscriptionGroupManager {
         self.inner.read().table.keys().cloned().collect()
     }
 
+    /// The table in the file/wire shape (GET_ALL_SUBSCRIPTIONGROUP_CONFIG).
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(&self.wrapper()).unwrap_or_default()
+    }
+
+    fn wrapper(&self) -> Wrapper {
+        let inner = self.inner.read();
+        Wrapper {
+            subscription_group_table: inner
+                .table
+                .iter()
+                .map(|(k, v)| (k.clone(), SubscriptionGroupConfig::clone(v)))
+                .collect(),
+            data_version: inner.data_version.clone(),
+        }
+    }
+
     /// Writes subscriptionGroup.json (atomically, keeping a .bak).
     pub fn persist(&self) -> Result<(), BrokerError> {
         let wrapper = {

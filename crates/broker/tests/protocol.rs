@@ -627,3 +627,108 @@ async fn lite_pull_and_check_client_config() {
     assert_eq!(b.call(check("TAG")).await.code, response::SUCCESS);
     b.stop().await;
 }
+
+#[tokio::test]
+async fn admin_tool_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = TestBroker::start(small_config(dir.path())).await;
+    b.call_header(request::UPDATE_AND_CREATE_TOPIC, &create_topic("Del", 2, 6))
+        .await;
+    let with = |code: i32, k: &str, v: &str| {
+        let mut c = RemotingCommand::new_request(code);
+        c.ext_fields.insert(k.to_string(), v.to_string());
+        c
+    };
+    let r = b
+        .call(with(request::GET_TOPIC_CONFIG, "topic", "Del"))
+        .await;
+    assert_eq!(r.code, response::SUCCESS);
+    let v: serde_json::Value = serde_json::from_slice(r.body_bytes()).unwrap();
+    assert_eq!(v["readQueueNums"], 2);
+    let r = b
+        .call(with(request::DELETE_TOPIC_IN_BROKER, "topic", "Del"))
+        .await;
+    assert_eq!(r.code, response::SUCCESS);
+    let r = b
+        .call(with(request::GET_TOPIC_CONFIG, "topic", "Del"))
+        .await;
+    assert_eq!(r.code, response::TOPIC_NOT_EXIST);
+    let r = b
+        .call(with(request::DELETE_TOPIC_IN_BROKER, "topic", "TBW102"))
+        .await;
+    assert_eq!(r.code, response::SYSTEM_ERROR);
+    // Missing header field.
+    let r = b
+        .call(RemotingCommand::new_request(request::GET_TOPIC_CONFIG))
+        .await;
+    assert_eq!(r.code, response::SYSTEM_ERROR);
+    assert!(r.remark.unwrap().contains("topic"));
+
+    let body = br#"{"groupName":"ag"}"#.to_vec();
+    b.call(
+        RemotingCommand::new_request(request::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP).with_body(body),
+    )
+    .await;
+    let r = b
+        .call(RemotingCommand::new_request(
+            request::GET_ALL_SUBSCRIPTIONGROUP_CONFIG,
+        ))
+        .await;
+    let v: serde_json::Value = serde_json::from_slice(r.body_bytes()).unwrap();
+    assert!(v["subscriptionGroupTable"]["ag"].is_object());
+    let r = b
+        .call(with(request::DELETE_SUBSCRIPTIONGROUP, "groupName", "ag"))
+        .await;
+    assert_eq!(r.code, response::SUCCESS);
+    let r = b
+        .call(RemotingCommand::new_request(
+            request::GET_ALL_SUBSCRIPTIONGROUP_CONFIG,
+        ))
+        .await;
+    let v: serde_json::Value = serde_json::from_slice(r.body_bytes()).unwrap();
+    assert!(v["subscriptionGroupTable"]["ag"].is_null());
+
+    b.call_header(
+        request::UPDATE_CONSUMER_OFFSET,
+        &UpdateConsumerOffsetRequestHeader {
+            consumer_group: "og".into(),
+            topic: "OT".into(),
+            queue_id: 1,
+            commit_offset: 9,
+        },
+    )
+    .await;
+    let r = b
+        .call(RemotingCommand::new_request(
+            request::GET_ALL_CONSUMER_OFFSET,
+        ))
+        .await;
+    let v: serde_json::Value = serde_json::from_slice(r.body_bytes()).unwrap();
+    assert_eq!(v["offsetTable"]["OT@og"]["1"], 9);
+
+    let r = b
+        .call(with(
+            request::GET_PRODUCER_CONNECTION_LIST,
+            "producerGroup",
+            "nobody",
+        ))
+        .await;
+    assert_eq!(r.code, response::SYSTEM_ERROR);
+    let hb = serde_json::json!({"clientID": "p@1", "producerDataSet": [{"groupName": "pg1"}]});
+    b.call(
+        RemotingCommand::new_request(request::HEART_BEAT)
+            .with_body(serde_json::to_vec(&hb).unwrap()),
+    )
+    .await;
+    let r = b
+        .call(with(
+            request::GET_PRODUCER_CONNECTION_LIST,
+            "producerGroup",
+            "pg1",
+        ))
+        .await;
+    assert_eq!(r.code, response::SUCCESS);
+    let v: serde_json::Value = serde_json::from_slice(r.body_bytes()).unwrap();
+    assert_eq!(v["connectionSet"][0]["clientId"], "p@1");
+    b.stop().await;
+}

@@ -170,3 +170,31 @@ async fn queue_locks_are_exclusive() {
     assert_eq!(r.code, response::SYSTEM_ERROR);
     b.shutdown.cancel();
 }
+
+#[tokio::test]
+async fn retry_topic_send_past_max_goes_to_dlq() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = TestBroker::start(config(dir.path())).await;
+    let send = |times: i32| {
+        let mut h = send_header("%RETRY%rg", 0, "");
+        h.reconsume_times = Some(times);
+        h.max_reconsume_times = Some(16);
+        send_cmd(true, h, b"r")
+    };
+    assert_eq!(b.call(send(16)).await.code, response::SUCCESS);
+    assert_eq!(b.call(send(17)).await.code, response::SUCCESS);
+    let max = |topic: &str| GetMaxOffsetRequestHeader {
+        topic: topic.into(),
+        queue_id: 0,
+        committed: None,
+    };
+    let r = b
+        .call_header(request::GET_MAX_OFFSET, &max("%RETRY%rg"))
+        .await;
+    assert_eq!(r.decode_header::<OffsetResponseHeader>().unwrap().offset, 1);
+    let r = b
+        .call_header(request::GET_MAX_OFFSET, &max("%DLQ%rg"))
+        .await;
+    assert_eq!(r.decode_header::<OffsetResponseHeader>().unwrap().offset, 1);
+    b.stop().await;
+}

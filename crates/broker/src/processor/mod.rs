@@ -1,5 +1,6 @@
 //! Request processors: one module per request code (or per pair of codes that share a header and
-//! differ only in key names, like SEND_MESSAGE / SEND_MESSAGE_V2). Each exposes
+//! differ only in key names, like SEND_MESSAGE / SEND_MESSAGE_V2; the few-line admin codes share
+//! `admin.rs`, one function each). Each exposes
 //! `process(ctx, conn, request) -> ProcessResult`; `register_all` wires them into a dispatcher.
 //!
 //! Conventions kept by every processor: a missing or malformed required header field returns
@@ -15,6 +16,7 @@ use courier_remoting::{ConnectionHandle, Dispatcher, ProcessResult, RemotingComm
 
 use crate::context::BrokerContext;
 
+pub mod admin;
 pub mod check_client_config;
 pub mod consumer_connection;
 pub mod consumer_list;
@@ -166,6 +168,37 @@ pub fn register_all(d: &mut Dispatcher, ctx: &Arc<BrokerContext>) {
         &[request::END_TRANSACTION],
         ctx,
         end_transaction::process,
+    );
+    wire(
+        d,
+        &[request::GET_ALL_SUBSCRIPTIONGROUP_CONFIG],
+        ctx,
+        admin::all_subscription_groups,
+    );
+    wire(
+        d,
+        &[request::DELETE_SUBSCRIPTIONGROUP],
+        ctx,
+        admin::delete_subscription_group,
+    );
+    wire(
+        d,
+        &[request::DELETE_TOPIC_IN_BROKER],
+        ctx,
+        admin::delete_topic,
+    );
+    wire(
+        d,
+        &[request::GET_ALL_CONSUMER_OFFSET],
+        ctx,
+        admin::all_consumer_offsets,
+    );
+    wire(d, &[request::GET_TOPIC_CONFIG], ctx, admin::topic_config);
+    wire(
+        d,
+        &[request::GET_PRODUCER_CONNECTION_LIST],
+        ctx,
+        admin::producer_connections,
     );
     wire(d, &[request::LOCK_BATCH_MQ], ctx, lock_batch::process);
     wire(d, &[request::UNLOCK_BATCH_MQ], ctx, unlock_batch::process);

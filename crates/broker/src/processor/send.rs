@@ -5,7 +5,7 @@
 //! (MESSAGE_ILLEGAL), topics clients may not send to (NO_PERMISSION), topic existence with
 //! auto-create (TOPIC_NOT_EXIST), topic write permission (NO_PERMISSION), queue id
 //! (SYSTEM_ERROR), body size against `maxMessageSize` (MESSAGE_ILLEGAL, remark states the limit).
-//! A retry-topic message that has been reconsumed `maxReconsumeTimes` times goes to the group's
+//! A retry-topic message whose reconsumeTimes exceeds `maxReconsumeTimes` goes to the group's
 //! `%DLQ%` topic instead. The response carries msgId (offset id; comma-separated, one per record,
 //! for batches), queueId, queueOffset (first record), transactionId (= UNIQ_KEY), MSG_REGION and
 //! TRACE_ON. Store statuses map as in the fact sheet: stored-but-not-flushed is FLUSH_DISK_TIMEOUT
@@ -120,7 +120,7 @@ pub async fn process(
                 .map(|g| g.retry_max_times)
                 .unwrap_or(16)
         });
-        if reconsume_times >= max {
+        if reconsume_times > max {
             let dlq = format!("{DLQ_GROUP_TOPIC_PREFIX}{group}");
             config = ctx
                 .topics
