@@ -137,7 +137,10 @@ impl OffsetStore {
     }
 
     /// Persists the offsets of `queues` (remote) or the whole table (local).
-    pub(crate) async fn persist(&self, queues: &[MessageQueue]) {
+    /// Remote commits are oneway when `oneway` (the periodic commit, as Java
+    /// does) and awaited otherwise (shutdown, dropped queue), so a later reader
+    /// sees them.
+    pub(crate) async fn persist(&self, queues: &[MessageQueue], oneway: bool) {
         match self {
             OffsetStore::Remote {
                 instance,
@@ -152,7 +155,7 @@ impl OffsetStore {
                         .collect()
                 };
                 for (q, o) in entries {
-                    if let Err(e) = instance.update_consumer_offset(group, &q, o, true).await {
+                    if let Err(e) = instance.update_consumer_offset(group, &q, o, oneway).await {
                         tracing::warn!(queue = %q, error = %e, "offset commit failed; retried next period");
                     }
                 }
@@ -180,7 +183,7 @@ impl OffsetStore {
 
     /// Persists one queue's offset right away and forgets it (queue dropped).
     pub(crate) async fn persist_and_remove(&self, mq: &MessageQueue) {
-        self.persist(std::slice::from_ref(mq)).await;
+        self.persist(std::slice::from_ref(mq), false).await;
         if let OffsetStore::Remote { table, .. } = self {
             table.lock().remove(mq);
         }
@@ -215,7 +218,7 @@ mod tests {
         s.update(&q, 10, false);
         s.update(&q, 7, false);
         assert_eq!(s.cached(&q), Some(10));
-        s.persist(&[]).await;
+        s.persist(&[], false).await;
         let s = OffsetStore::local(dir.path(), "127.0.0.1@x", "g").unwrap();
         assert_eq!(s.read(&q).await.unwrap(), Some(10));
         s.update(&q, 3, true);

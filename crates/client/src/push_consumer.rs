@@ -285,7 +285,7 @@ impl PushConsumerBuilder {
         let p = inner.clone();
         instance.spawn_periodic(inner.config.persist_interval, move |_| {
             let p = p.clone();
-            async move { p.persist_all().await }
+            async move { p.persist_all(true).await }
         });
         let r = inner.clone();
         let stop = inner.stop_pulling.clone();
@@ -388,7 +388,7 @@ impl PushConsumer {
         let _guard = i.rebalance_lock.lock().await;
         i.work.close();
         i.work.wait().await;
-        i.persist_all().await;
+        i.persist_all(false).await;
         i.instance.unregister_all(None, Some(&i.config.group)).await;
         i.instance.close().await;
     }
@@ -415,9 +415,9 @@ impl Inner {
         self.instance.heartbeat_all(&data).await;
     }
 
-    async fn persist_all(&self) {
+    async fn persist_all(&self, oneway: bool) {
         let queues: Vec<MessageQueue> = self.queues.lock().keys().cloned().collect();
-        self.offsets.persist(&queues).await;
+        self.offsets.persist(&queues, oneway).await;
     }
 
     async fn rebalance_all(self: Arc<Self>) {

@@ -1,0 +1,340 @@
+//! Push and pull consumers against a real name server and broker.
+
+mod common;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{recorder, wait_until, Cluster};
+use courier_client::{
+    ConsumeFromWhere, ConsumeResult, Message, MessageExt, MessageModel, Producer, PullConsumer,
+    PullStatus, PushConsumer,
+};
+use parking_lot::Mutex;
+
+fn producer(cluster: &Cluster) -> Producer {
+    Producer::builder()
+        .namesrv(&cluster.namesrv)
+        .group("pg")
+        .build()
+        .unwrap()
+}
+
+fn ids(msgs: &[MessageExt]) -> Vec<String> {
+    msgs.iter().map(|m| m.msg_id.clone()).collect()
+}
+
+#[tokio::test]
+async fn clustering_group_of_two_receives_every_message_exactly_once() {
+    let cluster = Cluster::start(1).await;
+    cluster.create_topic("Clustered", 8).await;
+    // A long rebalance period: the first consumer gives up half its queues only
+    // because the broker sends NOTIFY_CONSUMER_IDS_CHANGED when the second joins.
+    let consumer = |got| {
+        PushConsumer::builder()
+            .namesrv(&cluster.namesrv)
+            .group("cg-cluster")
+            .subscribe("Clustered", "*")
+            .rebalance_interval(Duration::from_secs(120))
+            .consume_from(ConsumeFromWhere::FirstOffset)
+            .start(got)
+    };
+    let (got1, l1) = recorder();
+    let c1 = consumer(l1).await.unwrap();
+    wait_until("c1 owns every queue", Duration::from_secs(10), || {
+        let n = c1.assignment().len();
+        async move { n == 8 }
+    })
+    .await;
+    let (got2, l2) = recorder();
+    let c2 = consumer(l2).await.unwrap();
+    wait_until("queues split 4/4", Duration::from_secs(10), || {
+        let (a, b) = (c1.assignment(), c2.assignment());
+        let union: BTreeSet<_> = a.iter().chain(b.iter()).cloned().collect();
+        async move { a.len() == 4 && b.len() == 4 && union.len() == 8 }
+    })
+    .await;
+
+    let p = producer(&cluster);
+    let mut sent = BTreeSet::new();
+    for i in 0..100 {
+        let r = p
+            .send(Message::new("Clustered", format!("m{i}")))
+            .await
+            .unwrap();
+        sent.insert(r.msg_id);
+    }
+    wait_until("100 messages consumed", Duration::from_secs(20), || {
+        let n = got1.lock().len() + got2.lock().len();
+        async move { n >= 100 }
+    })
+    .await;
+    // Give duplicates a chance to show up.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let a = ids(&got1.lock());
+    let b = ids(&got2.lock());
+    assert!(
+        !a.is_empty() && !b.is_empty(),
+        "both consumers got messages"
+    );
+    assert_eq!(a.len() + b.len(), 100, "no duplicates");
+    let all: BTreeSet<String> = a.into_iter().chain(b).collect();
+    assert_eq!(all, sent);
+
+    // Offsets are committed on shutdown; the broker then reports 100 consumed.
+    c1.shutdown().await;
+    c2.shutdown().await;
+    let pc = PullConsumer::connect(&cluster.namesrv, "cg-cluster").unwrap();
+    let mut committed = 0;
+    for q in pc.fetch_queues("Clustered").await.unwrap() {
+        committed += pc.query_offset(&q).await.unwrap().unwrap_or(0);
+    }
+    assert_eq!(committed, 100);
+    pc.shutdown().await;
+    p.shutdown().await;
+    cluster.stop().await;
+}
+
+#[tokio::test]
+async fn broadcasting_group_of_two_each_receive_everything_and_keep_local_offsets() {
+    let cluster = Cluster::start(1).await;
+    cluster.create_topic("Broadcast", 4).await;
+    let dir = tempfile::tempdir().unwrap();
+    let consumer = |name: &str, got| {
+        PushConsumer::builder()
+            .namesrv(&cluster.namesrv)
+            .group("cg-broadcast")
+            .instance_name(name)
+            .model(MessageModel::Broadcasting)
+            .consume_from(ConsumeFromWhere::FirstOffset)
+            .offset_dir(dir.path())
+            .subscribe("Broadcast", "*")
+            .start(got)
+    };
+    let (got1, l1) = recorder();
+    let (got2, l2) = recorder();
+    let c1 = consumer("one", l1).await.unwrap();
+    let c2 = consumer("two", l2).await.unwrap();
+    assert_eq!(c1.assignment().len(), 4);
+    assert_eq!(c2.assignment().len(), 4);
+    let p = producer(&cluster);
+    let mut sent = BTreeSet::new();
+    for i in 0..40 {
+        sent.insert(
+            p.send(Message::new("Broadcast", format!("b{i}")))
+                .await
+                .unwrap()
+                .msg_id,
+        );
+    }
+    wait_until("each consumer got 40", Duration::from_secs(20), || {
+        let (a, b) = (got1.lock().len(), got2.lock().len());
+        async move { a >= 40 && b >= 40 }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for got in [&got1, &got2] {
+        let got = ids(&got.lock());
+        assert_eq!(got.len(), 40);
+        assert_eq!(got.into_iter().collect::<BTreeSet<_>>(), sent);
+    }
+    c1.shutdown().await;
+    c2.shutdown().await;
+    // Each client's offsets are in its own file and add up to everything.
+    for name in ["one", "two"] {
+        let path = dir
+            .path()
+            .join(format!("127.0.0.1@{name}"))
+            .join("cg-broadcast")
+            .join("offsets.json");
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let total: i64 = v["offsets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["offset"].as_i64().unwrap())
+            .sum();
+        assert_eq!(total, 40, "{}", path.display());
+    }
+    // A restarted broadcasting consumer resumes from its file: nothing is redelivered.
+    let (got3, l3) = recorder();
+    let c3 = consumer("one", l3).await.unwrap();
+    p.send(Message::new("Broadcast", "after-restart"))
+        .await
+        .unwrap();
+    wait_until("the new message arrives", Duration::from_secs(10), || {
+        let n = got3.lock().len();
+        async move { n >= 1 }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(got3.lock().len(), 1);
+    assert_eq!(got3.lock()[0].body.as_ref(), b"after-restart");
+    c3.shutdown().await;
+    p.shutdown().await;
+    cluster.stop().await;
+}
+
+#[tokio::test]
+async fn tag_expressions_filter_on_the_broker_and_the_client() {
+    let cluster = Cluster::start(1).await;
+    cluster.create_topic("Tagged", 2).await;
+    let (got, l) = recorder();
+    let c = PushConsumer::builder()
+        .namesrv(&cluster.namesrv)
+        .group("cg-tags")
+        .subscribe("Tagged", "TagA || TagB")
+        .consume_from(ConsumeFromWhere::FirstOffset)
+        .start(l)
+        .await
+        .unwrap();
+    let p = producer(&cluster);
+    let tags = ["TagA", "TagB", "TagC"];
+    for i in 0..30 {
+        p.send(Message::new("Tagged", format!("t{i}")).with_tags(tags[i % 3]))
+            .await
+            .unwrap();
+    }
+    p.send(Message::new("Tagged", "untagged")).await.unwrap();
+    wait_until("20 matching messages", Duration::from_secs(20), || {
+        let n = got.lock().len();
+        async move { n >= 20 }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let got = got.lock().clone();
+    assert_eq!(got.len(), 20);
+    assert!(got
+        .iter()
+        .all(|m| matches!(m.tags(), Some("TagA") | Some("TagB"))));
+    // The skipped messages are still there for a TagC reader.
+    let pc = PullConsumer::connect(&cluster.namesrv, "cg-tagc").unwrap();
+    let mut c_count = 0;
+    for q in pc.fetch_queues("Tagged").await.unwrap() {
+        let r = pc.pull(&q, "TagC", 0, 32).await.unwrap();
+        assert!(r.messages.iter().all(|m| m.tags() == Some("TagC")));
+        c_count += r.messages.len();
+    }
+    assert_eq!(c_count, 10);
+    pc.shutdown().await;
+    c.shutdown().await;
+    p.shutdown().await;
+    cluster.stop().await;
+}
+
+#[tokio::test]
+async fn later_redelivers_the_message_until_it_succeeds() {
+    let cluster = Cluster::start(1).await;
+    cluster.create_topic("Retry", 1).await;
+    let calls: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+    let c2 = calls.clone();
+    let done = Arc::new(AtomicUsize::new(0));
+    let d2 = done.clone();
+    let c = PushConsumer::builder()
+        .namesrv(&cluster.namesrv)
+        .group("cg-later")
+        .subscribe("Retry", "*")
+        .consume_from(ConsumeFromWhere::FirstOffset)
+        .reconsume_delay(Duration::from_millis(50))
+        .start(move |msgs: Vec<MessageExt>| {
+            let calls = c2.clone();
+            let done = d2.clone();
+            async move {
+                let mut calls = calls.lock();
+                let n = calls.entry(msgs[0].msg_id.clone()).or_default();
+                *n += 1;
+                if *n < 3 {
+                    ConsumeResult::Later
+                } else {
+                    done.fetch_add(1, Ordering::SeqCst);
+                    ConsumeResult::Success
+                }
+            }
+        })
+        .await
+        .unwrap();
+    let p = producer(&cluster);
+    for i in 0..3 {
+        p.send(Message::new("Retry", format!("r{i}")))
+            .await
+            .unwrap();
+    }
+    wait_until("3 messages consumed", Duration::from_secs(10), || {
+        let n = done.load(Ordering::SeqCst);
+        async move { n == 3 }
+    })
+    .await;
+    assert!(calls.lock().values().all(|n| *n == 3));
+    let q = c.assignment()[0].clone();
+    wait_until(
+        "offset moves past all three",
+        Duration::from_secs(5),
+        || {
+            let o = c.offset(&q);
+            async move { o == Some(3) }
+        },
+    )
+    .await;
+    c.shutdown().await;
+    p.shutdown().await;
+    cluster.stop().await;
+}
+
+#[tokio::test]
+async fn pull_consumer_reads_from_explicit_offsets_and_manages_offsets() {
+    let cluster = Cluster::start(1).await;
+    cluster.create_topic("Pulled", 2).await;
+    let p = producer(&cluster);
+    let pc = PullConsumer::connect(&cluster.namesrv, "cg-pull").unwrap();
+    let queues = pc.fetch_queues("Pulled").await.unwrap();
+    assert_eq!(queues.len(), 2);
+    let q = queues[1].clone();
+    for i in 0..10 {
+        p.send_to_queue(Message::new("Pulled", format!("p{i}")), &q)
+            .await
+            .unwrap();
+    }
+    let r = pc.pull(&q, "*", 0, 4).await.unwrap();
+    assert_eq!(r.status, PullStatus::Found);
+    assert_eq!(
+        r.messages
+            .iter()
+            .map(|m| m.queue_offset)
+            .collect::<Vec<_>>(),
+        vec![0, 1, 2, 3]
+    );
+    assert_eq!(r.next_begin_offset, 4);
+    assert_eq!(r.max_offset, 10);
+    let r = pc.pull(&q, "*", 4, 32).await.unwrap();
+    assert_eq!(r.messages.len(), 6);
+    assert_eq!(r.messages[5].body.as_ref(), b"p9");
+    let r = pc.pull(&q, "*", 10, 32).await.unwrap();
+    assert_eq!(r.status, PullStatus::NoNewMessage);
+    assert_eq!(pc.max_offset(&q).await.unwrap(), 10);
+    assert_eq!(pc.min_offset(&q).await.unwrap(), 0);
+
+    pc.update_offset(&q, 7).await.unwrap();
+    assert_eq!(pc.query_offset(&q).await.unwrap(), Some(7));
+
+    // A long-polling pull on the empty end is answered when a message arrives.
+    let p2 = p.clone();
+    let q2 = q.clone();
+    let sender = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        p2.send_to_queue(Message::new("Pulled", "late"), &q2)
+            .await
+            .unwrap();
+    });
+    let r = pc
+        .pull_blocking(&q, "*", 10, 32, Duration::from_secs(15))
+        .await
+        .unwrap();
+    assert_eq!(r.status, PullStatus::Found);
+    assert_eq!(r.messages[0].body.as_ref(), b"late");
+    sender.await.unwrap();
+    pc.shutdown().await;
+    p.shutdown().await;
+    cluster.stop().await;
+}
