@@ -63,7 +63,10 @@ pub fn parse_delay_levels(text: &str) -> Result<Vec<Duration>, String> {
         let n: u64 = num
             .parse()
             .map_err(|_| format!("{item:?} does not start with a number"))?;
-        levels.push(Duration::from_secs(n * secs));
+        let total = n
+            .checked_mul(secs)
+            .ok_or_else(|| format!("{item:?} is too long"))?;
+        levels.push(Duration::from_secs(total));
     }
     if levels.is_empty() {
         return Err("no delay level given".to_string());
@@ -178,7 +181,7 @@ impl ScheduleService {
                     offset += 1;
                     continue;
                 };
-                if m.store_timestamp() + delay_ms > now_ms {
+                if m.store_timestamp().saturating_add(delay_ms) > now_ms {
                     break 'outer;
                 }
                 let next = m.queue_offset() + 1;

@@ -181,9 +181,11 @@ impl TransactionService {
                     let immunity_ms = half
                         .property(PROPERTY_CHECK_IMMUNITY)
                         .and_then(|s| s.parse::<i64>().ok())
-                        .map(|s| s * 1000)
+                        .map(|s| s.saturating_mul(1000))
                         .unwrap_or(cfg.transaction_time_out as i64);
-                    if now_ms() - half.born_timestamp().max(half.store_timestamp()) < immunity_ms {
+                    let age =
+                        now_ms().saturating_sub(half.born_timestamp().max(half.store_timestamp()));
+                    if age < immunity_ms {
                         break 'scan;
                     }
                     let times: i32 = half
@@ -232,7 +234,7 @@ impl TransactionService {
 
     async fn check_back(&self, ctx: &BrokerContext, half: &StoredMessage<'_>, times: i32) -> bool {
         let store = &ctx.store;
-        let times_s = (times + 1).to_string();
+        let times_s = times.saturating_add(1).to_string();
         let props: Vec<(&str, &str)> = properties_iter(half.properties())
             .filter(|(k, _)| *k != PROPERTY_CHECK_TIMES)
             .chain(std::iter::once((PROPERTY_CHECK_TIMES, times_s.as_str())))

@@ -269,16 +269,27 @@ async fn long_poll_is_woken_by_a_matching_arrival() {
     assert_eq!(recs[0].0, 2);
     wait_held(&b, 0).await;
 
+    // An absurd suspend time from the network is capped, not an overflow.
+    let waiter = {
+        let b = b.clone();
+        tokio::spawn(async move { b.call(suspended_pull("LP", "*", 3, i64::MAX)).await })
+    };
+    wait_held(&b, 1).await;
+    let h = send_header("LP", 0, &props(&[("TAGS", "TagC")]));
+    assert_eq!(b.call(send_cmd(true, h, b"fourth")).await.code, 0);
+    let r = waiter.await.unwrap();
+    assert_eq!(r.code, response::SUCCESS);
+
     // A short suspend time on an empty queue ends in PULL_NOT_FOUND with fresh offsets.
-    let r = b.call(suspended_pull("LP", "*", 3, 50)).await;
+    let r = b.call(suspended_pull("LP", "*", 4, 50)).await;
     assert_eq!(r.code, response::PULL_NOT_FOUND);
     let ph: PullMessageResponseHeader = r.decode_header().unwrap();
-    assert_eq!(ph.max_offset, 3);
+    assert_eq!(ph.max_offset, 4);
 
     // Shutdown answers parked pulls instead of waiting out their suspend time.
     let waiter = {
         let b = b.clone();
-        tokio::spawn(async move { b.call(suspended_pull("LP", "*", 3, 60_000)).await })
+        tokio::spawn(async move { b.call(suspended_pull("LP", "*", 4, 60_000)).await })
     };
     wait_held(&b, 1).await;
     b.shutdown.cancel();

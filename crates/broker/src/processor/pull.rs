@@ -32,6 +32,10 @@ use crate::filter::{SubscriptionData, TagFilter};
 use crate::long_poll::WakeReason;
 use crate::topic_config::perm;
 
+/// Longest hold honoured (clients send 15-20 s and time out at 30 s; a larger value from the
+/// network must not overflow the deadline arithmetic).
+const MAX_SUSPEND_MILLIS: u64 = 10 * 60 * 1000;
+
 /// Handles PULL_MESSAGE.
 pub async fn process(
     ctx: Arc<BrokerContext>,
@@ -155,9 +159,11 @@ pub async fn process(
         return Ok(Some(first.into_command(&req)));
     }
     let hold_ms = if ctx.config.long_polling_enable {
-        u64::try_from(h.suspend_timeout_millis).unwrap_or(0)
+        u64::try_from(h.suspend_timeout_millis)
+            .unwrap_or(0)
+            .min(MAX_SUSPEND_MILLIS)
     } else {
-        ctx.config.short_polling_time_mills
+        ctx.config.short_polling_time_mills.min(MAX_SUSPEND_MILLIS)
     };
     if hold_ms == 0 {
         return Ok(Some(first.into_command(&req)));

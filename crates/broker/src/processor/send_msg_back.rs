@@ -78,7 +78,7 @@ pub async fn process(
             .create_if_absent(&topic, group.retry_queue_nums, perm::READ | perm::WRITE)?;
         let queue = rand::thread_rng().gen_range(0..group.retry_queue_nums);
         let level = if h.delay_level == 0 {
-            3 + m.reconsume_times()
+            m.reconsume_times().saturating_add(3)
         } else {
             h.delay_level
         };
@@ -117,7 +117,7 @@ pub async fn process(
         sys_flag: m.sys_flag(),
         born_timestamp: m.born_timestamp(),
         born_host: m.born_host(),
-        reconsume_times: m.reconsume_times() + 1,
+        reconsume_times: m.reconsume_times().saturating_add(1),
         prepared_transaction_offset: 0,
     };
     divert_if_delayed(&mut msg, ctx.schedule.max_level());
