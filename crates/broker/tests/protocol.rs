@@ -258,7 +258,8 @@ async fn batch_send_returns_one_msg_id_per_record() {
             properties: props(&[("UNIQ_KEY", &format!("B{i}"))]),
         })
         .collect();
-    let mut h: SendMessageRequestHeaderV2 = send_header("TB", 1, "").into();
+    let mut h: SendMessageRequestHeaderV2 =
+        send_header("TB", 1, &props(&[("WAIT", "true"), ("UNIQ_KEY", "batch")])).into();
     h.m = Some(true);
     let cmd = RemotingCommand::request_with_header(request::SEND_BATCH_MESSAGE, &h)
         .with_body(encode_batch(&msgs));
@@ -283,6 +284,13 @@ async fn batch_send_returns_one_msg_id_per_record() {
         assert_eq!(
             decode_records(r.body_bytes())[0].1,
             format!("batch-{i}").as_bytes()
+        );
+        let m = courier_store::decode_record(r.body_bytes()).unwrap();
+        assert_eq!(m.property("WAIT"), Some("true"), "batch property appended");
+        assert_eq!(
+            m.property("UNIQ_KEY"),
+            Some(format!("B{i}").as_str()),
+            "own key wins"
         );
     }
     // Garbage batch body.

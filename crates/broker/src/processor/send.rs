@@ -22,8 +22,8 @@ use courier_remoting::header::{SendMessageRequestHeader, SendMessageResponseHead
 use courier_remoting::message_batch::decode_batch;
 use courier_remoting::{ConnectionHandle, ProcessResult, RemotingCommand};
 use courier_store::{
-    offset_msg_id, property_value, MessageToStore, PutResult, PutStatus, FLAG_TRANSACTION_MASK,
-    FLAG_TRANSACTION_PREPARED,
+    encode_properties, offset_msg_id, properties_iter, property_value, MessageToStore, PutResult,
+    PutStatus, FLAG_TRANSACTION_MASK, FLAG_TRANSACTION_PREPARED,
 };
 use rand::Rng;
 
@@ -172,9 +172,14 @@ pub async fn process(
                 "the batch body holds no message",
             );
         }
+        // Batch-level properties (e.g. WAIT) apply to every message, as Java's broker appends them.
+        let batch_props = header.properties.as_deref().unwrap_or("");
         let to_store: Vec<MessageToStore> = messages
             .into_iter()
-            .map(|m| template(m.body, m.flag, m.properties))
+            .map(|m| {
+                let props = merge_properties(&m.properties, batch_props);
+                template(m.body, m.flag, props)
+            })
             .collect();
         let sizes: Vec<usize> = to_store
             .iter()
@@ -301,6 +306,19 @@ fn respond(
         resp.remark = Some("stored, but not flushed to disk within syncFlushTimeout".to_string());
     }
     Ok(Some(resp))
+}
+
+/// `own` plus the pairs of `batch` whose keys `own` lacks.
+fn merge_properties(own: &str, batch: &str) -> String {
+    let extra: Vec<(&str, &str)> = properties_iter(batch)
+        .filter(|(k, _)| property_value(own, k).is_none())
+        .collect();
+    if extra.is_empty() {
+        return own.to_string();
+    }
+    let mut merged: Vec<(&str, &str)> = properties_iter(own).collect();
+    merged.extend(extra);
+    encode_properties(&merged)
 }
 
 /// Stored record length of `m` (fact sheet §4.1), to derive each batch record's offset msgId.
