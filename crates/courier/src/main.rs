@@ -31,7 +31,7 @@ fn init_logging(filter: &str) -> anyhow::Result<()> {
     })?;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| bench::report::LogWriter)
         .with_target(true)
         .try_init()
         .map_err(|e| anyhow::anyhow!("could not install the logger: {e}"))?;

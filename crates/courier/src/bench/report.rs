@@ -6,10 +6,33 @@
 //! bytes per second); sizes given to users in MiB/GiB are binary; latencies are microseconds.
 
 use std::io::{IsTerminal, Write};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
+
+/// The bars currently on screen, so log lines can be printed above them instead of through them.
+static ON_SCREEN: OnceLock<MultiProgress> = OnceLock::new();
+
+/// stderr for the logger: while progress bars are drawn, each log line is written with the bars
+/// cleared and redrawn after it.
+pub struct LogWriter;
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match ON_SCREEN.get() {
+            Some(m) => m
+                .suspend(|| std::io::stderr().write_all(buf))
+                .map(|_| buf.len()),
+            None => std::io::stderr().write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
 
 /// Factory for progress bars that all draw on stderr, or nowhere.
 pub struct Progress {
@@ -21,6 +44,10 @@ impl Progress {
     pub fn new(wanted: bool) -> Self {
         let multi = (wanted && std::io::stderr().is_terminal())
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10)));
+        if let Some(m) = &multi {
+            // One bench per process; a second Progress keeps logging around the first's bars.
+            let _ = ON_SCREEN.set(m.clone());
+        }
         Progress { multi }
     }
 
