@@ -142,24 +142,6 @@ impl MappedFile {
         }
     }
 
-    /// Read-faults the pages of `[off, off+len)` in (MADV_POPULATE_READ) so the put path's first
-    /// write to them does not pay for the kernel allocating and zero-filling page-cache pages. The
-    /// pages stay clean (nothing extra is written back). Best effort: kernels without the advice
-    /// just skip it.
-    pub fn prefault_range(&self, off: u64, len: u64) {
-        let end = (off + len).min(self.len);
-        if off >= end {
-            return;
-        }
-        if let Err(e) = self.map.advise_range(
-            memmap2::Advice::PopulateRead,
-            off as usize,
-            (end - off) as usize,
-        ) {
-            tracing::debug!("MADV_POPULATE_READ unavailable ({e}); pages fault in on first write");
-        }
-    }
-
     /// msync(MS_SYNC) of `[off, off+len)`: the range is on disk when this returns.
     pub fn flush_range(&self, off: u64, len: u64) -> io::Result<()> {
         if len == 0 {

@@ -444,7 +444,7 @@ impl MessageStore {
         th.push(
             std::thread::Builder::new()
                 .name("store-alloc".into())
-                .spawn(move || i.alloc.run(&i))?,
+                .spawn(move || i.alloc.run())?,
         );
         let i = Arc::clone(&self.inner);
         th.push(match self.inner.cfg.flush_disk_type {
