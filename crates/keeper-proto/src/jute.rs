@@ -135,8 +135,9 @@ impl<B: Buf> Reader<B> {
         match self.length(what)? {
             None => Ok(None),
             Some(n) => {
-                let raw = self.buf.copy_to_bytes(n);
-                String::from_utf8(raw.to_vec())
+                let mut raw = vec![0u8; n];
+                self.buf.copy_to_slice(&mut raw);
+                String::from_utf8(raw)
                     .map(Some)
                     .map_err(|_| JuteError::BadUtf8 { what })
             }

@@ -11,7 +11,6 @@ use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::Write;
 use std::path::Path;
-use std::sync::Arc;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use courier_keeper_proto::jute::{put_buffer, put_int, put_long, put_records, put_ustring};
@@ -71,7 +70,7 @@ pub fn encode(state: &StateMachine) -> Bytes {
 }
 
 /// Rebuilds a state machine from a body written by [`encode`].
-pub fn decode(body: Bytes) -> Result<StateMachine, JuteError> {
+pub fn decode(body: &[u8]) -> Result<StateMachine, JuteError> {
     let mut r = Reader::new(body, usize::MAX);
     let mut state = StateMachine::new();
     state.last_zxid = r.long("snapshot zxid")?;
@@ -88,25 +87,14 @@ pub fn decode(body: Bytes) -> Result<StateMachine, JuteError> {
     if let Some(root) = tree.nodes.get_mut("/") {
         root.children.clear();
     }
-    let mut acls: Vec<Arc<Vec<Acl>>> = Vec::new();
+    tree.nodes.reserve(count.max(0) as usize);
     for _ in 0..count.max(0) {
         let p = r.ustring("node path")?;
         let data = r.bytes("node data")?;
         let acl: Vec<Acl> = r.vector("node acl", Acl::read)?;
         let stat = Stat::read(&mut r)?;
-        // Share identical ACL lists, as the live tree does after apply.
-        let acl = match acls.iter().find(|a| a.as_slice() == acl.as_slice()) {
-            Some(a) => a.clone(),
-            None => {
-                let a = Arc::new(acl);
-                if acls.len() < 64 {
-                    acls.push(a.clone());
-                }
-                a
-            }
-        };
-        let parent = path::parent(&p).to_string();
-        match tree.nodes.get_mut(&parent) {
+        let acl = tree.intern_acl(&acl);
+        match tree.nodes.get_mut(path::parent(&p)) {
             Some(pn) => {
                 pn.children.insert(path::name(&p).to_string());
             }
@@ -179,7 +167,7 @@ pub fn load(dir: &Path) -> Result<Option<StateMachine>, KeeperError> {
     if crc32fast::hash(body) != trailer.get_u32() {
         return Err(corrupt("snapshot checksum mismatch".into()));
     }
-    decode(Bytes::copy_from_slice(body))
+    decode(body)
         .map(Some)
         .map_err(|e| corrupt(format!("snapshot does not decode: {e}")))
 }
@@ -267,7 +255,7 @@ mod tests {
     #[test]
     fn round_trip() {
         let sm = sample();
-        same(&sm, &decode(encode(&sm)).unwrap());
+        same(&sm, &decode(&encode(&sm)).unwrap());
     }
 
     #[test]

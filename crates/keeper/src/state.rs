@@ -5,7 +5,6 @@
 //! watch events each change raises and the Stat after each (sub-)op so the caller can answer.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
 use courier_keeper_proto::{EventType, Stat};
 
@@ -122,11 +121,12 @@ impl StateMachine {
                     num_children: 0,
                     pzxid: e.zxid,
                 };
+                let acl = self.tree.intern_acl(acl);
                 self.tree.nodes.insert(
                     p.clone(),
                     Node {
                         data: data.clone(),
-                        acl: Arc::new(acl.clone()),
+                        acl,
                         stat: stat.clone(),
                         children: BTreeSet::new(),
                     },
@@ -156,12 +156,16 @@ impl StateMachine {
                 out.events.push((p.clone(), EventType::NodeDataChanged));
             }
             Txn::SetAcl { path: p, acl } => {
+                if !self.tree.nodes.contains_key(p) {
+                    return Err(fail(format!("{p} missing")));
+                }
+                let shared = self.tree.intern_acl(acl);
                 let n = self
                     .tree
                     .nodes
                     .get_mut(p)
                     .ok_or_else(|| fail(format!("{p} missing")))?;
-                n.acl = Arc::new(acl.clone());
+                n.acl = shared;
                 n.stat.aversion = n.stat.aversion.wrapping_add(1);
                 out.stats.push(Some(n.stat.clone()));
             }

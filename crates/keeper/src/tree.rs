@@ -60,7 +60,12 @@ pub struct DataTree {
     pub(crate) ephemerals: HashMap<i64, BTreeSet<String>>,
     pub(crate) containers: BTreeSet<String>,
     pub(crate) ttls: BTreeSet<String>,
+    /// Recently used distinct ACL lists, so nodes with the same ACL share one allocation.
+    acl_cache: Vec<Arc<Vec<Acl>>>,
 }
+
+/// How many distinct ACL lists `intern_acl` remembers.
+const ACL_CACHE: usize = 32;
 
 impl Default for DataTree {
     fn default() -> Self {
@@ -77,6 +82,7 @@ impl DataTree {
             ephemerals: HashMap::new(),
             containers: BTreeSet::new(),
             ttls: BTreeSet::new(),
+            acl_cache: Vec::new(),
         };
         let open = Arc::new(crate::acl::open_acl());
         let read_only = Arc::new(vec![Acl {
@@ -160,6 +166,23 @@ impl DataTree {
     /// Rough bytes held: paths plus data.
     pub fn approximate_data_size(&self) -> usize {
         self.nodes.iter().map(|(p, n)| p.len() + n.data.len()).sum()
+    }
+
+    /// A shared copy of `acl` (most trees use a handful of distinct ACLs).
+    pub(crate) fn intern_acl(&mut self, acl: &[Acl]) -> Arc<Vec<Acl>> {
+        if let Some(i) = self.acl_cache.iter().position(|a| a.as_slice() == acl) {
+            let hit = self.acl_cache[i].clone();
+            if i > 0 {
+                self.acl_cache.swap(0, i);
+            }
+            return hit;
+        }
+        let a = Arc::new(acl.to_vec());
+        if self.acl_cache.len() >= ACL_CACHE {
+            self.acl_cache.pop();
+        }
+        self.acl_cache.insert(0, a.clone());
+        a
     }
 
     pub(crate) fn index_owner(&mut self, path: &str, owner: i64) {
