@@ -59,6 +59,27 @@ and exactly one line of JSON on stdout for scripts.",
         after_help = "Example:\n  courier bench store --quick --json-only | jq .targets"
     )]
     Bench(BenchArgs),
+
+    /// Name server + broker + keeper in one process: the development quick start.
+    #[command(
+        long_about = "Run a name server, a broker (topics auto-created) and a keeper \
+(ZooKeeper protocol) in one process, data under --data-dir. Prints where each listens once all \
+three are ready; Ctrl-C shuts everything down cleanly.",
+        after_help = crate::cmd::dev::AFTER_HELP
+    )]
+    Dev(crate::cmd::dev::DevArgs),
+
+    /// RocketMQ-compatible name server (topic routes, broker registry).
+    #[command(after_help = crate::cmd::namesrv::AFTER_HELP)]
+    Namesrv(crate::cmd::namesrv::NamesrvArgs),
+
+    /// RocketMQ-compatible broker, configured with RocketMQ's key names in TOML.
+    #[command(after_help = crate::cmd::broker::AFTER_HELP)]
+    Broker(crate::cmd::broker::BrokerArgs),
+
+    /// ZooKeeper-compatible coordination service.
+    #[command(after_help = crate::cmd::keeper::AFTER_HELP)]
+    Keeper(crate::cmd::keeper::KeeperArgs),
 }
 
 /// `courier bench ...`

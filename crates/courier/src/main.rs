@@ -4,6 +4,8 @@
 
 mod bench;
 mod cli;
+mod cmd;
+mod signal;
 
 use anyhow::Context;
 use clap::Parser;
@@ -21,6 +23,10 @@ fn main() -> anyhow::Result<()> {
         .context("could not start the tokio runtime; check the thread and file-descriptor limits (ulimit -u / -n)")?;
     match cli.command {
         Command::Bench(args) => bench::run(args, &runtime),
+        Command::Dev(args) => cmd::dev::run(args, &runtime),
+        Command::Namesrv(args) => cmd::namesrv::run(args, &runtime),
+        Command::Broker(args) => cmd::broker::run(args, &runtime),
+        Command::Keeper(args) => cmd::keeper::run(args, &runtime),
     }
 }
 
