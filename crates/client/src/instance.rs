@@ -31,7 +31,7 @@ pub struct ClientInstance {
     pub(crate) options: ClientOptions,
     pub(crate) client_id: String,
     pub(crate) remoting: RemotingClient,
-    pub(crate) routes: RwLock<HashMap<String, TopicRouteData>>,
+    pub(crate) routes: RwLock<HashMap<String, Arc<TopicRouteData>>>,
     pub(crate) broker_addrs: RwLock<HashMap<String, BTreeMap<i64, String>>>,
     namesrv_index: AtomicUsize,
     pub(crate) shutdown: CancellationToken,

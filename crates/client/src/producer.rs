@@ -13,6 +13,7 @@
 //!   over `compress_over` are zlib-compressed (never in batches).
 //! - The producer is cheap to clone; clones share connections and state.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,7 +22,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use courier_remoting::body::{HeartbeatData, ProducerData};
+use courier_remoting::body::{HeartbeatData, ProducerData, TopicRouteData};
 use courier_remoting::code::{request, response};
 use courier_remoting::header::{
     SendMessageRequestHeader, SendMessageRequestHeaderV2, SendMessageResponseHeader,
@@ -171,6 +172,7 @@ impl ProducerBuilder {
             config: self,
             next_queue: AtomicUsize::new(rand::random::<u16>() as usize),
             isolated: Mutex::new(Vec::new()),
+            publish_cache: Mutex::new(HashMap::new()),
             uniq,
         });
         instance.spawn_periodic(inner.config.options.poll_name_server_interval, |i| {
@@ -193,12 +195,17 @@ impl ProducerBuilder {
     }
 }
 
+/// A route and the writable queues derived from it.
+type PublishInfo = (Arc<TopicRouteData>, Arc<Vec<MessageQueue>>);
+
 struct Inner {
     instance: Arc<ClientInstance>,
     config: ProducerBuilder,
     next_queue: AtomicUsize,
     /// (broker name, avoid until).
     isolated: Mutex<Vec<(String, Instant)>>,
+    /// Per topic: the route the queue list was derived from, and the list.
+    publish_cache: Mutex<HashMap<String, PublishInfo>>,
     uniq: UniqIdGenerator,
 }
 
@@ -360,7 +367,7 @@ impl Producer {
 
     /// The writable queues the producer would use for `topic`.
     pub async fn publish_queues(&self, topic: &str) -> Result<Vec<MessageQueue>> {
-        self.queues_for(topic).await
+        Ok(self.queues_for(topic).await?.to_vec())
     }
 
     /// Unregisters from the brokers, stops background tasks, closes connections.
@@ -423,44 +430,40 @@ impl Producer {
         })
     }
 
-    /// Writable queues of `topic`, falling back to the TBW102 route.
-    async fn queues_for(&self, topic: &str) -> Result<Vec<MessageQueue>> {
+    /// Writable queues of `topic`, falling back to the TBW102 route. The list
+    /// is rebuilt only when the cached route changed.
+    async fn queues_for(&self, topic: &str) -> Result<Arc<Vec<MessageQueue>>> {
         let i = &self.inner.instance;
-        if let Some(route) = i.route(topic).await? {
-            let q = publish_queues(&route, topic, None);
-            if !q.is_empty() {
-                return Ok(q);
-            }
-        }
-        match i.route(AUTO_CREATE_TOPIC_KEY).await? {
-            Some(route) => {
-                let q = publish_queues(
-                    &route,
-                    topic,
-                    Some(self.inner.config.default_topic_queue_nums),
-                );
-                if q.is_empty() {
-                    Err(ClientError::NoQueue {
+        let (route, cap) = match i.route(topic).await? {
+            Some(r) if !publish_queues(&r, topic, None).is_empty() => (r, None),
+            _ => match i.route(AUTO_CREATE_TOPIC_KEY).await? {
+                Some(r) => (r, Some(self.inner.config.default_topic_queue_nums)),
+                None => {
+                    return Err(ClientError::NoRoute {
                         topic: topic.to_string(),
-                        what: "writable",
+                        reason: "no name server knows it or the TBW102 auto-create template".into(),
                     })
-                } else {
-                    Ok(q)
                 }
+            },
+        };
+        if let Some((r, q)) = self.inner.publish_cache.lock().get(topic) {
+            if Arc::ptr_eq(r, &route) {
+                return Ok(q.clone());
             }
-            None => Err(ClientError::NoRoute {
-                topic: topic.to_string(),
-                reason: "no name server knows it or the TBW102 auto-create template".into(),
-            }),
         }
-    }
-
-    fn is_isolated(&self, broker: &str, now: Instant) -> bool {
+        let queues = publish_queues(&route, topic, cap);
+        if queues.is_empty() {
+            return Err(ClientError::NoQueue {
+                topic: topic.to_string(),
+                what: "writable",
+            });
+        }
+        let queues = Arc::new(queues);
         self.inner
-            .isolated
+            .publish_cache
             .lock()
-            .iter()
-            .any(|(b, until)| b == broker && *until > now)
+            .insert(topic.to_string(), (route, queues.clone()));
+        Ok(queues)
     }
 
     fn isolate(&self, broker: &str) {
@@ -483,16 +486,23 @@ impl Producer {
             });
         }
         let now = Instant::now();
+        let isolated: Vec<String> = self
+            .inner
+            .isolated
+            .lock()
+            .iter()
+            .filter(|(_, until)| *until > now)
+            .map(|(b, _)| b.clone())
+            .collect();
         let start = self.inner.next_queue.fetch_add(1, Ordering::Relaxed);
         let n = queues.len();
         let pick = |ok: &dyn Fn(&MessageQueue) -> bool| {
             (0..n).map(|k| &queues[(start + k) % n]).find(|q| ok(q))
         };
-        let chosen = pick(&|q| {
-            Some(q.broker_name.as_str()) != avoid && !self.is_isolated(&q.broker_name, now)
-        })
-        .or_else(|| pick(&|q| Some(q.broker_name.as_str()) != avoid))
-        .unwrap_or(&queues[start % n]);
+        let chosen =
+            pick(&|q| Some(q.broker_name.as_str()) != avoid && !isolated.contains(&q.broker_name))
+                .or_else(|| pick(&|q| Some(q.broker_name.as_str()) != avoid))
+                .unwrap_or(&queues[start % n]);
         Ok(chosen.clone())
     }
 

@@ -46,8 +46,8 @@ impl ClientInstance {
     }
 
     /// Fetches and caches `topic`'s route; returns it (or `None`, leaving any cached one).
-    pub async fn update_route(&self, topic: &str) -> Result<Option<TopicRouteData>> {
-        let route = self.fetch_route(topic).await?;
+    pub async fn update_route(&self, topic: &str) -> Result<Option<Arc<TopicRouteData>>> {
+        let route = self.fetch_route(topic).await?.map(Arc::new);
         if let Some(route) = &route {
             {
                 let mut addrs = self.broker_addrs.write();
@@ -55,13 +55,20 @@ impl ClientInstance {
                     addrs.insert(b.broker_name.clone(), b.broker_addrs.clone());
                 }
             }
-            self.routes.write().insert(topic.to_string(), route.clone());
+            // An unchanged route keeps its Arc, so derived caches stay valid.
+            let mut routes = self.routes.write();
+            let same = routes.get(topic).is_some_and(|old| **old == **route);
+            if !same {
+                routes.insert(topic.to_string(), route.clone());
+            }
         }
         Ok(route)
     }
 
     /// The cached route of `topic`, fetching it on first use.
-    pub async fn route(&self, topic: &str) -> Result<Option<TopicRouteData>> {
+    /// A refreshed route is a new `Arc`, so callers may cache what they derive
+    /// from it and compare pointers to notice changes.
+    pub async fn route(&self, topic: &str) -> Result<Option<Arc<TopicRouteData>>> {
         if let Some(r) = self.routes.read().get(topic) {
             return Ok(Some(r.clone()));
         }
