@@ -92,11 +92,14 @@ pub(crate) struct Recovery<'a> {
     pub report: RecoveryReport,
 }
 
+/// Queue offsets the crash scan saw, per topic and queue: [first, max).
 #[derive(Default, Clone, Copy)]
 struct Touched {
     first: i64,
     max: i64,
 }
+
+type TouchedMap = HashMap<String, HashMap<i32, Touched>>;
 
 impl Recovery<'_> {
     /// `repaired_from`: start of the first segment that had to be zero-extended (scan from there).
@@ -212,6 +215,52 @@ impl Recovery<'_> {
         Ok(q)
     }
 
+    /// A CRC-valid record whose header fields cannot be right (the CRC covers only the body): a
+    /// topic that is not a safe directory name, a negative queue id, or a queue offset that is
+    /// negative, repeats or goes backwards within its queue, or is absurdly far ahead. Such a
+    /// record is treated like any other damaged record.
+    fn implausible(
+        &self,
+        m: &crate::message::StoredMessage<'_>,
+        touched: &TouchedMap,
+    ) -> Option<String> {
+        if !m.is_dispatched() {
+            return None;
+        }
+        if !crate::store::valid_topic(m.topic()) {
+            return Some(format!("implausible topic {:?}", m.topic()));
+        }
+        if m.queue_id() < 0 {
+            return Some(format!("implausible queue id {}", m.queue_id()));
+        }
+        let qo = m.queue_offset();
+        let seen = touched
+            .get(m.topic())
+            .and_then(|t| t.get(&m.queue_id()))
+            .copied();
+        let cq_max = self
+            .cqs
+            .get(m.topic())
+            .and_then(|t| t.get(&m.queue_id()))
+            .map(|q| q.max_offset())
+            .unwrap_or(0);
+        let base = seen.map(|t| t.max).unwrap_or(0).max(cq_max);
+        // No queue can have more records than the whole log could hold (91-byte minimum).
+        let room = self.segments.len() as i64
+            * self.segments.first().map(|s| s.len() as i64).unwrap_or(0)
+            / 91;
+        if qo < 0 || qo > base + room {
+            return Some(format!("implausible queue offset {qo}"));
+        }
+        match seen {
+            Some(t) if qo < t.max => Some(format!(
+                "queue offset {qo} repeats an earlier one (next is {})",
+                t.max
+            )),
+            _ => None,
+        }
+    }
+
     /// Is there a valid record at `off` of `seg`?
     fn valid_at(&self, seg: &MappedFile, off: u64) -> Option<u64> {
         let buf = seg.get(off, (seg.len() - off) as usize)?;
@@ -280,7 +329,7 @@ impl Recovery<'_> {
         ck: Option<Checkpoint>,
         not_after: Option<u64>,
     ) -> Result<Recovered, StoreError> {
-        let mut touched: HashMap<(String, i32), Touched> = HashMap::new();
+        let mut touched: TouchedMap = HashMap::new();
         let mut holes = Vec::new();
         let Some(first) = self.segments.first().map(|s| s.start()) else {
             self.finish_queues(0, &touched);
@@ -349,36 +398,45 @@ impl Recovery<'_> {
                     RecordHead::Message(sz) if off + sz as u64 <= size => {
                         let buf = seg.get(off, sz as usize).unwrap_or(&[]);
                         match decode_record_with(buf, self.check_crc) {
-                            Ok(m) if m.phys_offset() == pos as i64 => {
-                                self.report.scanned_bytes += sz as u64;
-                                tail_start = Some(pos);
-                                last_ts = m.store_timestamp();
-                                if m.is_dispatched() {
-                                    let q = self.cq(m.topic(), m.queue_id())?;
-                                    let qo = m.queue_offset();
-                                    let e = CqEntry {
-                                        phys: pos as i64,
-                                        size: sz as i32,
-                                        tags_code: m.tags_code(),
-                                    };
-                                    if q.raw_entry(qo) != Some(e) {
-                                        q.ensure_capacity(qo, 1)
-                                            .map_err(|err| StoreError::io(q.dir(), err))?;
-                                        q.write_entry(qo, e);
-                                        self.report.rebuilt_cq_entries += 1;
-                                    }
-                                    let t = touched
-                                        .entry((m.topic().to_string(), m.queue_id()))
-                                        .or_insert(Touched {
+                            Ok(m) if m.phys_offset() == pos as i64 => match self
+                                .implausible(&m, &touched)
+                            {
+                                Some(why) => why,
+                                None => {
+                                    self.report.scanned_bytes += sz as u64;
+                                    tail_start = Some(pos);
+                                    last_ts = m.store_timestamp();
+                                    if m.is_dispatched() {
+                                        let q = self.cq(m.topic(), m.queue_id())?;
+                                        let qo = m.queue_offset();
+                                        let e = CqEntry {
+                                            phys: pos as i64,
+                                            size: sz as i32,
+                                            tags_code: m.tags_code(),
+                                        };
+                                        if q.raw_entry(qo) != Some(e) {
+                                            q.ensure_capacity(qo, 1)
+                                                .map_err(|err| StoreError::io(q.dir(), err))?;
+                                            q.write_entry(qo, e);
+                                            self.report.rebuilt_cq_entries += 1;
+                                        }
+                                        let per_topic = match touched.get_mut(m.topic()) {
+                                            Some(t) => t,
+                                            None => {
+                                                touched.entry(m.topic().to_string()).or_default()
+                                            }
+                                        };
+                                        let t = per_topic.entry(m.queue_id()).or_insert(Touched {
                                             first: qo,
                                             max: qo + 1,
                                         });
-                                    t.first = t.first.min(qo);
-                                    t.max = t.max.max(qo + 1);
+                                        t.first = t.first.min(qo);
+                                        t.max = t.max.max(qo + 1);
+                                    }
+                                    off += sz as u64;
+                                    continue;
                                 }
-                                off += sz as u64;
-                                continue;
-                            }
+                            },
                             Ok(m) => format!(
                                 "PHYSICALOFFSET field {} does not match position",
                                 m.phys_offset()
@@ -463,10 +521,10 @@ impl Recovery<'_> {
     }
 
     /// Drops entries at/past `log_end`, sets each queue's max, fills never-written gaps.
-    fn finish_queues(&mut self, log_end: u64, touched: &HashMap<(String, i32), Touched>) {
+    fn finish_queues(&mut self, log_end: u64, touched: &TouchedMap) {
         for (topic, m) in self.cqs.iter() {
             for (qid, q) in m.iter() {
-                let t = touched.get(&(topic.clone(), *qid)).copied();
+                let t = touched.get(topic).and_then(|m| m.get(qid)).copied();
                 let old_max = q.max_offset().max(t.map(|t| t.max).unwrap_or(0));
                 q.publish(old_max);
                 let mut max = old_max;

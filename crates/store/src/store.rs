@@ -279,7 +279,7 @@ pub(crate) fn save_quarantine(
     std::fs::rename(tmp, path)
 }
 
-fn valid_topic(t: &str) -> bool {
+pub(crate) fn valid_topic(t: &str) -> bool {
     !t.is_empty()
         && t.len() <= i16::MAX as usize
         && t != "."
@@ -648,10 +648,12 @@ impl MessageStore {
                 .cl
                 .read_record_windowed(&mut window, e.phys as u64, e.size as u32)
             {
-                Some(b) => {
+                // A record whose QUEUEOFFSET disagrees with its CQ position is not this entry's.
+                Some(b) if crate::message::be_i64(&b, crate::message::POS_QUEUE_OFFSET) == o => {
                     bytes += b.len() as u64;
                     res.messages.push(b);
                 }
+                Some(_) => {}
                 None if e.phys < inner.cl.min_phys() as i64 => removed = true,
                 None => {}
             }

@@ -291,3 +291,29 @@ fn verify_of_a_healthy_store_finds_nothing() {
     assert!(store.verify().is_empty());
     check_intact(&store, N, &[]);
 }
+
+#[test]
+fn crash_with_bogus_queue_offset_in_a_crc_valid_record_is_quarantined() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = write(dir.path(), false);
+    let victim = 77;
+    // BODYCRC covers only the body, so this record still "passes" the CRC check.
+    patch(dir.path(), w.phys[victim], 20, &i64::MAX.to_be_bytes());
+    let store = MessageStore::open(small_config(dir.path())).unwrap();
+    let rep = store.recovery_report();
+    assert_eq!(rep.corrupt.len(), 1, "{rep:?}");
+    assert_eq!(rep.corrupt[0].offset, w.phys[victim]);
+    assert!(
+        rep.corrupt[0].reason.contains("queue offset"),
+        "{}",
+        rep.corrupt[0].reason
+    );
+    let cq_files = std::fs::read_dir(dir.path().join("consumequeue/C/0"))
+        .unwrap()
+        .count();
+    assert!(
+        cq_files <= 4,
+        "no ConsumeQueue files were created for the bogus offset"
+    );
+    check_intact(&store, N, &[victim]);
+}
