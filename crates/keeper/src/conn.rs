@@ -110,6 +110,7 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
         peer,
         session_id,
         stats: Arc::new(ConnStats::default()),
+        ids: Arc::new(parking_lot::RwLock::new(initial_ids(&peer))),
     };
     handle.send(frame(
         &(),
@@ -318,7 +319,9 @@ async fn handle_request(
             return true;
         }
         Request::Auth(a) => {
-            return auth(shared, handle, ids, xid, a);
+            let keep = auth(shared, handle, ids, xid, a);
+            *handle.ids.write() = ids.clone();
+            return keep;
         }
         Request::Sasl(_) => {
             handle.send(reply_frame(

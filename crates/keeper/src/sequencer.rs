@@ -13,7 +13,7 @@ use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use courier_keeper_proto::{ErrorCode, Id};
+use courier_keeper_proto::{perms, ErrorCode, Id};
 use tokio::sync::oneshot;
 
 use crate::prep::{prep, PrepCtx, Prepared, WriteOp};
@@ -241,10 +241,23 @@ fn process_batch(shared: &Arc<Shared>, batch: Vec<WriteJob>, log: &mut dyn TxnLo
                     continue;
                 }
                 let frame = notification(*zxid, *ev, p);
-                for c in targets {
-                    if let Some(h) = conns.get(&c) {
-                        h.send(frame.clone());
+                for (c, recursive_only) in targets {
+                    let Some(h) = conns.get(&c) else { continue };
+                    if recursive_only {
+                        let acl = state.tree.get(p).map(|n| n.acl.clone()).or_else(|| {
+                            applied
+                                .deleted_acls
+                                .iter()
+                                .find(|(d, _)| d == p)
+                                .map(|(_, a)| a.clone())
+                        });
+                        if let Some(acl) = acl {
+                            if !crate::acl::allowed(&acl, perms::READ, &h.ids.read()) {
+                                continue;
+                            }
+                        }
                     }
+                    h.send(frame.clone());
                 }
             }
             match txn {

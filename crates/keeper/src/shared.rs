@@ -55,6 +55,8 @@ pub struct ConnHandle {
     pub session_id: i64,
     /// Counters.
     pub stats: Arc<ConnStats>,
+    /// The connection's identities (updated by auth), for notification ACL filtering.
+    pub ids: Arc<parking_lot::RwLock<Vec<Id>>>,
 }
 
 impl ConnHandle {

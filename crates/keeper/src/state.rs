@@ -5,8 +5,9 @@
 //! watch events each change raises and the Stat after each (sub-)op so the caller can answer.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
-use courier_keeper_proto::{EventType, Stat};
+use courier_keeper_proto::{Acl, EventType, Stat};
 
 use crate::path;
 use crate::tree::{DataTree, Node};
@@ -31,6 +32,8 @@ pub struct Applied {
     pub stats: Vec<Option<Stat>>,
     /// Ephemerals deleted by a CloseSession.
     pub closed_ephemerals: Vec<String>,
+    /// ACLs of deleted nodes, for filtering recursive-watch notifications.
+    pub deleted_acls: Vec<(String, Arc<Vec<Acl>>)>,
 }
 
 /// Tree, sessions and zxid.
@@ -188,7 +191,9 @@ impl StateMachine {
             return Err("cannot delete the root".into());
         }
         let owner = node.stat.ephemeral_owner;
-        self.tree.nodes.remove(p);
+        if let Some(n) = self.tree.nodes.remove(p) {
+            out.deleted_acls.push((p.to_string(), n.acl));
+        }
         self.tree.unindex_owner(p, owner);
         let parent_path = path::parent(p).to_string();
         if let Some(parent) = self.tree.nodes.get_mut(&parent_path) {

@@ -6,7 +6,7 @@
 //! Recursive watches see created/deleted/data-changed events of every descendant but never
 //! NodeChildrenChanged.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use courier_keeper_proto::{watcher_type, EventType};
 
@@ -114,8 +114,11 @@ impl WatchManager {
         }
     }
 
-    /// Connections to notify of `event` on `p`; fired one-shot watches are removed.
-    pub fn trigger(&mut self, p: &str, event: EventType) -> BTreeSet<ConnId> {
+    /// Connections to notify of `event` on `p`; fired one-shot watches are removed. The flag is
+    /// true when the connection is notified only through a persistent-recursive watch on an
+    /// ancestor: the caller must then check READ on the changed node (ZooKeeper's
+    /// CVE-2024-23944 fix), since the watcher never proved it may read that node.
+    pub fn trigger(&mut self, p: &str, event: EventType) -> BTreeMap<ConnId, bool> {
         let mut out = BTreeSet::new();
         match event {
             EventType::NodeCreated | EventType::NodeDataChanged => {
@@ -131,12 +134,15 @@ impl WatchManager {
         if let Some(set) = self.tables[idx(WatchKind::Persistent)].get(p) {
             out.extend(set.iter().copied());
         }
+        let mut result: BTreeMap<ConnId, bool> = out.into_iter().map(|c| (c, false)).collect();
         let recursive = &self.tables[idx(WatchKind::PersistentRecursive)];
         if event != EventType::NodeChildrenChanged && !recursive.is_empty() {
             let mut cur = p;
             loop {
                 if let Some(set) = recursive.get(cur) {
-                    out.extend(set.iter().copied());
+                    for c in set {
+                        result.entry(*c).or_insert(true);
+                    }
                 }
                 if cur == "/" {
                     break;
@@ -144,7 +150,7 @@ impl WatchManager {
                 cur = path::parent(cur);
             }
         }
-        out
+        result
     }
 
     /// checkWatches / removeWatches: does `conn` hold a watch of `wtype` on `p`? With `remove`,
@@ -226,7 +232,7 @@ mod tests {
         w.add(1, WatchKind::Data, "/a");
         w.add(1, WatchKind::Child, "/a");
         let got = w.trigger("/a", EventType::NodeDeleted);
-        assert_eq!(got.into_iter().collect::<Vec<_>>(), vec![1]);
+        assert_eq!(got.into_iter().collect::<Vec<_>>(), vec![(1, false)]);
         assert_eq!(w.total(), 0);
     }
 
@@ -236,7 +242,12 @@ mod tests {
         w.add(1, WatchKind::Persistent, "/a");
         w.add(2, WatchKind::PersistentRecursive, "/a");
         assert_eq!(w.trigger("/a", EventType::NodeChildrenChanged).len(), 1);
-        assert_eq!(w.trigger("/a/b/c", EventType::NodeCreated).len(), 1);
+        assert_eq!(
+            w.trigger("/a/b/c", EventType::NodeCreated)
+                .into_iter()
+                .collect::<Vec<_>>(),
+            vec![(2, true)]
+        );
         assert_eq!(w.trigger("/a", EventType::NodeDataChanged).len(), 2);
         assert_eq!(w.trigger("/ab", EventType::NodeCreated).len(), 0);
         assert_eq!(w.total(), 2);

@@ -238,3 +238,48 @@ async fn watches_die_with_their_connection() {
     );
     s.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn recursive_watch_events_respect_read_acl() {
+    let (s, _d) = server().await;
+    let mut bob = Client::connect(s.addr).await;
+    let mut alice = Client::connect(s.addr).await;
+    alice
+        .call(Request::Auth(AuthPacket {
+            auth_type: 0,
+            scheme: "digest".into(),
+            auth: Bytes::from_static(b"alice:pw"),
+        }))
+        .await;
+    alice.create("/r", b"", 0).await.unwrap();
+    bob.call(Request::AddWatch(AddWatchRequest {
+        path: "/r".into(),
+        mode: 1,
+    }))
+    .await;
+    let private = vec![Acl {
+        perms: perms::ALL,
+        id: Id {
+            scheme: "auth".into(),
+            id: String::new(),
+        },
+    }];
+    let (h, _) = alice
+        .call(Request::Create(CreateRequest {
+            path: "/r/secret".into(),
+            data: Bytes::new(),
+            acl: private,
+            flags: 0,
+        }))
+        .await;
+    assert_eq!(h.err, 0);
+    alice.create("/r/open", b"", 0).await.unwrap();
+    // The first event bob sees is for the node he may read.
+    assert_eq!(
+        bob.next_event().await,
+        ev(EventType::NodeCreated, "/r/open")
+    );
+    bob.call(Request::Ping).await;
+    assert!(bob.events.is_empty(), "{:?}", bob.events);
+    s.stop().await.unwrap();
+}
