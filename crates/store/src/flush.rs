@@ -5,6 +5,9 @@
 //! end of the log (which covers all of them) and completes them together, so N concurrent
 //! appenders cost one disk flush, not N.
 //!
+//! Records stored with WAIT=false under SYNC_FLUSH queue no waiter; the group-commit thread flushes
+//! them within 10 ms anyway (RocketMQ does the same).
+//!
 //! Invariant: a waiter is completed with `true` only if `flushed >= its end offset`; on an I/O
 //! error or at shutdown without a successful flush it gets `false` (reported as FlushDiskTimeout).
 
@@ -17,6 +20,8 @@ use tokio::sync::oneshot;
 use crate::store::Inner;
 
 const PAGE: u64 = 4096;
+/// SYNC_FLUSH: how often an idle group-commit thread flushes records nobody waits for.
+const IDLE_FLUSH: Duration = Duration::from_millis(10);
 /// Longest a group-commit round waits for the previous round's appenders to re-join.
 const GATHER_MAX: Duration = Duration::from_micros(500);
 
@@ -95,8 +100,14 @@ impl GroupCommit {
         loop {
             let stopping = {
                 let mut q = self.q.lock();
+                // Puts with WAIT=false do not queue a waiter; like RocketMQ's GroupCommitService, an
+                // idle round still flushes whatever they wrote, every IDLE_FLUSH.
                 while q.waiters.is_empty() && !q.stop {
-                    self.cv.wait(&mut q);
+                    if self.cv.wait_for(&mut q, IDLE_FLUSH).timed_out()
+                        && inner.cl.max_phys() > inner.cl.flushed()
+                    {
+                        break;
+                    }
                 }
                 // The appenders completed by the previous flush come back a few microseconds apart;
                 // give them a moment (bounded) to join, so one flush serves the whole group instead

@@ -235,7 +235,18 @@ async fn sync_flush_group_commit_and_wait_false() {
     assert_eq!(hits.load(Ordering::Relaxed), 64);
     let mut nowait = msg("S", 0, vec![1], "", "");
     nowait.properties.push_str("WAIT\u{1}false\u{2}");
-    assert_eq!(store.put(nowait).await.status, PutStatus::PutOk);
+    let r = store.put(nowait).await;
+    assert_eq!(r.status, PutStatus::PutOk);
+    // Nobody waits for it, but the group-commit thread still flushes it (bounded wait).
+    let end = r.phys_offset + r.wrote_bytes as i64;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while store.flushed_phys_offset() < end {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "WAIT=false record never flushed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
     store.shutdown().unwrap();
 }
 
