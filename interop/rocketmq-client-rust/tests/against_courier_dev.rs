@@ -1,0 +1,526 @@
+//! mxsm's `rocketmq-client-rust` 1.0.0 (unmodified, from crates.io) against a real `courier dev`:
+//! a producer sends messages with tags, keys and user properties; a clustering group of two push
+//! consumers must receive every message exactly once, a broadcasting group of two must receive
+//! every message in each consumer, and a tag subscription sees only its tag. Each scenario gets
+//! its own server, client runtime and groups. Runs without libtest (see Cargo.toml); a failing
+//! scenario makes the process exit non-zero with the reason and the server's log tail.
+
+use std::collections::HashSet;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use courier_interop_rocketmq_client_rust::{create_topic, CourierDev, HarnessResult};
+use rocketmq_client_rust::{
+    ClientResult, ClientRuntime, ClientRuntimeConfig, ConsumeConcurrentlyContext,
+    ConsumeConcurrentlyStatus, DefaultMQProducer, DefaultMQPushConsumer, MQPushConsumer,
+    MessageListenerConcurrently, MessageQueueListener,
+};
+use rocketmq_model::common::consumer::consume_from_where::ConsumeFromWhere;
+use rocketmq_model::common::message::message_ext::MessageExt;
+use rocketmq_model::common::message::message_queue::MessageQueue;
+use rocketmq_model::common::message::message_single::Message;
+use rocketmq_observability::TelemetryRuntimeGuard;
+use rocketmq_protocol::protocol::heartbeat::message_model::MessageModel;
+use rocketmq_runtime::RuntimeOwner;
+
+const MESSAGES: usize = 40;
+/// One body above the client's 4 KiB compression threshold, so the compressed flag round-trips.
+const BIG_INDEX: usize = 7;
+const ORIGIN: &str = "rocketmq-client-rust";
+
+fn body_of(i: usize) -> Vec<u8> {
+    if i == BIG_INDEX {
+        format!("big-{i}-").repeat(1200).into_bytes()
+    } else {
+        format!("hello courier #{i} \u{2713}").into_bytes()
+    }
+}
+
+fn tag_of(i: usize) -> &'static str {
+    if i.is_multiple_of(2) {
+        "TagA"
+    } else {
+        "TagB"
+    }
+}
+
+/// What a listener saw of one message.
+#[derive(Clone, Debug)]
+struct Got {
+    topic: String,
+    seq: Option<String>,
+    body: Vec<u8>,
+    tags: Option<String>,
+    keys: Option<Vec<String>>,
+    origin: Option<String>,
+    /// The offset message id (store host + commit log offset) the decoder computed.
+    msg_id: String,
+    /// The client-generated unique key carried in the properties.
+    uniq_key: Option<String>,
+}
+
+struct Collector(Arc<Mutex<Vec<Got>>>);
+
+impl MessageListenerConcurrently for Collector {
+    fn consume_message(
+        &self,
+        msgs: &[&MessageExt],
+        _ctx: &ConsumeConcurrentlyContext,
+    ) -> ClientResult<ConsumeConcurrentlyStatus> {
+        let mut sink = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        for m in msgs {
+            sink.push(Got {
+                topic: m.topic().to_string(),
+                seq: m.property("seq").map(str::to_string),
+                body: m.body().map(|b| b.to_vec()).unwrap_or_default(),
+                tags: m.tags().map(str::to_string),
+                keys: m.keys(),
+                origin: m.property("origin").map(str::to_string),
+                msg_id: m.msg_id().to_string(),
+                uniq_key: m.property("UNIQ_KEY").map(str::to_string),
+            });
+        }
+        Ok(ConsumeConcurrentlyStatus::ConsumeSuccess)
+    }
+}
+
+/// Records how many queues of the watched topic the last rebalance gave this consumer.
+struct Assigned {
+    topic: String,
+    count: Arc<AtomicUsize>,
+}
+
+impl MessageQueueListener for Assigned {
+    fn message_queue_changed(
+        &self,
+        topic: &str,
+        _all: &HashSet<MessageQueue>,
+        assigned: &HashSet<MessageQueue>,
+    ) {
+        if topic == self.topic {
+            self.count.store(assigned.len(), Ordering::SeqCst);
+        }
+    }
+}
+
+struct Member {
+    consumer: DefaultMQPushConsumer,
+    got: Arc<Mutex<Vec<Got>>>,
+    assigned: Arc<AtomicUsize>,
+}
+
+impl Member {
+    fn got(&self) -> Vec<Got> {
+        self.got.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+async fn start_member(
+    rt: &Arc<ClientRuntime>,
+    dev: &CourierDev,
+    group: &str,
+    instance: &str,
+    topic: &str,
+    expression: &str,
+    model: MessageModel,
+) -> HarnessResult<Member> {
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let assigned = Arc::new(AtomicUsize::new(0));
+    let mut config = rocketmq_client_rust::ClientConfig::default();
+    // Two members of one group in one process need distinct client ids, as in two processes.
+    config.set_instance_name(instance.into());
+    let mut consumer = DefaultMQPushConsumer::builder(rt.clone())
+        .client_config(config)
+        .name_server_addr(dev.namesrv_addr.clone())
+        .consumer_group(group)
+        .message_model(model)
+        .consume_from_where(ConsumeFromWhere::ConsumeFromFirstOffset)
+        .message_queue_listener(Some(Arc::new(Assigned {
+            topic: topic.to_string(),
+            count: assigned.clone(),
+        })))
+        .build();
+    consumer
+        .subscribe(topic, expression)
+        .await
+        .map_err(|e| format!("{instance}: subscribe {topic} {expression}: {e}"))?;
+    consumer.register_message_listener_concurrently(Collector(got.clone()));
+    consumer
+        .start()
+        .await
+        .map_err(|e| format!("{instance}: start: {e}"))?;
+    Ok(Member {
+        consumer,
+        got,
+        assigned,
+    })
+}
+
+async fn wait_for(what: &str, mut done: impl FnMut() -> bool) -> HarnessResult<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done() {
+        if Instant::now() > deadline {
+            return Err(format!("timed out after 60 s waiting for {what}"));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+/// The ids a send result carries: the client's unique key and the broker's offset message id.
+#[derive(Default)]
+struct SentIds {
+    uniq_keys: HashSet<String>,
+    offset_ids: HashSet<String>,
+}
+
+/// Sends the numbered messages; returns the ids of the acknowledged sends.
+async fn send_all(
+    rt: &Arc<ClientRuntime>,
+    dev: &CourierDev,
+    topic: &str,
+) -> HarnessResult<SentIds> {
+    let mut producer = DefaultMQProducer::builder(rt.clone())
+        .producer_group("rust_client_producer")
+        .name_server_addr(dev.namesrv_addr.clone())
+        .build();
+    producer
+        .start()
+        .await
+        .map_err(|e| format!("producer start: {e}"))?;
+    let mut ids = SentIds::default();
+    let mut outcome = Ok(());
+    for i in 0..MESSAGES {
+        let built = Message::builder()
+            .topic(topic)
+            .tags(tag_of(i))
+            .keys(vec![format!("key-{i}"), format!("alt-{i}")])
+            .body_slice(&body_of(i))
+            .raw_property("seq", i.to_string())
+            .and_then(|b| b.raw_property("origin", ORIGIN))
+            .and_then(|b| b.build());
+        let msg = match built {
+            Ok(m) => m,
+            Err(e) => {
+                outcome = Err(format!("building message #{i}: {e}"));
+                break;
+            }
+        };
+        match producer.send_with_timeout(msg, 5000).await {
+            Ok(Some(r)) if r.send_status == rocketmq_client_rust::SendStatus::SendOk => {
+                ids.uniq_keys
+                    .insert(r.msg_id.map(|m| m.to_string()).unwrap_or_default());
+                ids.offset_ids.insert(r.offset_msg_id.unwrap_or_default());
+            }
+            Ok(other) => {
+                outcome = Err(format!("send #{i}: unexpected result {other:?}"));
+                break;
+            }
+            Err(e) => {
+                outcome = Err(format!("send #{i}: {e}"));
+                break;
+            }
+        }
+    }
+    producer.shutdown().await;
+    outcome.map(|()| ids)
+}
+
+/// Checks every field of one received message against what was sent; returns its index.
+fn check(got: &Got, topic: &str) -> HarnessResult<usize> {
+    let i: usize = got
+        .seq
+        .as_deref()
+        .and_then(|s| s.parse().ok())
+        .filter(|&i| i < MESSAGES)
+        .ok_or_else(|| format!("received a message without a valid seq property: {got:?}"))?;
+    let expect = |ok: bool, what: &str| {
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("message #{i}: wrong {what}: {got:?}"))
+        }
+    };
+    expect(got.topic == topic, "topic")?;
+    expect(got.body == body_of(i), "body")?;
+    expect(got.tags.as_deref() == Some(tag_of(i)), "tags")?;
+    expect(
+        got.keys == Some(vec![format!("key-{i}"), format!("alt-{i}")]),
+        "keys",
+    )?;
+    expect(got.origin.as_deref() == Some(ORIGIN), "user property")?;
+    expect(!got.msg_id.is_empty(), "msgId")?;
+    Ok(i)
+}
+
+fn counts(msgs: &[Got], topic: &str) -> HarnessResult<Vec<usize>> {
+    let mut counts = vec![0; MESSAGES];
+    for m in msgs {
+        counts[check(m, topic)?] += 1;
+    }
+    Ok(counts)
+}
+
+async fn clustering(rt: &Arc<ClientRuntime>, dev: &CourierDev) -> HarnessResult<()> {
+    let topic = "RustClientClustering";
+    create_topic(dev, topic)?;
+    let group = "rust_client_clustering";
+    let m1 = start_member(
+        rt,
+        dev,
+        group,
+        "cluster-1",
+        topic,
+        "*",
+        MessageModel::Clustering,
+    )
+    .await?;
+    let m2 = start_member(
+        rt,
+        dev,
+        group,
+        "cluster-2",
+        topic,
+        "*",
+        MessageModel::Clustering,
+    )
+    .await?;
+    let mut members = [m1, m2];
+    let result = async {
+        // Send only once the 4 queues are split 2/2: a queue changing hands mid-stream before
+        // the 5 s offset commit would legitimately be redelivered.
+        wait_for("the two consumers to split the 4 queues", || {
+            members
+                .iter()
+                .all(|m| m.assigned.load(Ordering::SeqCst) == 2)
+        })
+        .await?;
+        let ids = send_all(rt, dev, topic).await?;
+        wait_for("every message to arrive", || {
+            members.iter().map(|m| m.got().len()).sum::<usize>() >= MESSAGES
+        })
+        .await?;
+        // Let late duplicates show up before counting.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let all: Vec<Got> = members.iter().flat_map(|m| m.got()).collect();
+        let c = counts(&all, topic)?;
+        if c != vec![1; MESSAGES] {
+            return Err(format!(
+                "clustering: per-message delivery counts {c:?}, want all 1"
+            ));
+        }
+        for (n, m) in members.iter().enumerate() {
+            if m.got().is_empty() {
+                return Err(format!("clustering: consumer {} got no share", n + 1));
+            }
+        }
+        for g in &all {
+            if !ids.offset_ids.contains(&g.msg_id) {
+                return Err(format!(
+                    "clustering: offset msgId {} was never returned by a send",
+                    g.msg_id
+                ));
+            }
+            if !g
+                .uniq_key
+                .as_ref()
+                .is_some_and(|k| ids.uniq_keys.contains(k))
+            {
+                return Err(format!(
+                    "clustering: UNIQ_KEY {:?} was never returned by a send",
+                    g.uniq_key
+                ));
+            }
+        }
+        Ok(())
+    }
+    .await;
+    for m in &mut members {
+        m.consumer.shutdown().await;
+    }
+    result
+}
+
+async fn broadcasting(rt: &Arc<ClientRuntime>, dev: &CourierDev) -> HarnessResult<()> {
+    let topic = "RustClientBroadcast";
+    create_topic(dev, topic)?;
+    let group = "rust_client_broadcast";
+    let m1 = start_member(
+        rt,
+        dev,
+        group,
+        "bcast-1",
+        topic,
+        "*",
+        MessageModel::Broadcasting,
+    )
+    .await?;
+    let m2 = start_member(
+        rt,
+        dev,
+        group,
+        "bcast-2",
+        topic,
+        "*",
+        MessageModel::Broadcasting,
+    )
+    .await?;
+    let mut members = [m1, m2];
+    let result = async {
+        wait_for("each broadcasting consumer to own all 4 queues", || {
+            members
+                .iter()
+                .all(|m| m.assigned.load(Ordering::SeqCst) == 4)
+        })
+        .await?;
+        send_all(rt, dev, topic).await?;
+        wait_for("every message in each consumer", || {
+            members.iter().all(|m| m.got().len() >= MESSAGES)
+        })
+        .await?;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        for (n, m) in members.iter().enumerate() {
+            let c = counts(&m.got(), topic)?;
+            if c != vec![1; MESSAGES] {
+                return Err(format!(
+                    "broadcasting: consumer {} delivery counts {c:?}, want all 1",
+                    n + 1
+                ));
+            }
+        }
+        Ok(())
+    }
+    .await;
+    for m in &mut members {
+        m.consumer.shutdown().await;
+    }
+    result
+}
+
+async fn tag_filter(rt: &Arc<ClientRuntime>, dev: &CourierDev) -> HarnessResult<()> {
+    let topic = "RustClientTags";
+    create_topic(dev, topic)?;
+    let mut m = start_member(
+        rt,
+        dev,
+        "rust_client_tags",
+        "tags-1",
+        topic,
+        "TagB",
+        MessageModel::Clustering,
+    )
+    .await?;
+    let result = async {
+        wait_for("the consumer to own all 4 queues", || {
+            m.assigned.load(Ordering::SeqCst) == 4
+        })
+        .await?;
+        send_all(rt, dev, topic).await?;
+        wait_for("the TagB messages", || m.got().len() >= MESSAGES / 2).await?;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let c = counts(&m.got(), topic)?;
+        for (i, n) in c.iter().enumerate() {
+            let want = usize::from(tag_of(i) == "TagB");
+            if *n != want {
+                return Err(format!(
+                    "tags: message #{i} ({}) seen {n} times, want {want}",
+                    tag_of(i)
+                ));
+            }
+        }
+        Ok(())
+    }
+    .await;
+    m.consumer.shutdown().await;
+    result
+}
+
+type Scenario =
+    for<'a> fn(
+        &'a Arc<ClientRuntime>,
+        &'a CourierDev,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = HarnessResult<()>> + 'a>>;
+
+/// One scenario on a fresh server and a fresh client runtime.
+fn run(name: &'static str, scenario: Scenario) -> HarnessResult<()> {
+    let dev = CourierDev::start()?;
+    let owner = RuntimeOwner::new().map_err(|e| format!("client runtime owner: {e}"))?;
+    let telemetry = TelemetryRuntimeGuard::noop();
+    let outcome = match ClientRuntime::try_new(
+        owner.root_context().component(name),
+        ClientRuntimeConfig::default(),
+        telemetry.handle(),
+    ) {
+        Ok(rt) => owner.block_on(async {
+            let r = scenario(&rt, &dev).await;
+            let report = rt.shutdown().await;
+            if r.is_ok() && !report.is_healthy() {
+                return Err(format!("client runtime shutdown: {}", report.to_json()));
+            }
+            r
+        }),
+        Err(e) => Err(format!("client runtime: {e}")),
+    };
+    let _ = owner.shutdown_runtime_blocking();
+    let log = dev.log();
+    let status = dev.stop()?;
+    let outcome = outcome.and_then(|()| {
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("courier dev did not shut down cleanly ({status})"))
+        }
+    });
+    outcome.map_err(|e| format!("{e}\n--- courier dev log tail ---\n{log}"))
+}
+
+fn main() -> ExitCode {
+    // The broadcasting offset store writes under $HOME unless told otherwise; keep it in a
+    // temporary directory. Set before any client thread exists.
+    let offsets = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("creating the offset-store dir: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    std::env::set_var("rocketmq.client.localOffsetStoreDir", offsets.path());
+
+    let scenarios: [(&'static str, Scenario); 3] = [
+        ("clustering_two_consumers_each_message_once", |rt, dev| {
+            Box::pin(clustering(rt, dev))
+        }),
+        ("broadcasting_two_consumers_every_message", |rt, dev| {
+            Box::pin(broadcasting(rt, dev))
+        }),
+        ("tag_subscription_sees_only_its_tag", |rt, dev| {
+            Box::pin(tag_filter(rt, dev))
+        }),
+    ];
+    let mut failed = 0;
+    for (name, scenario) in scenarios {
+        let started = Instant::now();
+        match run(name, scenario) {
+            Ok(()) => println!(
+                "test {name} ... ok ({:.1} s)",
+                started.elapsed().as_secs_f64()
+            ),
+            Err(e) => {
+                failed += 1;
+                println!("test {name} ... FAILED\n{e}");
+            }
+        }
+    }
+    println!(
+        "test result: {}. {} passed; {failed} failed",
+        if failed == 0 { "ok" } else { "FAILED" },
+        scenarios.len() - failed
+    );
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
