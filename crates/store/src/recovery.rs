@@ -532,7 +532,11 @@ impl Recovery<'_> {
                     match q.raw_entry(max - 1) {
                         Some(e)
                             if e.size != 0
-                                && (e.is_lost() || e.phys as u64 + e.size as u64 <= log_end) =>
+                                && (e.is_lost()
+                                    || (e.phys >= 0
+                                        && e.size > 0
+                                        && (e.phys as u64).saturating_add(e.size as u64)
+                                            <= log_end)) =>
                         {
                             break
                         }
