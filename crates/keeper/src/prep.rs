@@ -167,6 +167,12 @@ pub fn is_protected(p: &str) -> bool {
 
 /// Prepares one write.
 pub fn prep(state: &StateMachine, op: &WriteOp, ctx: &PrepCtx<'_>) -> Result<Prepared, ErrorCode> {
+    // A write queued behind its own session's close (expiry races a request) must not run:
+    // an ephemeral it created would belong to nobody.
+    let needs_session = !matches!(op, WriteOp::CreateSession { .. } | WriteOp::Sweep { .. });
+    if needs_session && ctx.session_id != 0 && !state.sessions.contains_key(&ctx.session_id) {
+        return Err(ErrorCode::SessionExpired);
+    }
     let mut view = View::new(state);
     match op {
         WriteOp::Multi(m) => Ok(prep_multi(&mut view, m, ctx)),
@@ -469,6 +475,19 @@ mod tests {
         })
     }
 
+    /// A state in which the test session (5) is open.
+    fn fresh() -> StateMachine {
+        let mut sm = StateMachine::new();
+        sm.apply(&TxnEntry {
+            zxid: 1,
+            time_ms: 1,
+            session_id: 5,
+            txn: Txn::CreateSession { timeout_ms: 1000 },
+        })
+        .unwrap();
+        sm
+    }
+
     fn run(sm: &mut StateMachine, op: WriteOp) -> Result<Prepared, ErrorCode> {
         let p = prep(sm, &op, &ctx())?;
         if let Prepared::Txn(t) = &p {
@@ -486,7 +505,7 @@ mod tests {
 
     #[test]
     fn create_errors_in_zookeeper_order() {
-        let mut sm = StateMachine::new();
+        let mut sm = fresh();
         assert_eq!(run(&mut sm, create("/a/b", 0)), Err(ErrorCode::NoNode));
         assert_eq!(run(&mut sm, create("a", 0)), Err(ErrorCode::BadArguments));
         assert_eq!(run(&mut sm, create("/a", 7)), Err(ErrorCode::BadArguments));
@@ -508,7 +527,7 @@ mod tests {
 
     #[test]
     fn sequential_suffix_uses_parent_cversion() {
-        let mut sm = StateMachine::new();
+        let mut sm = fresh();
         run(&mut sm, create("/q", 0)).unwrap();
         run(&mut sm, create("/q/other", 0)).unwrap();
         let p = run(&mut sm, create("/q/n-", 2)).unwrap();
@@ -520,7 +539,7 @@ mod tests {
 
     #[test]
     fn multi_failure_codes() {
-        let mut sm = StateMachine::new();
+        let mut sm = fresh();
         let m = MultiRequest {
             ops: vec![
                 MultiOp::Create(
@@ -582,7 +601,7 @@ mod tests {
 
     #[test]
     fn delete_and_set_data_checks() {
-        let mut sm = StateMachine::new();
+        let mut sm = fresh();
         assert_eq!(
             run(
                 &mut sm,
@@ -640,8 +659,31 @@ mod tests {
     }
 
     #[test]
-    fn ttl_rules() {
+    fn writes_from_a_closed_session_are_refused() {
         let mut sm = StateMachine::new();
+        let c = ctx();
+        let open = Prepared::Txn(Txn::CreateSession { timeout_ms: 1000 });
+        assert_eq!(
+            prep(&sm, &WriteOp::CreateSession { timeout_ms: 1000 }, &c),
+            Ok(open)
+        );
+        assert_eq!(
+            run(&mut sm, create("/e", 1)),
+            Err(ErrorCode::SessionExpired)
+        );
+        run(&mut sm, WriteOp::CreateSession { timeout_ms: 1000 }).unwrap();
+        run(&mut sm, create("/e", 1)).unwrap();
+        run(&mut sm, WriteOp::CloseSession).unwrap();
+        assert!(sm.tree.get("/e").is_none());
+        assert_eq!(
+            run(&mut sm, create("/f", 1)),
+            Err(ErrorCode::SessionExpired)
+        );
+    }
+
+    #[test]
+    fn ttl_rules() {
+        let mut sm = fresh();
         let ttl = |flags, ttl| {
             WriteOp::Create(CreateOp {
                 opcode: OpCode::CreateTtl,
