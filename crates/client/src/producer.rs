@@ -434,36 +434,61 @@ impl Producer {
     /// is rebuilt only when the cached route changed.
     async fn queues_for(&self, topic: &str) -> Result<Arc<Vec<MessageQueue>>> {
         let i = &self.inner.instance;
-        let (route, cap) = match i.route(topic).await? {
-            Some(r) if !publish_queues(&r, topic, None).is_empty() => (r, None),
-            _ => match i.route(AUTO_CREATE_TOPIC_KEY).await? {
-                Some(r) => (r, Some(self.inner.config.default_topic_queue_nums)),
-                None => {
-                    return Err(ClientError::NoRoute {
-                        topic: topic.to_string(),
-                        reason: "no name server knows it or the TBW102 auto-create template".into(),
-                    })
-                }
-            },
-        };
-        if let Some((r, q)) = self.inner.publish_cache.lock().get(topic) {
-            if Arc::ptr_eq(r, &route) {
-                return Ok(q.clone());
+        if let Some(route) = i.route(topic).await? {
+            if let Some(q) = self.cached_queues(topic, &route) {
+                return Ok(q);
+            }
+            let queues = publish_queues(&route, topic, None);
+            if !queues.is_empty() {
+                return Ok(self.cache_queues(topic, route, queues));
             }
         }
-        let queues = publish_queues(&route, topic, cap);
+        let Some(route) = i.route(AUTO_CREATE_TOPIC_KEY).await? else {
+            return Err(ClientError::NoRoute {
+                topic: topic.to_string(),
+                reason: "no name server knows it or the TBW102 auto-create template".into(),
+            });
+        };
+        if let Some(q) = self.cached_queues(topic, &route) {
+            return Ok(q);
+        }
+        let queues = publish_queues(
+            &route,
+            topic,
+            Some(self.inner.config.default_topic_queue_nums),
+        );
         if queues.is_empty() {
             return Err(ClientError::NoQueue {
                 topic: topic.to_string(),
                 what: "writable",
             });
         }
+        Ok(self.cache_queues(topic, route, queues))
+    }
+
+    fn cached_queues(
+        &self,
+        topic: &str,
+        route: &Arc<TopicRouteData>,
+    ) -> Option<Arc<Vec<MessageQueue>>> {
+        match self.inner.publish_cache.lock().get(topic) {
+            Some((r, q)) if Arc::ptr_eq(r, route) => Some(q.clone()),
+            _ => None,
+        }
+    }
+
+    fn cache_queues(
+        &self,
+        topic: &str,
+        route: Arc<TopicRouteData>,
+        queues: Vec<MessageQueue>,
+    ) -> Arc<Vec<MessageQueue>> {
         let queues = Arc::new(queues);
         self.inner
             .publish_cache
             .lock()
             .insert(topic.to_string(), (route, queues.clone()));
-        Ok(queues)
+        queues
     }
 
     fn isolate(&self, broker: &str) {
