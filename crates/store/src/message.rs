@@ -827,6 +827,32 @@ mod tests {
         ));
     }
 
+    proptest::proptest! {
+        /// Arbitrary bytes, and valid records with arbitrary bytes overwritten, never panic the
+        /// decoder; whatever decodes is self-consistent.
+        #[test]
+        fn decode_never_panics(
+            junk in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+            at in 0usize..300,
+            with in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..16),
+        ) {
+            let _ = decode_record(&junk);
+            let _ = peek_head(&junk);
+            let _ = peek_store_timestamp(&junk);
+            let mut rec = encode_record(&sample("FuzzTopic"), 1, 2, 3, "[::1]:9".parse().unwrap());
+            for (i, b) in with.iter().enumerate() {
+                if let Some(x) = rec.get_mut(at + i) {
+                    *x = *b;
+                }
+            }
+            if let Ok(m) = decode_record_with(&rec, false) {
+                proptest::prop_assert!(m.total_size() <= rec.len());
+                let _ = (m.topic(), m.properties(), m.body(), m.born_host(), m.store_host(), m.tags_code());
+            }
+            let _ = decode_properties(std::str::from_utf8(&junk).unwrap_or(""));
+        }
+    }
+
     #[test]
     fn offset_msg_id_matches_spec_example() {
         let host: SocketAddr = "10.0.0.1:10911".parse().unwrap();
