@@ -23,6 +23,7 @@ Start with `courier bench store` to see what the message store does on this mach
 
 const AFTER_HELP: &str = "\
 Examples:
+  courier dev                      name server + broker + keeper on 127.0.0.1 (quick start)
   courier bench store              measure the message store against this disk (1-3 min)
   courier bench store --quick      a few-second smoke run
   COURIER_LOG=debug courier bench store --quick

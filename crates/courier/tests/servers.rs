@@ -286,3 +286,44 @@ async fn namesrv_and_two_broker_processes_form_one_cluster() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keeper_reads_zoo_cfg_answers_four_letter_words_and_stops_on_sigint() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("zk");
+    let cfg = dir.path().join("zoo.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "tickTime=2000\ninitLimit=10\nclientPort=2181\ndataDir={}\n\
+             4lw.commands.whitelist=ruok, srvr\n",
+            data.display()
+        ),
+    )
+    .unwrap();
+    let start = || {
+        let mut k = Server::start(
+            &["keeper", "--config", cfg.to_str().unwrap(), "--port", "0"],
+            &dir.path().join("keeper.log"),
+        );
+        let line = k.wait_line("listening on", Duration::from_secs(20));
+        (k, servers_support::listening_addr(&line))
+    };
+    let (mut keeper, addr) = start();
+    assert_eq!(four_letter(addr, "ruok"), "imok");
+    assert!(four_letter(addr, "srvr").contains("Zookeeper version"));
+    // Not whitelisted: ZooKeeper answers that it is not executed.
+    assert!(four_letter(addr, "conf").contains("not in the whitelist"));
+    assert!(data.exists(), "dataDir from zoo.cfg is used");
+    keeper.signal(libc::SIGINT);
+    let status = keeper.wait_exit(Duration::from_secs(20));
+    assert!(status.success(), "keeper exited with {status}");
+
+    let (mut keeper, addr) = start();
+    assert_eq!(
+        four_letter(addr, "ruok"),
+        "imok",
+        "restarts on the same data"
+    );
+    assert!(keeper.terminate().success());
+}

@@ -27,7 +27,8 @@ pub struct BrokerArgs {
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Address to listen on (overrides listenPort; default 127.0.0.1:<listenPort>).
+    /// Address to listen on (overrides listenPort; default 127.0.0.1:<listenPort>). Clients are
+    /// sent to brokerIP1:<port>, so set brokerIP1 too when listening on 0.0.0.0.
     #[arg(long)]
     pub listen: Option<SocketAddr>,
 

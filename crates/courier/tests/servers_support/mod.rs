@@ -180,8 +180,14 @@ pub fn start_dev(data: &Path, ports: [u16; 3], extra: &[&str], log: &Path) -> (S
         &keeper,
     ];
     args.extend_from_slice(extra);
+    let exec = Instant::now();
     let mut s = Server::start(&args, log);
     s.wait_line("(ZooKeeper protocol)", Duration::from_secs(30));
+    // A figure for humans (run with --nocapture); timing is never asserted.
+    eprintln!(
+        "courier dev: all three servers ready {} ms after exec",
+        exec.elapsed().as_millis()
+    );
     let ready = s.seen.iter().any(|l| l.contains("ready in"));
     assert!(ready, "no ready line: {:#?}", s.seen);
     assert!(
