@@ -128,6 +128,11 @@ fn quick_store_bench_emits_one_complete_json_line() {
             assert!(c[k].as_f64().expect(k) > 0.0, "async case lacks {k}: {c}");
         }
     }
+    let durable = v["async_durable"].as_array().expect("durable cases");
+    assert_eq!(durable.len(), 3, "one per size");
+    assert!(durable
+        .iter()
+        .all(|d| d["mb_per_s"].as_f64().unwrap_or(0.0) > 0.0));
     let syncs = v["sync_append"].as_array().expect("sync cases");
     let conc: Vec<u64> = syncs
         .iter()
