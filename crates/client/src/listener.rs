@@ -6,7 +6,9 @@
 //! listener.
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use crate::message_ext::MessageExt;
 
@@ -34,5 +36,24 @@ where
 {
     fn consume(&self, messages: Vec<MessageExt>) -> ConsumeFuture {
         Box::pin(self(messages))
+    }
+}
+
+/// Runs a listener call, turning a panic into `Later` (Java treats a listener
+/// exception as RECONSUME_LATER), so a panicking listener cannot leave its
+/// batch's offsets blocked forever or take the consumer down.
+pub(crate) struct CatchPanic(pub(crate) ConsumeFuture);
+
+impl Future for CatchPanic {
+    type Output = ConsumeResult;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<ConsumeResult> {
+        let fut = &mut self.0;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+            Ok(p) => p,
+            Err(_) => {
+                tracing::error!("the message listener panicked; the batch will be redelivered");
+                Poll::Ready(ConsumeResult::Later)
+            }
+        }
     }
 }

@@ -42,7 +42,7 @@ use crate::allocate::allocate_averagely;
 use crate::broker_api::{PullRequest, PullStatus};
 use crate::error::{ClientError, Result};
 use crate::instance::ClientInstance;
-use crate::listener::{ConsumeResult, MessageListener};
+use crate::listener::{CatchPanic, ConsumeResult, MessageListener};
 use crate::message_ext::MessageExt;
 use crate::message_queue::MessageQueue;
 use crate::offset_store::OffsetStore;
@@ -194,6 +194,22 @@ impl PushConsumerBuilder {
     }
     pub fn consume_concurrency(mut self, n: usize) -> Self {
         self.consume_concurrency = n;
+        self
+    }
+    pub fn pull_batch_size(mut self, n: i32) -> Self {
+        self.pull_batch_size = n;
+        self
+    }
+    pub fn consume_batch_max(mut self, n: usize) -> Self {
+        self.consume_batch_max = n;
+        self
+    }
+    pub fn pull_threshold_per_queue(mut self, n: usize) -> Self {
+        self.pull_threshold_per_queue = n;
+        self
+    }
+    pub fn max_reconsume_times(mut self, n: u32) -> Self {
+        self.max_reconsume_times = n;
         self
     }
     pub fn reconsume_delay(mut self, d: Duration) -> Self {
@@ -629,7 +645,7 @@ impl Inner {
     async fn consume(&self, mq: MessageQueue, pq: Arc<ProcessQueue>, mut batch: Vec<MessageExt>) {
         let mut attempt = 0u32;
         loop {
-            let result = self.listener.consume(batch.clone()).await;
+            let result = CatchPanic(self.listener.consume(batch.clone())).await;
             if result == ConsumeResult::Success {
                 break;
             }

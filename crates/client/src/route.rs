@@ -6,6 +6,7 @@
 //! client derives the same order; only brokers with a master address and the
 //! matching perm bit contribute queues.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use courier_remoting::body::{from_json, TopicRouteData, PERM_READ, PERM_WRITE};
@@ -49,17 +50,20 @@ impl ClientInstance {
     pub async fn update_route(&self, topic: &str) -> Result<Option<Arc<TopicRouteData>>> {
         let route = self.fetch_route(topic).await?.map(Arc::new);
         if let Some(route) = &route {
-            {
-                let mut addrs = self.broker_addrs.write();
-                for b in &route.broker_datas {
-                    addrs.insert(b.broker_name.clone(), b.broker_addrs.clone());
-                }
-            }
-            // An unchanged route keeps its Arc, so derived caches stay valid.
             let mut routes = self.routes.write();
+            // An unchanged route keeps its Arc, so derived caches stay valid.
             let same = routes.get(topic).is_some_and(|old| **old == **route);
             if !same {
                 routes.insert(topic.to_string(), route.clone());
+                // Rebuilt from every cached route, so a broker that left all
+                // routes stops getting heartbeats.
+                let mut addrs = HashMap::new();
+                for r in routes.values() {
+                    for b in &r.broker_datas {
+                        addrs.insert(b.broker_name.clone(), b.broker_addrs.clone());
+                    }
+                }
+                *self.broker_addrs.write() = addrs;
             }
         }
         Ok(route)

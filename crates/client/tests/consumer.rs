@@ -225,7 +225,7 @@ async fn tag_expressions_filter_on_the_broker_and_the_client() {
 }
 
 #[tokio::test]
-async fn later_redelivers_the_message_until_it_succeeds() {
+async fn later_and_listener_panics_redeliver_the_message_until_it_succeeds() {
     let cluster = Cluster::start(1).await;
     cluster.create_topic("Retry", 1).await;
     let calls: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
@@ -245,6 +245,11 @@ async fn later_redelivers_the_message_until_it_succeeds() {
                 let mut calls = calls.lock();
                 let n = calls.entry(msgs[0].msg_id.clone()).or_default();
                 *n += 1;
+                if *n == 1 && msgs[0].body.as_ref() == b"r0" {
+                    drop(calls);
+                    // A panicking listener counts as Later, as an exception does in Java.
+                    panic!("listener failure on purpose");
+                }
                 if *n < 3 {
                     ConsumeResult::Later
                 } else {
