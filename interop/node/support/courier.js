@@ -71,10 +71,11 @@ class CourierDev {
       '--namesrv-port', String(namesrvPort),
       '--broker-port', String(brokerPort),
       '--keeper-port', String(keeperPort),
+      '--log-level', process.env.COURIER_LOG || 'warn',
     ];
     const child = spawn(bin, args, {
       stdio: [ 'ignore', 'pipe', 'pipe' ],
-      env: Object.assign({ RUST_LOG: 'warn' }, process.env),
+      env: process.env,
     });
     const dev = new CourierDev(child, dataDir, namesrvPort, brokerPort);
     await dev._waitReady();
