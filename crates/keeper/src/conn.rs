@@ -62,9 +62,11 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
             return;
         }
     };
-    let mut payload = vec![0u8; len];
-    match tokio::time::timeout(handshake_wait, rd.read_exact(&mut payload)).await {
-        Ok(Ok(_)) => {}
+    // Grow the buffer as bytes arrive rather than trusting the announced length up front.
+    let mut payload = Vec::new();
+    let mut limited = (&mut rd).take(len as u64);
+    match tokio::time::timeout(handshake_wait, limited.read_to_end(&mut payload)).await {
+        Ok(Ok(n)) if n == len => {}
         _ => return,
     }
     let creq = match ConnectRequest::from_slice(&payload, limit) {

@@ -87,7 +87,10 @@ pub fn decode(body: &[u8]) -> Result<StateMachine, JuteError> {
     if let Some(root) = tree.nodes.get_mut("/") {
         root.children.clear();
     }
-    tree.nodes.reserve(count.max(0) as usize);
+    // Every node takes at least 80 bytes (path, data and ACL lengths plus a Stat), which bounds
+    // the reservation even if the count field is nonsense.
+    tree.nodes
+        .reserve((count.max(0) as usize).min(r.remaining() / 80));
     for _ in 0..count.max(0) {
         let p = r.ustring("node path")?;
         let data = r.bytes("node data")?;
