@@ -28,6 +28,12 @@ pub enum KeeperError {
     /// The sequencer stopped (after a log write failure); the server is shutting down.
     #[error("the keeper's write path stopped after a log failure; see the earlier error and restart the server")]
     WritePathStopped,
+    /// Another keeper holds the data directory.
+    #[error("data directory is in use by another keeper (lock {path} is held); stop it or use another --data-dir")]
+    DataDirInUse {
+        /// The lock file.
+        path: PathBuf,
+    },
     /// A socket operation on the listener failed.
     #[error("listener error: {0}")]
     Listener(std::io::Error),

@@ -47,12 +47,41 @@ fn load_or_create_secret(dir: &Path) -> Result<[u8; 16], KeeperError> {
     }
 }
 
+/// Takes an exclusive lock on `<dir>/keeper.lock` for as long as the returned file lives, so two
+/// keepers can never write the same log.
+fn lock_data_dir(dir: &Path) -> Result<std::fs::File, KeeperError> {
+    use std::os::fd::AsRawFd;
+    std::fs::create_dir_all(dir).map_err(|source| KeeperError::Io {
+        context: "creating the data directory",
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let path = dir.join("keeper.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| KeeperError::Io {
+            context: "opening the data directory lock",
+            path: path.clone(),
+            source,
+        })?;
+    // SAFETY: flock on a descriptor we own; no memory is shared with the kernel.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        return Err(KeeperError::DataDirInUse { path });
+    }
+    Ok(file)
+}
+
 /// Runs a keeper on `listener` until `shutdown` is cancelled (or the write path fails).
 pub async fn run(
     config: KeeperConfig,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), KeeperError> {
+    let _dir_lock = lock_data_dir(&config.data_dir)?;
     let dir = config.data_dir.clone();
     let fsync = config.fsync;
     let (log, state, max_session, secret) = tokio::task::spawn_blocking(move || {

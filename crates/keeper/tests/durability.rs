@@ -116,6 +116,21 @@ async fn snapshots_compact_the_log_and_restore() {
 }
 
 #[tokio::test]
+async fn a_second_keeper_cannot_take_the_same_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = KeeperHandle::start(config(dir.path())).await.unwrap();
+    let mut c = Client::connect(first.addr).await;
+    c.create("/x", b"", 0).await.unwrap();
+    let second = KeeperHandle::start(config(dir.path())).await.unwrap();
+    assert!(matches!(
+        second.stop().await,
+        Err(courier_keeper::KeeperError::DataDirInUse { .. })
+    ));
+    assert!(c.exists("/x", false).await.is_ok());
+    first.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn containers_and_ttl_nodes_are_swept() {
     let dir = tempfile::tempdir().unwrap();
     let s = KeeperHandle::start(config(dir.path())).await.unwrap();
