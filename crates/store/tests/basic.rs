@@ -302,3 +302,17 @@ fn crash_recovery_rescans_only_past_the_checkpoint() {
     let g = store.get_messages("K", 0, 300, 1, 1 << 20, None);
     assert_eq!(decode_record(&g.messages[0]).unwrap().body(), &tail[..]);
 }
+
+#[test]
+fn store_and_put_future_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    fn send<T: Send>(_: &T) {}
+    let dir = tempfile::tempdir().unwrap();
+    let store = MessageStore::open(small_config(dir.path())).unwrap();
+    send_sync(&store);
+    let fut = store.put(msg("X", 0, vec![1], "", ""));
+    send(&fut);
+    drop(fut);
+    let fut = store.put_batch(vec![msg("X", 0, vec![1], "", "")]);
+    send(&fut);
+}
