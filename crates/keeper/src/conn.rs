@@ -412,7 +412,12 @@ async fn handle_request(
 }
 
 fn stat_at(applied: &crate::state::Applied, i: usize) -> courier_keeper_proto::Stat {
-    applied.stats.get(i).cloned().flatten().unwrap_or_default()
+    applied
+        .stats
+        .get(i)
+        .and_then(|s| s.as_ref())
+        .map(crate::tree::client_stat)
+        .unwrap_or_default()
 }
 
 fn created_path(txn: &Txn) -> String {

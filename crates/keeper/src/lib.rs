@@ -30,5 +30,5 @@ pub mod watches;
 
 pub use config::KeeperConfig;
 pub use error::KeeperError;
-pub use server::{run, KeeperHandle};
+pub use server::{run, Keeper, KeeperHandle};
 pub use tokio_util::sync::CancellationToken;

@@ -16,7 +16,7 @@ use crate::path;
 use crate::prep;
 use crate::shared::{notification, ConnHandle, Shared};
 use crate::state::StateMachine;
-use crate::tree::Node;
+use crate::tree::{client_stat, Node};
 use crate::watches::{ConnId, WatchKind, WatchManager};
 
 /// The connection a read runs for.
@@ -81,7 +81,7 @@ pub fn execute(
                                 .add(ctx.conn, WatchKind::Data, &r.path);
                         }
                         Ok(StatResponse {
-                            stat: n.stat.clone(),
+                            stat: client_stat(&n.stat),
                         })
                     }
                     None => {
@@ -108,7 +108,7 @@ pub fn execute(
                 }
                 GetDataResponse {
                     data: n.data.clone(),
-                    stat: n.stat.clone(),
+                    stat: client_stat(&n.stat),
                 }
             });
             respond(xid, zxid, res)
@@ -137,7 +137,7 @@ pub fn execute(
                 }
                 GetChildren2Response {
                     children: n.children.iter().cloned().collect(),
-                    stat: n.stat.clone(),
+                    stat: client_stat(&n.stat),
                 }
             });
             respond(xid, zxid, res)
@@ -151,7 +151,7 @@ pub fn execute(
                 };
                 GetAclResponse {
                     acl: shown,
-                    stat: n.stat.clone(),
+                    stat: client_stat(&n.stat),
                 }
             });
             respond(xid, zxid, res)
@@ -159,7 +159,9 @@ pub fn execute(
         Request::GetAllChildrenNumber(r) => {
             let res = node_for(state, &r.path, perms::READ, ids).map(|_| {
                 let total = if r.path == "/" {
-                    state.tree.node_count().saturating_sub(2)
+                    // Every node but the root, /zookeeper and its children included (what
+                    // ZooKeeper 3.8 answers).
+                    state.tree.node_count().saturating_sub(1)
                 } else {
                     state.tree.descendant_count(&r.path)
                 };
@@ -207,7 +209,7 @@ pub fn execute(
                                     .lock()
                                     .add(ctx.conn, WatchKind::Data, &r.path);
                             }
-                            OpResult::GetData(n.data.clone(), n.stat.clone())
+                            OpResult::GetData(n.data.clone(), client_stat(&n.stat))
                         }
                         Err(c) => OpResult::Error(c.code()),
                     },
@@ -282,7 +284,11 @@ pub fn execute(
                 .iter()
                 .map(|i| ClientInfo {
                     auth_scheme: i.scheme.clone(),
-                    user: i.id.clone(),
+                    // ZooKeeper shows a digest id by its user name only.
+                    user: match i.scheme.as_str() {
+                        "digest" => i.id.split(':').next().unwrap_or_default().to_string(),
+                        _ => i.id.clone(),
+                    },
                 })
                 .collect();
             reply_frame(xid, zxid, 0, &WhoAmIResponse { client_info })

@@ -75,44 +75,97 @@ fn lock_data_dir(dir: &Path) -> Result<std::fs::File, KeeperError> {
     Ok(file)
 }
 
+/// A keeper whose data directory is locked and whose state is restored, not serving yet.
+pub struct Keeper {
+    config: KeeperConfig,
+    log: FileTxnLog,
+    state: StateMachine,
+    max_session: i64,
+    secret: [u8; 16],
+    dir_lock: std::fs::File,
+}
+
+impl Keeper {
+    /// Locks the data directory and restores the state (snapshot + newer log entries).
+    pub async fn open(config: KeeperConfig) -> Result<Keeper, KeeperError> {
+        let dir = config.data_dir.clone();
+        let fsync = config.fsync;
+        tokio::task::spawn_blocking(move || {
+            let dir_lock = lock_data_dir(&dir)?;
+            let (log, entries) = FileTxnLog::open(&dir, fsync)?;
+            let mut state = crate::snapshot::load(&dir)?.unwrap_or_else(StateMachine::new);
+            let mut max_session = state.sessions.keys().copied().max().unwrap_or(0);
+            let from_snapshot = state.last_zxid;
+            // Entries at or below the snapshot's zxid are already in it (a crash between
+            // writing the snapshot and emptying the log leaves them behind).
+            for e in entries.iter().filter(|e| e.zxid > from_snapshot) {
+                max_session = max_session.max(e.session_id);
+                state.apply(e).map_err(|err| KeeperError::Corrupt {
+                    path: log.path().to_path_buf(),
+                    zxid: err.zxid,
+                    reason: err.reason,
+                })?;
+            }
+            let secret = load_or_create_secret(&dir)?;
+            tracing::info!(
+                snapshot_zxid = format_args!("{from_snapshot:#x}"),
+                entries = entries.len(),
+                zxid = format_args!("{:#x}", state.last_zxid),
+                nodes = state.tree.node_count(),
+                sessions = state.sessions.len(),
+                "keeper state restored"
+            );
+            Ok(Keeper {
+                config,
+                log,
+                state,
+                max_session,
+                secret,
+                dir_lock,
+            })
+        })
+        .await
+        .map_err(|e| KeeperError::Listener(std::io::Error::other(e)))?
+    }
+
+    /// Serves `listener` until `shutdown` is cancelled (or the write path fails).
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> Result<(), KeeperError> {
+        let Keeper {
+            config,
+            log,
+            state,
+            max_session,
+            secret,
+            dir_lock,
+        } = self;
+        let result = serve_inner(config, log, state, max_session, secret, listener, shutdown).await;
+        drop(dir_lock);
+        result
+    }
+}
+
 /// Runs a keeper on `listener` until `shutdown` is cancelled (or the write path fails).
 pub async fn run(
     config: KeeperConfig,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), KeeperError> {
-    let _dir_lock = lock_data_dir(&config.data_dir)?;
-    let dir = config.data_dir.clone();
-    let fsync = config.fsync;
-    let (log, state, max_session, secret) = tokio::task::spawn_blocking(move || {
-        let (log, entries) = FileTxnLog::open(&dir, fsync)?;
-        let mut state = crate::snapshot::load(&dir)?.unwrap_or_else(StateMachine::new);
-        let mut max_session = state.sessions.keys().copied().max().unwrap_or(0);
-        let from_snapshot = state.last_zxid;
-        // Entries at or below the snapshot's zxid are already in it (a crash between writing
-        // the snapshot and emptying the log leaves them behind).
-        for e in entries.iter().filter(|e| e.zxid > from_snapshot) {
-            max_session = max_session.max(e.session_id);
-            state.apply(e).map_err(|err| KeeperError::Corrupt {
-                path: log.path().to_path_buf(),
-                zxid: err.zxid,
-                reason: err.reason,
-            })?;
-        }
-        let secret = load_or_create_secret(&dir)?;
-        tracing::info!(
-            snapshot_zxid = format_args!("{from_snapshot:#x}"),
-            entries = entries.len(),
-            zxid = format_args!("{:#x}", state.last_zxid),
-            nodes = state.tree.node_count(),
-            sessions = state.sessions.len(),
-            "keeper state restored from the write-ahead log"
-        );
-        Ok::<_, KeeperError>((log, state, max_session, secret))
-    })
-    .await
-    .map_err(|e| KeeperError::Listener(std::io::Error::other(e)))??;
+    Keeper::open(config).await?.serve(listener, shutdown).await
+}
 
+async fn serve_inner(
+    config: KeeperConfig,
+    log: FileTxnLog,
+    state: StateMachine,
+    max_session: i64,
+    secret: [u8; 16],
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), KeeperError> {
     let now = Instant::now();
     let mut tracker = SessionTracker::new(now_ms(), config.server_id, max_session, secret);
     for (id, timeout) in &state.sessions {
@@ -234,15 +287,16 @@ pub struct KeeperHandle {
 }
 
 impl KeeperHandle {
-    /// Binds 127.0.0.1:0 and starts `run` on it.
+    /// Binds 127.0.0.1:0, restores the state (startup errors are returned here) and serves.
     pub async fn start(mut config: KeeperConfig) -> Result<KeeperHandle, KeeperError> {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .map_err(KeeperError::Listener)?;
         let addr = listener.local_addr().map_err(KeeperError::Listener)?;
         config.client_port = addr.port();
+        let keeper = Keeper::open(config).await?;
         let token = CancellationToken::new();
-        let join = tokio::spawn(run(config, listener, token.clone()));
+        let join = tokio::spawn(keeper.serve(listener, token.clone()));
         Ok(KeeperHandle { addr, token, join })
     }
 

@@ -53,6 +53,18 @@ pub fn owner_kind(owner: i64) -> OwnerKind {
     }
 }
 
+/// The Stat a client is shown: as ZooKeeper, container and TTL nodes report ephemeralOwner 0
+/// (their owner field is an internal marker, not a session a client could look up).
+pub fn client_stat(stat: &Stat) -> Stat {
+    match owner_kind(stat.ephemeral_owner) {
+        OwnerKind::Container | OwnerKind::Ttl(_) => Stat {
+            ephemeral_owner: 0,
+            ..stat.clone()
+        },
+        OwnerKind::Persistent | OwnerKind::Ephemeral(_) => stat.clone(),
+    }
+}
+
 /// All znodes and their indexes.
 #[derive(Debug, Clone)]
 pub struct DataTree {
@@ -103,7 +115,11 @@ impl DataTree {
                 Node {
                     data: Bytes::new(),
                     acl,
-                    stat: Stat::default(),
+                    stat: Stat {
+                        // ZooKeeper creates the config node with aversion -1 (observed on 3.8).
+                        aversion: if p == "/zookeeper/config" { -1 } else { 0 },
+                        ..Stat::default()
+                    },
                     children: BTreeSet::new(),
                 },
             );

@@ -146,7 +146,8 @@ async fn create_flavours_and_argument_errors() {
             .unwrap()
             .stat
             .ephemeral_owner,
-        CONTAINER_EPHEMERAL_OWNER
+        0,
+        "ZooKeeper shows containers with ephemeralOwner 0"
     );
     let (h, _) = c
         .call(Request::CreateContainer(create_req("/box2", 0)))
@@ -171,7 +172,8 @@ async fn create_flavours_and_argument_errors() {
             .unwrap()
             .stat
             .ephemeral_owner,
-        ttl_ephemeral_owner(60_000)
+        0,
+        "ZooKeeper shows TTL nodes with ephemeralOwner 0"
     );
     s.stop().await.unwrap();
 }
@@ -490,5 +492,49 @@ async fn zxids_increase_and_reads_report_last_zxid() {
     // Failed writes take no zxid.
     let (hf, _) = c.call(Request::Create(create_req("/z1", 0))).await;
     assert_eq!((hf.err, hf.zxid), (ErrorCode::NodeExists.code(), h2.zxid));
+    s.stop().await.unwrap();
+}
+
+/// Details the differential test against Apache ZooKeeper 3.8 found (interop/zk/differential.py):
+/// whoAmI shows a digest id by user name, getAllChildrenNumber("/") counts every node but the
+/// root, and /zookeeper/config starts with aversion -1.
+#[tokio::test]
+async fn zookeeper_observed_details() {
+    let (s, _dir) = server().await;
+    let mut c = Client::connect(s.addr).await;
+    let (h, _) = c
+        .call(Request::Auth(AuthPacket {
+            auth_type: 0,
+            scheme: "digest".into(),
+            auth: Bytes::from_static(b"alice:secret"),
+        }))
+        .await;
+    assert_eq!(h.err, 0);
+    let (_, body) = c.call(Request::WhoAmI).await;
+    let who = WhoAmIResponse::from_slice(&body, LIMIT).unwrap();
+    assert!(
+        who.client_info
+            .iter()
+            .any(|i| i.auth_scheme == "digest" && i.user == "alice"),
+        "{who:?}"
+    );
+    c.create("/a", b"", 0).await.unwrap();
+    c.create("/a/b", b"", 0).await.unwrap();
+    let (_, body) = c
+        .call(Request::GetAllChildrenNumber(PathRequest {
+            path: "/".into(),
+        }))
+        .await;
+    // /zookeeper, /zookeeper/config, /zookeeper/quota, /a, /a/b
+    assert_eq!(
+        GetAllChildrenNumberResponse::from_slice(&body, LIMIT)
+            .unwrap()
+            .total_number,
+        5
+    );
+    assert_eq!(
+        c.exists("/zookeeper/config", false).await.unwrap().aversion,
+        -1
+    );
     s.stop().await.unwrap();
 }
