@@ -219,6 +219,39 @@ describe('ali-ons against courier dev', () => {
     assert.deepEqual(errors, []);
   });
 
+  it('retry: a message the handler asks to retry comes back through %RETRY%group', async () => {
+    const topic = 'AliOnsRetry';
+    await createTopic(topic);
+    const attempts = [];
+    const c = startConsumer('ali_ons_retry', 'retry-1', topic, '*', attempts);
+    // startConsumer's handler only records; wrap it so the first delivery of #0 asks for a retry.
+    const { handler } = c.subscriptions.get(topic);
+    c.subscriptions.get(topic).handler = async msg => {
+      await handler(msg);
+      if (msg.properties.seq === '0' && msg.reconsumeTimes === 0) return Consumer.ACTION_RETRY;
+    };
+    await c.ready();
+    await waitFor('the consumer to own all 4 queues', () => ownedQueues(c, topic) === 4);
+
+    const msg = new Message(topic, tagOf(0), bodyOf(0));
+    msg.keys = [ 'key-0', 'alt-0' ];
+    msg.properties.seq = '0';
+    msg.properties.origin = 'ali-ons';
+    const sent = await producer.send(msg);
+    assert.equal(sent.sendStatus, 'SEND_OK');
+
+    // The broker holds a first retry for delay level 3 (10 s) before it reaches %RETRY%group.
+    await waitFor('the redelivery', () => attempts.length >= 2, 60000);
+    await sleep(1500);
+    assert.equal(attempts.length, 2, 'one delivery and exactly one redelivery');
+    const [ first, second ] = attempts;
+    assert.equal(first.reconsumeTimes, 0);
+    assert.equal(second.reconsumeTimes, 1, 'reconsumeTimes of the redelivery');
+    for (const m of [ first, second ]) checkMessage(m, topic);
+    assert.equal(second.originMessageId, first.msgId, 'ORIGIN_MESSAGE_ID of the redelivery');
+    assert.deepEqual(errors, []);
+  });
+
   it('tag subscription: a TagB consumer sees only TagB messages', async () => {
     const topic = 'AliOnsTags';
     await createTopic(topic);
