@@ -18,7 +18,7 @@ use tokio::sync::oneshot;
 
 use crate::prep::{prep, PrepCtx, Prepared, WriteOp};
 use crate::shared::{notification, Shared};
-use crate::state::Applied;
+use crate::state::{Applied, StateMachine};
 use crate::txn::{Txn, TxnEntry};
 use crate::wal::TxnLog;
 
@@ -134,6 +134,28 @@ fn take_snapshot(shared: &Shared, log: &mut dyn TxnLog) {
     }
 }
 
+/// Logs and applies one txn at the next zxid.
+fn commit(
+    state: &mut StateMachine,
+    log: &mut dyn TxnLog,
+    now: i64,
+    session_id: i64,
+    txn: Txn,
+) -> Result<(TxnEntry, Applied), String> {
+    let entry = TxnEntry {
+        zxid: state.last_zxid + 1,
+        time_ms: now,
+        session_id,
+        txn,
+    };
+    log.append(&entry)
+        .map_err(|e| format!("log append failed: {e}"))?;
+    let applied = state
+        .apply(&entry)
+        .map_err(|e| format!("prepared txn failed to apply: {e}"))?;
+    Ok((entry, applied))
+}
+
 /// Runs one batch; returns how many txns were logged, or None if the write path must stop.
 fn process_batch(shared: &Arc<Shared>, batch: Vec<WriteJob>, log: &mut dyn TxnLog) -> Option<u64> {
     let mut state = shared.state.blocking_write();
@@ -156,51 +178,55 @@ fn process_batch(shared: &Arc<Shared>, batch: Vec<WriteJob>, log: &mut dyn TxnLo
                 code: ErrorCode::SystemError,
             }
         } else {
-            match prep(&state, &job.op, &ctx) {
-                Ok(Prepared::Txn(txn)) => {
-                    let entry = TxnEntry {
-                        zxid: state.last_zxid + 1,
-                        time_ms: now,
-                        session_id: job.session_id,
-                        txn,
-                    };
-                    match log.append(&entry) {
-                        Ok(()) => match state.apply(&entry) {
-                            Ok(applied) => {
-                                wrote = true;
-                                written += 1;
-                                WriteOutcome::Done {
-                                    zxid: entry.zxid,
-                                    txn: entry.txn,
-                                    applied,
-                                }
-                            }
-                            Err(e) => {
-                                tracing::error!(error = %e, "prepared txn failed to apply; stopping the write path");
-                                ok = false;
-                                WriteOutcome::Failed {
-                                    zxid: state.last_zxid,
-                                    code: ErrorCode::SystemError,
-                                }
-                            }
-                        },
-                        Err(e) => {
-                            tracing::error!(error = %e, "log append failed; stopping the write path");
-                            ok = false;
-                            WriteOutcome::Failed {
-                                zxid: state.last_zxid,
-                                code: ErrorCode::SystemError,
-                            }
-                        }
-                    }
+            // Like ZooKeeper, a rejected client write still takes a zxid: it is logged as an
+            // error txn (a no-op when applied) and its reply carries that zxid. Internal jobs
+            // (expiry, sweep) that turn out to be moot leave no trace.
+            let client = job.reply.is_some();
+            let (txn, rejected) = match prep(&state, &job.op, &ctx) {
+                Ok(Prepared::Txn(txn)) => (Some(txn), None),
+                Ok(Prepared::MultiFailed(codes)) => {
+                    let first = codes.iter().copied().find(|c| *c != 0).unwrap_or(0);
+                    (
+                        client.then_some(Txn::Error { code: first }),
+                        Some(Err(codes)),
+                    )
                 }
-                Ok(Prepared::MultiFailed(codes)) => WriteOutcome::MultiFailed {
-                    zxid: state.last_zxid,
-                    codes,
+                Err(code) => (
+                    client.then_some(Txn::Error { code: code.code() }),
+                    Some(Ok(code)),
+                ),
+            };
+            let committed = match txn {
+                None => None,
+                Some(txn) => match commit(&mut state, log, now, job.session_id, txn) {
+                    Ok(c) => {
+                        wrote = true;
+                        written += 1;
+                        Some(c)
+                    }
+                    Err(reason) => {
+                        tracing::error!(%reason, "stopping the write path");
+                        ok = false;
+                        None
+                    }
                 },
-                Err(code) => WriteOutcome::Failed {
-                    zxid: state.last_zxid,
-                    code,
+            };
+            let zxid = state.last_zxid;
+            match (committed, rejected) {
+                _ if !ok => WriteOutcome::Failed {
+                    zxid,
+                    code: ErrorCode::SystemError,
+                },
+                (_, Some(Ok(code))) => WriteOutcome::Failed { zxid, code },
+                (_, Some(Err(codes))) => WriteOutcome::MultiFailed { zxid, codes },
+                (Some((entry, applied)), None) => WriteOutcome::Done {
+                    zxid: entry.zxid,
+                    txn: entry.txn,
+                    applied,
+                },
+                (None, None) => WriteOutcome::Failed {
+                    zxid,
+                    code: ErrorCode::SystemError,
                 },
             }
         };

@@ -172,7 +172,7 @@ impl StateMachine {
                 n.stat.aversion = n.stat.aversion.wrapping_add(1);
                 out.stats.push(Some(n.stat.clone()));
             }
-            Txn::Check { .. } => out.stats.push(None),
+            Txn::Check { .. } | Txn::Error { .. } => out.stats.push(None),
             Txn::Multi(_) => return Err(fail("nested multi".into())),
         }
         Ok(())

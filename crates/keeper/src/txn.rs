@@ -5,7 +5,8 @@
 //! WAL today, from openraft's log later — and reach the same tree.
 //!
 //! Encoding (jute primitives): entry = zxid long, time long, session long, txn; txn = tag int then
-//! its fields; Multi = count int then that many txns. Tags are stable on-disk values.
+//! its fields; Multi = count int then that many txns; Error = the code of a rejected write.
+//! Tags are stable on-disk values.
 
 use bytes::{Buf, BufMut, Bytes};
 use courier_keeper_proto::jute::{put_buffer, put_int, put_long, put_records, put_ustring};
@@ -58,6 +59,11 @@ pub enum Txn {
     },
     /// All-or-nothing group sharing one zxid.
     Multi(Vec<Txn>),
+    /// A rejected client write: takes a zxid (as in ZooKeeper) and changes nothing.
+    Error {
+        /// The ZooKeeper error code returned.
+        code: i32,
+    },
 }
 
 /// A transaction with the context that makes it deterministic.
@@ -81,6 +87,7 @@ const TAG_SET_DATA: i32 = 5;
 const TAG_SET_ACL: i32 = 6;
 const TAG_CHECK: i32 = 7;
 const TAG_MULTI: i32 = 8;
+const TAG_ERROR: i32 = 9;
 
 impl Txn {
     fn write<B: BufMut>(&self, out: &mut B) {
@@ -120,6 +127,10 @@ impl Txn {
                 put_int(out, TAG_CHECK);
                 put_ustring(out, path);
             }
+            Txn::Error { code } => {
+                put_int(out, TAG_ERROR);
+                put_int(out, *code);
+            }
             Txn::Multi(txns) => {
                 put_int(out, TAG_MULTI);
                 put_int(out, txns.len() as i32);
@@ -156,6 +167,9 @@ impl Txn {
             },
             TAG_CHECK => Txn::Check {
                 path: r.ustring("path")?,
+            },
+            TAG_ERROR => Txn::Error {
+                code: r.int("error code")?,
             },
             TAG_MULTI if depth == 0 => Txn::Multi(r.vector("multi", |r| Txn::read(r, 1))?),
             other => {
@@ -222,6 +236,7 @@ mod tests {
             ),
             "/[a-z]{1,5}".prop_map(|path| Txn::SetAcl { path, acl: vec![] }),
             "/[a-z]{1,5}".prop_map(|path| Txn::Check { path }),
+            any::<i32>().prop_map(|code| Txn::Error { code }),
         ];
         prop_oneof![
             3 => leaf.clone(),

@@ -489,9 +489,22 @@ async fn zxids_increase_and_reads_report_last_zxid() {
     assert_eq!(h3.zxid, h2.zxid);
     let (hp, _) = c.call(Request::Ping).await;
     assert_eq!((hp.xid, hp.zxid), (xid::PING, h2.zxid));
-    // Failed writes take no zxid.
+    // As in ZooKeeper, a rejected write takes a zxid (logged as an error txn).
     let (hf, _) = c.call(Request::Create(create_req("/z1", 0))).await;
-    assert_eq!((hf.err, hf.zxid), (ErrorCode::NodeExists.code(), h2.zxid));
+    assert_eq!(
+        (hf.err, hf.zxid),
+        (ErrorCode::NodeExists.code(), h2.zxid + 1)
+    );
+    let failing = MultiRequest {
+        ops: vec![MultiOp::Check(CheckVersionRequest {
+            path: "/z1".into(),
+            version: 7,
+        })],
+    };
+    let (hm, _) = c.call(Request::Multi(failing)).await;
+    assert_eq!((hm.err, hm.zxid), (0, hf.zxid + 1));
+    let (h4, _) = c.call(Request::Create(create_req("/z3", 0))).await;
+    assert_eq!(h4.zxid, hm.zxid + 1);
     s.stop().await.unwrap();
 }
 
