@@ -59,9 +59,15 @@ struct Got {
     msg_id: String,
     /// The client-generated unique key carried in the properties.
     uniq_key: Option<String>,
+    reconsume_times: i32,
 }
 
-struct Collector(Arc<Mutex<Vec<Got>>>);
+/// Records every delivery; with `retry_first`, asks for a redelivery of message #0 the first
+/// time it arrives.
+struct Collector {
+    sink: Arc<Mutex<Vec<Got>>>,
+    retry_first: bool,
+}
 
 impl MessageListenerConcurrently for Collector {
     fn consume_message(
@@ -69,8 +75,12 @@ impl MessageListenerConcurrently for Collector {
         msgs: &[&MessageExt],
         _ctx: &ConsumeConcurrentlyContext,
     ) -> ClientResult<ConsumeConcurrentlyStatus> {
-        let mut sink = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut sink = self.sink.lock().unwrap_or_else(|p| p.into_inner());
+        let mut status = ConsumeConcurrentlyStatus::ConsumeSuccess;
         for m in msgs {
+            if self.retry_first && m.property("seq") == Some("0") && m.reconsume_times() == 0 {
+                status = ConsumeConcurrentlyStatus::ReconsumeLater;
+            }
             sink.push(Got {
                 topic: m.topic().to_string(),
                 seq: m.property("seq").map(str::to_string),
@@ -80,9 +90,10 @@ impl MessageListenerConcurrently for Collector {
                 origin: m.property("origin").map(str::to_string),
                 msg_id: m.msg_id().to_string(),
                 uniq_key: m.property("UNIQ_KEY").map(str::to_string),
+                reconsume_times: m.reconsume_times(),
             });
         }
-        Ok(ConsumeConcurrentlyStatus::ConsumeSuccess)
+        Ok(status)
     }
 }
 
@@ -117,6 +128,8 @@ impl Member {
     }
 }
 
+// Every argument is one knob of the scenario table; a struct would only rename them.
+#[allow(clippy::too_many_arguments)]
 async fn start_member(
     rt: &Arc<ClientRuntime>,
     dev: &CourierDev,
@@ -125,6 +138,7 @@ async fn start_member(
     topic: &str,
     expression: &str,
     model: MessageModel,
+    retry_first: bool,
 ) -> HarnessResult<Member> {
     let got = Arc::new(Mutex::new(Vec::new()));
     let assigned = Arc::new(AtomicUsize::new(0));
@@ -146,7 +160,10 @@ async fn start_member(
         .subscribe(topic, expression)
         .await
         .map_err(|e| format!("{instance}: subscribe {topic} {expression}: {e}"))?;
-    consumer.register_message_listener_concurrently(Collector(got.clone()));
+    consumer.register_message_listener_concurrently(Collector {
+        sink: got.clone(),
+        retry_first,
+    });
     consumer
         .start()
         .await
@@ -275,6 +292,7 @@ async fn clustering(rt: &Arc<ClientRuntime>, dev: &CourierDev) -> HarnessResult<
         topic,
         "*",
         MessageModel::Clustering,
+        false,
     )
     .await?;
     let m2 = start_member(
@@ -285,6 +303,7 @@ async fn clustering(rt: &Arc<ClientRuntime>, dev: &CourierDev) -> HarnessResult<
         topic,
         "*",
         MessageModel::Clustering,
+        false,
     )
     .await?;
     let mut members = [m1, m2];
@@ -355,6 +374,7 @@ async fn broadcasting(rt: &Arc<ClientRuntime>, dev: &CourierDev) -> HarnessResul
         topic,
         "*",
         MessageModel::Broadcasting,
+        false,
     )
     .await?;
     let m2 = start_member(
@@ -365,6 +385,7 @@ async fn broadcasting(rt: &Arc<ClientRuntime>, dev: &CourierDev) -> HarnessResul
         topic,
         "*",
         MessageModel::Broadcasting,
+        false,
     )
     .await?;
     let mut members = [m1, m2];
@@ -410,6 +431,7 @@ async fn tag_filter(rt: &Arc<ClientRuntime>, dev: &CourierDev) -> HarnessResult<
         topic,
         "TagB",
         MessageModel::Clustering,
+        false,
     )
     .await?;
     let result = async {
@@ -429,6 +451,54 @@ async fn tag_filter(rt: &Arc<ClientRuntime>, dev: &CourierDev) -> HarnessResult<
                     tag_of(i)
                 ));
             }
+        }
+        Ok(())
+    }
+    .await;
+    m.consumer.shutdown().await;
+    result
+}
+
+/// ReconsumeLater: CONSUMER_SEND_MSG_BACK puts the message on %RETRY%group after delay level 3
+/// (10 s), and the client gets it back once more with reconsumeTimes 1 and its fields intact.
+async fn retry(rt: &Arc<ClientRuntime>, dev: &CourierDev) -> HarnessResult<()> {
+    let topic = "RustClientRetry";
+    create_topic(dev, topic)?;
+    let mut m = start_member(
+        rt,
+        dev,
+        "rust_client_retry",
+        "retry-1",
+        topic,
+        "*",
+        MessageModel::Clustering,
+        true,
+    )
+    .await?;
+    let result = async {
+        wait_for("the consumer to own all 4 queues", || {
+            m.assigned.load(Ordering::SeqCst) == 4
+        })
+        .await?;
+        send_all(rt, dev, topic).await?;
+        wait_for("the redelivery of #0", || m.got().len() > MESSAGES).await?;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let got = m.got();
+        let c = counts(&got, topic)?;
+        let mut want = vec![1; MESSAGES];
+        want[0] = 2;
+        if c != want {
+            return Err(format!("retry: delivery counts {c:?}, want {want:?}"));
+        }
+        let times: Vec<i32> = got
+            .iter()
+            .filter(|g| g.seq.as_deref() == Some("0"))
+            .map(|g| g.reconsume_times)
+            .collect();
+        if times != vec![0, 1] {
+            return Err(format!(
+                "retry: reconsumeTimes of #0's deliveries {times:?}, want [0, 1]"
+            ));
         }
         Ok(())
     }
@@ -488,7 +558,7 @@ fn main() -> ExitCode {
     };
     std::env::set_var("rocketmq.client.localOffsetStoreDir", offsets.path());
 
-    let scenarios: [(&'static str, Scenario); 3] = [
+    let scenarios: [(&'static str, Scenario); 4] = [
         ("clustering_two_consumers_each_message_once", |rt, dev| {
             Box::pin(clustering(rt, dev))
         }),
@@ -498,6 +568,10 @@ fn main() -> ExitCode {
         ("tag_subscription_sees_only_its_tag", |rt, dev| {
             Box::pin(tag_filter(rt, dev))
         }),
+        (
+            "reconsume_later_comes_back_through_retry_topic",
+            |rt, dev| Box::pin(retry(rt, dev)),
+        ),
     ];
     let mut failed = 0;
     for (name, scenario) in scenarios {
