@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::bench::mq::MqBenchArgs;
 use crate::bench::store::StoreBenchArgs;
 use crate::bench::writer::StoreWriterArgs;
 
@@ -113,6 +114,24 @@ Each figure is compared with its target and the verdicts are part of the JSON li
                                               RSS after writing 4 GiB, keep the files"
     )]
     Store(StoreBenchArgs),
+
+    /// RocketMQ produce throughput against any name server (C sends in flight, optional batches).
+    #[command(after_help = "Examples:
+  courier bench produce --namesrv 127.0.0.1:9876 --size 1K --count 200000 --concurrency 128
+  courier bench produce --batch 32 --count 320000 --broker-pid $(pgrep -n courier)")]
+    Produce(MqBenchArgs),
+
+    /// RocketMQ consume throughput: drain a topic with pulls from every queue.
+    #[command(
+        after_help = "Example:\n  courier bench consume --namesrv 127.0.0.1:9876 --topic CourierBench"
+    )]
+    Consume(MqBenchArgs),
+
+    /// Produce at a fixed rate and consume at once: produce->consume latency percentiles.
+    #[command(
+        after_help = "Example:\n  courier bench e2e --rate 20000 --count 200000 --broker-pid $(pgrep -n courier)"
+    )]
+    E2e(MqBenchArgs),
 
     /// Internal: the child process `bench store` kills with SIGKILL.
     #[command(hide = true)]

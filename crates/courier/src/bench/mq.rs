@@ -1,0 +1,789 @@
+//! `courier bench produce|consume|e2e`: a RocketMQ wire-protocol load generator built on
+//! `courier-client`, so one binary measures Courier and any other RocketMQ-compatible broker with
+//! the same client code and settings.
+//!
+//! - `produce` keeps `--concurrency` sends (or batches of `--batch` messages) in flight until
+//!   `--count` messages were attempted; the latency of a sample is one send's round trip.
+//! - `consume` drains every readable queue of the topic from its min offset up to the max offset
+//!   seen at start (or `--count` messages), with one pulling task per queue.
+//! - `e2e` produces at a fixed `--rate` and consumes with long-polling pulls in the same process;
+//!   each body starts with the microseconds since the run's start (u64, little endian) when the
+//!   send began, so produce→consume latency needs no clock agreement between processes.
+//!
+//! Output contract (shared with `report`): progress on stderr only, exactly one JSON line on
+//! stdout. Errors are counted by kind (`code_N` for a broker answer, `transport`, ...), never
+//! fatal, so a run against a struggling broker still reports what it saw.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use bytes::{BufMut, Bytes, BytesMut};
+use clap::Args;
+use courier_client::{
+    Admin, ClientError, Message, MessageQueue, Producer, PullConsumer, PullStatus, SendStatus,
+};
+use serde::Serialize;
+use tokio::task::JoinSet;
+
+use super::report::{self, emit_json_line, Latency, Progress};
+use crate::cli::{parse_count, parse_size};
+
+/// Flags shared by `bench produce`, `bench consume` and `bench e2e`.
+#[derive(Debug, Clone, Args)]
+pub struct MqBenchArgs {
+    /// Name server address(es), `;`-separated.
+    #[arg(long, default_value = "127.0.0.1:9876")]
+    pub namesrv: String,
+    /// Topic to produce to / consume from (created with --queues queues when missing).
+    #[arg(long, default_value = "CourierBench")]
+    pub topic: String,
+    /// Message body size, e.g. 1K (binary units).
+    #[arg(long, default_value = "1K", value_parser = parse_size)]
+    pub size: u64,
+    /// Messages to send (produce, e2e; default 100000 / 10 s at --rate) or to read at most
+    /// (consume; default: everything stored when the run starts).
+    #[arg(long)]
+    pub count: Option<u64>,
+    /// Sends (or batches) in flight at once; for e2e the cap on unanswered sends.
+    #[arg(long, default_value_t = 128, value_parser = parse_count)]
+    pub concurrency: usize,
+    /// Send batches of this many messages (SEND_BATCH_MESSAGE); for consume, messages per pull.
+    #[arg(long, value_parser = parse_count)]
+    pub batch: Option<usize>,
+    /// Each of the --concurrency tasks awaits its send before the next (Java's sync send from
+    /// N threads) instead of a window of async sends.
+    #[arg(long, conflicts_with = "oneway")]
+    pub sync: bool,
+    /// Oneway sends: no answer, so latency is the time to hand the frame to the connection.
+    #[arg(long)]
+    pub oneway: bool,
+    /// Producer / consumer group.
+    #[arg(long, default_value = "courier-bench")]
+    pub group: String,
+    /// e2e: target production rate in messages per second.
+    #[arg(long, default_value_t = 20_000.0)]
+    pub rate: f64,
+    /// Queues per broker when the bench creates the topic.
+    #[arg(long, default_value_t = 8)]
+    pub queues: i32,
+    /// Sample this process's anonymous memory (VmRSS − RssFile) during the run; report the max.
+    #[arg(long)]
+    pub broker_pid: Option<i32>,
+    /// No progress bar; only the JSON line on stdout.
+    #[arg(long)]
+    pub json_only: bool,
+}
+
+/// Which of the three MQ benches runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MqBench {
+    Produce,
+    Consume,
+    E2e,
+}
+
+/// The single JSON line a run prints.
+#[derive(Debug, Serialize)]
+struct Summary {
+    bench: MqBench,
+    mode: &'static str,
+    namesrv: String,
+    topic: String,
+    size: u64,
+    concurrency: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    batch: Option<usize>,
+    /// Messages attempted (produce, e2e) or read (consume).
+    messages: u64,
+    /// Messages the broker accepted (produce, e2e) or that were read (consume).
+    ok: u64,
+    elapsed_s: f64,
+    msgs_per_s: f64,
+    mb_per_s: f64,
+    /// Per send (produce, e2e) or per pull (consume).
+    latency_us: Latency,
+    /// Success statuses (produce) by name.
+    statuses: BTreeMap<String, u64>,
+    /// Failures by kind: `code_N` (broker answer N), `transport`, `no_route`, ...
+    errors: BTreeMap<String, u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    e2e: Option<E2eFigures>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    broker_rss: Option<RssFigures>,
+    /// /proc/loadavg (1, 5, 15 min) at the end of the run: other load on a shared machine.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    load_avg: Option<[f64; 3]>,
+}
+
+#[derive(Debug, Serialize)]
+struct E2eFigures {
+    target_rate: f64,
+    /// Rate the producer actually achieved.
+    achieved_rate: f64,
+    received: u64,
+    /// Accepted sends never consumed before the drain deadline.
+    missing: u64,
+    /// Produce→consume latency of each received message.
+    delivery_latency_us: Latency,
+}
+
+#[derive(Debug, Serialize)]
+struct RssFigures {
+    pid: i32,
+    max_anon_kib: u64,
+    max_anon_mib: f64,
+    samples: u64,
+}
+
+/// Counts of one worker, merged at the end.
+#[derive(Default)]
+struct Tally {
+    latencies_us: Vec<u64>,
+    statuses: BTreeMap<String, u64>,
+    errors: BTreeMap<String, u64>,
+    ok: u64,
+    attempted: u64,
+}
+
+impl Tally {
+    fn merge(&mut self, other: Tally) {
+        self.latencies_us.extend(other.latencies_us);
+        for (k, v) in other.statuses {
+            *self.statuses.entry(k).or_default() += v;
+        }
+        for (k, v) in other.errors {
+            *self.errors.entry(k).or_default() += v;
+        }
+        self.ok += other.ok;
+        self.attempted += other.attempted;
+    }
+
+    /// Records one send of `msgs` messages.
+    fn record(&mut self, msgs: u64, took: Duration, outcome: Result<Option<SendStatus>, String>) {
+        self.attempted += msgs;
+        self.latencies_us.push(took.as_micros() as u64);
+        match outcome {
+            Ok(status) => {
+                self.ok += msgs;
+                let name = status.map_or_else(|| "Oneway".to_string(), |s| format!("{s:?}"));
+                *self.statuses.entry(name).or_default() += msgs;
+            }
+            Err(kind) => *self.errors.entry(kind).or_default() += msgs,
+        }
+    }
+}
+
+/// A short, stable name for a failure, used as a key of `errors`.
+fn error_kind(e: &ClientError) -> String {
+    if let Some(code) = e.response_code() {
+        return format!("code_{code}");
+    }
+    match e {
+        ClientError::SendFailed { last, .. } => error_kind(last),
+        ClientError::Remoting(_) => "transport".into(),
+        ClientError::NoRoute { .. } => "no_route".into(),
+        ClientError::NoQueue { .. } => "no_queue".into(),
+        ClientError::InvalidMessage(_) => "invalid_message".into(),
+        ClientError::ShutDown => "shut_down".into(),
+        ClientError::Decode { .. } => "decode".into(),
+        _ => "other".into(),
+    }
+}
+
+/// Runs one MQ bench and prints its JSON line.
+pub fn run(
+    which: MqBench,
+    args: MqBenchArgs,
+    runtime: &tokio::runtime::Runtime,
+) -> anyhow::Result<()> {
+    if args.oneway && args.batch.is_some() && which != MqBench::Consume {
+        anyhow::bail!("--oneway and --batch cannot be combined; drop one of them");
+    }
+    if which == MqBench::E2e && !(args.rate.is_finite() && args.rate >= 1.0) {
+        anyhow::bail!("--rate must be at least 1 message per second");
+    }
+    if args.size > 4 << 20 {
+        anyhow::bail!("--size is over the 4 MiB message limit; use a smaller size");
+    }
+    let sampler = args.broker_pid.map(RssSampler::start).transpose()?;
+    let summary = runtime.block_on(async {
+        match which {
+            MqBench::Produce => produce(&args).await,
+            MqBench::Consume => consume(&args).await,
+            MqBench::E2e => e2e(&args).await,
+        }
+    });
+    let rss = sampler.map(RssSampler::stop);
+    let mut summary = summary?;
+    summary.broker_rss = rss;
+    summary.load_avg = load_avg();
+    if !args.json_only {
+        eprintln!("{}", human_line(&summary));
+    }
+    emit_json_line(&summary)
+}
+
+fn human_line(s: &Summary) -> String {
+    let mut line = format!(
+        "{:?} {}: {} msgs/s, {:.1} MB/s, p50 {} us, p99 {} us, p999 {} us, {} ok of {}",
+        s.bench,
+        s.mode,
+        report::fmt_count(s.msgs_per_s),
+        s.mb_per_s,
+        s.latency_us.p50_us,
+        s.latency_us.p99_us,
+        s.latency_us.p999_us,
+        s.ok,
+        s.messages
+    );
+    if let Some(e) = &s.e2e {
+        line.push_str(&format!(
+            "; delivery p50 {} us, p99 {} us, p999 {} us at {:.0} msgs/s, {} missing",
+            e.delivery_latency_us.p50_us,
+            e.delivery_latency_us.p99_us,
+            e.delivery_latency_us.p999_us,
+            e.achieved_rate,
+            e.missing
+        ));
+    }
+    if let Some(r) = &s.broker_rss {
+        line.push_str(&format!("; broker anon RSS max {:.1} MiB", r.max_anon_mib));
+    }
+    line
+}
+
+fn build_producer(args: &MqBenchArgs) -> anyhow::Result<Producer> {
+    Producer::builder()
+        .namesrv(&args.namesrv)
+        .group(args.group.clone())
+        // Bodies are sent as given so every broker stores the same bytes.
+        .compress_over(None)
+        .build()
+        .context("could not create the producer; check --namesrv")
+}
+
+/// Creates the topic on every master (both brokers under test support UPDATE_AND_CREATE_TOPIC)
+/// and waits for its route; when that fails the producer falls back to auto-creation.
+async fn prepare_topic(args: &MqBenchArgs) -> anyhow::Result<()> {
+    let admin = Admin::connect(&args.namesrv).context("could not reach the name server")?;
+    let created = admin.create_topic(&args.topic, args.queues).await;
+    let outcome = match created {
+        Ok(_) => {
+            admin
+                .wait_for_route(&args.topic, 1, Duration::from_secs(10))
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    admin.shutdown().await;
+    if let Err(e) = outcome {
+        tracing::warn!(topic = %args.topic, error = %e, "could not create the topic; relying on broker auto-creation");
+    }
+    Ok(())
+}
+
+fn body(size: usize) -> Bytes {
+    Bytes::from(
+        (0..size)
+            .map(|i| b'a' + (i % 26) as u8)
+            .collect::<Vec<u8>>(),
+    )
+}
+
+async fn produce(args: &MqBenchArgs) -> anyhow::Result<Summary> {
+    let count = args.count.unwrap_or(100_000);
+    let size = args.size as usize;
+    prepare_topic(args).await?;
+    let producer = build_producer(args)?;
+    // One send before the clock starts: routes fetched, connection open.
+    producer
+        .send(Message::new(args.topic.clone(), body(size)))
+        .await
+        .context("the warm-up send failed; check that a broker is registered with --namesrv")?;
+    let progress = Progress::new(!args.json_only);
+    let bar = progress.bar(count, format!("produce {}", args.topic), "msg/s");
+    let per_send = args.batch.unwrap_or(1) as u64;
+    let payload = body(size);
+    let mode = if args.oneway {
+        "oneway"
+    } else if args.sync {
+        "sync"
+    } else {
+        "async"
+    };
+    let issued = Arc::new(AtomicU64::new(0));
+    // Claims the next unit of work: how many messages this send carries, or None when done.
+    let claim = {
+        let issued = issued.clone();
+        move || {
+            let start = issued.fetch_add(per_send, Ordering::Relaxed);
+            (start < count).then(|| per_send.min(count - start))
+        }
+    };
+    let start = Instant::now();
+    let mut tally = Tally::default();
+    if mode == "async" {
+        // A window of `concurrency` async sends; each completion frees a slot.
+        let mut window = JoinSet::new();
+        loop {
+            while window.len() < args.concurrency {
+                let Some(n) = claim() else { break };
+                let p = producer.clone();
+                let msgs = make_msgs(&args.topic, &payload, n);
+                window.spawn(async move {
+                    let t = Instant::now();
+                    let r = send_unit(&p, msgs, false).await;
+                    (n, t.elapsed(), r)
+                });
+            }
+            let Some(done) = window.join_next().await else {
+                break;
+            };
+            let (n, took, r) = done.context("a send task panicked")?;
+            bar.inc(n);
+            tally.record(n, took, r);
+        }
+    } else {
+        let oneway = args.oneway;
+        let mut workers = JoinSet::new();
+        for _ in 0..args.concurrency {
+            let p = producer.clone();
+            let claim = claim.clone();
+            let bar = bar.clone();
+            let topic = args.topic.clone();
+            let payload = payload.clone();
+            workers.spawn(async move {
+                let mut t = Tally::default();
+                while let Some(n) = claim() {
+                    let msgs = make_msgs(&topic, &payload, n);
+                    let started = Instant::now();
+                    let r = send_unit(&p, msgs, oneway).await;
+                    t.record(n, started.elapsed(), r);
+                    bar.inc(n);
+                }
+                t
+            });
+        }
+        while let Some(t) = workers.join_next().await {
+            tally.merge(t.context("a send task panicked")?);
+        }
+    }
+    let elapsed = start.elapsed();
+    bar.finish_and_clear();
+    producer.shutdown().await;
+    Ok(summary(MqBench::Produce, mode, args, count, elapsed, tally))
+}
+
+fn make_msgs(topic: &str, payload: &Bytes, n: u64) -> Vec<Message> {
+    (0..n)
+        .map(|_| Message::new(topic.to_string(), payload.clone()))
+        .collect()
+}
+
+/// Sends one message, or one batch when `msgs` has more than one.
+async fn send_unit(
+    p: &Producer,
+    mut msgs: Vec<Message>,
+    oneway: bool,
+) -> Result<Option<SendStatus>, String> {
+    let r = if msgs.len() > 1 {
+        p.send_batch(msgs).await.map(|r| Some(r.status))
+    } else {
+        let Some(m) = msgs.pop() else {
+            return Ok(None);
+        };
+        if oneway {
+            p.send_oneway(m).await.map(|_| None)
+        } else {
+            p.send(m).await.map(|r| Some(r.status))
+        }
+    };
+    r.map_err(|e| {
+        tracing::debug!(error = %e, "send failed");
+        error_kind(&e)
+    })
+}
+
+fn summary(
+    bench: MqBench,
+    mode: &'static str,
+    args: &MqBenchArgs,
+    messages: u64,
+    elapsed: Duration,
+    mut tally: Tally,
+) -> Summary {
+    Summary {
+        bench,
+        mode,
+        namesrv: args.namesrv.clone(),
+        topic: args.topic.clone(),
+        size: args.size,
+        concurrency: args.concurrency,
+        batch: args.batch,
+        messages,
+        ok: tally.ok,
+        elapsed_s: elapsed.as_secs_f64(),
+        msgs_per_s: report::per_s(tally.ok, elapsed),
+        mb_per_s: report::mb_per_s(tally.ok * args.size, elapsed),
+        latency_us: Latency::from_samples(&mut tally.latencies_us),
+        statuses: tally.statuses,
+        errors: tally.errors,
+        e2e: None,
+        broker_rss: None,
+        load_avg: None,
+    }
+}
+
+async fn consume(args: &MqBenchArgs) -> anyhow::Result<Summary> {
+    let pc = Arc::new(
+        PullConsumer::connect(&args.namesrv, args.group.clone())
+            .context("could not create the pull consumer; check --namesrv")?,
+    );
+    let queues = pc
+        .fetch_queues(&args.topic)
+        .await
+        .with_context(|| format!("no route for topic {}; produce to it first", args.topic))?;
+    // The work: each queue from its min offset to the max offset seen now.
+    let mut ranges = Vec::with_capacity(queues.len());
+    let mut available = 0u64;
+    for q in queues {
+        let lo = pc.min_offset(&q).await.context("GET_MIN_OFFSET failed")?;
+        let hi = pc.max_offset(&q).await.context("GET_MAX_OFFSET failed")?;
+        if hi > lo {
+            available += (hi - lo) as u64;
+            ranges.push((q, lo, hi));
+        }
+    }
+    let want = args.count.map_or(available, |c| c.min(available));
+    let per_pull = args.batch.unwrap_or(32) as i32;
+    let progress = Progress::new(!args.json_only);
+    let bar = progress.bar(want, format!("consume {}", args.topic), "msg/s");
+    let read = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let mut tasks = JoinSet::new();
+    for (q, lo, hi) in ranges {
+        let pc = pc.clone();
+        let read = read.clone();
+        let bar = bar.clone();
+        tasks.spawn(async move { drain_queue(&pc, q, lo, hi, per_pull, want, &read, &bar).await });
+    }
+    let mut tally = Tally::default();
+    while let Some(t) = tasks.join_next().await {
+        tally.merge(t.context("a pull task panicked")?);
+    }
+    let elapsed = start.elapsed();
+    bar.finish_and_clear();
+    pc.shutdown().await;
+    let mut s = summary(
+        MqBench::Consume,
+        "pull",
+        args,
+        tally.attempted,
+        elapsed,
+        tally,
+    );
+    s.batch = Some(per_pull as usize);
+    Ok(s)
+}
+
+/// Pulls `q` from `lo` to `hi`, stopping early once `want` messages were read by all tasks.
+#[allow(clippy::too_many_arguments)]
+async fn drain_queue(
+    pc: &PullConsumer,
+    q: MessageQueue,
+    lo: i64,
+    hi: i64,
+    per_pull: i32,
+    want: u64,
+    read: &AtomicU64,
+    bar: &indicatif::ProgressBar,
+) -> Tally {
+    let mut t = Tally::default();
+    let mut offset = lo;
+    let mut failures = 0;
+    while offset < hi && read.load(Ordering::Relaxed) < want {
+        let started = Instant::now();
+        match pc.pull(&q, "*", offset, per_pull).await {
+            Ok(r) => {
+                t.latencies_us.push(started.elapsed().as_micros() as u64);
+                let n = r.messages.len() as u64;
+                if r.status == PullStatus::NoNewMessage || r.next_begin_offset <= offset {
+                    break;
+                }
+                offset = r.next_begin_offset;
+                read.fetch_add(n, Ordering::Relaxed);
+                t.ok += n;
+                t.attempted += n;
+                *t.statuses.entry(format!("{:?}", r.status)).or_default() += 1;
+                bar.inc(n);
+            }
+            Err(e) => {
+                *t.errors.entry(error_kind(&e)).or_default() += 1;
+                failures += 1;
+                if failures > 10 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    t
+}
+
+/// The run's clock for e2e bodies: microseconds since `base`.
+fn stamp(base: Instant) -> u64 {
+    base.elapsed().as_micros() as u64
+}
+
+async fn e2e(args: &MqBenchArgs) -> anyhow::Result<Summary> {
+    let count = args
+        .count
+        .unwrap_or_else(|| (args.rate * 10.0).ceil() as u64)
+        .max(1);
+    let size = (args.size as usize).max(8);
+    prepare_topic(args).await?;
+    let producer = build_producer(args)?;
+    producer
+        .send(Message::new(args.topic.clone(), body(size)))
+        .await
+        .context("the warm-up send failed; check that a broker is registered with --namesrv")?;
+    let pc = Arc::new(
+        PullConsumer::connect(&args.namesrv, args.group.clone())
+            .context("could not create the pull consumer; check --namesrv")?,
+    );
+    let queues = pc
+        .fetch_queues(&args.topic)
+        .await
+        .with_context(|| format!("no route for topic {}", args.topic))?;
+    let base = Instant::now();
+    let stop = Arc::new(AtomicBool::new(false));
+    let received = Arc::new(AtomicU64::new(0));
+    let mut consumers = JoinSet::new();
+    for q in queues {
+        let from = pc.max_offset(&q).await.context("GET_MAX_OFFSET failed")?;
+        let pc = pc.clone();
+        let stop = stop.clone();
+        let received = received.clone();
+        consumers.spawn(async move {
+            let mut lat = Vec::new();
+            let mut errors: BTreeMap<String, u64> = BTreeMap::new();
+            let mut offset = from;
+            while !stop.load(Ordering::Relaxed) {
+                match pc
+                    .pull_blocking(&q, "*", offset, 32, Duration::from_millis(500))
+                    .await
+                {
+                    Ok(r) => {
+                        let now = stamp(base);
+                        for m in &r.messages {
+                            if let Some(ts) = m.body.get(..8) {
+                                let mut b = [0u8; 8];
+                                b.copy_from_slice(ts);
+                                lat.push(now.saturating_sub(u64::from_le_bytes(b)));
+                            }
+                        }
+                        received.fetch_add(r.messages.len() as u64, Ordering::Relaxed);
+                        offset = r.next_begin_offset.max(offset);
+                    }
+                    Err(e) => {
+                        *errors
+                            .entry(format!("pull_{}", error_kind(&e)))
+                            .or_default() += 1;
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            }
+            (lat, errors)
+        });
+    }
+    let progress = Progress::new(!args.json_only);
+    let bar = progress.bar(
+        count,
+        format!("e2e {} @ {}/s", args.topic, args.rate),
+        "msg/s",
+    );
+    let window = Arc::new(tokio::sync::Semaphore::new(args.concurrency));
+    let mut sends = JoinSet::new();
+    let mut tally = Tally::default();
+    let start = Instant::now();
+    let mut sent = 0u64;
+    let padding = body(size - 8);
+    while sent < count {
+        // Every message due by now goes out; then sleep about a millisecond.
+        let due = ((start.elapsed().as_secs_f64() * args.rate) as u64 + 1).min(count);
+        while sent < due {
+            let permit = window
+                .clone()
+                .acquire_owned()
+                .await
+                .context("the send window closed")?;
+            let mut b = BytesMut::with_capacity(size);
+            b.put_u64_le(stamp(base));
+            b.extend_from_slice(&padding);
+            let msg = Message::new(args.topic.clone(), b.freeze());
+            let p = producer.clone();
+            sends.spawn(async move {
+                let t = Instant::now();
+                let r = send_unit(&p, vec![msg], false).await;
+                drop(permit);
+                (t.elapsed(), r)
+            });
+            sent += 1;
+        }
+        while let Some(done) = sends.try_join_next() {
+            let (took, r) = done.context("a send task panicked")?;
+            tally.record(1, took, r);
+            bar.inc(1);
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    while let Some(done) = sends.join_next().await {
+        let (took, r) = done.context("a send task panicked")?;
+        tally.record(1, took, r);
+        bar.inc(1);
+    }
+    let produce_elapsed = start.elapsed();
+    bar.finish_and_clear();
+    // Let the consumers catch up on everything accepted, within a bounded drain.
+    let drain_deadline = Instant::now() + Duration::from_secs(10);
+    while received.load(Ordering::Relaxed) < tally.ok && Instant::now() < drain_deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut delivery = Vec::new();
+    while let Some(done) = consumers.join_next().await {
+        let (lat, errors) = done.context("a pull task panicked")?;
+        delivery.extend(lat);
+        for (k, v) in errors {
+            *tally.errors.entry(k).or_default() += v;
+        }
+    }
+    producer.shutdown().await;
+    pc.shutdown().await;
+    let got = delivery.len() as u64;
+    let achieved = report::per_s(tally.ok, produce_elapsed);
+    let ok = tally.ok;
+    let mut s = summary(MqBench::E2e, "async", args, count, produce_elapsed, tally);
+    s.size = size as u64;
+    s.e2e = Some(E2eFigures {
+        target_rate: args.rate,
+        achieved_rate: achieved,
+        received: got,
+        missing: ok.saturating_sub(got),
+        delivery_latency_us: Latency::from_samples(&mut delivery),
+    });
+    Ok(s)
+}
+
+/// Samples another process's anonymous resident memory on a thread until stopped.
+struct RssSampler {
+    pid: i32,
+    stop: Arc<AtomicBool>,
+    handle: std::thread::JoinHandle<(u64, u64)>,
+}
+
+impl RssSampler {
+    fn start(pid: i32) -> anyhow::Result<Self> {
+        anon_rss_kib(pid).with_context(|| {
+            format!(
+                "cannot read /proc/{pid}/status; is --broker-pid a running process of this user?"
+            )
+        })?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = std::thread::spawn(move || {
+            let (mut max, mut samples) = (0u64, 0u64);
+            while !flag.load(Ordering::Relaxed) {
+                if let Some(kib) = anon_rss_kib(pid) {
+                    max = max.max(kib);
+                    samples += 1;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            (max, samples)
+        });
+        Ok(RssSampler { pid, stop, handle })
+    }
+
+    fn stop(self) -> RssFigures {
+        self.stop.store(true, Ordering::Relaxed);
+        let (max, samples) = self.handle.join().unwrap_or((0, 0));
+        RssFigures {
+            pid: self.pid,
+            max_anon_kib: max,
+            max_anon_mib: max as f64 / 1024.0,
+            samples,
+        }
+    }
+}
+
+/// VmRSS minus RssFile from /proc/PID/status: resident memory excluding mapped files.
+fn anon_rss_kib(pid: i32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    parse_anon_rss(&status)
+}
+
+fn parse_anon_rss(status: &str) -> Option<u64> {
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    Some(field("VmRSS:")?.saturating_sub(field("RssFile:")?))
+}
+
+fn load_avg() -> Option<[f64; 3]> {
+    let s = std::fs::read_to_string("/proc/loadavg").ok()?;
+    let mut it = s.split_whitespace().map(|v| v.parse::<f64>().ok());
+    Some([it.next()??, it.next()??, it.next()??])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn anon_rss_excludes_mapped_files() {
+        let status =
+            "Name:\tcourier\nVmRSS:\t  300000 kB\nRssAnon:\t  100000 kB\nRssFile:\t  190000 kB\n";
+        assert_eq!(parse_anon_rss(status), Some(110_000));
+        assert_eq!(parse_anon_rss("Name: x\n"), None);
+    }
+
+    #[test]
+    fn tallies_merge_counts_by_status_and_error() {
+        let mut a = Tally::default();
+        a.record(1, Duration::from_micros(10), Ok(Some(SendStatus::SendOk)));
+        a.record(32, Duration::from_micros(20), Err("code_14".into()));
+        let mut b = Tally::default();
+        b.record(1, Duration::from_micros(30), Ok(None));
+        a.merge(b);
+        assert_eq!(a.attempted, 34);
+        assert_eq!(a.ok, 2);
+        assert_eq!(a.statuses.get("SendOk"), Some(&1));
+        assert_eq!(a.statuses.get("Oneway"), Some(&1));
+        assert_eq!(a.errors.get("code_14"), Some(&32));
+        assert_eq!(a.latencies_us.len(), 3);
+    }
+
+    #[test]
+    fn broker_answers_are_keyed_by_code() {
+        let e = ClientError::SendFailed {
+            topic: "T".into(),
+            attempts: 3,
+            last: Box::new(ClientError::Broker {
+                addr: "a".into(),
+                code: 14,
+                remark: "busy".into(),
+            }),
+        };
+        assert_eq!(error_kind(&e), "code_14");
+        assert_eq!(error_kind(&ClientError::ShutDown), "shut_down");
+    }
+}
