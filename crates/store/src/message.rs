@@ -79,6 +79,18 @@ pub struct MessageToStore {
 
 impl MessageToStore {
     /// A plain message with no properties, born now at 127.0.0.1:0.
+    /// Length of the CommitLog record this message becomes on a store whose host is `store_host`
+    /// (callers use it to derive each batch member's offset msgId before the append).
+    pub fn stored_len(&self, store_host: &SocketAddr) -> usize {
+        record_len(
+            self.topic.len(),
+            self.body.len(),
+            self.properties.len(),
+            &self.born_host,
+            store_host,
+        )
+    }
+
     pub fn new(topic: impl Into<String>, queue_id: i32, body: impl Into<Bytes>) -> Self {
         MessageToStore {
             topic: topic.into(),

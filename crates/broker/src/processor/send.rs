@@ -13,7 +13,6 @@
 //! positive `DELAY` level is stored in SCHEDULE_TOPIC_XXXX and re-stored in its topic when due; a
 //! PREPARED (transactional) one becomes a half message (see `transaction`).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -183,7 +182,7 @@ pub async fn process(
             .collect();
         let sizes: Vec<usize> = to_store
             .iter()
-            .map(|m| record_len(m, &ctx.config.store_config_host()))
+            .map(|m| m.stored_len(&ctx.config.store_config_host()))
             .collect();
         let uniq: Vec<String> = to_store
             .iter()
@@ -319,29 +318,4 @@ fn merge_properties(own: &str, batch: &str) -> String {
     let mut merged: Vec<(&str, &str)> = properties_iter(own).collect();
     merged.extend(extra);
     encode_properties(&merged)
-}
-
-/// Stored record length of `m` (fact sheet §4.1), to derive each batch record's offset msgId.
-fn record_len(m: &MessageToStore, store_host: &SocketAddr) -> usize {
-    let host = |a: &SocketAddr| if a.is_ipv6() { 20 } else { 8 };
-    let topic_prefix = if m.topic.len() > 127 { 2 } else { 1 };
-    4 + 4
-        + 4
-        + 4
-        + 4
-        + 8
-        + 8
-        + 4
-        + 8
-        + host(&m.born_host)
-        + 8
-        + host(store_host)
-        + 4
-        + 8
-        + 4
-        + m.body.len()
-        + topic_prefix
-        + m.topic.len()
-        + 2
-        + m.properties.len()
 }
