@@ -1,0 +1,65 @@
+//! The ZooKeeper C client (`cli_mt` from Debian's `zookeeper-bin`, built on libzookeeper-mt)
+//! scripted against an in-process keeper: create/get/set/ls/stat/delete, ephemeral, sequential
+//! and TTL nodes, NODEEXISTS / NONODE / NOTEMPTY / NOCHILDRENFOREPHEMERALS, and a data watch
+//! firing. Skips with a loud message when
+//! cli_mt is not installed; `scripts/install-test-deps` installs it.
+
+mod cli_driver;
+
+use std::path::Path;
+use std::process::Command;
+
+use cli_driver::Cli;
+use courier_keeper::{KeeperConfig, KeeperHandle};
+
+const CLI_MT: &str = "/usr/lib/zookeeper/bin/cli_mt";
+
+fn session(addr: String) {
+    let mut c = Cli::spawn(Command::new(CLI_MT).arg(addr));
+    c.expect("CONNECTED_STATE");
+    c.run("create /c", &["[/c]: rc = 0", "name = /c"]);
+    c.run("create /c", &["[/c]: rc = -110"]);
+    c.run("set /c world", &["/c: rc = 0", "version=1"]);
+    c.run("get /c", &["/c: rc = 0", "value_len = 5", "world"]);
+    c.run("create +e /c/e", &["[/c/e]: rc = 0", "name = /c/e"]);
+    c.run("create +e /c/e/x", &["[/c/e/x]: rc = -108"]);
+    c.run("create +s /c/s-", &["name = /c/s-0000000001"]);
+    c.run("create +es /c/es-", &["name = /c/es-0000000002"]);
+    c.run("ls2 /c", &["/c: rc = 0", "es-0000000002"]);
+    c.run("delete /c", &["/c: rc = -111"]);
+    c.run("get /missing", &["/missing: rc = -101"]);
+    c.run("exists /nope", &["Error -101 for /nope"]);
+    c.run("wexists /c", &[]);
+    c.run(
+        "set /c again",
+        &["CHANGED_EVENT state = CONNECTED_STATE for path /c"],
+    );
+    c.run("delete /c/e", &["/c/e: rc = 0"]);
+    c.run("create +t=60000 /c/t", &["name = /c/t"]);
+    c.run("sync /c", &["rc = 0"]);
+    c.run("quit", &["Quitting"]);
+    c.finish();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c_client_cli_mt() {
+    if !Path::new(CLI_MT).exists() {
+        eprintln!(
+            "SKIPPED c_client_cli_mt: {CLI_MT} not found (Debian package zookeeper-bin); \
+             run scripts/install-test-deps"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = KeeperConfig {
+        data_dir: dir.path().to_path_buf(),
+        fsync: false,
+        ..KeeperConfig::default()
+    };
+    let server = KeeperHandle::start(config).await.expect("start keeper");
+    let addr = server.addr.to_string();
+    tokio::task::spawn_blocking(move || session(addr))
+        .await
+        .expect("cli_mt session");
+    server.stop().await.expect("stop keeper");
+}
