@@ -124,7 +124,7 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
             read_only: creq.read_only.map(|_| false),
         },
     ));
-    let writer = tokio::spawn(write_loop(wr, rx, shared.clone()));
+    let writer = tokio::spawn(write_loop(wr, rx, shared.clone(), handle.stats.clone()));
     {
         let mut sessions = shared.sessions.lock();
         let mut conns = shared.conns.lock();
@@ -226,6 +226,7 @@ async fn write_loop(
     mut wr: OwnedWriteHalf,
     mut rx: mpsc::UnboundedReceiver<Out>,
     shared: Arc<Shared>,
+    stats: Arc<ConnStats>,
 ) {
     let mut buf = BytesMut::with_capacity(64 * 1024);
     'outer: while let Some(first) = rx.recv().await {
@@ -235,6 +236,9 @@ async fn write_loop(
             match item {
                 Out::Frame(f) => {
                     buf.extend_from_slice(&f);
+                    stats
+                        .queued_bytes
+                        .fetch_sub(f.len() as u64, Ordering::Relaxed);
                     shared.stats.sent.fetch_add(1, Ordering::Relaxed);
                 }
                 Out::Close => {

@@ -40,7 +40,13 @@ pub struct ConnStats {
     pub received: AtomicU64,
     /// Frames sent.
     pub sent: AtomicU64,
+    /// Bytes queued for the socket and not written yet.
+    pub queued_bytes: AtomicU64,
 }
+
+/// A connection whose unsent output exceeds this is not reading; it is closed rather than
+/// allowed to grow the server's memory without bound.
+pub const MAX_QUEUED_BYTES: u64 = 64 << 20;
 
 /// How other tasks reach a connection.
 #[derive(Debug, Clone)]
@@ -62,6 +68,17 @@ pub struct ConnHandle {
 impl ConnHandle {
     /// Queues a frame (a closed connection just drops it).
     pub fn send(&self, frame: Bytes) {
+        let queued = self
+            .stats
+            .queued_bytes
+            .fetch_add(frame.len() as u64, Ordering::Relaxed);
+        if queued > MAX_QUEUED_BYTES {
+            if !self.cancel.is_cancelled() {
+                tracing::warn!(peer = %self.peer, queued, "client is not reading its replies; closing the connection");
+                self.cancel.cancel();
+            }
+            return;
+        }
         self.stats.sent.fetch_add(1, Ordering::Relaxed);
         let _ = self.out.send(Out::Frame(frame));
     }
