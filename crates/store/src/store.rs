@@ -1091,13 +1091,21 @@ impl Inner {
 
     fn index_loop(self: &Arc<Self>) {
         let Some(ix) = &self.index else { return };
+        // Back off while idle so an idle broker does not wake 1000 times a second; lookups
+        // never see a stale index because `query_by_key` catches up before it searches.
+        let mut idle = Duration::from_millis(1);
         loop {
             let n = {
                 let mut st = ix.lock();
                 self.index_catch_up(&mut st, 4096)
             };
-            if n == 0 && self.stopper.sleep(Duration::from_millis(1)) {
-                return;
+            if n > 0 {
+                idle = Duration::from_millis(1);
+            } else {
+                if self.stopper.sleep(idle) {
+                    return;
+                }
+                idle = (idle * 2).min(Duration::from_millis(64));
             }
             if self.stopper.is_stopped() {
                 return;
