@@ -174,8 +174,11 @@ describe('ali-ons against courier dev', () => {
     await createTopic(topic);
     const got1 = [];
     const got2 = [];
-    const c1 = startConsumer('ali_ons_clustering', 'cluster-1', topic, '*', got1);
-    const c2 = startConsumer('ali_ons_clustering', 'cluster-2', topic, '*', got2);
+    // ali-ons's default start position (CONSUME_FROM_LAST_OFFSET), as most users run it; the
+    // queues are empty when the group starts, so every message must still arrive.
+    const lastOffset = { consumeFromWhere: ConsumeFromWhere.CONSUME_FROM_LAST_OFFSET };
+    const c1 = startConsumer('ali_ons_clustering', 'cluster-1', topic, '*', got1, lastOffset);
+    const c2 = startConsumer('ali_ons_clustering', 'cluster-2', topic, '*', got2, lastOffset);
     await Promise.all([ c1.ready(), c2.ready() ]);
     // Send only once the four queues are split 2/2, so no queue changes hands mid-stream (a
     // hand-over before the 5 s offset commit would legitimately redeliver).
@@ -249,6 +252,30 @@ describe('ali-ons against courier dev', () => {
     assert.equal(second.reconsumeTimes, 1, 'reconsumeTimes of the redelivery');
     for (const m of [ first, second ]) checkMessage(m, topic);
     assert.equal(second.originMessageId, first.msgId, 'ORIGIN_MESSAGE_ID of the redelivery');
+    assert.deepEqual(errors, []);
+  });
+
+  it('delay level: a DELAY=1 message is held by the scheduler and then delivered intact', async () => {
+    const topic = 'AliOnsDelay';
+    await createTopic(topic);
+    const got = [];
+    const c = startConsumer('ali_ons_delay', 'delay-1', topic, '*', got);
+    await c.ready();
+    await waitFor('the consumer to own all 4 queues', () => ownedQueues(c, topic) === 4);
+
+    const msg = new Message(topic, tagOf(2), bodyOf(2));
+    msg.keys = [ 'key-2', 'alt-2' ];
+    msg.properties.seq = '2';
+    msg.properties.origin = 'ali-ons';
+    msg.delayTimeLevel = 1;
+    const sent = await producer.send(msg);
+    assert.equal(sent.sendStatus, 'SEND_OK');
+
+    await waitFor('the delayed message', () => got.length >= 1, 30000);
+    await sleep(1500);
+    assert.equal(got.length, 1);
+    // Delivered on its own topic (REAL_TOPIC restored), not on SCHEDULE_TOPIC_XXXX.
+    checkMessage(got[0], topic);
     assert.deepEqual(errors, []);
   });
 
