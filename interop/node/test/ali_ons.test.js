@@ -1,7 +1,8 @@
 // ali-ons (the pure-JavaScript RocketMQ remoting client, unmodified) against a real `courier dev`:
 // a producer sends messages with tags, keys and user properties; a clustering group of two
 // consumers must receive every message exactly once, a broadcasting group of two must receive
-// every message in each consumer, and a tag subscription must see only its tag. Bodies, tags,
+// every message in each consumer, a retried message must come back once through %RETRY%group, a
+// delayed one through the scheduler, and a tag subscription must see only its tag. Bodies, tags,
 // keys and properties are compared field by field with what was sent.
 'use strict';
 
