@@ -7,7 +7,7 @@
 //! the handshake) is logged and closes this connection only.
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -140,6 +140,20 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
     let mut ids = initial_ids(&peer);
     let mut codec = codec;
     let mut inbuf = BytesMut::with_capacity(16 * 1024);
+    // Requests flow to a responder task that answers them strictly in order. Writes are handed
+    // to the sequencer as soon as they are read (so one connection's pipelined writes share a
+    // group commit) unless a read is still waiting ahead of them: a read must not observe a
+    // write the client sent after it.
+    let (items_tx, items_rx) = mpsc::channel::<Item>(1024);
+    let reads_ahead = Arc::new(AtomicUsize::new(0));
+    let responder = tokio::spawn(respond_loop(
+        shared.clone(),
+        handle.clone(),
+        conn_id,
+        session_id,
+        items_rx,
+        reads_ahead.clone(),
+    ));
     'conn: loop {
         // Drain every complete frame already buffered before reading more.
         let payload = loop {
@@ -174,14 +188,46 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
                 break 'conn;
             }
         };
-        let keep_going = handle_request(
-            &shared, &handle, conn_id, session_id, &mut ids, header.xid, req,
-        )
-        .await;
-        if !keep_going {
+        let xid = header.xid;
+        let last = matches!(req, Request::CloseSession | Request::Unknown(_));
+        let item = if let Request::Auth(a) = &req {
+            let (frame, keep) = auth(&shared, &handle, &mut ids, xid, a);
+            *handle.ids.write() = ids.clone();
+            if !keep {
+                let _ = items_tx.send(Item::Ready(frame)).await;
+                let _ = items_tx.send(Item::Close).await;
+                break 'conn;
+            }
+            Item::Ready(frame)
+        } else if let Some(op) = write_op(&req) {
+            if reads_ahead.load(Ordering::Acquire) == 0 {
+                Item::Write {
+                    xid,
+                    req,
+                    rx: submit(&shared, session_id, &ids, op),
+                }
+            } else {
+                Item::DeferredWrite {
+                    xid,
+                    req,
+                    op,
+                    ids: ids.clone(),
+                }
+            }
+        } else {
+            reads_ahead.fetch_add(1, Ordering::AcqRel);
+            Item::Other {
+                xid,
+                req,
+                ids: ids.clone(),
+            }
+        };
+        if items_tx.send(item).await.is_err() || last {
             break 'conn;
         }
     }
+    drop(items_tx);
+    let _ = responder.await;
     {
         shared.watches.lock().remove_conn(conn_id);
         shared.sessions.lock().unbind(session_id, conn_id);
@@ -263,7 +309,13 @@ async fn write_loop(
     let _ = wr.shutdown().await;
 }
 
-async fn submit(shared: &Shared, session_id: i64, ids: &[Id], op: WriteOp) -> WriteOutcome {
+/// Hands a write to the sequencer; the outcome arrives on the returned receiver.
+fn submit(
+    shared: &Shared,
+    session_id: i64,
+    ids: &[Id],
+    op: WriteOp,
+) -> oneshot::Receiver<WriteOutcome> {
     let (tx, rx) = oneshot::channel();
     let job = WriteJob {
         session_id,
@@ -271,92 +323,103 @@ async fn submit(shared: &Shared, session_id: i64, ids: &[Id], op: WriteOp) -> Wr
         op,
         reply: Some(tx),
     };
-    if shared.writes.send(SeqMsg::Job(job)).is_err() {
-        return WriteOutcome::Failed {
-            zxid: 0,
-            code: ErrorCode::SystemError,
-        };
-    }
-    rx.await.unwrap_or(WriteOutcome::Failed {
-        zxid: 0,
-        code: ErrorCode::SystemError,
-    })
+    // If the sequencer is gone the sender is dropped with the job and the receiver reports it.
+    let _ = shared.writes.send(SeqMsg::Job(job));
+    rx
 }
 
-fn create_op(opcode: OpCode, r: &courier_keeper_proto::CreateRequest, ttl: Option<i64>) -> WriteOp {
-    WriteOp::Create(CreateOp {
-        opcode,
-        path: r.path.clone(),
-        data: r.data.clone(),
-        acl: r.acl.clone(),
-        flags: r.flags,
-        ttl,
-    })
+/// One request on its way through a connection's responder, in arrival order.
+enum Item {
+    /// A reply already computed (auth).
+    Ready(Bytes),
+    /// A write already submitted to the sequencer.
+    Write {
+        xid: i32,
+        req: Request,
+        rx: oneshot::Receiver<WriteOutcome>,
+    },
+    /// A write that waits for the reads ahead of it before it is submitted.
+    DeferredWrite {
+        xid: i32,
+        req: Request,
+        op: WriteOp,
+        ids: Vec<Id>,
+    },
+    /// Anything else (reads, ping, setWatches, ...), answered when its turn comes.
+    Other {
+        xid: i32,
+        req: Request,
+        ids: Vec<Id>,
+    },
+    /// Close after what is queued.
+    Close,
 }
 
-/// Handles one decoded request; false closes the connection.
-async fn handle_request(
-    shared: &Arc<Shared>,
-    handle: &ConnHandle,
+/// Answers a connection's requests strictly in arrival order.
+async fn respond_loop(
+    shared: Arc<Shared>,
+    handle: ConnHandle,
     conn_id: ConnId,
     session_id: i64,
-    ids: &mut Vec<Id>,
-    xid: i32,
-    req: Request,
-) -> bool {
-    let ctx = ReadCtx {
-        conn: conn_id,
-        session_id,
-        ids,
-        handle,
-    };
-    if read::is_read(&req) {
-        // Writes never take this lock here: the sequencer holds it across fsync.
-        let state = shared.state.read().await;
-        if let Some(reply) = read::execute(shared, &state, &ctx, xid, &req) {
-            handle.send(reply);
+    mut items: mpsc::Receiver<Item>,
+    reads_ahead: Arc<AtomicUsize>,
+) {
+    while let Some(item) = items.recv().await {
+        let keep = match item {
+            Item::Ready(frame) => {
+                handle.send(frame);
+                true
+            }
+            Item::Close => false,
+            Item::Write { xid, req, rx } => answer_write(&handle, xid, &req, rx).await,
+            Item::DeferredWrite { xid, req, op, ids } => {
+                let rx = submit(&shared, session_id, &ids, op);
+                answer_write(&handle, xid, &req, rx).await
+            }
+            Item::Other { xid, req, mut ids } => {
+                let keep =
+                    handle_request(&shared, &handle, conn_id, session_id, &mut ids, xid, req).await;
+                reads_ahead.fetch_sub(1, Ordering::AcqRel);
+                keep
+            }
+        };
+        if !keep {
+            handle.cancel.cancel();
+            break;
         }
-        return true;
     }
-    let zxid_now = || shared.last_zxid();
-    let write = match &req {
-        Request::Ping => {
-            handle.send(reply_frame(xid::PING, zxid_now(), 0, &()));
-            return true;
-        }
-        Request::Auth(a) => {
-            let keep = auth(shared, handle, ids, xid, a);
-            *handle.ids.write() = ids.clone();
-            return keep;
-        }
-        Request::Sasl(_) => {
-            handle.send(reply_frame(
-                xid,
-                zxid_now(),
-                ErrorCode::Unimplemented.code(),
-                &(),
-            ));
-            return true;
-        }
-        Request::Reconfig(_) => {
-            handle.send(reply_frame(
-                xid,
-                zxid_now(),
-                ErrorCode::ReconfigDisabled.code(),
-                &(),
-            ));
-            return true;
-        }
-        Request::Unknown(op) => {
-            tracing::warn!(peer = %handle.peer, opcode = op, "unknown opcode; answering UNIMPLEMENTED and closing");
-            handle.send(reply_frame(
-                xid,
-                zxid_now(),
-                ErrorCode::Unimplemented.code(),
-                &(),
-            ));
-            return false;
-        }
+}
+
+/// Waits for a write's outcome and queues its reply; false after closeSession.
+async fn answer_write(
+    handle: &ConnHandle,
+    xid: i32,
+    req: &Request,
+    rx: oneshot::Receiver<WriteOutcome>,
+) -> bool {
+    let outcome = rx.await.unwrap_or(WriteOutcome::Failed {
+        zxid: 0,
+        code: ErrorCode::SystemError,
+    });
+    let frame = match outcome {
+        WriteOutcome::Failed { zxid, code } => reply_frame(xid, zxid, code.code(), &()),
+        WriteOutcome::MultiFailed { zxid, codes } => reply_frame(
+            xid,
+            zxid,
+            0,
+            &MultiResponse {
+                results: codes.into_iter().map(OpResult::Error).collect(),
+            },
+        ),
+        WriteOutcome::Done { zxid, txn, applied } => success_body(xid, zxid, req, &txn, &applied),
+    };
+    handle.send(frame);
+    !matches!(req, Request::CloseSession)
+}
+
+/// The sequencer op for a write request; None for everything else.
+fn write_op(req: &Request) -> Option<WriteOp> {
+    Some(match req {
         Request::Create(r) => create_op(OpCode::Create, r, None),
         Request::Create2(r) => create_op(OpCode::Create2, r, None),
         Request::CreateContainer(r) => create_op(OpCode::CreateContainer, r, None),
@@ -384,35 +447,70 @@ async fn handle_request(
         },
         Request::Multi(m) => WriteOp::Multi(m.clone()),
         Request::CloseSession => WriteOp::CloseSession,
-        // Every other variant is a read handled above.
-        _ => {
+        _ => return None,
+    })
+}
+
+fn create_op(opcode: OpCode, r: &courier_keeper_proto::CreateRequest, ttl: Option<i64>) -> WriteOp {
+    WriteOp::Create(CreateOp {
+        opcode,
+        path: r.path.clone(),
+        data: r.data.clone(),
+        acl: r.acl.clone(),
+        flags: r.flags,
+        ttl,
+    })
+}
+
+/// Answers a request that is neither a write nor auth; false closes the connection.
+async fn handle_request(
+    shared: &Arc<Shared>,
+    handle: &ConnHandle,
+    conn_id: ConnId,
+    session_id: i64,
+    ids: &mut Vec<Id>,
+    xid: i32,
+    req: Request,
+) -> bool {
+    let ctx = ReadCtx {
+        conn: conn_id,
+        session_id,
+        ids,
+        handle,
+    };
+    if read::is_read(&req) {
+        let state = shared.state.read().await;
+        if let Some(reply) = read::execute(shared, &state, &ctx, xid, &req) {
+            handle.send(reply);
+        }
+        return true;
+    }
+    let zxid = shared.last_zxid();
+    match &req {
+        Request::Ping => {
+            handle.send(reply_frame(xid::PING, zxid, 0, &()));
+            true
+        }
+        Request::Reconfig(_) => {
             handle.send(reply_frame(
                 xid,
-                zxid_now(),
-                ErrorCode::Unimplemented.code(),
+                zxid,
+                ErrorCode::ReconfigDisabled.code(),
                 &(),
             ));
-            return true;
+            true
         }
-    };
-    let outcome = submit(shared, session_id, ids, write).await;
-    let frame = match outcome {
-        WriteOutcome::Failed { zxid, code } => reply_frame(xid, zxid, code.code(), &()),
-        WriteOutcome::MultiFailed { zxid, codes } => reply_frame(
-            xid,
-            zxid,
-            0,
-            &MultiResponse {
-                results: codes.into_iter().map(OpResult::Error).collect(),
-            },
-        ),
-        WriteOutcome::Done { zxid, txn, applied } => success_body(xid, zxid, &req, &txn, &applied),
-    };
-    handle.send(frame);
-    if matches!(req, Request::CloseSession) {
-        return false;
+        Request::Unknown(op) => {
+            tracing::warn!(peer = %handle.peer, opcode = op, "unknown opcode; answering UNIMPLEMENTED and closing");
+            handle.send(reply_frame(xid, zxid, ErrorCode::Unimplemented.code(), &()));
+            false
+        }
+        // SASL and anything else without a handler.
+        _ => {
+            handle.send(reply_frame(xid, zxid, ErrorCode::Unimplemented.code(), &()));
+            true
+        }
     }
-    true
 }
 
 fn stat_at(applied: &crate::state::Applied, i: usize) -> courier_keeper_proto::Stat {
@@ -495,14 +593,14 @@ fn success_body(
     }
 }
 
+/// Processes an auth packet: the reply frame, and false if the connection must close.
 fn auth(
     shared: &Arc<Shared>,
     handle: &ConnHandle,
     ids: &mut Vec<Id>,
     xid: i32,
     a: &courier_keeper_proto::AuthPacket,
-) -> bool {
-    let zxid = 0;
+) -> (Bytes, bool) {
     match a.scheme.as_str() {
         "digest" => {
             let cred = String::from_utf8_lossy(&a.auth).into_owned();
@@ -523,19 +621,17 @@ fn auth(
                     id,
                 },
             );
-            handle.send(reply_frame(xid, zxid, 0, &()));
-            true
+            (reply_frame(xid, 0, 0, &()), true)
         }
-        "ip" => {
-            // The ip identity comes from the socket; nothing to add.
-            handle.send(reply_frame(xid, zxid, 0, &()));
-            true
-        }
+        // The ip identity comes from the socket; nothing to add.
+        "ip" => (reply_frame(xid, 0, 0, &()), true),
         other => {
             tracing::warn!(peer = %handle.peer, scheme = other, "auth with an unsupported scheme; closing");
             shared.stats.auth_failed.fetch_add(1, Ordering::Relaxed);
-            handle.send(reply_frame(xid, zxid, ErrorCode::AuthFailed.code(), &()));
-            false
+            (
+                reply_frame(xid, 0, ErrorCode::AuthFailed.code(), &()),
+                false,
+            )
         }
     }
 }
