@@ -15,6 +15,9 @@
 #                  (default ~/.cache/courier-peers/rocketmq-rust/bin)
 #   RMQ_LOG        the peer's --log-filter (default warn)
 #   KEEP_PEER_DIR  set to 1 to keep the peer's work directory (logs, store) after the run
+#
+# If the peer broker exits with "Service lifecycle operation failed", another rocketmq-rust
+# broker is most likely still running on this machine (seen here: a second one cannot start).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -67,7 +70,16 @@ wait_port() { # port pid name log
 }
 
 ns_port=$(free_port)
-broker_port=$(free_port)
+# The peer broker also binds listenPort - 2 (the VIP channel) and listenPort + 1 (HA); pick a
+# broker port whose neighbours are free too and are not the name server's.
+while :; do
+  broker_port=$(free_port)
+  vip=$((broker_port - 2)) ha=$((broker_port + 1))
+  if [ "$vip" != "$ns_port" ] && [ "$ha" != "$ns_port" ] && [ "$vip" -gt 1024 ] &&
+    ! port_open "$vip" && ! port_open "$ha"; then
+    break
+  fi
+done
 mkdir -p "$work/home" "$work/namesrv" "$work/store"
 
 # The peer reads TOML with RocketMQ's camelCase keys; everything lives under $work and binds
