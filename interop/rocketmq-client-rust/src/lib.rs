@@ -146,6 +146,16 @@ impl CourierDev {
     }
 }
 
+impl Drop for CourierDev {
+    /// A handle dropped without `stop` (an early error) must not leave the server running.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// One request/response exchange with a JSON-header remoting frame; returns (header, body).
 fn remoting_call(
     addr: &str,
