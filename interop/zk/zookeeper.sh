@@ -6,8 +6,9 @@
 #                                 (DIR/zk.pid, log in DIR/zk.log, data in DIR/data)
 #   zookeeper.sh stop DIR         stop the server whose pid is in DIR/zk.pid (that pid only)
 #
-# Knobs: ZK_HEAP (default 512m), ZK_TICK (default 2000), ZK_FSYNC (default yes; "no" sets
-# forceSync=no), ZK_EXTRA_CFG (more zoo.cfg lines).
+# Knobs: ZK_HEAP (max heap, default 512m), ZK_HEAP_MIN (initial heap, default 64m),
+# ZK_TICK (default 2000), ZK_FSYNC (default yes; "no" sets forceSync=no), ZK_EXTRA_CFG (more
+# zoo.cfg lines).
 set -euo pipefail
 
 ZK_JAR=/usr/share/java/zookeeper.jar
@@ -43,7 +44,7 @@ log4j.appender.CONSOLE.layout.ConversionPattern=%d{ISO8601} %-5p [%t] %m%n
 L4J
     # zookeeper.jar's manifest Class-Path names its other jars; log4j 1.2 makes the log readable.
     local cp="$dir:$ZK_JAR:/usr/share/java/slf4j-log4j12.jar:/usr/share/java/log4j-1.2.jar"
-    nohup java -Xms"$ZK_HEAP" -Xmx"$ZK_HEAP" \
+    nohup java -Xms"${ZK_HEAP_MIN:-64m}" -Xmx"$ZK_HEAP" \
         -Dlog4j.configuration=file:"$dir/log4j.properties" \
         -Dzookeeper.4lw.commands.whitelist='*' \
         -Dzookeeper.admin.enableServer=false \
