@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::bench::keeper::KeeperBenchArgs;
 use crate::bench::mq::MqBenchArgs;
 use crate::bench::store::StoreBenchArgs;
 use crate::bench::writer::StoreWriterArgs;
@@ -132,6 +133,16 @@ Each figure is compared with its target and the verdicts are part of the JSON li
         after_help = "Example:\n  courier bench e2e --rate 20000 --count 200000 --broker-pid $(pgrep -n courier)"
     )]
     E2e(MqBenchArgs),
+
+    /// ZooKeeper-protocol load (create/get/set/delete, 90% read mix) on one or more servers.
+    #[command(after_help = "Examples:
+  courier bench keeper --connect 127.0.0.1:2181 --clients 16 --ops 20000 --size 100
+  courier bench keeper --connect courier=127.0.0.1:2181,zookeeper=127.0.0.1:2182
+                          same load on both, in turn; ratios are courier / zookeeper
+  courier bench keeper --connect 127.0.0.1:2181 --populate 1000000
+                          create 1,000,000 znodes and leave them (memory, restart time)
+  interop/zk/bench-vs-zookeeper.sh starts both servers and runs all of it")]
+    Keeper(KeeperBenchArgs),
 
     /// Internal: the child process `bench store` kills with SIGKILL.
     #[command(hide = true)]

@@ -2,6 +2,7 @@
 //! one module; `report` holds the progress/table/JSON helpers they share.
 
 pub mod disk;
+pub mod keeper;
 pub mod mq;
 pub mod report;
 pub mod store;
@@ -17,5 +18,6 @@ pub fn run(args: BenchArgs, runtime: &tokio::runtime::Runtime) -> anyhow::Result
         BenchTarget::Produce(a) => mq::run(mq::MqBench::Produce, a, runtime),
         BenchTarget::Consume(a) => mq::run(mq::MqBench::Consume, a, runtime),
         BenchTarget::E2e(a) => mq::run(mq::MqBench::E2e, a, runtime),
+        BenchTarget::Keeper(a) => keeper::run(a, runtime),
     }
 }
