@@ -34,6 +34,9 @@ pub enum KeeperError {
         /// The lock file.
         path: PathBuf,
     },
+    /// The Raft layer (openraft) could not start or stopped.
+    #[error("keeper Raft layer: {0}; see the earlier log lines, check the data directory and restart the server")]
+    Raft(String),
     /// A socket operation on the listener failed.
     #[error("listener error: {0}")]
     Listener(std::io::Error),

@@ -1,10 +1,13 @@
 //! Courier's keeper: a ZooKeeper-compatible coordination service (standalone).
 //!
 //! Write path: a request is validated against the current state by `prep` into a
-//! deterministic [`txn::Txn`], appended to the [`wal::TxnLog`], synced with group commit and
-//! applied by [`state::StateMachine::apply`] (a pure function of state and txn, ready to be
-//! openraft's state machine). Reads are answered from the state under a read lock. See
-//! `docs/keeper.md` for the data model, the WAL format and the session and watch semantics.
+//! deterministic [`txn::Txn`], applied in memory by the sequencer under the state write lock,
+//! and proposed — one group-commit batch per Raft entry — through openraft (module [`raft`]: a
+//! single-member group in standalone mode; its log store fdatasyncs before a write commits and
+//! its state machine runs the pure [`state::StateMachine::apply`] on replay). Replies and watch
+//! events go out after commit, in zxid order. Reads are answered from the state under a read
+//! lock. See `docs/keeper.md` for the data model, the on-disk formats and the session and watch
+//! semantics.
 //!
 //! Entry points: [`run`] (serve a listener until a cancellation token fires) and
 //! [`KeeperHandle::start`] (background server on 127.0.0.1:0).
@@ -16,6 +19,7 @@ pub mod error;
 mod four_letter;
 pub mod path;
 pub mod prep;
+pub mod raft;
 mod read;
 pub mod sequencer;
 mod server;

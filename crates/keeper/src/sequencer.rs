@@ -2,25 +2,27 @@
 //! order, logs them, applies them and releases the results.
 //!
 //! Per batch (everything queued when the thread wakes, up to `MAX_BATCH`): take the state write
-//! lock; for each job prep → zxid = last + 1 → append to the log → apply; then one `sync` (group
-//! commit); then, still under the lock, queue every watch event to its connections in zxid order
-//! and hand each job its outcome. Nothing a batch changed is visible to readers or acknowledged
-//! before the sync returns. A log failure stops the thread and the server (ZooKeeper does the
-//! same: a server that cannot persist must not acknowledge).
+//! lock; for each job prep → zxid = last + 1 → apply in memory (so the next job is prepared
+//! against it); then propose the batch's txns as ONE Raft entry through openraft
+//! (`raft::Proposer`) and wait until it is committed — fdatasynced by the Raft log, the group
+//! commit — and through the Raft state machine; then, still under the lock, queue every watch
+//! event to its connections in zxid order and hand each job its outcome. Nothing a batch changed
+//! is visible to readers or acknowledged before the commit. A Raft/log failure stops the thread
+//! and the server (ZooKeeper does the same: a server that cannot persist must not acknowledge).
 
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use courier_keeper_proto::{perms, ErrorCode, Id};
 use tokio::sync::oneshot;
 
 use crate::prep::{prep, PrepCtx, Prepared, WriteOp};
+use crate::raft::Proposer;
 use crate::shared::{notification, Shared};
 use crate::state::{Applied, StateMachine};
 use crate::txn::{Txn, TxnEntry};
-use crate::wal::TxnLog;
 
 const MAX_BATCH: usize = 1024;
 
@@ -81,7 +83,7 @@ pub fn now_ms() -> i64 {
 }
 
 /// Runs until `Stop` or until every sender is gone.
-pub fn run(shared: Arc<Shared>, rx: Receiver<SeqMsg>, mut log: Box<dyn TxnLog>) {
+pub fn run(shared: Arc<Shared>, rx: Receiver<SeqMsg>, raft: Proposer) {
     let mut stop = false;
     let mut since_snapshot = 0u64;
     while !stop {
@@ -99,45 +101,22 @@ pub fn run(shared: Arc<Shared>, rx: Receiver<SeqMsg>, mut log: Box<dyn TxnLog>) 
                 Err(_) => break,
             }
         }
-        match process_batch(&shared, batch, log.as_mut()) {
+        match process_batch(&shared, batch, &raft) {
             None => break,
             Some(written) => since_snapshot += written,
         }
         if since_snapshot >= shared.config.snapshot_every_txns.max(1) {
             since_snapshot = 0;
-            take_snapshot(&shared, log.as_mut());
+            // Raft builds it under the state read lock, between batches, and then purges
+            // the log entries it covers.
+            raft.request_snapshot();
         }
-    }
-    if let Err(e) = log.sync() {
-        tracing::error!(error = %e, "final log sync failed");
     }
 }
 
-/// Snapshots the state and empties the log. Writers wait meanwhile (readers do not); a failure
-/// is logged and leaves the log intact, so nothing is lost.
-fn take_snapshot(shared: &Shared, log: &mut dyn TxnLog) {
-    let state = shared.state.blocking_read();
-    let started = Instant::now();
-    match crate::snapshot::write(&shared.config.data_dir, &state) {
-        Ok(()) => {
-            if let Err(e) = log.compact() {
-                tracing::warn!(error = %e, "log compaction after a snapshot failed; the log keeps growing until the next snapshot");
-            }
-            tracing::info!(
-                zxid = format_args!("{:#x}", state.last_zxid),
-                nodes = state.tree.node_count(),
-                ms = started.elapsed().as_millis() as u64,
-                "snapshot written"
-            );
-        }
-        Err(e) => tracing::warn!(error = %e, "snapshot failed; the log still holds every txn"),
-    }
-}
-
-/// Logs and applies one txn at the next zxid.
+/// Applies one txn at the next zxid in memory (it is proposed with its batch).
 fn commit(
     state: &mut StateMachine,
-    log: &mut dyn TxnLog,
     now: i64,
     session_id: i64,
     txn: Txn,
@@ -148,8 +127,6 @@ fn commit(
         session_id,
         txn,
     };
-    log.append(&entry)
-        .map_err(|e| format!("log append failed: {e}"))?;
     let applied = state
         .apply(&entry)
         .map_err(|e| format!("prepared txn failed to apply: {e}"))?;
@@ -157,10 +134,10 @@ fn commit(
 }
 
 /// Runs one batch; returns how many txns were logged, or None if the write path must stop.
-fn process_batch(shared: &Arc<Shared>, batch: Vec<WriteJob>, log: &mut dyn TxnLog) -> Option<u64> {
+fn process_batch(shared: &Arc<Shared>, batch: Vec<WriteJob>, raft: &Proposer) -> Option<u64> {
     let mut state = shared.state.blocking_write();
     let mut results = Vec::with_capacity(batch.len());
-    let mut wrote = false;
+    let mut proposal: Vec<TxnEntry> = Vec::new();
     let mut written = 0u64;
     let mut ok = true;
     for job in batch {
@@ -198,9 +175,9 @@ fn process_batch(shared: &Arc<Shared>, batch: Vec<WriteJob>, log: &mut dyn TxnLo
             };
             let committed = match txn {
                 None => None,
-                Some(txn) => match commit(&mut state, log, now, job.session_id, txn) {
+                Some(txn) => match commit(&mut state, now, job.session_id, txn) {
                     Ok(c) => {
-                        wrote = true;
+                        proposal.push(c.0.clone());
                         written += 1;
                         Some(c)
                     }
@@ -232,9 +209,9 @@ fn process_batch(shared: &Arc<Shared>, batch: Vec<WriteJob>, log: &mut dyn TxnLo
         };
         results.push((job, outcome));
     }
-    if wrote && ok {
-        if let Err(e) = log.sync() {
-            tracing::error!(error = %e, "write-ahead log sync failed; stopping the keeper");
+    if !proposal.is_empty() && ok {
+        if let Err(e) = raft.propose(proposal) {
+            tracing::error!(error = %e, "the Raft log did not commit a batch; stopping the keeper");
             ok = false;
         }
     }
@@ -258,7 +235,7 @@ fn process_batch(shared: &Arc<Shared>, batch: Vec<WriteJob>, log: &mut dyn TxnLo
     let mut watches = shared.watches.lock();
     let mut sessions = shared.sessions.lock();
     let conns = shared.conns.lock();
-    let now = Instant::now();
+    let now = std::time::Instant::now();
     for (job, outcome) in results {
         if let WriteOutcome::Done { zxid, txn, applied } = &outcome {
             for (p, ev) in &applied.events {

@@ -1,4 +1,4 @@
-//! Startup (log replay, session restore), the accept loop, the session-expiry and
+//! Startup (Raft recovery via `raft::start`, session restore), the accept loop, the session-expiry and
 //! container/TTL timers, and orderly shutdown (stop accepting, close connections, let the
 //! sequencer finish and sync, then return).
 
@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use tokio::net::TcpListener;
-use tokio::sync::RwLock;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -18,12 +17,12 @@ use crate::config::KeeperConfig;
 use crate::conn;
 use crate::error::KeeperError;
 use crate::prep::WriteOp;
+use crate::raft::{Proposer, RaftNode};
 use crate::sequencer::{self, now_ms, SeqMsg, WriteJob};
 use crate::session::SessionTracker;
 use crate::shared::{Shared, Stats};
 use crate::state::StateMachine;
 use crate::tree::{owner_kind, OwnerKind};
-use crate::wal::FileTxnLog;
 use crate::watches::WatchManager;
 
 fn load_or_create_secret(dir: &Path) -> Result<[u8; 16], KeeperError> {
@@ -78,54 +77,45 @@ fn lock_data_dir(dir: &Path) -> Result<std::fs::File, KeeperError> {
 /// A keeper whose data directory is locked and whose state is restored, not serving yet.
 pub struct Keeper {
     config: KeeperConfig,
-    log: FileTxnLog,
-    state: StateMachine,
-    max_session: i64,
+    node: RaftNode,
     secret: [u8; 16],
     dir_lock: std::fs::File,
 }
 
 impl Keeper {
-    /// Locks the data directory and restores the state (snapshot + newer log entries).
+    /// Locks the data directory and restores the state (Raft snapshot + newer log entries;
+    /// a data directory from before Raft is migrated).
     pub async fn open(config: KeeperConfig) -> Result<Keeper, KeeperError> {
         let dir = config.data_dir.clone();
-        let fsync = config.fsync;
-        tokio::task::spawn_blocking(move || {
+        let (dir_lock, secret, seed) = tokio::task::spawn_blocking(move || {
             let dir_lock = lock_data_dir(&dir)?;
-            let (log, entries) = FileTxnLog::open(&dir, fsync)?;
-            let mut state = crate::snapshot::load(&dir)?.unwrap_or_else(StateMachine::new);
-            let mut max_session = state.sessions.keys().copied().max().unwrap_or(0);
-            let from_snapshot = state.last_zxid;
-            // Entries at or below the snapshot's zxid are already in it (a crash between
-            // writing the snapshot and emptying the log leaves them behind).
-            for e in entries.iter().filter(|e| e.zxid > from_snapshot) {
-                max_session = max_session.max(e.session_id);
-                state.apply(e).map_err(|err| KeeperError::Corrupt {
-                    path: log.path().to_path_buf(),
-                    zxid: err.zxid,
-                    reason: err.reason,
-                })?;
-            }
+            let seed = load_pre_raft_state(&dir)?;
             let secret = load_or_create_secret(&dir)?;
+            Ok::<_, KeeperError>((dir_lock, secret, seed))
+        })
+        .await
+        .map_err(|e| KeeperError::Listener(std::io::Error::other(e)))??;
+        let migrating = seed.is_some();
+        let node =
+            crate::raft::start(&config.data_dir, config.fsync, config.server_id, seed).await?;
+        if migrating {
+            finish_migration(&node, &config.data_dir).await?;
+        }
+        {
+            let state = node.sm.state.read().await;
             tracing::info!(
-                snapshot_zxid = format_args!("{from_snapshot:#x}"),
-                entries = entries.len(),
                 zxid = format_args!("{:#x}", state.last_zxid),
                 nodes = state.tree.node_count(),
                 sessions = state.sessions.len(),
                 "keeper state restored"
             );
-            Ok(Keeper {
-                config,
-                log,
-                state,
-                max_session,
-                secret,
-                dir_lock,
-            })
+        }
+        Ok(Keeper {
+            config,
+            node,
+            secret,
+            dir_lock,
         })
-        .await
-        .map_err(|e| KeeperError::Listener(std::io::Error::other(e)))?
     }
 
     /// Serves `listener` until `shutdown` is cancelled (or the write path fails).
@@ -136,13 +126,15 @@ impl Keeper {
     ) -> Result<(), KeeperError> {
         let Keeper {
             config,
-            log,
-            state,
-            max_session,
+            node,
             secret,
             dir_lock,
         } = self;
-        let result = serve_inner(config, log, state, max_session, secret, listener, shutdown).await;
+        let raft = node.raft.clone();
+        let result = serve_inner(config, node, secret, listener, shutdown).await;
+        if let Err(e) = raft.shutdown().await {
+            tracing::warn!(error = %e, "Raft did not shut down cleanly");
+        }
         drop(dir_lock);
         result
     }
@@ -159,24 +151,27 @@ pub async fn run(
 
 async fn serve_inner(
     config: KeeperConfig,
-    log: FileTxnLog,
-    state: StateMachine,
-    max_session: i64,
+    node: RaftNode,
     secret: [u8; 16],
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), KeeperError> {
     let now = Instant::now();
+    let max_session = node.sm.max_session();
     let mut tracker = SessionTracker::new(now_ms(), config.server_id, max_session, secret);
-    for (id, timeout) in &state.sessions {
-        tracker.add(*id, *timeout, None, now);
-    }
+    let last_zxid = {
+        let state = node.sm.state.read().await;
+        for (id, timeout) in &state.sessions {
+            tracker.add(*id, *timeout, None, now);
+        }
+        state.last_zxid
+    };
     let (tx, rx) = std::sync::mpsc::channel();
     let shared = Arc::new(Shared {
-        published_zxid: std::sync::atomic::AtomicI64::new(state.last_zxid),
+        published_zxid: std::sync::atomic::AtomicI64::new(last_zxid),
         super_digest: config.super_digest.clone(),
         config,
-        state: RwLock::new(state),
+        state: node.sm.state.clone(),
         watches: Mutex::new(WatchManager::default()),
         sessions: Mutex::new(tracker),
         conns: Mutex::new(Default::default()),
@@ -188,9 +183,10 @@ async fn serve_inner(
         failed: AtomicBool::new(false),
     });
     let seq_shared = shared.clone();
+    let proposer = Proposer::new(&node, tokio::runtime::Handle::current());
     let seq = std::thread::Builder::new()
         .name("keeper-sequencer".into())
-        .spawn(move || sequencer::run(seq_shared, rx, Box::new(log)))
+        .spawn(move || sequencer::run(seq_shared, rx, proposer))
         .map_err(KeeperError::Listener)?;
 
     let timers = [
@@ -220,6 +216,62 @@ async fn serve_inner(
     let _ = tokio::task::spawn_blocking(move || seq.join()).await;
     if shared.failed.load(Ordering::SeqCst) {
         return Err(KeeperError::WritePathStopped);
+    }
+    Ok(())
+}
+
+/// The state of a data directory written before the Raft log (`keeper.snap` + `keeper.wal`),
+/// if it has one and no Raft snapshot yet. Raft starts from it; entries Raft logs afterwards
+/// carry higher zxids, so replaying them on top after a crash mid-migration is correct.
+fn load_pre_raft_state(dir: &Path) -> Result<Option<StateMachine>, KeeperError> {
+    let old_log = dir.join("keeper.wal");
+    if dir.join("raft.snap").exists() || !(old_log.exists() || dir.join("keeper.snap").exists()) {
+        return Ok(None);
+    }
+    let (_, entries) = crate::wal::FileTxnLog::open(dir, true)?;
+    let mut state = crate::snapshot::load(dir)?.unwrap_or_else(StateMachine::new);
+    let from = state.last_zxid;
+    for e in entries.iter().filter(|e| e.zxid > from) {
+        state.apply(e).map_err(|err| KeeperError::Corrupt {
+            path: old_log.clone(),
+            zxid: err.zxid,
+            reason: err.reason,
+        })?;
+    }
+    tracing::info!(
+        zxid = format_args!("{:#x}", state.last_zxid),
+        "migrating a pre-Raft data directory to the Raft log"
+    );
+    Ok(Some(state))
+}
+
+/// Makes the migrated state durable as a Raft snapshot, then moves the old files aside.
+async fn finish_migration(node: &RaftNode, dir: &Path) -> Result<(), KeeperError> {
+    let before = node.sm.snapshots_built();
+    node.raft
+        .trigger()
+        .snapshot()
+        .await
+        .map_err(|e| KeeperError::Raft(format!("requesting the migration snapshot: {e}")))?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while node.sm.snapshots_built() == before || !dir.join("raft.snap").exists() {
+        if Instant::now() > deadline {
+            return Err(KeeperError::Raft(
+                "the migration snapshot was not written within 60 s".into(),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for name in ["keeper.wal", "keeper.snap"] {
+        let from = dir.join(name);
+        if from.exists() {
+            let to = dir.join(format!("{name}.pre-raft"));
+            std::fs::rename(&from, &to).map_err(|source| KeeperError::Io {
+                context: "moving a migrated pre-Raft file aside",
+                path: from,
+                source,
+            })?;
+        }
     }
     Ok(())
 }

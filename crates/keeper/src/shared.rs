@@ -108,8 +108,8 @@ pub struct Shared {
     /// Settings.
     pub config: KeeperConfig,
     /// The state machine. An async lock: readers wait without blocking a runtime thread while
-    /// the sequencer holds it across a group-commit fsync.
-    pub state: RwLock<StateMachine>,
+    /// the sequencer holds it across a group commit. Shared with the Raft state machine.
+    pub state: Arc<RwLock<StateMachine>>,
     /// Watch registrations.
     pub watches: Mutex<WatchManager>,
     /// Session deadlines and bindings.

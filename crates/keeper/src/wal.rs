@@ -1,5 +1,6 @@
-//! The durability layer: an ordered log of `TxnEntry`s behind the `TxnLog` trait (openraft's log
-//! storage will implement the same role later), and its file implementation.
+//! The pre-Raft log of `TxnEntry`s (`TxnLog` and its file implementation). The keeper now logs
+//! through `raft::log_store`; this file is only read at startup to migrate a data directory
+//! written before Raft (see `server::load_pre_raft_state`).
 //!
 //! File format (`<data_dir>/keeper.wal`): 8-byte magic `CKWAL\0\0\x01`, then records of
 //! `len u32 BE | crc32 u32 BE (of payload) | payload` where payload is one jute-encoded

@@ -86,8 +86,8 @@ async fn snapshots_compact_the_log_and_restore() {
     let (sid, pw) = (c.session_id, c.passwd.clone());
     drop(c);
     s.stop().await.unwrap();
-    assert!(dir.path().join("keeper.snap").exists());
-    let wal = std::fs::metadata(dir.path().join("keeper.wal"))
+    assert!(dir.path().join("raft.snap").exists());
+    let wal = std::fs::metadata(dir.path().join("raft.log"))
         .unwrap()
         .len();
     assert!(wal < 2000, "log was compacted by snapshots ({wal} bytes)");

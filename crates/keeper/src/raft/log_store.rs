@@ -1,0 +1,519 @@
+//! The Raft log: openraft's `RaftLogStorage` + `RaftLogReader` on one segment file, plus the
+//! vote (delegated to `vote.rs`).
+//!
+//! File `<data_dir>/raft.log`: 8-byte magic `CKRLOG01`; a 25-byte purge header (flag u8, then
+//! term u64, node u64, index u64 BE of the last purged log id; flag 0 = nothing purged); then
+//! records of `len u32 BE | crc32 u32 BE (of payload) | payload`, the framing of the pre-Raft
+//! WAL. Payload = term u64 | node u64 | index u64 | kind u8 | body, kind 0 = blank, 1 = a
+//! `TxnBatch` (its own encoding), 2 = a membership (JSON). Indexes are contiguous and follow
+//! the purge header.
+//!
+//! Durability: `append` writes the whole batch openraft hands over and fdatasyncs once before
+//! the callback fires (group commit). On open, the first short or CRC-failing record is a torn
+//! tail from a crash and is cut off; a record that passes its CRC but does not decode, or an
+//! index gap, is corruption and stops startup. `purge` rewrites the file without the purged
+//! records (tmp + fsync + rename + directory fsync), so it stays about as long as the entries
+//! since the last snapshot. Every unpurged entry is also kept in memory: openraft reads the
+//! entries back to apply them, and a snapshot bounds how many there are.
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::ops::RangeBounds;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::BufMut;
+use openraft::storage::{LogFlushed, RaftLogStorage};
+use openraft::{
+    AnyError, CommittedLeaderId, Entry, EntryPayload, LogId, LogState, OptionalSend, RaftLogReader,
+    StorageError, StorageIOError, Vote,
+};
+use parking_lot::Mutex;
+
+use super::vote::VoteFile;
+use super::{TxnBatch, TypeConfig};
+use crate::error::KeeperError;
+
+const MAGIC: &[u8; 8] = b"CKRLOG01";
+const HEADER: usize = 8 + 25;
+const FILE: &str = "raft.log";
+/// Largest record accepted on replay.
+const MAX_RECORD: usize = 1 << 30;
+
+const KIND_BLANK: u8 = 0;
+const KIND_BATCH: u8 = 1;
+const KIND_MEMBERSHIP: u8 = 2;
+
+type RaftEntry = Entry<TypeConfig>;
+
+fn io_err(context: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> KeeperError {
+    let path = path.to_path_buf();
+    move |source| KeeperError::Io {
+        context,
+        path,
+        source,
+    }
+}
+
+fn write_failed(e: &dyn std::fmt::Display) -> StorageError<u64> {
+    StorageError::IO {
+        source: StorageIOError::write_logs(AnyError::error(e.to_string())),
+    }
+}
+
+/// Appends one framed record for `entry` to `out`.
+fn encode_entry(entry: &RaftEntry, out: &mut Vec<u8>) -> Result<(), String> {
+    let start = out.len();
+    out.extend_from_slice(&[0u8; 8]);
+    out.put_u64(entry.log_id.leader_id.term);
+    out.put_u64(entry.log_id.leader_id.node_id);
+    out.put_u64(entry.log_id.index);
+    match &entry.payload {
+        EntryPayload::Blank => out.put_u8(KIND_BLANK),
+        EntryPayload::Normal(b) => {
+            out.put_u8(KIND_BATCH);
+            b.encode_into(out);
+        }
+        EntryPayload::Membership(m) => {
+            out.put_u8(KIND_MEMBERSHIP);
+            let json = serde_json::to_vec(m).map_err(|e| format!("encoding a membership: {e}"))?;
+            out.extend_from_slice(&json);
+        }
+    }
+    let payload_len = out.len() - start - 8;
+    let crc = crc32fast::hash(&out[start + 8..]);
+    out[start..start + 4].copy_from_slice(&(payload_len as u32).to_be_bytes());
+    out[start + 4..start + 8].copy_from_slice(&crc.to_be_bytes());
+    Ok(())
+}
+
+fn be_u64(b: &[u8]) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[..8]);
+    u64::from_be_bytes(a)
+}
+
+fn decode_entry(payload: &[u8]) -> Result<RaftEntry, String> {
+    if payload.len() < 25 {
+        return Err("record shorter than its log id".into());
+    }
+    let log_id = LogId::new(
+        CommittedLeaderId::new(be_u64(&payload[0..]), be_u64(&payload[8..])),
+        be_u64(&payload[16..]),
+    );
+    let body = &payload[25..];
+    let payload = match payload[24] {
+        KIND_BLANK => EntryPayload::Blank,
+        KIND_BATCH => EntryPayload::Normal(TxnBatch::decode(body)?),
+        KIND_MEMBERSHIP => EntryPayload::Membership(
+            serde_json::from_slice(body).map_err(|e| format!("membership does not decode: {e}"))?,
+        ),
+        k => return Err(format!("unknown entry kind {k}")),
+    };
+    Ok(Entry { log_id, payload })
+}
+
+fn encode_header(purged: Option<LogId<u64>>) -> Vec<u8> {
+    let mut h = Vec::with_capacity(HEADER);
+    h.extend_from_slice(MAGIC);
+    match purged {
+        None => h.extend_from_slice(&[0u8; 25]),
+        Some(id) => {
+            h.put_u8(1);
+            h.put_u64(id.leader_id.term);
+            h.put_u64(id.leader_id.node_id);
+            h.put_u64(id.index);
+        }
+    }
+    h
+}
+
+struct Inner {
+    file: File,
+    path: PathBuf,
+    dir: PathBuf,
+    fsync: bool,
+    purged: Option<LogId<u64>>,
+    entries: BTreeMap<u64, RaftEntry>,
+    /// File offset where each entry's record starts (for truncation).
+    offsets: BTreeMap<u64, u64>,
+    /// File length covered by intact records.
+    end: u64,
+    vote: VoteFile,
+}
+
+/// Openraft's log storage (and, cloned, its log reader) for one data directory.
+#[derive(Clone)]
+pub struct LogStore {
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl LogStore {
+    /// Opens (or creates) `<dir>/raft.log`, cutting a torn tail.
+    pub fn open(dir: &Path, fsync: bool) -> Result<LogStore, KeeperError> {
+        std::fs::create_dir_all(dir).map_err(io_err("creating the data directory", dir))?;
+        let path = dir.join(FILE);
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io_err("opening the Raft log", &path))?;
+        let mut raw = Vec::new();
+        file.read_to_end(&mut raw)
+            .map_err(io_err("reading the Raft log", &path))?;
+        let corrupt = |reason: String| KeeperError::Corrupt {
+            path: path.clone(),
+            zxid: 0,
+            reason,
+        };
+        let mut entries = BTreeMap::new();
+        let mut offsets = BTreeMap::new();
+        let mut purged = None;
+        let end = if raw.len() < HEADER {
+            if !raw.is_empty() && !MAGIC.starts_with(&raw[..raw.len().min(8)]) {
+                return Err(corrupt("not a keeper Raft log (bad magic)".into()));
+            }
+            // New, or a crash while the header was first written: nothing was ever appended.
+            file.set_len(0)
+                .and_then(|_| file.seek(SeekFrom::Start(0)).map(|_| ()))
+                .and_then(|_| file.write_all(&encode_header(None)))
+                .and_then(|_| file.sync_all())
+                .map_err(io_err("initializing the Raft log", &path))?;
+            HEADER
+        } else {
+            if &raw[..8] != MAGIC {
+                return Err(corrupt("not a keeper Raft log (bad magic)".into()));
+            }
+            if raw[8] == 1 {
+                purged = Some(LogId::new(
+                    CommittedLeaderId::new(be_u64(&raw[9..]), be_u64(&raw[17..])),
+                    be_u64(&raw[25..]),
+                ));
+            }
+            let mut next = purged.map(|p: LogId<u64>| p.index + 1);
+            let mut pos = HEADER;
+            while raw.len() - pos >= 8 {
+                let len = u32::from_be_bytes([raw[pos], raw[pos + 1], raw[pos + 2], raw[pos + 3]])
+                    as usize;
+                let crc =
+                    u32::from_be_bytes([raw[pos + 4], raw[pos + 5], raw[pos + 6], raw[pos + 7]]);
+                if len > MAX_RECORD || raw.len() - pos - 8 < len {
+                    break;
+                }
+                let payload = &raw[pos + 8..pos + 8 + len];
+                if crc32fast::hash(payload) != crc {
+                    break;
+                }
+                let entry = decode_entry(payload)
+                    .map_err(|e| corrupt(format!("record at byte {pos}: {e}")))?;
+                let index = entry.log_id.index;
+                if next.is_some_and(|n| n != index) {
+                    return Err(corrupt(format!(
+                        "log index {index} at byte {pos} does not follow {:?}",
+                        next.map(|n| n - 1)
+                    )));
+                }
+                next = Some(index + 1);
+                offsets.insert(index, pos as u64);
+                entries.insert(index, entry);
+                pos += 8 + len;
+            }
+            if pos < raw.len() {
+                tracing::warn!(
+                    path = %path.display(),
+                    dropped = raw.len() - pos,
+                    "Raft log has a torn tail (crash during a write); truncating it"
+                );
+                file.set_len(pos as u64)
+                    .and_then(|_| file.sync_all())
+                    .map_err(io_err("truncating the Raft log", &path))?;
+            }
+            pos
+        };
+        file.seek(SeekFrom::Start(end as u64))
+            .map_err(io_err("seeking the Raft log", &path))?;
+        Ok(LogStore {
+            inner: Arc::new(Mutex::new(Inner {
+                file,
+                path,
+                dir: dir.to_path_buf(),
+                fsync,
+                purged,
+                entries,
+                offsets,
+                end: end as u64,
+                vote: VoteFile::new(dir),
+            })),
+        })
+    }
+
+    /// Number of unpurged entries (for tests and stats).
+    pub fn len(&self) -> usize {
+        self.inner.lock().entries.len()
+    }
+
+    /// True when every entry is purged (or none was appended).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Inner {
+    fn append(&mut self, entries: Vec<RaftEntry>) -> Result<(), String> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut buf = Vec::with_capacity(4096);
+        let mut starts = Vec::with_capacity(entries.len());
+        for e in &entries {
+            starts.push(self.end + buf.len() as u64);
+            encode_entry(e, &mut buf)?;
+        }
+        self.file
+            .write_all(&buf)
+            .map_err(|e| format!("appending to {}: {e}", self.path.display()))?;
+        if self.fsync {
+            self.file
+                .sync_data()
+                .map_err(|e| format!("fdatasync of {}: {e}", self.path.display()))?;
+        }
+        self.end += buf.len() as u64;
+        for (e, at) in entries.into_iter().zip(starts) {
+            self.offsets.insert(e.log_id.index, at);
+            self.entries.insert(e.log_id.index, e);
+        }
+        Ok(())
+    }
+
+    fn truncate(&mut self, index: u64) -> Result<(), String> {
+        let Some(&at) = self.offsets.get(&index) else {
+            return Ok(());
+        };
+        self.file
+            .set_len(at)
+            .and_then(|_| self.file.sync_all())
+            .and_then(|_| self.file.seek(SeekFrom::Start(at)).map(|_| ()))
+            .map_err(|e| format!("truncating {}: {e}", self.path.display()))?;
+        self.end = at;
+        self.entries.split_off(&index);
+        self.offsets.split_off(&index);
+        Ok(())
+    }
+
+    fn purge(&mut self, upto: LogId<u64>) -> Result<(), String> {
+        let keep = self.entries.split_off(&(upto.index + 1));
+        self.entries = keep;
+        self.purged = Some(upto);
+        let mut buf = encode_header(self.purged);
+        let mut offsets = BTreeMap::new();
+        for (i, e) in &self.entries {
+            offsets.insert(*i, buf.len() as u64);
+            encode_entry(e, &mut buf)?;
+        }
+        let tmp = self.dir.join(format!("{FILE}.tmp"));
+        let fail = |what: &str, e: std::io::Error| format!("{what} {}: {e}", tmp.display());
+        let mut f = File::create(&tmp).map_err(|e| fail("creating", e))?;
+        f.write_all(&buf)
+            .and_then(|_| f.sync_all())
+            .map_err(|e| fail("writing", e))?;
+        drop(f);
+        std::fs::rename(&tmp, &self.path).map_err(|e| fail("renaming", e))?;
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| format!("syncing {}: {e}", self.dir.display()))?;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&self.path)
+            .map_err(|e| format!("reopening {}: {e}", self.path.display()))?;
+        file.seek(SeekFrom::Start(buf.len() as u64))
+            .map_err(|e| format!("seeking {}: {e}", self.path.display()))?;
+        self.file = file;
+        self.end = buf.len() as u64;
+        self.offsets = offsets;
+        Ok(())
+    }
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<RaftEntry>, StorageError<u64>> {
+        let inner = self.inner.lock();
+        Ok(inner.entries.range(range).map(|(_, e)| e.clone()).collect())
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = LogStore;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError<u64>> {
+        let inner = self.inner.lock();
+        let last = inner.entries.values().next_back().map(|e| e.log_id);
+        Ok(LogState {
+            last_purged_log_id: inner.purged,
+            last_log_id: last.or(inner.purged),
+        })
+    }
+
+    async fn get_log_reader(&mut self) -> LogStore {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote<u64>) -> Result<(), StorageError<u64>> {
+        let f = self.inner.lock().vote.clone();
+        f.save(vote).map_err(|e| StorageError::IO {
+            source: StorageIOError::write_vote(AnyError::new(&e)),
+        })
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote<u64>>, StorageError<u64>> {
+        let f = self.inner.lock().vote.clone();
+        f.read().map_err(|e| StorageError::IO {
+            source: StorageIOError::read_vote(AnyError::new(&e)),
+        })
+    }
+
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: LogFlushed<TypeConfig>,
+    ) -> Result<(), StorageError<u64>>
+    where
+        I: IntoIterator<Item = RaftEntry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let entries: Vec<RaftEntry> = entries.into_iter().collect();
+        let res = self.inner.lock().append(entries);
+        match res {
+            Ok(()) => {
+                callback.log_io_completed(Ok(()));
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "Raft log append failed");
+                callback.log_io_completed(Err(std::io::Error::other(e.clone())));
+                Err(write_failed(&e))
+            }
+        }
+    }
+
+    async fn truncate(&mut self, log_id: LogId<u64>) -> Result<(), StorageError<u64>> {
+        let res = self.inner.lock().truncate(log_id.index);
+        res.map_err(|e| write_failed(&e))
+    }
+
+    async fn purge(&mut self, log_id: LogId<u64>) -> Result<(), StorageError<u64>> {
+        let res = self.inner.lock().purge(log_id);
+        res.map_err(|e| write_failed(&e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::txn::{Txn, TxnEntry};
+    use openraft::storage::RaftLogStorage;
+
+    fn entry(index: u64, zxid: i64) -> RaftEntry {
+        Entry {
+            log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
+            payload: EntryPayload::Normal(TxnBatch(Arc::new(vec![TxnEntry {
+                zxid,
+                time_ms: 5,
+                session_id: 1,
+                txn: Txn::Delete {
+                    path: format!("/n{zxid}"),
+                },
+            }]))),
+        }
+    }
+
+    fn append(s: &LogStore, es: Vec<RaftEntry>) {
+        s.inner.lock().append(es).unwrap();
+    }
+
+    async fn all(s: &mut LogStore) -> Vec<RaftEntry> {
+        s.try_get_log_entries(..).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn appends_survive_reopen_and_torn_tail_is_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = LogStore::open(dir.path(), true).unwrap();
+            append(&s, vec![entry(1, 1), entry(2, 2), entry(3, 3)]);
+        }
+        let p = dir.path().join(FILE);
+        let len = std::fs::metadata(&p).unwrap().len();
+        OpenOptions::new()
+            .write(true)
+            .open(&p)
+            .unwrap()
+            .set_len(len - 2)
+            .unwrap();
+        let mut s = LogStore::open(dir.path(), true).unwrap();
+        assert_eq!(all(&mut s).await, vec![entry(1, 1), entry(2, 2)]);
+        append(&s, vec![entry(3, 30)]);
+        drop(s);
+        let mut s = LogStore::open(dir.path(), true).unwrap();
+        assert_eq!(
+            all(&mut s).await,
+            vec![entry(1, 1), entry(2, 2), entry(3, 30)]
+        );
+        let st = s.get_log_state().await.unwrap();
+        assert_eq!(st.last_log_id, Some(entry(3, 30).log_id));
+        assert_eq!(st.last_purged_log_id, None);
+    }
+
+    #[tokio::test]
+    async fn truncate_and_purge_persist() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = LogStore::open(dir.path(), false).unwrap();
+        append(&s, (1..=6).map(|i| entry(i, i as i64)).collect());
+        s.truncate(entry(5, 5).log_id).await.unwrap();
+        s.purge(entry(2, 2).log_id).await.unwrap();
+        append(&s, vec![entry(5, 50)]);
+        drop(s);
+        let mut s = LogStore::open(dir.path(), false).unwrap();
+        assert_eq!(
+            all(&mut s).await,
+            vec![entry(3, 3), entry(4, 4), entry(5, 50)]
+        );
+        let st = s.get_log_state().await.unwrap();
+        assert_eq!(st.last_purged_log_id, Some(entry(2, 2).log_id));
+        s.purge(entry(5, 50).log_id).await.unwrap();
+        drop(s);
+        let mut s = LogStore::open(dir.path(), false).unwrap();
+        assert!(s.is_empty());
+        let st = s.get_log_state().await.unwrap();
+        assert_eq!(st.last_log_id, Some(entry(5, 50).log_id));
+    }
+
+    #[tokio::test]
+    async fn flipped_byte_stops_replay_and_foreign_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = LogStore::open(dir.path(), false).unwrap();
+            append(&s, vec![entry(1, 1), entry(2, 2)]);
+        }
+        let p = dir.path().join(FILE);
+        let mut raw = std::fs::read(&p).unwrap();
+        let last = raw.len() - 1;
+        raw[last] ^= 0xff;
+        std::fs::write(&p, raw).unwrap();
+        let mut s = LogStore::open(dir.path(), false).unwrap();
+        assert_eq!(all(&mut s).await, vec![entry(1, 1)]);
+        drop(s);
+        std::fs::write(&p, b"hello world, this is not a raft log at all").unwrap();
+        assert!(matches!(
+            LogStore::open(dir.path(), false),
+            Err(KeeperError::Corrupt { .. })
+        ));
+    }
+}

@@ -1,0 +1,447 @@
+//! Openraft's state machine for the keeper: applies `TxnBatch` entries with the pure
+//! `StateMachine::apply`, tracks the last applied log id and membership, and builds/installs
+//! snapshots in `snapshot.rs`'s body format.
+//!
+//! Snapshot file `<data_dir>/raft.snap`: 8-byte magic `CKRSNP01`, meta length u32 BE, the
+//! `SnapshotMeta` as JSON (last log id, membership, id), the `snapshot::encode` body, then a
+//! crc32 u32 BE of everything between the magic and the crc. The bytes handed to openraft as
+//! snapshot data are the whole file. Written to `raft.snap.tmp`, fsynced, renamed, directory
+//! fsynced: a crash leaves the old or the new snapshot.
+//!
+//! Consistency of a snapshot: it is built under the state read lock. The sequencer holds the
+//! write lock from the moment it pre-applies a batch until that batch's entry went through
+//! `apply` here, so whenever the read lock is held the in-memory state is exactly the state
+//! after the last applied log id recorded in `applied`.
+
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::BufMut;
+use openraft::storage::RaftStateMachine;
+use openraft::{
+    AnyError, BasicNode, Entry, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder, Snapshot,
+    SnapshotMeta, StorageError, StorageIOError, StoredMembership,
+};
+use parking_lot::Mutex;
+use tokio::sync::RwLock;
+
+use super::{BatchApplied, TypeConfig};
+use crate::error::KeeperError;
+use crate::state::StateMachine;
+
+const MAGIC: &[u8; 8] = b"CKRSNP01";
+const FILE: &str = "raft.snap";
+
+type Meta = SnapshotMeta<u64, BasicNode>;
+type Membership = StoredMembership<u64, BasicNode>;
+
+/// The state machine's half shared with the server and the sequencer.
+pub struct SmShared {
+    /// The keeper state (tree, sessions, zxid); the server's readers use the same lock.
+    pub state: Arc<RwLock<StateMachine>>,
+    applied: Mutex<(Option<LogId<u64>>, Membership)>,
+    /// Highest zxid in the in-memory state, including a batch the leader pre-applied.
+    mem_zxid: AtomicI64,
+    /// Highest session id seen in the snapshot or any applied txn (session ids are never reused).
+    max_session: AtomicI64,
+    dir: PathBuf,
+    snapshots_built: AtomicU64,
+}
+
+impl SmShared {
+    /// Highest zxid in the in-memory state.
+    pub fn mem_zxid(&self) -> i64 {
+        self.mem_zxid.load(Ordering::Acquire)
+    }
+
+    /// Called by the leader's sequencer, under the state write lock, after it applied a batch
+    /// in memory and before proposing it: `apply` then skips that batch.
+    pub fn note_pre_applied(&self, last_zxid: i64, max_session: i64) {
+        self.mem_zxid.store(last_zxid, Ordering::Release);
+        self.max_session.fetch_max(max_session, Ordering::AcqRel);
+    }
+
+    /// Highest session id ever seen.
+    pub fn max_session(&self) -> i64 {
+        self.max_session.load(Ordering::Acquire)
+    }
+
+    /// The last applied log id.
+    pub fn last_applied(&self) -> Option<LogId<u64>> {
+        self.applied.lock().0
+    }
+
+    /// How many snapshots this process built.
+    pub fn snapshots_built(&self) -> u64 {
+        self.snapshots_built.load(Ordering::Acquire)
+    }
+}
+
+/// Openraft's `RaftStateMachine` (and, cloned, its snapshot builder).
+#[derive(Clone)]
+pub struct KeeperStateMachine {
+    shared: Arc<SmShared>,
+}
+
+fn encode_file(meta: &Meta, body: &[u8]) -> Result<Vec<u8>, String> {
+    let json = serde_json::to_vec(meta).map_err(|e| format!("encoding snapshot meta: {e}"))?;
+    let mut out = Vec::with_capacity(16 + json.len() + body.len());
+    out.extend_from_slice(MAGIC);
+    out.put_u32(json.len() as u32);
+    out.extend_from_slice(&json);
+    out.extend_from_slice(body);
+    let crc = crc32fast::hash(&out[MAGIC.len()..]);
+    out.put_u32(crc);
+    Ok(out)
+}
+
+/// Splits a snapshot file into its meta and state.
+fn decode_file(raw: &[u8]) -> Result<(Meta, StateMachine), String> {
+    if raw.len() < MAGIC.len() + 8 || &raw[..MAGIC.len()] != MAGIC {
+        return Err("not a keeper Raft snapshot (bad magic or too short)".into());
+    }
+    let crc_at = raw.len() - 4;
+    let want = u32::from_be_bytes([
+        raw[crc_at],
+        raw[crc_at + 1],
+        raw[crc_at + 2],
+        raw[crc_at + 3],
+    ]);
+    if crc32fast::hash(&raw[MAGIC.len()..crc_at]) != want {
+        return Err("snapshot checksum mismatch".into());
+    }
+    let m = MAGIC.len();
+    let meta_len = u32::from_be_bytes([raw[m], raw[m + 1], raw[m + 2], raw[m + 3]]) as usize;
+    let body_at = m + 4 + meta_len;
+    if body_at > crc_at {
+        return Err("snapshot meta overruns the file".into());
+    }
+    let meta: Meta = serde_json::from_slice(&raw[m + 4..body_at])
+        .map_err(|e| format!("snapshot meta does not decode: {e}"))?;
+    let state = crate::snapshot::decode(&raw[body_at..crc_at])
+        .map_err(|e| format!("snapshot state does not decode: {e}"))?;
+    Ok((meta, state))
+}
+
+fn write_atomically(dir: &Path, raw: &[u8]) -> Result<(), std::io::Error> {
+    use std::io::Write;
+    let tmp = dir.join(format!("{FILE}.tmp"));
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(raw)?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, dir.join(FILE))?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+fn sm_write_err(e: impl std::fmt::Display) -> StorageError<u64> {
+    StorageError::IO {
+        source: StorageIOError::write_snapshot(None, AnyError::error(e.to_string())),
+    }
+}
+
+fn sm_read_err(e: impl std::fmt::Display) -> StorageError<u64> {
+    StorageError::IO {
+        source: StorageIOError::read_snapshot(None, AnyError::error(e.to_string())),
+    }
+}
+
+impl KeeperStateMachine {
+    /// Loads `<dir>/raft.snap` if present, else starts from `seed` (or the empty state).
+    /// Returns the machine and whether a snapshot was loaded.
+    pub fn open(
+        dir: &Path,
+        seed: Option<StateMachine>,
+    ) -> Result<(KeeperStateMachine, bool), KeeperError> {
+        let path = dir.join(FILE);
+        let loaded = match std::fs::read(&path) {
+            Ok(raw) => Some(decode_file(&raw).map_err(|reason| KeeperError::Corrupt {
+                path: path.clone(),
+                zxid: 0,
+                reason,
+            })?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(source) => {
+                return Err(KeeperError::Io {
+                    context: "reading the Raft snapshot",
+                    path,
+                    source,
+                })
+            }
+        };
+        let present = loaded.is_some();
+        let (applied, membership, state) = match loaded {
+            Some((meta, state)) => (meta.last_log_id, meta.last_membership, state),
+            None => (None, Membership::default(), seed.unwrap_or_default()),
+        };
+        let shared = SmShared {
+            mem_zxid: AtomicI64::new(state.last_zxid),
+            max_session: AtomicI64::new(state.sessions.keys().copied().max().unwrap_or(0)),
+            state: Arc::new(RwLock::new(state)),
+            applied: Mutex::new((applied, membership)),
+            dir: dir.to_path_buf(),
+            snapshots_built: AtomicU64::new(0),
+        };
+        Ok((
+            KeeperStateMachine {
+                shared: Arc::new(shared),
+            },
+            present,
+        ))
+    }
+
+    /// The shared half.
+    pub fn shared(&self) -> Arc<SmShared> {
+        self.shared.clone()
+    }
+
+    // openraft's own error type is what the trait methods return; boxing it here gains nothing.
+    #[allow(clippy::result_large_err)]
+    fn read_current(&self) -> Result<Option<(Meta, Vec<u8>)>, StorageError<u64>> {
+        let path = self.shared.dir.join(FILE);
+        let raw = match std::fs::read(&path) {
+            Ok(r) => r,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(sm_read_err(format!("{}: {e}", path.display()))),
+        };
+        let (meta, _) =
+            decode_file(&raw).map_err(|e| sm_read_err(format!("{}: {e}", path.display())))?;
+        Ok(Some((meta, raw)))
+    }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for KeeperStateMachine {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<u64>> {
+        let state = self.shared.state.read().await;
+        let (last_log_id, last_membership) = self.shared.applied.lock().clone();
+        let body = crate::snapshot::encode(&state);
+        let zxid = state.last_zxid;
+        drop(state);
+        let snapshot_id = match last_log_id {
+            Some(id) => format!(
+                "{}-{}-{}-{zxid:x}",
+                id.leader_id.term, id.leader_id.node_id, id.index
+            ),
+            None => format!("none-{zxid:x}"),
+        };
+        let meta = Meta {
+            last_log_id,
+            last_membership,
+            snapshot_id,
+        };
+        let raw = encode_file(&meta, &body).map_err(sm_write_err)?;
+        write_atomically(&self.shared.dir, &raw).map_err(sm_write_err)?;
+        self.shared.snapshots_built.fetch_add(1, Ordering::AcqRel);
+        tracing::info!(
+            zxid = format_args!("{zxid:#x}"),
+            bytes = raw.len(),
+            "keeper snapshot written"
+        );
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(raw)),
+        })
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for KeeperStateMachine {
+    type SnapshotBuilder = KeeperStateMachine;
+
+    async fn applied_state(
+        &mut self,
+    ) -> Result<(Option<LogId<u64>>, Membership), StorageError<u64>> {
+        Ok(self.shared.applied.lock().clone())
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<BatchApplied>, StorageError<u64>>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut out = Vec::new();
+        for entry in entries {
+            let log_id = entry.log_id;
+            match entry.payload {
+                EntryPayload::Blank => {}
+                EntryPayload::Membership(m) => {
+                    self.shared.applied.lock().1 = StoredMembership::new(Some(log_id), m);
+                }
+                EntryPayload::Normal(batch) => {
+                    let last = batch.last_zxid().unwrap_or(i64::MIN);
+                    if last > self.shared.mem_zxid() {
+                        // Not pre-applied by this process: a restart replaying its log.
+                        let mut state = self.shared.state.write().await;
+                        for e in batch.0.iter() {
+                            if e.zxid <= state.last_zxid {
+                                continue;
+                            }
+                            state.apply(e).map_err(|err| StorageError::IO {
+                                source: StorageIOError::apply(log_id, AnyError::new(&err)),
+                            })?;
+                        }
+                        self.shared
+                            .mem_zxid
+                            .store(state.last_zxid, Ordering::Release);
+                    }
+                    let max_session = batch.0.iter().map(|e| e.session_id).max().unwrap_or(0);
+                    self.shared
+                        .max_session
+                        .fetch_max(max_session, Ordering::AcqRel);
+                }
+            }
+            self.shared.applied.lock().0 = Some(log_id);
+            out.push(BatchApplied {
+                last_zxid: self.shared.mem_zxid(),
+            });
+        }
+        Ok(out)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> KeeperStateMachine {
+        self.clone()
+    }
+
+    async fn begin_receiving_snapshot(
+        &mut self,
+    ) -> Result<Box<Cursor<Vec<u8>>>, StorageError<u64>> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &Meta,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError<u64>> {
+        let raw = snapshot.into_inner();
+        let (_, new_state) = decode_file(&raw).map_err(sm_read_err)?;
+        // Re-encoded under the meta openraft gives, which is the authority on what it covers.
+        let body = crate::snapshot::encode(&new_state);
+        let raw = encode_file(meta, &body).map_err(sm_write_err)?;
+        write_atomically(&self.shared.dir, &raw).map_err(sm_write_err)?;
+        let mut state = self.shared.state.write().await;
+        *state = new_state;
+        self.shared
+            .mem_zxid
+            .store(state.last_zxid, Ordering::Release);
+        let max_session = state.sessions.keys().copied().max().unwrap_or(0);
+        self.shared
+            .max_session
+            .fetch_max(max_session, Ordering::AcqRel);
+        *self.shared.applied.lock() = (meta.last_log_id, meta.last_membership.clone());
+        Ok(())
+    }
+
+    async fn get_current_snapshot(
+        &mut self,
+    ) -> Result<Option<Snapshot<TypeConfig>>, StorageError<u64>> {
+        Ok(self.read_current()?.map(|(meta, raw)| Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(raw)),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::raft::TxnBatch;
+    use crate::txn::{Txn, TxnEntry};
+    use bytes::Bytes;
+    use openraft::CommittedLeaderId;
+
+    fn batch_entry(index: u64, zxids: std::ops::RangeInclusive<i64>) -> Entry<TypeConfig> {
+        let txns = zxids
+            .map(|z| TxnEntry {
+                zxid: z,
+                time_ms: 10,
+                session_id: z,
+                txn: Txn::Create {
+                    path: format!("/n{z}"),
+                    data: Bytes::from_static(b"d"),
+                    acl: crate::acl::open_acl(),
+                    ephemeral_owner: 0,
+                },
+            })
+            .collect();
+        Entry {
+            log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
+            payload: EntryPayload::Normal(TxnBatch(Arc::new(txns))),
+        }
+    }
+
+    #[tokio::test]
+    async fn applies_batches_once_and_snapshots_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut sm, present) = KeeperStateMachine::open(dir.path(), None).unwrap();
+        assert!(!present);
+        let r = sm
+            .apply(vec![batch_entry(1, 1..=3), batch_entry(2, 4..=4)])
+            .await
+            .unwrap();
+        assert_eq!(r.iter().map(|a| a.last_zxid).collect::<Vec<_>>(), [3, 4]);
+        // A batch the leader already applied in memory is not applied again.
+        {
+            let mut st = sm.shared.state.write().await;
+            st.apply(&match batch_entry(3, 5..=5).payload {
+                EntryPayload::Normal(b) => b.0[0].clone(),
+                _ => unreachable!(),
+            })
+            .unwrap();
+            sm.shared.note_pre_applied(5, 5);
+        }
+        sm.apply(vec![batch_entry(3, 5..=5)]).await.unwrap();
+        assert_eq!(sm.shared.state.read().await.last_zxid, 5);
+        assert_eq!(sm.shared.max_session(), 5);
+        assert_eq!(sm.shared.last_applied().map(|l| l.index), Some(3));
+
+        let snap = sm.build_snapshot().await.unwrap();
+        assert_eq!(snap.meta.last_log_id.map(|l| l.index), Some(3));
+        let (reopened, present) = KeeperStateMachine::open(dir.path(), None).unwrap();
+        assert!(present);
+        assert_eq!(reopened.shared.last_applied().map(|l| l.index), Some(3));
+        let st = reopened.shared.state.read().await;
+        assert_eq!(st.last_zxid, 5);
+        assert!(st.tree.get("/n5").is_some());
+        drop(st);
+
+        // Installing that snapshot elsewhere reproduces the state.
+        let other = tempfile::tempdir().unwrap();
+        let (mut sm2, _) = KeeperStateMachine::open(other.path(), None).unwrap();
+        let data = sm.get_current_snapshot().await.unwrap().unwrap();
+        sm2.install_snapshot(&data.meta, data.snapshot)
+            .await
+            .unwrap();
+        assert_eq!(
+            sm2.shared.state.read().await.tree.node_count(),
+            st_count(&sm).await
+        );
+        assert_eq!(sm2.shared.mem_zxid(), 5);
+        assert_eq!(
+            sm2.applied_state().await.unwrap().0.map(|l| l.index),
+            Some(3)
+        );
+    }
+
+    async fn st_count(sm: &KeeperStateMachine) -> usize {
+        sm.shared.state.read().await.tree.node_count()
+    }
+
+    #[tokio::test]
+    async fn corrupt_snapshot_stops_startup() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut sm, _) = KeeperStateMachine::open(dir.path(), None).unwrap();
+        sm.apply(vec![batch_entry(1, 1..=2)]).await.unwrap();
+        sm.build_snapshot().await.unwrap();
+        let p = dir.path().join(FILE);
+        let mut raw = std::fs::read(&p).unwrap();
+        let mid = raw.len() / 2;
+        raw[mid] ^= 1;
+        std::fs::write(&p, raw).unwrap();
+        assert!(matches!(
+            KeeperStateMachine::open(dir.path(), None),
+            Err(KeeperError::Corrupt { .. })
+        ));
+    }
+}
