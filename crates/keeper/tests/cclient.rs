@@ -15,7 +15,16 @@ use courier_keeper::{KeeperConfig, KeeperHandle};
 const CLI_MT: &str = "/usr/lib/zookeeper/bin/cli_mt";
 
 fn session(addr: String) {
-    let mut c = Cli::spawn(Command::new(CLI_MT).arg(addr));
+    // cli_mt prints through stdio, which is block-buffered on a pipe: ask for line buffering
+    // (coreutils stdbuf) so each answer arrives when it is printed.
+    let mut cmd = if Path::new("/usr/bin/stdbuf").exists() {
+        let mut c = Command::new("/usr/bin/stdbuf");
+        c.args(["-oL", "-eL", CLI_MT]);
+        c
+    } else {
+        Command::new(CLI_MT)
+    };
+    let mut c = Cli::spawn(cmd.arg(addr));
     c.expect("CONNECTED_STATE");
     c.run("create /c", &["[/c]: rc = 0", "name = /c"]);
     c.run("create /c", &["[/c]: rc = -110"]);

@@ -16,6 +16,8 @@ pub struct Cli {
     stdin: Option<ChildStdin>,
     lines: Receiver<String>,
     seen: Vec<String>,
+    /// Index in `seen` where the output of the last command sent starts.
+    mark: usize,
 }
 
 impl Cli {
@@ -46,12 +48,17 @@ impl Cli {
             stdin,
             lines,
             seen: Vec::new(),
+            mark: 0,
         }
     }
 
     /// Sends one command line.
     pub fn send(&mut self, line: &str) {
+        while let Ok(l) = self.lines.try_recv() {
+            self.seen.push(l);
+        }
         self.seen.push(format!(">>> {line}"));
+        self.mark = self.seen.len();
         let stdin = self.stdin.as_mut().expect("stdin open");
         writeln!(stdin, "{line}").expect("write to the client");
         stdin.flush().expect("flush");
@@ -63,10 +70,14 @@ impl Cli {
         self.seen.last().cloned().unwrap_or_default()
     }
 
-    /// Waits until every needle has appeared in some line, in any order (clients print to
-    /// stdout and stderr from several threads, so the order across lines is not reliable).
+    /// Waits until every needle has appeared in some line printed since the last command was
+    /// sent, in any order (clients print to stdout and stderr from several threads, so the
+    /// order across lines is not reliable).
     pub fn expect_all(&mut self, needles: &[&str]) {
         let mut missing: Vec<&str> = needles.to_vec();
+        for l in &self.seen[self.mark..] {
+            missing.retain(|n| !l.contains(n));
+        }
         let deadline = Instant::now() + PATIENCE;
         while !missing.is_empty() {
             let left = deadline.saturating_duration_since(Instant::now());
