@@ -115,6 +115,75 @@ async fn snapshots_compact_the_log_and_restore() {
     s.stop().await.unwrap();
 }
 
+/// A data directory written before the Raft log (snapshot + `keeper.wal`) starts with its
+/// tree and zxid, becomes a Raft snapshot, and the old files are moved aside.
+#[tokio::test]
+async fn pre_raft_data_dir_is_migrated() {
+    use bytes::Bytes;
+    use courier_keeper::state::StateMachine;
+    use courier_keeper::txn::{Txn, TxnEntry};
+    use courier_keeper::wal::{FileTxnLog, TxnLog};
+
+    let dir = tempfile::tempdir().unwrap();
+    let create = |zxid, path: &str| TxnEntry {
+        zxid,
+        time_ms: 1000,
+        session_id: 0,
+        txn: Txn::Create {
+            path: path.into(),
+            data: Bytes::from_static(b"v"),
+            acl: courier_keeper::acl::open_acl(),
+            ephemeral_owner: 0,
+        },
+    };
+    let entries = [
+        create(1, "/old"),
+        create(2, "/old/a"),
+        TxnEntry {
+            zxid: 3,
+            time_ms: 1001,
+            session_id: 0,
+            txn: Txn::SetData {
+                path: "/old".into(),
+                data: Bytes::from_static(b"v3"),
+            },
+        },
+    ];
+    let mut sm = StateMachine::new();
+    for e in &entries[..2] {
+        sm.apply(e).unwrap();
+    }
+    courier_keeper::snapshot::write(dir.path(), &sm).unwrap();
+    let (mut log, _) = FileTxnLog::open(dir.path(), true).unwrap();
+    for e in &entries {
+        log.append(e).unwrap();
+    }
+    log.sync().unwrap();
+    drop(log);
+
+    let s = KeeperHandle::start(config(dir.path())).await.unwrap();
+    let mut c = Client::connect(s.addr).await;
+    assert_eq!(&c.get("/old", false).await.unwrap().0[..], b"v3");
+    assert!(c.get("/old/a", false).await.is_ok());
+    let (h, _) = c.call(Request::Ping).await;
+    // zxid 3 was the old log's last; this client's session creation took 4.
+    assert_eq!(h.zxid, 4, "zxids continue from the pre-Raft log");
+    c.create("/new", b"n", 0).await.unwrap();
+    drop(c);
+    s.stop().await.unwrap();
+    assert!(dir.path().join("raft.snap").exists());
+    assert!(!dir.path().join("keeper.wal").exists());
+    assert!(dir.path().join("keeper.wal.pre-raft").exists());
+
+    let s = KeeperHandle::start(config(dir.path())).await.unwrap();
+    let mut c = Client::connect(s.addr).await;
+    assert_eq!(&c.get("/old", false).await.unwrap().0[..], b"v3");
+    assert_eq!(&c.get("/new", false).await.unwrap().0[..], b"n");
+    let (h, _) = c.call(Request::Ping).await;
+    assert!(h.zxid > 5);
+    s.stop().await.unwrap();
+}
+
 #[tokio::test]
 async fn a_second_keeper_cannot_take_the_same_data_dir() {
     let dir = tempfile::tempdir().unwrap();

@@ -262,6 +262,21 @@ impl LogStore {
     }
 }
 
+impl LogStore {
+    /// Runs file I/O off the runtime's worker threads (an fdatasync would otherwise stall every
+    /// connection task scheduled there). Openraft calls the storage methods one at a time, so
+    /// they still reach the file in order.
+    async fn blocking<F>(&self, f: F) -> Result<(), String>
+    where
+        F: FnOnce(&mut Inner) -> Result<(), String> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || f(&mut inner.lock()))
+            .await
+            .map_err(|e| format!("Raft log I/O task failed: {e}"))?
+    }
+}
+
 impl Inner {
     fn append(&mut self, entries: Vec<RaftEntry>) -> Result<(), String> {
         if entries.is_empty() {
@@ -389,7 +404,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I::IntoIter: OptionalSend,
     {
         let entries: Vec<RaftEntry> = entries.into_iter().collect();
-        let res = self.inner.lock().append(entries);
+        let res = self.blocking(move |inner| inner.append(entries)).await;
         match res {
             Ok(()) => {
                 callback.log_io_completed(Ok(()));
@@ -404,12 +419,14 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn truncate(&mut self, log_id: LogId<u64>) -> Result<(), StorageError<u64>> {
-        let res = self.inner.lock().truncate(log_id.index);
+        let res = self
+            .blocking(move |inner| inner.truncate(log_id.index))
+            .await;
         res.map_err(|e| write_failed(&e))
     }
 
     async fn purge(&mut self, log_id: LogId<u64>) -> Result<(), StorageError<u64>> {
-        let res = self.inner.lock().purge(log_id);
+        let res = self.blocking(move |inner| inner.purge(log_id)).await;
         res.map_err(|e| write_failed(&e))
     }
 }

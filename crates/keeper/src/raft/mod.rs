@@ -17,6 +17,8 @@
 //! pre-applied batch is not applied twice, while a restarting node (and, later, a follower)
 //! applies every batch through the same pure function.
 
+#[cfg(test)]
+mod conformance;
 pub mod log_store;
 pub mod network;
 pub mod state_machine;

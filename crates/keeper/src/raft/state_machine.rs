@@ -214,31 +214,39 @@ impl KeeperStateMachine {
 
 impl RaftSnapshotBuilder<TypeConfig> for KeeperStateMachine {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<u64>> {
-        let state = self.shared.state.read().await;
+        let state = self.shared.state.clone().read_owned().await;
         let (last_log_id, last_membership) = self.shared.applied.lock().clone();
-        let body = crate::snapshot::encode(&state);
-        let zxid = state.last_zxid;
-        drop(state);
-        let snapshot_id = match last_log_id {
-            Some(id) => format!(
-                "{}-{}-{}-{zxid:x}",
-                id.leader_id.term, id.leader_id.node_id, id.index
-            ),
-            None => format!("none-{zxid:x}"),
-        };
-        let meta = Meta {
-            last_log_id,
-            last_membership,
-            snapshot_id,
-        };
-        let raw = encode_file(&meta, &body).map_err(sm_write_err)?;
-        write_atomically(&self.shared.dir, &raw).map_err(sm_write_err)?;
+        let shared = self.shared.clone();
+        // Encoding a large tree and fsyncing it takes seconds: keep it off the worker threads.
+        let (meta, raw) = tokio::task::spawn_blocking(move || {
+            let body = crate::snapshot::encode(&state);
+            let zxid = state.last_zxid;
+            drop(state);
+            let snapshot_id = match last_log_id {
+                Some(id) => format!(
+                    "{}-{}-{}-{zxid:x}",
+                    id.leader_id.term, id.leader_id.node_id, id.index
+                ),
+                None => format!("none-{zxid:x}"),
+            };
+            let meta = Meta {
+                last_log_id,
+                last_membership,
+                snapshot_id,
+            };
+            let raw = encode_file(&meta, &body)?;
+            write_atomically(&shared.dir, &raw).map_err(|e| e.to_string())?;
+            tracing::info!(
+                zxid = format_args!("{zxid:#x}"),
+                bytes = raw.len(),
+                "keeper snapshot written"
+            );
+            Ok::<_, String>((meta, raw))
+        })
+        .await
+        .map_err(sm_write_err)?
+        .map_err(sm_write_err)?;
         self.shared.snapshots_built.fetch_add(1, Ordering::AcqRel);
-        tracing::info!(
-            zxid = format_args!("{zxid:#x}"),
-            bytes = raw.len(),
-            "keeper snapshot written"
-        );
         Ok(Snapshot {
             meta,
             snapshot: Box::new(Cursor::new(raw)),
