@@ -166,6 +166,13 @@ class Scenario:
     def remove_watches(self, c, path, kind, op="removeWatches"):
         return self.call(c, op, [path, kind], Writer().string(path).int(kind).bytes(), None)
 
+    def set_watches(self, c, relative_zxid, data, exist, child):
+        """setWatches as a client sends it after reconnecting (xid -8): the server fires at
+        once what changed after `relative_zxid`."""
+        w = Writer().long(relative_zxid).strings(data).strings(exist).strings(child)
+        err, _, _ = self.clients[c].call("setWatches", w.bytes(), xid=-8)
+        self.log(c, "setWatches", [data, exist, child], err)
+
     def multi(self, c, ops, op="multi"):
         """ops: list of (name, args...) tuples; returns per-op results."""
         w = Writer()
@@ -321,6 +328,18 @@ class Scenario:
                  [list(e) for e in self.clients["a"].take_events()])
         self.remove_watches("a", ROOT + "/pw", 3)
         self.remove_watches("a", "/nope", 3)
+
+        # setWatches after a "reconnect": what changed since the zxid b saw fires at once
+        self.drain("b")
+        seen = self.clients["b"].last_zxid
+        self.set("a", ROOT + "/p", b"while-away")
+        self.create("a", ROOT + "/late")
+        self.set_watches("b", seen, [ROOT + "/p", ROOT + "/seq"], [ROOT + "/late", ROOT + "/never"],
+                         [ROOT, ROOT + "/seq"])
+        self.drain("b")
+        self.set("a", ROOT + "/never-created-parent-check", b"")  # NONODE
+        self.create("a", ROOT + "/never")
+        self.drain("b")
 
         # multi: success, failure with per-op codes, create-then-child, check
         self.multi("a", [("create", ROOT + "/m", b"m", PERSISTENT),
