@@ -672,3 +672,50 @@ pub fn run(args: KeeperBenchArgs, rt: &tokio::runtime::Runtime) -> anyhow::Resul
         verdicts,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_parse_with_and_without_names() {
+        let t = parse_targets(&["courier=127.0.0.1:2181".into(), "127.0.0.1:2182".into()])
+            .expect("parse");
+        assert_eq!(
+            (t[0].name.as_str(), t[0].addr.as_str()),
+            ("courier", "127.0.0.1:2181")
+        );
+        assert_eq!(
+            (t[1].name.as_str(), t[1].addr.as_str()),
+            ("server2", "127.0.0.1:2182")
+        );
+        assert!(parse_targets(&["zookeeper=nohost".into()]).is_err());
+    }
+
+    #[test]
+    fn cli_accepts_the_documented_flags() {
+        use clap::Parser;
+        let cli = crate::cli::Cli::try_parse_from([
+            "courier",
+            "bench",
+            "keeper",
+            "--connect",
+            "a=127.0.0.1:1,b=127.0.0.1:2",
+            "--clients",
+            "4",
+            "--ops",
+            "100",
+            "--size",
+            "1K",
+        ])
+        .expect("parse");
+        let crate::cli::Command::Bench(crate::cli::BenchArgs {
+            target: crate::cli::BenchTarget::Keeper(a),
+        }) = cli.command
+        else {
+            panic!("parsed into the wrong subcommand");
+        };
+        assert_eq!(a.connect.len(), 2);
+        assert_eq!((a.clients, a.ops, a.size), (4, 100, 1024));
+    }
+}
