@@ -8,13 +8,15 @@
 #
 # Usage: interop/zk/bench-vs-zookeeper.sh [COURIER_BIN]
 #   COURIER_BIN defaults to target/release/courier under $CARGO_TARGET_DIR or ./target.
-# Knobs: CLIENTS (16), OPS (20000), SIZE (100), ZNODES (1000000), ZK_HEAP (2g), KEEP=1 keeps the dir.
+# Knobs: CLIENTS (16), OPS (20000), ROUNDS (3, median reported), SIZE (100), ZNODES (1000000),
+# ZK_HEAP (2g), KEEP=1 keeps the work dir.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bin=${1:-${CARGO_TARGET_DIR:-$here/../../target}/release/courier}
 [ -x "$bin" ] || { echo "courier binary not found at $bin; cargo build --release -p courier" >&2; exit 1; }
 CLIENTS=${CLIENTS:-16}
 OPS=${OPS:-20000}
+ROUNDS=${ROUNDS:-3}
 SIZE=${SIZE:-100}
 ZNODES=${ZNODES:-1000000}
 export ZK_HEAP=${ZK_HEAP:-2g}
@@ -55,7 +57,7 @@ start_courier
 echo "courier keeper pid $cpid on $cport, zookeeper pid $zpid on $zport, work dir $work" >&2
 
 "$bin" bench keeper --connect "courier=127.0.0.1:$cport,zookeeper=127.0.0.1:$zport" \
-    --clients "$CLIENTS" --ops "$OPS" --size "$SIZE"
+    --clients "$CLIENTS" --ops "$OPS" --size "$SIZE" --rounds "$ROUNDS"
 
 base_c=$(rss_mib "$cpid"); base_z=$(rss_mib "$zpid")
 "$bin" bench keeper --connect "courier=127.0.0.1:$cport" --populate "$ZNODES" --size "$SIZE" --clients 8
