@@ -50,79 +50,94 @@ fn four_letter(addr: std::net::SocketAddr, word: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dev_serves_clients_and_keeper_then_shuts_down_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let (mut dev, addrs) = start_dev(&data, [0, 0, 0], &[], &dir.path().join("dev.log"));
-    let ns = addrs.namesrv.to_string();
+    let logs = dir.path().to_path_buf();
+    servers_support::within(Duration::from_secs(90), &logs, async {
+        let data = dir.path().join("data");
+        let (mut dev, addrs) = start_dev(&data, [0, 0, 0], &[], &dir.path().join("dev.log"));
+        let ns = addrs.namesrv.to_string();
 
-    assert_eq!(four_letter(addrs.keeper, "ruok"), "imok");
+        assert_eq!(four_letter(addrs.keeper, "ruok"), "imok");
 
-    let producer = Producer::builder()
-        .namesrv(&ns)
-        .group("dev-pg")
-        .build()
-        .unwrap();
-    let mut sent = BTreeSet::new();
-    for i in 0..20 {
-        let r = producer
-            .send(Message::new("DevTopic", format!("hello {i}")).with_tags("T"))
+        let producer = Producer::builder()
+            .namesrv(&ns)
+            .group("dev-pg")
+            .build()
+            .unwrap();
+        let mut sent = BTreeSet::new();
+        for i in 0..20 {
+            let r = producer
+                .send(Message::new("DevTopic", format!("hello {i}")).with_tags("T"))
+                .await
+                .unwrap();
+            assert_eq!(r.queue.broker_name, "broker-a");
+            sent.insert(r.msg_id);
+        }
+        // The first send auto-created the topic, so the consumer finds its route at once (a
+        // consumer of a topic that does not exist yet waits for the 30 s route refresh, as in Java).
+        let (got, listener) = recorder();
+        let consumer = PushConsumer::builder()
+            .namesrv(&ns)
+            .group("dev-cg")
+            .subscribe("DevTopic", "*")
+            .rebalance_interval(Duration::from_millis(300))
+            .consume_from(ConsumeFromWhere::FirstOffset)
+            .start(listener)
             .await
             .unwrap();
-        assert_eq!(r.queue.broker_name, "broker-a");
-        sent.insert(r.msg_id);
-    }
-    // The first send auto-created the topic, so the consumer finds its route at once (a
-    // consumer of a topic that does not exist yet waits for the 30 s route refresh, as in Java).
-    let (got, listener) = recorder();
-    let consumer = PushConsumer::builder()
-        .namesrv(&ns)
-        .group("dev-cg")
-        .subscribe("DevTopic", "*")
-        .rebalance_interval(Duration::from_millis(300))
-        .consume_from(ConsumeFromWhere::FirstOffset)
-        .start(listener)
-        .await
-        .unwrap();
-    wait_until("20 messages consumed", Duration::from_secs(20), || {
-        got.lock().len() >= 20
+        wait_until("20 messages consumed", Duration::from_secs(20), || {
+            got.lock().len() >= 20
+        })
+        .await;
+        // And live delivery to the running consumer (its pulls are parked on the broker).
+        for i in 20..25 {
+            let r = producer
+                .send(Message::new("DevTopic", format!("hello {i}")))
+                .await
+                .unwrap();
+            sent.insert(r.msg_id);
+        }
+        wait_until("25 messages consumed", Duration::from_secs(20), || {
+            got.lock().len() >= 25
+        })
+        .await;
+        let received: BTreeSet<String> = got.lock().iter().map(|m| m.msg_id.clone()).collect();
+        assert_eq!(received, sent);
+        assert_eq!(got.lock().len(), 25, "no duplicates");
+        servers_support::stop_client("consumer", consumer.shutdown()).await;
+        servers_support::stop_client("producer", producer.shutdown()).await;
+
+        let metrics = servers_support::http_get(addrs.metrics, "/metrics");
+        assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+        assert!(
+            metrics.contains(
+                "courier_broker_put_messages_total{broker=\"broker-a\",cluster=\"DefaultCluster\"} 25\n"
+            ),
+            "{metrics}"
+        );
+        assert!(metrics.contains("courier_keeper_up 1\n"), "{metrics}");
+        assert!(metrics.contains("courier_keeper_znode_count "), "{metrics}");
+
+        let status = dev.terminate();
+        assert!(status.success(), "courier dev exited with {status}");
+        let broker_root = data.join("broker");
+        assert!(
+            !broker_root.join("abort").exists(),
+            "a clean shutdown removes the abort marker"
+        );
+        assert!(broker_root.join("checkpoint").exists());
+
+        // The store left behind reopens as a clean shutdown and still holds the messages.
+        let config = courier_broker::BrokerConfig {
+            store_path_root_dir: broker_root.clone(),
+            ..courier_broker::BrokerConfig::default()
+        };
+        let store = courier_store::MessageStore::open(config.store_config()).unwrap();
+        assert!(store.recovery_report().clean_shutdown);
+        let stored: i64 = (0..4).map(|q| store.max_offset("DevTopic", q)).sum();
+        assert_eq!(stored, 25);
+        store.shutdown().unwrap();
     })
     .await;
-    // And live delivery to the running consumer (its pulls are parked on the broker).
-    for i in 20..25 {
-        let r = producer
-            .send(Message::new("DevTopic", format!("hello {i}")))
-            .await
-            .unwrap();
-        sent.insert(r.msg_id);
-    }
-    wait_until("25 messages consumed", Duration::from_secs(20), || {
-        got.lock().len() >= 25
-    })
-    .await;
-    let received: BTreeSet<String> = got.lock().iter().map(|m| m.msg_id.clone()).collect();
-    assert_eq!(received, sent);
-    assert_eq!(got.lock().len(), 25, "no duplicates");
-    consumer.shutdown().await;
-    producer.shutdown().await;
-
-    let status = dev.terminate();
-    assert!(status.success(), "courier dev exited with {status}");
-    let broker_root = data.join("broker");
-    assert!(
-        !broker_root.join("abort").exists(),
-        "a clean shutdown removes the abort marker"
-    );
-    assert!(broker_root.join("checkpoint").exists());
-
-    // The store left behind reopens as a clean shutdown and still holds the messages.
-    let config = courier_broker::BrokerConfig {
-        store_path_root_dir: broker_root.clone(),
-        ..courier_broker::BrokerConfig::default()
-    };
-    let store = courier_store::MessageStore::open(config.store_config()).unwrap();
-    assert!(store.recovery_report().clean_shutdown);
-    let stored: i64 = (0..4).map(|q| store.max_offset("DevTopic", q)).sum();
-    assert_eq!(stored, 25);
-    store.shutdown().unwrap();
 }
 
 fn broker_toml(name: &str, root: &std::path::Path) -> String {
@@ -137,26 +152,28 @@ fn broker_toml(name: &str, root: &std::path::Path) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn namesrv_and_two_broker_processes_form_one_cluster() {
     let dir = tempfile::tempdir().unwrap();
-    let p = dir.path();
-    let mut ns = Server::start(
-        &[
-            "namesrv",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            p.join("ns").to_str().unwrap(),
-        ],
-        &p.join("ns.log"),
-    );
-    let line = ns.wait_line("listening on", Duration::from_secs(20));
-    let ns_addr = servers_support::listening_addr(&line).to_string();
-
-    let mut brokers = Vec::new();
-    for name in ["broker-a", "broker-b"] {
-        let cfg = p.join(format!("{name}.toml"));
-        std::fs::write(&cfg, broker_toml(name, &p.join(name))).unwrap();
-        let mut b = Server::start(
+    let logs = dir.path().to_path_buf();
+    servers_support::within(Duration::from_secs(90), &logs, async {
+        let p = dir.path();
+        let mut ns = Server::start(
             &[
+                "namesrv",
+                "--listen",
+                "127.0.0.1:0",
+                "--data-dir",
+                p.join("ns").to_str().unwrap(),
+            ],
+            &p.join("ns.log"),
+        );
+        let line = ns.wait_line("listening on", Duration::from_secs(20));
+        let ns_addr = servers_support::listening_addr(&line).to_string();
+
+        let mut brokers = Vec::new();
+        let mut metrics = None;
+        for name in ["broker-a", "broker-b"] {
+            let cfg = p.join(format!("{name}.toml"));
+            std::fs::write(&cfg, broker_toml(name, &p.join(name))).unwrap();
+            let mut args = vec![
                 "broker",
                 "--config",
                 cfg.to_str().unwrap(),
@@ -164,166 +181,201 @@ async fn namesrv_and_two_broker_processes_form_one_cluster() {
                 "127.0.0.1:0",
                 "--namesrv",
                 &ns_addr,
-            ],
-            &p.join(format!("{name}.log")),
-        );
-        b.wait_line("listening on", Duration::from_secs(20));
-        brokers.push(b);
-    }
-
-    let admin = Admin::connect(&ns_addr).unwrap();
-    let mut masters = Vec::new();
-    for _ in 0..200 {
-        masters = admin.master_addrs().await.unwrap();
-        if masters.len() == 2 {
-            break;
+            ];
+            if name == "broker-a" {
+                args.extend(["--metrics-port", "0"]);
+            }
+            let mut b = Server::start(&args, &p.join(format!("{name}.log")));
+            b.wait_line("listening on", Duration::from_secs(20));
+            if name == "broker-a" {
+                let line = b.wait_line("/metrics", Duration::from_secs(20));
+                metrics = Some(servers_support::metrics_addr(&line));
+            }
+            brokers.push(b);
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let printed: BTreeSet<String> = brokers
-        .iter()
-        .map(|b| b.addr_of("courier broker").to_string())
-        .collect();
-    assert_eq!(
-        masters.iter().cloned().collect::<BTreeSet<_>>(),
-        printed,
-        "the name server lists both broker processes"
-    );
-    admin.create_topic("Spread", 4).await.unwrap();
-    admin
-        .wait_for_route("Spread", 2, Duration::from_secs(10))
-        .await
-        .unwrap();
 
-    let consumer = |listener| {
-        PushConsumer::builder()
-            .namesrv(&ns_addr)
-            .group("cg-spread")
-            .subscribe("Spread", "*")
-            .rebalance_interval(Duration::from_millis(300))
-            .consume_from(ConsumeFromWhere::FirstOffset)
-            .start(listener)
-    };
-    let (got1, l1) = recorder();
-    let (got2, l2) = recorder();
-    let c1 = consumer(l1).await.unwrap();
-    let c2 = consumer(l2).await.unwrap();
-    wait_until("8 queues split 4/4", Duration::from_secs(15), || {
-        let (a, b) = (c1.assignment(), c2.assignment());
-        let union: BTreeSet<_> = a.iter().chain(b.iter()).cloned().collect();
-        a.len() == 4 && b.len() == 4 && union.len() == 8
-    })
-    .await;
-
-    let producer = Producer::builder()
-        .namesrv(&ns_addr)
-        .group("pg-spread")
-        .build()
-        .unwrap();
-    let queues = producer.publish_queues("Spread").await.unwrap();
-    let route_brokers: BTreeSet<String> = queues.iter().map(|q| q.broker_name.clone()).collect();
-    assert_eq!(queues.len(), 8);
-    assert_eq!(
-        route_brokers,
-        BTreeSet::from(["broker-a".to_string(), "broker-b".to_string()])
-    );
-    let mut per_broker: BTreeMap<String, usize> = BTreeMap::new();
-    let mut sent = BTreeSet::new();
-    for i in 0..40 {
-        let r = producer
-            .send(Message::new("Spread", format!("m{i}")))
+        let admin = Admin::connect(&ns_addr).unwrap();
+        let mut masters = Vec::new();
+        for _ in 0..200 {
+            masters = admin.master_addrs().await.unwrap();
+            if masters.len() == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let printed: BTreeSet<String> = brokers
+            .iter()
+            .map(|b| b.addr_of("courier broker").to_string())
+            .collect();
+        assert_eq!(
+            masters.iter().cloned().collect::<BTreeSet<_>>(),
+            printed,
+            "the name server lists both broker processes"
+        );
+        admin.create_topic("Spread", 4).await.unwrap();
+        admin
+            .wait_for_route("Spread", 2, Duration::from_secs(10))
             .await
             .unwrap();
-        *per_broker.entry(r.queue.broker_name.clone()).or_default() += 1;
-        sent.insert(r.msg_id);
-    }
-    assert_eq!(
-        per_broker.len(),
-        2,
-        "sends reached both brokers: {per_broker:?}"
-    );
-    assert!(per_broker.values().all(|n| *n >= 10), "{per_broker:?}");
 
-    wait_until("40 messages consumed", Duration::from_secs(20), || {
-        got1.lock().len() + got2.lock().len() >= 40
+        let consumer = |listener| {
+            PushConsumer::builder()
+                .namesrv(&ns_addr)
+                .group("cg-spread")
+                .subscribe("Spread", "*")
+                .rebalance_interval(Duration::from_millis(300))
+                .consume_from(ConsumeFromWhere::FirstOffset)
+                .start(listener)
+        };
+        let (got1, l1) = recorder();
+        let (got2, l2) = recorder();
+        let c1 = consumer(l1).await.unwrap();
+        let c2 = consumer(l2).await.unwrap();
+        wait_until("8 queues split 4/4", Duration::from_secs(15), || {
+            let (a, b) = (c1.assignment(), c2.assignment());
+            let union: BTreeSet<_> = a.iter().chain(b.iter()).cloned().collect();
+            a.len() == 4 && b.len() == 4 && union.len() == 8
+        })
+        .await;
+
+        let producer = Producer::builder()
+            .namesrv(&ns_addr)
+            .group("pg-spread")
+            .build()
+            .unwrap();
+        let queues = producer.publish_queues("Spread").await.unwrap();
+        let route_brokers: BTreeSet<String> = queues.iter().map(|q| q.broker_name.clone()).collect();
+        assert_eq!(queues.len(), 8);
+        assert_eq!(
+            route_brokers,
+            BTreeSet::from(["broker-a".to_string(), "broker-b".to_string()])
+        );
+        let mut per_broker: BTreeMap<String, usize> = BTreeMap::new();
+        let mut sent = BTreeSet::new();
+        for i in 0..40 {
+            let r = producer
+                .send(Message::new("Spread", format!("m{i}")))
+                .await
+                .unwrap();
+            *per_broker.entry(r.queue.broker_name.clone()).or_default() += 1;
+            sent.insert(r.msg_id);
+        }
+        assert_eq!(
+            per_broker.len(),
+            2,
+            "sends reached both brokers: {per_broker:?}"
+        );
+        assert!(per_broker.values().all(|n| *n >= 10), "{per_broker:?}");
+
+        wait_until("40 messages consumed", Duration::from_secs(20), || {
+            got1.lock().len() + got2.lock().len() >= 40
+        })
+        .await;
+        // Anything delivered twice would arrive shortly after the 40th.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let all: Vec<MessageExt> = got1
+            .lock()
+            .iter()
+            .chain(got2.lock().iter())
+            .cloned()
+            .collect();
+        assert_eq!(all.len(), 40, "every message exactly once");
+        assert_eq!(
+            all.iter()
+                .map(|m| m.msg_id.clone())
+                .collect::<BTreeSet<_>>(),
+            sent
+        );
+        assert!(
+            !got1.lock().is_empty() && !got2.lock().is_empty(),
+            "both consumers got work"
+        );
+        let hosts: BTreeSet<String> = all.iter().map(|m| m.store_host.to_string()).collect();
+        assert_eq!(hosts, printed, "messages came from both brokers");
+        let text = servers_support::http_get(metrics.unwrap(), "/metrics");
+        let want = format!(
+            "courier_broker_put_messages_total{{broker=\"broker-a\",cluster=\"DefaultCluster\"}} {}\n",
+            per_broker["broker-a"]
+        );
+        assert!(text.contains(&want), "{want} in {text}");
+
+        servers_support::stop_client("c1", c1.shutdown()).await;
+        servers_support::stop_client("c2", c2.shutdown()).await;
+        servers_support::stop_client("producer", producer.shutdown()).await;
+        for mut b in brokers {
+            let status = b.terminate();
+            assert!(status.success(), "broker exited with {status}");
+        }
+        let status = ns.terminate();
+        assert!(status.success(), "namesrv exited with {status}");
+        for name in ["broker-a", "broker-b"] {
+            assert!(
+                !p.join(name).join("abort").exists(),
+                "{name} shut down cleanly"
+            );
+        }
     })
     .await;
-    // Anything delivered twice would arrive shortly after the 40th.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let all: Vec<MessageExt> = got1
-        .lock()
-        .iter()
-        .chain(got2.lock().iter())
-        .cloned()
-        .collect();
-    assert_eq!(all.len(), 40, "every message exactly once");
-    assert_eq!(
-        all.iter()
-            .map(|m| m.msg_id.clone())
-            .collect::<BTreeSet<_>>(),
-        sent
-    );
-    assert!(
-        !got1.lock().is_empty() && !got2.lock().is_empty(),
-        "both consumers got work"
-    );
-    let hosts: BTreeSet<String> = all.iter().map(|m| m.store_host.to_string()).collect();
-    assert_eq!(hosts, printed, "messages came from both brokers");
-
-    c1.shutdown().await;
-    c2.shutdown().await;
-    producer.shutdown().await;
-    for mut b in brokers {
-        let status = b.terminate();
-        assert!(status.success(), "broker exited with {status}");
-    }
-    let status = ns.terminate();
-    assert!(status.success(), "namesrv exited with {status}");
-    for name in ["broker-a", "broker-b"] {
-        assert!(
-            !p.join(name).join("abort").exists(),
-            "{name} shut down cleanly"
-        );
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keeper_reads_zoo_cfg_answers_four_letter_words_and_stops_on_sigint() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("zk");
-    let cfg = dir.path().join("zoo.cfg");
-    std::fs::write(
-        &cfg,
-        format!(
-            "tickTime=2000\ninitLimit=10\nclientPort=2181\ndataDir={}\n\
-             4lw.commands.whitelist=ruok, srvr\n",
-            data.display()
-        ),
-    )
-    .unwrap();
-    let start = || {
-        let mut k = Server::start(
-            &["keeper", "--config", cfg.to_str().unwrap(), "--port", "0"],
-            &dir.path().join("keeper.log"),
-        );
-        let line = k.wait_line("listening on", Duration::from_secs(20));
-        (k, servers_support::listening_addr(&line))
-    };
-    let (mut keeper, addr) = start();
-    assert_eq!(four_letter(addr, "ruok"), "imok");
-    assert!(four_letter(addr, "srvr").contains("Zookeeper version"));
-    // Not whitelisted: ZooKeeper answers that it is not executed.
-    assert!(four_letter(addr, "conf").contains("not in the whitelist"));
-    assert!(data.exists(), "dataDir from zoo.cfg is used");
-    keeper.signal(libc::SIGINT);
-    let status = keeper.wait_exit(Duration::from_secs(20));
-    assert!(status.success(), "keeper exited with {status}");
+    let logs = dir.path().to_path_buf();
+    servers_support::within(Duration::from_secs(90), &logs, async {
+        let data = dir.path().join("zk");
+        let cfg = dir.path().join("zoo.cfg");
+        std::fs::write(
+            &cfg,
+            format!(
+                "tickTime=2000\ninitLimit=10\nclientPort=2181\ndataDir={}\n\
+                 4lw.commands.whitelist=ruok, srvr\n",
+                data.display()
+            ),
+        )
+        .unwrap();
+        let start = || {
+            let mut k = Server::start(
+                &[
+                    "keeper",
+                    "--config",
+                    cfg.to_str().unwrap(),
+                    "--port",
+                    "0",
+                    "--metrics-port",
+                    "0",
+                ],
+                &dir.path().join("keeper.log"),
+            );
+            let line = k.wait_line("listening on", Duration::from_secs(20));
+            let metrics = k.wait_line("/metrics", Duration::from_secs(20));
+            (
+                k,
+                servers_support::listening_addr(&line),
+                servers_support::metrics_addr(&metrics),
+            )
+        };
+        let (mut keeper, addr, metrics) = start();
+        // /metrics reads mntr, so turning it on allowed mntr.
+        let text = servers_support::http_get(metrics, "/metrics");
+        assert!(text.contains("courier_keeper_up 1\n"), "{text}");
+        assert!(text.contains("courier_keeper_znode_count 4\n"), "{text}");
+        assert_eq!(four_letter(addr, "ruok"), "imok");
+        assert!(four_letter(addr, "srvr").contains("Zookeeper version"));
+        // Not whitelisted: ZooKeeper answers that it is not executed.
+        assert!(four_letter(addr, "conf").contains("not in the whitelist"));
+        assert!(data.exists(), "dataDir from zoo.cfg is used");
+        keeper.signal(libc::SIGINT);
+        let status = keeper.wait_exit(Duration::from_secs(20));
+        assert!(status.success(), "keeper exited with {status}");
 
-    let (mut keeper, addr) = start();
-    assert_eq!(
-        four_letter(addr, "ruok"),
-        "imok",
-        "restarts on the same data"
-    );
-    assert!(keeper.terminate().success());
+        let (mut keeper, addr, _) = start();
+        assert_eq!(
+            four_letter(addr, "ruok"),
+            "imok",
+            "restarts on the same data"
+        );
+        assert!(keeper.terminate().success());
+    })
+    .await;
 }

@@ -39,6 +39,10 @@ pub struct BrokerArgs {
     /// Store root directory (overrides storePathRootDir).
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+
+    /// Serve Prometheus metrics at http://<listen ip>:PORT/metrics (default off).
+    #[arg(long, value_name = "PORT")]
+    pub metrics_port: Option<u16>,
 }
 
 pub const AFTER_HELP: &str = "\
@@ -137,9 +141,29 @@ pub fn run(args: BrokerArgs, runtime: &tokio::runtime::Runtime) -> anyhow::Resul
     runtime.block_on(async move {
         let shutdown = CancellationToken::new();
         crate::signal::install(shutdown.clone()).context("could not install signal handlers")?;
-        let listener = bind("the broker", bind_addr(&args, &config), "--listen").await?;
+        let addr = bind_addr(&args, &config);
+        let listener = bind("the broker", addr, "--listen").await?;
         let names = config.namesrv_addrs();
-        let broker = RunningBroker::start(config, listener, shutdown).await?;
+        let broker = RunningBroker::start(config, listener, shutdown.clone()).await?;
+        let metrics = match args.metrics_port {
+            Some(port) => {
+                let sources = super::metrics::Sources {
+                    broker: Some(broker.ctx.clone()),
+                    keeper: None,
+                };
+                let at = SocketAddr::new(addr.ip(), port);
+                match super::metrics::start(at, sources, shutdown.clone()).await {
+                    Ok(started) => Some(started),
+                    Err(e) => {
+                        // Close the store cleanly before reporting.
+                        shutdown.cancel();
+                        broker.finish().await?;
+                        return Err(e);
+                    }
+                }
+            }
+            None => None,
+        };
         let c = &broker.ctx.config;
         let registers = if names.is_empty() {
             "no name server (set --namesrv or namesrvAddr)".to_string()
@@ -153,7 +177,13 @@ pub fn run(args: BrokerArgs, runtime: &tokio::runtime::Runtime) -> anyhow::Resul
             broker.addr,
             c.store_path_root_dir.display()
         );
+        if let Some((at, _)) = &metrics {
+            println!("courier broker metrics on http://{at}/metrics");
+        }
         broker.finish().await?;
+        if let Some((_, task)) = metrics {
+            let _ = task.await;
+        }
         tracing::info!("broker stopped cleanly");
         Ok(())
     })

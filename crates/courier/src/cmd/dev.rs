@@ -66,6 +66,15 @@ pub struct DevArgs {
     /// the store directory, the port, the name server and autoCreateTopicEnable.
     #[arg(long, value_name = "FILE")]
     pub broker_config: Option<PathBuf>,
+
+    /// Prometheus metrics of the broker and the keeper at http://<address>:PORT/metrics
+    /// [default: 9100, or --base-port + 3]. A busy port only logs a warning.
+    #[arg(long, value_name = "PORT")]
+    pub metrics_port: Option<u16>,
+
+    /// Do not serve /metrics.
+    #[arg(long, conflicts_with = "metrics_port")]
+    pub no_metrics: bool,
 }
 
 pub const AFTER_HELP: &str = "\
@@ -92,6 +101,15 @@ pub fn ports(args: &DevArgs) -> anyhow::Result<(u16, u16, u16)> {
         args.broker_port.or(offset(1)?).unwrap_or(10911),
         args.keeper_port.or(offset(2)?).unwrap_or(2181),
     ))
+}
+
+/// The metrics port, `None` with `--no-metrics`.
+pub fn metrics_port(args: &DevArgs) -> Option<u16> {
+    if args.no_metrics {
+        return None;
+    }
+    let from_base = args.base_port.and_then(|b| b.checked_add(3));
+    Some(args.metrics_port.or(from_base).unwrap_or(9100))
 }
 
 /// Runs the three servers until SIGINT/SIGTERM.
@@ -156,11 +174,36 @@ pub fn run(args: DevArgs, runtime: &tokio::runtime::Runtime) -> anyhow::Result<(
         let result = match broker {
             Ok(broker) => {
                 let name = broker.ctx.config.broker_name.clone();
+                let metrics_stop = CancellationToken::new();
+                let mut metrics = None;
+                if let Some(port) = metrics_port(&args) {
+                    let sources = super::metrics::Sources {
+                        broker: Some(broker.ctx.clone()),
+                        keeper: Some(keeper_addr),
+                    };
+                    match super::metrics::start(at(port), sources, metrics_stop.clone()).await {
+                        Ok(m) => metrics = Some(m),
+                        Err(e) => tracing::warn!("{e:#}; continuing without /metrics"),
+                    }
+                }
                 if !shutdown.is_cancelled() {
                     let registered = wait_registered(&ns_addr.to_string(), &name).await;
-                    announce(&root, ns_addr, &broker, keeper_addr, registered, started);
+                    let metrics_addr = metrics.as_ref().map(|(a, _)| *a);
+                    announce(
+                        &root,
+                        ns_addr,
+                        &broker,
+                        keeper_addr,
+                        metrics_addr,
+                        registered,
+                        started,
+                    );
                 }
                 shutdown.cancelled().await;
+                metrics_stop.cancel();
+                if let Some((_, task)) = metrics {
+                    let _ = task.await;
+                }
                 broker_stop.cancel();
                 broker.finish().await
             }
@@ -243,6 +286,7 @@ fn announce(
     ns: SocketAddr,
     broker: &RunningBroker,
     keeper: SocketAddr,
+    metrics: Option<SocketAddr>,
     registered: bool,
     started: Instant,
 ) {
@@ -263,6 +307,9 @@ fn announce(
         broker.addr, c.broker_name, c.broker_cluster_name
     );
     println!("  keeper       listening on {keeper} (ZooKeeper protocol)");
+    if let Some(m) = metrics {
+        println!("  metrics      http://{m}/metrics (Prometheus)");
+    }
     println!("Try it:");
     println!("  RocketMQ clients:  NAMESRV_ADDR={ns}   (e.g. producer.setNamesrvAddr(\"{ns}\"))");
     println!(

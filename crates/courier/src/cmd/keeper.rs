@@ -5,7 +5,7 @@
 //! (`server.N`, `initLimit`, ...) are logged and ignored, and flags override the file.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use clap::Args;
@@ -37,6 +37,11 @@ pub struct KeeperArgs {
     /// (zoo.cfg `4lw.commands.whitelist`; default `srvr`, as ZooKeeper).
     #[arg(long = "4lw-whitelist", value_name = "WORDS")]
     pub four_letter_whitelist: Option<String>,
+
+    /// Serve Prometheus metrics at http://<address>:PORT/metrics (default off; allows `mntr`,
+    /// which the endpoint reads).
+    #[arg(long, value_name = "PORT")]
+    pub metrics_port: Option<u16>,
 }
 
 pub const AFTER_HELP: &str = "\
@@ -172,21 +177,47 @@ pub fn run(args: KeeperArgs, runtime: &tokio::runtime::Runtime) -> anyhow::Resul
         let listener = bind("the keeper", addr, "--port").await?;
         let addr = local_addr(&listener)?;
         config.client_port = addr.port();
+        if args.metrics_port.is_some() && !config.four_letter_allowed("mntr") {
+            tracing::info!("allowing mntr: the /metrics endpoint reads it");
+            config.four_letter_whitelist.push("mntr".to_string());
+        }
         let dir = config.data_dir.clone();
+        let server = tokio::spawn(courier_keeper::run(config, listener, shutdown.clone()));
         println!(
             "courier keeper listening on {addr}, data in {}",
-            display(&dir)
+            dir.display()
         );
-        courier_keeper::run(config, listener, shutdown)
+        let metrics = match args.metrics_port {
+            Some(port) => {
+                let sources = super::metrics::Sources {
+                    broker: None,
+                    keeper: Some(addr),
+                };
+                let at = SocketAddr::new(addr.ip(), port);
+                let (at, task) = match super::metrics::start(at, sources, shutdown.clone()).await {
+                    Ok(started) => started,
+                    Err(e) => {
+                        // Stop the keeper cleanly before reporting (its log must be closed).
+                        shutdown.cancel();
+                        let _ = server.await;
+                        return Err(e);
+                    }
+                };
+                println!("courier keeper metrics on http://{at}/metrics");
+                Some(task)
+            }
+            None => None,
+        };
+        server
             .await
+            .context("the keeper task panicked")?
             .context("the keeper stopped with an error")?;
+        if let Some(task) = metrics {
+            let _ = task.await;
+        }
         tracing::info!("keeper stopped");
         Ok(())
     })
-}
-
-fn display(p: &Path) -> String {
-    p.display().to_string()
 }
 
 #[cfg(test)]
@@ -224,6 +255,7 @@ mod tests {
             data_dir: None,
             config: Some(cfg),
             four_letter_whitelist: Some("*".into()),
+            metrics_port: None,
         };
         let s = settings(&args).unwrap();
         assert_eq!(s.bind.to_string(), "127.0.0.1:4000");

@@ -9,6 +9,7 @@
 pub mod broker;
 pub mod dev;
 pub mod keeper;
+pub mod metrics;
 pub mod namesrv;
 
 use std::net::SocketAddr;

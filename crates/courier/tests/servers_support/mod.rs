@@ -163,6 +163,8 @@ pub struct DevAddrs {
     pub namesrv: SocketAddr,
     pub broker: SocketAddr,
     pub keeper: SocketAddr,
+    /// Where `/metrics` is served.
+    pub metrics: SocketAddr,
 }
 
 /// Starts `courier dev` on the given ports (0 = any) over `data`, waits until it is ready.
@@ -178,11 +180,13 @@ pub fn start_dev(data: &Path, ports: [u16; 3], extra: &[&str], log: &Path) -> (S
         &broker,
         "--keeper-port",
         &keeper,
+        "--metrics-port",
+        "0",
     ];
     args.extend_from_slice(extra);
     let exec = Instant::now();
     let mut s = Server::start(&args, log);
-    s.wait_line("(ZooKeeper protocol)", Duration::from_secs(30));
+    let last = s.wait_line("/metrics (Prometheus)", Duration::from_secs(30));
     // A figure for humans (run with --nocapture); timing is never asserted.
     eprintln!(
         "courier dev: all three servers ready {} ms after exec",
@@ -202,6 +206,62 @@ pub fn start_dev(data: &Path, ports: [u16; 3], extra: &[&str], log: &Path) -> (S
         namesrv: s.addr_of("name server"),
         broker: s.addr_of("broker"),
         keeper: s.addr_of("keeper"),
+        metrics: metrics_addr(&last),
     };
     (s, addrs)
+}
+
+/// The address in a `http://ADDR/metrics` line.
+pub fn metrics_addr(line: &str) -> SocketAddr {
+    let rest = line
+        .split("http://")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no URL in {line:?}"));
+    let addr: String = rest.chars().take_while(|c| *c != '/').collect();
+    addr.parse()
+        .unwrap_or_else(|e| panic!("bad address {addr:?} in {line:?}: {e}"))
+}
+
+/// GET `path` over plain HTTP/1.1; returns the whole response (status line, headers, body).
+pub fn http_get(addr: SocketAddr, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to the metrics endpoint");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read the HTTP response");
+    out
+}
+
+/// Runs `test`, failing with every `*.log` under `logs` if it takes longer than `limit`, so a
+/// hang shows what the servers were doing instead of stalling the suite.
+pub async fn within<F: std::future::Future<Output = ()>>(limit: Duration, logs: &Path, test: F) {
+    if tokio::time::timeout(limit, test).await.is_err() {
+        let mut dump = String::new();
+        if let Ok(entries) = std::fs::read_dir(logs) {
+            for e in entries.flatten() {
+                let path = e.path();
+                if path.extension().is_some_and(|x| x == "log") {
+                    let text = std::fs::read_to_string(&path).unwrap_or_default();
+                    dump.push_str(&format!("==> {} <==\n{text}\n", path.display()));
+                }
+            }
+        }
+        panic!("test did not finish within {limit:?}; server logs:\n{dump}");
+    }
+}
+
+/// Awaits a client's `shutdown()`, giving up after 10 s with a note: the servers' behaviour is
+/// what these tests check, and a client that is slow to stop must not hang the suite.
+pub async fn stop_client<F: std::future::Future<Output = ()>>(what: &str, shutdown: F) {
+    if tokio::time::timeout(Duration::from_secs(10), shutdown)
+        .await
+        .is_err()
+    {
+        eprintln!("warning: {what}.shutdown() did not finish within 10 s; carrying on");
+    }
 }

@@ -1,0 +1,216 @@
+//! The Prometheus `/metrics` endpoint (text exposition format 0.0.4) for the broker and the
+//! keeper, served with axum on its own port.
+//!
+//! Broker figures are read straight from the broker's counters and store offsets. The keeper
+//! library keeps its counters private, so its figures come from its own `mntr` four-letter word
+//! on its client port, translated line by line (`zk_foo\tN` → `courier_keeper_foo N`); whoever
+//! turns /metrics on therefore also needs `mntr` allowed, which the callers arrange.
+//!
+//! Invariants: a scrape never blocks on a lock held across I/O (only atomics and short reads), and
+//! a keeper that does not answer costs at most `KEEPER_TIMEOUT` and yields `courier_keeper_up 0`.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use courier_broker::context::BrokerContext;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+const KEEPER_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What one /metrics endpoint reports.
+#[derive(Clone, Default)]
+pub struct Sources {
+    pub broker: Option<Arc<BrokerContext>>,
+    /// The keeper's client address, asked with `mntr`.
+    pub keeper: Option<SocketAddr>,
+}
+
+/// Binds `addr` and serves `/metrics` until `shutdown`; returns the bound address.
+pub async fn start(
+    addr: SocketAddr,
+    sources: Sources,
+    shutdown: CancellationToken,
+) -> anyhow::Result<(SocketAddr, JoinHandle<()>)> {
+    let listener = super::bind("the metrics endpoint", addr, "--metrics-port").await?;
+    let bound = super::local_addr(&listener)?;
+    let sources = Arc::new(sources);
+    let app = Router::new().route(
+        "/metrics",
+        get(move || {
+            let sources = sources.clone();
+            async move {
+                (
+                    [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                    render(&sources).await,
+                )
+                    .into_response()
+            }
+        }),
+    );
+    let task = tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await;
+        if let Err(e) = served {
+            tracing::warn!(error = %e, "the metrics endpoint stopped");
+        }
+    });
+    Ok((bound, task))
+}
+
+/// The whole exposition text.
+pub async fn render(sources: &Sources) -> String {
+    let mut out = String::new();
+    if let Some(b) = &sources.broker {
+        broker(&mut out, b);
+    }
+    if let Some(k) = sources.keeper {
+        keeper(&mut out, k).await;
+    }
+    out
+}
+
+fn metric(
+    out: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    labels: &str,
+    value: impl std::fmt::Display,
+) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+    let _ = writeln!(out, "{name}{labels} {value}");
+}
+
+fn broker(out: &mut String, ctx: &BrokerContext) {
+    let labels = format!(
+        "{{broker=\"{}\",cluster=\"{}\"}}",
+        escape(&ctx.config.broker_name),
+        escape(&ctx.config.broker_cluster_name)
+    );
+    let s = &ctx.stats;
+    let counters = [
+        (
+            "courier_broker_put_messages_total",
+            "Messages stored since start.",
+            s.put_messages.load(Ordering::Relaxed),
+        ),
+        (
+            "courier_broker_got_messages_total",
+            "Messages returned by pulls since start.",
+            s.got_messages.load(Ordering::Relaxed),
+        ),
+        (
+            "courier_broker_held_pulls_total",
+            "Pulls parked by long polling since start.",
+            s.held_pulls.load(Ordering::Relaxed),
+        ),
+    ];
+    for (name, help, v) in counters {
+        metric(out, name, "counter", help, &labels, v);
+    }
+    let gauges = [
+        (
+            "courier_broker_commitlog_max_offset_bytes",
+            "End of the CommitLog.",
+            ctx.store.max_phys_offset(),
+        ),
+        (
+            "courier_broker_commitlog_min_offset_bytes",
+            "Start of the oldest retained CommitLog segment.",
+            ctx.store.min_phys_offset(),
+        ),
+        (
+            "courier_broker_commitlog_flushed_offset_bytes",
+            "CommitLog bytes known to be on disk.",
+            ctx.store.flushed_phys_offset(),
+        ),
+        (
+            "courier_broker_topics",
+            "Topics in the broker's topic table.",
+            ctx.topics.len() as i64,
+        ),
+        (
+            "courier_broker_uptime_seconds",
+            "Seconds since the broker started.",
+            ctx.started.elapsed().as_secs() as i64,
+        ),
+    ];
+    for (name, help, v) in gauges {
+        metric(out, name, "gauge", help, &labels, v);
+    }
+}
+
+async fn keeper(out: &mut String, addr: SocketAddr) {
+    let text = tokio::time::timeout(KEEPER_TIMEOUT, ask_mntr(addr)).await;
+    let text = match text {
+        Ok(Ok(t)) if t.contains("zk_version") => t,
+        Ok(Ok(t)) => {
+            tracing::warn!(answer = %t.trim(), "the keeper refused mntr; allow it to get keeper metrics");
+            String::new()
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "could not ask the keeper for mntr");
+            String::new()
+        }
+        Err(_) => String::new(),
+    };
+    let up = u8::from(!text.is_empty());
+    metric(
+        out,
+        "courier_keeper_up",
+        "gauge",
+        "1 if the keeper answered mntr.",
+        "",
+        up,
+    );
+    for line in text.lines() {
+        let Some((key, value)) = line.split_once('\t') else {
+            continue;
+        };
+        let Some(name) = key.strip_prefix("zk_") else {
+            continue;
+        };
+        let value = match value.strip_prefix("0x") {
+            Some(hex) => i64::from_str_radix(hex, 16).ok().map(|v| v as f64),
+            None => value.parse::<f64>().ok(),
+        };
+        let Some(value) = value else { continue };
+        let name: String = name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        metric(
+            out,
+            &format!("courier_keeper_{name}"),
+            "gauge",
+            &format!("ZooKeeper mntr zk_{name}."),
+            "",
+            value,
+        );
+    }
+}
+
+async fn ask_mntr(addr: SocketAddr) -> std::io::Result<String> {
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    stream.write_all(b"mntr").await?;
+    let mut buf = Vec::new();
+    stream.read_to_end(&mut buf).await?;
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
