@@ -174,7 +174,7 @@ impl ClientInstance {
             },
         );
         if oneway {
-            Ok(self.remoting.invoke_oneway(&addr, cmd).await?)
+            self.invoke_oneway(&addr, cmd).await
         } else {
             self.invoke_ok(&addr, cmd, self.options.request_timeout)
                 .await

@@ -112,10 +112,17 @@ impl ClientInstance {
     pub(crate) async fn invoke(
         &self,
         addr: &str,
-        cmd: RemotingCommand,
+        mut cmd: RemotingCommand,
         timeout: Duration,
     ) -> Result<RemotingCommand> {
+        cmd.serialize_type = self.options.serialize_type;
         Ok(self.remoting.invoke(addr, cmd, timeout).await?)
+    }
+
+    /// Sends a oneway request (no answer, no error from the peer).
+    pub(crate) async fn invoke_oneway(&self, addr: &str, mut cmd: RemotingCommand) -> Result<()> {
+        cmd.serialize_type = self.options.serialize_type;
+        Ok(self.remoting.invoke_oneway(addr, cmd).await?)
     }
 
     /// Like `invoke`, but a non-SUCCESS answer is an error.

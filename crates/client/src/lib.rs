@@ -36,6 +36,7 @@ pub use admin::Admin;
 pub use allocate::allocate_averagely;
 pub use broker_api::{PullResult, PullStatus};
 pub use compress::compress;
+pub use courier_remoting::SerializeType;
 pub use error::{ClientError, Result};
 pub use listener::{ConsumeFuture, ConsumeResult, MessageListener};
 pub use message::{decode_properties, encode_properties, java_string_hash, property, Message};

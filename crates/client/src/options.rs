@@ -5,6 +5,8 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use courier_remoting::SerializeType;
+
 use crate::error::ClientError;
 
 /// Shared client settings.
@@ -24,6 +26,9 @@ pub struct ClientOptions {
     pub poll_name_server_interval: Duration,
     /// Heartbeat period (`heartbeatBrokerInterval`, 30 s).
     pub heartbeat_interval: Duration,
+    /// Header encoding of requests: JSON (default, as Java clients) or the
+    /// ROCKETMQ binary form (cheaper; Java's benchmark tools use it).
+    pub serialize_type: SerializeType,
 }
 
 impl Default for ClientOptions {
@@ -35,6 +40,7 @@ impl Default for ClientOptions {
             request_timeout: Duration::from_secs(3),
             poll_name_server_interval: Duration::from_secs(30),
             heartbeat_interval: Duration::from_secs(30),
+            serialize_type: SerializeType::Json,
         }
     }
 }

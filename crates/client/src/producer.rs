@@ -277,12 +277,7 @@ impl Producer {
         let mq = self.select(&queues, None)?;
         let addr = self.inner.instance.master_for(&mq)?;
         let cmd = self.command(&p, &mq, request::SEND_MESSAGE_V2);
-        Ok(self
-            .inner
-            .instance
-            .remoting
-            .invoke_oneway(&addr, cmd)
-            .await?)
+        self.inner.instance.invoke_oneway(&addr, cmd).await
     }
 
     /// Sends to the queue `key` hashes to (same key → same queue while the

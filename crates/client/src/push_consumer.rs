@@ -400,8 +400,10 @@ impl PushConsumer {
             return;
         }
         i.stop_pulling.cancel();
-        // Let a running rebalance finish so no pull task starts after this.
-        let _guard = i.rebalance_lock.lock().await;
+        // Wait for a running rebalance, so no pull task starts after this;
+        // later ones see `stop_pulling` and do nothing. The lock must not be
+        // held further: the rebalance loop may be waiting for it.
+        drop(i.rebalance_lock.lock().await);
         i.work.close();
         i.work.wait().await;
         i.persist_all(false).await;

@@ -343,3 +343,26 @@ async fn pull_consumer_reads_from_explicit_offsets_and_manages_offsets() {
     p.shutdown().await;
     cluster.stop().await;
 }
+
+#[tokio::test]
+async fn shutdown_completes_while_rebalances_keep_coming() {
+    let cluster = Cluster::start(1).await;
+    cluster.create_topic("Churn", 4).await;
+    for round in 0..5 {
+        let (_got, l) = recorder();
+        let c = PushConsumer::builder()
+            .namesrv(&cluster.namesrv)
+            .group("cg-churn")
+            .subscribe("Churn", "*")
+            .rebalance_interval(Duration::from_millis(5))
+            .start(l)
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(30 + round * 7)).await;
+        c.trigger_rebalance();
+        tokio::time::timeout(Duration::from_secs(15), c.shutdown())
+            .await
+            .unwrap_or_else(|_| panic!("shutdown hung in round {round}"));
+    }
+    cluster.stop().await;
+}

@@ -265,3 +265,32 @@ async fn sends_fail_over_to_the_other_broker_when_one_is_stopped() {
     p.shutdown().await;
     cluster.stop().await;
 }
+
+#[tokio::test]
+async fn the_rocketmq_binary_header_encoding_works_end_to_end() {
+    let cluster = Cluster::start(1).await;
+    cluster.create_topic("Binary", 2).await;
+    let mut options = courier_client::ClientOptions::default();
+    options.set_namesrv(&cluster.namesrv);
+    options.serialize_type = courier_client::SerializeType::RocketMq;
+    let p = Producer::builder()
+        .options(options.clone())
+        .group("pg")
+        .build()
+        .unwrap();
+    let r = p
+        .send(Message::new("Binary", "bin").with_tags("B"))
+        .await
+        .unwrap();
+    p.send_oneway(Message::new("Binary", "bin-oneway"))
+        .await
+        .unwrap();
+    let pc = PullConsumer::new(options, "cg-bin").unwrap();
+    let got = pc.pull(&r.queue, "B", r.queue_offset, 1).await.unwrap();
+    assert_eq!(got.messages[0].msg_id, r.msg_id);
+    pc.update_offset(&r.queue, 1).await.unwrap();
+    assert_eq!(pc.query_offset(&r.queue).await.unwrap(), Some(1));
+    pc.shutdown().await;
+    p.shutdown().await;
+    cluster.stop().await;
+}
