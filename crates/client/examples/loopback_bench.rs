@@ -4,7 +4,7 @@
 //! Client and broker share the process and the machine, so this is a smoke
 //! figure, not a benchmark; `courier bench` is the real one.
 //!
-//! `cargo run --release -p courier-client --example loopback_bench -- [N] [S] [C]`
+//! `cargo run --release -p courier-client --example loopback_bench -- [N] [S] [C] [json|binary]`
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -15,10 +15,15 @@ use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1).map(|a| a.parse::<usize>());
-    let count = args.next().transpose()?.unwrap_or(100_000);
-    let size = args.next().transpose()?.unwrap_or(1024);
-    let concurrency = args.next().transpose()?.unwrap_or(128).max(1);
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let num = |i: usize, default: usize| argv.get(i).map_or(Ok(default), |a| a.parse::<usize>());
+    let count = num(0, 100_000)?;
+    let size = num(1, 1024)?;
+    let concurrency = num(2, 128)?.max(1);
+    let serialize_type = match argv.get(3).map(String::as_str) {
+        Some("binary") => courier_client::SerializeType::RocketMq,
+        _ => courier_client::SerializeType::Json,
+    };
 
     let dir = tempfile::tempdir()?;
     let stop = CancellationToken::new();
@@ -44,8 +49,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .wait_for_route("LoopBench", 1, Duration::from_secs(10))
         .await?;
 
+    let mut options = courier_client::ClientOptions::default();
+    options.set_namesrv(&namesrv);
+    options.serialize_type = serialize_type;
     let producer = Producer::builder()
-        .namesrv(&namesrv)
+        .options(options.clone())
         .group("bench-pg")
         .build()?;
     let body = bytes::Bytes::from(vec![b'x'; size]);
@@ -72,7 +80,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     lat.sort();
     let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
     println!(
-        "produce: {count} x {size} B, {concurrency} in flight: {:.0} msgs/s, {:.1} MB/s, p50 {:?}, p99 {:?}",
+        "produce ({serialize_type:?} headers): {count} x {size} B, {concurrency} in flight: {:.0} msgs/s, {:.1} MB/s, p50 {:?}, p99 {:?}",
         count as f64 / produce_secs,
         (count * size) as f64 / produce_secs / 1e6,
         pct(0.50),
@@ -83,7 +91,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let c2 = consumed.clone();
     let started = Instant::now();
     let consumer = PushConsumer::builder()
-        .namesrv(&namesrv)
+        .options(options)
         .group("bench-cg")
         .subscribe("LoopBench", "*")
         .consume_from(ConsumeFromWhere::FirstOffset)
