@@ -85,7 +85,6 @@ pub fn now_ms() -> i64 {
 /// Runs until `Stop` or until every sender is gone.
 pub fn run(shared: Arc<Shared>, rx: Receiver<SeqMsg>, raft: Proposer) {
     let mut stop = false;
-    let mut since_snapshot = 0u64;
     while !stop {
         let mut batch = match rx.recv() {
             Ok(SeqMsg::Job(j)) => vec![j],
@@ -101,15 +100,13 @@ pub fn run(shared: Arc<Shared>, rx: Receiver<SeqMsg>, raft: Proposer) {
                 Err(_) => break,
             }
         }
-        match process_batch(&shared, batch, &raft) {
-            None => break,
-            Some(written) => since_snapshot += written,
-        }
-        if since_snapshot >= shared.config.snapshot_every_txns.max(1) {
-            since_snapshot = 0;
+        let Some(written) = process_batch(&shared, batch, &raft) else {
+            break;
+        };
+        if written > 0 {
             // Raft builds it under the state read lock, between batches, and then purges
             // the log entries it covers.
-            raft.request_snapshot();
+            raft.maybe_snapshot(shared.config.snapshot_every_txns);
         }
     }
 }

@@ -131,10 +131,17 @@ impl Keeper {
             dir_lock,
         } = self;
         let raft = node.raft.clone();
+        let sm = node.sm.clone();
+        let every = config.snapshot_every_txns.max(1);
         let result = serve_inner(config, node, secret, listener, shutdown).await;
+        if result.is_ok() {
+            snapshot_if_due(&raft, &sm, every).await;
+        }
         if let Err(e) = raft.shutdown().await {
             tracing::warn!(error = %e, "Raft did not shut down cleanly");
         }
+        // No snapshot write may land after the directory lock is released.
+        let _ = tokio::task::spawn_blocking(move || sm.close()).await;
         drop(dir_lock);
         result
     }
@@ -218,6 +225,29 @@ async fn serve_inner(
         return Err(KeeperError::WritePathStopped);
     }
     Ok(())
+}
+
+/// On a clean stop, finishes the snapshot the write path asked for (or that is due) and lets
+/// Raft purge the log it covers, so the next start replays at most `every` txns. Snapshots
+/// otherwise run in the background and one requested just before the stop would be dropped.
+async fn snapshot_if_due(raft: &crate::raft::KeeperRaft, sm: &crate::raft::SmShared, every: u64) {
+    let behind = sm.mem_zxid().saturating_sub(sm.snapshot_zxid());
+    if behind <= 0 || (behind as u64) < every {
+        return;
+    }
+    if raft.trigger().snapshot().await.is_err() {
+        return;
+    }
+    let done = raft
+        .wait(Some(Duration::from_secs(30)))
+        .metrics(
+            |m| m.snapshot.is_some() && m.snapshot == m.last_applied && m.purged == m.snapshot,
+            "snapshot and purge at shutdown",
+        )
+        .await;
+    if let Err(e) = done {
+        tracing::warn!(error = %e, "the shutdown snapshot did not finish; the next start replays more of the log");
+    }
 }
 
 /// The state of a data directory written before the Raft log (`keeper.snap` + `keeper.wal`),

@@ -236,6 +236,9 @@ impl Proposer {
         };
         let max_session = entries.iter().map(|e| e.session_id).max().unwrap_or(0);
         self.sm.note_pre_applied(last, max_session);
+        // The write runs as a task on the runtime rather than through `Handle::block_on` on
+        // this thread: with a current-thread runtime (tests) block_on-driven writes left
+        // snapshot builds stalled in stress runs, while the task form never did.
         let (tx, rx) = tokio::sync::oneshot::channel();
         let raft = self.raft.clone();
         self.rt.spawn(async move {
@@ -246,6 +249,16 @@ impl Proposer {
             Ok(Ok(resp)) => Ok(resp.data),
             Ok(Err(e)) => Err(format!("Raft write failed: {e}")),
             Err(_) => Err("the Raft runtime stopped before the write finished".into()),
+        }
+    }
+
+    /// Asks for a snapshot when at least `every` txns (zxids) are newer than the newest one
+    /// on disk. Openraft ignores a request while a snapshot is being built, so this is asked
+    /// again after every batch until one lands.
+    pub fn maybe_snapshot(&self, every: u64) {
+        let behind = self.sm.mem_zxid().saturating_sub(self.sm.snapshot_zxid());
+        if behind >= 0 && behind as u64 >= every.max(1) {
+            self.request_snapshot();
         }
     }
 

@@ -48,6 +48,12 @@ pub struct SmShared {
     max_session: AtomicI64,
     dir: PathBuf,
     snapshots_built: AtomicU64,
+    /// zxid covered by the newest snapshot on disk.
+    snapshot_zxid: AtomicI64,
+    /// Held while a snapshot file is written; true once the keeper closed. A snapshot build
+    /// runs in a task openraft spawns, which can outlive `Raft::shutdown`: without this fence
+    /// it could replace `raft.snap` under the next keeper opening the same directory.
+    disk: Mutex<bool>,
 }
 
 impl SmShared {
@@ -71,6 +77,17 @@ impl SmShared {
     /// The last applied log id.
     pub fn last_applied(&self) -> Option<LogId<u64>> {
         self.applied.lock().0
+    }
+
+    /// zxid covered by the newest snapshot on disk (0 if none).
+    pub fn snapshot_zxid(&self) -> i64 {
+        self.snapshot_zxid.load(Ordering::Acquire)
+    }
+
+    /// Waits for a snapshot write in progress and refuses any later one. Call after Raft is
+    /// shut down, before the data directory is unlocked.
+    pub fn close(&self) {
+        *self.disk.lock() = true;
     }
 
     /// How many snapshots this process built.
@@ -172,6 +189,7 @@ impl KeeperStateMachine {
             }
         };
         let present = loaded.is_some();
+        let snapshot_zxid = loaded.as_ref().map(|(_, st)| st.last_zxid).unwrap_or(0);
         let (applied, membership, state) = match loaded {
             Some((meta, state)) => (meta.last_log_id, meta.last_membership, state),
             None => (None, Membership::default(), seed.unwrap_or_default()),
@@ -183,6 +201,8 @@ impl KeeperStateMachine {
             applied: Mutex::new((applied, membership)),
             dir: dir.to_path_buf(),
             snapshots_built: AtomicU64::new(0),
+            snapshot_zxid: AtomicI64::new(snapshot_zxid),
+            disk: Mutex::new(false),
         };
         Ok((
             KeeperStateMachine {
@@ -218,7 +238,7 @@ impl RaftSnapshotBuilder<TypeConfig> for KeeperStateMachine {
         let (last_log_id, last_membership) = self.shared.applied.lock().clone();
         let shared = self.shared.clone();
         // Encoding a large tree and fsyncing it takes seconds: keep it off the worker threads.
-        let (meta, raw) = tokio::task::spawn_blocking(move || {
+        let (meta, raw, zxid) = tokio::task::spawn_blocking(move || {
             let body = crate::snapshot::encode(&state);
             let zxid = state.last_zxid;
             drop(state);
@@ -235,17 +255,23 @@ impl RaftSnapshotBuilder<TypeConfig> for KeeperStateMachine {
                 snapshot_id,
             };
             let raw = encode_file(&meta, &body)?;
+            let closed = shared.disk.lock();
+            if *closed {
+                return Err("the keeper is shutting down; snapshot not written".to_string());
+            }
             write_atomically(&shared.dir, &raw).map_err(|e| e.to_string())?;
+            drop(closed);
             tracing::info!(
                 zxid = format_args!("{zxid:#x}"),
                 bytes = raw.len(),
                 "keeper snapshot written"
             );
-            Ok::<_, String>((meta, raw))
+            Ok::<_, String>((meta, raw, zxid))
         })
         .await
         .map_err(sm_write_err)?
         .map_err(sm_write_err)?;
+        self.shared.snapshot_zxid.fetch_max(zxid, Ordering::AcqRel);
         self.shared.snapshots_built.fetch_add(1, Ordering::AcqRel);
         Ok(Snapshot {
             meta,
@@ -327,9 +353,20 @@ impl RaftStateMachine<TypeConfig> for KeeperStateMachine {
         // Re-encoded under the meta openraft gives, which is the authority on what it covers.
         let body = crate::snapshot::encode(&new_state);
         let raw = encode_file(meta, &body).map_err(sm_write_err)?;
-        write_atomically(&self.shared.dir, &raw).map_err(sm_write_err)?;
+        {
+            let closed = self.shared.disk.lock();
+            if *closed {
+                return Err(sm_write_err(
+                    "the keeper is shutting down; snapshot not installed",
+                ));
+            }
+            write_atomically(&self.shared.dir, &raw).map_err(sm_write_err)?;
+        }
         let mut state = self.shared.state.write().await;
         *state = new_state;
+        self.shared
+            .snapshot_zxid
+            .store(state.last_zxid, Ordering::Release);
         self.shared
             .mem_zxid
             .store(state.last_zxid, Ordering::Release);
