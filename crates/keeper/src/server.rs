@@ -99,7 +99,11 @@ impl Keeper {
         let node =
             crate::raft::start(&config.data_dir, config.fsync, config.server_id, seed).await?;
         if migrating {
-            finish_migration(&node, &config.data_dir).await?;
+            if let Err(e) = finish_migration(&node, &config.data_dir).await {
+                let _ = node.raft.shutdown().await;
+                node.sm.close();
+                return Err(e);
+            }
         }
         {
             let state = node.sm.state.read().await;
