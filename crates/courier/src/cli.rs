@@ -14,19 +14,22 @@ use crate::bench::writer::StoreWriterArgs;
 const ABOUT: &str = "Courier: one binary speaking RocketMQ, ZooKeeper and Dubbo.";
 
 const LONG_ABOUT: &str = "\
-Courier is a Rust reimplementation of Apache RocketMQ (message queue), Apache ZooKeeper
-(coordination service) and Apache Dubbo (RPC framework). It is wire-compatible with their
-existing clients, so Java, Go and Python applications talk to it unchanged.
+Courier is a Rust reimplementation of Apache RocketMQ (message queue) and Apache ZooKeeper
+(coordination service), with an Apache Dubbo-compatible RPC framework to follow. It speaks their
+wire protocols, so existing RocketMQ and ZooKeeper clients talk to it unchanged.
 
 Messages are kept in RocketMQ's own on-disk format (CommitLog, ConsumeQueue, IndexFile), so
 offsets and message ids carry over exactly.
 
-Start with `courier bench store` to see what the message store does on this machine's disk.";
+Start with `courier dev`: a name server (9876), a broker (10911) and a keeper (2181) in one
+process, data under ./courier-data.";
 
 const AFTER_HELP: &str = "\
 Examples:
   courier dev                      name server + broker + keeper on 127.0.0.1 (quick start)
   courier bench store              measure the message store against this disk (1-3 min)
+  courier bench produce --namesrv 127.0.0.1:9876 --topic Bench --size 1024 --count 100000
+  courier bench keeper --connect 127.0.0.1:2181
   courier bench store --quick      a few-second smoke run
   COURIER_LOG=debug courier bench store --quick
 
