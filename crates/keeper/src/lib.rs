@@ -15,6 +15,7 @@
 pub mod acl;
 pub mod config;
 mod conn;
+mod crc_frame;
 pub mod error;
 mod four_letter;
 pub mod path;

@@ -9,6 +9,7 @@
 //! that is short or fails its CRC is treated as a torn tail from a crash: the file is truncated
 //! there. zxids must strictly increase; anything else is corruption and stops startup.
 
+use crate::crc_frame::{read_record, FRAME_HEADER};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -83,18 +84,7 @@ impl FileTxnLog {
             }
             let mut pos = MAGIC.len();
             let mut last_zxid = i64::MIN;
-            while raw.len() - pos >= 8 {
-                let len = u32::from_be_bytes([raw[pos], raw[pos + 1], raw[pos + 2], raw[pos + 3]])
-                    as usize;
-                let crc =
-                    u32::from_be_bytes([raw[pos + 4], raw[pos + 5], raw[pos + 6], raw[pos + 7]]);
-                if len > MAX_RECORD || raw.len() - pos - 8 < len {
-                    break;
-                }
-                let payload = &raw[pos + 8..pos + 8 + len];
-                if crc32fast::hash(payload) != crc {
-                    break;
-                }
+            while let Some(payload) = read_record(&raw, pos, MAX_RECORD) {
                 let entry = TxnEntry::from_slice(payload, MAX_RECORD).map_err(|e| {
                     KeeperError::Corrupt {
                         path: path.clone(),
@@ -111,7 +101,7 @@ impl FileTxnLog {
                 }
                 last_zxid = entry.zxid;
                 entries.push(entry);
-                pos += 8 + len;
+                pos += FRAME_HEADER + payload.len();
             }
             if pos < raw.len() {
                 tracing::warn!(

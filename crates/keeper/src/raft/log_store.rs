@@ -16,6 +16,7 @@
 //! since the last snapshot. Every unpurged entry is also kept in memory: openraft reads the
 //! entries back to apply them, and a snapshot bounds how many there are.
 
+use crate::crc_frame::{read_record, FRAME_HEADER};
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::fs::{File, OpenOptions};
@@ -196,18 +197,7 @@ impl LogStore {
             }
             let mut next = purged.map(|p: LogId<u64>| p.index + 1);
             let mut pos = HEADER;
-            while raw.len() - pos >= 8 {
-                let len = u32::from_be_bytes([raw[pos], raw[pos + 1], raw[pos + 2], raw[pos + 3]])
-                    as usize;
-                let crc =
-                    u32::from_be_bytes([raw[pos + 4], raw[pos + 5], raw[pos + 6], raw[pos + 7]]);
-                if len > MAX_RECORD || raw.len() - pos - 8 < len {
-                    break;
-                }
-                let payload = &raw[pos + 8..pos + 8 + len];
-                if crc32fast::hash(payload) != crc {
-                    break;
-                }
+            while let Some(payload) = read_record(&raw, pos, MAX_RECORD) {
                 let entry = decode_entry(payload)
                     .map_err(|e| corrupt(format!("record at byte {pos}: {e}")))?;
                 let index = entry.log_id.index;
@@ -220,7 +210,7 @@ impl LogStore {
                 next = Some(index + 1);
                 offsets.insert(index, pos as u64);
                 entries.insert(index, entry);
-                pos += 8 + len;
+                pos += FRAME_HEADER + payload.len();
             }
             if pos < raw.len() {
                 tracing::warn!(
