@@ -44,6 +44,16 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), BrokerError>
     Ok(())
 }
 
+/// Serializes `value` as pretty JSON (the shape RocketMQ's tables have on disk) and replaces
+/// `path` with it atomically.
+pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), BrokerError> {
+    let json = serde_json::to_vec_pretty(value).map_err(|e| BrokerError::PersistWrite {
+        path: path.to_path_buf(),
+        source: std::io::Error::other(e),
+    })?;
+    write_atomically(path, &json)
+}
+
 /// Loads and parses `path`, falling back to `path.bak`. `Ok(None)` when neither file exists.
 pub fn load<T>(
     path: &Path,

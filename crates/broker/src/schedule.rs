@@ -145,8 +145,7 @@ impl ScheduleService {
         let file = OffsetFile {
             offset_table: self.offsets.lock().clone(),
         };
-        let text = serde_json::to_vec_pretty(&file).unwrap_or_default();
-        persist::write_atomically(&self.path, &text)
+        persist::write_json(&self.path, &file)
     }
 
     /// Delivers every due message of every level; returns how many were delivered.

@@ -215,22 +215,7 @@ impl SubscriptionGroupManager {
 
     /// Writes subscriptionGroup.json (atomically, keeping a .bak).
     pub fn persist(&self) -> Result<(), BrokerError> {
-        let wrapper = {
-            let inner = self.inner.read();
-            Wrapper {
-                subscription_group_table: inner
-                    .table
-                    .iter()
-                    .map(|(k, v)| (k.clone(), SubscriptionGroupConfig::clone(v)))
-                    .collect(),
-                data_version: inner.data_version.clone(),
-            }
-        };
-        let json = serde_json::to_vec_pretty(&wrapper).map_err(|e| BrokerError::PersistWrite {
-            path: self.path.clone(),
-            source: std::io::Error::other(e),
-        })?;
-        persist::write_atomically(&self.path, &json)
+        persist::write_json(&self.path, &self.wrapper())
     }
 }
 

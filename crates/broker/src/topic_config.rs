@@ -427,12 +427,7 @@ impl TopicConfigManager {
 
     /// Writes topics.json (atomically, keeping a .bak).
     pub fn persist(&self) -> Result<(), BrokerError> {
-        let wrapper = self.wrapper();
-        let json = serde_json::to_vec_pretty(&wrapper).map_err(|e| BrokerError::PersistWrite {
-            path: self.path.clone(),
-            source: std::io::Error::other(e),
-        })?;
-        persist::write_atomically(&self.path, &json)
+        persist::write_json(&self.path, &self.wrapper())
     }
 }
 
