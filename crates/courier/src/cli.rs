@@ -46,8 +46,14 @@ Logs go to stderr; set the filter with --log-level or COURIER_LOG (RUST_LOG synt
     propagate_version = true
 )]
 pub struct Cli {
-    /// Log filter in RUST_LOG syntax, e.g. `info`, `courier_store=debug,warn`.
-    #[arg(long, global = true, env = "COURIER_LOG", default_value = "info")]
+    /// Log filter in RUST_LOG syntax, e.g. `info`, `courier_store=debug,warn`. The default keeps
+    /// openraft's per-election chatter at warn; `openraft=info` brings it back.
+    #[arg(
+        long,
+        global = true,
+        env = "COURIER_LOG",
+        default_value = "info,openraft=warn"
+    )]
     pub log_level: String,
 
     #[command(subcommand)]
