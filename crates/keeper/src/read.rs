@@ -329,18 +329,7 @@ fn set_watches(
 ) {
     let rz = w.relative_zxid;
     let last = state.last_zxid;
-    for p in &w.data_watches {
-        match state.tree.get(p) {
-            None => ctx
-                .handle
-                .send(notification(last, EventType::NodeDeleted, p)),
-            Some(n) if n.stat.mzxid > rz => {
-                ctx.handle
-                    .send(notification(last, EventType::NodeDataChanged, p))
-            }
-            Some(_) => watches.add(ctx.conn, WatchKind::Data, p),
-        }
-    }
+    rearm(state, watches, ctx, &w.data_watches, rz, WatchKind::Data);
     for p in &w.exist_watches {
         if state.tree.get(p).is_some() {
             ctx.handle
@@ -349,22 +338,38 @@ fn set_watches(
             watches.add(ctx.conn, WatchKind::Data, p);
         }
     }
-    for p in &w.child_watches {
-        match state.tree.get(p) {
-            None => ctx
-                .handle
-                .send(notification(last, EventType::NodeDeleted, p)),
-            Some(n) if n.stat.pzxid > rz => {
-                ctx.handle
-                    .send(notification(last, EventType::NodeChildrenChanged, p))
-            }
-            Some(_) => watches.add(ctx.conn, WatchKind::Child, p),
-        }
-    }
+    rearm(state, watches, ctx, &w.child_watches, rz, WatchKind::Child);
     for p in &w.persistent_watches {
         watches.add(ctx.conn, WatchKind::Persistent, p);
     }
     for p in &w.persistent_recursive_watches {
         watches.add(ctx.conn, WatchKind::PersistentRecursive, p);
+    }
+}
+
+/// Re-arms the data or child watches of a reconnecting client (same order as ZooKeeper): a watch
+/// whose node changed after the client's `relative_zxid` fires at once (NodeDeleted when the node
+/// is gone), so nothing that happened while the client was away is missed.
+fn rearm(
+    state: &StateMachine,
+    watches: &mut WatchManager,
+    ctx: &ReadCtx<'_>,
+    paths: &[String],
+    relative_zxid: i64,
+    kind: WatchKind,
+) {
+    let last = state.last_zxid;
+    let (changed, zxid): (EventType, fn(&Node) -> i64) = match kind {
+        WatchKind::Child => (EventType::NodeChildrenChanged, |n| n.stat.pzxid),
+        _ => (EventType::NodeDataChanged, |n| n.stat.mzxid),
+    };
+    for p in paths {
+        match state.tree.get(p) {
+            None => ctx
+                .handle
+                .send(notification(last, EventType::NodeDeleted, p)),
+            Some(n) if zxid(n) > relative_zxid => ctx.handle.send(notification(last, changed, p)),
+            Some(_) => watches.add(ctx.conn, kind, p),
+        }
     }
 }
