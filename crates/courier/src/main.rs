@@ -13,6 +13,12 @@ use tracing_subscriber::EnvFilter;
 
 use crate::cli::{Cli, Command};
 
+/// mimalloc instead of glibc malloc: the broker and the bench client allocate and free small
+/// buffers on different runtime threads, where glibc's arena locks and consolidation cost a fifth
+/// of the CPU per message (see docs/broker.md, "Performance").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logging(&cli.log_level)?;
