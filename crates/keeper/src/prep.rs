@@ -131,8 +131,8 @@ impl<'a> View<'a> {
         match self.overlay.get(p) {
             Some(v) => v.clone(),
             None => self.state.tree.get(p).map(|n| VNode {
-                stat: n.stat.clone(),
-                acl: n.acl.clone(),
+                stat: n.stat(),
+                acl: n.acl().clone(),
             }),
         }
     }
@@ -193,12 +193,12 @@ pub fn prep(state: &StateMachine, op: &WriteOp, ctx: &PrepCtx<'_>) -> Result<Pre
 
 fn prep_sweep(state: &StateMachine, p: &str, now_ms: i64) -> Result<Txn, ErrorCode> {
     let n = state.tree.get(p).ok_or(ErrorCode::NoNode)?;
-    if !n.children.is_empty() {
+    if n.num_children() != 0 {
         return Err(ErrorCode::NotEmpty);
     }
-    let due = match owner_kind(n.stat.ephemeral_owner) {
-        OwnerKind::Container => n.stat.cversion > 0,
-        OwnerKind::Ttl(ttl) => now_ms.saturating_sub(n.stat.mtime) > ttl,
+    let due = match owner_kind(n.stat().ephemeral_owner) {
+        OwnerKind::Container => n.stat().cversion > 0,
+        OwnerKind::Ttl(ttl) => now_ms.saturating_sub(n.stat().mtime) > ttl,
         _ => false,
     };
     if due {
@@ -596,7 +596,7 @@ mod tests {
             run(&mut sm, WriteOp::Multi(ok)).unwrap(),
             Prepared::Txn(_)
         ));
-        assert_eq!(sm.tree.get("/m").unwrap().stat.cversion, 2);
+        assert_eq!(sm.tree.get("/m").unwrap().stat().cversion, 2);
     }
 
     #[test]
@@ -697,7 +697,7 @@ mod tests {
         assert_eq!(run(&mut sm, ttl(5, 0)), Err(ErrorCode::BadArguments));
         assert_eq!(run(&mut sm, ttl(0, 100)), Err(ErrorCode::BadArguments));
         run(&mut sm, ttl(5, 100)).unwrap();
-        assert_eq!(sm.tree.ttl_nodes().count(), 1);
+        assert_eq!(sm.tree.ttl_nodes().len(), 1);
         let mut off = ctx();
         off.extended_types = false;
         assert_eq!(prep(&sm, &ttl(5, 100), &off), Err(ErrorCode::Unimplemented));

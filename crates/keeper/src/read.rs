@@ -16,7 +16,7 @@ use crate::path;
 use crate::prep;
 use crate::shared::{notification, ConnHandle, Shared};
 use crate::state::StateMachine;
-use crate::tree::{client_stat, Node};
+use crate::tree::{client_stat, NodeRef};
 use crate::watches::{ConnId, WatchKind, WatchManager};
 
 /// The connection a read runs for.
@@ -36,10 +36,10 @@ fn node_for<'s>(
     p: &str,
     perm: i32,
     ids: &[Id],
-) -> Result<&'s Node, ErrorCode> {
+) -> Result<NodeRef<'s>, ErrorCode> {
     path::validate(p)?;
     let n = state.tree.get(p).ok_or(ErrorCode::NoNode)?;
-    if !acl::allowed(&n.acl, perm, ids) {
+    if !acl::allowed(n.acl(), perm, ids) {
         return Err(ErrorCode::NoAuth);
     }
     Ok(n)
@@ -71,7 +71,7 @@ pub fn execute(
                 path::validate(&r.path)?;
                 match state.tree.get(&r.path) {
                     Some(n) => {
-                        if !acl::allowed(&n.acl, perms::READ, ids) {
+                        if !acl::allowed(n.acl(), perms::READ, ids) {
                             return Err(ErrorCode::NoAuth);
                         }
                         if r.watch {
@@ -81,7 +81,7 @@ pub fn execute(
                                 .add(ctx.conn, WatchKind::Data, &r.path);
                         }
                         Ok(StatResponse {
-                            stat: client_stat(&n.stat),
+                            stat: client_stat(&n.stat()),
                         })
                     }
                     None => {
@@ -107,8 +107,8 @@ pub fn execute(
                         .add(ctx.conn, WatchKind::Data, &r.path);
                 }
                 GetDataResponse {
-                    data: n.data.clone(),
-                    stat: client_stat(&n.stat),
+                    data: bytes::Bytes::copy_from_slice(n.data()),
+                    stat: client_stat(&n.stat()),
                 }
             });
             respond(xid, zxid, res)
@@ -122,7 +122,7 @@ pub fn execute(
                         .add(ctx.conn, WatchKind::Child, &r.path);
                 }
                 GetChildrenResponse {
-                    children: n.children.iter().cloned().collect(),
+                    children: n.children(),
                 }
             });
             respond(xid, zxid, res)
@@ -136,22 +136,22 @@ pub fn execute(
                         .add(ctx.conn, WatchKind::Child, &r.path);
                 }
                 GetChildren2Response {
-                    children: n.children.iter().cloned().collect(),
-                    stat: client_stat(&n.stat),
+                    children: n.children(),
+                    stat: client_stat(&n.stat()),
                 }
             });
             respond(xid, zxid, res)
         }
         Request::GetAcl(r) => {
             let res = node_for(state, &r.path, perms::READ | perms::ADMIN, ids).map(|n| {
-                let shown = if acl::allowed(&n.acl, perms::ADMIN, ids) {
-                    n.acl.as_ref().clone()
+                let shown = if acl::allowed(n.acl(), perms::ADMIN, ids) {
+                    n.acl().as_ref().clone()
                 } else {
-                    acl::redact(&n.acl)
+                    acl::redact(n.acl())
                 };
                 GetAclResponse {
                     acl: shown,
-                    stat: client_stat(&n.stat),
+                    stat: client_stat(&n.stat()),
                 }
             });
             respond(xid, zxid, res)
@@ -180,8 +180,8 @@ pub fn execute(
             let ephemerals = state
                 .tree
                 .ephemerals_of(ctx.session_id)
+                .into_iter()
                 .filter(|p| prefix == "/" || p.starts_with(prefix))
-                .cloned()
                 .collect();
             reply_frame(xid, zxid, 0, &GetEphemeralsResponse { ephemerals })
         }
@@ -209,7 +209,10 @@ pub fn execute(
                                     .lock()
                                     .add(ctx.conn, WatchKind::Data, &r.path);
                             }
-                            OpResult::GetData(n.data.clone(), client_stat(&n.stat))
+                            OpResult::GetData(
+                                bytes::Bytes::copy_from_slice(n.data()),
+                                client_stat(&n.stat()),
+                            )
                         }
                         Err(c) => OpResult::Error(c.code()),
                     },
@@ -221,7 +224,7 @@ pub fn execute(
                                     .lock()
                                     .add(ctx.conn, WatchKind::Child, &r.path);
                             }
-                            OpResult::GetChildren(n.children.iter().cloned().collect())
+                            OpResult::GetChildren(n.children())
                         }
                         Err(c) => OpResult::Error(c.code()),
                     },
@@ -234,7 +237,7 @@ pub fn execute(
             let res = (|| {
                 path::validate(&r.path)?;
                 if let Some(n) = state.tree.get(&r.path) {
-                    if !acl::allowed(&n.acl, perms::READ, ids) {
+                    if !acl::allowed(n.acl(), perms::READ, ids) {
                         return Err(ErrorCode::NoAuth);
                     }
                 }
@@ -359,16 +362,16 @@ fn rearm(
     kind: WatchKind,
 ) {
     let last = state.last_zxid;
-    let (changed, zxid): (EventType, fn(&Node) -> i64) = match kind {
-        WatchKind::Child => (EventType::NodeChildrenChanged, |n| n.stat.pzxid),
-        _ => (EventType::NodeDataChanged, |n| n.stat.mzxid),
+    let (changed, zxid): (EventType, fn(&NodeRef<'_>) -> i64) = match kind {
+        WatchKind::Child => (EventType::NodeChildrenChanged, |n| n.stat().pzxid),
+        _ => (EventType::NodeDataChanged, |n| n.stat().mzxid),
     };
     for p in paths {
         match state.tree.get(p) {
             None => ctx
                 .handle
                 .send(notification(last, EventType::NodeDeleted, p)),
-            Some(n) if zxid(n) > relative_zxid => ctx.handle.send(notification(last, changed, p)),
+            Some(n) if zxid(&n) > relative_zxid => ctx.handle.send(notification(last, changed, p)),
             Some(_) => watches.add(ctx.conn, kind, p),
         }
     }

@@ -244,7 +244,7 @@ fn process_batch(shared: &Arc<Shared>, batch: Vec<WriteJob>, raft: &Proposer) ->
                 for (c, recursive_only) in targets {
                     let Some(h) = conns.get(&c) else { continue };
                     if recursive_only {
-                        let acl = state.tree.get(p).map(|n| n.acl.clone()).or_else(|| {
+                        let acl = state.tree.get(p).map(|n| n.acl().clone()).or_else(|| {
                             applied
                                 .deleted_acls
                                 .iter()

@@ -339,18 +339,18 @@ async fn sweep_loop(shared: Arc<Shared>) {
             state
                 .tree
                 .containers()
+                .into_iter()
                 .chain(state.tree.ttl_nodes())
                 .filter(|p| {
                     state.tree.get(p).is_some_and(|n| {
-                        n.children.is_empty()
-                            && match owner_kind(n.stat.ephemeral_owner) {
-                                OwnerKind::Container => n.stat.cversion > 0,
-                                OwnerKind::Ttl(ttl) => now - n.stat.mtime > ttl,
+                        (n.num_children() == 0)
+                            && match owner_kind(n.stat().ephemeral_owner) {
+                                OwnerKind::Container => n.stat().cversion > 0,
+                                OwnerKind::Ttl(ttl) => now - n.stat().mtime > ttl,
                                 _ => false,
                             }
                     })
                 })
-                .cloned()
                 .collect()
         };
         for path in candidates {

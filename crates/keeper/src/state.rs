@@ -4,13 +4,13 @@
 //! WAL replay runs at startup and what openraft's state machine will run later. It reports the
 //! watch events each change raises and the Stat after each (sub-)op so the caller can answer.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use courier_keeper_proto::{Acl, EventType, Stat};
 
 use crate::path;
-use crate::tree::{DataTree, Node};
+use crate::tree::DataTree;
 use crate::txn::{Txn, TxnEntry};
 
 /// Why a txn could not be applied (only possible with a corrupt or foreign log: prep validates).
@@ -84,8 +84,7 @@ impl StateMachine {
                 out.stats.push(None);
             }
             Txn::CloseSession => {
-                let paths: Vec<String> = self.tree.ephemerals_of(e.session_id).cloned().collect();
-                for p in paths {
+                for p in self.tree.ephemerals_of(e.session_id) {
                     self.delete(e.zxid, &p, out).map_err(fail)?;
                     out.closed_ephemerals.push(p);
                 }
@@ -98,46 +97,13 @@ impl StateMachine {
                 acl,
                 ephemeral_owner,
             } => {
-                if self.tree.nodes.contains_key(p) {
-                    return Err(fail(format!("{p} already exists")));
-                }
-                let parent_path = path::parent(p).to_string();
-                let parent = self
+                let stat = self
                     .tree
-                    .nodes
-                    .get_mut(&parent_path)
-                    .ok_or_else(|| fail(format!("parent of {p} missing")))?;
-                parent.children.insert(path::name(p).to_string());
-                parent.stat.cversion = parent.stat.cversion.wrapping_add(1);
-                parent.stat.num_children = parent.children.len() as i32;
-                parent.stat.pzxid = e.zxid;
-                let stat = Stat {
-                    czxid: e.zxid,
-                    mzxid: e.zxid,
-                    ctime: e.time_ms,
-                    mtime: e.time_ms,
-                    version: 0,
-                    cversion: 0,
-                    aversion: 0,
-                    ephemeral_owner: *ephemeral_owner,
-                    data_length: data.len() as i32,
-                    num_children: 0,
-                    pzxid: e.zxid,
-                };
-                let acl = self.tree.intern_acl(acl);
-                self.tree.nodes.insert(
-                    p.clone(),
-                    Node {
-                        data: data.clone(),
-                        acl,
-                        stat: stat.clone(),
-                        children: BTreeSet::new(),
-                    },
-                );
-                self.tree.index_owner(p, *ephemeral_owner);
+                    .create(p, data, acl, *ephemeral_owner, e.zxid, e.time_ms)
+                    .map_err(fail)?;
                 out.events.push((p.clone(), EventType::NodeCreated));
                 out.events
-                    .push((parent_path, EventType::NodeChildrenChanged));
+                    .push((path::parent(p).to_string(), EventType::NodeChildrenChanged));
                 out.stats.push(Some(stat));
             }
             Txn::Delete { path: p } => {
@@ -145,32 +111,16 @@ impl StateMachine {
                 out.stats.push(None);
             }
             Txn::SetData { path: p, data } => {
-                let n = self
+                let stat = self
                     .tree
-                    .nodes
-                    .get_mut(p)
-                    .ok_or_else(|| fail(format!("{p} missing")))?;
-                n.data = data.clone();
-                n.stat.version = n.stat.version.wrapping_add(1);
-                n.stat.mzxid = e.zxid;
-                n.stat.mtime = e.time_ms;
-                n.stat.data_length = data.len() as i32;
-                out.stats.push(Some(n.stat.clone()));
+                    .set_data(p, data, e.zxid, e.time_ms)
+                    .map_err(fail)?;
+                out.stats.push(Some(stat));
                 out.events.push((p.clone(), EventType::NodeDataChanged));
             }
             Txn::SetAcl { path: p, acl } => {
-                if !self.tree.nodes.contains_key(p) {
-                    return Err(fail(format!("{p} missing")));
-                }
-                let shared = self.tree.intern_acl(acl);
-                let n = self
-                    .tree
-                    .nodes
-                    .get_mut(p)
-                    .ok_or_else(|| fail(format!("{p} missing")))?;
-                n.acl = shared;
-                n.stat.aversion = n.stat.aversion.wrapping_add(1);
-                out.stats.push(Some(n.stat.clone()));
+                let stat = self.tree.set_acl(p, acl).map_err(fail)?;
+                out.stats.push(Some(stat));
             }
             Txn::Check { .. } | Txn::Error { .. } => out.stats.push(None),
             Txn::Multi(_) => return Err(fail("nested multi".into())),
@@ -179,32 +129,11 @@ impl StateMachine {
     }
 
     fn delete(&mut self, zxid: i64, p: &str, out: &mut Applied) -> Result<(), String> {
-        let node = self
-            .tree
-            .nodes
-            .get(p)
-            .ok_or_else(|| format!("{p} missing"))?;
-        if !node.children.is_empty() {
-            return Err(format!("{p} has children"));
-        }
-        if p == "/" {
-            return Err("cannot delete the root".into());
-        }
-        let owner = node.stat.ephemeral_owner;
-        if let Some(n) = self.tree.nodes.remove(p) {
-            out.deleted_acls.push((p.to_string(), n.acl));
-        }
-        self.tree.unindex_owner(p, owner);
-        let parent_path = path::parent(p).to_string();
-        if let Some(parent) = self.tree.nodes.get_mut(&parent_path) {
-            parent.children.remove(path::name(p));
-            parent.stat.cversion = parent.stat.cversion.wrapping_add(1);
-            parent.stat.num_children = parent.children.len() as i32;
-            parent.stat.pzxid = zxid;
-        }
+        let acl = self.tree.delete(p, zxid)?;
+        out.deleted_acls.push((p.to_string(), acl));
         out.events.push((p.to_string(), EventType::NodeDeleted));
         out.events
-            .push((parent_path, EventType::NodeChildrenChanged));
+            .push((path::parent(p).to_string(), EventType::NodeChildrenChanged));
         Ok(())
     }
 }
@@ -244,12 +173,13 @@ mod tests {
             ]
         );
         let root = sm.tree.get("/").unwrap();
-        assert_eq!(root.stat.cversion, 1);
-        assert_eq!(root.stat.num_children, 2);
-        assert_eq!(root.stat.pzxid, 1);
+        assert_eq!(root.stat().cversion, 1);
+        assert_eq!(root.stat().num_children, 2);
+        assert_eq!(root.stat().pzxid, 1);
         let n = sm.tree.get("/a").unwrap();
+        let st = n.stat();
         assert_eq!(
-            (n.stat.czxid, n.stat.mzxid, n.stat.ctime, n.stat.data_length),
+            (st.czxid, st.mzxid, st.ctime, st.data_length),
             (1, 1, 1001, 1)
         );
         sm.apply(&entry(
@@ -262,10 +192,8 @@ mod tests {
         ))
         .unwrap();
         let n = sm.tree.get("/a").unwrap();
-        assert_eq!(
-            (n.stat.version, n.stat.mzxid, n.stat.data_length),
-            (1, 2, 0)
-        );
+        let st = n.stat();
+        assert_eq!((st.version, st.mzxid, st.data_length), (1, 2, 0));
         assert_eq!(sm.last_zxid, 2);
     }
 
@@ -281,7 +209,7 @@ mod tests {
         assert!(sm.tree.get("/e").is_none());
         assert!(sm.tree.get("/p").is_some());
         assert!(sm.sessions.is_empty());
-        assert_eq!(sm.tree.ephemerals_of(7).count(), 0);
+        assert!(sm.tree.ephemerals_of(7).is_empty());
     }
 
     #[test]
@@ -312,11 +240,8 @@ mod tests {
         for e in &log {
             assert_eq!(x.apply(e).unwrap(), y.apply(e).unwrap());
         }
-        assert_eq!(
-            x.tree.get("/a").unwrap().stat,
-            y.tree.get("/a").unwrap().stat
-        );
-        assert_eq!(x.tree.get("/a").unwrap().stat.cversion, 2);
+        assert_eq!(x.tree.dump(), y.tree.dump());
+        assert_eq!(x.tree.get("/a").unwrap().stat().cversion, 2);
     }
 
     #[test]

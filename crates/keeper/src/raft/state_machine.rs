@@ -2,11 +2,13 @@
 //! `StateMachine::apply`, tracks the last applied log id and membership, and builds/installs
 //! snapshots in `snapshot.rs`'s body format.
 //!
-//! Snapshot file `<data_dir>/raft.snap`: 8-byte magic `CKRSNP01`, meta length u32 BE, the
-//! `SnapshotMeta` as JSON (last log id, membership, id), the `snapshot::encode` body, then a
-//! crc32 u32 BE of everything between the magic and the crc. The bytes handed to openraft as
-//! snapshot data are the whole file. Written to `raft.snap.tmp`, fsynced, renamed, directory
-//! fsynced: a crash leaves the old or the new snapshot.
+//! Snapshot file `<data_dir>/raft.snap`: 8-byte magic `CKRSNP02`, meta length u32 BE, the
+//! `SnapshotMeta` as JSON (last log id, membership, id), the compact `snapshot::write_compact`
+//! body, then a crc32 u32 BE of everything between the magic and the crc. (`CKRSNP01` files,
+//! whose body is `snapshot::encode`'s v1 format, are still read.) The bytes handed to openraft
+//! as snapshot data are the whole file. A build streams the body straight into
+//! `raft.snap.tmp` (no in-memory copy of the tree), fsyncs, renames and fsyncs the directory:
+//! a crash leaves the old or the new snapshot.
 //!
 //! Consistency of a snapshot: it is built under the state read lock. The sequencer holds the
 //! write lock from the moment it pre-applies a batch until that batch's entry went through
@@ -31,7 +33,8 @@ use super::{BatchApplied, TypeConfig};
 use crate::error::KeeperError;
 use crate::state::StateMachine;
 
-const MAGIC: &[u8; 8] = b"CKRSNP01";
+const MAGIC: &[u8; 8] = b"CKRSNP02";
+const MAGIC_V1: &[u8; 8] = b"CKRSNP01";
 const FILE: &str = "raft.snap";
 
 type Meta = SnapshotMeta<u64, BasicNode>;
@@ -114,11 +117,17 @@ fn encode_file(meta: &Meta, body: &[u8]) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-/// Splits a snapshot file into its meta and state.
-fn decode_file(raw: &[u8]) -> Result<(Meta, StateMachine), String> {
-    if raw.len() < MAGIC.len() + 8 || &raw[..MAGIC.len()] != MAGIC {
-        return Err("not a keeper Raft snapshot (bad magic or too short)".into());
+/// Checks a snapshot file's magic and crc; returns its meta, whether the body is compact, and
+/// the body.
+fn split_file(raw: &[u8]) -> Result<(Meta, bool, &[u8]), String> {
+    if raw.len() < MAGIC.len() + 8 {
+        return Err("not a keeper Raft snapshot (too short)".into());
     }
+    let compact = match &raw[..MAGIC.len()] {
+        m if m == MAGIC => true,
+        m if m == MAGIC_V1 => false,
+        _ => return Err("not a keeper Raft snapshot (bad magic)".into()),
+    };
     let crc_at = raw.len() - 4;
     let want = u32::from_be_bytes([
         raw[crc_at],
@@ -137,8 +146,18 @@ fn decode_file(raw: &[u8]) -> Result<(Meta, StateMachine), String> {
     }
     let meta: Meta = serde_json::from_slice(&raw[m + 4..body_at])
         .map_err(|e| format!("snapshot meta does not decode: {e}"))?;
-    let state = crate::snapshot::decode(&raw[body_at..crc_at])
-        .map_err(|e| format!("snapshot state does not decode: {e}"))?;
+    Ok((meta, compact, &raw[body_at..crc_at]))
+}
+
+/// Splits a snapshot file into its meta and state.
+fn decode_file(raw: &[u8]) -> Result<(Meta, StateMachine), String> {
+    let (meta, compact, body) = split_file(raw)?;
+    let state = if compact {
+        crate::snapshot::decode_compact(body)
+    } else {
+        crate::snapshot::decode(body)
+    }
+    .map_err(|e| format!("snapshot state does not decode: {e}"))?;
     Ok((meta, state))
 }
 
@@ -151,6 +170,64 @@ fn write_atomically(dir: &Path, raw: &[u8]) -> Result<(), std::io::Error> {
     drop(f);
     std::fs::rename(&tmp, dir.join(FILE))?;
     std::fs::File::open(dir)?.sync_all()
+}
+
+/// Passes writes through and keeps the crc32 of everything after the magic.
+struct CrcWriter<W> {
+    inner: W,
+    crc: crc32fast::Hasher,
+    len: u64,
+}
+
+impl<W: std::io::Write> std::io::Write for CrcWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.crc.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Streams a snapshot file of `state` under `meta` into `<dir>/raft.snap` (tmp, fsync, rename,
+/// directory fsync); returns the file's length.
+/// The state's read guard is released as soon as the body is written, before the fsync.
+fn write_streaming(
+    dir: &Path,
+    meta: &Meta,
+    state: tokio::sync::OwnedRwLockReadGuard<StateMachine>,
+) -> Result<u64, String> {
+    use std::io::Write;
+    let json = serde_json::to_vec(meta).map_err(|e| format!("encoding snapshot meta: {e}"))?;
+    let tmp = dir.join(format!("{FILE}.tmp"));
+    let io = |e: std::io::Error| format!("{}: {e}", tmp.display());
+    let mut f = std::fs::File::create(&tmp).map_err(io)?;
+    f.write_all(MAGIC).map_err(io)?;
+    let mut w = CrcWriter {
+        inner: std::io::BufWriter::with_capacity(1 << 20, f),
+        crc: crc32fast::Hasher::new(),
+        len: MAGIC.len() as u64,
+    };
+    w.write_all(&(json.len() as u32).to_be_bytes())
+        .and_then(|_| w.write_all(&json))
+        .and_then(|_| crate::snapshot::write_compact(&state, &mut w))
+        .map_err(io)?;
+    drop(state);
+    let crc = w.crc.finalize();
+    let len = w.len + 4;
+    let mut f = w.inner.into_inner().map_err(|e| io(e.into_error()))?;
+    f.write_all(&crc.to_be_bytes())
+        .and_then(|_| f.sync_all())
+        .map_err(io)?;
+    drop(f);
+    std::fs::rename(&tmp, dir.join(FILE)).map_err(io)?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    Ok(len)
 }
 
 fn sm_write_err(e: impl std::fmt::Display) -> StorageError<u64> {
@@ -226,8 +303,8 @@ impl KeeperStateMachine {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(sm_read_err(format!("{}: {e}", path.display()))),
         };
-        let (meta, _) =
-            decode_file(&raw).map_err(|e| sm_read_err(format!("{}: {e}", path.display())))?;
+        let (meta, _, _) =
+            split_file(&raw).map_err(|e| sm_read_err(format!("{}: {e}", path.display())))?;
         Ok(Some((meta, raw)))
     }
 }
@@ -238,10 +315,8 @@ impl RaftSnapshotBuilder<TypeConfig> for KeeperStateMachine {
         let (last_log_id, last_membership) = self.shared.applied.lock().clone();
         let shared = self.shared.clone();
         // Encoding a large tree and fsyncing it takes seconds: keep it off the worker threads.
-        let (meta, raw, zxid) = tokio::task::spawn_blocking(move || {
-            let body = crate::snapshot::encode(&state);
+        let (meta, zxid) = tokio::task::spawn_blocking(move || {
             let zxid = state.last_zxid;
-            drop(state);
             let snapshot_id = match last_log_id {
                 Some(id) => format!(
                     "{}-{}-{}-{zxid:x}",
@@ -254,28 +329,29 @@ impl RaftSnapshotBuilder<TypeConfig> for KeeperStateMachine {
                 last_membership,
                 snapshot_id,
             };
-            let raw = encode_file(&meta, &body)?;
             let closed = shared.disk.lock();
             if *closed {
                 return Err("the keeper is shutting down; snapshot not written".to_string());
             }
-            write_atomically(&shared.dir, &raw).map_err(|e| e.to_string())?;
+            let bytes = write_streaming(&shared.dir, &meta, state)?;
             drop(closed);
             tracing::info!(
                 zxid = format_args!("{zxid:#x}"),
-                bytes = raw.len(),
+                bytes,
                 "keeper snapshot written"
             );
-            Ok::<_, String>((meta, raw, zxid))
+            Ok::<_, String>((meta, zxid))
         })
         .await
         .map_err(sm_write_err)?
         .map_err(sm_write_err)?;
         self.shared.snapshot_zxid.fetch_max(zxid, Ordering::AcqRel);
         self.shared.snapshots_built.fetch_add(1, Ordering::AcqRel);
+        // Openraft keeps only the meta of a snapshot it asked for; the data is read back from
+        // the file (`get_current_snapshot`) when it is needed, so no copy of the tree is held.
         Ok(Snapshot {
             meta,
-            snapshot: Box::new(Cursor::new(raw)),
+            snapshot: Box::new(Cursor::new(Vec::new())),
         })
     }
 }
@@ -351,7 +427,7 @@ impl RaftStateMachine<TypeConfig> for KeeperStateMachine {
         let raw = snapshot.into_inner();
         let (_, new_state) = decode_file(&raw).map_err(sm_read_err)?;
         // Re-encoded under the meta openraft gives, which is the authority on what it covers.
-        let body = crate::snapshot::encode(&new_state);
+        let body = crate::snapshot::encode_compact(&new_state);
         let raw = encode_file(meta, &body).map_err(sm_write_err)?;
         {
             let closed = self.shared.disk.lock();
