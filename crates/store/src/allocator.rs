@@ -1,6 +1,11 @@
 //! Background creation of CommitLog segments (RocketMQ's AllocateMappedFileService), so the put
 //! path never creates or fallocates a segment on a tokio worker.
 //!
+//! A new segment gets its first `warm` bytes faulted in (`MappedFile::populate_write`) before it is
+//! handed out, so the first puts after a roll-over do not pay for first-touch page work (RocketMQ
+//! warms whole segments with `warmMapedFileEnable`; Courier warms the head and lets the prefault
+//! thread keep ahead of the writer from there).
+//!
 //! Invariants: at most one creation is in flight and the same start offset is never created twice
 //! while a mapping of it may be live; a finished result (segment or error) waits in `ready` until
 //! the put path takes it; an error is handed to exactly one put and the next request retries.
@@ -25,6 +30,8 @@ struct State {
 pub(crate) struct Allocator {
     dir: PathBuf,
     file_size: u64,
+    small_write_pages: bool,
+    warm: u64,
     state: Mutex<State>,
     cv: Condvar,
 }
@@ -37,10 +44,14 @@ pub(crate) enum Take {
 }
 
 impl Allocator {
-    pub fn new(dir: PathBuf, file_size: u64) -> Allocator {
+    /// `small_write_pages`: segments get the 4 KiB write view (SYNC_FLUSH); `warm`: bytes of each
+    /// new segment to fault in before it is handed out (0 = none).
+    pub fn new(dir: PathBuf, file_size: u64, small_write_pages: bool, warm: u64) -> Allocator {
         Allocator {
             dir,
             file_size,
+            small_write_pages,
+            warm,
             state: Mutex::new(State::default()),
             cv: Condvar::new(),
         }
@@ -125,7 +136,20 @@ impl Allocator {
             };
             let path = self.dir.join(offset_file_name(start));
             let res = MappedFile::create(&path, start, self.file_size)
-                .map(Arc::new)
+                .and_then(|f| {
+                    if self.small_write_pages {
+                        f.with_small_write_pages()
+                    } else {
+                        Ok(f)
+                    }
+                })
+                .map(|f| {
+                    if let Err(e) = f.populate_write(0, self.warm) {
+                        // Only a head start is lost: the writer faults the pages in itself.
+                        tracing::debug!("cannot pre-fault {}: {e}", path.display());
+                    }
+                    Arc::new(f)
+                })
                 .map_err(|e| format!("cannot create commitlog segment {}: {e}", path.display()));
             if let Err(e) = &res {
                 tracing::warn!("{e}");

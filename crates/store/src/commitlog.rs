@@ -40,8 +40,13 @@ pub(crate) struct LoadedSegments {
 }
 
 impl CommitLog {
-    /// Maps every segment in `dir`, checking names, sizes and contiguity.
-    pub fn load(dir: &Path, file_size: u64) -> Result<LoadedSegments, StoreError> {
+    /// Maps every segment in `dir`, checking names, sizes and contiguity. `small_write_pages`:
+    /// give each segment the 4 KiB-page write view (SYNC_FLUSH, see `mapped_file.rs`).
+    pub fn load(
+        dir: &Path,
+        file_size: u64,
+        small_write_pages: bool,
+    ) -> Result<LoadedSegments, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
         let mut found = Vec::new();
         for e in std::fs::read_dir(dir).map_err(|e| StoreError::io(dir, e))? {
@@ -85,8 +90,13 @@ impl CommitLog {
             if len < file_size {
                 repaired.push((start, path.clone()));
             }
-            let f =
+            let mut f =
                 MappedFile::open(&path, start, file_size).map_err(|e| StoreError::io(&path, e))?;
+            if small_write_pages {
+                f = f
+                    .with_small_write_pages()
+                    .map_err(|e| StoreError::io(&path, e))?;
+            }
             segments.push(Arc::new(f));
         }
         Ok(LoadedSegments { segments, repaired })

@@ -134,6 +134,7 @@ impl GroupCommit {
             for (end, tx) in batch.drain(..) {
                 let _ = tx.send(ok && flushed >= end);
             }
+            refault_tail(inner, target);
             if stopping {
                 let mut q = self.q.lock();
                 for (_, tx) in q.waiters.drain(..) {
@@ -141,6 +142,21 @@ impl GroupCommit {
                 }
                 return;
             }
+        }
+    }
+}
+
+/// After a flush the kernel write-protects the page holding the log end (to see the next write);
+/// the next put would take that fault under the put lock. Take it here instead, after the waiters
+/// are released. Only for the 4 KiB-page write view: with large folios this would re-dirty the whole
+/// folio early for nothing.
+fn refault_tail(inner: &Inner, end: u64) {
+    if inner.cfg.prefault_window == 0 {
+        return;
+    }
+    if let Some(seg) = inner.cl.segment_for(end) {
+        if seg.has_small_write_pages() {
+            let _ = seg.populate_write(end - seg.start(), 1);
         }
     }
 }

@@ -12,6 +12,7 @@ mod flush;
 mod index;
 mod mapped_file;
 mod message;
+mod prefault;
 mod recovery;
 mod retention;
 mod store;

@@ -8,6 +8,18 @@
 //! readers only look at ranges published through an atomic by the owning structure. The mapping
 //! stays alive as long as any `Arc<MappedFile>` (including the owner of a `Bytes` handed out by
 //! `bytes()`) exists, even after the file is unlinked.
+//!
+//! Views: every file has one shared mapping used for reads (normal kernel readahead). A CommitLog
+//! segment of a SYNC_FLUSH store also gets a second shared mapping of the same file, the write
+//! view, advised `MADV_RANDOM`: page faults through it create 4 KiB page-cache pages instead of the
+//! large folios readahead builds (up to `read_ahead_kb`, 8 MiB on some virtual disks). The kernel
+//! tracks dirtiness per folio for mapped writes, so with large folios every group-commit msync of a
+//! few KiB rewrote the whole multi-MiB folio (measured: 6.7 GB written for 0.23 GB of records).
+//! Both views map the same page cache, so a byte written through one is visible through the other.
+//! `populate_write` faults pages of the write view in ahead of the writer
+//! (`MADV_POPULATE_WRITE`), so the zero-fill and page-fault work happens on a background thread
+//! instead of under the put lock; it never changes the file's contents and reports failure as an
+//! error, never as SIGBUS.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -26,6 +38,8 @@ pub(crate) struct MappedFile {
     len: u64,
     file: File,
     map: MmapRaw,
+    /// Write view (see the module comment); None = writes go through `map`.
+    wmap: Option<MmapRaw>,
 }
 
 impl std::fmt::Debug for MappedFile {
@@ -36,6 +50,10 @@ impl std::fmt::Debug for MappedFile {
             .finish()
     }
 }
+
+const PAGE: u64 = 4096;
+/// `MADV_POPULATE_WRITE` (Linux 5.14, include/uapi/asm-generic/mman-common.h).
+const MADV_POPULATE_WRITE: libc::c_int = 23;
 
 fn reserve(file: &File, len: u64) -> io::Result<()> {
     // SAFETY: plain syscall on a valid, owned descriptor.
@@ -84,7 +102,64 @@ impl MappedFile {
             len,
             file,
             map,
+            wmap: None,
         })
+    }
+
+    /// Adds the 4 KiB-page write view (module comment). Reads keep using the readahead mapping.
+    pub fn with_small_write_pages(mut self) -> io::Result<MappedFile> {
+        let wmap = MmapOptions::new()
+            .len(self.len as usize)
+            .map_raw(&self.file)?;
+        // SAFETY: advice on a mapping we own, over exactly its length; MADV_RANDOM changes no data.
+        let rc = unsafe {
+            libc::madvise(
+                wmap.as_mut_ptr().cast::<libc::c_void>(),
+                self.len as usize,
+                libc::MADV_RANDOM,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        self.wmap = Some(wmap);
+        Ok(self)
+    }
+
+    /// True when writes go through a separate 4 KiB-page write view.
+    pub fn has_small_write_pages(&self) -> bool {
+        self.wmap.is_some()
+    }
+
+    fn write_base(&self) -> *mut u8 {
+        self.wmap.as_ref().unwrap_or(&self.map).as_mut_ptr()
+    }
+
+    /// Faults `[off, off+len)` (widened to whole pages, clipped to the file) into the write view as
+    /// writable pages without changing a byte (`MADV_POPULATE_WRITE`, Linux 5.14+). The file is
+    /// fully allocated, so this cannot run out of space; any failure (EINVAL on an older kernel,
+    /// ENOMEM, EINTR) is returned and the caller simply writes without the head start.
+    pub fn populate_write(&self, off: u64, len: u64) -> io::Result<()> {
+        let page = PAGE;
+        let a = off / page * page;
+        let b = off.saturating_add(len).min(self.len);
+        if a >= b {
+            return Ok(());
+        }
+        // SAFETY: the range lies inside our mapping; POPULATE_WRITE only faults pages in (it writes
+        // no data), so concurrent writers and readers of the range are unaffected.
+        let rc = unsafe {
+            libc::madvise(
+                self.write_base().add(a as usize).cast::<libc::c_void>(),
+                (b - a) as usize,
+                MADV_POPULATE_WRITE,
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -125,7 +200,7 @@ impl MappedFile {
             return None;
         }
         Some(std::slice::from_raw_parts_mut(
-            self.map.as_mut_ptr().add(off as usize),
+            self.write_base().add(off as usize),
             len,
         ))
     }
@@ -151,7 +226,11 @@ impl MappedFile {
         if off >= end {
             return Ok(());
         }
-        self.map.flush_range(off as usize, (end - off) as usize)
+        // msync(MS_SYNC) syncs the file range, covering writes made through either view.
+        self.wmap
+            .as_ref()
+            .unwrap_or(&self.map)
+            .flush_range(off as usize, (end - off) as usize)
     }
 
     /// Zero-copy `Bytes` over `[off, off+len)`; keeps this mapping alive while it exists.
@@ -170,7 +249,7 @@ impl MappedFile {
         if off >= self.len {
             return Ok(());
         }
-        let page = 4096u64;
+        let page = PAGE;
         let aligned = off.div_ceil(page) * page;
         let head_end = aligned.min(self.len);
         if let Some(dst) = unsafe { self.get_mut(off, (head_end - off) as usize) } {
@@ -264,5 +343,65 @@ mod tests {
         assert_eq!(b.len(), 3);
         assert_eq!(parse_offset_file_name("00000000000000065536"), Some(65536));
         assert_eq!(parse_offset_file_name("00000000000000065536.tmp"), None);
+    }
+
+    #[test]
+    fn populate_write_changes_no_byte_and_clips_to_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(offset_file_name(0));
+        let f = MappedFile::create(&p, 0, 256 * 1024).unwrap();
+        assert!(f.write(5000, b"keep me"));
+        f.populate_write(0, 256 * 1024).unwrap();
+        // Unaligned start, length past the end: widened to pages, clipped to the mapping.
+        f.populate_write(4097, 10 << 20).unwrap();
+        f.populate_write(256 * 1024, 4096).unwrap();
+        assert_eq!(f.get(5000, 7).unwrap(), b"keep me");
+        assert!(f.get(0, 5000).unwrap().iter().all(|b| *b == 0));
+        assert!(f
+            .get(5007, 256 * 1024 - 5007)
+            .unwrap()
+            .iter()
+            .all(|b| *b == 0));
+        // Pre-faulting only maps pages in: the file on disk stays all zeros but the record.
+        f.flush_range(0, 256 * 1024).unwrap();
+        let disk = std::fs::read(&p).unwrap();
+        assert_eq!(&disk[5000..5007], b"keep me");
+        assert_eq!(disk.iter().filter(|b| **b != 0).count(), 7);
+    }
+
+    #[test]
+    fn populate_write_of_an_unlinked_file_is_harmless() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(offset_file_name(0));
+        let f = Arc::new(MappedFile::create(&p, 0, 64 * 1024).unwrap());
+        assert!(f.write(10, b"x"));
+        std::fs::remove_file(&p).unwrap();
+        f.populate_write(0, 64 * 1024).unwrap();
+        assert!(f.write(20, b"y"));
+        assert_eq!(f.get(10, 11).unwrap(), b"x\0\0\0\0\0\0\0\0\0y");
+    }
+
+    #[test]
+    fn small_page_write_view_shares_the_page_cache_with_the_read_view() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(offset_file_name(0));
+        let f = Arc::new(
+            MappedFile::create(&p, 0, 64 * 1024)
+                .unwrap()
+                .with_small_write_pages()
+                .unwrap(),
+        );
+        assert!(f.has_small_write_pages());
+        f.populate_write(0, 64 * 1024).unwrap();
+        assert!(f.write(4090, b"across a page"));
+        // Reads go through the other mapping and see the write at once.
+        assert_eq!(&f.bytes(4090, 13).unwrap()[..], b"across a page");
+        f.flush_range(4090, 13).unwrap();
+        assert_eq!(&std::fs::read(&p).unwrap()[4090..4103], b"across a page");
+        f.zero_from(4095).unwrap();
+        assert_eq!(f.get(4090, 6).unwrap(), b"acros\0");
+        let reopened = MappedFile::open(&p, 0, 64 * 1024).unwrap();
+        assert!(!reopened.has_small_write_pages());
+        assert_eq!(reopened.get(4090, 5).unwrap(), b"acros");
     }
 }

@@ -43,6 +43,7 @@ use crate::message::{
     write_record, MessageToStore, PreparedRecord, RecordHead, END_FILE_MIN_BLANK_LENGTH,
     MAGIC_BLANK, MAX_PROPERTIES_LEN,
 };
+use crate::prefault::{run_prefault, PrefaultStats};
 use crate::recovery::{CorruptRecord, CqTable, Recovery, RecoveryReport};
 
 /// Outcome of a put.
@@ -178,6 +179,7 @@ pub(crate) struct Inner {
     pub disk_full: AtomicBool,
     shut: AtomicBool,
     pub stopper: Stopper,
+    pub prefault_stats: Mutex<PrefaultStats>,
     lock_file: File,
     pub root: PathBuf,
 }
@@ -306,7 +308,8 @@ impl MessageStore {
         let (ckfile, ck) = CheckpointFile::open(&ck_path).map_err(io_err(&ck_path))?;
 
         let cl_dir = root.join("commitlog");
-        let loaded = CommitLog::load(&cl_dir, config.commitlog_file_size)?;
+        let small_pages = config.flush_disk_type == FlushDiskType::SyncFlush;
+        let loaded = CommitLog::load(&cl_dir, config.commitlog_file_size, small_pages)?;
         let mut segments = loaded.segments;
         let mut cqs = open_queues(&cq_root, config.cq_entries_per_file)?;
         let q_path = root.join("corrupt");
@@ -350,7 +353,11 @@ impl MessageStore {
                 )));
             }
             let p = cl_dir.join(crate::mapped_file::offset_file_name(log_end));
-            let seg = Arc::new(MappedFile::create(&p, log_end, fs).map_err(io_err(&p))?);
+            let mut seg = MappedFile::create(&p, log_end, fs).map_err(io_err(&p))?;
+            if small_pages {
+                seg = seg.with_small_write_pages().map_err(io_err(&p))?;
+            }
+            let seg = Arc::new(seg);
             segments.push(Arc::clone(&seg));
             cur = Some(seg);
         }
@@ -404,7 +411,7 @@ impl MessageStore {
             }),
             cqs: RwLock::new(cqs),
             cq_root,
-            alloc: Allocator::new(cl_dir, fs),
+            alloc: Allocator::new(cl_dir, fs, small_pages, config.prefault_window),
             group: GroupCommit::new(),
             index,
             ckfile: Mutex::new(ckfile),
@@ -415,6 +422,7 @@ impl MessageStore {
             disk_full: AtomicBool::new(false),
             shut: AtomicBool::new(false),
             stopper: Stopper::new(),
+            prefault_stats: Mutex::new(PrefaultStats::default()),
             lock_file,
             root,
             cl,
@@ -461,6 +469,14 @@ impl MessageStore {
                 .name("store-house".into())
                 .spawn(move || i.housekeeping())?,
         );
+        if self.inner.cfg.prefault_window > 0 {
+            let i = Arc::clone(&self.inner);
+            th.push(
+                std::thread::Builder::new()
+                    .name("store-prefault".into())
+                    .spawn(move || run_prefault(&i))?,
+            );
+        }
         if self.inner.index.is_some() {
             let i = Arc::clone(&self.inner);
             th.push(
@@ -470,6 +486,18 @@ impl MessageStore {
             );
         }
         Ok(())
+    }
+
+    /// What the prefault thread has done so far.
+    #[cfg(test)]
+    pub(crate) fn prefault_stats(&self) -> PrefaultStats {
+        *self.inner.prefault_stats.lock()
+    }
+
+    /// The shared state, for the crate's own tests.
+    #[cfg(test)]
+    pub(crate) fn test_inner(&self) -> &Inner {
+        &self.inner
     }
 
     /// What recovery found when this store was opened.
