@@ -6,6 +6,8 @@
 //! Invariants:
 //! - responses are matched strictly by opaque; an unmatched response is dropped;
 //! - a oneway request never gets a response, not even an error;
+//! - a request whose processing completes on its first poll is handled inline on the read task;
+//!   one that waits is spawned, so a slow request never blocks the connection's reading;
 //! - at most `max_in_flight` requests of a connection are processed at once;
 //!   beyond that a request is answered SYSTEM_BUSY at once (oneway ones are dropped);
 //! - a decode error closes the connection (the byte stream cannot be resynchronised);
@@ -14,9 +16,11 @@
 //!   responses are written, then the socket is closed.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Waker};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -388,7 +392,7 @@ async fn dispatch(
     );
     let processor = dispatcher.get(cmd.code).cloned();
     let handle = handle.clone();
-    tasks.spawn(
+    let mut request = Box::pin(
         async move {
             let _permit = permit;
             let shell = RemotingCommand {
@@ -424,6 +428,14 @@ async fn dispatch(
         }
         .instrument(span),
     );
+    // Most requests (a send to the page cache, an offset query) finish without waiting on
+    // anything: run them here instead of paying a task spawn, a wake-up and a cross-thread hand-off
+    // each. One that has to wait (a parked pull, a sync flush) is spawned and polled again there
+    // with the task's waker; a future must only rely on the waker of its latest poll.
+    let mut cx = Context::from_waker(Waker::noop());
+    if request.as_mut().poll(&mut cx).is_pending() {
+        tasks.spawn(request);
+    }
 }
 
 async fn write_loop(

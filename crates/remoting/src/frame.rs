@@ -16,7 +16,7 @@ use std::io;
 use bytes::{Buf, BufMut, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
-use crate::command::{RemotingCommand, SerializeType};
+use crate::command::{write_json_header, RemotingCommand, SerializeType};
 
 /// Java's default `com.rocketmq.remoting.frameMaxLength`: 16 MiB.
 pub const DEFAULT_MAX_FRAME_LENGTH: usize = 16 * 1024 * 1024;
@@ -77,25 +77,37 @@ impl RemotingCodec {
     }
 
     fn encode_command(&self, cmd: &RemotingCommand, dst: &mut BytesMut) -> Result<(), FrameError> {
-        let header = cmd.encode_header()?;
-        if header.len() > 0x00FF_FFFF {
+        let start = dst.len();
+        let body = cmd.body_bytes();
+        // The header is written in place after an 8-byte placeholder for the two length words,
+        // which are filled in once its size is known: no intermediate header buffer.
+        dst.reserve(8 + 256 + body.len());
+        dst.put_u64(0);
+        match cmd.serialize_type {
+            SerializeType::Json => write_json_header(cmd, dst),
+            SerializeType::RocketMq => {
+                let header = cmd.encode_header().inspect_err(|_| dst.truncate(start))?;
+                dst.put_slice(&header);
+            }
+        }
+        let header_len = dst.len() - start - 8;
+        if header_len > 0x00FF_FFFF {
+            dst.truncate(start);
             return Err(FrameError::Unencodable(format!(
-                "header of {} bytes exceeds the 24-bit header length",
-                header.len()
+                "header of {header_len} bytes exceeds the 24-bit header length"
             )));
         }
-        let body = cmd.body_bytes();
-        let length = 4 + header.len() + body.len();
+        let length = 4 + header_len + body.len();
         if length > self.max_frame_length || length > i32::MAX as usize {
+            dst.truncate(start);
             return Err(FrameError::FrameTooLong {
                 length: length as u64,
                 max: self.max_frame_length,
             });
         }
-        dst.reserve(4 + length);
-        dst.put_i32(length as i32);
-        dst.put_u32(((cmd.serialize_type.code() as u32) << 24) | header.len() as u32);
-        dst.put_slice(&header);
+        dst[start..start + 4].copy_from_slice(&(length as i32).to_be_bytes());
+        let word = ((cmd.serialize_type.code() as u32) << 24) | header_len as u32;
+        dst[start + 4..start + 8].copy_from_slice(&word.to_be_bytes());
         dst.put_slice(body);
         Ok(())
     }

@@ -5,16 +5,21 @@
 //! the way Java's is: unknown keys are ignored, missing members take defaults,
 //! and extFields values of any scalar JSON type (ali-ons sends numbers and
 //! booleans) are stored as their text; JSON `null` values are dropped.
+//!
+//! Both directions go through `json_fast` first (no serde, no intermediate buffers); input it
+//! does not recognise is read here with serde, which stays the reference for leniency and
+//! error messages.
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::{ExtFields, LanguageCode, RemotingCommand, SerializeType};
 use crate::frame::FrameError;
 
-#[derive(Serialize)]
+#[cfg(test)]
+#[derive(serde::Serialize)]
 struct JsonHeaderOut<'a> {
     // Field order is the fastjson (alphabetical) order.
     code: i32,
@@ -106,6 +111,28 @@ impl<'de> Deserialize<'de> for ExtValue {
 
 /// Serializes the command's header as fastjson would.
 pub fn encode_json_header(cmd: &RemotingCommand) -> Result<Vec<u8>, FrameError> {
+    let mut out = Vec::with_capacity(128);
+    super::json_fast::write_header(cmd, &mut out);
+    Ok(out)
+}
+
+/// Parses a JSON header; the returned command has no body.
+pub fn decode_json_header(header: &[u8]) -> Result<RemotingCommand, FrameError> {
+    // serde would also accept a JSON array in the fields' order; Java would not.
+    if header.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(FrameError::InvalidJsonHeader(
+            "the header is not a JSON object".into(),
+        ));
+    }
+    match super::json_fast::read_header(header) {
+        Some(cmd) => Ok(cmd),
+        None => decode_json_header_serde(header),
+    }
+}
+
+/// The serde rendering of the header: the reference the fast writer is tested against.
+#[cfg(test)]
+pub(crate) fn encode_json_header_serde(cmd: &RemotingCommand) -> Result<Vec<u8>, FrameError> {
     let out = JsonHeaderOut {
         code: cmd.code,
         ext_fields: if cmd.ext_fields.is_empty() {
@@ -123,9 +150,9 @@ pub fn encode_json_header(cmd: &RemotingCommand) -> Result<Vec<u8>, FrameError> 
     serde_json::to_vec(&out).map_err(|e| FrameError::Unencodable(e.to_string()))
 }
 
-/// Parses a JSON header; the returned command has no body.
-pub fn decode_json_header(header: &[u8]) -> Result<RemotingCommand, FrameError> {
-    // serde would also accept a JSON array in the fields' order; Java would not.
+/// The lenient serde reading of a header: every shape the fast reader leaves alone, and the
+/// error messages.
+pub(crate) fn decode_json_header_serde(header: &[u8]) -> Result<RemotingCommand, FrameError> {
     if header.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(FrameError::InvalidJsonHeader(
             "the header is not a JSON object".into(),

@@ -8,6 +8,7 @@
 
 mod binary;
 mod json;
+mod json_fast;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -21,6 +22,7 @@ use crate::header::{CommandHeader, HeaderError};
 
 pub use binary::{decode_binary_header, encode_binary_header};
 pub use json::{decode_json_header, encode_json_header};
+pub use json_fast::write_header as write_json_header;
 
 /// The custom header fields of a command (`extFields`): string keys to string values.
 pub type ExtFields = BTreeMap<String, String>;
