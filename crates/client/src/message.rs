@@ -86,7 +86,8 @@ impl Message {
 
 /// Encodes properties as the wire string.
 pub fn encode_properties(props: &BTreeMap<String, String>) -> String {
-    let mut out = String::new();
+    let size = props.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
+    let mut out = String::with_capacity(size);
     for (k, v) in props {
         out.push_str(k);
         out.push(NAME_VALUE_SEPARATOR);

@@ -31,7 +31,12 @@ pub struct BatchError {
 
 /// Encodes messages as a SEND_BATCH_MESSAGE body.
 pub fn encode_batch(messages: &[BatchMessage]) -> Vec<u8> {
-    let mut out = Vec::new();
+    let size: usize = messages
+        .iter()
+        .map(|m| 22 + m.body.len() + m.properties.len())
+        .sum();
+    // Sized up front: growing a batch of 32 KiB bodies by doubling copied it about twice over.
+    let mut out = Vec::with_capacity(size);
     for m in messages {
         let props = m.properties.as_bytes();
         let total = 4 + 4 + 4 + 4 + 4 + m.body.len() + 2 + props.len();

@@ -173,21 +173,23 @@ pub async fn process(
         }
         // Batch-level properties (e.g. WAIT) apply to every message, as Java's broker appends them.
         let batch_props = header.properties.as_deref().unwrap_or("");
-        let to_store: Vec<MessageToStore> = messages
-            .into_iter()
-            .map(|m| {
-                let props = merge_properties(&m.properties, batch_props);
-                template(m.body, m.flag, props)
-            })
-            .collect();
-        let sizes: Vec<usize> = to_store
-            .iter()
-            .map(|m| m.stored_len(&ctx.config.store_config_host()))
-            .collect();
-        let uniq: Vec<String> = to_store
-            .iter()
-            .filter_map(|m| property_value(&m.properties, "UNIQ_KEY").map(str::to_string))
-            .collect();
+        let host = ctx.config.store_config_host();
+        let mut sizes = Vec::with_capacity(messages.len());
+        // The response's transactionId: the UNIQ_KEYs comma-joined, built in one buffer.
+        let mut uniq = String::new();
+        let mut to_store = Vec::with_capacity(messages.len());
+        for m in messages {
+            let props = merge_properties(m.properties, batch_props);
+            if let Some(key) = property_value(&props, "UNIQ_KEY") {
+                if !uniq.is_empty() {
+                    uniq.push(',');
+                }
+                uniq.push_str(key);
+            }
+            let msg = template(m.body, m.flag, props);
+            sizes.push(msg.stored_len(&host));
+            to_store.push(msg);
+        }
         let r = ctx.store.put_batch(to_store).await;
         (r, Some((sizes, uniq)))
     } else {
@@ -212,7 +214,7 @@ fn respond(
     header: &SendMessageRequestHeader,
     queue_id: i32,
     result: PutResult,
-    batch: Option<(Vec<usize>, Vec<String>)>,
+    batch: Option<(Vec<usize>, String)>,
 ) -> ProcessResult {
     let code = match result.status {
         PutStatus::PutOk => response::SUCCESS,
@@ -268,18 +270,16 @@ fn respond(
     let (msg_id, transaction_id) = match batch {
         Some((sizes, uniq)) => {
             let host = ctx.config.store_config_host();
-            let mut ids = Vec::with_capacity(sizes.len());
+            let mut ids = String::with_capacity(sizes.len() * 33);
             let mut offset = result.phys_offset;
             for size in sizes {
-                ids.push(offset_msg_id(host, offset));
+                if !ids.is_empty() {
+                    ids.push(',');
+                }
+                ids.push_str(&offset_msg_id(host, offset));
                 offset += size as i64;
             }
-            let tx = if uniq.is_empty() {
-                None
-            } else {
-                Some(uniq.join(","))
-            };
-            (ids.join(","), tx)
+            (ids, (!uniq.is_empty()).then_some(uniq))
         }
         None => (
             result.msg_id.clone(),
@@ -307,15 +307,16 @@ fn respond(
     Ok(Some(resp))
 }
 
-/// `own` plus the pairs of `batch` whose keys `own` lacks.
-fn merge_properties(own: &str, batch: &str) -> String {
+/// `own` plus the pairs of `batch` whose keys `own` lacks; `own` itself (no copy) when it has
+/// them all, the usual case (clients put WAIT on every message).
+fn merge_properties(own: String, batch: &str) -> String {
     let extra: Vec<(&str, &str)> = properties_iter(batch)
-        .filter(|(k, _)| property_value(own, k).is_none())
+        .filter(|(k, _)| property_value(&own, k).is_none())
         .collect();
     if extra.is_empty() {
-        return own.to_string();
+        return own;
     }
-    let mut merged: Vec<(&str, &str)> = properties_iter(own).collect();
+    let mut merged: Vec<(&str, &str)> = properties_iter(&own).collect();
     merged.extend(extra);
     encode_properties(&merged)
 }
