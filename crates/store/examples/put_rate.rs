@@ -40,6 +40,15 @@ fn main() {
     if let Some(ms) = std::env::var("FLUSH_MS").ok().and_then(|v| v.parse().ok()) {
         cfg.flush_interval = std::time::Duration::from_millis(ms);
     }
+    if let Some(w) = std::env::var("PREFAULT_WINDOW")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        cfg.prefault_window = w;
+    }
+    if std::env::var("NO_INDEX").is_ok() {
+        cfg.message_index_enable = false;
+    }
     let store = Arc::new(MessageStore::open(cfg).expect("open store"));
     // One task runs on the calling thread so its CPU time per put can be reported.
     let rt = if tasks == 1 {

@@ -1,7 +1,7 @@
 //! Background creation of CommitLog segments (RocketMQ's AllocateMappedFileService), so the put
 //! path never creates or fallocates a segment on a tokio worker.
 //!
-//! A new segment gets its first `warm` bytes faulted in (`MappedFile::populate_write`) before it is
+//! A new segment gets its first `warm` bytes faulted in (`MappedFile::prefault`) before it is
 //! handed out, so the first puts after a roll-over do not pay for first-touch page work (RocketMQ
 //! warms whole segments with `warmMapedFileEnable`; Courier warms the head and lets the prefault
 //! thread keep ahead of the writer from there).
@@ -30,7 +30,7 @@ struct State {
 pub(crate) struct Allocator {
     dir: PathBuf,
     file_size: u64,
-    small_write_pages: bool,
+    unmapped_writes: bool,
     warm: u64,
     state: Mutex<State>,
     cv: Condvar,
@@ -44,13 +44,13 @@ pub(crate) enum Take {
 }
 
 impl Allocator {
-    /// `small_write_pages`: segments get the 4 KiB write view (SYNC_FLUSH); `warm`: bytes of each
-    /// new segment to fault in before it is handed out (0 = none).
-    pub fn new(dir: PathBuf, file_size: u64, small_write_pages: bool, warm: u64) -> Allocator {
+    /// `unmapped_writes`: segments are written with pwrite (SYNC_FLUSH); `warm`: bytes of each new
+    /// segment to prefault before it is handed out (0 = none).
+    pub fn new(dir: PathBuf, file_size: u64, unmapped_writes: bool, warm: u64) -> Allocator {
         Allocator {
             dir,
             file_size,
-            small_write_pages,
+            unmapped_writes,
             warm,
             state: Mutex::new(State::default()),
             cv: Condvar::new(),
@@ -136,15 +136,13 @@ impl Allocator {
             };
             let path = self.dir.join(offset_file_name(start));
             let res = MappedFile::create(&path, start, self.file_size)
-                .and_then(|f| {
-                    if self.small_write_pages {
-                        f.with_small_write_pages()
-                    } else {
-                        Ok(f)
-                    }
-                })
                 .map(|f| {
-                    if let Err(e) = f.populate_write(0, self.warm) {
+                    let f = if self.unmapped_writes {
+                        f.with_unmapped_writes()
+                    } else {
+                        f
+                    };
+                    if let Err(e) = f.prefault(0, self.warm) {
                         // Only a head start is lost: the writer faults the pages in itself.
                         tracing::debug!("cannot pre-fault {}: {e}", path.display());
                     }

@@ -40,12 +40,12 @@ pub(crate) struct LoadedSegments {
 }
 
 impl CommitLog {
-    /// Maps every segment in `dir`, checking names, sizes and contiguity. `small_write_pages`:
-    /// give each segment the 4 KiB-page write view (SYNC_FLUSH, see `mapped_file.rs`).
+    /// Maps every segment in `dir`, checking names, sizes and contiguity. `unmapped_writes`:
+    /// segments are written with pwrite (SYNC_FLUSH, see `mapped_file.rs`).
     pub fn load(
         dir: &Path,
         file_size: u64,
-        small_write_pages: bool,
+        unmapped_writes: bool,
     ) -> Result<LoadedSegments, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
         let mut found = Vec::new();
@@ -92,10 +92,8 @@ impl CommitLog {
             }
             let mut f =
                 MappedFile::open(&path, start, file_size).map_err(|e| StoreError::io(&path, e))?;
-            if small_write_pages {
-                f = f
-                    .with_small_write_pages()
-                    .map_err(|e| StoreError::io(&path, e))?;
+            if unmapped_writes {
+                f = f.with_unmapped_writes();
             }
             segments.push(Arc::new(f));
         }

@@ -59,6 +59,10 @@ impl Stopper {
 struct Queue {
     waiters: Vec<(u64, oneshot::Sender<bool>)>,
     stop: bool,
+    /// Queue length at which `enqueue` wakes the waiting flush thread. While it gathers a group
+    /// this is the group size it waits for: waking it for every single appender cost a futex
+    /// wake and a context switch per put.
+    wake_at: usize,
 }
 
 /// The SYNC_FLUSH request queue.
@@ -83,7 +87,9 @@ impl GroupCommit {
             let _ = tx.send(false);
         } else {
             q.waiters.push((end, tx));
-            self.cv.notify_one();
+            if q.waiters.len() >= q.wake_at {
+                self.cv.notify_one();
+            }
         }
         rx
     }
@@ -102,6 +108,7 @@ impl GroupCommit {
                 let mut q = self.q.lock();
                 // Puts with WAIT=false do not queue a waiter; like RocketMQ's GroupCommitService, an
                 // idle round still flushes whatever they wrote, every IDLE_FLUSH.
+                q.wake_at = 1;
                 while q.waiters.is_empty() && !q.stop {
                     if self.cv.wait_for(&mut q, IDLE_FLUSH).timed_out()
                         && inner.cl.max_phys() > inner.cl.flushed()
@@ -113,6 +120,7 @@ impl GroupCommit {
                 // give them a moment (bounded) to join, so one flush serves the whole group instead
                 // of alternating between a tiny and a large batch.
                 let woke = Instant::now();
+                q.wake_at = last_len;
                 while q.waiters.len() < last_len && !q.stop && woke.elapsed() < GATHER_MAX {
                     self.cv.wait_for(&mut q, GATHER_MAX);
                 }
@@ -134,7 +142,6 @@ impl GroupCommit {
             for (end, tx) in batch.drain(..) {
                 let _ = tx.send(ok && flushed >= end);
             }
-            refault_tail(inner, target);
             if stopping {
                 let mut q = self.q.lock();
                 for (_, tx) in q.waiters.drain(..) {
@@ -142,21 +149,6 @@ impl GroupCommit {
                 }
                 return;
             }
-        }
-    }
-}
-
-/// After a flush the kernel write-protects the page holding the log end (to see the next write);
-/// the next put would take that fault under the put lock. Take it here instead, after the waiters
-/// are released. Only for the 4 KiB-page write view: with large folios this would re-dirty the whole
-/// folio early for nothing.
-fn refault_tail(inner: &Inner, end: u64) {
-    if inner.cfg.prefault_window == 0 {
-        return;
-    }
-    if let Some(seg) = inner.cl.segment_for(end) {
-        if seg.has_small_write_pages() {
-            let _ = seg.populate_write(end - seg.start(), 1);
         }
     }
 }

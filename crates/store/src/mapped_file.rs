@@ -9,17 +9,21 @@
 //! stays alive as long as any `Arc<MappedFile>` (including the owner of a `Bytes` handed out by
 //! `bytes()`) exists, even after the file is unlinked.
 //!
-//! Views: every file has one shared mapping used for reads (normal kernel readahead). A CommitLog
-//! segment of a SYNC_FLUSH store also gets a second shared mapping of the same file, the write
-//! view, advised `MADV_RANDOM`: page faults through it create 4 KiB page-cache pages instead of the
-//! large folios readahead builds (up to `read_ahead_kb`, 8 MiB on some virtual disks). The kernel
-//! tracks dirtiness per folio for mapped writes, so with large folios every group-commit msync of a
-//! few KiB rewrote the whole multi-MiB folio (measured: 6.7 GB written for 0.23 GB of records).
-//! Both views map the same page cache, so a byte written through one is visible through the other.
-//! `populate_write` faults pages of the write view in ahead of the writer
-//! (`MADV_POPULATE_WRITE`), so the zero-fill and page-fault work happens on a background thread
-//! instead of under the put lock; it never changes the file's contents and reports failure as an
-//! error, never as SIGBUS.
+//! Two ways to write. By default `write`/`get_mut` copy straight into the shared mapping. A
+//! CommitLog segment of a SYNC_FLUSH store is instead switched to **unmapped writes**
+//! (`with_unmapped_writes`): `write` is a `pwrite` on the descriptor, and the mapping is only
+//! read. Reads see those bytes at once (one page cache). Why: the kernel tracks the dirtiness of a
+//! page written through a mapping per folio, and the folios readahead builds are large (up to
+//! `read_ahead_kb`, 8 MiB on some virtual disks), so every group-commit msync of a few KiB wrote
+//! whole multi-MiB folios back (measured: 5.8 GB written for 0.23 GB of records); each flush also
+//! write-protects the pages again (TLB shootdowns) and the next put takes a write fault. A `pwrite`
+//! marks only the 4 KiB blocks it touched dirty and maps nothing.
+//!
+//! `prefault` prepares pages ahead of the writer without changing a byte: `MADV_POPULATE_WRITE` on
+//! the mapping (mapped writes), or `POSIX_FADV_WILLNEED` readahead into the page cache (unmapped
+//! writes). Either way the kernel's zero-fill of fresh pages and the page faults happen on the
+//! calling background thread instead of under the put lock, and a failure is an error return,
+//! never a SIGBUS.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -38,8 +42,8 @@ pub(crate) struct MappedFile {
     len: u64,
     file: File,
     map: MmapRaw,
-    /// Write view (see the module comment); None = writes go through `map`.
-    wmap: Option<MmapRaw>,
+    /// Writes are `pwrite`s instead of copies into the mapping (module comment).
+    unmapped_writes: bool,
 }
 
 impl std::fmt::Debug for MappedFile {
@@ -102,55 +106,55 @@ impl MappedFile {
             len,
             file,
             map,
-            wmap: None,
+            unmapped_writes: false,
         })
     }
 
-    /// Adds the 4 KiB-page write view (module comment). Reads keep using the readahead mapping.
-    pub fn with_small_write_pages(mut self) -> io::Result<MappedFile> {
-        let wmap = MmapOptions::new()
-            .len(self.len as usize)
-            .map_raw(&self.file)?;
-        // SAFETY: advice on a mapping we own, over exactly its length; MADV_RANDOM changes no data.
-        let rc = unsafe {
-            libc::madvise(
-                wmap.as_mut_ptr().cast::<libc::c_void>(),
-                self.len as usize,
-                libc::MADV_RANDOM,
-            )
-        };
-        if rc != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        self.wmap = Some(wmap);
-        Ok(self)
+    /// Switches `write` to `pwrite` (module comment). Reads keep using the mapping.
+    pub fn with_unmapped_writes(mut self) -> MappedFile {
+        self.unmapped_writes = true;
+        self
     }
 
-    /// True when writes go through a separate 4 KiB-page write view.
-    pub fn has_small_write_pages(&self) -> bool {
-        self.wmap.is_some()
+    /// True when `write` is a `pwrite` rather than a copy into the mapping.
+    pub fn unmapped_writes(&self) -> bool {
+        self.unmapped_writes
     }
 
-    fn write_base(&self) -> *mut u8 {
-        self.wmap.as_ref().unwrap_or(&self.map).as_mut_ptr()
-    }
-
-    /// Faults `[off, off+len)` (widened to whole pages, clipped to the file) into the write view as
-    /// writable pages without changing a byte (`MADV_POPULATE_WRITE`, Linux 5.14+). The file is
-    /// fully allocated, so this cannot run out of space; any failure (EINVAL on an older kernel,
-    /// ENOMEM, EINTR) is returned and the caller simply writes without the head start.
-    pub fn populate_write(&self, off: u64, len: u64) -> io::Result<()> {
-        let page = PAGE;
-        let a = off / page * page;
+    /// Prepares `[off, off+len)` (widened to whole pages, clipped to the file) for writing without
+    /// changing a byte: `MADV_POPULATE_WRITE` (Linux 5.14+) faults the pages into the mapping as
+    /// writable, or, for unmapped writes, `POSIX_FADV_WILLNEED` reads them into the page cache (the
+    /// blocks are fallocated, so this is a zero-fill without I/O). The file is fully allocated, so
+    /// this cannot run out of space; a failure (EINVAL on an older kernel, ENOMEM, EINTR) is
+    /// returned and the writer simply does the work itself.
+    pub fn prefault(&self, off: u64, len: u64) -> io::Result<()> {
+        let a = off / PAGE * PAGE;
         let b = off.saturating_add(len).min(self.len);
         if a >= b {
             return Ok(());
+        }
+        if self.unmapped_writes {
+            // SAFETY: plain syscall on an owned descriptor; readahead only adds clean pages that
+            // hold the file's current contents.
+            let rc = unsafe {
+                libc::posix_fadvise(
+                    self.file.as_raw_fd(),
+                    a as libc::off_t,
+                    (b - a) as libc::off_t,
+                    libc::POSIX_FADV_WILLNEED,
+                )
+            };
+            return if rc == 0 {
+                Ok(())
+            } else {
+                Err(io::Error::from_raw_os_error(rc))
+            };
         }
         // SAFETY: the range lies inside our mapping; POPULATE_WRITE only faults pages in (it writes
         // no data), so concurrent writers and readers of the range are unaffected.
         let rc = unsafe {
             libc::madvise(
-                self.write_base().add(a as usize).cast::<libc::c_void>(),
+                self.map.as_mut_ptr().add(a as usize).cast::<libc::c_void>(),
                 (b - a) as usize,
                 MADV_POPULATE_WRITE,
             )
@@ -200,24 +204,47 @@ impl MappedFile {
             return None;
         }
         Some(std::slice::from_raw_parts_mut(
-            self.write_base().add(off as usize),
+            self.map.as_mut_ptr().add(off as usize),
             len,
         ))
     }
 
-    /// Copies `data` to `off` (single writer of an unpublished range). Returns false if out of range.
+    /// Writes `data` at `off` (single writer of an unpublished range): a copy into the mapping, or
+    /// a `pwrite` for unmapped writes. Returns false if out of range or if the `pwrite` failed.
     pub fn write(&self, off: u64, data: &[u8]) -> bool {
-        // SAFETY: see get_mut; every caller writes ranges it owns under the owning structure's lock.
-        match unsafe { self.get_mut(off, data.len()) } {
-            Some(dst) => {
-                dst.copy_from_slice(data);
-                true
-            }
-            None => false,
-        }
+        self.try_write(off, data).is_ok()
     }
 
-    /// msync(MS_SYNC) of `[off, off+len)`: the range is on disk when this returns.
+    /// `write` with the reason of a failure.
+    pub fn try_write(&self, off: u64, data: &[u8]) -> io::Result<()> {
+        if off
+            .checked_add(data.len() as u64)
+            .is_none_or(|e| e > self.len)
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "write of {} bytes at {off} is outside {} ({} bytes)",
+                    data.len(),
+                    self.path.display(),
+                    self.len
+                ),
+            ));
+        }
+        if self.unmapped_writes {
+            use std::os::unix::fs::FileExt;
+            return self.file.write_all_at(data, off);
+        }
+        // SAFETY: see get_mut; every caller writes ranges it owns under the owning structure's lock.
+        if let Some(dst) = unsafe { self.get_mut(off, data.len()) } {
+            dst.copy_from_slice(data);
+        }
+        Ok(())
+    }
+
+    /// Makes `[off, off+len)` durable: msync(MS_SYNC) of the range, or fdatasync of the file for
+    /// unmapped writes (it holds no other dirty data: prefaulted pages are clean). The range is on
+    /// disk when this returns.
     pub fn flush_range(&self, off: u64, len: u64) -> io::Result<()> {
         if len == 0 {
             return Ok(());
@@ -226,11 +253,11 @@ impl MappedFile {
         if off >= end {
             return Ok(());
         }
-        // msync(MS_SYNC) syncs the file range, covering writes made through either view.
-        self.wmap
-            .as_ref()
-            .unwrap_or(&self.map)
-            .flush_range(off as usize, (end - off) as usize)
+        if self.unmapped_writes {
+            // Also covers bytes recovery wrote through the mapping (mapped writes dirty the page).
+            return self.file.sync_data();
+        }
+        self.map.flush_range(off as usize, (end - off) as usize)
     }
 
     /// Zero-copy `Bytes` over `[off, off+len)`; keeps this mapping alive while it exists.
@@ -346,62 +373,68 @@ mod tests {
     }
 
     #[test]
-    fn populate_write_changes_no_byte_and_clips_to_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join(offset_file_name(0));
-        let f = MappedFile::create(&p, 0, 256 * 1024).unwrap();
-        assert!(f.write(5000, b"keep me"));
-        f.populate_write(0, 256 * 1024).unwrap();
-        // Unaligned start, length past the end: widened to pages, clipped to the mapping.
-        f.populate_write(4097, 10 << 20).unwrap();
-        f.populate_write(256 * 1024, 4096).unwrap();
-        assert_eq!(f.get(5000, 7).unwrap(), b"keep me");
-        assert!(f.get(0, 5000).unwrap().iter().all(|b| *b == 0));
-        assert!(f
-            .get(5007, 256 * 1024 - 5007)
-            .unwrap()
-            .iter()
-            .all(|b| *b == 0));
-        // Pre-faulting only maps pages in: the file on disk stays all zeros but the record.
-        f.flush_range(0, 256 * 1024).unwrap();
-        let disk = std::fs::read(&p).unwrap();
-        assert_eq!(&disk[5000..5007], b"keep me");
-        assert_eq!(disk.iter().filter(|b| **b != 0).count(), 7);
+    fn prefault_changes_no_byte_and_clips_to_the_file() {
+        for unmapped in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join(offset_file_name(0));
+            let mut f = MappedFile::create(&p, 0, 256 * 1024).unwrap();
+            if unmapped {
+                f = f.with_unmapped_writes();
+            }
+            assert!(f.write(5000, b"keep me"));
+            f.prefault(0, 256 * 1024).unwrap();
+            // Unaligned start, length past the end: widened to pages, clipped to the file.
+            f.prefault(4097, 10 << 20).unwrap();
+            f.prefault(256 * 1024, 4096).unwrap();
+            assert_eq!(f.get(5000, 7).unwrap(), b"keep me");
+            assert!(f.get(0, 5000).unwrap().iter().all(|b| *b == 0));
+            assert!(f
+                .get(5007, 256 * 1024 - 5007)
+                .unwrap()
+                .iter()
+                .all(|b| *b == 0));
+            // Pre-faulting only prepares pages: the file on disk stays all zeros but the record.
+            f.flush_range(0, 256 * 1024).unwrap();
+            let disk = std::fs::read(&p).unwrap();
+            assert_eq!(&disk[5000..5007], b"keep me");
+            assert_eq!(disk.iter().filter(|b| **b != 0).count(), 7);
+        }
     }
 
     #[test]
-    fn populate_write_of_an_unlinked_file_is_harmless() {
+    fn prefault_of_an_unlinked_file_is_harmless() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join(offset_file_name(0));
         let f = Arc::new(MappedFile::create(&p, 0, 64 * 1024).unwrap());
         assert!(f.write(10, b"x"));
         std::fs::remove_file(&p).unwrap();
-        f.populate_write(0, 64 * 1024).unwrap();
+        f.prefault(0, 64 * 1024).unwrap();
         assert!(f.write(20, b"y"));
         assert_eq!(f.get(10, 11).unwrap(), b"x\0\0\0\0\0\0\0\0\0y");
     }
 
     #[test]
-    fn small_page_write_view_shares_the_page_cache_with_the_read_view() {
+    fn unmapped_writes_are_read_through_the_mapping_and_flushed() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join(offset_file_name(0));
         let f = Arc::new(
             MappedFile::create(&p, 0, 64 * 1024)
                 .unwrap()
-                .with_small_write_pages()
-                .unwrap(),
+                .with_unmapped_writes(),
         );
-        assert!(f.has_small_write_pages());
-        f.populate_write(0, 64 * 1024).unwrap();
+        assert!(f.unmapped_writes());
+        f.prefault(0, 64 * 1024).unwrap();
         assert!(f.write(4090, b"across a page"));
-        // Reads go through the other mapping and see the write at once.
+        assert!(!f.write(64 * 1024 - 3, b"four"));
+        assert!(f.try_write(u64::MAX, b"x").is_err());
+        // Reads go through the mapping and see the pwrite at once (one page cache).
         assert_eq!(&f.bytes(4090, 13).unwrap()[..], b"across a page");
         f.flush_range(4090, 13).unwrap();
         assert_eq!(&std::fs::read(&p).unwrap()[4090..4103], b"across a page");
         f.zero_from(4095).unwrap();
         assert_eq!(f.get(4090, 6).unwrap(), b"acros\0");
         let reopened = MappedFile::open(&p, 0, 64 * 1024).unwrap();
-        assert!(!reopened.has_small_write_pages());
-        assert_eq!(reopened.get(4090, 5).unwrap(), b"acros");
+        assert!(!reopened.unmapped_writes());
+        assert_eq!(reopened.get(4090, 6).unwrap(), b"acros\0");
     }
 }

@@ -3,7 +3,7 @@
 //! zero-fill of fresh page-cache pages itself. Profiles before this thread showed that first-touch
 //! work at 25–38 % of the put path's CPU.
 //!
-//! Invariants: the thread only calls `MappedFile::populate_write`, which changes no byte of any
+//! Invariants: the thread only calls `MappedFile::prefault`, which changes no byte of any
 //! file, so it cannot affect what is stored, recovered or read; it holds an `Arc` of the segment it
 //! works on, so a segment deleted by retention (or a stale spare removed by the allocator) stays
 //! mapped until the thread lets go, and a pre-fault of it is harmless; segments are fully allocated
@@ -57,11 +57,11 @@ pub(crate) fn run_prefault(inner: &Arc<Inner>) {
                     return;
                 }
                 let n = CHUNK.min(want - from);
-                match seg.populate_write(from - seg.start(), n) {
+                match seg.prefault(from - seg.start(), n) {
                     Ok(()) => inner.prefault_stats.lock().bytes += n,
                     Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
                         tracing::info!(
-                            "MADV_POPULATE_WRITE is not supported here ({e}); CommitLog pages are faulted in by the writer"
+                            "pre-faulting is not supported here ({e}); the writer faults CommitLog pages in itself"
                         );
                         return;
                     }
@@ -186,7 +186,7 @@ mod tests {
     }
 
     #[test]
-    fn sync_flush_segments_write_through_small_pages_including_rolled_ones() {
+    fn sync_flush_segments_use_unmapped_writes_including_rolled_ones() {
         let dir = tempfile::tempdir().unwrap();
         let cfg = config(dir.path(), 64 * 1024, 32 * 1024, FlushDiskType::SyncFlush);
         let store = MessageStore::open(cfg.clone()).unwrap();
@@ -201,10 +201,10 @@ mod tests {
             "expected roll-overs, got {} segments",
             segs.len()
         );
-        assert!(segs.iter().all(|s| s.has_small_write_pages()));
+        assert!(segs.iter().all(|s| s.unmapped_writes()));
         store.shutdown().unwrap();
         drop(store);
-        // Reopened segments get the write view as well; async stores do not use one.
+        // Reopened segments are written with pwrite as well; async stores write through the map.
         let store = MessageStore::open(cfg.clone()).unwrap();
         assert!(store
             .test_inner()
@@ -212,7 +212,7 @@ mod tests {
             .segments
             .read()
             .iter()
-            .all(|s| s.has_small_write_pages()));
+            .all(|s| s.unmapped_writes()));
         let r = store.get_messages("PF", 1, 0, 500, u32::MAX, None);
         assert_eq!(r.messages.len(), 200);
         store.shutdown().unwrap();
@@ -226,7 +226,7 @@ mod tests {
             .segments
             .read()
             .iter()
-            .any(|s| s.has_small_write_pages()));
+            .any(|s| s.unmapped_writes()));
         store.shutdown().unwrap();
     }
 

@@ -153,7 +153,12 @@ pub(crate) struct PutState {
     last_record_start: Option<u64>,
     /// The queue of the previous put: consecutive puts to one queue skip the table lookup.
     last_cq: Option<Arc<ConsumeQueue>>,
+    /// Encoding buffer for unmapped (pwrite) segments, reused across puts.
+    buf: Vec<u8>,
 }
+
+/// A put buffer grown past this by a large batch is released instead of kept.
+const MAX_KEPT_PUT_BUF: usize = 1 << 20;
 
 pub(crate) struct IndexState {
     pub svc: IndexService,
@@ -308,8 +313,8 @@ impl MessageStore {
         let (ckfile, ck) = CheckpointFile::open(&ck_path).map_err(io_err(&ck_path))?;
 
         let cl_dir = root.join("commitlog");
-        let small_pages = config.flush_disk_type == FlushDiskType::SyncFlush;
-        let loaded = CommitLog::load(&cl_dir, config.commitlog_file_size, small_pages)?;
+        let unmapped_writes = config.flush_disk_type == FlushDiskType::SyncFlush;
+        let loaded = CommitLog::load(&cl_dir, config.commitlog_file_size, unmapped_writes)?;
         let mut segments = loaded.segments;
         let mut cqs = open_queues(&cq_root, config.cq_entries_per_file)?;
         let q_path = root.join("corrupt");
@@ -354,8 +359,8 @@ impl MessageStore {
             }
             let p = cl_dir.join(crate::mapped_file::offset_file_name(log_end));
             let mut seg = MappedFile::create(&p, log_end, fs).map_err(io_err(&p))?;
-            if small_pages {
-                seg = seg.with_small_write_pages().map_err(io_err(&p))?;
+            if unmapped_writes {
+                seg = seg.with_unmapped_writes();
             }
             let seg = Arc::new(seg);
             segments.push(Arc::clone(&seg));
@@ -408,10 +413,11 @@ impl MessageStore {
                 wrote: log_end,
                 last_record_start: recovered.tail_start,
                 last_cq: None,
+                buf: Vec::new(),
             }),
             cqs: RwLock::new(cqs),
             cq_root,
-            alloc: Allocator::new(cl_dir, fs, small_pages, config.prefault_window),
+            alloc: Allocator::new(cl_dir, fs, unmapped_writes, config.prefault_window),
             group: GroupCommit::new(),
             index,
             ckfile: Mutex::new(ckfile),
@@ -993,7 +999,16 @@ impl Inner {
                                 let mut blank = [0u8; 8];
                                 blank[..4].copy_from_slice(&(rem as i32).to_be_bytes());
                                 blank[4..].copy_from_slice(&MAGIC_BLANK.to_be_bytes());
-                                old.write(st.wrote - old.start(), &blank);
+                                if let Err(e) = old.try_write(st.wrote - old.start(), &blank) {
+                                    // Not switching: the spare is dropped and created again.
+                                    return Outcome::Fail(
+                                        PutStatus::UnknownError,
+                                        format!(
+                                            "cannot write the end-of-segment marker to {}: {e}",
+                                            old.path().display()
+                                        ),
+                                    );
+                                }
                             }
                         }
                         self.cl.segments.write().push(Arc::clone(&seg));
@@ -1023,12 +1038,28 @@ impl Inner {
         let host = self.cfg.store_host;
         let first_phys = st.wrote;
         let first_q = if recs[0].dispatch { qoff } else { 0 };
+        // Unmapped writes (SYNC_FLUSH, see mapped_file.rs): encode into a reused buffer, then one
+        // pwrite for the whole batch. Otherwise encode straight into the mapping.
+        let unmapped = seg.unmapped_writes();
+        let mut buf = std::mem::take(&mut st.buf);
+        if unmapped {
+            buf.clear();
+            buf.resize(total, 0);
+        }
+        let (mut wrote, mut last_start) = (st.wrote, st.last_record_start);
         for r in recs {
-            let phys = st.wrote;
+            let phys = wrote;
             let q = if r.dispatch { qoff } else { 0 };
-            // SAFETY: [phys, phys+len) lies beyond the published end of the current segment and we
-            // hold the put lock, so nobody else writes or reads it until `publish` below.
-            let Some(dst) = (unsafe { seg.get_mut(phys - seg.start(), r.len) }) else {
+            let dst = if unmapped {
+                let at = (phys - first_phys) as usize;
+                buf.get_mut(at..at + r.len)
+            } else {
+                // SAFETY: [phys, phys+len) lies beyond the published end of the current segment
+                // and we hold the put lock, so nobody else writes or reads it until `publish`.
+                unsafe { seg.get_mut(phys - seg.start(), r.len) }
+            };
+            let Some(dst) = dst else {
+                st.buf = buf;
                 return Outcome::Fail(
                     PutStatus::UnknownError,
                     "record does not fit the segment".into(),
@@ -1048,9 +1079,28 @@ impl Inner {
                 }
                 qoff += 1;
             }
-            st.last_record_start = Some(phys);
-            st.wrote += r.len as u64;
+            last_start = Some(phys);
+            wrote += r.len as u64;
         }
+        if unmapped {
+            let res = seg.try_write(first_phys - seg.start(), &buf);
+            if buf.capacity() > MAX_KEPT_PUT_BUF {
+                buf = Vec::new();
+            }
+            st.buf = buf;
+            if let Err(e) = res {
+                // Nothing is published: the CQ entries written above lie past the queue's max
+                // offset and the next put overwrites them, like any partial bytes of this write.
+                return Outcome::Fail(
+                    PutStatus::UnknownError,
+                    format!("cannot write to {}: {e}", seg.path().display()),
+                );
+            }
+        } else {
+            st.buf = buf;
+        }
+        st.wrote = wrote;
+        st.last_record_start = last_start;
         self.cl.last_store_ts.store(ts, Ordering::Release);
         self.cl.publish(st.wrote);
         if let Some(q) = &cq {

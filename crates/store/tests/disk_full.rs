@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common_util::{msg, small_config};
-use courier_store::{decode_record, MessageStore, PutStatus};
+use courier_store::{decode_record, FlushDiskType, MessageStore, PutStatus};
 
 struct Tmpfs(PathBuf);
 
@@ -54,6 +54,16 @@ fn fill(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn enospc_at_segment_creation_fails_cleanly_and_recovers() {
+    enospc_case(FlushDiskType::AsyncFlush);
+}
+
+/// The same with SYNC_FLUSH, whose segments are written with pwrite and pre-faulted by readahead.
+#[test]
+fn enospc_with_sync_flush_fails_cleanly_and_recovers() {
+    enospc_case(FlushDiskType::SyncFlush);
+}
+
+fn enospc_case(flush: FlushDiskType) {
     let Some((_guard_dir, fs)) = Tmpfs::mount("2m") else {
         eprintln!("SKIPPED disk_full test: cannot mount tmpfs here (needs root / CAP_SYS_ADMIN)");
         return;
@@ -62,6 +72,7 @@ fn enospc_at_segment_creation_fails_cleanly_and_recovers() {
     let mut cfg = small_config(&root);
     cfg.commitlog_file_size = 256 * 1024;
     cfg.cq_entries_per_file = 1024;
+    cfg.flush_disk_type = flush;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
