@@ -5,6 +5,12 @@
 //! Checks run in ZooKeeper's order (PrepRequestProcessor) so the first failing check decides the
 //! code. Multi ops are prepared one after another against an overlay of the changes the earlier
 //! ops would make, so "create parent, then child" works and all-or-nothing holds.
+//!
+//! Writes are validated against the *pending* view: the applied state plus [`Pending`], the
+//! effects of every txn that was prepared and proposed but is not applied yet (ZooKeeper's
+//! outstanding changes). Each prepared txn returns its [`Effects`]; the sequencer records them
+//! under the txn's zxid and the apply step retires them once the state holds that zxid, so the
+//! view always equals "applied state, then every txn in flight, in zxid order".
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -107,38 +113,124 @@ pub enum Prepared {
     MultiFailed(Vec<i32>),
 }
 
-#[derive(Clone)]
-struct VNode {
+/// What prep needs of a node: its Stat (versions, child count, owner, mtime) and ACL.
+#[derive(Debug, Clone)]
+pub struct VNode {
     stat: Stat,
     acl: Arc<Vec<Acl>>,
 }
 
-/// The tree as earlier ops of the same multi would leave it.
+/// What one prepared txn will change, as prep sees it: nodes (None = deleted) and a session
+/// opened (true) or closed (false).
+#[derive(Debug, Default)]
+pub struct Effects {
+    nodes: HashMap<String, Option<VNode>>,
+    session: Option<(i64, bool)>,
+}
+
+/// Effects of the txns proposed but not applied yet, each tagged with the zxid of the last txn
+/// that set it.
+#[derive(Debug, Default)]
+pub struct Pending {
+    nodes: HashMap<String, (Option<VNode>, i64)>,
+    sessions: HashMap<i64, (bool, i64)>,
+}
+
+impl Pending {
+    /// Records the effects of the txn at `zxid` (later txns override earlier ones).
+    pub fn record(&mut self, effects: Effects, zxid: i64) {
+        for (p, v) in effects.nodes {
+            self.nodes.insert(p, (v, zxid));
+        }
+        if let Some((id, open)) = effects.session {
+            self.sessions.insert(id, (open, zxid));
+        }
+    }
+
+    /// Forgets what the applied state now reflects (everything at or below `applied_zxid`).
+    pub fn retire(&mut self, applied_zxid: i64) {
+        self.nodes.retain(|_, (_, z)| *z > applied_zxid);
+        self.sessions.retain(|_, (_, z)| *z > applied_zxid);
+    }
+
+    /// Nothing in flight.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty() && self.sessions.is_empty()
+    }
+}
+
+/// The tree as the pending txns and the earlier ops of the same multi would leave it.
 struct View<'a> {
     state: &'a StateMachine,
-    overlay: HashMap<String, Option<VNode>>,
+    pending: &'a Pending,
+    effects: Effects,
 }
 
 impl<'a> View<'a> {
-    fn new(state: &'a StateMachine) -> Self {
+    fn new(state: &'a StateMachine, pending: &'a Pending) -> Self {
         View {
             state,
-            overlay: HashMap::new(),
+            pending,
+            effects: Effects::default(),
         }
     }
 
     fn get(&self, p: &str) -> Option<VNode> {
-        match self.overlay.get(p) {
-            Some(v) => v.clone(),
-            None => self.state.tree.get(p).map(|n| VNode {
-                stat: n.stat(),
-                acl: n.acl().clone(),
-            }),
+        if let Some(v) = self.effects.nodes.get(p) {
+            return v.clone();
         }
+        if let Some((v, _)) = self.pending.nodes.get(p) {
+            return v.clone();
+        }
+        self.state.tree.get(p).map(|n| VNode {
+            stat: n.stat(),
+            acl: n.acl().clone(),
+        })
     }
 
     fn set(&mut self, p: &str, v: Option<VNode>) {
-        self.overlay.insert(p.to_string(), v);
+        self.effects.nodes.insert(p.to_string(), v);
+    }
+
+    fn session_open(&self, id: i64) -> bool {
+        if let Some((open, _)) = self.pending.sessions.get(&id) {
+            return *open;
+        }
+        self.state.sessions.contains_key(&id)
+    }
+
+    /// Every node owned by `session` in this view.
+    fn ephemerals_of(&self, session: i64) -> Vec<String> {
+        let mut paths: std::collections::BTreeSet<String> =
+            self.state.tree.ephemerals_of(session).into_iter().collect();
+        paths.extend(
+            self.pending
+                .nodes
+                .iter()
+                .filter(|(_, (v, _))| {
+                    v.as_ref()
+                        .is_some_and(|v| v.stat.ephemeral_owner == session)
+                })
+                .map(|(p, _)| p.clone()),
+        );
+        paths
+            .into_iter()
+            .filter(|p| {
+                self.get(p)
+                    .is_some_and(|v| v.stat.ephemeral_owner == session)
+            })
+            .collect()
+    }
+
+    /// A node deleted in this view: gone, and its parent's child count and cversion moved.
+    fn remove(&mut self, p: &str) {
+        let parent_path = path::parent(p);
+        if let Some(mut parent) = self.get(parent_path) {
+            parent.stat.cversion = parent.stat.cversion.wrapping_add(1);
+            parent.stat.num_children -= 1;
+            self.set(parent_path, Some(parent));
+        }
+        self.set(p, None);
     }
 }
 
@@ -165,43 +257,66 @@ pub fn is_protected(p: &str) -> bool {
     )
 }
 
-/// Prepares one write.
+/// Prepares one write against the applied state alone (nothing in flight).
 pub fn prep(state: &StateMachine, op: &WriteOp, ctx: &PrepCtx<'_>) -> Result<Prepared, ErrorCode> {
+    prep_pending(state, &Pending::default(), op, ctx).0
+}
+
+/// Prepares one write against the applied state plus the pending txns; the effects are
+/// meaningful only for `Ok(Prepared::Txn(_))`.
+pub fn prep_pending(
+    state: &StateMachine,
+    pending: &Pending,
+    op: &WriteOp,
+    ctx: &PrepCtx<'_>,
+) -> (Result<Prepared, ErrorCode>, Effects) {
+    let mut view = View::new(state, pending);
+    let res = prep_in(&mut view, op, ctx);
+    (res, view.effects)
+}
+
+fn prep_in(view: &mut View<'_>, op: &WriteOp, ctx: &PrepCtx<'_>) -> Result<Prepared, ErrorCode> {
     // A write queued behind its own session's close (expiry races a request) must not run:
     // an ephemeral it created would belong to nobody.
     let needs_session = !matches!(op, WriteOp::CreateSession { .. } | WriteOp::Sweep { .. });
-    if needs_session && ctx.session_id != 0 && !state.sessions.contains_key(&ctx.session_id) {
+    if needs_session && ctx.session_id != 0 && !view.session_open(ctx.session_id) {
         return Err(ErrorCode::SessionExpired);
     }
-    let mut view = View::new(state);
     match op {
-        WriteOp::Multi(m) => Ok(prep_multi(&mut view, m, ctx)),
-        WriteOp::CreateSession { timeout_ms } => Ok(Prepared::Txn(Txn::CreateSession {
-            timeout_ms: *timeout_ms,
-        })),
-        WriteOp::CloseSession => {
-            if state.sessions.contains_key(&ctx.session_id) {
-                Ok(Prepared::Txn(Txn::CloseSession))
-            } else {
-                Err(ErrorCode::SessionExpired)
-            }
+        WriteOp::Multi(m) => Ok(prep_multi(view, m, ctx)),
+        WriteOp::CreateSession { timeout_ms } => {
+            view.effects.session = Some((ctx.session_id, true));
+            Ok(Prepared::Txn(Txn::CreateSession {
+                timeout_ms: *timeout_ms,
+            }))
         }
-        WriteOp::Sweep { path: p } => prep_sweep(state, p, ctx.now_ms).map(Prepared::Txn),
-        other => prep_op(&mut view, other, ctx).map(Prepared::Txn),
+        WriteOp::CloseSession => {
+            if !view.session_open(ctx.session_id) {
+                return Err(ErrorCode::SessionExpired);
+            }
+            for p in view.ephemerals_of(ctx.session_id) {
+                view.remove(&p);
+            }
+            view.effects.session = Some((ctx.session_id, false));
+            Ok(Prepared::Txn(Txn::CloseSession))
+        }
+        WriteOp::Sweep { path: p } => prep_sweep(view, p, ctx.now_ms).map(Prepared::Txn),
+        other => prep_op(view, other, ctx).map(Prepared::Txn),
     }
 }
 
-fn prep_sweep(state: &StateMachine, p: &str, now_ms: i64) -> Result<Txn, ErrorCode> {
-    let n = state.tree.get(p).ok_or(ErrorCode::NoNode)?;
-    if n.num_children() != 0 {
+fn prep_sweep(view: &mut View<'_>, p: &str, now_ms: i64) -> Result<Txn, ErrorCode> {
+    let n = view.get(p).ok_or(ErrorCode::NoNode)?;
+    if n.stat.num_children != 0 {
         return Err(ErrorCode::NotEmpty);
     }
-    let due = match owner_kind(n.stat().ephemeral_owner) {
-        OwnerKind::Container => n.stat().cversion > 0,
-        OwnerKind::Ttl(ttl) => now_ms.saturating_sub(n.stat().mtime) > ttl,
+    let due = match owner_kind(n.stat.ephemeral_owner) {
+        OwnerKind::Container => n.stat.cversion > 0,
+        OwnerKind::Ttl(ttl) => now_ms.saturating_sub(n.stat.mtime) > ttl,
         _ => false,
     };
     if due {
+        view.remove(p);
         Ok(Txn::Delete {
             path: p.to_string(),
         })
@@ -293,7 +408,8 @@ pub fn check_only(
     version: i32,
     ids: &[Id],
 ) -> Result<(), ErrorCode> {
-    let view = View::new(state);
+    let pending = Pending::default();
+    let view = View::new(state, &pending);
     let ctx = PrepCtx {
         session_id: 0,
         ids,
@@ -320,11 +436,7 @@ fn prep_op(view: &mut View<'_>, op: &WriteOp, ctx: &PrepCtx<'_>) -> Result<Txn, 
             if node.stat.num_children > 0 {
                 return Err(ErrorCode::NotEmpty);
             }
-            let mut parent = parent;
-            parent.stat.cversion = parent.stat.cversion.wrapping_add(1);
-            parent.stat.num_children -= 1;
-            view.set(parent_path, Some(parent));
-            view.set(p, None);
+            view.remove(p);
             Ok(Txn::Delete {
                 path: p.to_string(),
             })
@@ -342,6 +454,7 @@ fn prep_op(view: &mut View<'_>, op: &WriteOp, ctx: &PrepCtx<'_>) -> Result<Txn, 
                 return Err(ErrorCode::BadArguments);
             }
             node.stat.version = node.stat.version.wrapping_add(1);
+            node.stat.mtime = ctx.now_ms;
             view.set(p, Some(node));
             Ok(Txn::SetData {
                 path: p.to_string(),
@@ -429,6 +542,8 @@ fn prep_create(view: &mut View<'_>, c: &CreateOp, ctx: &PrepCtx<'_>) -> Result<T
         Some(VNode {
             stat: Stat {
                 ephemeral_owner,
+                ctime: ctx.now_ms,
+                mtime: ctx.now_ms,
                 ..Stat::default()
             },
             acl: Arc::new(fixed_acl.clone()),
@@ -501,6 +616,70 @@ mod tests {
             .unwrap();
         }
         Ok(p)
+    }
+
+    #[test]
+    fn pending_view_answers_as_applying_in_order_would() {
+        let set = |p: &str, version| WriteOp::SetData {
+            path: p.into(),
+            data: bytes::Bytes::from_static(b"v"),
+            version,
+        };
+        let delete = |p: &str| WriteOp::Delete {
+            path: p.into(),
+            version: -1,
+        };
+        let ops = vec![
+            create("/p", 0),
+            create("/p/s-", 2),
+            create("/p/s-", 2),
+            create("/p/e", 1),
+            create("/p/e/x", 0),
+            set("/p", 0),
+            set("/p", 0),
+            delete("/p/s-0000000000"),
+            delete("/p/s-0000000000"),
+            delete("/p"),
+            WriteOp::CloseSession,
+            create("/p/late", 0),
+        ];
+        // Reference: each op prepared against the state with every earlier txn applied.
+        let mut applied = fresh();
+        let expected: Vec<_> = ops.iter().map(|op| run(&mut applied, op.clone())).collect();
+        // Pipelined: every op prepared before anything is applied.
+        let mut sm = fresh();
+        let mut pending = Pending::default();
+        let mut txns = Vec::new();
+        let mut got = Vec::new();
+        let mut zxid = sm.last_zxid;
+        for op in &ops {
+            let (res, effects) = prep_pending(&sm, &pending, op, &ctx());
+            if let Ok(Prepared::Txn(t)) = &res {
+                zxid += 1;
+                pending.record(effects, zxid);
+                txns.push((zxid, t.clone()));
+            }
+            got.push(res);
+        }
+        assert_eq!(got, expected);
+        for (zxid, txn) in txns {
+            sm.apply(&TxnEntry {
+                zxid,
+                time_ms: 1,
+                session_id: 5,
+                txn,
+            })
+            .unwrap();
+        }
+        assert_eq!(sm.tree.dump(), applied.tree.dump());
+        assert!(
+            sm.tree.get("/p/e").is_none(),
+            "the close removed the ephemeral"
+        );
+        pending.retire(zxid - 1);
+        assert!(!pending.is_empty());
+        pending.retire(zxid);
+        assert!(pending.is_empty());
     }
 
     #[test]

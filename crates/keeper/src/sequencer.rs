@@ -1,31 +1,46 @@
 //! The single writer: a dedicated thread that turns write requests into txns in one global
-//! order, logs them, applies them and releases the results.
+//! order and hands them to Raft, plus the apply hook that releases their results.
 //!
-//! Per batch (everything queued when the thread wakes, up to `MAX_BATCH`): take the state write
-//! lock; for each job prep → zxid = last + 1 → apply in memory (so the next job is prepared
-//! against it); then propose the batch's txns as ONE Raft entry through openraft
-//! (`raft::Proposer`) and wait until it is committed — fdatasynced by the Raft log, the group
-//! commit — and through the Raft state machine; then, still under the lock, queue every watch
-//! event to its connections in zxid order and hand each job its outcome. Nothing a batch changed
-//! is visible to readers or acknowledged before the commit. A Raft/log failure stops the thread
-//! and the server (ZooKeeper does the same: a server that cannot persist must not acknowledge).
+//! Pipeline. Per batch (everything queued when the thread wakes, up to `MAX_BATCH`), under the
+//! state READ lock and the pending lock: prep each job against the pending view (the applied
+//! state plus the effects of the txns in flight, `prep::Pending`), give it the next zxid and
+//! record its
+//! effects as pending; then queue the batch's txns as ONE Raft entry (`raft::Proposer`, which
+//! keeps submission order) and go on with the next batch without waiting — batch N+1 is
+//! prepared and proposed while N is being fdatasynced. At most `MAX_IN_FLIGHT` batches are in
+//! flight.
+//!
+//! Apply. Openraft applies committed entries in log order through the Raft state machine,
+//! which calls [`Releaser::applied`] under the state WRITE lock right after applying an entry:
+//! it retires the entry's pending effects, publishes the zxid, queues every watch event to its
+//! connections in zxid order and then hands each job its outcome. So nothing a batch changed is
+//! visible to readers or acknowledged before it is durable and applied, readers never wait for
+//! an fsync (only for the in-memory apply), and a client sees a watch event before any reply
+//! that reflects the change. A connection answers its requests in order, so a read queued
+//! behind the same session's write runs after that write's reply, i.e. after its apply.
+//!
+//! A Raft/log failure stops the server and answers everything in flight with SYSTEMERROR
+//! (ZooKeeper does the same: a server that cannot persist must not acknowledge).
 
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::Receiver;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use courier_keeper_proto::{perms, ErrorCode, Id};
+use parking_lot::{Condvar, Mutex};
 use tokio::sync::oneshot;
 
-use crate::prep::{prep, PrepCtx, Prepared, WriteOp};
-use crate::raft::Proposer;
+use crate::prep::{prep_pending, Pending, PrepCtx, Prepared, WriteOp};
+use crate::raft::{ApplyObserver, Proposer};
 use crate::shared::{notification, Shared};
 use crate::state::{Applied, StateMachine};
 use crate::txn::{Txn, TxnEntry};
 
 const MAX_BATCH: usize = 1024;
-
+/// Batches proposed and not applied yet, at most.
+const MAX_IN_FLIGHT: usize = 8;
 /// A write request for the sequencer.
 pub struct WriteJob {
     /// Issuing session (0 for server-internal jobs such as the container sweep).
@@ -82,8 +97,67 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// Runs until `Stop` or until every sender is gone.
-pub fn run(shared: Arc<Shared>, rx: Receiver<SeqMsg>, raft: Proposer) {
+/// How a job of an in-flight batch will be answered once its entry is applied.
+enum Planned {
+    /// The txn at this index of the batch; the reply carries what applying it did.
+    Txn(usize),
+    /// Rejected; an error txn took this zxid.
+    Failed { zxid: i64, code: ErrorCode },
+    /// A multi whose ops failed; an error txn took this zxid.
+    MultiFailed { zxid: i64, codes: Vec<i32> },
+}
+
+struct InFlight {
+    last_zxid: i64,
+    jobs: Vec<(WriteJob, Planned)>,
+}
+
+/// State shared by the sequencer thread and the apply hook.
+pub struct Pipeline {
+    pending: Mutex<Pending>,
+    in_flight: Mutex<VecDeque<InFlight>>,
+    drained: Condvar,
+}
+
+impl Pipeline {
+    /// An empty pipeline.
+    pub fn new() -> Arc<Pipeline> {
+        Arc::new(Pipeline {
+            pending: Mutex::new(Pending::default()),
+            in_flight: Mutex::new(VecDeque::new()),
+            drained: Condvar::new(),
+        })
+    }
+
+    /// Answers everything in flight with SYSTEMERROR (the write path is stopping).
+    fn fail_all(&self) {
+        let batches: Vec<InFlight> = self.in_flight.lock().drain(..).collect();
+        for b in batches {
+            for (job, _) in b.jobs {
+                if let Some(tx) = job.reply {
+                    let _ = tx.send(WriteOutcome::Failed {
+                        zxid: 0,
+                        code: ErrorCode::SystemError,
+                    });
+                }
+            }
+        }
+        self.drained.notify_all();
+    }
+}
+
+/// Stops the keeper after a Raft/log failure.
+fn stop_write_path(shared: &Shared, pipeline: &Pipeline, reason: &str) {
+    tracing::error!(%reason, "the Raft log did not commit a batch; stopping the keeper");
+    shared.failed.store(true, Ordering::SeqCst);
+    shared.shutdown.cancel();
+    pipeline.fail_all();
+}
+
+/// Runs until `Stop` or until every sender is gone; then waits until what it proposed is
+/// applied (or the write path failed).
+pub fn run(shared: Arc<Shared>, rx: Receiver<SeqMsg>, raft: Proposer, pipeline: Arc<Pipeline>) {
+    let mut last_zxid = shared.state.blocking_read().last_zxid;
     let mut stop = false;
     while !stop {
         let mut batch = match rx.recv() {
@@ -100,43 +174,59 @@ pub fn run(shared: Arc<Shared>, rx: Receiver<SeqMsg>, raft: Proposer) {
                 Err(_) => break,
             }
         }
-        let Some(written) = process_batch(&shared, batch, &raft) else {
+        {
+            let mut q = pipeline.in_flight.lock();
+            while q.len() >= MAX_IN_FLIGHT && !shared.failed.load(Ordering::SeqCst) {
+                pipeline.drained.wait(&mut q);
+            }
+        }
+        if shared.failed.load(Ordering::SeqCst) {
+            fail_jobs(batch);
             break;
-        };
-        if written > 0 {
-            // Raft builds it under the state read lock, between batches, and then purges
+        }
+        let proposal = plan_batch(&shared, &pipeline, batch, &mut last_zxid);
+        if let Some(entries) = proposal {
+            let weak_shared = Arc::downgrade(&shared);
+            let weak_pipeline = Arc::downgrade(&pipeline);
+            raft.propose(entries, move |reason| {
+                if let (Some(s), Some(p)) = (weak_shared.upgrade(), weak_pipeline.upgrade()) {
+                    stop_write_path(&s, &p, &reason);
+                }
+            });
+            // Raft builds it under the state read lock, between applies, and then purges
             // the log entries it covers.
             raft.maybe_snapshot(shared.config.snapshot_every_txns);
         }
     }
+    let mut q = pipeline.in_flight.lock();
+    while !q.is_empty() && !shared.failed.load(Ordering::SeqCst) {
+        pipeline.drained.wait(&mut q);
+    }
 }
 
-/// Applies one txn at the next zxid in memory (it is proposed with its batch).
-fn commit(
-    state: &mut StateMachine,
-    now: i64,
-    session_id: i64,
-    txn: Txn,
-) -> Result<(TxnEntry, Applied), String> {
-    let entry = TxnEntry {
-        zxid: state.last_zxid + 1,
-        time_ms: now,
-        session_id,
-        txn,
-    };
-    let applied = state
-        .apply(&entry)
-        .map_err(|e| format!("prepared txn failed to apply: {e}"))?;
-    Ok((entry, applied))
+fn fail_jobs(batch: Vec<WriteJob>) {
+    for job in batch {
+        if let Some(tx) = job.reply {
+            let _ = tx.send(WriteOutcome::Failed {
+                zxid: 0,
+                code: ErrorCode::SystemError,
+            });
+        }
+    }
 }
 
-/// Runs one batch; returns how many txns were logged, or None if the write path must stop.
-fn process_batch(shared: &Arc<Shared>, batch: Vec<WriteJob>, raft: &Proposer) -> Option<u64> {
-    let mut state = shared.state.blocking_write();
-    let mut results = Vec::with_capacity(batch.len());
-    let mut proposal: Vec<TxnEntry> = Vec::new();
-    let mut written = 0u64;
-    let mut ok = true;
+/// Prepares one batch against the pending view and queues it as in flight; returns the txns
+/// to propose (None when every job was a moot internal one).
+fn plan_batch(
+    shared: &Shared,
+    pipeline: &Pipeline,
+    batch: Vec<WriteJob>,
+    last_zxid: &mut i64,
+) -> Option<Vec<TxnEntry>> {
+    let state = shared.state.blocking_read();
+    let mut pending = pipeline.pending.lock();
+    let mut entries: Vec<TxnEntry> = Vec::new();
+    let mut jobs = Vec::with_capacity(batch.len());
     for job in batch {
         let now = now_ms();
         let ctx = PrepCtx {
@@ -146,94 +236,128 @@ fn process_batch(shared: &Arc<Shared>, batch: Vec<WriteJob>, raft: &Proposer) ->
             max_data: shared.config.max_data_bytes,
             extended_types: shared.config.extended_types_enabled,
         };
-        let outcome = if !ok {
-            WriteOutcome::Failed {
-                zxid: state.last_zxid,
-                code: ErrorCode::SystemError,
+        let (res, effects) = prep_pending(&state, &pending, &job.op, &ctx);
+        // Like ZooKeeper, a rejected client write still takes a zxid: it is logged as an
+        // error txn (a no-op when applied) and its reply carries that zxid. Internal jobs
+        // (expiry, sweep) that turn out to be moot leave no trace.
+        let client = job.reply.is_some();
+        let (txn, planned) = match res {
+            Ok(Prepared::Txn(txn)) => {
+                pending.record(effects, *last_zxid + 1);
+                (txn, Planned::Txn(entries.len()))
             }
-        } else {
-            // Like ZooKeeper, a rejected client write still takes a zxid: it is logged as an
-            // error txn (a no-op when applied) and its reply carries that zxid. Internal jobs
-            // (expiry, sweep) that turn out to be moot leave no trace.
-            let client = job.reply.is_some();
-            let (txn, rejected) = match prep(&state, &job.op, &ctx) {
-                Ok(Prepared::Txn(txn)) => (Some(txn), None),
-                Ok(Prepared::MultiFailed(codes)) => {
-                    let first = codes.iter().copied().find(|c| *c != 0).unwrap_or(0);
-                    (
-                        client.then_some(Txn::Error { code: first }),
-                        Some(Err(codes)),
-                    )
-                }
-                Err(code) => (
-                    client.then_some(Txn::Error { code: code.code() }),
-                    Some(Ok(code)),
-                ),
-            };
-            let committed = match txn {
-                None => None,
-                Some(txn) => match commit(&mut state, now, job.session_id, txn) {
-                    Ok(c) => {
-                        proposal.push(c.0.clone());
-                        written += 1;
-                        Some(c)
-                    }
-                    Err(reason) => {
-                        tracing::error!(%reason, "stopping the write path");
-                        ok = false;
-                        None
-                    }
-                },
-            };
-            let zxid = state.last_zxid;
-            match (committed, rejected) {
-                _ if !ok => WriteOutcome::Failed {
-                    zxid,
-                    code: ErrorCode::SystemError,
-                },
-                (_, Some(Ok(code))) => WriteOutcome::Failed { zxid, code },
-                (_, Some(Err(codes))) => WriteOutcome::MultiFailed { zxid, codes },
-                (Some((entry, applied)), None) => WriteOutcome::Done {
-                    zxid: entry.zxid,
-                    txn: entry.txn,
-                    applied,
-                },
-                (None, None) => WriteOutcome::Failed {
-                    zxid,
-                    code: ErrorCode::SystemError,
-                },
+            Ok(Prepared::MultiFailed(codes)) if client => {
+                let first = codes.iter().copied().find(|c| *c != 0).unwrap_or(0);
+                let zxid = *last_zxid + 1;
+                (
+                    Txn::Error { code: first },
+                    Planned::MultiFailed { zxid, codes },
+                )
             }
+            Err(code) if client => {
+                let zxid = *last_zxid + 1;
+                (
+                    Txn::Error { code: code.code() },
+                    Planned::Failed { zxid, code },
+                )
+            }
+            Ok(Prepared::MultiFailed(_)) | Err(_) => continue,
         };
-        results.push((job, outcome));
+        *last_zxid += 1;
+        entries.push(TxnEntry {
+            zxid: *last_zxid,
+            time_ms: now,
+            session_id: job.session_id,
+            txn,
+        });
+        jobs.push((job, planned));
     }
-    if !proposal.is_empty() && ok {
-        if let Err(e) = raft.propose(proposal) {
-            tracing::error!(error = %e, "the Raft log did not commit a batch; stopping the keeper");
-            ok = false;
-        }
-    }
-    if !ok {
-        shared.failed.store(true, Ordering::SeqCst);
-        shared.shutdown.cancel();
-        // Nothing of this batch may be acknowledged; connections are being closed.
-        for (job, _) in results {
-            if let Some(tx) = job.reply {
-                let _ = tx.send(WriteOutcome::Failed {
-                    zxid: 0,
-                    code: ErrorCode::SystemError,
-                });
-            }
-        }
+    if entries.is_empty() {
         return None;
     }
-    shared
-        .published_zxid
-        .store(state.last_zxid, Ordering::Release);
+    pipeline.in_flight.lock().push_back(InFlight {
+        last_zxid: *last_zxid,
+        jobs,
+    });
+    Some(entries)
+}
+
+/// The apply hook: releases the results of the leader's batches as openraft applies them.
+pub struct Releaser {
+    shared: Weak<Shared>,
+    pipeline: Arc<Pipeline>,
+}
+
+impl Releaser {
+    /// A hook for `shared`'s write path.
+    pub fn new(shared: &Arc<Shared>, pipeline: Arc<Pipeline>) -> Releaser {
+        Releaser {
+            shared: Arc::downgrade(shared),
+            pipeline,
+        }
+    }
+}
+
+impl ApplyObserver for Releaser {
+    fn applied(
+        &self,
+        state: &StateMachine,
+        entries: &[TxnEntry],
+        mut results: Vec<Option<Applied>>,
+    ) {
+        let Some(last) = entries.last().map(|e| e.zxid) else {
+            return;
+        };
+        self.pipeline.pending.lock().retire(last);
+        let Some(shared) = self.shared.upgrade() else {
+            return;
+        };
+        shared
+            .published_zxid
+            .store(state.last_zxid, Ordering::Release);
+        let batch = {
+            let mut q = self.pipeline.in_flight.lock();
+            match q.front() {
+                Some(b) if b.last_zxid == last => q.pop_front(),
+                _ => None,
+            }
+        };
+        let Some(batch) = batch else {
+            return;
+        };
+        release(&shared, state, entries, &mut results, batch);
+        self.pipeline.drained.notify_all();
+    }
+}
+
+/// Queues a batch's watch events in zxid order and answers its jobs (state write lock held).
+fn release(
+    shared: &Shared,
+    state: &StateMachine,
+    entries: &[TxnEntry],
+    results: &mut [Option<Applied>],
+    batch: InFlight,
+) {
     let mut watches = shared.watches.lock();
     let mut sessions = shared.sessions.lock();
     let conns = shared.conns.lock();
     let now = std::time::Instant::now();
-    for (job, outcome) in results {
+    for (job, planned) in batch.jobs {
+        let outcome = match planned {
+            Planned::Failed { zxid, code } => WriteOutcome::Failed { zxid, code },
+            Planned::MultiFailed { zxid, codes } => WriteOutcome::MultiFailed { zxid, codes },
+            Planned::Txn(i) => match (entries.get(i), results.get_mut(i).and_then(Option::take)) {
+                (Some(entry), Some(applied)) => WriteOutcome::Done {
+                    zxid: entry.zxid,
+                    txn: entry.txn.clone(),
+                    applied,
+                },
+                _ => WriteOutcome::Failed {
+                    zxid: state.last_zxid,
+                    code: ErrorCode::SystemError,
+                },
+            },
+        };
         if let WriteOutcome::Done { zxid, txn, applied } = &outcome {
             for (p, ev) in &applied.events {
                 let targets = watches.trigger(p, *ev);
@@ -282,5 +406,4 @@ fn process_batch(shared: &Arc<Shared>, batch: Vec<WriteJob>, raft: &Proposer) ->
             let _ = tx.send(outcome);
         }
     }
-    Some(written)
 }

@@ -195,10 +195,18 @@ async fn serve_inner(
     });
     let seq_shared = shared.clone();
     let proposer = Proposer::new(&node, tokio::runtime::Handle::current());
+    let pipeline = sequencer::Pipeline::new();
+    node.sm.set_observer(Some(Arc::new(sequencer::Releaser::new(
+        &shared,
+        pipeline.clone(),
+    ))));
     let seq = std::thread::Builder::new()
         .name("keeper-sequencer".into())
-        .spawn(move || sequencer::run(seq_shared, rx, proposer))
-        .map_err(KeeperError::Listener)?;
+        .spawn(move || sequencer::run(seq_shared, rx, proposer, pipeline))
+        .map_err(|e| {
+            node.sm.set_observer(None);
+            KeeperError::Listener(e)
+        })?;
 
     let timers = [
         tokio::spawn(expiry_loop(shared.clone())),
@@ -225,6 +233,7 @@ async fn serve_inner(
     }
     let _ = shared.writes.send(SeqMsg::Stop);
     let _ = tokio::task::spawn_blocking(move || seq.join()).await;
+    node.sm.set_observer(None);
     if shared.failed.load(Ordering::SeqCst) {
         return Err(KeeperError::WritePathStopped);
     }

@@ -9,13 +9,12 @@
 //! `state_machine` (applies batches with the pure `StateMachine::apply`, builds/installs
 //! snapshots) and `network` (no peers).
 //!
-//! Invariant the sequencer relies on: the leader applies a batch to the in-memory state while
-//! it holds the state write lock, before proposing it, so later jobs of the same batch are
-//! prepared against earlier ones; readers cannot see the batch until the lock is released,
-//! which happens only after `client_write` returned (committed, fsynced and through the state
-//! machine). The state machine skips batches at or below the in-memory zxid, so the leader's
-//! pre-applied batch is not applied twice, while a restarting node (and, later, a follower)
-//! applies every batch through the same pure function.
+//! Every node — the leader, a restarting node replaying its log, later a follower — applies
+//! every committed batch through the state machine, in log order, with the same pure function.
+//! The leader does not pre-apply: its sequencer prepares against a pending view and proposes
+//! batches back to back ([`Proposer::propose`] keeps their order and does not wait), and the
+//! state machine's [`ApplyObserver`] releases each batch's replies and watch events under the
+//! state write lock right after applying it.
 
 #[cfg(test)]
 mod conformance;
@@ -41,7 +40,7 @@ use crate::txn::TxnEntry;
 
 pub use log_store::LogStore;
 pub use network::StandaloneNetwork;
-pub use state_machine::{KeeperStateMachine, SmShared};
+pub use state_machine::{ApplyObserver, KeeperStateMachine, SmShared};
 
 /// Largest encoded batch accepted when decoding (a batch is at most 1024 bounded txns).
 pub(crate) const MAX_BATCH_BYTES: usize = 1 << 30;
@@ -207,48 +206,57 @@ pub async fn start(
     Ok(RaftNode { raft, sm: shared })
 }
 
-/// The sequencer thread's handle on Raft: proposes one batch at a time and blocks until it is
-/// committed (fdatasynced) and applied.
+/// The sequencer thread's handle on Raft: hands batches to openraft in the order they were
+/// proposed, without waiting for them to commit.
 #[derive(Clone)]
 pub struct Proposer {
     raft: KeeperRaft,
     sm: Arc<SmShared>,
     rt: tokio::runtime::Handle,
+    queue: tokio::sync::mpsc::UnboundedSender<Proposal>,
 }
+
+type FailHook = Box<dyn FnOnce(String) + Send>;
+type Proposal = (Vec<TxnEntry>, FailHook);
 
 impl Proposer {
     /// A proposer whose Raft calls run on `rt`.
     pub fn new(node: &RaftNode, rt: tokio::runtime::Handle) -> Proposer {
+        let (queue, mut rx) = tokio::sync::mpsc::unbounded_channel::<Proposal>();
+        let raft = node.raft.clone();
+        // One task submits in queue order (openraft logs client writes in the order it
+        // receives them); the commit of each is awaited by a task of its own, so the next
+        // batch is submitted while the previous one is being fdatasynced.
+        rt.spawn(async move {
+            while let Some((entries, on_fail)) = rx.recv().await {
+                match raft.client_write_ff(TxnBatch(Arc::new(entries))).await {
+                    Ok(done) => {
+                        tokio::spawn(async move {
+                            match done.await {
+                                Ok(Ok(_)) => {}
+                                Ok(Err(e)) => on_fail(format!("Raft write failed: {e}")),
+                                Err(_) => on_fail("Raft stopped before the write finished".into()),
+                            }
+                        });
+                    }
+                    Err(e) => on_fail(format!("Raft is not running: {e}")),
+                }
+            }
+        });
         Proposer {
             raft: node.raft.clone(),
             sm: node.sm.clone(),
             rt,
+            queue,
         }
     }
 
-    /// Proposes `entries` (already applied to the in-memory state, whose write lock the caller
-    /// holds) as one Raft entry and waits until it is committed and through the state machine.
-    pub fn propose(&self, entries: Vec<TxnEntry>) -> Result<BatchApplied, String> {
-        let Some(last) = entries.last().map(|e| e.zxid) else {
-            return Ok(BatchApplied {
-                last_zxid: self.sm.mem_zxid(),
-            });
-        };
-        let max_session = entries.iter().map(|e| e.session_id).max().unwrap_or(0);
-        self.sm.note_pre_applied(last, max_session);
-        // The write runs as a task on the runtime rather than through `Handle::block_on` on
-        // this thread: with a current-thread runtime (tests) block_on-driven writes left
-        // snapshot builds stalled in stress runs, while the task form never did.
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let raft = self.raft.clone();
-        self.rt.spawn(async move {
-            let res = raft.client_write(TxnBatch(Arc::new(entries))).await;
-            let _ = tx.send(res);
-        });
-        match rx.blocking_recv() {
-            Ok(Ok(resp)) => Ok(resp.data),
-            Ok(Err(e)) => Err(format!("Raft write failed: {e}")),
-            Err(_) => Err("the Raft runtime stopped before the write finished".into()),
+    /// Proposes `entries` (zxids above every earlier proposal) as one Raft entry. The state
+    /// machine applies it once committed; `on_fail` runs if it cannot be.
+    pub fn propose(&self, entries: Vec<TxnEntry>, on_fail: impl FnOnce(String) + Send + 'static) {
+        if let Err(e) = self.queue.send((entries, Box::new(on_fail))) {
+            let (_, on_fail) = e.0;
+            on_fail("the Raft runtime stopped".into());
         }
     }
 

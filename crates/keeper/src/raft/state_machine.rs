@@ -10,9 +10,9 @@
 //! `raft.snap.tmp` (no in-memory copy of the tree), fsyncs, renames and fsyncs the directory:
 //! a crash leaves the old or the new snapshot.
 //!
-//! Consistency of a snapshot: it is built under the state read lock. The sequencer holds the
-//! write lock from the moment it pre-applies a batch until that batch's entry went through
-//! `apply` here, so whenever the read lock is held the in-memory state is exactly the state
+//! Consistency of a snapshot: it is built under the state read lock. Only `apply` here changes
+//! the state, under the write lock, and it records the entry's log id in `applied` before
+//! releasing it, so whenever the read lock is held the in-memory state is exactly the state
 //! after the last applied log id recorded in `applied`.
 
 use std::io::Cursor;
@@ -31,7 +31,8 @@ use tokio::sync::RwLock;
 
 use super::{BatchApplied, TypeConfig};
 use crate::error::KeeperError;
-use crate::state::StateMachine;
+use crate::state::{Applied, StateMachine};
+use crate::txn::TxnEntry;
 
 const MAGIC: &[u8; 8] = b"CKRSNP02";
 const MAGIC_V1: &[u8; 8] = b"CKRSNP01";
@@ -40,13 +41,21 @@ const FILE: &str = "raft.snap";
 type Meta = SnapshotMeta<u64, BasicNode>;
 type Membership = StoredMembership<u64, BasicNode>;
 
+/// Told about every applied batch, under the state write lock, right after it was applied
+/// (the server answers the batch's requests and fires its watches from here).
+pub trait ApplyObserver: Send + Sync {
+    /// `results[i]` is what applying `entries[i]` did (None: already in the state, skipped).
+    fn applied(&self, state: &StateMachine, entries: &[TxnEntry], results: Vec<Option<Applied>>);
+}
+
 /// The state machine's half shared with the server and the sequencer.
 pub struct SmShared {
     /// The keeper state (tree, sessions, zxid); the server's readers use the same lock.
     pub state: Arc<RwLock<StateMachine>>,
     applied: Mutex<(Option<LogId<u64>>, Membership)>,
-    /// Highest zxid in the in-memory state, including a batch the leader pre-applied.
+    /// Highest zxid in the in-memory state.
     mem_zxid: AtomicI64,
+    observer: parking_lot::RwLock<Option<Arc<dyn ApplyObserver>>>,
     /// Highest session id seen in the snapshot or any applied txn (session ids are never reused).
     max_session: AtomicI64,
     dir: PathBuf,
@@ -65,11 +74,9 @@ impl SmShared {
         self.mem_zxid.load(Ordering::Acquire)
     }
 
-    /// Called by the leader's sequencer, under the state write lock, after it applied a batch
-    /// in memory and before proposing it: `apply` then skips that batch.
-    pub fn note_pre_applied(&self, last_zxid: i64, max_session: i64) {
-        self.mem_zxid.store(last_zxid, Ordering::Release);
-        self.max_session.fetch_max(max_session, Ordering::AcqRel);
+    /// Installs the hook told about every applied batch.
+    pub fn set_observer(&self, observer: Option<Arc<dyn ApplyObserver>>) {
+        *self.observer.write() = observer;
     }
 
     /// Highest session id ever seen.
@@ -273,6 +280,7 @@ impl KeeperStateMachine {
         };
         let shared = SmShared {
             mem_zxid: AtomicI64::new(state.last_zxid),
+            observer: parking_lot::RwLock::new(None),
             max_session: AtomicI64::new(state.sessions.keys().copied().max().unwrap_or(0)),
             state: Arc::new(RwLock::new(state)),
             applied: Mutex::new((applied, membership)),
@@ -379,22 +387,28 @@ impl RaftStateMachine<TypeConfig> for KeeperStateMachine {
                     self.shared.applied.lock().1 = StoredMembership::new(Some(log_id), m);
                 }
                 EntryPayload::Normal(batch) => {
-                    let last = batch.last_zxid().unwrap_or(i64::MIN);
-                    if last > self.shared.mem_zxid() {
-                        // Not pre-applied by this process: a restart replaying its log.
-                        let mut state = self.shared.state.write().await;
-                        for e in batch.0.iter() {
-                            if e.zxid <= state.last_zxid {
-                                continue;
-                            }
-                            state.apply(e).map_err(|err| StorageError::IO {
-                                source: StorageIOError::apply(log_id, AnyError::new(&err)),
-                            })?;
+                    let mut state = self.shared.state.write().await;
+                    let mut results = Vec::with_capacity(batch.0.len());
+                    for e in batch.0.iter() {
+                        if e.zxid <= state.last_zxid {
+                            // Already in the state (a migration seed covers it).
+                            results.push(None);
+                            continue;
                         }
-                        self.shared
-                            .mem_zxid
-                            .store(state.last_zxid, Ordering::Release);
+                        let applied = state.apply(e).map_err(|err| StorageError::IO {
+                            source: StorageIOError::apply(log_id, AnyError::new(&err)),
+                        })?;
+                        results.push(Some(applied));
                     }
+                    self.shared
+                        .mem_zxid
+                        .store(state.last_zxid, Ordering::Release);
+                    self.shared.applied.lock().0 = Some(log_id);
+                    let observer = self.shared.observer.read().clone();
+                    if let Some(o) = observer {
+                        o.applied(&state, &batch.0, results);
+                    }
+                    drop(state);
                     let max_session = batch.0.iter().map(|e| e.session_id).max().unwrap_or(0);
                     self.shared
                         .max_session
@@ -510,7 +524,6 @@ mod tests {
                 _ => unreachable!(),
             })
             .unwrap();
-            sm.shared.note_pre_applied(5, 5);
         }
         sm.apply(vec![batch_entry(3, 5..=5)]).await.unwrap();
         assert_eq!(sm.shared.state.read().await.last_zxid, 5);
