@@ -13,8 +13,10 @@
 //! tail from a crash and is cut off; a record that passes its CRC but does not decode, or an
 //! index gap, is corruption and stops startup. `purge` rewrites the file without the purged
 //! records (tmp + fsync + rename + directory fsync), so it stays about as long as the entries
-//! since the last snapshot. Every unpurged entry is also kept in memory: openraft reads the
-//! entries back to apply them, and a snapshot bounds how many there are.
+//! since the last snapshot. Entries are kept in memory only until the state machine has applied
+//! them (openraft reads them back to apply them; `track_applied` shares the applied index):
+//! older ones are read back from the file at their recorded offset if ever asked for, so the
+//! log never holds a second copy of the data the tree holds.
 
 use crate::crc_frame::{read_record, FRAME_HEADER};
 use std::collections::BTreeMap;
@@ -22,7 +24,9 @@ use std::fmt::Debug;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::ops::RangeBounds;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::BufMut;
@@ -137,9 +141,14 @@ struct Inner {
     dir: PathBuf,
     fsync: bool,
     purged: Option<LogId<u64>>,
+    /// Entries not yet known to be applied.
     entries: BTreeMap<u64, RaftEntry>,
-    /// File offset where each entry's record starts (for truncation).
+    /// File offset where each unpurged entry's record starts.
     offsets: BTreeMap<u64, u64>,
+    /// Log id of the last entry (None when the log holds none).
+    last: Option<LogId<u64>>,
+    /// Highest log index the state machine applied, when tracked.
+    applied: Option<Arc<AtomicU64>>,
     /// File length covered by intact records.
     end: u64,
     vote: VoteFile,
@@ -226,6 +235,7 @@ impl LogStore {
         };
         file.seek(SeekFrom::Start(end as u64))
             .map_err(io_err("seeking the Raft log", &path))?;
+        let last = entries.values().next_back().map(|e: &RaftEntry| e.log_id);
         Ok(LogStore {
             inner: Arc::new(Mutex::new(Inner {
                 file,
@@ -235,14 +245,27 @@ impl LogStore {
                 purged,
                 entries,
                 offsets,
+                last,
+                applied: None,
                 end: end as u64,
                 vote: VoteFile::new(dir),
             })),
         })
     }
 
+    /// Lets the store drop entries from memory once the state machine's applied index (shared
+    /// through `applied`) covers them.
+    pub fn track_applied(&self, applied: Arc<AtomicU64>) {
+        self.inner.lock().applied = Some(applied);
+    }
+
     /// Number of unpurged entries (for tests and stats).
     pub fn len(&self) -> usize {
+        self.inner.lock().offsets.len()
+    }
+
+    /// Number of entries held in memory.
+    pub fn in_memory(&self) -> usize {
         self.inner.lock().entries.len()
     }
 
@@ -289,9 +312,57 @@ impl Inner {
         self.end += buf.len() as u64;
         for (e, at) in entries.into_iter().zip(starts) {
             self.offsets.insert(e.log_id.index, at);
+            self.last = Some(e.log_id);
             self.entries.insert(e.log_id.index, e);
         }
+        self.evict_applied();
         Ok(())
+    }
+
+    /// Drops applied entries from memory (they stay in the file).
+    fn evict_applied(&mut self) {
+        let Some(applied) = &self.applied else {
+            return;
+        };
+        let upto = applied.load(Ordering::Acquire);
+        while let Some(entry) = self.entries.first_entry() {
+            if *entry.key() > upto {
+                break;
+            }
+            entry.remove();
+        }
+    }
+
+    /// The entry at `index`, from memory or read back from the file.
+    fn read(&self, index: u64) -> Result<Option<RaftEntry>, String> {
+        if let Some(e) = self.entries.get(&index) {
+            return Ok(Some(e.clone()));
+        }
+        let Some(&at) = self.offsets.get(&index) else {
+            return Ok(None);
+        };
+        let fail = |e: std::io::Error| format!("reading {} at {at}: {e}", self.path.display());
+        let mut head = [0u8; FRAME_HEADER];
+        self.file.read_exact_at(&mut head, at).map_err(fail)?;
+        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        if len > MAX_RECORD {
+            return Err(format!(
+                "record at {at} of {} is too long",
+                self.path.display()
+            ));
+        }
+        let mut payload = vec![0u8; len];
+        self.file
+            .read_exact_at(&mut payload, at + FRAME_HEADER as u64)
+            .map_err(fail)?;
+        let want = u32::from_be_bytes([head[4], head[5], head[6], head[7]]);
+        if crc32fast::hash(&payload) != want {
+            return Err(format!(
+                "record at {at} of {} fails its crc",
+                self.path.display()
+            ));
+        }
+        decode_entry(&payload).map(Some)
     }
 
     fn truncate(&mut self, index: u64) -> Result<(), String> {
@@ -306,18 +377,34 @@ impl Inner {
         self.end = at;
         self.entries.split_off(&index);
         self.offsets.split_off(&index);
+        self.last = match self.offsets.keys().next_back() {
+            Some(&i) => self.read(i)?.map(|e| e.log_id),
+            None => self.purged,
+        };
         Ok(())
     }
 
     fn purge(&mut self, upto: LogId<u64>) -> Result<(), String> {
         let keep = self.entries.split_off(&(upto.index + 1));
         self.entries = keep;
+        let kept_offsets = self.offsets.split_off(&(upto.index + 1));
         self.purged = Some(upto);
+        if self.last.is_none_or(|l| l.index <= upto.index) {
+            self.last = Some(upto);
+        }
+        // The kept records are copied byte for byte from the old file (they may no longer be
+        // in memory); their offsets shift by the length of what was cut.
         let mut buf = encode_header(self.purged);
         let mut offsets = BTreeMap::new();
-        for (i, e) in &self.entries {
-            offsets.insert(*i, buf.len() as u64);
-            encode_entry(e, &mut buf)?;
+        if let Some((_, &from)) = kept_offsets.iter().next() {
+            let mut tail = vec![0u8; (self.end - from) as usize];
+            self.file
+                .read_exact_at(&mut tail, from)
+                .map_err(|e| format!("reading {}: {e}", self.path.display()))?;
+            for (i, at) in kept_offsets {
+                offsets.insert(i, at - from + buf.len() as u64);
+            }
+            buf.extend_from_slice(&tail);
         }
         let tmp = self.dir.join(format!("{FILE}.tmp"));
         let fail = |what: &str, e: std::io::Error| format!("{what} {}: {e}", tmp.display());
@@ -350,7 +437,19 @@ impl RaftLogReader<TypeConfig> for LogStore {
         range: RB,
     ) -> Result<Vec<RaftEntry>, StorageError<u64>> {
         let inner = self.inner.lock();
-        Ok(inner.entries.range(range).map(|(_, e)| e.clone()).collect())
+        let mut out = Vec::new();
+        for &i in inner.offsets.range(range).map(|(i, _)| i) {
+            match inner.read(i) {
+                Ok(Some(e)) => out.push(e),
+                Ok(None) => break,
+                Err(e) => {
+                    return Err(StorageError::IO {
+                        source: StorageIOError::read_logs(AnyError::error(e)),
+                    })
+                }
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -359,10 +458,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError<u64>> {
         let inner = self.inner.lock();
-        let last = inner.entries.values().next_back().map(|e| e.log_id);
         Ok(LogState {
             last_purged_log_id: inner.purged,
-            last_log_id: last.or(inner.purged),
+            last_log_id: inner.last.or(inner.purged),
         })
     }
 
@@ -500,6 +598,38 @@ mod tests {
         assert!(s.is_empty());
         let st = s.get_log_state().await.unwrap();
         assert_eq!(st.last_log_id, Some(entry(5, 50).log_id));
+    }
+
+    #[tokio::test]
+    async fn applied_entries_leave_memory_and_are_read_back_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = LogStore::open(dir.path(), false).unwrap();
+        let applied = Arc::new(AtomicU64::new(0));
+        s.track_applied(applied.clone());
+        append(&s, (1..=4).map(|i| entry(i, i as i64)).collect());
+        assert_eq!(s.in_memory(), 4);
+        applied.store(3, Ordering::Release);
+        append(&s, vec![entry(5, 5)]);
+        assert_eq!((s.in_memory(), s.len()), (2, 5));
+        assert_eq!(
+            all(&mut s).await,
+            (1..=5).map(|i| entry(i, i as i64)).collect::<Vec<_>>()
+        );
+        // Purging copies the kept records from the file, evicted or not.
+        s.purge(entry(2, 2).log_id).await.unwrap();
+        assert_eq!(
+            all(&mut s).await,
+            (3..=5).map(|i| entry(i, i as i64)).collect::<Vec<_>>()
+        );
+        s.truncate(entry(5, 5).log_id).await.unwrap();
+        let st = s.get_log_state().await.unwrap();
+        assert_eq!(st.last_log_id, Some(entry(4, 4).log_id));
+        drop(s);
+        let mut s = LogStore::open(dir.path(), false).unwrap();
+        assert_eq!(
+            all(&mut s).await,
+            (3..=4).map(|i| entry(i, i as i64)).collect::<Vec<_>>()
+        );
     }
 
     #[tokio::test]

@@ -53,6 +53,8 @@ pub struct SmShared {
     /// The keeper state (tree, sessions, zxid); the server's readers use the same lock.
     pub state: Arc<RwLock<StateMachine>>,
     applied: Mutex<(Option<LogId<u64>>, Membership)>,
+    /// Index of `applied`'s log id, shared with the log store (it frees applied entries).
+    applied_index: Arc<AtomicU64>,
     /// Highest zxid in the in-memory state.
     mem_zxid: AtomicI64,
     observer: parking_lot::RwLock<Option<Arc<dyn ApplyObserver>>>,
@@ -72,6 +74,16 @@ impl SmShared {
     /// Highest zxid in the in-memory state.
     pub fn mem_zxid(&self) -> i64 {
         self.mem_zxid.load(Ordering::Acquire)
+    }
+
+    fn note_applied(&self, log_id: LogId<u64>) {
+        self.applied.lock().0 = Some(log_id);
+        self.applied_index.fetch_max(log_id.index, Ordering::AcqRel);
+    }
+
+    /// The applied log index, kept current (the log store frees entries at or below it).
+    pub fn applied_index(&self) -> Arc<AtomicU64> {
+        self.applied_index.clone()
     }
 
     /// Installs the hook told about every applied batch.
@@ -283,6 +295,7 @@ impl KeeperStateMachine {
             observer: parking_lot::RwLock::new(None),
             max_session: AtomicI64::new(state.sessions.keys().copied().max().unwrap_or(0)),
             state: Arc::new(RwLock::new(state)),
+            applied_index: Arc::new(AtomicU64::new(applied.map(|l| l.index).unwrap_or(0))),
             applied: Mutex::new((applied, membership)),
             dir: dir.to_path_buf(),
             snapshots_built: AtomicU64::new(0),
@@ -403,7 +416,7 @@ impl RaftStateMachine<TypeConfig> for KeeperStateMachine {
                     self.shared
                         .mem_zxid
                         .store(state.last_zxid, Ordering::Release);
-                    self.shared.applied.lock().0 = Some(log_id);
+                    self.shared.note_applied(log_id);
                     let observer = self.shared.observer.read().clone();
                     if let Some(o) = observer {
                         o.applied(&state, &batch.0, results);
@@ -415,7 +428,7 @@ impl RaftStateMachine<TypeConfig> for KeeperStateMachine {
                         .fetch_max(max_session, Ordering::AcqRel);
                 }
             }
-            self.shared.applied.lock().0 = Some(log_id);
+            self.shared.note_applied(log_id);
             out.push(BatchApplied {
                 last_zxid: self.shared.mem_zxid(),
             });
@@ -465,6 +478,11 @@ impl RaftStateMachine<TypeConfig> for KeeperStateMachine {
             .max_session
             .fetch_max(max_session, Ordering::AcqRel);
         *self.shared.applied.lock() = (meta.last_log_id, meta.last_membership.clone());
+        if let Some(l) = meta.last_log_id {
+            self.shared
+                .applied_index
+                .fetch_max(l.index, Ordering::AcqRel);
+        }
         Ok(())
     }
 
