@@ -84,6 +84,20 @@ fn register_cmd(name: &str, addr: &str, id: i64, body: &RegisterBrokerBody) -> R
     RemotingCommand::request_with_header(request::REGISTER_BROKER, &header).with_body(to_json(body))
 }
 
+/// Registers a broker serving `topics` (name, queue count) at data version `counter`.
+async fn register(
+    client: &RemotingClient,
+    ns: &str,
+    name: &str,
+    addr: &str,
+    id: i64,
+    topics: &[(&str, i32)],
+    counter: i64,
+) -> RemotingCommand {
+    let cmd = register_cmd(name, addr, id, &register_body(topics, counter));
+    client.invoke(ns, cmd, T).await.unwrap()
+}
+
 async fn route(client: &RemotingClient, addr: &str, topic: &str) -> RemotingCommand {
     let cmd = RemotingCommand::request_with_header(
         request::GET_ROUTEINFO_BY_TOPIC,
@@ -99,33 +113,27 @@ async fn route(client: &RemotingClient, addr: &str, topic: &str) -> RemotingComm
 async fn register_then_route_with_java_field_names() {
     let ns = start().await;
     let broker = RemotingClient::default();
-    let resp = broker
-        .invoke(
-            &ns.addr,
-            register_cmd(
-                "broker-a",
-                "127.0.0.1:10911",
-                0,
-                &register_body(&[("TopicTest", 4)], 1),
-            ),
-            T,
-        )
-        .await
-        .unwrap();
+    let resp = register(
+        &broker,
+        &ns.addr,
+        "broker-a",
+        "127.0.0.1:10911",
+        0,
+        &[("TopicTest", 4)],
+        1,
+    )
+    .await;
     assert_eq!(resp.code, response::SUCCESS, "{resp:?}");
-    let slave = broker
-        .invoke(
-            &ns.addr,
-            register_cmd(
-                "broker-a",
-                "127.0.0.1:10921",
-                1,
-                &register_body(&[("TopicTest", 4)], 1),
-            ),
-            T,
-        )
-        .await
-        .unwrap();
+    let slave = register(
+        &broker,
+        &ns.addr,
+        "broker-a",
+        "127.0.0.1:10921",
+        1,
+        &[("TopicTest", 4)],
+        1,
+    )
+    .await;
     let sh: RegisterBrokerResponseHeader = slave.decode_header().unwrap();
     assert_eq!(sh.master_addr.as_deref(), Some("127.0.0.1:10911"));
     assert_eq!(sh.ha_server_addr.as_deref(), Some("127.0.0.1:10911-ha"));
@@ -269,14 +277,7 @@ async fn missing_header_field_is_a_system_error_with_java_text() {
 async fn query_data_version_reports_changes() {
     let ns = start().await;
     let client = RemotingClient::default();
-    client
-        .invoke(
-            &ns.addr,
-            register_cmd("a", "127.0.0.1:3", 0, &register_body(&[("T", 1)], 7)),
-            T,
-        )
-        .await
-        .unwrap();
+    register(&client, &ns.addr, "a", "127.0.0.1:3", 0, &[("T", 1)], 7).await;
     let ask = |counter: i64| {
         RemotingCommand::request_with_header(
             request::QUERY_DATA_VERSION,
@@ -312,19 +313,16 @@ async fn query_data_version_reports_changes() {
 async fn write_perm_delete_and_register_topic() {
     let ns = start().await;
     let client = RemotingClient::default();
-    client
-        .invoke(
-            &ns.addr,
-            register_cmd(
-                "a",
-                "127.0.0.1:4",
-                0,
-                &register_body(&[("T", 2), ("U", 2)], 1),
-            ),
-            T,
-        )
-        .await
-        .unwrap();
+    register(
+        &client,
+        &ns.addr,
+        "a",
+        "127.0.0.1:4",
+        0,
+        &[("T", 2), ("U", 2)],
+        1,
+    )
+    .await;
     let wipe = client
         .invoke(
             &ns.addr,
@@ -517,14 +515,7 @@ async fn silent_brokers_expire() {
     config.scan_interval = Duration::from_millis(50);
     let ns = start_with(config).await;
     let broker = RemotingClient::default();
-    broker
-        .invoke(
-            &ns.addr,
-            register_cmd("a", "127.0.0.1:5", 0, &register_body(&[("Exp", 1)], 1)),
-            T,
-        )
-        .await
-        .unwrap();
+    register(&broker, &ns.addr, "a", "127.0.0.1:5", 0, &[("Exp", 1)], 1).await;
     let client = RemotingClient::default();
     assert_eq!(
         route(&client, &ns.addr, "Exp").await.code,
@@ -537,14 +528,7 @@ async fn silent_brokers_expire() {
 async fn brokers_are_dropped_when_their_connection_closes() {
     let ns = start().await;
     let broker = RemotingClient::default();
-    broker
-        .invoke(
-            &ns.addr,
-            register_cmd("a", "127.0.0.1:6", 0, &register_body(&[("Conn", 1)], 1)),
-            T,
-        )
-        .await
-        .unwrap();
+    register(&broker, &ns.addr, "a", "127.0.0.1:6", 0, &[("Conn", 1)], 1).await;
     let client = RemotingClient::default();
     assert_eq!(
         route(&client, &ns.addr, "Conn").await.code,
@@ -558,14 +542,7 @@ async fn brokers_are_dropped_when_their_connection_closes() {
 async fn unregister_removes_routes() {
     let ns = start().await;
     let client = RemotingClient::default();
-    client
-        .invoke(
-            &ns.addr,
-            register_cmd("a", "127.0.0.1:7", 0, &register_body(&[("Un", 1)], 1)),
-            T,
-        )
-        .await
-        .unwrap();
+    register(&client, &ns.addr, "a", "127.0.0.1:7", 0, &[("Un", 1)], 1).await;
     let un = RemotingCommand::request_with_header(
         request::UNREGISTER_BROKER,
         &UnregisterBrokerRequestHeader {
