@@ -64,6 +64,13 @@ impl UniqIdGenerator {
 
     /// A fresh id.
     pub fn next_id(&self) -> String {
+        let mut s = String::with_capacity(self.prefix.len() + 12);
+        self.push_next_id(&mut s);
+        s
+    }
+
+    /// Appends a fresh id to `out` (a batch builds its ids and properties without a string per id).
+    pub fn push_next_id(&self, out: &mut String) {
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
@@ -73,10 +80,12 @@ impl UniqIdGenerator {
         let mut tail = [0u8; 6];
         tail[..4].copy_from_slice(&since_month.to_be_bytes());
         tail[4..].copy_from_slice(&count.to_be_bytes());
-        let mut s = String::with_capacity(self.prefix.len() + 12);
-        s.push_str(&self.prefix);
-        s.push_str(&hex_upper(&tail));
-        s
+        const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+        out.push_str(&self.prefix);
+        for b in tail {
+            out.push(DIGITS[(b >> 4) as usize] as char);
+            out.push(DIGITS[(b & 0xF) as usize] as char);
+        }
     }
 }
 

@@ -35,7 +35,10 @@ use parking_lot::Mutex;
 use crate::compress::{compress, SYS_FLAG_ZLIB_COMPRESSED};
 use crate::error::{ClientError, Result};
 use crate::instance::{broker_error, ClientInstance};
-use crate::message::{encode_properties, java_string_hash, property, Message};
+use crate::message::{
+    encode_properties, java_string_hash, property, Message, NAME_VALUE_SEPARATOR,
+    PROPERTY_SEPARATOR,
+};
 use crate::message_id::UniqIdGenerator;
 use crate::message_queue::MessageQueue;
 use crate::options::ClientOptions;
@@ -315,7 +318,8 @@ impl Producer {
         };
         let topic = first.topic.clone();
         let mut batch = Vec::with_capacity(msgs.len());
-        let mut ids = Vec::with_capacity(msgs.len());
+        // The UNIQ_KEYs comma-joined: the batch's SendResult.msg_id.
+        let mut ids = String::with_capacity(msgs.len() * 33);
         for m in msgs {
             if m.topic != topic {
                 return Err(ClientError::InvalidMessage(format!(
@@ -329,15 +333,40 @@ impl Producer {
                 ));
             }
             self.validate(&m)?;
+            if !ids.is_empty() {
+                ids.push(',');
+            }
+            let id_at = ids.len();
+            self.inner.uniq.push_next_id(&mut ids);
+            let id = &ids[id_at..];
             let mut props = m.properties;
-            let id = self.inner.uniq.next_id();
-            props.insert(property::UNIQ_KEY.to_string(), id.clone());
-            props.insert(property::WAIT_STORE_MSG_OK.to_string(), "true".into());
-            ids.push(id);
+            let properties = if props.contains_key(property::UNIQ_KEY)
+                || props.contains_key(property::WAIT_STORE_MSG_OK)
+            {
+                props.insert(property::UNIQ_KEY.to_string(), id.to_string());
+                props.insert(property::WAIT_STORE_MSG_OK.to_string(), "true".into());
+                encode_properties(&props)
+            } else {
+                // The usual case: append the two keys to the user's properties without a map
+                // insert and a re-encode per message (order on the wire carries no meaning).
+                let user: usize = props.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
+                let mut text = String::with_capacity(user + 64);
+                let pairs = props.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+                for (k, v) in pairs.chain([
+                    (property::UNIQ_KEY, id),
+                    (property::WAIT_STORE_MSG_OK, "true"),
+                ]) {
+                    text.push_str(k);
+                    text.push(NAME_VALUE_SEPARATOR);
+                    text.push_str(v);
+                    text.push(PROPERTY_SEPARATOR);
+                }
+                text
+            };
             batch.push(BatchMessage {
                 flag: m.flag,
                 body: m.body,
-                properties: encode_properties(&props),
+                properties,
             });
         }
         let body = encode_batch(&batch);
@@ -354,7 +383,7 @@ impl Producer {
             flag: 0,
             sys_flag: 0,
             properties: "WAIT\u{1}true\u{2}".to_string(),
-            uniq_key: ids.join(","),
+            uniq_key: ids,
         };
         self.send_prepared(&p, request::SEND_BATCH_MESSAGE, None)
             .await
