@@ -1,5 +1,6 @@
-//! The single writer: a dedicated thread that turns write requests into txns in one global
-//! order and hands them to Raft, plus the apply hook that releases their results.
+//! The single writer: one task on the runtime that turns write requests into txns in one global
+//! order and hands them to Raft, plus the apply hook that releases their results. (A task, not
+//! a thread: a write then crosses no thread boundary between its connection and openraft.)
 //!
 //! Pipeline. Per batch (everything queued when the thread wakes, up to `MAX_BATCH`), under the
 //! state READ lock and the pending lock: prep each job against the pending view (the applied
@@ -24,13 +25,13 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use courier_keeper_proto::{perms, ErrorCode, Id};
-use parking_lot::{Condvar, Mutex};
-use tokio::sync::oneshot;
+use parking_lot::Mutex;
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
 use crate::prep::{prep_pending, Pending, PrepCtx, Prepared, WriteOp};
 use crate::raft::{ApplyObserver, Proposer};
@@ -110,13 +111,15 @@ enum Planned {
 struct InFlight {
     last_zxid: i64,
     jobs: Vec<(WriteJob, Planned)>,
+    /// One of `MAX_IN_FLIGHT`; given back when the batch is released.
+    _slot: OwnedSemaphorePermit,
 }
 
-/// State shared by the sequencer thread and the apply hook.
+/// State shared by the sequencer task and the apply hook.
 pub struct Pipeline {
     pending: Mutex<Pending>,
     in_flight: Mutex<VecDeque<InFlight>>,
-    drained: Condvar,
+    slots: Arc<Semaphore>,
 }
 
 impl Pipeline {
@@ -125,7 +128,7 @@ impl Pipeline {
         Arc::new(Pipeline {
             pending: Mutex::new(Pending::default()),
             in_flight: Mutex::new(VecDeque::new()),
-            drained: Condvar::new(),
+            slots: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
         })
     }
 
@@ -142,7 +145,7 @@ impl Pipeline {
                 }
             }
         }
-        self.drained.notify_all();
+        self.slots.close();
     }
 }
 
@@ -156,13 +159,18 @@ fn stop_write_path(shared: &Shared, pipeline: &Pipeline, reason: &str) {
 
 /// Runs until `Stop` or until every sender is gone; then waits until what it proposed is
 /// applied (or the write path failed).
-pub fn run(shared: Arc<Shared>, rx: Receiver<SeqMsg>, raft: Proposer, pipeline: Arc<Pipeline>) {
-    let mut last_zxid = shared.state.blocking_read().last_zxid;
+pub async fn run(
+    shared: Arc<Shared>,
+    mut rx: UnboundedReceiver<SeqMsg>,
+    raft: Proposer,
+    pipeline: Arc<Pipeline>,
+) {
+    let mut last_zxid = shared.state.read().await.last_zxid;
     let mut stop = false;
     while !stop {
-        let mut batch = match rx.recv() {
-            Ok(SeqMsg::Job(j)) => vec![j],
-            Ok(SeqMsg::Stop) | Err(_) => break,
+        let mut batch = match rx.recv().await {
+            Some(SeqMsg::Job(j)) => vec![j],
+            Some(SeqMsg::Stop) | None => break,
         };
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -174,17 +182,12 @@ pub fn run(shared: Arc<Shared>, rx: Receiver<SeqMsg>, raft: Proposer, pipeline: 
                 Err(_) => break,
             }
         }
-        {
-            let mut q = pipeline.in_flight.lock();
-            while q.len() >= MAX_IN_FLIGHT && !shared.failed.load(Ordering::SeqCst) {
-                pipeline.drained.wait(&mut q);
-            }
-        }
-        if shared.failed.load(Ordering::SeqCst) {
+        // Closed once the write path failed.
+        let Ok(slot) = pipeline.slots.clone().acquire_owned().await else {
             fail_jobs(batch);
             break;
-        }
-        let proposal = plan_batch(&shared, &pipeline, batch, &mut last_zxid);
+        };
+        let proposal = plan_batch(&shared, &pipeline, batch, &mut last_zxid, slot).await;
         if let Some(entries) = proposal {
             let weak_shared = Arc::downgrade(&shared);
             let weak_pipeline = Arc::downgrade(&pipeline);
@@ -192,16 +195,15 @@ pub fn run(shared: Arc<Shared>, rx: Receiver<SeqMsg>, raft: Proposer, pipeline: 
                 if let (Some(s), Some(p)) = (weak_shared.upgrade(), weak_pipeline.upgrade()) {
                     stop_write_path(&s, &p, &reason);
                 }
-            });
+            })
+            .await;
             // Raft builds it under the state read lock, between applies, and then purges
             // the log entries it covers.
             raft.maybe_snapshot(shared.config.snapshot_every_txns);
         }
     }
-    let mut q = pipeline.in_flight.lock();
-    while !q.is_empty() && !shared.failed.load(Ordering::SeqCst) {
-        pipeline.drained.wait(&mut q);
-    }
+    // Every slot back means every proposed batch was released (or the path failed).
+    let _ = pipeline.slots.acquire_many(MAX_IN_FLIGHT as u32).await;
 }
 
 fn fail_jobs(batch: Vec<WriteJob>) {
@@ -217,13 +219,14 @@ fn fail_jobs(batch: Vec<WriteJob>) {
 
 /// Prepares one batch against the pending view and queues it as in flight; returns the txns
 /// to propose (None when every job was a moot internal one).
-fn plan_batch(
+async fn plan_batch(
     shared: &Shared,
     pipeline: &Pipeline,
     batch: Vec<WriteJob>,
     last_zxid: &mut i64,
+    slot: OwnedSemaphorePermit,
 ) -> Option<Vec<TxnEntry>> {
-    let state = shared.state.blocking_read();
+    let state = shared.state.read().await;
     let mut pending = pipeline.pending.lock();
     let mut entries: Vec<TxnEntry> = Vec::new();
     let mut jobs = Vec::with_capacity(batch.len());
@@ -278,6 +281,7 @@ fn plan_batch(
     pipeline.in_flight.lock().push_back(InFlight {
         last_zxid: *last_zxid,
         jobs,
+        _slot: slot,
     });
     Some(entries)
 }
@@ -326,7 +330,6 @@ impl ApplyObserver for Releaser {
             return;
         };
         release(&shared, state, entries, &mut results, batch);
-        self.pipeline.drained.notify_all();
     }
 }
 

@@ -177,7 +177,7 @@ async fn serve_inner(
         }
         state.last_zxid
     };
-    let (tx, rx) = std::sync::mpsc::channel();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let shared = Arc::new(Shared {
         published_zxid: std::sync::atomic::AtomicI64::new(last_zxid),
         super_digest: config.super_digest.clone(),
@@ -200,13 +200,7 @@ async fn serve_inner(
         &shared,
         pipeline.clone(),
     ))));
-    let seq = std::thread::Builder::new()
-        .name("keeper-sequencer".into())
-        .spawn(move || sequencer::run(seq_shared, rx, proposer, pipeline))
-        .map_err(|e| {
-            node.sm.set_observer(None);
-            KeeperError::Listener(e)
-        })?;
+    let seq = tokio::spawn(sequencer::run(seq_shared, rx, proposer, pipeline));
 
     let timers = [
         tokio::spawn(expiry_loop(shared.clone())),
@@ -232,7 +226,7 @@ async fn serve_inner(
         t.abort();
     }
     let _ = shared.writes.send(SeqMsg::Stop);
-    let _ = tokio::task::spawn_blocking(move || seq.join()).await;
+    let _ = seq.await;
     node.sm.set_observer(None);
     if shared.failed.load(Ordering::SeqCst) {
         return Err(KeeperError::WritePathStopped);

@@ -116,8 +116,8 @@ pub struct Shared {
     pub sessions: Mutex<SessionTracker>,
     /// Live connections.
     pub conns: Mutex<HashMap<ConnId, ConnHandle>>,
-    /// Queue into the sequencer thread.
-    pub writes: std::sync::mpsc::Sender<SeqMsg>,
+    /// Queue into the sequencer task.
+    pub writes: tokio::sync::mpsc::UnboundedSender<SeqMsg>,
     /// Connection id source.
     pub next_conn: AtomicU64,
     /// Counters.

@@ -207,57 +207,47 @@ pub async fn start(
     Ok(RaftNode { raft, sm: shared })
 }
 
-/// The sequencer thread's handle on Raft: hands batches to openraft in the order they were
-/// proposed, without waiting for them to commit.
+/// The sequencer's handle on Raft: hands batches to openraft in the order they were proposed,
+/// without waiting for them to commit.
 #[derive(Clone)]
 pub struct Proposer {
     raft: KeeperRaft,
     sm: Arc<SmShared>,
     rt: tokio::runtime::Handle,
-    queue: tokio::sync::mpsc::UnboundedSender<Proposal>,
 }
-
-type FailHook = Box<dyn FnOnce(String) + Send>;
-type Proposal = (Vec<TxnEntry>, FailHook);
 
 impl Proposer {
     /// A proposer whose Raft calls run on `rt`.
     pub fn new(node: &RaftNode, rt: tokio::runtime::Handle) -> Proposer {
-        let (queue, mut rx) = tokio::sync::mpsc::unbounded_channel::<Proposal>();
-        let raft = node.raft.clone();
-        // One task submits in queue order (openraft logs client writes in the order it
-        // receives them); the commit of each is awaited by a task of its own, so the next
-        // batch is submitted while the previous one is being fdatasynced.
-        rt.spawn(async move {
-            while let Some((entries, on_fail)) = rx.recv().await {
-                match raft.client_write_ff(TxnBatch(Arc::new(entries))).await {
-                    Ok(done) => {
-                        tokio::spawn(async move {
-                            match done.await {
-                                Ok(Ok(_)) => {}
-                                Ok(Err(e)) => on_fail(format!("Raft write failed: {e}")),
-                                Err(_) => on_fail("Raft stopped before the write finished".into()),
-                            }
-                        });
-                    }
-                    Err(e) => on_fail(format!("Raft is not running: {e}")),
-                }
-            }
-        });
         Proposer {
             raft: node.raft.clone(),
             sm: node.sm.clone(),
             rt,
-            queue,
         }
     }
 
-    /// Proposes `entries` (zxids above every earlier proposal) as one Raft entry. The state
-    /// machine applies it once committed; `on_fail` runs if it cannot be.
-    pub fn propose(&self, entries: Vec<TxnEntry>, on_fail: impl FnOnce(String) + Send + 'static) {
-        if let Err(e) = self.queue.send((entries, Box::new(on_fail))) {
-            let (_, on_fail) = e.0;
-            on_fail("the Raft runtime stopped".into());
+    /// Proposes `entries` (zxids above every earlier proposal) as one Raft entry and returns
+    /// once openraft has queued it (openraft logs client writes in the order it receives them,
+    /// so calls from one task keep their order). The state machine applies it once committed;
+    /// `on_fail` runs if it cannot be.
+    pub async fn propose(
+        &self,
+        entries: Vec<TxnEntry>,
+        on_fail: impl FnOnce(String) + Send + 'static,
+    ) {
+        match self.raft.client_write_ff(TxnBatch(Arc::new(entries))).await {
+            Ok(done) => {
+                // Watched by a task of its own, so the next batch is proposed while this one
+                // is being fdatasynced.
+                self.rt.spawn(async move {
+                    match done.await {
+                        Ok(Ok(_)) => {}
+                        Ok(Err(e)) => on_fail(format!("Raft write failed: {e}")),
+                        Err(_) => on_fail("Raft stopped before the write finished".into()),
+                    }
+                });
+            }
+            Err(e) => on_fail(format!("Raft is not running: {e}")),
         }
     }
 

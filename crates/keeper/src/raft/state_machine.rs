@@ -136,6 +136,36 @@ fn encode_file(meta: &Meta, body: &[u8]) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
+/// A snapshot file's bytes for decoding. Large files are mapped rather than read: decoding
+/// copies each node into the arena once, and a heap buffer the size of the file, freed right
+/// after, tends to stay in the allocator's (and so the process's) resident memory.
+enum FileBytes {
+    Heap(Vec<u8>),
+    Mapped(memmap2::Mmap),
+}
+
+impl std::ops::Deref for FileBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            FileBytes::Heap(v) => v,
+            FileBytes::Mapped(m) => m,
+        }
+    }
+}
+
+fn map_file(path: &Path) -> std::io::Result<FileBytes> {
+    let f = std::fs::File::open(path)?;
+    if f.metadata()?.len() < 1 << 20 {
+        return std::fs::read(path).map(FileBytes::Heap);
+    }
+    // SAFETY: the mapping is only read while this function's caller decodes it. Snapshot files
+    // are never written in place (a new one is renamed over the old), and the data directory
+    // is locked by this process, so the mapped bytes cannot change underneath.
+    let map = unsafe { memmap2::Mmap::map(&f)? };
+    Ok(FileBytes::Mapped(map))
+}
+
 /// Checks a snapshot file's magic and crc; returns its meta, whether the body is compact, and
 /// the body.
 fn split_file(raw: &[u8]) -> Result<(Meta, bool, &[u8]), String> {
@@ -269,7 +299,7 @@ impl KeeperStateMachine {
         seed: Option<StateMachine>,
     ) -> Result<(KeeperStateMachine, bool), KeeperError> {
         let path = dir.join(FILE);
-        let loaded = match std::fs::read(&path) {
+        let loaded = match map_file(&path) {
             Ok(raw) => Some(decode_file(&raw).map_err(|reason| KeeperError::Corrupt {
                 path: path.clone(),
                 zxid: 0,
@@ -578,6 +608,43 @@ mod tests {
 
     async fn st_count(sm: &KeeperStateMachine) -> usize {
         sm.shared.state.read().await.tree.node_count()
+    }
+
+    #[tokio::test]
+    async fn large_snapshot_is_mapped_and_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut sm, _) = KeeperStateMachine::open(dir.path(), None).unwrap();
+        let txns = (1..=5000)
+            .map(|z| TxnEntry {
+                zxid: z,
+                time_ms: 10,
+                session_id: 0,
+                txn: Txn::Create {
+                    path: format!("/big{z}"),
+                    data: Bytes::from(vec![7u8; 250]),
+                    acl: crate::acl::open_acl(),
+                    ephemeral_owner: 0,
+                },
+            })
+            .collect();
+        sm.apply(vec![Entry {
+            log_id: LogId::new(CommittedLeaderId::new(1, 1), 1),
+            payload: EntryPayload::Normal(TxnBatch(Arc::new(txns))),
+        }])
+        .await
+        .unwrap();
+        sm.build_snapshot().await.unwrap();
+        let len = std::fs::metadata(dir.path().join(FILE)).unwrap().len();
+        assert!(
+            len > 1 << 20,
+            "{len} bytes: too small to take the mapped path"
+        );
+        let (reopened, present) = KeeperStateMachine::open(dir.path(), None).unwrap();
+        assert!(present);
+        let st = reopened.shared.state.read().await;
+        assert_eq!(st.last_zxid, 5000);
+        assert_eq!(st.tree.get("/big4321").unwrap().data(), &[7u8; 250][..]);
+        assert_eq!(st.tree.dump(), sm.shared.state.read().await.tree.dump());
     }
 
     #[tokio::test]
