@@ -445,7 +445,7 @@ async fn write_loop(
     handle: ConnectionHandle,
     stop: CancellationToken,
 ) {
-    let mut buf = BytesMut::with_capacity(8 * 1024);
+    let mut out = OutBatch::default();
     loop {
         let first = tokio::select! {
             biased;
@@ -453,26 +453,93 @@ async fn write_loop(
             _ = stop.cancelled() => rx.try_recv().ok(),
         };
         let Some(first) = first else { break };
-        encode_one(&mut codec, first, &mut buf, &handle);
-        drain_queued(&mut rx, &mut codec, &mut buf, &handle);
-        if buf.len() < WRITE_BATCH_LIMIT && !stop.is_cancelled() {
+        encode_one(&mut codec, first, &mut out, &handle);
+        drain_queued(&mut rx, &mut codec, &mut out, &handle);
+        if out.len() < WRITE_BATCH_LIMIT && !stop.is_cancelled() {
             // Under load many request tasks finish within one scheduler pass. Letting them run
             // once before writing turns one send(2) per response into one per pass, which is
             // most of the per-message CPU at high rates; an idle connection pays one extra poll.
             tokio::task::yield_now().await;
-            drain_queued(&mut rx, &mut codec, &mut buf, &handle);
+            drain_queued(&mut rx, &mut codec, &mut out, &handle);
         }
-        if buf.is_empty() {
+        if out.len() == 0 {
             continue;
         }
-        if let Err(e) = wr.write_all(&buf).await {
+        if let Err(e) = out.write_to(&mut wr).await {
             debug!(error = %e, "write failed; closing connection");
             handle.close();
             break;
         }
-        buf.clear();
     }
     let _ = wr.shutdown().await;
+}
+
+/// Bodies at least this large are written from their own buffer (vectored write) instead of
+/// being copied into the connection's write buffer: batch sends, pull responses.
+const ZERO_COPY_BODY_MIN: usize = 8 * 1024;
+
+/// The frames collected for one write: everything is encoded into `buf` except large bodies,
+/// which are queued as chunks of their own, in order, after the bytes encoded before them.
+#[derive(Default)]
+struct OutBatch {
+    buf: BytesMut,
+    chunks: Vec<bytes::Bytes>,
+    chunk_bytes: usize,
+}
+
+impl OutBatch {
+    fn len(&self) -> usize {
+        self.buf.len() + self.chunk_bytes
+    }
+
+    fn push_chunk(&mut self, chunk: bytes::Bytes) {
+        if !chunk.is_empty() {
+            self.chunk_bytes += chunk.len();
+            self.chunks.push(chunk);
+        }
+    }
+
+    /// Appends a body after what is encoded so far, without copying it.
+    fn push_body(&mut self, body: bytes::Bytes) {
+        let head = self.buf.split().freeze();
+        self.push_chunk(head);
+        self.push_chunk(body);
+    }
+
+    async fn write_to(&mut self, wr: &mut OwnedWriteHalf) -> std::io::Result<()> {
+        if self.chunks.is_empty() {
+            wr.write_all(&self.buf).await?;
+            self.buf.clear();
+            return Ok(());
+        }
+        let tail = self.buf.split().freeze();
+        self.push_chunk(tail);
+        let mut first = 0;
+        while first < self.chunks.len() {
+            let slices: Vec<std::io::IoSlice<'_>> = self.chunks[first..]
+                .iter()
+                .take(64)
+                .map(|c| std::io::IoSlice::new(c))
+                .collect();
+            let mut n = wr.write_vectored(&slices).await?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::WriteZero.into());
+            }
+            while n > 0 {
+                let len = self.chunks[first].len();
+                if n >= len {
+                    n -= len;
+                    first += 1;
+                } else {
+                    bytes::Buf::advance(&mut self.chunks[first], n);
+                    n = 0;
+                }
+            }
+        }
+        self.chunks.clear();
+        self.chunk_bytes = 0;
+        Ok(())
+    }
 }
 
 /// Bytes of encoded frames collected before they are written even if more are queued.
@@ -483,16 +550,16 @@ const WRITE_BATCH_LIMIT: usize = 256 * 1024;
 const READ_RESERVE_BUSY: usize = 64 * 1024;
 const READ_RESERVE_IDLE: usize = 4 * 1024;
 
-/// Encodes every command already queued, up to `WRITE_BATCH_LIMIT` bytes, into `buf`.
+/// Encodes every command already queued, up to `WRITE_BATCH_LIMIT` bytes, into `out`.
 fn drain_queued(
     rx: &mut mpsc::Receiver<Outgoing>,
     codec: &mut RemotingCodec,
-    buf: &mut BytesMut,
+    out: &mut OutBatch,
     handle: &ConnectionHandle,
 ) {
-    while buf.len() < WRITE_BATCH_LIMIT {
+    while out.len() < WRITE_BATCH_LIMIT {
         match rx.try_recv() {
-            Ok(next) => encode_one(codec, next, buf, handle),
+            Ok(next) => encode_one(codec, next, out, handle),
             Err(_) => break,
         }
     }
@@ -500,14 +567,25 @@ fn drain_queued(
 
 fn encode_one(
     codec: &mut RemotingCodec,
-    out: Outgoing,
-    buf: &mut BytesMut,
+    item: Outgoing,
+    out: &mut OutBatch,
     handle: &ConnectionHandle,
 ) {
-    let cmd = out.cmd;
+    let cmd = item.cmd;
+    let buf = &mut out.buf;
     let before = buf.len();
-    match codec.encode(&cmd, buf) {
-        Ok(()) => {}
+    let large = cmd
+        .body
+        .as_ref()
+        .filter(|b| b.len() >= ZERO_COPY_BODY_MIN)
+        .cloned();
+    let encoded = match large {
+        Some(body) => codec.encode_head(&cmd, buf).map(|()| Some(body)),
+        None => codec.encode(&cmd, buf).map(|()| None),
+    };
+    match encoded {
+        Ok(Some(body)) => out.push_body(body),
+        Ok(None) => {}
         Err(e) => {
             buf.truncate(before);
             if cmd.is_response() {

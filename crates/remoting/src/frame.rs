@@ -77,11 +77,20 @@ impl RemotingCodec {
     }
 
     fn encode_command(&self, cmd: &RemotingCommand, dst: &mut BytesMut) -> Result<(), FrameError> {
+        dst.reserve(8 + 256 + cmd.body_bytes().len());
+        self.encode_head(cmd, dst)?;
+        dst.put_slice(cmd.body_bytes());
+        Ok(())
+    }
+
+    /// Encodes everything of the frame but the body (whose length the length word includes);
+    /// the caller sends `cmd.body` right after, e.g. from its own buffer with a vectored write.
+    pub fn encode_head(&self, cmd: &RemotingCommand, dst: &mut BytesMut) -> Result<(), FrameError> {
         let start = dst.len();
         let body = cmd.body_bytes();
         // The header is written in place after an 8-byte placeholder for the two length words,
         // which are filled in once its size is known: no intermediate header buffer.
-        dst.reserve(8 + 256 + body.len());
+        dst.reserve(8 + 256);
         dst.put_u64(0);
         match cmd.serialize_type {
             SerializeType::Json => write_json_header(cmd, dst),
@@ -108,7 +117,6 @@ impl RemotingCodec {
         dst[start..start + 4].copy_from_slice(&(length as i32).to_be_bytes());
         let word = ((cmd.serialize_type.code() as u32) << 24) | header_len as u32;
         dst[start + 4..start + 8].copy_from_slice(&word.to_be_bytes());
-        dst.put_slice(body);
         Ok(())
     }
 }
