@@ -1,6 +1,9 @@
 //! Quick put/read throughput probe for the store (the full benchmark is `courier bench store`).
 //!
 //! `cargo run --release -p courier-store --example put_rate -- DIR COUNT BODY_BYTES async|sync TASKS`
+//!
+//! Environment: `PREFAULT_WINDOW=BYTES` overrides `StoreConfig::prefault_window` (0 = off),
+//! `NO_INDEX=1` disables the IndexFile, `FLUSH_MS` sets the async flush interval.
 
 use std::sync::Arc;
 use std::time::Instant;

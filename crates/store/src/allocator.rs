@@ -1,10 +1,11 @@
 //! Background creation of CommitLog segments (RocketMQ's AllocateMappedFileService), so the put
 //! path never creates or fallocates a segment on a tokio worker.
 //!
-//! A new segment gets its first `warm` bytes faulted in (`MappedFile::prefault`) before it is
-//! handed out, so the first puts after a roll-over do not pay for first-touch page work (RocketMQ
-//! warms whole segments with `warmMapedFileEnable`; Courier warms the head and lets the prefault
-//! thread keep ahead of the writer from there).
+//! A new segment gets its first `warm` bytes prepared (`MappedFile::prefault`, or zeros written
+//! with `MappedFile::write_zeros` for pwrite segments, see `prefault.rs`) before it is handed
+//! out, so the first puts after a roll-over do not pay for first-touch page work (RocketMQ warms
+//! whole segments with `warmMapedFileEnable`; Courier warms the head and lets the prefault thread
+//! keep ahead of the writer from there).
 //!
 //! Invariants: at most one creation is in flight and the same start offset is never created twice
 //! while a mapping of it may be live; a finished result (segment or error) waits in `ready` until
@@ -136,15 +137,19 @@ impl Allocator {
             };
             let path = self.dir.join(offset_file_name(start));
             let res = MappedFile::create(&path, start, self.file_size)
-                .map(|f| {
-                    let f = if self.unmapped_writes {
-                        f.with_unmapped_writes()
+                .map(|mut f| {
+                    // Nobody writes a spare before it is taken, so its head can be zeroed freely.
+                    let warmed = if self.unmapped_writes {
+                        f = f.with_unmapped_writes();
+                        let zeros = vec![0u8; self.warm.min(1 << 20) as usize];
+                        f.write_zeros(0, self.warm, &zeros)
                     } else {
-                        f
+                        f.prefault(0, self.warm)
                     };
-                    if let Err(e) = f.prefault(0, self.warm) {
-                        // Only a head start is lost: the writer faults the pages in itself.
-                        tracing::debug!("cannot pre-fault {}: {e}", path.display());
+                    match warmed {
+                        Ok(()) => f.mark_prepared(self.warm),
+                        // Only a head start is lost: the writer does the work itself.
+                        Err(e) => tracing::debug!("cannot pre-fault {}: {e}", path.display()),
                     }
                     Arc::new(f)
                 })

@@ -56,7 +56,7 @@ pub struct StoreConfig {
     /// Period of the background retention check (RocketMQ `cleanResourceInterval`: 10 s).
     pub clean_resource_interval: Duration,
     /// Bytes of the CommitLog ahead of the write position that a background thread keeps faulted
-    /// in (`MADV_POPULATE_WRITE`; under SYNC_FLUSH `POSIX_FADV_WILLNEED`), and that the allocator
+    /// in (`MADV_POPULATE_WRITE`; under SYNC_FLUSH zeros are written there), and that the allocator
     /// prepares at the start of each new segment, so first-touch page work stays off the put path.
     /// 0 turns pre-faulting off.
     /// Default 16 MiB (Courier; RocketMQ's `warmMapedFileEnable` warms whole segments instead).

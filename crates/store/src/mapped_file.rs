@@ -23,12 +23,14 @@
 //! the mapping (mapped writes), or `POSIX_FADV_WILLNEED` readahead into the page cache (unmapped
 //! writes). Either way the kernel's zero-fill of fresh pages and the page faults happen on the
 //! calling background thread instead of under the put lock, and a failure is an error return,
-//! never a SIGBUS.
+//! never a SIGBUS. `write_zeros` goes further for pwrite segments: it writes real zeros (which
+//! also converts the fallocated extents, see `prefault.rs`); its caller must own the range.
 
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -44,6 +46,9 @@ pub(crate) struct MappedFile {
     map: MmapRaw,
     /// Writes are `pwrite`s instead of copies into the mapping (module comment).
     unmapped_writes: bool,
+    /// Bytes from the start already prepared by `prefault` / `write_zeros` (a hint that saves
+    /// repeating the work; never trusted for correctness).
+    prepared: AtomicU64,
 }
 
 impl std::fmt::Debug for MappedFile {
@@ -107,6 +112,7 @@ impl MappedFile {
             file,
             map,
             unmapped_writes: false,
+            prepared: AtomicU64::new(0),
         })
     }
 
@@ -119,6 +125,50 @@ impl MappedFile {
     /// True when `write` is a `pwrite` rather than a copy into the mapping.
     pub fn unmapped_writes(&self) -> bool {
         self.unmapped_writes
+    }
+
+    /// How many bytes from the start were prepared (see `mark_prepared`).
+    pub fn prepared(&self) -> u64 {
+        self.prepared.load(Ordering::Acquire)
+    }
+
+    /// Records that `[0, upto)` was prepared (monotonic).
+    pub fn mark_prepared(&self, upto: u64) {
+        self.prepared
+            .fetch_max(upto.min(self.len), Ordering::AcqRel);
+    }
+
+    /// Writes zeros over `[off, off+len)` (clipped to the file) with `pwrite`, from `zeros` (any
+    /// length > 0, all zero), and starts their writeback (`sync_file_range`, not waiting). This
+    /// turns the fallocated (unwritten) extents into written ones ahead of the writer, so a later
+    /// group-commit fdatasync of records there writes data only, not also the extent change (one
+    /// fewer serial disk write per flush). The caller must own the range: no record may be written
+    /// to it concurrently (`prefault::ZeroFence`).
+    pub fn write_zeros(&self, off: u64, len: u64, zeros: &[u8]) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        let end = off.saturating_add(len).min(self.len);
+        if zeros.is_empty() || off >= end {
+            return Ok(());
+        }
+        let mut at = off;
+        while at < end {
+            let n = (zeros.len() as u64).min(end - at) as usize;
+            self.file.write_all_at(&zeros[..n], at)?;
+            at += n as u64;
+        }
+        // SAFETY: plain syscall on an owned descriptor over a range inside the file.
+        let rc = unsafe {
+            libc::sync_file_range(
+                self.file.as_raw_fd(),
+                off as libc::off64_t,
+                (end - off) as libc::off64_t,
+                libc::SYNC_FILE_RANGE_WRITE,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
     }
 
     /// Prepares `[off, off+len)` (widened to whole pages, clipped to the file) for writing without
@@ -436,5 +486,32 @@ mod tests {
         let reopened = MappedFile::open(&p, 0, 64 * 1024).unwrap();
         assert!(!reopened.unmapped_writes());
         assert_eq!(reopened.get(4090, 6).unwrap(), b"acros\0");
+    }
+
+    #[test]
+    fn write_zeros_turns_only_its_range_into_zeros() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(offset_file_name(0));
+        let f = MappedFile::create(&p, 0, 64 * 1024)
+            .unwrap()
+            .with_unmapped_writes();
+        assert!(f.write(0, &[9u8; 5000]));
+        // Odd chunk size, range past the end: clipped, written in pieces.
+        f.write_zeros(8192, 1 << 20, &[0u8; 3000]).unwrap();
+        f.write_zeros(64 * 1024, 4096, &[0u8; 4096]).unwrap();
+        assert!(f.get(0, 5000).unwrap().iter().all(|b| *b == 9));
+        assert!(f
+            .get(5000, 64 * 1024 - 5000)
+            .unwrap()
+            .iter()
+            .all(|b| *b == 0));
+        f.mark_prepared(1 << 30);
+        assert_eq!(f.prepared(), 64 * 1024);
+        f.mark_prepared(10);
+        assert_eq!(f.prepared(), 64 * 1024);
+        f.flush_range(0, 64 * 1024).unwrap();
+        let disk = std::fs::read(&p).unwrap();
+        assert_eq!(disk.len(), 64 * 1024);
+        assert_eq!(disk.iter().filter(|b| **b == 9).count(), 5000);
     }
 }

@@ -3,18 +3,98 @@
 //! zero-fill of fresh page-cache pages itself. Profiles before this thread showed that first-touch
 //! work at 25–38 % of the put path's CPU.
 //!
-//! Invariants: the thread only calls `MappedFile::prefault`, which changes no byte of any
-//! file, so it cannot affect what is stored, recovered or read; it holds an `Arc` of the segment it
+//! Segments written with mapped copies (ASYNC_FLUSH) get `MappedFile::prefault`, which changes no
+//! byte of any file. Segments written with pwrite (SYNC_FLUSH) get real zeros written ahead of the
+//! writer (`MappedFile::write_zeros`, RocketMQ's warmMappedFile done incrementally): that fills
+//! the page cache *and* turns the fallocated, unwritten extents into written ones before records
+//! arrive, so each group-commit fdatasync writes data only instead of data plus an extent change
+//! (measured with a 64 KiB write + fdatasync loop: about 140 µs instead of 250 µs per flush). It
+//! costs a second write of every byte of the log, in the background.
+//!
+//! Zeros must never land on a record. `ZeroFence` keeps the two apart: the put path announces
+//! the end of what it is about to write (`before_write`, under the put lock) and the zeroer claims
+//! a chunk only if it lies wholly beyond that end; a put that would write into a claimed chunk
+//! waits until the chunk's zeros are written (SeqCst on both sides, so at least one of them sees
+//! the other). Zeros are only ever written to bytes past every record, which are zero already, so
+//! pre-faulting still cannot change what is stored, recovered or read.
+//!
+//! Invariants: the thread holds an `Arc` of the segment it
 //! works on, so a segment deleted by retention (or a stale spare removed by the allocator) stays
 //! mapped until the thread lets go, and a pre-fault of it is harmless; segments are fully allocated
 //! before they are mapped, so pre-faulting can neither hit ENOSPC nor SIGBUS (failures come back as
 //! errors and only cost the head start). It checks the stop flag between chunks, so shutdown waits
 //! for at most one chunk.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use parking_lot::{Mutex, MutexGuard};
+
 use crate::store::Inner;
+
+const PAGE: u64 = 4096;
+
+/// Keeps zeros written ahead of the writer off the records (module comment).
+pub(crate) struct ZeroFence {
+    /// Absolute CommitLog end of the bytes the put path has written or is about to write.
+    reserved: AtomicU64,
+    /// Start of the chunk being zeroed, `u64::MAX` when none.
+    claim: AtomicU64,
+    /// Held by the zeroer while it writes a claimed chunk.
+    busy: Mutex<()>,
+}
+
+impl ZeroFence {
+    pub fn new(end: u64) -> ZeroFence {
+        ZeroFence {
+            reserved: AtomicU64::new(end),
+            claim: AtomicU64::new(u64::MAX),
+            busy: Mutex::new(()),
+        }
+    }
+
+    /// Put path, before writing bytes below the absolute offset `end`: announces them and waits
+    /// for a zeroing chunk they would overlap.
+    pub fn before_write(&self, end: u64) {
+        self.reserved.fetch_max(end, Ordering::SeqCst);
+        if end > self.claim.load(Ordering::SeqCst) {
+            drop(self.busy.lock());
+        }
+    }
+
+    /// Where the put path has announced writing up to.
+    pub fn reserved(&self) -> u64 {
+        self.reserved.load(Ordering::SeqCst)
+    }
+
+    /// Zeroer: claims the chunk starting at the absolute offset `from` (page-aligned) if every
+    /// announced write ends at or before it. The chunk is owned until the guard is released.
+    fn claim(&self, from: u64) -> Option<ClaimGuard<'_>> {
+        let busy = self.busy.lock();
+        self.claim.store(from, Ordering::SeqCst);
+        if self.reserved.load(Ordering::SeqCst) > from {
+            self.claim.store(u64::MAX, Ordering::SeqCst);
+            return None;
+        }
+        Some(ClaimGuard {
+            fence: self,
+            _busy: busy,
+        })
+    }
+}
+
+struct ClaimGuard<'a> {
+    fence: &'a ZeroFence,
+    _busy: MutexGuard<'a, ()>,
+}
+
+impl Drop for ClaimGuard<'_> {
+    fn drop(&mut self) {
+        // Cleared before `busy` is released (fields drop after this body).
+        self.fence.claim.store(u64::MAX, Ordering::SeqCst);
+    }
+}
 
 /// Pre-faulted per madvise call: large enough to amortise the syscall, small enough that the stop
 /// flag is checked every millisecond or so.
@@ -26,9 +106,13 @@ const IDLE_MAX: Duration = Duration::from_millis(32);
 /// What the thread has done so far (tests look at it).
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct PrefaultStats {
-    /// Bytes faulted in.
+    /// Bytes pre-faulted or zeroed.
     pub bytes: u64,
-    /// madvise calls that failed.
+    /// Of `bytes`, bytes zeroed ahead of a pwrite writer.
+    pub zeroed: u64,
+    /// Zeroing chunks skipped because the writer had already reached them.
+    pub fenced: u64,
+    /// madvise / fadvise / pwrite calls that failed.
     pub failures: u64,
 }
 
@@ -40,6 +124,8 @@ pub(crate) fn run_prefault(inner: &Arc<Inner>) {
     }
     // Absolute CommitLog offset up to which pages are known to be faulted in.
     let mut ahead = 0u64;
+    // calloc'ed: reading it for pwrite maps the shared zero page, no resident memory.
+    let zeros = vec![0u8; CHUNK as usize];
     let mut last_end = u64::MAX;
     let mut idle = ACTIVE_POLL;
     loop {
@@ -51,14 +137,37 @@ pub(crate) fn run_prefault(inner: &Arc<Inner>) {
         if let Some(seg) = inner.cl.segment_for(end) {
             // Never past the segment: the next one is warmed by the allocator when it is created.
             let want = end.saturating_add(window).min(seg.end());
-            let mut from = ahead.max(end);
+            let zero = seg.unmapped_writes();
+            let mut from = ahead.max(end).max(seg.start() + seg.prepared());
+            if zero {
+                // A page of margin past everything the writer announced, on a page boundary.
+                let floor = inner.zero_fence.reserved().max(end).div_ceil(PAGE) * PAGE + PAGE;
+                from = from.max(floor);
+            }
             while from < want {
                 if inner.stopper.is_stopped() {
                     return;
                 }
                 let n = CHUNK.min(want - from);
-                match seg.prefault(from - seg.start(), n) {
-                    Ok(()) => inner.prefault_stats.lock().bytes += n,
+                let res = if zero {
+                    let Some(_claim) = inner.zero_fence.claim(from) else {
+                        // The writer got here first; try again further on at the next poll.
+                        inner.prefault_stats.lock().fenced += 1;
+                        break;
+                    };
+                    seg.write_zeros(from - seg.start(), n, &zeros)
+                } else {
+                    seg.prefault(from - seg.start(), n)
+                };
+                match res {
+                    Ok(()) => {
+                        seg.mark_prepared(from + n - seg.start());
+                        let mut st = inner.prefault_stats.lock();
+                        st.bytes += n;
+                        if zero {
+                            st.zeroed += n;
+                        }
+                    }
                     Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
                         tracing::info!(
                             "pre-faulting is not supported here ({e}); the writer faults CommitLog pages in itself"
@@ -295,13 +404,65 @@ mod tests {
                 }
             };
             check(&store);
-            assert_eq!(store.prefault_stats().failures, 0);
+            let stats = store.prefault_stats();
+            assert_eq!(stats.failures, 0);
+            if flush == FlushDiskType::SyncFlush {
+                // pwrite segments get zeros written ahead of the writer, racing with it.
+                assert!(stats.zeroed > 0, "{stats:?}");
+            } else {
+                assert_eq!(stats.zeroed, 0);
+            }
             store.shutdown().unwrap();
             drop(store);
             let store = MessageStore::open(cfg).unwrap();
             check(&store);
             store.shutdown().unwrap();
         }
+    }
+
+    #[test]
+    fn zero_fence_refuses_a_chunk_the_writer_reached() {
+        let f = super::ZeroFence::new(10_000);
+        assert!(f.claim(8192).is_none());
+        assert!(f.claim(12_288).is_some());
+        f.before_write(20_000);
+        assert!(f.claim(16_384).is_none());
+        assert_eq!(f.reserved(), 20_000);
+        // Announcements never move back.
+        f.before_write(100);
+        assert_eq!(f.reserved(), 20_000);
+    }
+
+    #[test]
+    fn a_write_into_a_claimed_chunk_waits_for_its_zeros() {
+        use std::sync::{mpsc, Arc, Mutex};
+        let f = Arc::new(super::ZeroFence::new(0));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let claim = f.claim(4096).unwrap();
+        // A write that ends before the claimed chunk does not wait.
+        let (tx, rx) = mpsc::channel();
+        {
+            let f = f.clone();
+            std::thread::spawn(move || {
+                f.before_write(4096);
+                tx.send(()).unwrap();
+            });
+        }
+        rx.recv_timeout(Duration::from_secs(30))
+            .expect("a write below the claim must not wait");
+        let writer = {
+            let (f, log) = (f.clone(), log.clone());
+            std::thread::spawn(move || {
+                f.before_write(5000);
+                log.lock().unwrap().push("write");
+            })
+        };
+        log.lock().unwrap().push("zeros done");
+        drop(claim);
+        writer.join().unwrap();
+        assert_eq!(*log.lock().unwrap(), vec!["zeros done", "write"]);
+        // And the zeroer may not claim below what that writer announced.
+        assert!(f.claim(4096).is_none());
     }
 
     /// Shutdown (and a simulated crash: drop without shutdown) while the thread is busy faulting

@@ -43,7 +43,7 @@ use crate::message::{
     write_record, MessageToStore, PreparedRecord, RecordHead, END_FILE_MIN_BLANK_LENGTH,
     MAGIC_BLANK, MAX_PROPERTIES_LEN,
 };
-use crate::prefault::{run_prefault, PrefaultStats};
+use crate::prefault::{run_prefault, PrefaultStats, ZeroFence};
 use crate::recovery::{CorruptRecord, CqTable, Recovery, RecoveryReport};
 
 /// Outcome of a put.
@@ -185,6 +185,8 @@ pub(crate) struct Inner {
     shut: AtomicBool,
     pub stopper: Stopper,
     pub prefault_stats: Mutex<PrefaultStats>,
+    /// Keeps the prefault thread's zeros off records being written (SYNC_FLUSH segments).
+    pub zero_fence: ZeroFence,
     lock_file: File,
     pub root: PathBuf,
 }
@@ -429,6 +431,7 @@ impl MessageStore {
             shut: AtomicBool::new(false),
             stopper: Stopper::new(),
             prefault_stats: Mutex::new(PrefaultStats::default()),
+            zero_fence: ZeroFence::new(log_end),
             lock_file,
             root,
             cl,
@@ -999,6 +1002,9 @@ impl Inner {
                                 let mut blank = [0u8; 8];
                                 blank[..4].copy_from_slice(&(rem as i32).to_be_bytes());
                                 blank[4..].copy_from_slice(&MAGIC_BLANK.to_be_bytes());
+                                if old.unmapped_writes() {
+                                    self.zero_fence.before_write(st.wrote + blank.len() as u64);
+                                }
                                 if let Err(e) = old.try_write(st.wrote - old.start(), &blank) {
                                     // Not switching: the spare is dropped and created again.
                                     return Outcome::Fail(
@@ -1083,6 +1089,7 @@ impl Inner {
             wrote += r.len as u64;
         }
         if unmapped {
+            self.zero_fence.before_write(wrote);
             let res = seg.try_write(first_phys - seg.start(), &buf);
             if buf.capacity() > MAX_KEPT_PUT_BUF {
                 buf = Vec::new();
