@@ -314,6 +314,9 @@ impl<'a> Reader<'a> {
         if self.eat(b'}').is_some() {
             return Some(());
         }
+        // Collected first and built in one go: clients send the keys sorted, so the map is
+        // bulk-built from a sorted run instead of searched and split once per insert.
+        let mut pairs: Vec<(String, Option<String>)> = Vec::with_capacity(16);
         loop {
             let key = self.string()?.into_owned();
             self.ws();
@@ -330,22 +333,33 @@ impl<'a> Reader<'a> {
                 b'-' | b'0'..=b'9' => Some(self.int_text()?.to_string()),
                 _ => return None,
             };
-            match value {
-                Some(v) => {
-                    map.insert(key, v);
-                }
-                // serde keeps the last occurrence of a key; a later null drops an earlier value.
-                None => {
-                    map.remove(&key);
-                }
-            }
+            pairs.push((key, value));
             self.ws();
             if self.eat(b',').is_some() {
                 self.ws();
                 continue;
             }
-            return self.eat(b'}');
+            self.eat(b'}')?;
+            break;
         }
+        // serde keeps the last occurrence of a key, and a later null drops an earlier value: a
+        // stable sort keeps occurrences in input order, so the last of each run wins.
+        if !pairs.is_sorted_by(|a, b| a.0 < b.0) {
+            pairs.sort_by(|a, b| a.0.cmp(&b.0));
+            let mut unique: Vec<(String, Option<String>)> = Vec::with_capacity(pairs.len());
+            for pair in pairs {
+                if unique.last().is_some_and(|last| last.0 == pair.0) {
+                    unique.pop();
+                }
+                unique.push(pair);
+            }
+            pairs = unique;
+        }
+        *map = pairs
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect();
+        Some(())
     }
 
     /// Skips the value of an unknown member when it is a string, integer or literal.
@@ -412,10 +426,12 @@ mod tests {
 
     #[test]
     fn reads_client_variants_like_serde() {
-        let inputs: [&[u8]; 7] = [
+        let inputs: [&[u8]; 9] = [
             br#"{"code":310,"extFields":{"a":"pg","e":0,"k":false,"t":true,"n":null,"m":-12},"flag":0,"language":"NODE_JS","opaque":7,"version":1,"serializeTypeCurrentRPC":"JSON"}"#,
             br#" { "code" : 10 , "language" : null , "remark" : null , "extFields" : null } "#,
             br#"{"extFields":{"a":"1","a":null},"code":1,"unknown":"x","other":false}"#,
+            br#"{"extFields":{"b":"1","a":"2","c":null,"b":"3","a":null,"c":"4"}}"#,
+            br#"{"extFields":{"z":"1","y":"2","x":"3"}}"#,
             br#"{"code":1,"remark":"\u00e9\/\b\u0001"}"#,
             br#"{}"#,
             br#"{"code":1,"language":"COBOL","extFields":{}}"#,
