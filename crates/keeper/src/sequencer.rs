@@ -54,7 +54,7 @@ pub struct WriteJob {
     pub reply: Option<oneshot::Sender<WriteOutcome>>,
 }
 
-/// Messages into the sequencer thread.
+/// Messages into the sequencer task.
 pub enum SeqMsg {
     /// A write.
     Job(WriteJob),

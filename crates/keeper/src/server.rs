@@ -234,24 +234,38 @@ async fn serve_inner(
     Ok(())
 }
 
+/// On a clean stop, a log with at least this many txns past the snapshot is compacted.
+const SHUTDOWN_SNAPSHOT_TXNS: u64 = 1000;
+
 /// On a clean stop, finishes the snapshot the write path asked for (or that is due) and lets
 /// Raft purge the log it covers, so the next start replays at most `every` txns. Snapshots
 /// otherwise run in the background and one requested just before the stop would be dropped.
 async fn snapshot_if_due(raft: &crate::raft::KeeperRaft, sm: &crate::raft::SmShared, every: u64) {
+    // A clean stop also compacts a log that is not due yet but long enough to cost the next
+    // start more than the snapshot costs now (replaying a txn is dearer than encoding a node).
     let behind = sm.mem_zxid().saturating_sub(sm.snapshot_zxid());
-    if behind <= 0 || (behind as u64) < every {
+    if behind <= 0 || (behind as u64) < every.min(SHUTDOWN_SNAPSHOT_TXNS) {
         return;
     }
-    if raft.trigger().snapshot().await.is_err() {
-        return;
+    // Openraft ignores a request while a build runs (that build may cover less than
+    // everything applied), so the request is repeated until a snapshot covers it all.
+    let mut done = Ok(());
+    for _ in 0..15 {
+        if raft.trigger().snapshot().await.is_err() {
+            return;
+        }
+        done = raft
+            .wait(Some(Duration::from_secs(2)))
+            .metrics(
+                |m| m.snapshot.is_some() && m.snapshot == m.last_applied && m.purged == m.snapshot,
+                "snapshot and purge at shutdown",
+            )
+            .await
+            .map(|_| ());
+        if done.is_ok() {
+            break;
+        }
     }
-    let done = raft
-        .wait(Some(Duration::from_secs(30)))
-        .metrics(
-            |m| m.snapshot.is_some() && m.snapshot == m.last_applied && m.purged == m.snapshot,
-            "snapshot and purge at shutdown",
-        )
-        .await;
     if let Err(e) = done {
         tracing::warn!(error = %e, "the shutdown snapshot did not finish; the next start replays more of the log");
     }

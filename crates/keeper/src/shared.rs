@@ -1,4 +1,4 @@
-//! State shared by the accept loop, connection tasks, the sequencer thread and the timers.
+//! State shared by the accept loop, connection tasks, the sequencer task and the timers.
 //!
 //! Lock order (always acquired in this order, never the reverse): `state` → `watches` →
 //! `sessions` → `conns`. The sequencer holds `state` for writing from prep until the batch's

@@ -259,6 +259,14 @@ impl LogStore {
         self.inner.lock().applied = Some(applied);
     }
 
+    /// Frees applied entries now unless the store is busy (an append in progress frees them
+    /// when it finishes).
+    pub fn evict_applied_now(&self) {
+        if let Some(mut inner) = self.inner.try_lock() {
+            inner.evict_applied();
+        }
+    }
+
     /// Number of unpurged entries (for tests and stats).
     pub fn len(&self) -> usize {
         self.inner.lock().offsets.len()
@@ -608,6 +616,9 @@ mod tests {
         s.track_applied(applied.clone());
         append(&s, (1..=4).map(|i| entry(i, i as i64)).collect());
         assert_eq!(s.in_memory(), 4);
+        applied.store(2, Ordering::Release);
+        s.evict_applied_now();
+        assert_eq!(s.in_memory(), 2);
         applied.store(3, Ordering::Release);
         append(&s, vec![entry(5, 5)]);
         assert_eq!((s.in_memory(), s.len()), (2, 5));

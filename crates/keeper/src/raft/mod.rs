@@ -171,6 +171,7 @@ pub async fn start(
     let (sm, snapshot_present) = KeeperStateMachine::open(dir, seed)?;
     let shared = sm.shared();
     log.track_applied(shared.applied_index());
+    shared.attach_log(log.clone());
     let raft = Raft::new(id, raft_config()?, StandaloneNetwork, log, sm)
         .await
         .map_err(|e| KeeperError::Raft(format!("starting Raft: {e}")))?;

@@ -55,6 +55,7 @@ pub struct SmShared {
     applied: Mutex<(Option<LogId<u64>>, Membership)>,
     /// Index of `applied`'s log id, shared with the log store (it frees applied entries).
     applied_index: Arc<AtomicU64>,
+    log: Mutex<Option<super::LogStore>>,
     /// Highest zxid in the in-memory state.
     mem_zxid: AtomicI64,
     observer: parking_lot::RwLock<Option<Arc<dyn ApplyObserver>>>,
@@ -79,6 +80,15 @@ impl SmShared {
     fn note_applied(&self, log_id: LogId<u64>) {
         self.applied.lock().0 = Some(log_id);
         self.applied_index.fetch_max(log_id.index, Ordering::AcqRel);
+        if let Some(log) = self.log.lock().as_ref() {
+            log.evict_applied_now();
+        }
+    }
+
+    /// Lets applies free the log store's copies of applied entries right away (not only at its
+    /// next append: after a restart's replay there may be none for a long time).
+    pub fn attach_log(&self, log: super::LogStore) {
+        *self.log.lock() = Some(log);
     }
 
     /// The applied log index, kept current (the log store frees entries at or below it).
@@ -110,6 +120,7 @@ impl SmShared {
     /// shut down, before the data directory is unlocked.
     pub fn close(&self) {
         *self.disk.lock() = true;
+        *self.log.lock() = None;
     }
 
     /// How many snapshots this process built.
@@ -327,6 +338,7 @@ impl KeeperStateMachine {
             state: Arc::new(RwLock::new(state)),
             applied_index: Arc::new(AtomicU64::new(applied.map(|l| l.index).unwrap_or(0))),
             applied: Mutex::new((applied, membership)),
+            log: Mutex::new(None),
             dir: dir.to_path_buf(),
             snapshots_built: AtomicU64::new(0),
             snapshot_zxid: AtomicI64::new(snapshot_zxid),
