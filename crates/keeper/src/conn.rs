@@ -144,7 +144,7 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
     // to the sequencer as soon as they are read (so one connection's pipelined writes share a
     // group commit) unless a read is still waiting ahead of them: a read must not observe a
     // write the client sent after it.
-    let (items_tx, items_rx) = mpsc::channel::<Item>(1024);
+    let (items_tx, items_rx) = mpsc::channel::<(Item, Instant)>(1024);
     let reads_ahead = Arc::new(AtomicUsize::new(0));
     let responder = tokio::spawn(respond_loop(
         shared.clone(),
@@ -175,6 +175,7 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
                 Ok(_) => {}
             }
         };
+        let arrived = Instant::now();
         shared.stats.received.fetch_add(1, Ordering::Relaxed);
         handle.stats.received.fetch_add(1, Ordering::Relaxed);
         if !shared.sessions.lock().touch(session_id, Instant::now()) {
@@ -194,8 +195,9 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
             let (frame, keep) = auth(&shared, &handle, &mut ids, xid, a);
             *handle.ids.write() = ids.clone();
             if !keep {
-                let _ = items_tx.send(Item::Ready(frame)).await;
-                let _ = items_tx.send(Item::Close).await;
+                started(&shared, &handle);
+                let _ = items_tx.send((Item::Ready(frame), arrived)).await;
+                let _ = items_tx.send((Item::Close, arrived)).await;
                 break 'conn;
             }
             Item::Ready(frame)
@@ -222,7 +224,8 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
                 ids: ids.clone(),
             }
         };
-        if items_tx.send(item).await.is_err() || last {
+        started(&shared, &handle);
+        if items_tx.send((item, arrived)).await.is_err() || last {
             break 'conn;
         }
     }
@@ -309,6 +312,21 @@ async fn write_loop(
     let _ = wr.shutdown().await;
 }
 
+/// Counts a request as outstanding until `answered` sees it off.
+fn started(shared: &Shared, handle: &ConnHandle) {
+    shared.stats.outstanding.fetch_add(1, Ordering::Relaxed);
+    handle.stats.outstanding.fetch_add(1, Ordering::Relaxed);
+}
+
+/// A request's reply has been queued (or the request was dropped with its connection).
+fn answered(shared: &Shared, handle: &ConnHandle, arrived: Instant) {
+    let took = arrived.elapsed();
+    shared.stats.latency.record(took);
+    handle.stats.latency.record(took);
+    shared.stats.outstanding.fetch_sub(1, Ordering::Relaxed);
+    handle.stats.outstanding.fetch_sub(1, Ordering::Relaxed);
+}
+
 /// Hands a write to the sequencer; the outcome arrives on the returned receiver.
 fn submit(
     shared: &Shared,
@@ -361,16 +379,20 @@ async fn respond_loop(
     handle: ConnHandle,
     conn_id: ConnId,
     session_id: i64,
-    mut items: mpsc::Receiver<Item>,
+    mut items: mpsc::Receiver<(Item, Instant)>,
     reads_ahead: Arc<AtomicUsize>,
 ) {
-    while let Some(item) = items.recv().await {
+    while let Some((item, arrived)) = items.recv().await {
         let keep = match item {
             Item::Ready(frame) => {
                 handle.send(frame);
                 true
             }
-            Item::Close => false,
+            Item::Close => {
+                // Not a request: nothing was counted for it.
+                handle.cancel.cancel();
+                break;
+            }
             Item::Write { xid, req, rx } => answer_write(&handle, xid, &req, rx).await,
             Item::DeferredWrite { xid, req, op, ids } => {
                 let rx = submit(&shared, session_id, &ids, op);
@@ -383,9 +405,17 @@ async fn respond_loop(
                 keep
             }
         };
+        answered(&shared, &handle, arrived);
         if !keep {
             handle.cancel.cancel();
             break;
+        }
+    }
+    // Requests still queued when the loop stops are never answered; they stop being outstanding.
+    items.close();
+    while let Ok((item, arrived)) = items.try_recv() {
+        if !matches!(item, Item::Close) {
+            answered(&shared, &handle, arrived);
         }
     }
 }

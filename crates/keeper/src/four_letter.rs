@@ -50,6 +50,7 @@ pub fn answer(shared: &Shared, state: &StateMachine, word: &str) -> String {
             let _ = writeln!(out, "dataDir={}", c.data_dir.display());
             let _ = writeln!(out, "dataLogDir={}", c.data_dir.display());
             let _ = writeln!(out, "tickTime={}", c.tick_time_ms);
+            // ZooKeeper's "no per-address connection limit", which is what Courier enforces.
             let _ = writeln!(out, "maxClientCnxns=0");
             let _ = writeln!(out, "minSessionTimeout={}", c.min_session_timeout());
             let _ = writeln!(out, "maxSessionTimeout={}", c.max_session_timeout());
@@ -122,13 +123,36 @@ pub fn answer(shared: &Shared, state: &StateMachine, word: &str) -> String {
         }
         "mntr" => mntr(shared, state, &mut out),
         "dirs" => {
-            let size = std::fs::metadata(shared.config.data_dir.join("keeper.wal"))
-                .map(|m| m.len())
-                .unwrap_or(0);
-            let _ = writeln!(out, "datadir_size: {size}");
-            let _ = writeln!(out, "logdir_size: {size}");
+            // Snapshots and the transaction log share one directory here; ZooKeeper's two
+            // figures are its snapshot files and its log files.
+            let size = |names: &[&str]| -> u64 {
+                names
+                    .iter()
+                    .filter_map(|n| std::fs::metadata(shared.config.data_dir.join(n)).ok())
+                    .map(|m| m.len())
+                    .sum()
+            };
+            let _ = writeln!(
+                out,
+                "datadir_size: {}",
+                size(&["raft.snap", "raft.vote", "keeper.snap"])
+            );
+            let _ = writeln!(out, "logdir_size: {}", size(&["raft.log", "keeper.wal"]));
         }
-        "srst" | "crst" => out.push_str("Server stats reset.\n"),
+        "srst" => {
+            shared.stats.latency.reset();
+            shared.stats.received.store(0, Ordering::Relaxed);
+            shared.stats.sent.store(0, Ordering::Relaxed);
+            out.push_str("Server stats reset.\n");
+        }
+        "crst" => {
+            for h in shared.conns.lock().values() {
+                h.stats.latency.reset();
+                h.stats.received.store(0, Ordering::Relaxed);
+                h.stats.sent.store(0, Ordering::Relaxed);
+            }
+            out.push_str("Connection stats reset.\n");
+        }
         other => {
             let _ = writeln!(out, "{other} is not supported by this server.");
         }
@@ -141,13 +165,19 @@ fn cons_lines(shared: &Shared) -> Vec<String> {
     let mut v: Vec<String> = conns
         .iter()
         .map(|(id, h)| {
+            let lat = h.stats.latency.summary();
             format!(
-                " /{}[1](queued=0,recved={},sent={},sid=0x{:x},cid=0x{:x})",
+                " /{}[1](queued={},recved={},sent={},sid=0x{:x},cid=0x{:x},llat={},minlat={},avglat={:.4},maxlat={})",
                 h.peer,
+                h.stats.outstanding.load(Ordering::Relaxed),
                 h.stats.received.load(Ordering::Relaxed),
                 h.stats.sent.load(Ordering::Relaxed),
                 h.session_id,
-                id
+                id,
+                lat.last_ms,
+                lat.min_ms,
+                lat.avg_ms,
+                lat.max_ms
             )
         })
         .collect();
@@ -157,7 +187,11 @@ fn cons_lines(shared: &Shared) -> Vec<String> {
 
 fn srvr(shared: &Shared, state: &StateMachine, out: &mut String) {
     let _ = writeln!(out, "Zookeeper version: {VERSION}");
-    let _ = writeln!(out, "Latency min/avg/max: 0/0.0/0");
+    let _ = writeln!(
+        out,
+        "Latency min/avg/max: {}",
+        shared.stats.latency.summary().slashed()
+    );
     let _ = writeln!(
         out,
         "Received: {}",
@@ -165,7 +199,11 @@ fn srvr(shared: &Shared, state: &StateMachine, out: &mut String) {
     );
     let _ = writeln!(out, "Sent: {}", shared.stats.sent.load(Ordering::Relaxed));
     let _ = writeln!(out, "Connections: {}", shared.conns.lock().len());
-    let _ = writeln!(out, "Outstanding: 0");
+    let _ = writeln!(
+        out,
+        "Outstanding: {}",
+        shared.stats.outstanding.load(Ordering::Relaxed)
+    );
     let _ = writeln!(out, "Zxid: 0x{:x}", state.last_zxid);
     let _ = writeln!(out, "Mode: standalone");
     let _ = writeln!(out, "Node count: {}", state.tree.node_count());
@@ -176,12 +214,13 @@ fn mntr(shared: &Shared, state: &StateMachine, out: &mut String) {
     let sessions = shared.sessions.lock().len();
     let conns = shared.conns.lock().len();
     let ephemerals: usize = state.tree.ephemeral_counts().map(|(_, n)| n).sum();
+    let lat = shared.stats.latency.summary();
     let rows: Vec<(&str, String)> = vec![
         ("zk_version", VERSION.to_string()),
         ("zk_server_state", "standalone".into()),
-        ("zk_avg_latency", "0.0".into()),
-        ("zk_max_latency", "0".into()),
-        ("zk_min_latency", "0".into()),
+        ("zk_avg_latency", format!("{:.4}", lat.avg_ms)),
+        ("zk_max_latency", lat.max_ms.to_string()),
+        ("zk_min_latency", lat.min_ms.to_string()),
         (
             "zk_packets_received",
             shared.stats.received.load(Ordering::Relaxed).to_string(),
@@ -191,7 +230,10 @@ fn mntr(shared: &Shared, state: &StateMachine, out: &mut String) {
             shared.stats.sent.load(Ordering::Relaxed).to_string(),
         ),
         ("zk_num_alive_connections", conns.to_string()),
-        ("zk_outstanding_requests", "0".into()),
+        (
+            "zk_outstanding_requests",
+            shared.stats.outstanding.load(Ordering::Relaxed).to_string(),
+        ),
         ("zk_znode_count", state.tree.node_count().to_string()),
         ("zk_watch_count", watches.to_string()),
         ("zk_ephemerals_count", ephemerals.to_string()),
@@ -204,6 +246,7 @@ fn mntr(shared: &Shared, state: &StateMachine, out: &mut String) {
             shared.started.elapsed().as_millis().to_string(),
         ),
         ("zk_global_sessions", sessions.to_string()),
+        // True zeros: every session is global (no local sessions) and nothing is throttled.
         ("zk_local_sessions", "0".into()),
         ("zk_throttled_ops", "0".into()),
         (

@@ -18,6 +18,7 @@ mod conn;
 mod crc_frame;
 pub mod error;
 mod four_letter;
+mod latency;
 pub mod path;
 pub mod prep;
 pub mod raft;

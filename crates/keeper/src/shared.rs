@@ -19,6 +19,7 @@ use tokio::sync::RwLock;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::KeeperConfig;
+use crate::latency::Latency;
 use crate::sequencer::SeqMsg;
 use crate::session::SessionTracker;
 use crate::state::StateMachine;
@@ -38,6 +39,10 @@ pub enum Out {
 pub struct ConnStats {
     /// Requests received.
     pub received: AtomicU64,
+    /// Requests read and not answered yet (`cons` prints it as `queued`).
+    pub outstanding: AtomicU64,
+    /// Latency of this connection's requests.
+    pub latency: Latency,
     /// Frames sent.
     pub sent: AtomicU64,
     /// Bytes queued for the socket and not written yet.
@@ -101,6 +106,10 @@ pub struct Stats {
     pub auth_failed: AtomicU64,
     /// Connections closed for protocol errors.
     pub bad_connections: AtomicU64,
+    /// Requests read and not answered yet, over all connections.
+    pub outstanding: AtomicU64,
+    /// Latency of every request.
+    pub latency: Latency,
 }
 
 /// Everything the server's tasks share.

@@ -146,3 +146,68 @@ async fn four_letter_words_and_whitelist() {
     four_letter(s.addr, "wchp").await;
     s.stop().await.unwrap();
 }
+
+/// The value of one `mntr` row.
+fn mntr_value(mntr: &str, key: &str) -> String {
+    mntr.lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix('\t'))
+        .unwrap_or_else(|| panic!("no {key} in {mntr}"))
+        .to_string()
+}
+
+#[tokio::test]
+async fn four_letter_statistics_are_measured_and_reset() {
+    let (s, _d) = server(&["*"]).await;
+    let mut c = Client::connect(s.addr).await;
+    for i in 0..20 {
+        c.create(&format!("/n{i}"), b"x", 0).await.unwrap();
+        c.get(&format!("/n{i}"), false).await.unwrap();
+    }
+    // Every request has been answered, and each took some time.
+    let mntr = four_letter(s.addr, "mntr").await;
+    assert_eq!(mntr_value(&mntr, "zk_outstanding_requests"), "0", "{mntr}");
+    let avg: f64 = mntr_value(&mntr, "zk_avg_latency").parse().unwrap();
+    assert!(avg > 0.0, "{mntr}");
+    let srvr = four_letter(s.addr, "srvr").await;
+    assert!(srvr.contains("Outstanding: 0\n"), "{srvr}");
+    assert!(!srvr.contains("Latency min/avg/max: 0/0.0000/0"), "{srvr}");
+    let cons = four_letter(s.addr, "cons").await;
+    assert!(cons.contains("queued=0,recved=40,"), "{cons}");
+
+    assert_eq!(
+        four_letter(s.addr, "crst").await,
+        "Connection stats reset.\n"
+    );
+    let cons = four_letter(s.addr, "cons").await;
+    assert!(cons.contains("queued=0,recved=0,sent=0,"), "{cons}");
+    assert!(cons.contains("minlat=0,avglat=0.0000,maxlat=0"), "{cons}");
+
+    assert_eq!(four_letter(s.addr, "srst").await, "Server stats reset.\n");
+    let mntr = four_letter(s.addr, "mntr").await;
+    assert_eq!(mntr_value(&mntr, "zk_avg_latency"), "0.0000", "{mntr}");
+    assert_eq!(mntr_value(&mntr, "zk_max_latency"), "0", "{mntr}");
+    // Requests after the reset count again.
+    c.get("/n0", false).await.unwrap();
+    let mntr = four_letter(s.addr, "mntr").await;
+    let avg: f64 = mntr_value(&mntr, "zk_avg_latency").parse().unwrap();
+    assert!(avg > 0.0, "{mntr}");
+    let cons = four_letter(s.addr, "cons").await;
+    assert!(cons.contains("recved=1,"), "{cons}");
+    s.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn dirs_reports_the_snapshot_and_log_sizes() {
+    let (s, _d) = server(&["*"]).await;
+    let mut c = Client::connect(s.addr).await;
+    c.create("/d", &[7; 1000], 0).await.unwrap();
+    let dirs = four_letter(s.addr, "dirs").await;
+    let log: u64 = dirs
+        .lines()
+        .find_map(|l| l.strip_prefix("logdir_size: "))
+        .unwrap_or_else(|| panic!("{dirs}"))
+        .parse()
+        .unwrap();
+    assert!(log > 1000, "the log holds the 1000-byte create: {dirs}");
+    s.stop().await.unwrap();
+}
