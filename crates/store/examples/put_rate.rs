@@ -104,6 +104,15 @@ fn main() {
         count as f64 / el,
         bytes / el / 1e6
     );
+    let rss_anon = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("RssAnon:"))
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("?").to_string())
+        })
+        .unwrap_or_else(|| "?".into());
+    println!("RssAnon after the puts: {rss_anon} kB");
     let t1 = Instant::now();
     let mut read = 0usize;
     for q in 0..4 {

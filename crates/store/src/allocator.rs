@@ -143,6 +143,7 @@ impl Allocator {
                         f = f.with_unmapped_writes();
                         let zeros = vec![0u8; self.warm.min(1 << 20) as usize];
                         f.write_zeros(0, self.warm, &zeros)
+                            .and_then(|()| f.start_writeback(0, self.warm))
                     } else {
                         f.prefault(0, self.warm)
                     };

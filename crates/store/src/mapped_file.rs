@@ -139,11 +139,11 @@ impl MappedFile {
     }
 
     /// Writes zeros over `[off, off+len)` (clipped to the file) with `pwrite`, from `zeros` (any
-    /// length > 0, all zero), and starts their writeback (`sync_file_range`, not waiting). This
-    /// turns the fallocated (unwritten) extents into written ones ahead of the writer, so a later
-    /// group-commit fdatasync of records there writes data only, not also the extent change (one
-    /// fewer serial disk write per flush). The caller must own the range: no record may be written
-    /// to it concurrently (`prefault::ZeroFence`).
+    /// length > 0, all zero). Once written back (`start_writeback`) this turns the fallocated
+    /// (unwritten) extents into written ones ahead of the writer, so a later group-commit
+    /// fdatasync of records there writes data only, not also the extent change (one fewer serial
+    /// disk write per flush). The caller must own the range: no record may be written to it
+    /// concurrently (`prefault::ZeroFence`).
     pub fn write_zeros(&self, off: u64, len: u64, zeros: &[u8]) -> io::Result<()> {
         use std::os::unix::fs::FileExt;
         let end = off.saturating_add(len).min(self.len);
@@ -155,6 +155,16 @@ impl MappedFile {
             let n = (zeros.len() as u64).min(end - at) as usize;
             self.file.write_all_at(&zeros[..n], at)?;
             at += n as u64;
+        }
+        Ok(())
+    }
+
+    /// Starts writeback of `[off, off+len)` (clipped) without waiting (`sync_file_range`). It
+    /// promises nothing about durability; flushes still make data durable themselves.
+    pub fn start_writeback(&self, off: u64, len: u64) -> io::Result<()> {
+        let end = off.saturating_add(len).min(self.len);
+        if off >= end {
+            return Ok(());
         }
         // SAFETY: plain syscall on an owned descriptor over a range inside the file.
         let rc = unsafe {

@@ -150,12 +150,16 @@ pub(crate) fn run_prefault(inner: &Arc<Inner>) {
                 }
                 let n = CHUNK.min(want - from);
                 let res = if zero {
-                    let Some(_claim) = inner.zero_fence.claim(from) else {
+                    let Some(claim) = inner.zero_fence.claim(from) else {
                         // The writer got here first; try again further on at the next poll.
                         inner.prefault_stats.lock().fenced += 1;
                         break;
                     };
-                    seg.write_zeros(from - seg.start(), n, &zeros)
+                    let r = seg.write_zeros(from - seg.start(), n, &zeros);
+                    // Released before the writeback is started, which can block on a busy disk;
+                    // records written over the zeros meanwhile are just written back early.
+                    drop(claim);
+                    r.and_then(|()| seg.start_writeback(from - seg.start(), n))
                 } else {
                     seg.prefault(from - seg.start(), n)
                 };
