@@ -1,6 +1,7 @@
 //! Model-based property test: random puts, batches, filtered reads and clean restarts against an
 //! in-memory model of every queue. Small segments (64 KiB) and bodies up to ~3 KiB make segments,
-//! ConsumeQueue files and index files roll over constantly.
+//! ConsumeQueue files and index files roll over constantly; stores start and restart under either
+//! flush mode (SYNC_FLUSH writes with pwrite and zeros ahead, ASYNC_FLUSH through the mapping).
 
 mod common_util;
 
@@ -8,8 +9,8 @@ use std::collections::HashMap;
 
 use common_util::small_config;
 use courier_store::{
-    decode_record, encode_properties, java_string_hash, GetStatus, MessageStore, MessageToStore,
-    PutStatus,
+    decode_record, encode_properties, java_string_hash, FlushDiskType, GetStatus, MessageStore,
+    MessageToStore, PutStatus,
 };
 use proptest::prelude::*;
 
@@ -39,7 +40,8 @@ enum Op {
         max_bytes: u32,
         filter: Option<Vec<usize>>,
     },
-    Reopen,
+    /// Clean restart, with SYNC_FLUSH (pwrite segments, zeros ahead) or ASYNC_FLUSH (mapped).
+    Reopen { sync: bool },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -50,7 +52,7 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(topic, queue, n, size, tag)| Op::Batch { topic, queue, n, size, tag }),
         4 => (0..3usize, 0..3i32, 0..40i64, 1..12u32, 1..20_000u32, proptest::option::of(proptest::collection::vec(0..4usize, 1..3)))
             .prop_map(|(topic, queue, back, max_count, max_bytes, filter)| Op::Get { topic, queue, back, max_count, max_bytes, filter }),
-        1 => Just(Op::Reopen),
+        1 => any::<bool>().prop_map(|sync| Op::Reopen { sync }),
     ]
 }
 
@@ -83,7 +85,15 @@ fn tag_code(tag: usize) -> i64 {
     }
 }
 
-fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
+fn flush_type(sync: bool) -> FlushDiskType {
+    if sync {
+        FlushDiskType::SyncFlush
+    } else {
+        FlushDiskType::AsyncFlush
+    }
+}
+
+fn run(ops: Vec<Op>, sync: bool) -> Result<(), TestCaseError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -97,7 +107,8 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
         tempfile::tempdir()
     }
     .unwrap();
-    let cfg = small_config(dir.path());
+    let mut cfg = small_config(dir.path());
+    cfg.flush_disk_type = flush_type(sync);
     let mut store = MessageStore::open(cfg.clone()).unwrap();
     let mut model: HashMap<(usize, i32), Vec<Entry>> = HashMap::new();
     let mut seq = 0u64;
@@ -210,10 +221,11 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     prop_assert_eq!(m.tags_code(), tag_code(e.tag));
                 }
             }
-            Op::Reopen => {
+            Op::Reopen { sync } => {
                 let end = store.max_phys_offset();
                 store.shutdown().unwrap();
                 drop(store);
+                cfg.flush_disk_type = flush_type(sync);
                 store = MessageStore::open(cfg.clone()).unwrap();
                 prop_assert!(store.recovery_report().clean_shutdown);
                 prop_assert_eq!(store.max_phys_offset(), end);
@@ -229,7 +241,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
 
 proptest! {
     #[test]
-    fn store_matches_model(ops in proptest::collection::vec(op(), 1..100)) {
-        run(ops)?;
+    fn store_matches_model(ops in proptest::collection::vec(op(), 1..100), sync in any::<bool>()) {
+        run(ops, sync)?;
     }
 }
