@@ -109,7 +109,8 @@ impl HeaderValue for bool {
 /// A header struct field: a required `T` or an optional `Option<T>`.
 pub trait HeaderField: Sized {
     fn read(fields: &ExtFields, key: &'static str) -> Result<Self, HeaderError>;
-    fn write(&self, fields: &mut ExtFields, key: &'static str);
+    /// Appends `key → text` when the field is present.
+    fn write(&self, fields: &mut Vec<(String, String)>, key: &'static str);
 }
 
 macro_rules! header_field {
@@ -121,17 +122,17 @@ macro_rules! header_field {
                     None => Err(HeaderError::Missing(key)),
                 }
             }
-            fn write(&self, fields: &mut ExtFields, key: &'static str) {
-                fields.insert(key.to_string(), self.render());
+            fn write(&self, fields: &mut Vec<(String, String)>, key: &'static str) {
+                fields.push((key.to_string(), self.render()));
             }
         }
         impl HeaderField for Option<$t> {
             fn read(fields: &ExtFields, key: &'static str) -> Result<Self, HeaderError> {
                 fields.get(key).map(|text| <$t as HeaderValue>::parse(key, text)).transpose()
             }
-            fn write(&self, fields: &mut ExtFields, key: &'static str) {
+            fn write(&self, fields: &mut Vec<(String, String)>, key: &'static str) {
                 if let Some(v) = self {
-                    fields.insert(key.to_string(), v.render());
+                    fields.push((key.to_string(), v.render()));
                 }
             }
         }
@@ -158,7 +159,15 @@ macro_rules! command_header {
         impl $crate::header::CommandHeader for $name {
             #[allow(unused_variables)]
             fn to_ext_fields(&self, fields: &mut $crate::command::ExtFields) {
-                $( $crate::header::HeaderField::write(&self.$field, fields, $key); )*
+                let mut pairs: Vec<(String, String)> = Vec::with_capacity(16);
+                $( $crate::header::HeaderField::write(&self.$field, &mut pairs, $key); )*
+                if fields.is_empty() {
+                    // The usual case (a fresh command): one bulk build from the sorted pairs
+                    // instead of a search and a node split per key.
+                    *fields = pairs.into_iter().collect();
+                } else {
+                    fields.extend(pairs);
+                }
             }
             #[allow(unused_variables)]
             fn from_ext_fields(
