@@ -302,9 +302,11 @@ impl MappedFile {
         Ok(())
     }
 
-    /// Makes `[off, off+len)` durable: msync(MS_SYNC) of the range, or fdatasync of the file for
-    /// unmapped writes (it holds no other dirty data: prefaulted pages are clean). The range is on
-    /// disk when this returns.
+    /// Makes `[off, off+len)` durable with msync(MS_SYNC) of the range; the range is on disk when
+    /// this returns. On Linux msync of a shared file mapping is a ranged fdatasync of the file
+    /// (`vfs_fsync_range`), so it also covers bytes written with `pwrite` (unmapped writes). It is
+    /// used instead of fdatasync because it is ranged: fdatasync would also write back, and wait
+    /// for, the zeros the prefault thread keeps dirty ahead of the writer.
     pub fn flush_range(&self, off: u64, len: u64) -> io::Result<()> {
         if len == 0 {
             return Ok(());
@@ -312,10 +314,6 @@ impl MappedFile {
         let end = (off + len).min(self.len);
         if off >= end {
             return Ok(());
-        }
-        if self.unmapped_writes {
-            // Also covers bytes recovery wrote through the mapping (mapped writes dirty the page).
-            return self.file.sync_data();
         }
         self.map.flush_range(off as usize, (end - off) as usize)
     }
