@@ -8,8 +8,10 @@
 //! `TxnBatch` (its own encoding), 2 = a membership (JSON). Indexes are contiguous and follow
 //! the purge header.
 //!
-//! Durability: `append` writes the whole batch openraft hands over and fdatasyncs once before
-//! the callback fires (group commit). On open, the first short or CRC-failing record is a torn
+//! Durability: `append` writes the entries openraft hands over (page cache only) and returns;
+//! a flusher thread fdatasyncs and only then fires the callbacks of every append written
+//! before that fdatasync started (group commit: appends arriving during an fdatasync share
+//! the next one, so pipelined batches do not each pay for their own). On open, the first short or CRC-failing record is a torn
 //! tail from a crash and is cut off; a record that passes its CRC but does not decode, or an
 //! index gap, is corruption and stops startup. `purge` rewrites the file without the purged
 //! records (tmp + fsync + rename + directory fsync), so it stays about as long as the entries
@@ -135,8 +137,56 @@ fn encode_header(purged: Option<LogId<u64>>) -> Vec<u8> {
     h
 }
 
+/// Appends written to the file whose callbacks wait for the next fdatasync.
+struct FlushQueue {
+    waiting: Mutex<Vec<LogFlushed<TypeConfig>>>,
+    wake: parking_lot::Condvar,
+}
+
+/// The flusher thread: fdatasyncs whenever appends wait, then fires their callbacks. Exits
+/// once the store is gone.
+fn flusher(inner: std::sync::Weak<Mutex<Inner>>, queue: Arc<FlushQueue>) {
+    loop {
+        let batch = {
+            let mut w = queue.waiting.lock();
+            while w.is_empty() {
+                if inner.strong_count() == 0 {
+                    return;
+                }
+                queue
+                    .wake
+                    .wait_for(&mut w, std::time::Duration::from_millis(200));
+            }
+            std::mem::take(&mut *w)
+        };
+        // Appends push their callback while holding the store lock, after their write; taking
+        // the file under that lock pairs every taken callback with the file that holds its
+        // bytes (a purge swaps files under the same lock and syncs the new one itself).
+        let Some(store) = inner.upgrade() else {
+            return;
+        };
+        let (file, path) = {
+            let g = store.lock();
+            (g.file.clone(), g.path.clone())
+        };
+        drop(store);
+        let res = file
+            .sync_data()
+            .map_err(|e| std::io::Error::other(format!("fdatasync of {}: {e}", path.display())));
+        if let Err(e) = &res {
+            tracing::error!(error = %e, "Raft log fdatasync failed");
+        }
+        for cb in batch {
+            cb.log_io_completed(match &res {
+                Ok(()) => Ok(()),
+                Err(e) => Err(std::io::Error::other(e.to_string())),
+            });
+        }
+    }
+}
+
 struct Inner {
-    file: File,
+    file: Arc<File>,
     path: PathBuf,
     dir: PathBuf,
     fsync: bool,
@@ -158,6 +208,7 @@ struct Inner {
 #[derive(Clone)]
 pub struct LogStore {
     inner: Arc<Mutex<Inner>>,
+    flush: Arc<FlushQueue>,
 }
 
 impl LogStore {
@@ -236,21 +287,31 @@ impl LogStore {
         file.seek(SeekFrom::Start(end as u64))
             .map_err(io_err("seeking the Raft log", &path))?;
         let last = entries.values().next_back().map(|e: &RaftEntry| e.log_id);
-        Ok(LogStore {
-            inner: Arc::new(Mutex::new(Inner {
-                file,
-                path,
-                dir: dir.to_path_buf(),
-                fsync,
-                purged,
-                entries,
-                offsets,
-                last,
-                applied: None,
-                end: end as u64,
-                vote: VoteFile::new(dir),
-            })),
-        })
+        let inner = Arc::new(Mutex::new(Inner {
+            file: Arc::new(file),
+            path,
+            dir: dir.to_path_buf(),
+            fsync,
+            purged,
+            entries,
+            offsets,
+            last,
+            applied: None,
+            end: end as u64,
+            vote: VoteFile::new(dir),
+        }));
+        let flush = Arc::new(FlushQueue {
+            waiting: Mutex::new(Vec::new()),
+            wake: parking_lot::Condvar::new(),
+        });
+        if fsync {
+            let (weak, queue) = (Arc::downgrade(&inner), flush.clone());
+            std::thread::Builder::new()
+                .name("keeper-log-flush".into())
+                .spawn(move || flusher(weak, queue))
+                .map_err(io_err("starting the Raft log flusher", dir))?;
+        }
+        Ok(LogStore { inner, flush })
     }
 
     /// Lets the store drop entries from memory once the state machine's applied index (shared
@@ -299,7 +360,20 @@ impl LogStore {
 }
 
 impl Inner {
+    /// Writes and (when fsync is on) fdatasyncs `entries` in the caller's thread.
+    #[cfg(test)]
     fn append(&mut self, entries: Vec<RaftEntry>) -> Result<(), String> {
+        self.write_entries(entries)?;
+        if self.fsync {
+            self.file
+                .sync_data()
+                .map_err(|e| format!("fdatasync of {}: {e}", self.path.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Writes `entries` to the file (not synced) and indexes them.
+    fn write_entries(&mut self, entries: Vec<RaftEntry>) -> Result<(), String> {
         if entries.is_empty() {
             return Ok(());
         }
@@ -309,14 +383,9 @@ impl Inner {
             starts.push(self.end + buf.len() as u64);
             encode_entry(e, &mut buf)?;
         }
-        self.file
+        (&*self.file)
             .write_all(&buf)
             .map_err(|e| format!("appending to {}: {e}", self.path.display()))?;
-        if self.fsync {
-            self.file
-                .sync_data()
-                .map_err(|e| format!("fdatasync of {}: {e}", self.path.display()))?;
-        }
         self.end += buf.len() as u64;
         for (e, at) in entries.into_iter().zip(starts) {
             self.offsets.insert(e.log_id.index, at);
@@ -432,7 +501,7 @@ impl Inner {
             .map_err(|e| format!("reopening {}: {e}", self.path.display()))?;
         file.seek(SeekFrom::Start(buf.len() as u64))
             .map_err(|e| format!("seeking {}: {e}", self.path.display()))?;
-        self.file = file;
+        self.file = Arc::new(file);
         self.end = buf.len() as u64;
         self.offsets = offsets;
         Ok(())
@@ -500,9 +569,17 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I::IntoIter: OptionalSend,
     {
         let entries: Vec<RaftEntry> = entries.into_iter().collect();
-        let res = self.blocking(move |inner| inner.append(entries)).await;
+        // A write to the page cache is quick; the fdatasync is the flusher thread's.
+        let mut inner = self.inner.lock();
+        let res = inner.write_entries(entries);
         match res {
+            Ok(()) if inner.fsync => {
+                self.flush.waiting.lock().push(callback);
+                self.flush.wake.notify_one();
+                Ok(())
+            }
             Ok(()) => {
+                drop(inner);
                 callback.log_io_completed(Ok(()));
                 Ok(())
             }
