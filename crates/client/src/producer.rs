@@ -13,7 +13,7 @@
 //!   over `compress_over` are zlib-compressed (never in batches).
 //! - The producer is cheap to clone; clones share connections and state.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -339,30 +339,7 @@ impl Producer {
             let id_at = ids.len();
             self.inner.uniq.push_next_id(&mut ids);
             let id = &ids[id_at..];
-            let mut props = m.properties;
-            let properties = if props.contains_key(property::UNIQ_KEY)
-                || props.contains_key(property::WAIT_STORE_MSG_OK)
-            {
-                props.insert(property::UNIQ_KEY.to_string(), id.to_string());
-                props.insert(property::WAIT_STORE_MSG_OK.to_string(), "true".into());
-                encode_properties(&props)
-            } else {
-                // The usual case: append the two keys to the user's properties without a map
-                // insert and a re-encode per message (order on the wire carries no meaning).
-                let user: usize = props.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
-                let mut text = String::with_capacity(user + 64);
-                let pairs = props.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-                for (k, v) in pairs.chain([
-                    (property::UNIQ_KEY, id),
-                    (property::WAIT_STORE_MSG_OK, "true"),
-                ]) {
-                    text.push_str(k);
-                    text.push(NAME_VALUE_SEPARATOR);
-                    text.push_str(v);
-                    text.push(PROPERTY_SEPARATOR);
-                }
-                text
-            };
+            let properties = properties_with_ids(m.properties, id);
             batch.push(BatchMessage {
                 flag: m.flag,
                 body: m.body,
@@ -428,10 +405,8 @@ impl Producer {
             return Err(ClientError::ShutDown);
         }
         self.validate(&m)?;
-        let mut props = m.properties;
         let uniq_key = self.inner.uniq.next_id();
-        props.insert(property::UNIQ_KEY.to_string(), uniq_key.clone());
-        props.insert(property::WAIT_STORE_MSG_OK.to_string(), "true".into());
+        let properties = properties_with_ids(m.properties, &uniq_key);
         let mut sys_flag = 0;
         let mut body = m.body;
         if let Some(limit) = self.inner.config.compress_over {
@@ -449,7 +424,7 @@ impl Producer {
             body,
             flag: m.flag,
             sys_flag,
-            properties: encode_properties(&props),
+            properties,
             uniq_key,
         })
     }
@@ -669,9 +644,59 @@ impl Producer {
     }
 }
 
+/// The wire properties of a message: its own plus UNIQ_KEY = `id` and WAIT = true. Usually the
+/// two are appended after the user's (sorted) pairs, without a map insert and re-encode per
+/// message (order on the wire carries no meaning); a message that set either gets them replaced
+/// in the map.
+fn properties_with_ids(mut props: BTreeMap<String, String>, id: &str) -> String {
+    if props.contains_key(property::UNIQ_KEY) || props.contains_key(property::WAIT_STORE_MSG_OK) {
+        props.insert(property::UNIQ_KEY.to_string(), id.to_string());
+        props.insert(property::WAIT_STORE_MSG_OK.to_string(), "true".into());
+        return encode_properties(&props);
+    }
+    let user: usize = props.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
+    let mut text = String::with_capacity(user + 64);
+    let pairs = props.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    for (k, v) in pairs.chain([
+        (property::UNIQ_KEY, id),
+        (property::WAIT_STORE_MSG_OK, "true"),
+    ]) {
+        text.push_str(k);
+        text.push(NAME_VALUE_SEPARATOR);
+        text.push_str(v);
+        text.push(PROPERTY_SEPARATOR);
+    }
+    text
+}
+
 pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::decode_properties;
+
+    #[test]
+    fn ids_are_appended_or_replace_the_users_own() {
+        let mut props = BTreeMap::new();
+        props.insert("TAGS".to_string(), "TagA".to_string());
+        let text = properties_with_ids(props.clone(), "ID1");
+        assert_eq!(
+            text,
+            "TAGS\u{1}TagA\u{2}UNIQ_KEY\u{1}ID1\u{2}WAIT\u{1}true\u{2}"
+        );
+        // A user's own UNIQ_KEY / WAIT never survives next to the producer's.
+        props.insert(property::UNIQ_KEY.to_string(), "MINE".to_string());
+        props.insert(property::WAIT_STORE_MSG_OK.to_string(), "false".to_string());
+        let decoded = decode_properties(&properties_with_ids(props, "ID2"));
+        assert_eq!(decoded.len(), 3);
+        assert_eq!(decoded[property::UNIQ_KEY], "ID2");
+        assert_eq!(decoded[property::WAIT_STORE_MSG_OK], "true");
+        assert_eq!(decoded["TAGS"], "TagA");
+    }
 }
