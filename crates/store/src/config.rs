@@ -61,6 +61,13 @@ pub struct StoreConfig {
     /// 0 turns pre-faulting off.
     /// Default 16 MiB (Courier; RocketMQ's `warmMapedFileEnable` warms whole segments instead).
     pub prefault_window: u64,
+    /// ASYNC_FLUSH: a put or batch of at least this many bytes is written with `pwrite` instead of
+    /// a copy into the mapping, so the kernel fills fresh page-cache pages straight from the data
+    /// instead of zero-filling them first; while most recent bytes arrive this way the prefault
+    /// thread stops populating ahead (that would zero-fill the pages anyway). `u64::MAX` turns it
+    /// off. Default 16 KiB (four pages: at most the first and last page are partly covered).
+    /// SYNC_FLUSH always writes with `pwrite`.
+    pub async_pwrite_min: u64,
 }
 
 impl StoreConfig {
@@ -87,6 +94,7 @@ impl StoreConfig {
             store_host: SocketAddr::from((Ipv4Addr::LOCALHOST, 10911)),
             clean_resource_interval: Duration::from_secs(10),
             prefault_window: 16 << 20,
+            async_pwrite_min: 16 << 10,
         }
     }
 

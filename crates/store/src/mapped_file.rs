@@ -292,14 +292,40 @@ impl MappedFile {
             ));
         }
         if self.unmapped_writes {
-            use std::os::unix::fs::FileExt;
-            return self.file.write_all_at(data, off);
+            return self.pwrite_unchecked(off, data);
         }
         // SAFETY: see get_mut; every caller writes ranges it owns under the owning structure's lock.
         if let Some(dst) = unsafe { self.get_mut(off, data.len()) } {
             dst.copy_from_slice(data);
         }
         Ok(())
+    }
+
+    /// Writes `data` at `off` with `pwrite` whatever the write mode (single writer of an
+    /// unpublished range). Used by ASYNC_FLUSH puts that cover whole pages: a `pwrite` into a page
+    /// that is not in the page cache yet lets the kernel copy straight into a new page, where a
+    /// copy into the mapping (or `MADV_POPULATE_WRITE` ahead of it) first zero-fills the page.
+    pub fn pwrite(&self, off: u64, data: &[u8]) -> io::Result<()> {
+        if off
+            .checked_add(data.len() as u64)
+            .is_none_or(|e| e > self.len)
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "write of {} bytes at {off} is outside {} ({} bytes)",
+                    data.len(),
+                    self.path.display(),
+                    self.len
+                ),
+            ));
+        }
+        self.pwrite_unchecked(off, data)
+    }
+
+    fn pwrite_unchecked(&self, off: u64, data: &[u8]) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        self.file.write_all_at(data, off)
     }
 
     /// Makes `[off, off+len)` durable with msync(MS_SYNC) of the range; the range is on disk when

@@ -44,7 +44,7 @@ use crate::message::{
     write_record, MessageToStore, PreparedRecord, RecordHead, END_FILE_MIN_BLANK_LENGTH,
     MAGIC_BLANK, MAX_PROPERTIES_LEN,
 };
-use crate::prefault::{run_prefault, PrefaultStats, ZeroFence};
+use crate::prefault::{run_prefault, PrefaultStats, WriteMix, ZeroFence};
 use crate::recovery::{CorruptRecord, CqTable, Recovery, RecoveryReport};
 
 /// Outcome of a put.
@@ -188,6 +188,8 @@ pub(crate) struct Inner {
     pub prefault_stats: Mutex<PrefaultStats>,
     /// Keeps the prefault thread's zeros off records being written (SYNC_FLUSH segments).
     pub zero_fence: ZeroFence,
+    /// How ASYNC_FLUSH puts write (mapped copy or pwrite); steers pre-faulting.
+    pub write_mix: Arc<WriteMix>,
     lock_file: File,
     pub root: PathBuf,
 }
@@ -317,6 +319,7 @@ impl MessageStore {
 
         let cl_dir = root.join("commitlog");
         let unmapped_writes = config.flush_disk_type == FlushDiskType::SyncFlush;
+        let write_mix = Arc::new(WriteMix::default());
         let loaded = CommitLog::load(&cl_dir, config.commitlog_file_size, unmapped_writes)?;
         let mut segments = loaded.segments;
         let mut cqs = open_queues(&cq_root, config.cq_entries_per_file)?;
@@ -420,7 +423,14 @@ impl MessageStore {
             }),
             cqs: RwLock::new(cqs),
             cq_root,
-            alloc: Allocator::new(cl_dir, fs, unmapped_writes, config.prefault_window),
+            alloc: Allocator::new(
+                cl_dir,
+                fs,
+                unmapped_writes,
+                config.prefault_window,
+                Arc::clone(&write_mix),
+            ),
+            write_mix,
             group: GroupCommit::new(),
             index,
             ckfile: Mutex::new(ckfile),
@@ -496,6 +506,12 @@ impl MessageStore {
             );
         }
         Ok(())
+    }
+
+    /// Bytes ASYNC_FLUSH puts copied into the mapping and pwrote so far.
+    #[cfg(test)]
+    pub(crate) fn inner_write_mix_totals(&self) -> (u64, u64) {
+        self.inner.write_mix.totals()
     }
 
     /// What the prefault thread has done so far.
@@ -1045,11 +1061,17 @@ impl Inner {
         let host = self.cfg.store_host;
         let first_phys = st.wrote;
         let first_q = if recs[0].dispatch { qoff } else { 0 };
-        // Unmapped writes (SYNC_FLUSH, see mapped_file.rs): encode into a reused buffer, then one
-        // pwrite for the whole batch. Otherwise encode straight into the mapping.
+        // Unmapped writes (SYNC_FLUSH, see mapped_file.rs), and ASYNC_FLUSH writes of at least
+        // `async_pwrite_min` bytes (whole pages: no zero-fill, see `MappedFile::pwrite`): encode
+        // into a reused buffer, then one pwrite for the whole batch. Otherwise encode straight
+        // into the mapping.
         let unmapped = seg.unmapped_writes();
+        let pw = unmapped || total as u64 >= self.cfg.async_pwrite_min;
+        if !unmapped {
+            self.write_mix.wrote(total as u64, pw);
+        }
         let mut buf = std::mem::take(&mut st.buf);
-        if unmapped {
+        if pw {
             buf.clear();
             buf.resize(total, 0);
         }
@@ -1057,7 +1079,7 @@ impl Inner {
         for r in recs {
             let phys = wrote;
             let q = if r.dispatch { qoff } else { 0 };
-            let dst = if unmapped {
+            let dst = if pw {
                 let at = (phys - first_phys) as usize;
                 buf.get_mut(at..at + r.len)
             } else {
@@ -1089,9 +1111,11 @@ impl Inner {
             last_start = Some(phys);
             wrote += r.len as u64;
         }
-        if unmapped {
-            self.zero_fence.before_write(wrote);
-            let res = seg.try_write(first_phys - seg.start(), &buf);
+        if pw {
+            if unmapped {
+                self.zero_fence.before_write(wrote);
+            }
+            let res = seg.pwrite(first_phys - seg.start(), &buf);
             if buf.capacity() > MAX_KEPT_PUT_BUF {
                 buf = Vec::new();
             }

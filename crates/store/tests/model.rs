@@ -109,6 +109,8 @@ fn run(ops: Vec<Op>, sync: bool) -> Result<(), TestCaseError> {
     .unwrap();
     let mut cfg = small_config(dir.path());
     cfg.flush_disk_type = flush_type(sync);
+    // ASYNC_FLUSH: larger puts and batches are pwritten, the rest copied into the mapping.
+    cfg.async_pwrite_min = 2048;
     let mut store = MessageStore::open(cfg.clone()).unwrap();
     let mut model: HashMap<(usize, i32), Vec<Entry>> = HashMap::new();
     let mut seq = 0u64;
