@@ -172,9 +172,10 @@ pub async fn start(
     let shared = sm.shared();
     log.track_applied(shared.applied_index());
     shared.attach_log(log.clone());
-    let raft = Raft::new(id, raft_config()?, StandaloneNetwork, log, sm)
-        .await
-        .map_err(|e| KeeperError::Raft(format!("starting Raft: {e}")))?;
+    shared.set_meta_only(true);
+    let raft = Raft::new(id, raft_config()?, StandaloneNetwork, log, sm).await;
+    shared.set_meta_only(false);
+    let raft = raft.map_err(|e| KeeperError::Raft(format!("starting Raft: {e}")))?;
     let initialized = raft
         .is_initialized()
         .await

@@ -56,6 +56,9 @@ pub struct SmShared {
     /// Index of `applied`'s log id, shared with the log store (it frees applied entries).
     applied_index: Arc<AtomicU64>,
     log: Mutex<Option<super::LogStore>>,
+    /// While Raft starts, openraft asks for the current snapshot only to learn its meta; the
+    /// data (the whole file) is then not read, so starting does not briefly hold a copy of it.
+    meta_only: std::sync::atomic::AtomicBool,
     /// Highest zxid in the in-memory state.
     mem_zxid: AtomicI64,
     observer: parking_lot::RwLock<Option<Arc<dyn ApplyObserver>>>,
@@ -94,6 +97,11 @@ impl SmShared {
     /// The applied log index, kept current (the log store frees entries at or below it).
     pub fn applied_index(&self) -> Arc<AtomicU64> {
         self.applied_index.clone()
+    }
+
+    /// See `meta_only`: set around `Raft::new`.
+    pub fn set_meta_only(&self, on: bool) {
+        self.meta_only.store(on, Ordering::Release);
     }
 
     /// Installs the hook told about every applied batch.
@@ -175,6 +183,30 @@ fn map_file(path: &Path) -> std::io::Result<FileBytes> {
     // is locked by this process, so the mapped bytes cannot change underneath.
     let map = unsafe { memmap2::Mmap::map(&f)? };
     Ok(FileBytes::Mapped(map))
+}
+
+/// Only the meta of a snapshot file (its crc is not checked: `open` just did).
+fn read_meta(path: &Path) -> Result<Option<Meta>, String> {
+    use std::io::Read;
+    let mut f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    };
+    let mut head = [0u8; 12];
+    f.read_exact(&mut head).map_err(|e| e.to_string())?;
+    if &head[..8] != MAGIC && &head[..8] != MAGIC_V1 {
+        return Err("not a keeper Raft snapshot (bad magic)".into());
+    }
+    let len = u32::from_be_bytes([head[8], head[9], head[10], head[11]]) as usize;
+    if len > 1 << 20 {
+        return Err("snapshot meta is implausibly long".into());
+    }
+    let mut json = vec![0u8; len];
+    f.read_exact(&mut json).map_err(|e| e.to_string())?;
+    serde_json::from_slice(&json)
+        .map(Some)
+        .map_err(|e| format!("snapshot meta does not decode: {e}"))
 }
 
 /// Checks a snapshot file's magic and crc; returns its meta, whether the body is compact, and
@@ -339,6 +371,7 @@ impl KeeperStateMachine {
             applied_index: Arc::new(AtomicU64::new(applied.map(|l| l.index).unwrap_or(0))),
             applied: Mutex::new((applied, membership)),
             log: Mutex::new(None),
+            meta_only: std::sync::atomic::AtomicBool::new(false),
             dir: dir.to_path_buf(),
             snapshots_built: AtomicU64::new(0),
             snapshot_zxid: AtomicI64::new(snapshot_zxid),
@@ -531,6 +564,17 @@ impl RaftStateMachine<TypeConfig> for KeeperStateMachine {
     async fn get_current_snapshot(
         &mut self,
     ) -> Result<Option<Snapshot<TypeConfig>>, StorageError<u64>> {
+        if self.shared.meta_only.load(Ordering::Acquire) {
+            let path = self.shared.dir.join(FILE);
+            return read_meta(&path)
+                .map(|m| {
+                    m.map(|meta| Snapshot {
+                        meta,
+                        snapshot: Box::new(Cursor::new(Vec::new())),
+                    })
+                })
+                .map_err(|e| sm_read_err(format!("{}: {e}", path.display())));
+        }
         Ok(self.read_current()?.map(|(meta, raw)| Snapshot {
             meta,
             snapshot: Box::new(Cursor::new(raw)),
