@@ -17,7 +17,9 @@
 //! `read_ahead_kb`, 8 MiB on some virtual disks), so every group-commit msync of a few KiB wrote
 //! whole multi-MiB folios back (measured: 5.8 GB written for 0.23 GB of records); each flush also
 //! write-protects the pages again (TLB shootdowns) and the next put takes a write fault. A `pwrite`
-//! marks only the 4 KiB blocks it touched dirty and maps nothing.
+//! marks only the 4 KiB blocks it touched dirty and maps nothing. Independently of the mode,
+//! `pwrite` writes one range with `pwrite`: ASYNC_FLUSH puts that cover whole pages use it, so the
+//! kernel fills fresh page-cache pages from the data instead of zero-filling them first.
 //!
 //! `prefault` prepares pages ahead of the writer without changing a byte: `MADV_POPULATE_WRITE` on
 //! the mapping (mapped writes), or `POSIX_FADV_WILLNEED` readahead into the page cache (unmapped

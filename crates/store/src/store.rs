@@ -3,11 +3,11 @@
 //!
 //! Put path invariants: one short critical section (the put lock) assigns the physical offset, the
 //! queue offset(s) and the store timestamp, writes the record bytes straight into the mapped
-//! segment (SYNC_FLUSH: encodes them into a reused buffer and writes it with one pwrite, see
-//! `mapped_file.rs`) and writes the ConsumeQueue entry; then it publishes the CommitLog end
-//! (`max_phys`) and after it the queue's max offset, so a reader that sees a queue offset also sees
-//! its record. Queue offsets are dense per queue: they come only from the queue's max offset
-//! inside the lock. Nothing blocking runs on the caller's task except the rare creation of a
+//! segment (SYNC_FLUSH, and ASYNC_FLUSH puts of at least `async_pwrite_min` bytes when set:
+//! encodes them into a reused buffer and writes it with one pwrite, see `mapped_file.rs`) and
+//! writes the ConsumeQueue entry; then it publishes the CommitLog end (`max_phys`) and after it
+//! the queue's max offset, so a reader that sees a queue offset also sees its record. Queue offsets
+//! are dense per queue: they come only from the queue's max offset inside the lock. Nothing blocking runs on the caller's task except the rare creation of a
 //! ConsumeQueue file (once per `cq_entries_per_file` entries); segment creation happens on the
 //! allocator thread and flushing on the flush thread, which `put` awaits through oneshots.
 //!
@@ -1062,9 +1062,8 @@ impl Inner {
         let first_phys = st.wrote;
         let first_q = if recs[0].dispatch { qoff } else { 0 };
         // Unmapped writes (SYNC_FLUSH, see mapped_file.rs), and ASYNC_FLUSH writes of at least
-        // `async_pwrite_min` bytes (whole pages: no zero-fill, see `MappedFile::pwrite`): encode
-        // into a reused buffer, then one pwrite for the whole batch. Otherwise encode straight
-        // into the mapping.
+        // `async_pwrite_min` bytes (off by default, see config.rs): encode into a reused buffer,
+        // then one pwrite for the whole batch. Otherwise encode straight into the mapping.
         let unmapped = seg.unmapped_writes();
         let pw = unmapped || total as u64 >= self.cfg.async_pwrite_min;
         if !unmapped {
