@@ -7,8 +7,9 @@
 //! encodes them into a reused buffer and writes it with one pwrite, see `mapped_file.rs`) and
 //! writes the ConsumeQueue entry; then it publishes the CommitLog end (`max_phys`) and after it
 //! the queue's max offset, so a reader that sees a queue offset also sees its record. Queue offsets
-//! are dense per queue: they come only from the queue's max offset inside the lock. Nothing blocking runs on the caller's task except the rare creation of a
-//! ConsumeQueue file (once per `cq_entries_per_file` entries); segment creation happens on the
+//! are dense per queue: they come only from the queue's max offset inside the lock. Nothing
+//! blocking runs on the caller's task except the rare creation of a ConsumeQueue file (once per
+//! `cq_entries_per_file` entries); segment creation happens on the
 //! allocator thread and flushing on the flush thread, which `put` awaits through oneshots.
 //!
 //! Threads: allocator (segments), flush (async interval flush or SYNC group commit), housekeeping
