@@ -279,20 +279,7 @@ impl MappedFile {
 
     /// `write` with the reason of a failure.
     pub fn try_write(&self, off: u64, data: &[u8]) -> io::Result<()> {
-        if off
-            .checked_add(data.len() as u64)
-            .is_none_or(|e| e > self.len)
-        {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "write of {} bytes at {off} is outside {} ({} bytes)",
-                    data.len(),
-                    self.path.display(),
-                    self.len
-                ),
-            ));
-        }
+        self.check_range(off, data.len())?;
         if self.unmapped_writes {
             return self.pwrite_unchecked(off, data);
         }
@@ -308,21 +295,23 @@ impl MappedFile {
     /// that is not in the page cache yet lets the kernel copy straight into a new page, where a
     /// copy into the mapping (or `MADV_POPULATE_WRITE` ahead of it) first zero-fills the page.
     pub fn pwrite(&self, off: u64, data: &[u8]) -> io::Result<()> {
-        if off
-            .checked_add(data.len() as u64)
-            .is_none_or(|e| e > self.len)
-        {
+        self.check_range(off, data.len())?;
+        self.pwrite_unchecked(off, data)
+    }
+
+    /// An error naming the file unless `len` bytes at `off` lie inside it.
+    fn check_range(&self, off: u64, len: usize) -> io::Result<()> {
+        if off.checked_add(len as u64).is_none_or(|e| e > self.len) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!(
-                    "write of {} bytes at {off} is outside {} ({} bytes)",
-                    data.len(),
+                    "write of {len} bytes at {off} is outside {} ({} bytes)",
                     self.path.display(),
                     self.len
                 ),
             ));
         }
-        self.pwrite_unchecked(off, data)
+        Ok(())
     }
 
     fn pwrite_unchecked(&self, off: u64, data: &[u8]) -> io::Result<()> {
