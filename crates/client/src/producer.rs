@@ -29,7 +29,7 @@ use courier_remoting::header::{
 };
 use courier_remoting::message_batch::{encode_batch, BatchMessage};
 use courier_remoting::processor::Dispatcher;
-use courier_remoting::RemotingCommand;
+use courier_remoting::{RemotingCommand, SerializeType};
 use parking_lot::Mutex;
 
 use crate::compress::{compress, SYS_FLAG_ZLIB_COMPRESSED};
@@ -547,11 +547,17 @@ impl Producer {
             max_reconsume_times: None,
             broker_name: Some(mq.broker_name.clone()),
         };
+        // The header exists only to be encoded: its strings are moved into extFields.
         let cmd = if code == request::SEND_MESSAGE_V2 && !self.inner.config.use_v2_header {
-            RemotingCommand::request_with_header(request::SEND_MESSAGE, &header)
+            RemotingCommand::request_with_owned_header(request::SEND_MESSAGE, header)
         } else {
             let v2: SendMessageRequestHeaderV2 = header.into();
-            RemotingCommand::request_with_header(code, &v2)
+            if self.inner.instance.options.serialize_type == SerializeType::Json {
+                // Rendered straight to the JSON header's bytes: no map of owned strings.
+                RemotingCommand::request_with_json_fields(code, v2.to_json_members())
+            } else {
+                RemotingCommand::request_with_owned_header(code, v2)
+            }
         };
         let mut cmd = cmd;
         cmd.body = Some(p.body.clone());
@@ -621,7 +627,7 @@ impl Producer {
     ) -> Result<SendResult> {
         let addr = self.inner.instance.master_for(mq)?;
         let cmd = self.command(p, mq, code);
-        let resp = self.inner.instance.invoke(&addr, cmd, timeout).await?;
+        let mut resp = self.inner.instance.invoke(&addr, cmd, timeout).await?;
         let status = match resp.code {
             response::SUCCESS => SendStatus::SendOk,
             response::FLUSH_DISK_TIMEOUT => SendStatus::FlushDiskTimeout,
@@ -629,11 +635,10 @@ impl Producer {
             response::SLAVE_NOT_AVAILABLE => SendStatus::SlaveNotAvailable,
             _ => return Err(broker_error(&addr, &resp)),
         };
-        let h: SendMessageResponseHeader =
-            resp.decode_header().map_err(|e| ClientError::Decode {
-                what: "send response header",
-                reason: e.to_string(),
-            })?;
+        let h: SendMessageResponseHeader = resp.take_header().map_err(|e| ClientError::Decode {
+            what: "send response header",
+            reason: e.to_string(),
+        })?;
         Ok(SendResult {
             status,
             msg_id: p.uniq_key.clone(),

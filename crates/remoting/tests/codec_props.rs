@@ -52,6 +52,7 @@ fn arb_command(st: SerializeType) -> impl Strategy<Value = RemotingCommand> {
                     flag,
                     remark,
                     ext_fields,
+                    ext_fields_json: None,
                     body: body.map(Bytes::from),
                     serialize_type: st,
                 }

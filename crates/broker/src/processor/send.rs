@@ -41,9 +41,11 @@ const MULTI_TAGS_FLAG: i32 = 0x2;
 pub async fn process(
     ctx: Arc<BrokerContext>,
     conn: ConnectionHandle,
-    req: RemotingCommand,
+    mut req: RemotingCommand,
 ) -> ProcessResult {
-    let header = SendMessageRequestHeader::from_command(&req)?;
+    // Nothing below reads the request's extFields again; taking them moves the properties
+    // string into the header instead of copying it.
+    let header = SendMessageRequestHeader::take_from_command(&mut req)?;
     let batch = req.code == request::SEND_BATCH_MESSAGE;
     let broker_name = &ctx.config.broker_name;
     if !perm::is_writeable(ctx.config.broker_permission) {

@@ -24,6 +24,11 @@ pub fn encode_binary_header(cmd: &RemotingCommand) -> Result<Vec<u8>, FrameError
             cmd.version
         ))
     })?;
+    if cmd.ext_fields_json.is_some() {
+        return Err(FrameError::Unencodable(
+            "this command's extFields are pre-rendered JSON, which the ROCKETMQ binary header cannot carry; build it with a map (RemotingCommand::request_with_header)".into(),
+        ));
+    }
     let mut ext = Vec::new();
     for (key, value) in &cmd.ext_fields {
         let key_len = i16::try_from(key.len()).map_err(|_| {
@@ -154,6 +159,7 @@ pub fn decode_binary_header(header: &[u8]) -> Result<RemotingCommand, FrameError
         flag,
         remark,
         ext_fields,
+        ext_fields_json: None,
         body: None,
         serialize_type: SerializeType::RocketMq,
     })

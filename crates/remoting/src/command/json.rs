@@ -183,6 +183,7 @@ pub(crate) fn decode_json_header_serde(header: &[u8]) -> Result<RemotingCommand,
         flag: parsed.flag,
         remark: parsed.remark,
         ext_fields,
+        ext_fields_json: None,
         body: None,
         serialize_type: SerializeType::Json,
     })

@@ -28,6 +28,10 @@ pub fn write_header<B: BufMut>(cmd: &RemotingCommand, out: &mut B) {
             write_str(v, out);
         }
         out.put_u8(b'}');
+    } else if let Some(members) = cmd.ext_fields_json.as_deref().filter(|m| !m.is_empty()) {
+        out.put_slice(b",\"extFields\":{");
+        out.put_slice(members.as_bytes());
+        out.put_u8(b'}');
     }
     out.put_slice(b",\"flag\":");
     write_i32(cmd.flag, out);
@@ -65,7 +69,7 @@ fn write_i32<B: BufMut>(v: i32, out: &mut B) {
 
 /// A JSON string with serde_json's escapes: `"` and `\` escaped, the five short control escapes,
 /// every other byte below 0x20 as `\u00xx` (lower-case hex), everything else verbatim.
-fn write_str<B: BufMut>(s: &str, out: &mut B) {
+pub(crate) fn write_str<B: BufMut>(s: &str, out: &mut B) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.put_u8(b'"');
     let bytes = s.as_bytes();

@@ -23,6 +23,7 @@ use crate::header::{CommandHeader, HeaderError};
 pub use binary::{decode_binary_header, encode_binary_header};
 pub use json::{decode_json_header, encode_json_header};
 pub use json_fast::write_header as write_json_header;
+pub(crate) use json_fast::write_str as write_json_str;
 
 /// The custom header fields of a command (`extFields`): string keys to string values.
 pub type ExtFields = BTreeMap<String, String>;
@@ -180,6 +181,12 @@ pub struct RemotingCommand {
     pub flag: i32,
     pub remark: Option<String>,
     pub ext_fields: ExtFields,
+    /// extFields already rendered as the members of a JSON object (`"a":"x","b":"1"`, keys in
+    /// ascending order, values JSON strings), for the per-message send path that would
+    /// otherwise build a map only to write it. The JSON writer emits these members when
+    /// `ext_fields` is empty; the binary writer refuses a command that has them. Decoders
+    /// never set it.
+    pub ext_fields_json: Option<String>,
     pub body: Option<Bytes>,
     /// How the header is (or was) serialized on the wire.
     pub serialize_type: SerializeType,
@@ -195,6 +202,7 @@ impl Default for RemotingCommand {
             flag: 0,
             remark: None,
             ext_fields: ExtFields::new(),
+            ext_fields_json: None,
             body: None,
             serialize_type: SerializeType::Json,
         }
@@ -215,6 +223,21 @@ impl RemotingCommand {
     pub fn request_with_header<H: CommandHeader>(code: i32, header: &H) -> Self {
         let mut cmd = Self::new_request(code);
         header.to_ext_fields(&mut cmd.ext_fields);
+        cmd
+    }
+
+    /// A new request whose extFields are the typed header's, its strings moved in.
+    pub fn request_with_owned_header<H: CommandHeader>(code: i32, header: H) -> Self {
+        let mut cmd = Self::new_request(code);
+        cmd.ext_fields = header.into_ext_fields();
+        cmd
+    }
+
+    /// A new request whose extFields are pre-rendered JSON members (see `ext_fields_json`);
+    /// only for commands sent with a JSON header.
+    pub fn request_with_json_fields(code: i32, members: String) -> Self {
+        let mut cmd = Self::new_request(code);
+        cmd.ext_fields_json = Some(members);
         cmd
     }
 
@@ -280,6 +303,11 @@ impl RemotingCommand {
     /// Decodes the typed custom header from extFields.
     pub fn decode_header<H: CommandHeader>(&self) -> Result<H, HeaderError> {
         H::from_ext_fields(&self.ext_fields)
+    }
+
+    /// Decodes the typed custom header, moving its strings out of extFields (left empty).
+    pub fn take_header<H: CommandHeader>(&mut self) -> Result<H, HeaderError> {
+        H::from_owned_ext_fields(std::mem::take(&mut self.ext_fields))
     }
 
     /// The value of one extField.

@@ -58,12 +58,32 @@ pub trait CommandHeader: Sized {
         self.to_ext_fields(&mut map);
         map
     }
+
+    /// The header as a fresh extFields map, moving its strings in instead of copying them
+    /// (the per-message send path builds a header only to encode it).
+    fn into_ext_fields(self) -> ExtFields {
+        self.ext_fields()
+    }
+
+    /// Reads the header out of an extFields map the caller no longer needs: string fields are
+    /// moved out instead of copied. Same result and errors as `from_ext_fields`.
+    fn from_owned_ext_fields(fields: ExtFields) -> Result<Self, HeaderError> {
+        Self::from_ext_fields(&fields)
+    }
 }
 
 /// A scalar type that can be a header field value.
 pub trait HeaderValue: Sized {
     fn parse(field: &'static str, text: &str) -> Result<Self, HeaderError>;
     fn render(&self) -> String;
+    /// `render` for a value that is not needed afterwards.
+    fn into_text(self) -> String {
+        self.render()
+    }
+    /// `parse` for text that is not needed afterwards.
+    fn parse_owned(field: &'static str, text: String) -> Result<Self, HeaderError> {
+        Self::parse(field, &text)
+    }
 }
 
 impl HeaderValue for String {
@@ -72,6 +92,12 @@ impl HeaderValue for String {
     }
     fn render(&self) -> String {
         self.clone()
+    }
+    fn into_text(self) -> String {
+        self
+    }
+    fn parse_owned(_: &'static str, text: String) -> Result<Self, HeaderError> {
+        Ok(text)
     }
 }
 
@@ -111,6 +137,10 @@ pub trait HeaderField: Sized {
     fn read(fields: &ExtFields, key: &'static str) -> Result<Self, HeaderError>;
     /// Appends `key → text` when the field is present.
     fn write(&self, fields: &mut Vec<(String, String)>, key: &'static str);
+    /// `write` that moves the value's text in.
+    fn write_owned(self, fields: &mut Vec<(String, String)>, key: &'static str);
+    /// `read` that moves the value's text out of `fields`.
+    fn take(fields: &mut ExtFields, key: &'static str) -> Result<Self, HeaderError>;
 }
 
 macro_rules! header_field {
@@ -125,6 +155,15 @@ macro_rules! header_field {
             fn write(&self, fields: &mut Vec<(String, String)>, key: &'static str) {
                 fields.push((key.to_string(), self.render()));
             }
+            fn write_owned(self, fields: &mut Vec<(String, String)>, key: &'static str) {
+                fields.push((key.to_string(), self.into_text()));
+            }
+            fn take(fields: &mut ExtFields, key: &'static str) -> Result<Self, HeaderError> {
+                match fields.remove(key) {
+                    Some(text) => <$t as HeaderValue>::parse_owned(key, text),
+                    None => Err(HeaderError::Missing(key)),
+                }
+            }
         }
         impl HeaderField for Option<$t> {
             fn read(fields: &ExtFields, key: &'static str) -> Result<Self, HeaderError> {
@@ -134,6 +173,14 @@ macro_rules! header_field {
                 if let Some(v) = self {
                     fields.push((key.to_string(), v.render()));
                 }
+            }
+            fn write_owned(self, fields: &mut Vec<(String, String)>, key: &'static str) {
+                if let Some(v) = self {
+                    fields.push((key.to_string(), v.into_text()));
+                }
+            }
+            fn take(fields: &mut ExtFields, key: &'static str) -> Result<Self, HeaderError> {
+                fields.remove(key).map(|text| <$t as HeaderValue>::parse_owned(key, text)).transpose()
             }
         }
     )*};
@@ -168,6 +215,18 @@ macro_rules! command_header {
                 } else {
                     fields.extend(pairs);
                 }
+            }
+            #[allow(unused_variables)]
+            fn into_ext_fields(self) -> $crate::command::ExtFields {
+                let mut pairs: Vec<(String, String)> = Vec::with_capacity(16);
+                $( $crate::header::HeaderField::write_owned(self.$field, &mut pairs, $key); )*
+                pairs.into_iter().collect()
+            }
+            #[allow(unused_variables, unused_mut)]
+            fn from_owned_ext_fields(
+                mut fields: $crate::command::ExtFields,
+            ) -> Result<Self, $crate::header::HeaderError> {
+                Ok(Self { $( $field: $crate::header::HeaderField::take(&mut fields, $key)?, )* })
             }
             #[allow(unused_variables)]
             fn from_ext_fields(
@@ -244,5 +303,28 @@ mod tests {
         assert!(!fields.contains_key("on"));
         fields.insert("unknown".into(), "x".into());
         assert_eq!(Sample::from_ext_fields(&fields).unwrap(), h);
+        assert_eq!(Sample::from_owned_ext_fields(fields).unwrap(), h);
+    }
+
+    #[test]
+    fn owned_paths_match_the_borrowing_ones() {
+        let h = Sample {
+            name: "n\u{1}x".into(),
+            count: 7,
+            big: None,
+            on: Some(true),
+        };
+        assert_eq!(h.clone().into_ext_fields(), h.ext_fields());
+        for fields in [
+            map(&[("name", "x")]),
+            map(&[("name", "x"), ("count", "ten")]),
+            map(&[("name", "x"), ("count", "1"), ("big", "2"), ("on", "TRUE")]),
+            map(&[("count", "1"), ("big", "b")]),
+        ] {
+            assert_eq!(
+                Sample::from_owned_ext_fields(fields.clone()),
+                Sample::from_ext_fields(&fields)
+            );
+        }
     }
 }

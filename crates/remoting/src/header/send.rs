@@ -91,6 +91,68 @@ impl From<SendMessageRequestHeader> for SendMessageRequestHeaderV2 {
     }
 }
 
+impl SendMessageRequestHeaderV2 {
+    /// The header as extFields JSON members (`RemotingCommand::ext_fields_json`): the bytes the
+    /// JSON writer would produce from `ext_fields()`, without building the map. The one-letter
+    /// keys are already in ascending order.
+    pub fn to_json_members(&self) -> String {
+        use std::io::Write;
+        // Properties dominate; the rest is under 150 bytes.
+        let mut out: Vec<u8> = Vec::with_capacity(
+            160 + self.a.len()
+                + self.b.len()
+                + self.c.len()
+                + self.i.as_ref().map_or(0, String::len)
+                + self.n.as_ref().map_or(0, String::len),
+        );
+        fn text(out: &mut Vec<u8>, key: &str, v: &str) {
+            if !out.is_empty() {
+                out.push(b',');
+            }
+            out.push(b'"');
+            out.extend_from_slice(key.as_bytes());
+            out.extend_from_slice(b"\":");
+            crate::command::write_json_str(v, out);
+        }
+        fn scalar(out: &mut Vec<u8>, key: &str, v: impl std::fmt::Display) {
+            if !out.is_empty() {
+                out.push(b',');
+            }
+            // Writing into a Vec cannot fail.
+            let _ = write!(out, "\"{key}\":\"{v}\"");
+        }
+        text(&mut out, "a", &self.a);
+        text(&mut out, "b", &self.b);
+        text(&mut out, "c", &self.c);
+        scalar(&mut out, "d", self.d);
+        scalar(&mut out, "e", self.e);
+        scalar(&mut out, "f", self.f);
+        scalar(&mut out, "g", self.g);
+        scalar(&mut out, "h", self.h);
+        if let Some(v) = &self.i {
+            text(&mut out, "i", v);
+        }
+        if let Some(v) = self.j {
+            scalar(&mut out, "j", v);
+        }
+        if let Some(v) = self.k {
+            scalar(&mut out, "k", v);
+        }
+        if let Some(v) = self.l {
+            scalar(&mut out, "l", v);
+        }
+        if let Some(v) = self.m {
+            scalar(&mut out, "m", v);
+        }
+        if let Some(v) = &self.n {
+            text(&mut out, "n", v);
+        }
+        // Built from &str values and ASCII escapes, so always valid UTF-8.
+        String::from_utf8(out)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    }
+}
+
 impl SendMessageRequestHeader {
     /// Decodes the send header of a SEND_MESSAGE / SEND_MESSAGE_V2 /
     /// SEND_BATCH_MESSAGE / SEND_REPLY_MESSAGE(_V2) request, choosing the key set
@@ -105,6 +167,23 @@ impl SendMessageRequestHeader {
                     .map_err(long_name_error)
             }
             _ => SendMessageRequestHeader::from_ext_fields(&cmd.ext_fields),
+        }
+    }
+
+    /// `from_command` for a handler that no longer needs the request's extFields: they are
+    /// taken out of `cmd` (left empty) and the strings (properties, topic, group) are moved
+    /// into the header instead of copied.
+    pub fn take_from_command(cmd: &mut RemotingCommand) -> Result<Self, HeaderError> {
+        let fields = std::mem::take(&mut cmd.ext_fields);
+        match cmd.code {
+            request::SEND_MESSAGE_V2
+            | request::SEND_BATCH_MESSAGE
+            | request::SEND_REPLY_MESSAGE_V2 => {
+                SendMessageRequestHeaderV2::from_owned_ext_fields(fields)
+                    .map(Into::into)
+                    .map_err(long_name_error)
+            }
+            _ => SendMessageRequestHeader::from_owned_ext_fields(fields),
         }
     }
 }
@@ -204,6 +283,81 @@ mod tests {
         assert_eq!(h.born_timestamp, 1_700_000_000_000);
         assert_eq!(h.unit_mode, Some(false));
         assert_eq!(h.default_topic_queue_nums, 4);
+    }
+
+    #[test]
+    fn taking_the_header_matches_from_command() {
+        let h = long();
+        for cmd in [
+            RemotingCommand::request_with_header(request::SEND_MESSAGE, &h),
+            RemotingCommand::request_with_header(
+                request::SEND_MESSAGE_V2,
+                &SendMessageRequestHeaderV2::from(h.clone()),
+            ),
+        ] {
+            let mut taken = cmd.clone();
+            assert_eq!(
+                SendMessageRequestHeader::take_from_command(&mut taken).unwrap(),
+                h
+            );
+            assert!(taken.ext_fields.is_empty());
+        }
+        let mut cmd = RemotingCommand::new_request(request::SEND_MESSAGE_V2);
+        cmd.ext_fields = SendMessageRequestHeaderV2::from(long()).into_ext_fields();
+        cmd.ext_fields.insert("d".into(), "x".into());
+        let err = SendMessageRequestHeader::take_from_command(&mut cmd.clone()).unwrap_err();
+        assert_eq!(
+            err,
+            SendMessageRequestHeader::from_command(&cmd).unwrap_err()
+        );
+        assert!(err.to_string().contains("<defaultTopicQueueNums>"), "{err}");
+    }
+
+    #[test]
+    fn json_members_encode_exactly_like_the_map() {
+        let mut full = long();
+        full.properties = Some("TAGS\u{1}a\u{2}KEYS\u{1}\"q\"\\\n\u{7f}é\u{2}".into());
+        full.reconsume_times = Some(-1);
+        full.max_reconsume_times = Some(16);
+        full.batch = Some(true);
+        full.broker_name = Some("broker-a".into());
+        let mut bare = long();
+        bare.properties = None;
+        bare.unit_mode = None;
+        for h in [long(), full, bare] {
+            let v2 = SendMessageRequestHeaderV2::from(h);
+            let mut by_map = RemotingCommand::request_with_header(request::SEND_MESSAGE_V2, &v2);
+            let mut by_json = RemotingCommand::request_with_json_fields(
+                request::SEND_MESSAGE_V2,
+                v2.to_json_members(),
+            );
+            by_json.opaque = by_map.opaque;
+            by_map.language = crate::command::LanguageCode::Java;
+            by_json.language = crate::command::LanguageCode::Java;
+            let want = crate::command::encode_json_header(&by_map).unwrap();
+            assert_eq!(
+                String::from_utf8(crate::command::encode_json_header(&by_json).unwrap()).unwrap(),
+                String::from_utf8(want.clone()).unwrap()
+            );
+            // And it reads back as the same header.
+            let back = crate::command::decode_json_header(&want).unwrap();
+            assert_eq!(
+                SendMessageRequestHeader::from_command(&back).unwrap(),
+                SendMessageRequestHeader::from(v2)
+            );
+        }
+    }
+
+    #[test]
+    fn json_members_are_refused_by_the_binary_header() {
+        let v2 = SendMessageRequestHeaderV2::from(long());
+        let mut cmd = RemotingCommand::request_with_json_fields(
+            request::SEND_MESSAGE_V2,
+            v2.to_json_members(),
+        );
+        cmd.serialize_type = crate::command::SerializeType::RocketMq;
+        let err = cmd.encode_header().unwrap_err();
+        assert!(err.to_string().contains("binary header"), "{err}");
     }
 
     #[test]
