@@ -96,7 +96,6 @@ impl SendMessageRequestHeaderV2 {
     /// JSON writer would produce from `ext_fields()`, without building the map. The one-letter
     /// keys are already in ascending order.
     pub fn to_json_members(&self) -> String {
-        use std::io::Write;
         // Properties dominate; the rest is under 150 bytes.
         let mut out: Vec<u8> = Vec::with_capacity(
             160 + self.a.len()
@@ -114,35 +113,60 @@ impl SendMessageRequestHeaderV2 {
             out.extend_from_slice(b"\":");
             crate::command::write_json_str(v, out);
         }
-        fn scalar(out: &mut Vec<u8>, key: &str, v: impl std::fmt::Display) {
+        fn open(out: &mut Vec<u8>, key: &str) {
             if !out.is_empty() {
                 out.push(b',');
             }
-            // Writing into a Vec cannot fail.
-            let _ = write!(out, "\"{key}\":\"{v}\"");
+            out.push(b'"');
+            out.extend_from_slice(key.as_bytes());
+            out.extend_from_slice(b"\":\"");
+        }
+        // Decimal digits by hand: `write!` through fmt costs more than the rest of the header.
+        fn scalar(out: &mut Vec<u8>, key: &str, v: i64) {
+            open(out, key);
+            let mut digits = [0u8; 20];
+            let mut n = v.unsigned_abs();
+            let mut at = digits.len();
+            loop {
+                at -= 1;
+                digits[at] = b'0' + (n % 10) as u8;
+                n /= 10;
+                if n == 0 {
+                    break;
+                }
+            }
+            if v < 0 {
+                out.push(b'-');
+            }
+            out.extend_from_slice(&digits[at..]);
+            out.push(b'"');
+        }
+        fn flag(out: &mut Vec<u8>, key: &str, v: bool) {
+            open(out, key);
+            out.extend_from_slice(if v { b"true\"" } else { b"false\"" });
         }
         text(&mut out, "a", &self.a);
         text(&mut out, "b", &self.b);
         text(&mut out, "c", &self.c);
-        scalar(&mut out, "d", self.d);
-        scalar(&mut out, "e", self.e);
-        scalar(&mut out, "f", self.f);
+        scalar(&mut out, "d", self.d.into());
+        scalar(&mut out, "e", self.e.into());
+        scalar(&mut out, "f", self.f.into());
         scalar(&mut out, "g", self.g);
-        scalar(&mut out, "h", self.h);
+        scalar(&mut out, "h", self.h.into());
         if let Some(v) = &self.i {
             text(&mut out, "i", v);
         }
         if let Some(v) = self.j {
-            scalar(&mut out, "j", v);
+            scalar(&mut out, "j", v.into());
         }
         if let Some(v) = self.k {
-            scalar(&mut out, "k", v);
+            flag(&mut out, "k", v);
         }
         if let Some(v) = self.l {
-            scalar(&mut out, "l", v);
+            scalar(&mut out, "l", v.into());
         }
         if let Some(v) = self.m {
-            scalar(&mut out, "m", v);
+            flag(&mut out, "m", v);
         }
         if let Some(v) = &self.n {
             text(&mut out, "n", v);
@@ -317,7 +341,9 @@ mod tests {
     fn json_members_encode_exactly_like_the_map() {
         let mut full = long();
         full.properties = Some("TAGS\u{1}a\u{2}KEYS\u{1}\"q\"\\\n\u{7f}é\u{2}".into());
-        full.reconsume_times = Some(-1);
+        full.reconsume_times = Some(i32::MIN);
+        full.born_timestamp = i64::MIN;
+        full.queue_id = -1;
         full.max_reconsume_times = Some(16);
         full.batch = Some(true);
         full.broker_name = Some("broker-a".into());
