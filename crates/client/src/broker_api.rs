@@ -16,7 +16,7 @@ use courier_remoting::header::{
     QueryConsumerOffsetRequestHeader, SearchOffsetRequestHeader, UnregisterClientRequestHeader,
     UpdateConsumerOffsetRequestHeader,
 };
-use courier_remoting::RemotingCommand;
+use courier_remoting::{CommandHeader, RemotingCommand, SerializeType};
 
 use crate::error::{ClientError, Result};
 use crate::instance::{broker_error, ClientInstance};
@@ -100,7 +100,13 @@ impl ClientInstance {
             expression_type: Some("TAG".to_string()),
             ..Default::default()
         };
-        let cmd = RemotingCommand::request_with_header(request::PULL_MESSAGE, &header);
+        // One pull per delivered batch (often a single message at moderate rates): rendered
+        // straight to JSON rather than through an extFields map when the header is JSON.
+        let cmd = if self.options.serialize_type == SerializeType::Json {
+            RemotingCommand::request_with_json_fields(request::PULL_MESSAGE, header.json_members())
+        } else {
+            RemotingCommand::request_with_header(request::PULL_MESSAGE, &header)
+        };
         let timeout = req.suspend + PULL_TIMEOUT_MARGIN;
         let resp = self.invoke(&addr, cmd, timeout).await?;
         let status = match resp.code {

@@ -65,6 +65,10 @@ pub trait CommandHeader: Sized {
         self.ext_fields()
     }
 
+    /// The header as JSON object members for `RemotingCommand::ext_fields_json`: the bytes the
+    /// JSON writer would produce from `ext_fields()`, without building the map.
+    fn json_members(&self) -> String;
+
     /// Reads the header out of an extFields map the caller no longer needs: string fields are
     /// moved out instead of copied. Same result and errors as `from_ext_fields`.
     fn from_owned_ext_fields(fields: ExtFields) -> Result<Self, HeaderError> {
@@ -137,6 +141,8 @@ pub trait HeaderField: Sized {
     fn read(fields: &ExtFields, key: &'static str) -> Result<Self, HeaderError>;
     /// Appends `key → text` when the field is present.
     fn write(&self, fields: &mut Vec<(String, String)>, key: &'static str);
+    /// Appends `key → text` when the field is present, the key borrowed.
+    fn render_into(&self, fields: &mut Vec<(&'static str, String)>, key: &'static str);
     /// `write` that moves the value's text in.
     fn write_owned(self, fields: &mut Vec<(String, String)>, key: &'static str);
     /// `read` that moves the value's text out of `fields`.
@@ -157,6 +163,9 @@ macro_rules! header_field {
             }
             fn write_owned(self, fields: &mut Vec<(String, String)>, key: &'static str) {
                 fields.push((key.to_string(), self.into_text()));
+            }
+            fn render_into(&self, fields: &mut Vec<(&'static str, String)>, key: &'static str) {
+                fields.push((key, self.render()));
             }
             fn take(fields: &mut ExtFields, key: &'static str) -> Result<Self, HeaderError> {
                 match fields.remove(key) {
@@ -179,6 +188,11 @@ macro_rules! header_field {
                     fields.push((key.to_string(), v.into_text()));
                 }
             }
+            fn render_into(&self, fields: &mut Vec<(&'static str, String)>, key: &'static str) {
+                if let Some(v) = self {
+                    fields.push((key, v.render()));
+                }
+            }
             fn take(fields: &mut ExtFields, key: &'static str) -> Result<Self, HeaderError> {
                 fields.remove(key).map(|text| <$t as HeaderValue>::parse_owned(key, text)).transpose()
             }
@@ -187,6 +201,22 @@ macro_rules! header_field {
 }
 
 header_field!(String, i32, i64, f64, bool);
+
+/// Writes sorted `key → text` pairs as JSON object members (the inside of `extFields`).
+pub(crate) fn render_members(pairs: &[(&'static str, String)]) -> String {
+    let mut out: Vec<u8> =
+        Vec::with_capacity(pairs.iter().map(|(k, v)| k.len() + v.len() + 6).sum());
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        crate::command::write_json_str(k, &mut out);
+        out.push(b':');
+        crate::command::write_json_str(v, &mut out);
+    }
+    // Built from &str values and ASCII escapes, so always valid UTF-8.
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
 
 /// Declares a header struct whose fields map to extFields keys. Required
 /// fields have a plain type, optional ones an `Option`.
@@ -221,6 +251,14 @@ macro_rules! command_header {
                 let mut pairs: Vec<(String, String)> = Vec::with_capacity(16);
                 $( $crate::header::HeaderField::write_owned(self.$field, &mut pairs, $key); )*
                 pairs.into_iter().collect()
+            }
+            #[allow(unused_variables, unused_mut)]
+            fn json_members(&self) -> String {
+                let mut pairs: Vec<(&'static str, String)> = Vec::with_capacity(16);
+                $( $crate::header::HeaderField::render_into(&self.$field, &mut pairs, $key); )*
+                // The map's order: keys compared bytewise.
+                pairs.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                $crate::header::render_members(&pairs)
             }
             #[allow(unused_variables, unused_mut)]
             fn from_owned_ext_fields(
@@ -315,6 +353,15 @@ mod tests {
             on: Some(true),
         };
         assert_eq!(h.clone().into_ext_fields(), h.ext_fields());
+        let mut by_map = crate::command::RemotingCommand::new_request(1);
+        by_map.ext_fields = h.ext_fields();
+        let mut by_json = by_map.clone();
+        by_json.ext_fields = ExtFields::new();
+        by_json.ext_fields_json = Some(h.json_members());
+        assert_eq!(
+            String::from_utf8(crate::command::encode_json_header(&by_json).unwrap()).unwrap(),
+            String::from_utf8(crate::command::encode_json_header(&by_map).unwrap()).unwrap()
+        );
         for fields in [
             map(&[("name", "x")]),
             map(&[("name", "x"), ("count", "ten")]),
