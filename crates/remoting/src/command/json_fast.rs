@@ -49,7 +49,12 @@ pub fn write_header<B: BufMut>(cmd: &RemotingCommand, out: &mut B) {
 }
 
 fn write_i32<B: BufMut>(v: i32, out: &mut B) {
-    let mut digits = [0u8; 11];
+    write_i64(i64::from(v), out);
+}
+
+/// A decimal integer, digits by hand: `write!` through fmt costs more than the rest of a header.
+pub(crate) fn write_i64<B: BufMut>(v: i64, out: &mut B) {
+    let mut digits = [0u8; 20];
     let mut n = v.unsigned_abs();
     let mut at = digits.len();
     loop {
@@ -61,8 +66,7 @@ fn write_i32<B: BufMut>(v: i32, out: &mut B) {
         }
     }
     if v < 0 {
-        at -= 1;
-        digits[at] = b'-';
+        out.put_u8(b'-');
     }
     out.put_slice(&digits[at..]);
 }

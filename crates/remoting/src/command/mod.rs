@@ -23,6 +23,7 @@ use crate::header::{CommandHeader, HeaderError};
 pub use binary::{decode_binary_header, encode_binary_header};
 pub use json::{decode_json_header, encode_json_header};
 pub use json_fast::write_header as write_json_header;
+pub(crate) use json_fast::write_i64 as write_json_i64;
 pub(crate) use json_fast::write_str as write_json_str;
 
 /// The custom header fields of a command (`extFields`): string keys to string values.

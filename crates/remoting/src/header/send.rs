@@ -121,24 +121,9 @@ impl SendMessageRequestHeaderV2 {
             out.extend_from_slice(key.as_bytes());
             out.extend_from_slice(b"\":\"");
         }
-        // Decimal digits by hand: `write!` through fmt costs more than the rest of the header.
         fn scalar(out: &mut Vec<u8>, key: &str, v: i64) {
             open(out, key);
-            let mut digits = [0u8; 20];
-            let mut n = v.unsigned_abs();
-            let mut at = digits.len();
-            loop {
-                at -= 1;
-                digits[at] = b'0' + (n % 10) as u8;
-                n /= 10;
-                if n == 0 {
-                    break;
-                }
-            }
-            if v < 0 {
-                out.push(b'-');
-            }
-            out.extend_from_slice(&digits[at..]);
+            crate::command::write_json_i64(v, out);
             out.push(b'"');
         }
         fn flag(out: &mut Vec<u8>, key: &str, v: bool) {
