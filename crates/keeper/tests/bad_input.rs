@@ -5,19 +5,13 @@ mod common;
 
 use bytes::{BufMut, BytesMut};
 use common::*;
-use courier_keeper::{KeeperConfig, KeeperHandle};
+use courier_keeper::KeeperHandle;
 use courier_keeper_proto::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn server(whitelist: &[&str]) -> (KeeperHandle, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = KeeperConfig {
-        data_dir: dir.path().to_path_buf(),
-        fsync: false,
-        four_letter_whitelist: whitelist.iter().map(|s| s.to_string()).collect(),
-        ..KeeperConfig::default()
-    };
-    (KeeperHandle::start(cfg).await.expect("start"), dir)
+    start_keeper(|c| c.four_letter_whitelist = whitelist.iter().map(|s| s.to_string()).collect())
+        .await
 }
 
 async fn closed_without_answer(mut t: tokio::net::TcpStream) -> bool {

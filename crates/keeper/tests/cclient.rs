@@ -5,12 +5,13 @@
 //! cli_mt is not installed; `scripts/install-test-deps` installs it.
 
 mod cli_driver;
+mod common;
 
+use common::start_keeper;
 use std::path::Path;
 use std::process::Command;
 
 use cli_driver::Cli;
-use courier_keeper::{KeeperConfig, KeeperHandle};
 
 const CLI_MT: &str = "/usr/lib/zookeeper/bin/cli_mt";
 
@@ -59,13 +60,7 @@ async fn c_client_cli_mt() {
         );
         return;
     }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = KeeperConfig {
-        data_dir: dir.path().to_path_buf(),
-        fsync: false,
-        ..KeeperConfig::default()
-    };
-    let server = KeeperHandle::start(config).await.expect("start keeper");
+    let (server, _dir) = start_keeper(|_| {}).await;
     let addr = server.addr.to_string();
     tokio::task::spawn_blocking(move || session(addr))
         .await

@@ -4,19 +4,15 @@ mod common;
 
 use bytes::Bytes;
 use common::*;
-use courier_keeper::{KeeperConfig, KeeperHandle};
+use courier_keeper::KeeperHandle;
 use courier_keeper_proto::*;
 
 async fn server() -> (KeeperHandle, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = KeeperConfig {
-        data_dir: dir.path().to_path_buf(),
-        fsync: false,
-        max_data_bytes: 1000,
-        super_digest: Some(courier_keeper::acl::digest_id("super:admin")),
-        ..KeeperConfig::default()
-    };
-    (KeeperHandle::start(cfg).await.expect("start"), dir)
+    start_keeper(|c| {
+        c.max_data_bytes = 1000;
+        c.super_digest = Some(courier_keeper::acl::digest_id("super:admin"));
+    })
+    .await
 }
 
 fn create_req(path: &str, flags: i32) -> CreateRequest {

@@ -5,18 +5,11 @@ mod common;
 
 use bytes::Bytes;
 use common::*;
-use courier_keeper::{KeeperConfig, KeeperHandle};
+use courier_keeper::KeeperHandle;
 use courier_keeper_proto::*;
 
 async fn server(tick: u32) -> (KeeperHandle, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = KeeperConfig {
-        data_dir: dir.path().to_path_buf(),
-        fsync: false,
-        tick_time_ms: tick,
-        ..KeeperConfig::default()
-    };
-    (KeeperHandle::start(cfg).await.expect("start"), dir)
+    start_keeper(|c| c.tick_time_ms = tick).await
 }
 
 #[tokio::test]

@@ -5,17 +5,11 @@ mod common;
 
 use bytes::Bytes;
 use common::*;
-use courier_keeper::{KeeperConfig, KeeperHandle};
+use courier_keeper::KeeperHandle;
 use courier_keeper_proto::*;
 
 async fn server() -> (KeeperHandle, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = KeeperConfig {
-        data_dir: dir.path().to_path_buf(),
-        fsync: false,
-        ..KeeperConfig::default()
-    };
-    (KeeperHandle::start(cfg).await.expect("start"), dir)
+    start_keeper(|_| {}).await
 }
 
 fn ev(t: EventType, p: &str) -> WatcherEvent {
@@ -210,14 +204,7 @@ async fn set_watches_fires_what_was_missed() {
 
 #[tokio::test]
 async fn watches_die_with_their_connection() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = KeeperConfig {
-        data_dir: dir.path().to_path_buf(),
-        fsync: false,
-        four_letter_whitelist: vec!["*".into()],
-        ..KeeperConfig::default()
-    };
-    let s = KeeperHandle::start(cfg).await.expect("start");
+    let (s, _d) = start_keeper(|c| c.four_letter_whitelist = vec!["*".into()]).await;
     let mut a = Client::connect(s.addr).await;
     a.create("/k", b"", 0).await.unwrap();
     a.get("/k", true).await.unwrap();

@@ -4,10 +4,11 @@
 //! the keeper's address; every step it prints must pass. The first run downloads and compiles
 //! the client (about a minute); later runs reuse `<target dir>/zookeeper-client-rust`.
 
+mod common;
+
+use common::start_keeper;
 use std::path::Path;
 use std::process::Command;
-
-use courier_keeper::{KeeperConfig, KeeperHandle};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zookeeper_client_crate() {
@@ -37,13 +38,7 @@ async fn zookeeper_client_crate() {
         String::from_utf8_lossy(&build.stderr)
     );
 
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = KeeperConfig {
-        data_dir: dir.path().to_path_buf(),
-        fsync: false,
-        ..KeeperConfig::default()
-    };
-    let server = KeeperHandle::start(config).await.expect("start keeper");
+    let (server, _dir) = start_keeper(|_| {}).await;
     let bin = target.join("debug/courier-interop-zookeeper-client");
     let addr = server.addr.to_string();
     let out = tokio::task::spawn_blocking(move || Command::new(bin).arg(addr).output())

@@ -7,12 +7,28 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use courier_keeper::{KeeperConfig, KeeperHandle};
 use courier_keeper_proto::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::codec::{Decoder, Encoder};
 
 pub const LIMIT: usize = 4 << 20;
+
+/// A keeper on a free loopback port over a fresh temporary directory. Writes skip fsync
+/// (durability has its own tests) unless `tune` turns it back on; `tune` sets anything else.
+pub async fn start_keeper(
+    tune: impl FnOnce(&mut KeeperConfig),
+) -> (KeeperHandle, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = KeeperConfig {
+        data_dir: dir.path().to_path_buf(),
+        fsync: false,
+        ..KeeperConfig::default()
+    };
+    tune(&mut cfg);
+    (KeeperHandle::start(cfg).await.expect("start keeper"), dir)
+}
 
 /// One frame from the server after the handshake.
 #[derive(Debug, Clone)]
