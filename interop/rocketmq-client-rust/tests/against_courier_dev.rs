@@ -180,6 +180,41 @@ async fn start_member(
     })
 }
 
+/// Two members of `group` subscribed to all of `topic`, each on its own runtime, as two
+/// processes would be; instance names `<name>-1` and `<name>-2`.
+async fn start_pair(
+    rts: &[Arc<ClientRuntime>; 2],
+    dev: &CourierDev,
+    group: &str,
+    name: &str,
+    topic: &str,
+    model: MessageModel,
+) -> HarnessResult<[Member; 2]> {
+    let first = start_member(
+        &rts[0],
+        dev,
+        group,
+        &format!("{name}-1"),
+        topic,
+        "*",
+        model,
+        false,
+    )
+    .await?;
+    let second = start_member(
+        &rts[1],
+        dev,
+        group,
+        &format!("{name}-2"),
+        topic,
+        "*",
+        model,
+        false,
+    )
+    .await?;
+    Ok([first, second])
+}
+
 async fn wait_for(what: &str, mut done: impl FnMut() -> bool) -> HarnessResult<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     while !done() {
@@ -289,29 +324,8 @@ async fn clustering(rts: &[Arc<ClientRuntime>; 2], dev: &CourierDev) -> HarnessR
     let topic = "RustClientClustering";
     create_topic(dev, topic)?;
     let group = "rust_client_clustering";
-    let m1 = start_member(
-        &rts[0],
-        dev,
-        group,
-        "cluster-1",
-        topic,
-        "*",
-        MessageModel::Clustering,
-        false,
-    )
-    .await?;
-    let m2 = start_member(
-        &rts[1],
-        dev,
-        group,
-        "cluster-2",
-        topic,
-        "*",
-        MessageModel::Clustering,
-        false,
-    )
-    .await?;
-    let mut members = [m1, m2];
+    let mut members =
+        start_pair(rts, dev, group, "cluster", topic, MessageModel::Clustering).await?;
     let result = async {
         // Send only once the 4 queues are split 2/2: a queue changing hands mid-stream before
         // the 5 s offset commit would legitimately be redelivered.
@@ -371,29 +385,8 @@ async fn broadcasting(rts: &[Arc<ClientRuntime>; 2], dev: &CourierDev) -> Harnes
     let topic = "RustClientBroadcast";
     create_topic(dev, topic)?;
     let group = "rust_client_broadcast";
-    let m1 = start_member(
-        &rts[0],
-        dev,
-        group,
-        "bcast-1",
-        topic,
-        "*",
-        MessageModel::Broadcasting,
-        false,
-    )
-    .await?;
-    let m2 = start_member(
-        &rts[1],
-        dev,
-        group,
-        "bcast-2",
-        topic,
-        "*",
-        MessageModel::Broadcasting,
-        false,
-    )
-    .await?;
-    let mut members = [m1, m2];
+    let mut members =
+        start_pair(rts, dev, group, "bcast", topic, MessageModel::Broadcasting).await?;
     let result = async {
         wait_for("each broadcasting consumer to own all 4 queues", || {
             members
