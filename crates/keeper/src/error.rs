@@ -1,6 +1,6 @@
 //! Errors the keeper reports to its embedder (startup, log I/O, corruption).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// A keeper failure.
 #[derive(Debug, thiserror::Error)]
@@ -40,4 +40,17 @@ pub enum KeeperError {
     /// A socket operation on the listener failed.
     #[error("listener error: {0}")]
     Listener(std::io::Error),
+}
+
+/// Maps an I/O error to `KeeperError::Io` naming what was being done and to which file.
+pub(crate) fn io_err(
+    context: &'static str,
+    path: &Path,
+) -> impl FnOnce(std::io::Error) -> KeeperError {
+    let path = path.to_path_buf();
+    move |source| KeeperError::Io {
+        context,
+        path,
+        source,
+    }
 }

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::KeeperConfig;
 use crate::conn;
-use crate::error::KeeperError;
+use crate::error::{io_err, KeeperError};
 use crate::prep::WriteOp;
 use crate::raft::{Proposer, RaftNode};
 use crate::sequencer::{self, now_ms, SeqMsg, WriteJob};
@@ -27,11 +27,6 @@ use crate::watches::WatchManager;
 
 fn load_or_create_secret(dir: &Path) -> Result<[u8; 16], KeeperError> {
     let path = dir.join("keeper.secret");
-    let io = |context, source| KeeperError::Io {
-        context,
-        path: path.clone(),
-        source,
-    };
     match std::fs::read(&path) {
         Ok(b) if b.len() == 16 => {
             let mut s = [0u8; 16];
@@ -40,7 +35,7 @@ fn load_or_create_secret(dir: &Path) -> Result<[u8; 16], KeeperError> {
         }
         Ok(_) | Err(_) => {
             let s: [u8; 16] = rand::random();
-            std::fs::write(&path, s).map_err(|e| io("writing the session secret", e))?;
+            std::fs::write(&path, s).map_err(io_err("writing the session secret", &path))?;
             Ok(s)
         }
     }
@@ -50,22 +45,14 @@ fn load_or_create_secret(dir: &Path) -> Result<[u8; 16], KeeperError> {
 /// keepers can never write the same log.
 fn lock_data_dir(dir: &Path) -> Result<std::fs::File, KeeperError> {
     use std::os::fd::AsRawFd;
-    std::fs::create_dir_all(dir).map_err(|source| KeeperError::Io {
-        context: "creating the data directory",
-        path: dir.to_path_buf(),
-        source,
-    })?;
+    std::fs::create_dir_all(dir).map_err(io_err("creating the data directory", dir))?;
     let path = dir.join("keeper.lock");
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&path)
-        .map_err(|source| KeeperError::Io {
-            context: "opening the data directory lock",
-            path: path.clone(),
-            source,
-        })?;
+        .map_err(io_err("opening the data directory lock", &path))?;
     // SAFETY: flock on a descriptor we own; no memory is shared with the kernel.
     let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
     if rc != 0 {
@@ -317,11 +304,8 @@ async fn finish_migration(node: &RaftNode, dir: &Path) -> Result<(), KeeperError
         let from = dir.join(name);
         if from.exists() {
             let to = dir.join(format!("{name}.pre-raft"));
-            std::fs::rename(&from, &to).map_err(|source| KeeperError::Io {
-                context: "moving a migrated pre-Raft file aside",
-                path: from,
-                source,
-            })?;
+            std::fs::rename(&from, &to)
+                .map_err(io_err("moving a migrated pre-Raft file aside", &from))?;
         }
     }
     Ok(())

@@ -29,7 +29,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use courier_keeper_proto::jute::{put_buffer, put_int, put_long, put_records, put_ustring};
 use courier_keeper_proto::{Acl, JuteError, Reader, Record, Stat};
 
-use crate::error::KeeperError;
+use crate::error::{io_err, KeeperError};
 use crate::path;
 use crate::state::StateMachine;
 use crate::tree::{DataTree, NodeId, StoredStat, ROOT};
@@ -40,15 +40,6 @@ const FILE: &str = "keeper.snap";
 const STORED_STAT: usize = 6 * 8 + 3 * 4;
 /// Smallest node record of the compact body (parent, name len, data len, ACL index, Stat).
 const MIN_NODE: usize = 4 * 4 + STORED_STAT;
-
-fn io_err(context: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> KeeperError {
-    let path = path.to_path_buf();
-    move |source| KeeperError::Io {
-        context,
-        path,
-        source,
-    }
-}
 
 fn put_stored(out: &mut Vec<u8>, s: &StoredStat) {
     for v in [s.czxid, s.mzxid, s.pzxid, s.ctime, s.mtime, s.owner] {

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use bytes::BufMut;
 use courier_keeper_proto::Record;
 
-use crate::error::KeeperError;
+use crate::error::{io_err, KeeperError};
 use crate::txn::TxnEntry;
 
 const MAGIC: &[u8; 8] = b"CKWAL\0\0\x01";
@@ -45,15 +45,7 @@ pub struct FileTxnLog {
 impl FileTxnLog {
     /// Opens (or creates) the log in `dir` and returns it with every intact entry, in order.
     pub fn open(dir: &Path, fsync: bool) -> Result<(FileTxnLog, Vec<TxnEntry>), KeeperError> {
-        let io = |context, path: &Path| {
-            let path = path.to_path_buf();
-            move |source| KeeperError::Io {
-                context,
-                path,
-                source,
-            }
-        };
-        std::fs::create_dir_all(dir).map_err(io("creating the data directory", dir))?;
+        std::fs::create_dir_all(dir).map_err(io_err("creating the data directory", dir))?;
         let path = dir.join("keeper.wal");
         let mut file = OpenOptions::new()
             .read(true)
@@ -61,18 +53,18 @@ impl FileTxnLog {
             .create(true)
             .truncate(false)
             .open(&path)
-            .map_err(io("opening the write-ahead log", &path))?;
+            .map_err(io_err("opening the write-ahead log", &path))?;
         let mut raw = Vec::new();
         file.read_to_end(&mut raw)
-            .map_err(io("reading the write-ahead log", &path))?;
+            .map_err(io_err("reading the write-ahead log", &path))?;
         let mut entries = Vec::new();
         let good_len = if raw.len() < MAGIC.len() {
             file.set_len(0)
-                .map_err(io("truncating the write-ahead log", &path))?;
+                .map_err(io_err("truncating the write-ahead log", &path))?;
             file.seek(SeekFrom::Start(0))
-                .map_err(io("seeking the write-ahead log", &path))?;
+                .map_err(io_err("seeking the write-ahead log", &path))?;
             file.write_all(MAGIC)
-                .map_err(io("writing the write-ahead log", &path))?;
+                .map_err(io_err("writing the write-ahead log", &path))?;
             MAGIC.len()
         } else {
             if &raw[..MAGIC.len()] != MAGIC {
@@ -110,14 +102,14 @@ impl FileTxnLog {
                     "write-ahead log has a torn tail (crash during a write); truncating it"
                 );
                 file.set_len(pos as u64)
-                    .map_err(io("truncating the write-ahead log", &path))?;
+                    .map_err(io_err("truncating the write-ahead log", &path))?;
             }
             pos
         };
         file.seek(SeekFrom::Start(good_len as u64))
-            .map_err(io("seeking the write-ahead log", &path))?;
+            .map_err(io_err("seeking the write-ahead log", &path))?;
         file.sync_all()
-            .map_err(io("syncing the write-ahead log", &path))?;
+            .map_err(io_err("syncing the write-ahead log", &path))?;
         Ok((
             FileTxnLog {
                 file,
@@ -169,24 +161,16 @@ impl TxnLog for FileTxnLog {
 
     fn compact(&mut self) -> Result<(), KeeperError> {
         self.sync()?;
-        let path = self.path.clone();
-        let io = |context| {
-            let path = path.clone();
-            move |source| KeeperError::Io {
-                context,
-                path,
-                source,
-            }
-        };
-        self.file
-            .set_len(MAGIC.len() as u64)
-            .map_err(io("truncating the write-ahead log after a snapshot"))?;
+        self.file.set_len(MAGIC.len() as u64).map_err(io_err(
+            "truncating the write-ahead log after a snapshot",
+            &self.path,
+        ))?;
         self.file
             .seek(SeekFrom::Start(MAGIC.len() as u64))
-            .map_err(io("seeking the write-ahead log"))?;
+            .map_err(io_err("seeking the write-ahead log", &self.path))?;
         self.file
             .sync_all()
-            .map_err(io("syncing the write-ahead log"))?;
+            .map_err(io_err("syncing the write-ahead log", &self.path))?;
         Ok(())
     }
 }

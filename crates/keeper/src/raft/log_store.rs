@@ -41,7 +41,7 @@ use parking_lot::Mutex;
 
 use super::vote::VoteFile;
 use super::{TxnBatch, TypeConfig};
-use crate::error::KeeperError;
+use crate::error::{io_err, KeeperError};
 
 const MAGIC: &[u8; 8] = b"CKRLOG01";
 const HEADER: usize = 8 + 25;
@@ -54,15 +54,6 @@ const KIND_BATCH: u8 = 1;
 const KIND_MEMBERSHIP: u8 = 2;
 
 type RaftEntry = Entry<TypeConfig>;
-
-fn io_err(context: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> KeeperError {
-    let path = path.to_path_buf();
-    move |source| KeeperError::Io {
-        context,
-        path,
-        source,
-    }
-}
 
 fn write_failed(e: &dyn std::fmt::Display) -> StorageError<u64> {
     StorageError::IO {

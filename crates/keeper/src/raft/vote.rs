@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use openraft::Vote;
 
-use crate::error::KeeperError;
+use crate::error::{io_err, KeeperError};
 
 const FILE: &str = "raft.vote";
 
@@ -60,22 +60,14 @@ impl VoteFile {
             path: dst.clone(),
             source: std::io::Error::other(e),
         })?;
-        let io = |context, path: &Path| {
-            let path = path.to_path_buf();
-            move |source| KeeperError::Io {
-                context,
-                path,
-                source,
-            }
-        };
-        let mut f = File::create(&tmp).map_err(io("creating the Raft vote", &tmp))?;
+        let mut f = File::create(&tmp).map_err(io_err("creating the Raft vote", &tmp))?;
         f.write_all(&body)
             .and_then(|_| f.sync_all())
-            .map_err(io("writing the Raft vote", &tmp))?;
-        std::fs::rename(&tmp, &dst).map_err(io("installing the Raft vote", &dst))?;
+            .map_err(io_err("writing the Raft vote", &tmp))?;
+        std::fs::rename(&tmp, &dst).map_err(io_err("installing the Raft vote", &dst))?;
         File::open(&self.dir)
             .and_then(|d| d.sync_all())
-            .map_err(io("syncing the data directory", &self.dir))?;
+            .map_err(io_err("syncing the data directory", &self.dir))?;
         Ok(())
     }
 }
