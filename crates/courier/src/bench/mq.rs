@@ -438,7 +438,10 @@ fn summary(
     }
 }
 
-async fn consume(args: &MqBenchArgs) -> anyhow::Result<Summary> {
+/// A pull consumer of `--group` and the queues of `--topic`.
+async fn pull_consumer(
+    args: &MqBenchArgs,
+) -> anyhow::Result<(Arc<PullConsumer>, Vec<MessageQueue>)> {
     let pc = Arc::new(
         PullConsumer::connect(&args.namesrv, args.group.clone())
             .context("could not create the pull consumer; check --namesrv")?,
@@ -447,6 +450,11 @@ async fn consume(args: &MqBenchArgs) -> anyhow::Result<Summary> {
         .fetch_queues(&args.topic)
         .await
         .with_context(|| format!("no route for topic {}; produce to it first", args.topic))?;
+    Ok((pc, queues))
+}
+
+async fn consume(args: &MqBenchArgs) -> anyhow::Result<Summary> {
+    let (pc, queues) = pull_consumer(args).await?;
     // The work: each queue from its min offset to the max offset seen now.
     let mut ranges = Vec::with_capacity(queues.len());
     let mut available = 0u64;
@@ -551,14 +559,7 @@ async fn e2e(args: &MqBenchArgs) -> anyhow::Result<Summary> {
         .send(Message::new(args.topic.clone(), body(size)))
         .await
         .context("the warm-up send failed; check that a broker is registered with --namesrv")?;
-    let pc = Arc::new(
-        PullConsumer::connect(&args.namesrv, args.group.clone())
-            .context("could not create the pull consumer; check --namesrv")?,
-    );
-    let queues = pc
-        .fetch_queues(&args.topic)
-        .await
-        .with_context(|| format!("no route for topic {}", args.topic))?;
+    let (pc, queues) = pull_consumer(args).await?;
     let base = Instant::now();
     let stop = Arc::new(AtomicBool::new(false));
     let received = Arc::new(AtomicU64::new(0));
@@ -728,14 +729,10 @@ fn anon_rss_kib(pid: i32) -> Option<u64> {
 }
 
 fn parse_anon_rss(status: &str) -> Option<u64> {
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|v| v.parse::<u64>().ok())
-    };
-    Some(field("VmRSS:")?.saturating_sub(field("RssFile:")?))
+    Some(
+        report::status_kib(status, "VmRSS:")?
+            .saturating_sub(report::status_kib(status, "RssFile:")?),
+    )
 }
 
 fn load_avg() -> Option<[f64; 3]> {

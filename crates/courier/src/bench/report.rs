@@ -170,17 +170,19 @@ pub struct Rss {
 /// Reads RssAnon/RssFile from /proc/self/status; `None` where that file does not exist.
 pub fn read_rss() -> Option<Rss> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|v| v.parse::<u64>().ok())
-    };
     Some(Rss {
-        rss_anon_kib: field("RssAnon:")?,
-        rss_file_kib: field("RssFile:")?,
+        rss_anon_kib: status_kib(&status, "RssAnon:")?,
+        rss_file_kib: status_kib(&status, "RssFile:")?,
     })
+}
+
+/// The kB figure of one `/proc/<pid>/status` line, `name` including its colon.
+pub fn status_kib(status: &str, name: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|v| v.parse::<u64>().ok())
 }
 
 /// Decimal megabytes per second.
