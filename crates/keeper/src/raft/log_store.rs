@@ -8,6 +8,11 @@
 //! `TxnBatch` (its own encoding), 2 = a membership (JSON). Indexes are contiguous and follow
 //! the purge header.
 //!
+//! Preallocation (`log_prealloc.rs`): with fsync on, the file is kept zeroed some MiB past
+//! the last record by a thread of its own, so appends overwrite allocated blocks; the logical
+//! end is therefore found by scanning records (an all-zero header ends them), not from the file
+//! length. Records are written at the logical end with positioned writes.
+//!
 //! Durability: `append` writes the entries openraft hands over (page cache only) and returns;
 //! a flusher thread fdatasyncs and only then fires the callbacks of every append written
 //! before that fdatasync started (group commit: appends arriving during an fdatasync share
@@ -30,6 +35,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::Weak;
 
 use bytes::BufMut;
 use openraft::storage::{LogFlushed, RaftLogStorage};
@@ -39,6 +45,7 @@ use openraft::{
 };
 use parking_lot::Mutex;
 
+use super::log_prealloc::{self, Prealloc};
 use super::vote::VoteFile;
 use super::{TxnBatch, TypeConfig};
 use crate::error::{io_err, KeeperError};
@@ -176,6 +183,22 @@ fn flusher(inner: std::sync::Weak<Mutex<Inner>>, queue: Arc<FlushQueue>) {
     }
 }
 
+/// The zeroing thread: extends the preallocated tail whenever asked. Holds the store only
+/// while writing one piece, and exits once the store is gone.
+fn preallocator(inner: Weak<Mutex<Inner>>, signal: Arc<Prealloc>) {
+    while signal.wait(|| inner.strong_count() > 0) {
+        let res = log_prealloc::extend(&mut |zeros| match inner.upgrade() {
+            Some(store) => store.lock().zero_piece(zeros),
+            None => Ok(None),
+        });
+        if let Err(e) = res {
+            tracing::warn!(error = %e, "could not preallocate the Raft log (is the disk full?); appends extend it instead");
+            // Appends keep asking while the tail is short; do not retry at their pace.
+            std::thread::sleep(std::time::Duration::from_secs(5));
+        }
+    }
+}
+
 struct Inner {
     file: Arc<File>,
     path: PathBuf,
@@ -190,8 +213,14 @@ struct Inner {
     last: Option<LogId<u64>>,
     /// Highest log index the state machine applied, when tracked.
     applied: Option<Arc<AtomicU64>>,
-    /// File length covered by intact records.
+    /// Logical end: where the next record goes (only zeros follow it).
     end: u64,
+    /// File length (`>= end`; the bytes between are preallocated zeros).
+    alloc_end: u64,
+    /// Preallocation settings and the zeroing thread's wake-up (None: not preallocated).
+    prealloc: Option<Arc<Prealloc>>,
+    /// Set by [`LogStore::close`]: no write of any kind reaches the file after it.
+    closed: bool,
     vote: VoteFile,
 }
 
@@ -203,8 +232,20 @@ pub struct LogStore {
 }
 
 impl LogStore {
-    /// Opens (or creates) `<dir>/raft.log`, cutting a torn tail.
+    /// Opens (or creates) `<dir>/raft.log`, cutting a torn tail. With `fsync` the file is
+    /// preallocated ahead of its last record (see the module doc).
     pub fn open(dir: &Path, fsync: bool) -> Result<LogStore, KeeperError> {
+        let prealloc = fsync.then_some((log_prealloc::AHEAD, log_prealloc::LOW_WATER));
+        Self::open_with(dir, fsync, prealloc)
+    }
+
+    /// [`LogStore::open`] with explicit preallocation: `(ahead, low_water)` bytes, or none.
+    /// The zeroing thread runs only with `fsync`.
+    fn open_with(
+        dir: &Path,
+        fsync: bool,
+        prealloc: Option<(u64, u64)>,
+    ) -> Result<LogStore, KeeperError> {
         std::fs::create_dir_all(dir).map_err(io_err("creating the data directory", dir))?;
         let path = dir.join(FILE);
         let mut file = OpenOptions::new()
@@ -225,7 +266,7 @@ impl LogStore {
         let mut entries = BTreeMap::new();
         let mut offsets = BTreeMap::new();
         let mut purged = None;
-        let end = if raw.len() < HEADER {
+        let (end, alloc_end) = if raw.len() < HEADER {
             if !raw.is_empty() && !MAGIC.starts_with(&raw[..raw.len().min(8)]) {
                 return Err(corrupt("not a keeper Raft log (bad magic)".into()));
             }
@@ -235,7 +276,7 @@ impl LogStore {
                 .and_then(|_| file.write_all(&encode_header(None)))
                 .and_then(|_| file.sync_all())
                 .map_err(io_err("initializing the Raft log", &path))?;
-            HEADER
+            (HEADER, HEADER)
         } else {
             if &raw[..8] != MAGIC {
                 return Err(corrupt("not a keeper Raft log (bad magic)".into()));
@@ -248,7 +289,10 @@ impl LogStore {
             }
             let mut next = purged.map(|p: LogId<u64>| p.index + 1);
             let mut pos = HEADER;
-            while let Some(payload) = read_record(&raw, pos, MAX_RECORD) {
+            while !log_prealloc::zero_header(&raw[pos..], FRAME_HEADER) {
+                let Some(payload) = read_record(&raw, pos, MAX_RECORD) else {
+                    break;
+                };
                 let entry = decode_entry(payload)
                     .map_err(|e| corrupt(format!("record at byte {pos}: {e}")))?;
                 let index = entry.log_id.index;
@@ -263,7 +307,10 @@ impl LogStore {
                 entries.insert(index, entry);
                 pos += FRAME_HEADER + payload.len();
             }
-            if pos < raw.len() {
+            if log_prealloc::clean_tail(&raw[pos..]) {
+                // Nothing, or preallocated zeros: they stay.
+                (pos, raw.len())
+            } else {
                 tracing::warn!(
                     path = %path.display(),
                     dropped = raw.len() - pos,
@@ -272,11 +319,11 @@ impl LogStore {
                 file.set_len(pos as u64)
                     .and_then(|_| file.sync_all())
                     .map_err(io_err("truncating the Raft log", &path))?;
+                (pos, pos)
             }
-            pos
         };
-        file.seek(SeekFrom::Start(end as u64))
-            .map_err(io_err("seeking the Raft log", &path))?;
+        drop(raw);
+        let prealloc = prealloc.map(|(ahead, low)| Arc::new(Prealloc::new(ahead, low)));
         let last = entries.values().next_back().map(|e: &RaftEntry| e.log_id);
         let inner = Arc::new(Mutex::new(Inner {
             file: Arc::new(file),
@@ -289,6 +336,9 @@ impl LogStore {
             last,
             applied: None,
             end: end as u64,
+            alloc_end: alloc_end as u64,
+            prealloc: prealloc.clone(),
+            closed: false,
             vote: VoteFile::new(dir),
         }));
         let flush = Arc::new(FlushQueue {
@@ -302,7 +352,52 @@ impl LogStore {
                 .spawn(move || flusher(weak, queue))
                 .map_err(io_err("starting the Raft log flusher", dir))?;
         }
+        // Without fsync nothing is synced, so nothing gains from zeros ahead (tests zero by hand).
+        if let Some(p) = prealloc.filter(|_| fsync) {
+            let weak = Arc::downgrade(&inner);
+            let signal = p.clone();
+            std::thread::Builder::new()
+                .name("keeper-log-zero".into())
+                .spawn(move || preallocator(weak, signal))
+                .map_err(io_err("starting the Raft log preallocator", dir))?;
+            p.request();
+        }
         Ok(LogStore { inner, flush })
+    }
+
+    /// Stops every further write to the file (the zeroing thread's included; it waits for
+    /// one in progress). Call before the data directory is unlocked: another keeper may open
+    /// the file next.
+    /// The preallocated zeros are cut off, so a stopped keeper's directory holds only its log.
+    pub fn close(&self) {
+        let mut g = self.inner.lock();
+        if g.closed {
+            return;
+        }
+        g.closed = true;
+        if g.alloc_end > g.end {
+            let res = g.file.set_len(g.end).and_then(|_| g.file.sync_all());
+            match res {
+                Ok(()) => g.alloc_end = g.end,
+                // Harmless: the next open reads the zeros as the end of the log.
+                Err(e) => {
+                    tracing::warn!(path = %g.path.display(), error = %e, "could not cut the Raft log's preallocated tail")
+                }
+            }
+        }
+    }
+
+    /// Zeroes ahead of the last record now, in the caller's thread (tests).
+    #[cfg(test)]
+    fn preallocate_now(&self) -> std::io::Result<()> {
+        log_prealloc::extend(&mut |zeros| self.inner.lock().zero_piece(zeros))
+    }
+
+    /// (Logical end, file length) (tests).
+    #[cfg(test)]
+    fn ends(&self) -> (u64, u64) {
+        let g = self.inner.lock();
+        (g.end, g.alloc_end)
     }
 
     /// Lets the store drop entries from memory once the state machine's applied index (shared
@@ -368,16 +463,19 @@ impl Inner {
         if entries.is_empty() {
             return Ok(());
         }
+        self.check_open()?;
         let mut buf = Vec::with_capacity(4096);
         let mut starts = Vec::with_capacity(entries.len());
         for e in &entries {
             starts.push(self.end + buf.len() as u64);
             encode_entry(e, &mut buf)?;
         }
-        (&*self.file)
-            .write_all(&buf)
+        self.file
+            .write_all_at(&buf, self.end)
             .map_err(|e| format!("appending to {}: {e}", self.path.display()))?;
         self.end += buf.len() as u64;
+        self.alloc_end = self.alloc_end.max(self.end);
+        self.want_zeros();
         for (e, at) in entries.into_iter().zip(starts) {
             self.offsets.insert(e.log_id.index, at);
             self.last = Some(e.log_id);
@@ -385,6 +483,38 @@ impl Inner {
         }
         self.evict_applied();
         Ok(())
+    }
+
+    fn check_open(&self) -> Result<(), String> {
+        if self.closed {
+            return Err(format!("{} is closed", self.path.display()));
+        }
+        Ok(())
+    }
+
+    /// Wakes the zeroing thread when the preallocated bytes run low.
+    fn want_zeros(&self) {
+        if let Some(p) = &self.prealloc {
+            if p.wanted(self.end, self.alloc_end) {
+                p.request();
+            }
+        }
+    }
+
+    /// Writes the next piece of zeros past the file's end (see `log_prealloc::NextPiece`).
+    fn zero_piece(&mut self, zeros: &[u8]) -> std::io::Result<Option<(Arc<File>, u64, usize)>> {
+        let Some(p) = &self.prealloc else {
+            return Ok(None);
+        };
+        let from = self.alloc_end.max(self.end);
+        let target = self.end + p.ahead;
+        if self.closed || from >= target {
+            return Ok(None);
+        }
+        let len = zeros.len().min((target - from) as usize);
+        self.file.write_all_at(&zeros[..len], from)?;
+        self.alloc_end = from + len as u64;
+        Ok(Some((self.file.clone(), from, len)))
     }
 
     /// Drops applied entries from memory (they stay in the file).
@@ -437,12 +567,16 @@ impl Inner {
         let Some(&at) = self.offsets.get(&index) else {
             return Ok(());
         };
+        self.check_open()?;
+        // Cutting the file (preallocated zeros included) leaves nothing of the removed
+        // records past the end; the zeroing thread extends it again.
         self.file
             .set_len(at)
             .and_then(|_| self.file.sync_all())
-            .and_then(|_| self.file.seek(SeekFrom::Start(at)).map(|_| ()))
             .map_err(|e| format!("truncating {}: {e}", self.path.display()))?;
         self.end = at;
+        self.alloc_end = at;
+        self.want_zeros();
         self.entries.split_off(&index);
         self.offsets.split_off(&index);
         self.last = match self.offsets.keys().next_back() {
@@ -453,6 +587,7 @@ impl Inner {
     }
 
     fn purge(&mut self, upto: LogId<u64>) -> Result<(), String> {
+        self.check_open()?;
         let keep = self.entries.split_off(&(upto.index + 1));
         self.entries = keep;
         let kept_offsets = self.offsets.split_off(&(upto.index + 1));
@@ -485,16 +620,16 @@ impl Inner {
         File::open(&self.dir)
             .and_then(|d| d.sync_all())
             .map_err(|e| format!("syncing {}: {e}", self.dir.display()))?;
-        let mut file = OpenOptions::new()
+        let file = OpenOptions::new()
             .read(true)
             .write(true)
             .open(&self.path)
             .map_err(|e| format!("reopening {}: {e}", self.path.display()))?;
-        file.seek(SeekFrom::Start(buf.len() as u64))
-            .map_err(|e| format!("seeking {}: {e}", self.path.display()))?;
         self.file = Arc::new(file);
         self.end = buf.len() as u64;
+        self.alloc_end = self.end;
         self.offsets = offsets;
+        self.want_zeros();
         Ok(())
     }
 }
@@ -627,7 +762,8 @@ mod tests {
     async fn appends_survive_reopen_and_torn_tail_is_cut() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let s = LogStore::open(dir.path(), true).unwrap();
+            // Not preallocated: the file ends with the last record.
+            let s = LogStore::open_with(dir.path(), true, None).unwrap();
             append(&s, vec![entry(1, 1), entry(2, 2), entry(3, 3)]);
         }
         let p = dir.path().join(FILE);
@@ -638,11 +774,11 @@ mod tests {
             .unwrap()
             .set_len(len - 2)
             .unwrap();
-        let mut s = LogStore::open(dir.path(), true).unwrap();
+        let mut s = LogStore::open_with(dir.path(), true, None).unwrap();
         assert_eq!(all(&mut s).await, vec![entry(1, 1), entry(2, 2)]);
         append(&s, vec![entry(3, 30)]);
         drop(s);
-        let mut s = LogStore::open(dir.path(), true).unwrap();
+        let mut s = LogStore::open_with(dir.path(), true, None).unwrap();
         assert_eq!(
             all(&mut s).await,
             vec![entry(1, 1), entry(2, 2), entry(3, 30)]
@@ -731,5 +867,194 @@ mod tests {
             LogStore::open(dir.path(), false),
             Err(KeeperError::Corrupt { .. })
         ));
+    }
+
+    /// Small preallocation so tests see several extensions.
+    const TINY: Option<(u64, u64)> = Some((64 << 10, 16 << 10));
+
+    fn open_tiny(dir: &Path) -> LogStore {
+        LogStore::open_with(dir, false, TINY).unwrap()
+    }
+
+    fn file_len(dir: &Path) -> u64 {
+        std::fs::metadata(dir.join(FILE)).unwrap().len()
+    }
+
+    fn write_at(dir: &Path, at: u64, bytes: &[u8]) {
+        let f = OpenOptions::new().write(true).open(dir.join(FILE)).unwrap();
+        f.write_all_at(bytes, at).unwrap();
+    }
+
+    fn record(e: &RaftEntry) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_entry(e, &mut out).unwrap();
+        out
+    }
+
+    #[tokio::test]
+    async fn preallocated_zeros_end_the_log_and_are_kept_on_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open_tiny(dir.path());
+        append(&s, vec![entry(1, 1), entry(2, 2), entry(3, 3)]);
+        s.preallocate_now().unwrap();
+        let (end, alloc) = s.ends();
+        assert_eq!(alloc, end + (64 << 10));
+        assert_eq!(file_len(dir.path()), alloc);
+        drop(s); // as a crash would: the zeros stay
+        let mut s = open_tiny(dir.path());
+        assert_eq!(s.ends(), (end, alloc), "zeros are not a torn tail");
+        assert_eq!(
+            all(&mut s).await,
+            vec![entry(1, 1), entry(2, 2), entry(3, 3)]
+        );
+        append(&s, vec![entry(4, 4)]);
+        assert_eq!(file_len(dir.path()), alloc, "the append overwrote zeros");
+        drop(s); // as a crash would: the zeros stay
+        let mut s = open_tiny(dir.path());
+        assert_eq!(all(&mut s).await.len(), 4);
+        let st = s.get_log_state().await.unwrap();
+        assert_eq!(st.last_log_id, Some(entry(4, 4).log_id));
+    }
+
+    #[tokio::test]
+    async fn a_torn_record_followed_by_zeros_is_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open_tiny(dir.path());
+        append(&s, vec![entry(1, 1), entry(2, 2)]);
+        s.preallocate_now().unwrap();
+        let (end, _) = s.ends();
+        drop(s); // as a crash would: the zeros stay
+                 // A record whose first bytes reached the disk and the rest did not.
+        let torn = record(&entry(3, 3));
+        write_at(dir.path(), end, &torn[..torn.len() - 5]);
+        let mut s = open_tiny(dir.path());
+        assert_eq!(s.ends(), (end, end), "cut at the torn record");
+        assert_eq!(file_len(dir.path()), end);
+        assert_eq!(all(&mut s).await, vec![entry(1, 1), entry(2, 2)]);
+        append(&s, vec![entry(3, 30)]);
+        drop(s); // as a crash would: the zeros stay
+        let mut s = open_tiny(dir.path());
+        assert_eq!(
+            all(&mut s).await,
+            vec![entry(1, 1), entry(2, 2), entry(3, 30)]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unsynced_record_behind_a_lost_one_is_never_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open_tiny(dir.path());
+        append(&s, vec![entry(1, 1), entry(2, 2)]);
+        s.preallocate_now().unwrap();
+        let (end, _) = s.ends();
+        drop(s); // as a crash would: the zeros stay
+                 // Entries 3 and 4 were written, then a crash: 4's bytes reached the disk, 3's did not
+                 // (still zeros). Without the cut, 4 would be valid again once a new entry 3 of the
+                 // same length were appended in front of it.
+        let three = record(&entry(3, 3));
+        write_at(dir.path(), end + three.len() as u64, &record(&entry(4, 4)));
+        let mut s = open_tiny(dir.path());
+        assert_eq!(all(&mut s).await, vec![entry(1, 1), entry(2, 2)]);
+        assert_eq!(s.ends(), (end, end));
+        append(&s, vec![entry(3, 9)]);
+        assert_eq!(record(&entry(3, 9)).len(), three.len());
+        drop(s); // as a crash would: the zeros stay
+        let mut s = open_tiny(dir.path());
+        assert_eq!(
+            all(&mut s).await,
+            vec![entry(1, 1), entry(2, 2), entry(3, 9)]
+        );
+    }
+
+    #[tokio::test]
+    async fn truncate_then_append_then_reopen_with_a_preallocated_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open_tiny(dir.path());
+        append(&s, (1..=5).map(|i| entry(i, i as i64)).collect());
+        s.preallocate_now().unwrap();
+        s.truncate(entry(4, 4).log_id).await.unwrap();
+        s.preallocate_now().unwrap();
+        let (end, alloc) = s.ends();
+        assert!(alloc > end);
+        append(&s, vec![entry(4, 40)]);
+        drop(s); // as a crash would: the zeros stay
+        let mut s = open_tiny(dir.path());
+        assert_eq!(
+            all(&mut s).await,
+            vec![entry(1, 1), entry(2, 2), entry(3, 3), entry(4, 40)]
+        );
+        assert_eq!(s.ends().1, alloc, "the zeros after the new entry stay");
+    }
+
+    #[tokio::test]
+    async fn purge_of_a_preallocated_log_then_append_and_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open_tiny(dir.path());
+        append(&s, (1..=5).map(|i| entry(i, i as i64)).collect());
+        s.preallocate_now().unwrap();
+        s.purge(entry(2, 2).log_id).await.unwrap();
+        let (end, alloc) = s.ends();
+        assert_eq!((alloc, file_len(dir.path())), (end, end));
+        s.preallocate_now().unwrap();
+        assert_eq!(file_len(dir.path()), end + (64 << 10));
+        append(&s, vec![entry(6, 6)]);
+        drop(s); // as a crash would: the zeros stay
+        let mut s = open_tiny(dir.path());
+        assert_eq!(
+            all(&mut s).await,
+            (3..=6).map(|i| entry(i, i as i64)).collect::<Vec<_>>()
+        );
+        let st = s.get_log_state().await.unwrap();
+        assert_eq!(st.last_purged_log_id, Some(entry(2, 2).log_id));
+    }
+
+    #[tokio::test]
+    async fn the_zeroing_thread_keeps_the_tail_preallocated() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = LogStore::open_with(dir.path(), true, TINY).unwrap();
+        let wait_for_zeros = |s: &LogStore| {
+            // A deadline, not a timing assertion: the thread is asked, not waited for.
+            for _ in 0..1000 {
+                let (end, alloc) = s.ends();
+                if alloc >= end + (64 << 10) {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            panic!("the tail was not preallocated: {:?}", s.ends());
+        };
+        wait_for_zeros(&s);
+        // Past the low-water mark: the appends ask for more.
+        let big = |i: u64| Entry {
+            log_id: LogId::new(CommittedLeaderId::new(1, 1), i),
+            payload: EntryPayload::Normal(TxnBatch(Arc::new(vec![TxnEntry {
+                zxid: i as i64,
+                time_ms: 5,
+                session_id: 1,
+                txn: Txn::SetData {
+                    path: "/big".into(),
+                    data: vec![7u8; 20 << 10].into(),
+                },
+            }]))),
+        };
+        for i in 1..=3 {
+            append(&s, vec![big(i)]);
+        }
+        wait_for_zeros(&s);
+        assert_eq!(all(&mut s).await, (1..=3).map(big).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn a_closed_store_writes_nothing_and_leaves_no_zeros() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open_tiny(dir.path());
+        append(&s, vec![entry(1, 1)]);
+        s.preallocate_now().unwrap();
+        s.close();
+        let len = file_len(dir.path());
+        assert_eq!(len, s.ends().0, "the zeros are cut at a clean close");
+        s.preallocate_now().unwrap();
+        assert!(s.inner.lock().append(vec![entry(2, 2)]).is_err());
+        assert_eq!(file_len(dir.path()), len);
     }
 }

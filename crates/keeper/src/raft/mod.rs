@@ -18,6 +18,7 @@
 
 #[cfg(test)]
 mod conformance;
+mod log_prealloc;
 pub mod log_store;
 pub mod network;
 pub mod state_machine;

@@ -124,11 +124,13 @@ impl SmShared {
         self.snapshot_zxid.load(Ordering::Acquire)
     }
 
-    /// Waits for a snapshot write in progress and refuses any later one. Call after Raft is
-    /// shut down, before the data directory is unlocked.
+    /// Waits for a snapshot write in progress and refuses any later one, and closes the Raft
+    /// log. Call after Raft is shut down, before the data directory is unlocked.
     pub fn close(&self) {
         *self.disk.lock() = true;
-        *self.log.lock() = None;
+        if let Some(log) = self.log.lock().take() {
+            log.close();
+        }
     }
 
     /// How many snapshots this process built.
