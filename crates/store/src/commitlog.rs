@@ -5,7 +5,8 @@
 //! segments: when `len + 8` bytes do not fit, the writer puts an 8-byte blank record (TOTALSIZE =
 //! remaining bytes, BLANK magic) and continues at the next segment; `max_phys` (Release) is the end
 //! of the last complete record and every byte below it is immutable; `flushed` <= `max_phys` and
-//! every byte below `flushed` is on disk. Only the put path (under the put lock) writes records.
+//! every byte below `flushed` is on disk. Only the put path (under the put lock) and the SYNC_FLUSH
+//! drain (`stage.rs`: one at a time, bytes the put path assigned) write records.
 
 use std::io;
 use std::path::{Path, PathBuf};

@@ -6,7 +6,9 @@
 //! written (dense, no zero entries); an all-zero entry (size 0) means "never written"; entries are
 //! only written by the store's put path (under the put lock) or by recovery before the store is
 //! live; `max_offset` is published (Release) after the entry bytes are written, so a reader that
-//! sees offset N < max also sees entry N. Size 1 with phys `LOST_ENTRY_PHYS` is Courier's marker for
+//! sees offset N < max also sees entry N. The put path assigns offsets from `next_offset`, which
+//! runs ahead of `max_offset` while a SYNC_FLUSH store holds records staged but not yet written
+//! (`stage.rs`): their entries are written, not published. Size 1 with phys `LOST_ENTRY_PHYS` is Courier's marker for
 //! an entry recovery could not rebuild (its record was destroyed); readers skip it.
 
 use std::io;
@@ -62,6 +64,9 @@ pub(crate) struct ConsumeQueue {
     file_bytes: u64,
     files: RwLock<Vec<Arc<MappedFile>>>,
     max_offset: AtomicI64,
+    /// Next logical offset the put path assigns (only read and written under the put lock); never
+    /// below `max_offset` in effect (see `next_offset`).
+    next: AtomicI64,
     min_offset: AtomicI64,
     /// Logical offset up to which entries are known flushed.
     flushed: AtomicI64,
@@ -123,6 +128,7 @@ impl ConsumeQueue {
             file_bytes,
             files: RwLock::new(files),
             max_offset: AtomicI64::new(0),
+            next: AtomicI64::new(0),
             min_offset: AtomicI64::new(0),
             flushed: AtomicI64::new(0),
         };
@@ -166,6 +172,19 @@ impl ConsumeQueue {
     }
     pub fn min_offset(&self) -> i64 {
         self.min_offset.load(Ordering::Acquire)
+    }
+
+    /// Put path: the next logical offset to assign. Recovery and `open` only move `max_offset`,
+    /// so the larger of the two is the truth.
+    pub fn next_offset(&self) -> i64 {
+        self.next
+            .load(Ordering::Relaxed)
+            .max(self.max_offset.load(Ordering::Acquire))
+    }
+
+    /// Put path: offsets below `next` are assigned (their entries written, maybe not published).
+    pub fn set_next(&self, next: i64) {
+        self.next.store(next, Ordering::Relaxed);
     }
 
     fn file_for(&self, byte: u64) -> Option<Arc<MappedFile>> {
@@ -274,6 +293,7 @@ impl ConsumeQueue {
             }
         }
         self.max_offset.store(from.max(0), Ordering::Release);
+        self.next.store(from.max(0), Ordering::Relaxed);
         if self.min_offset() > from {
             self.min_offset.store(from.max(0), Ordering::Release);
         }

@@ -15,6 +15,7 @@ mod message;
 mod prefault;
 mod recovery;
 mod retention;
+mod stage;
 mod store;
 mod verify;
 

@@ -3,11 +3,13 @@
 //!
 //! Put path invariants: one short critical section (the put lock) assigns the physical offset, the
 //! queue offset(s) and the store timestamp, writes the record bytes straight into the mapped
-//! segment (SYNC_FLUSH, and ASYNC_FLUSH puts of at least `async_pwrite_min` bytes when set:
-//! encodes them into a reused buffer and writes it with one pwrite, see `mapped_file.rs`) and
-//! writes the ConsumeQueue entry; then it publishes the CommitLog end (`max_phys`) and after it
-//! the queue's max offset, so a reader that sees a queue offset also sees its record. Queue offsets
-//! are dense per queue: they come only from the queue's max offset inside the lock. Nothing
+//! segment (ASYNC_FLUSH puts of at least `async_pwrite_min` bytes when set: encodes them into a
+//! reused buffer and writes it with one pwrite, see `mapped_file.rs`) and writes the ConsumeQueue
+//! entry; then it publishes the CommitLog end (`max_phys`) and after it the queue's max offset, so
+//! a reader that sees a queue offset also sees its record. SYNC_FLUSH puts stage their bytes
+//! instead; the group-commit round writes and publishes them (`stage.rs`), and the arrival listener
+//! runs only once a put's records are visible. Queue offsets are dense per queue: they come only
+//! from the queue's `next_offset` inside the lock. Nothing
 //! blocking runs on the caller's task except the rare creation of a ConsumeQueue file (once per
 //! `cq_entries_per_file` entries); segment creation happens on the
 //! allocator thread and flushing on the flush thread, which `put` awaits through oneshots.
@@ -47,6 +49,7 @@ use crate::message::{
 };
 use crate::prefault::{run_prefault, PrefaultStats, WriteMix, ZeroFence};
 use crate::recovery::{CorruptRecord, CqTable, Recovery, RecoveryReport};
+use crate::stage::{Spare, Staged, MAX_STAGED};
 
 /// Outcome of a put.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -150,12 +153,14 @@ pub type ArrivalListener = Arc<dyn Fn(&str, i32, i64, i64) + Send + Sync>;
 const MAX_SCAN_ENTRIES: usize = 16_000;
 
 pub(crate) struct PutState {
+    /// SYNC_FLUSH: records encoded but not yet written to the segment file (`stage.rs`).
+    pub(crate) stage: Staged,
     cur: Option<Arc<MappedFile>>,
     wrote: u64,
     last_record_start: Option<u64>,
     /// The queue of the previous put: consecutive puts to one queue skip the table lookup.
     last_cq: Option<Arc<ConsumeQueue>>,
-    /// Encoding buffer for unmapped (pwrite) segments, reused across puts.
+    /// Encoding buffer for ASYNC_FLUSH pwrites (`async_pwrite_min`), reused across puts.
     buf: Vec<u8>,
 }
 
@@ -172,7 +177,9 @@ pub(crate) struct IndexState {
 pub(crate) struct Inner {
     pub cfg: StoreConfig,
     pub cl: CommitLog,
-    put: Mutex<PutState>,
+    pub(crate) put: Mutex<PutState>,
+    /// Serializes `drain_staged` (taken before `put`), see `stage.rs`.
+    pub(crate) drain_lock: Mutex<Spare>,
     pub cqs: RwLock<CqTable>,
     cq_root: PathBuf,
     alloc: Allocator,
@@ -195,15 +202,19 @@ pub(crate) struct Inner {
     pub root: PathBuf,
 }
 
-enum Outcome {
+pub(crate) enum Outcome {
     Done {
         phys: u64,
         queue_offset: i64,
         ts: i64,
         end: u64,
         cq: Option<Arc<ConsumeQueue>>,
+        /// The records are staged (`stage.rs`): not visible until drained.
+        staged: bool,
     },
     NeedSegment(u64),
+    /// Staged bytes must be written before the put path moves to the next segment.
+    NeedDrain,
     Fail(PutStatus, String),
 }
 
@@ -416,12 +427,14 @@ impl MessageStore {
             .store(recovered.last_store_ts, Ordering::Release);
         let inner = Arc::new(Inner {
             put: Mutex::new(PutState {
+                stage: Staged::default(),
                 cur: cur.clone(),
                 wrote: log_end,
                 last_record_start: recovered.tail_start,
                 last_cq: None,
                 buf: Vec::new(),
             }),
+            drain_lock: Mutex::new(Spare::default()),
             cqs: RwLock::new(cqs),
             cq_root,
             alloc: Allocator::new(
@@ -527,6 +540,13 @@ impl MessageStore {
         &self.inner
     }
 
+    /// Stops the background threads (group commit, prefault, ...) so a test drives the put path
+    /// and the drains by hand.
+    #[cfg(test)]
+    pub(crate) fn test_stop_threads(&self) {
+        self.stop_threads();
+    }
+
     /// What recovery found when this store was opened.
     pub fn recovery_report(&self) -> &RecoveryReport {
         &self.report
@@ -567,7 +587,7 @@ impl MessageStore {
                 ),
             );
         }
-        let (phys, queue_offset, ts, end, cq) = loop {
+        let (phys, queue_offset, ts, end, cq, staged) = loop {
             match inner.try_append(recs, total) {
                 Outcome::Done {
                     phys,
@@ -575,7 +595,19 @@ impl MessageStore {
                     ts,
                     end,
                     cq,
-                } => break (phys, queue_offset, ts, end, cq),
+                    staged,
+                } => break (phys, queue_offset, ts, end, cq, staged),
+                Outcome::NeedDrain => {
+                    if let Err(e) = inner.drain_staged() {
+                        return PutResult::failed(
+                            PutStatus::UnknownError,
+                            format!(
+                                "cannot write to the commitlog in {}: {e}; check the disk",
+                                inner.cl.dir.display()
+                            ),
+                        );
+                    }
+                }
                 Outcome::NeedSegment(start) => {
                     let _ = inner.alloc.wait_ready(start).await;
                     if inner.stopper.is_stopped() {
@@ -588,6 +620,27 @@ impl MessageStore {
                 Outcome::Fail(status, reason) => return PutResult::failed(status, reason),
             }
         };
+        let wait = inner.cfg.flush_disk_type == FlushDiskType::SyncFlush
+            && property_value(&msgs[0].properties, "WAIT") != Some("false");
+        // Staged records become visible when a group-commit round (or the drain below) writes
+        // them; the arrival listener is told only then, so a woken reader finds them.
+        let status = if wait {
+            let rx = inner.group.enqueue(end);
+            match tokio::time::timeout(inner.cfg.sync_flush_timeout, rx).await {
+                Ok(Ok(true)) => PutStatus::PutOk,
+                _ => PutStatus::FlushDiskTimeout,
+            }
+        } else if staged {
+            match inner.drain_staged() {
+                Ok(()) => PutStatus::PutOk,
+                Err(e) => {
+                    tracing::error!("commitlog write failed: {e}; will retry");
+                    PutStatus::FlushDiskTimeout
+                }
+            }
+        } else {
+            PutStatus::PutOk
+        };
         if inner.has_listener.load(Ordering::Acquire) {
             if let (Some(l), Some(cq)) = (inner.listener.read().clone(), cq) {
                 for (q, r) in (queue_offset..).zip(recs.iter().filter(|r| r.dispatch)) {
@@ -595,17 +648,6 @@ impl MessageStore {
                 }
             }
         }
-        let wait = inner.cfg.flush_disk_type == FlushDiskType::SyncFlush
-            && property_value(&msgs[0].properties, "WAIT") != Some("false");
-        let status = if wait {
-            let rx = inner.group.enqueue(end);
-            match tokio::time::timeout(inner.cfg.sync_flush_timeout, rx).await {
-                Ok(Ok(true)) => PutStatus::PutOk,
-                _ => PutStatus::FlushDiskTimeout,
-            }
-        } else {
-            PutStatus::PutOk
-        };
         PutResult {
             status,
             phys_offset: phys as i64,
@@ -867,6 +909,9 @@ impl MessageStore {
         };
         self.stop_threads();
         let root = inner.root.clone();
+        inner
+            .drain_staged()
+            .map_err(|e| StoreError::io(&inner.cl.dir, e))?;
         let end = inner.cl.max_phys();
         inner
             .cl
@@ -977,7 +1022,7 @@ impl Inner {
         Ok(q)
     }
 
-    fn try_append(&self, recs: &[PreparedRecord<'_>], total: usize) -> Outcome {
+    pub(crate) fn try_append(&self, recs: &[PreparedRecord<'_>], total: usize) -> Outcome {
         let mut st = self.put.lock();
         if self.shut.load(Ordering::Acquire) {
             return Outcome::Fail(PutStatus::ServiceNotAvailable, "store is shut down".into());
@@ -1011,6 +1056,10 @@ impl Inner {
         let seg = match &st.cur {
             Some(s) if st.wrote + need <= s.end() => Arc::clone(s),
             _ => {
+                if self.cl.max_phys() != st.wrote {
+                    // Staged or in-flight bytes of the current segment go to the file first.
+                    return Outcome::NeedDrain;
+                }
                 let next = st.cur.as_ref().map(|s| s.end()).unwrap_or(st.wrote);
                 match self.alloc.take(next) {
                     Take::Ready(seg) => {
@@ -1046,7 +1095,7 @@ impl Inner {
                 }
             }
         };
-        let mut qoff = cq.as_ref().map(|q| q.max_offset()).unwrap_or(0);
+        let mut qoff = cq.as_ref().map(|q| q.next_offset()).unwrap_or(0);
         if let Some(q) = &cq {
             if let Err(e) = q.ensure_capacity(qoff, n_dispatch) {
                 return Outcome::Fail(
@@ -1062,25 +1111,43 @@ impl Inner {
         let host = self.cfg.store_host;
         let first_phys = st.wrote;
         let first_q = if recs[0].dispatch { qoff } else { 0 };
-        // Unmapped writes (SYNC_FLUSH, see mapped_file.rs), and ASYNC_FLUSH writes of at least
-        // `async_pwrite_min` bytes (off by default, see config.rs): encode into a reused buffer,
-        // then one pwrite for the whole batch. Otherwise encode straight into the mapping.
-        let unmapped = seg.unmapped_writes();
-        let pw = unmapped || total as u64 >= self.cfg.async_pwrite_min;
-        if !unmapped {
+        // SYNC_FLUSH segments (unmapped writes): encode into the staging buffer; the group-commit
+        // round writes it with one pwrite (stage.rs). ASYNC_FLUSH: encode straight into the
+        // mapping, or, for writes of at least `async_pwrite_min` bytes (off by default, see
+        // config.rs), into a reused buffer written with one pwrite.
+        let staged = seg.unmapped_writes();
+        let pw = !staged && total as u64 >= self.cfg.async_pwrite_min;
+        if !staged {
             self.write_mix.wrote(total as u64, pw);
+        } else if st.stage.buf.len() > MAX_STAGED {
+            return Outcome::Fail(
+                PutStatus::ServiceNotAvailable,
+                format!(
+                    "{} MiB of records are waiting to be written to {} because writes keep failing (see the log); retry once the disk works again",
+                    st.stage.buf.len() >> 20,
+                    seg.path().display()
+                ),
+            );
         }
-        let mut buf = std::mem::take(&mut st.buf);
-        if pw {
-            buf.clear();
-            buf.resize(total, 0);
+        let mut buf = if staged {
+            st.stage.begin(first_phys, &seg);
+            std::mem::take(&mut st.stage.buf)
+        } else {
+            std::mem::take(&mut st.buf)
+        };
+        let base = if staged { buf.len() } else { 0 };
+        if staged || pw {
+            if !staged {
+                buf.clear();
+            }
+            buf.resize(base + total, 0);
         }
         let (mut wrote, mut last_start) = (st.wrote, st.last_record_start);
         for r in recs {
             let phys = wrote;
             let q = if r.dispatch { qoff } else { 0 };
-            let dst = if pw {
-                let at = (phys - first_phys) as usize;
+            let dst = if staged || pw {
+                let at = base + (phys - first_phys) as usize;
                 buf.get_mut(at..at + r.len)
             } else {
                 // SAFETY: [phys, phys+len) lies beyond the published end of the current segment
@@ -1088,7 +1155,12 @@ impl Inner {
                 unsafe { seg.get_mut(phys - seg.start(), r.len) }
             };
             let Some(dst) = dst else {
-                st.buf = buf;
+                if staged {
+                    buf.truncate(base);
+                    st.stage.buf = buf;
+                } else {
+                    st.buf = buf;
+                }
                 return Outcome::Fail(
                     PutStatus::UnknownError,
                     "record does not fit the segment".into(),
@@ -1111,39 +1183,50 @@ impl Inner {
             last_start = Some(phys);
             wrote += r.len as u64;
         }
-        if pw {
-            if unmapped {
-                self.zero_fence.before_write(wrote);
-            }
-            let res = seg.pwrite(first_phys - seg.start(), &buf);
-            if buf.capacity() > MAX_KEPT_PUT_BUF {
-                buf = Vec::new();
-            }
-            st.buf = buf;
-            if let Err(e) = res {
-                // Nothing is published: the CQ entries written above lie past the queue's max
-                // offset and the next put overwrites them, like any partial bytes of this write.
-                return Outcome::Fail(
-                    PutStatus::UnknownError,
-                    format!("cannot write to {}: {e}", seg.path().display()),
-                );
+        if staged {
+            // Announced now, while the bytes are assigned: the zeroer must keep off them whenever
+            // the drain writes them.
+            self.zero_fence.before_write(wrote);
+            st.stage.buf = buf;
+            st.stage.ts = ts;
+            if let Some(q) = &cq {
+                q.set_next(qoff);
+                st.stage.publish_later(q, qoff);
             }
         } else {
-            st.buf = buf;
+            if pw {
+                let res = seg.pwrite(first_phys - seg.start(), &buf);
+                if buf.capacity() > MAX_KEPT_PUT_BUF {
+                    buf = Vec::new();
+                }
+                st.buf = buf;
+                if let Err(e) = res {
+                    // Nothing is published: the CQ entries written above lie past the queue's
+                    // max offset and the next put overwrites them, like any partial bytes.
+                    return Outcome::Fail(
+                        PutStatus::UnknownError,
+                        format!("cannot write to {}: {e}", seg.path().display()),
+                    );
+                }
+            } else {
+                st.buf = buf;
+            }
+            self.cl.last_store_ts.store(ts, Ordering::Release);
+            self.cl.publish(wrote);
+            if let Some(q) = &cq {
+                q.set_next(qoff);
+                q.publish(qoff);
+            }
         }
         st.wrote = wrote;
         st.last_record_start = last_start;
-        self.cl.last_store_ts.store(ts, Ordering::Release);
-        self.cl.publish(st.wrote);
-        if let Some(q) = &cq {
-            q.publish(qoff);
-        }
         Outcome::Done {
             phys: first_phys,
             queue_offset: first_q,
             ts,
-            end: st.wrote,
+            end: wrote,
             cq,
+            staged,
         }
     }
 

@@ -216,10 +216,23 @@ async fn sync_flush_group_commit_and_wait_false() {
     let store = Arc::new(MessageStore::open(cfg).unwrap());
     let hits = Arc::new(AtomicUsize::new(0));
     let h = Arc::clone(&hits);
-    store.set_arrival_listener(Arc::new(move |t: &str, q, _o, _c| {
+    // SYNC_FLUSH records become visible when their group-commit round writes them; a woken
+    // reader must find the record it was told about.
+    let weak = Arc::new(std::sync::OnceLock::<std::sync::Weak<MessageStore>>::new());
+    let w = Arc::clone(&weak);
+    store.set_arrival_listener(Arc::new(move |t: &str, q, o, _c| {
         assert_eq!((t, q), ("S", 0));
+        if let Some(s) = w.get().and_then(|w| w.upgrade()) {
+            assert!(
+                s.max_offset(t, q) > o,
+                "listener called before offset {o} was visible"
+            );
+            let got = s.get_messages(t, q, o, 1, 1 << 20, None);
+            assert_eq!(got.messages.len(), 1, "record at offset {o} not readable");
+        }
         h.fetch_add(1, Ordering::Relaxed);
     }));
+    weak.set(Arc::downgrade(&store)).unwrap();
     let mut tasks = Vec::new();
     for i in 0..64 {
         let s = Arc::clone(&store);
@@ -237,6 +250,9 @@ async fn sync_flush_group_commit_and_wait_false() {
     nowait.properties.push_str("WAIT\u{1}false\u{2}");
     let r = store.put(nowait).await;
     assert_eq!(r.status, PutStatus::PutOk);
+    // Nobody waits for its flush, but it is readable as soon as the put returns.
+    assert!(store.message_by_phys_offset(r.phys_offset).is_some());
+    assert_eq!(store.max_offset("S", 0), r.queue_offset + 1);
     // Nobody waits for it, but the group-commit thread still flushes it (bounded wait).
     let end = r.phys_offset + r.wrote_bytes as i64;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
