@@ -14,9 +14,12 @@
 //! length. Records are written at the logical end with positioned writes.
 //!
 //! Durability: `append` writes the entries openraft hands over (page cache only) and returns;
-//! a flusher thread fdatasyncs and only then fires the callbacks of every append written
-//! before that fdatasync started (group commit: appends arriving during an fdatasync share
-//! the next one, so pipelined batches do not each pay for their own). On open, the first short or CRC-failing record is a torn
+//! a flusher thread fdatasyncs back to back while anything is unsynced, then publishes the
+//! durable log index ([`Durability`]) and fires the callbacks of every append written before
+//! that fdatasync started (group commit). In standalone mode ([`LogStore::ack_on_write`]) the
+//! callback fires on write instead — openraft 0.9 waits for it before appending the next entry,
+//! which would cost one fdatasync per entry in a row — and the state machine waits for the
+//! durable index before applying, so nothing is visible or acknowledged before it is durable. On open, the first short or CRC-failing record is a torn
 //! tail from a crash and is cut off; a record that passes its CRC but does not decode, or an
 //! index gap, is corruption and stops startup. `purge` rewrites the file without the purged
 //! records (tmp + fsync + rename + directory fsync), so it stays about as long as the entries
@@ -135,19 +138,79 @@ fn encode_header(purged: Option<LogId<u64>>) -> Vec<u8> {
     h
 }
 
-/// Appends written to the file whose callbacks wait for the next fdatasync.
-struct FlushQueue {
-    waiting: Mutex<Vec<LogFlushed<TypeConfig>>>,
-    wake: parking_lot::Condvar,
+/// How far the log is known to be on disk, published by the flusher.
+#[derive(Debug, Clone, Default)]
+pub struct Durable {
+    /// Every entry up to this log index is durable.
+    pub index: u64,
+    /// Set once an fdatasync failed: nothing later can be trusted to be durable.
+    pub failed: Option<Arc<str>>,
 }
 
-/// The flusher thread: fdatasyncs whenever appends wait, then fires their callbacks. Exits
-/// once the store is gone.
+/// Waits for entries of a [`LogStore`] to be durable (the state machine applies nothing
+/// before it is).
+#[derive(Clone)]
+pub struct Durability(tokio::sync::watch::Receiver<Durable>);
+
+impl Durability {
+    /// Returns once every entry up to `index` is durable; an error once an fdatasync failed
+    /// or the store is gone.
+    pub async fn wait(&self, index: u64) -> Result<(), String> {
+        let mut rx = self.0.clone();
+        let d = rx
+            .wait_for(|d| d.failed.is_some() || d.index >= index)
+            .await
+            .map_err(|_| "the Raft log was closed before the entry was durable".to_string())?;
+        match &d.failed {
+            Some(e) => Err(e.to_string()),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Work for the flusher: appends written since the last fdatasync, and the callbacks of
+/// those whose completion waits for it.
+#[derive(Default)]
+struct FlushState {
+    waiting: Vec<LogFlushed<TypeConfig>>,
+    dirty: bool,
+}
+
+struct FlushQueue {
+    state: Mutex<FlushState>,
+    wake: parking_lot::Condvar,
+    durable: tokio::sync::watch::Sender<Durable>,
+}
+
+impl FlushQueue {
+    /// Something was written (called under the store lock, after the write): the flusher
+    /// syncs it and then fires `callback`, if any.
+    fn kick(&self, callback: Option<LogFlushed<TypeConfig>>) {
+        let mut f = self.state.lock();
+        f.dirty = true;
+        f.waiting.extend(callback);
+        self.wake.notify_one();
+    }
+
+    /// Everything up to `index` is durable (only ever moves forward).
+    fn publish(&self, index: u64) {
+        self.durable.send_if_modified(|d| {
+            let moved = index > d.index;
+            d.index = d.index.max(index);
+            moved
+        });
+    }
+}
+
+/// The flusher thread: fdatasyncs whenever something was written since the last one, then
+/// publishes the durable index and fires the waiting callbacks. Back to back under load:
+/// whatever is written during one fdatasync is covered by the next (group commit). Exits once
+/// the store is gone.
 fn flusher(inner: std::sync::Weak<Mutex<Inner>>, queue: Arc<FlushQueue>) {
     loop {
         let batch = {
-            let mut w = queue.waiting.lock();
-            while w.is_empty() {
+            let mut w = queue.state.lock();
+            while !w.dirty {
                 if inner.strong_count() == 0 {
                     return;
                 }
@@ -155,24 +218,40 @@ fn flusher(inner: std::sync::Weak<Mutex<Inner>>, queue: Arc<FlushQueue>) {
                     .wake
                     .wait_for(&mut w, std::time::Duration::from_millis(200));
             }
-            std::mem::take(&mut *w)
+            w.dirty = false;
+            std::mem::take(&mut w.waiting)
         };
-        // Appends push their callback while holding the store lock, after their write; taking
-        // the file under that lock pairs every taken callback with the file that holds its
-        // bytes (a purge swaps files under the same lock and syncs the new one itself).
+        // Appends mark the queue dirty (and push their callback) while holding the store
+        // lock, after their write; taking the file under that lock pairs everything taken
+        // with the file that holds its bytes (a purge swaps files under the same lock and
+        // syncs the new one itself).
         let Some(store) = inner.upgrade() else {
             return;
         };
-        let (file, path) = {
+        let (file, path, written, truncations) = {
             let g = store.lock();
-            (g.file.clone(), g.path.clone())
+            (g.file.clone(), g.path.clone(), g.written, g.truncations)
         };
         drop(store);
         let res = file
             .sync_data()
             .map_err(|e| std::io::Error::other(format!("fdatasync of {}: {e}", path.display())));
-        if let Err(e) = &res {
-            tracing::error!(error = %e, "Raft log fdatasync failed");
+        match &res {
+            Ok(()) => {
+                // A truncate since `written` was read may have removed entries up to it;
+                // the next round publishes what replaced them.
+                if let Some(store) = inner.upgrade() {
+                    let g = store.lock();
+                    if g.truncations == truncations {
+                        queue.publish(written);
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "Raft log fdatasync failed");
+                let msg: Arc<str> = e.to_string().into();
+                queue.durable.send_modify(|d| d.failed = Some(msg));
+            }
         }
         for cb in batch {
             cb.log_io_completed(match &res {
@@ -213,6 +292,11 @@ struct Inner {
     last: Option<LogId<u64>>,
     /// Highest log index the state machine applied, when tracked.
     applied: Option<Arc<AtomicU64>>,
+    /// Log index of the last record written (0: none).
+    written: u64,
+    /// Truncations so far (the flusher publishes nothing it read before one).
+    truncations: u64,
+    flush: Arc<FlushQueue>,
     /// Logical end: where the next record goes (only zeros follow it).
     end: u64,
     /// File length (`>= end`; the bytes between are preallocated zeros).
@@ -229,6 +313,8 @@ struct Inner {
 pub struct LogStore {
     inner: Arc<Mutex<Inner>>,
     flush: Arc<FlushQueue>,
+    /// See [`LogStore::ack_on_write`].
+    ack_on_write: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl LogStore {
@@ -325,6 +411,20 @@ impl LogStore {
         drop(raw);
         let prealloc = prealloc.map(|(ahead, low)| Arc::new(Prealloc::new(ahead, low)));
         let last = entries.values().next_back().map(|e: &RaftEntry| e.log_id);
+        // Everything found in the file is durable: it was read back after the open.
+        let written = last
+            .map(|l| l.index)
+            .or(purged.map(|p| p.index))
+            .unwrap_or(0);
+        let (durable, _) = tokio::sync::watch::channel(Durable {
+            index: written,
+            failed: None,
+        });
+        let flush = Arc::new(FlushQueue {
+            state: Mutex::new(FlushState::default()),
+            wake: parking_lot::Condvar::new(),
+            durable,
+        });
         let inner = Arc::new(Mutex::new(Inner {
             file: Arc::new(file),
             path,
@@ -334,6 +434,9 @@ impl LogStore {
             entries,
             offsets,
             last,
+            written,
+            truncations: 0,
+            flush: flush.clone(),
             applied: None,
             end: end as u64,
             alloc_end: alloc_end as u64,
@@ -341,10 +444,7 @@ impl LogStore {
             closed: false,
             vote: VoteFile::new(dir),
         }));
-        let flush = Arc::new(FlushQueue {
-            waiting: Mutex::new(Vec::new()),
-            wake: parking_lot::Condvar::new(),
-        });
+
         if fsync {
             let (weak, queue) = (Arc::downgrade(&inner), flush.clone());
             std::thread::Builder::new()
@@ -362,7 +462,29 @@ impl LogStore {
                 .map_err(io_err("starting the Raft log preallocator", dir))?;
             p.request();
         }
-        Ok(LogStore { inner, flush })
+        Ok(LogStore {
+            inner,
+            flush,
+            ack_on_write: Arc::default(),
+        })
+    }
+
+    /// Standalone mode only: tell openraft an append is flushed as soon as it is written, and
+    /// let the flusher fdatasync on its own. Openraft 0.9 waits for each append's callback
+    /// before it appends the next entry, so with honest callbacks every Raft entry costs one
+    /// fdatasync, one after another; this way every entry written during an fdatasync shares
+    /// the next one. It is safe only because nothing reads the log's durability but this
+    /// member's own state machine, which waits for [`LogStore::durability`] before applying
+    /// an entry: nothing is visible or acknowledged before it is durable, and a crash loses
+    /// only entries nobody saw. An ensemble must not use it (a follower's acknowledgement
+    /// counts towards a quorum).
+    pub fn ack_on_write(&self, on: bool) {
+        self.ack_on_write.store(on, Ordering::Release);
+    }
+
+    /// A handle to wait for entries to be durable.
+    pub fn durability(&self) -> Durability {
+        Durability(self.flush.durable.subscribe())
     }
 
     /// Stops every further write to the file (the zeroing thread's included; it waits for
@@ -391,6 +513,19 @@ impl LogStore {
     #[cfg(test)]
     fn preallocate_now(&self) -> std::io::Result<()> {
         log_prealloc::extend(&mut |zeros| self.inner.lock().zero_piece(zeros))
+    }
+
+    /// Writes entries without telling the flusher (tests: nothing makes them durable).
+    #[cfg(test)]
+    pub(crate) fn write_unflushed(&self, entries: Vec<RaftEntry>) {
+        self.inner.lock().write_entries(entries).unwrap();
+    }
+
+    /// Tells the flusher something was written (tests).
+    #[cfg(test)]
+    pub(crate) fn kick_flusher(&self) {
+        let _g = self.inner.lock();
+        self.flush.kick(None);
     }
 
     /// (Logical end, file length) (tests).
@@ -479,6 +614,7 @@ impl Inner {
         for (e, at) in entries.into_iter().zip(starts) {
             self.offsets.insert(e.log_id.index, at);
             self.last = Some(e.log_id);
+            self.written = e.log_id.index;
             self.entries.insert(e.log_id.index, e);
         }
         self.evict_applied();
@@ -576,6 +712,12 @@ impl Inner {
             .map_err(|e| format!("truncating {}: {e}", self.path.display()))?;
         self.end = at;
         self.alloc_end = at;
+        self.written = index.saturating_sub(1);
+        self.truncations += 1;
+        let kept = self.written;
+        self.flush
+            .durable
+            .send_modify(|d| d.index = d.index.min(kept));
         self.want_zeros();
         self.entries.split_off(&index);
         self.offsets.split_off(&index);
@@ -700,12 +842,25 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let res = inner.write_entries(entries);
         match res {
             Ok(()) if inner.fsync => {
-                self.flush.waiting.lock().push(callback);
-                self.flush.wake.notify_one();
+                let early = self.ack_on_write.load(Ordering::Acquire);
+                let callback = if early {
+                    self.flush.kick(None);
+                    Some(callback)
+                } else {
+                    self.flush.kick(Some(callback));
+                    None
+                };
+                drop(inner);
+                if let Some(cb) = callback {
+                    cb.log_io_completed(Ok(()));
+                }
                 Ok(())
             }
             Ok(()) => {
+                // Nothing is ever synced: written is as durable as it gets.
+                let written = inner.written;
                 drop(inner);
+                self.flush.publish(written);
                 callback.log_io_completed(Ok(()));
                 Ok(())
             }
@@ -1056,5 +1211,22 @@ mod tests {
         s.preallocate_now().unwrap();
         assert!(s.inner.lock().append(vec![entry(2, 2)]).is_err());
         assert_eq!(file_len(dir.path()), len);
+    }
+
+    #[tokio::test]
+    async fn entries_are_durable_once_the_flusher_synced_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = LogStore::open_with(dir.path(), true, None).unwrap();
+        let d = s.durability();
+        d.wait(0).await.unwrap();
+        s.write_unflushed(vec![entry(1, 1), entry(2, 2)]);
+        let early = tokio::time::timeout(std::time::Duration::from_millis(300), d.wait(2)).await;
+        assert!(early.is_err(), "written but not synced is not durable");
+        s.kick_flusher();
+        d.wait(2).await.unwrap();
+        drop(s);
+        // What a reopen finds in the file is durable.
+        let s = LogStore::open_with(dir.path(), true, None).unwrap();
+        s.durability().wait(2).await.unwrap();
     }
 }

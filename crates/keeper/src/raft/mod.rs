@@ -5,9 +5,10 @@
 //! strictly increasing across entries), startup (first start `initialize`s a one-member
 //! cluster with node id = `server_id`; a restart recovers from snapshot + log + vote and waits
 //! until every logged entry is applied before the keeper serves), and the submodules:
-//! `log_store` (durable log, fdatasync before openraft hears an append finished), `vote`,
-//! `state_machine` (applies batches with the pure `StateMachine::apply`, builds/installs
-//! snapshots) and `network` (no peers).
+//! `log_store` (durable log; group commit in a flusher thread; in this standalone mode openraft
+//! hears an append finished when it is written and the state machine applies an entry only
+//! once the flusher made it durable), `vote`, `state_machine` (applies batches with the pure
+//! `StateMachine::apply`, builds/installs snapshots) and `network` (no peers).
 //!
 //! Every node — the leader, a restarting node replaying its log, later a follower — applies
 //! every committed batch through the state machine, in log order, with the same pure function.
@@ -169,6 +170,8 @@ pub async fn start(
 ) -> Result<RaftNode, KeeperError> {
     let id = u64::from(server_id);
     let log = LogStore::open(dir, fsync)?;
+    // A one-member group: the state machine waits for durability itself (see the method).
+    log.ack_on_write(true);
     let (sm, snapshot_present) = KeeperStateMachine::open(dir, seed)?;
     let shared = sm.shared();
     log.track_applied(shared.applied_index());

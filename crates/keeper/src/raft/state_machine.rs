@@ -56,6 +56,9 @@ pub struct SmShared {
     /// Index of `applied`'s log id, shared with the log store (it frees applied entries).
     applied_index: Arc<AtomicU64>,
     log: Mutex<Option<super::LogStore>>,
+    /// The log's durability: an entry is applied only once it is on disk (see
+    /// `LogStore::ack_on_write`). None: no log attached (tests of the machine alone).
+    durability: Mutex<Option<super::log_store::Durability>>,
     /// While Raft starts, openraft asks for the current snapshot only to learn its meta; the
     /// data (the whole file) is then not read, so starting does not briefly hold a copy of it.
     meta_only: std::sync::atomic::AtomicBool,
@@ -90,7 +93,9 @@ impl SmShared {
 
     /// Lets applies free the log store's copies of applied entries right away (not only at its
     /// next append: after a restart's replay there may be none for a long time).
+    /// Also makes applies wait until their entries are durable.
     pub fn attach_log(&self, log: super::LogStore) {
+        *self.durability.lock() = Some(log.durability());
         *self.log.lock() = Some(log);
     }
 
@@ -373,6 +378,7 @@ impl KeeperStateMachine {
             applied_index: Arc::new(AtomicU64::new(applied.map(|l| l.index).unwrap_or(0))),
             applied: Mutex::new((applied, membership)),
             log: Mutex::new(None),
+            durability: Mutex::new(None),
             meta_only: std::sync::atomic::AtomicBool::new(false),
             dir: dir.to_path_buf(),
             snapshots_built: AtomicU64::new(0),
@@ -469,8 +475,14 @@ impl RaftStateMachine<TypeConfig> for KeeperStateMachine {
         I::IntoIter: OptionalSend,
     {
         let mut out = Vec::new();
+        let durability = self.shared.durability.lock().clone();
         for entry in entries {
             let log_id = entry.log_id;
+            if let Some(d) = &durability {
+                d.wait(log_id.index).await.map_err(|e| StorageError::IO {
+                    source: StorageIOError::apply(log_id, AnyError::error(e)),
+                })?;
+            }
             match entry.payload {
                 EntryPayload::Blank => {}
                 EntryPayload::Membership(m) => {
@@ -610,6 +622,26 @@ mod tests {
             log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
             payload: EntryPayload::Normal(TxnBatch(Arc::new(txns))),
         }
+    }
+
+    #[tokio::test]
+    async fn nothing_is_applied_before_its_entry_is_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = super::super::LogStore::open(dir.path(), true).unwrap();
+        log.ack_on_write(true);
+        let (mut sm, _) = KeeperStateMachine::open(dir.path(), None).unwrap();
+        let shared = sm.shared();
+        shared.attach_log(log.clone());
+        log.write_unflushed(vec![batch_entry(1, 1..=2)]);
+        let mut apply = Box::pin(sm.apply(vec![batch_entry(1, 1..=2)]));
+        let early =
+            tokio::time::timeout(std::time::Duration::from_millis(300), apply.as_mut()).await;
+        assert!(early.is_err(), "applied before the fdatasync");
+        assert_eq!(shared.mem_zxid(), 0);
+        log.kick_flusher();
+        let r = apply.await.unwrap();
+        assert_eq!(r[0].last_zxid, 2);
+        assert!(shared.state.read().await.tree.get("/n2").is_some());
     }
 
     #[tokio::test]
