@@ -54,7 +54,11 @@ fn notify_client(tx: mpsc::UnboundedSender<String>) -> RemotingClient {
         Arc::new(move |_conn: ConnectionHandle, req: RemotingCommand| {
             let tx = tx.clone();
             async move {
-                let _ = tx.send(req.ext_field("consumerGroup").unwrap_or("").to_string());
+                let _ = tx.send(
+                    req.ext_field("consumerGroup")
+                        .unwrap_or_default()
+                        .into_owned(),
+                );
                 Ok(None)
             }
         }),

@@ -25,7 +25,8 @@ use bytes::Bytes;
 use courier_remoting::body::{HeartbeatData, ProducerData, TopicRouteData};
 use courier_remoting::code::{request, response};
 use courier_remoting::header::{
-    SendMessageRequestHeader, SendMessageRequestHeaderV2, SendMessageResponseHeader,
+    SendHeaderFields, SendMessageRequestHeader, SendMessageRequestHeaderV2,
+    SendMessageResponseHeader,
 };
 use courier_remoting::message_batch::{encode_batch, BatchMessage};
 use courier_remoting::processor::Dispatcher;
@@ -255,7 +256,7 @@ impl Producer {
     /// Sends and waits for the broker's answer, retrying on other brokers.
     pub async fn send(&self, msg: Message) -> Result<SendResult> {
         let p = self.prepare(msg)?;
-        self.send_prepared(&p, request::SEND_MESSAGE_V2, None).await
+        self.send_prepared(p, request::SEND_MESSAGE_V2, None).await
     }
 
     /// Starts a send and returns at once; await the future for the result.
@@ -278,8 +279,8 @@ impl Producer {
         let p = self.prepare(msg)?;
         let queues = self.queues_for(&p.topic).await?;
         let mq = self.select(&queues, None)?;
-        let addr = self.inner.instance.master_for(&mq)?;
-        let cmd = self.command(&p, &mq, request::SEND_MESSAGE_V2);
+        let addr = self.inner.instance.master_for(mq)?;
+        let cmd = self.command(&p, mq, request::SEND_MESSAGE_V2);
         self.inner.instance.invoke_oneway(&addr, cmd).await
     }
 
@@ -290,7 +291,7 @@ impl Producer {
         let queues = self.queues_for(&p.topic).await?;
         let idx = (java_string_hash(key).unsigned_abs() as usize) % queues.len();
         let mq = queues[idx].clone();
-        self.send_prepared(&p, request::SEND_MESSAGE_V2, Some(mq))
+        self.send_prepared(p, request::SEND_MESSAGE_V2, Some(mq))
             .await
     }
 
@@ -304,7 +305,7 @@ impl Producer {
             )));
         }
         self.queues_for(&p.topic).await?;
-        self.send_prepared(&p, request::SEND_MESSAGE_V2, Some(queue.clone()))
+        self.send_prepared(p, request::SEND_MESSAGE_V2, Some(queue.clone()))
             .await
     }
 
@@ -362,7 +363,7 @@ impl Producer {
             properties: "WAIT\u{1}true\u{2}".to_string(),
             uniq_key: ids,
         };
-        self.send_prepared(&p, request::SEND_BATCH_MESSAGE, None)
+        self.send_prepared(p, request::SEND_BATCH_MESSAGE, None)
             .await
     }
 
@@ -502,22 +503,30 @@ impl Producer {
     }
 
     /// Round-robin pick, avoiding `avoid` and isolated brokers when possible.
-    fn select(&self, queues: &[MessageQueue], avoid: Option<&str>) -> Result<MessageQueue> {
+    fn select<'q>(
+        &self,
+        queues: &'q [MessageQueue],
+        avoid: Option<&str>,
+    ) -> Result<&'q MessageQueue> {
         if queues.is_empty() {
             return Err(ClientError::NoQueue {
                 topic: String::new(),
                 what: "writable",
             });
         }
-        let now = Instant::now();
-        let isolated: Vec<String> = self
-            .inner
-            .isolated
-            .lock()
-            .iter()
-            .filter(|(_, until)| *until > now)
-            .map(|(b, _)| b.clone())
-            .collect();
+        // Usually no broker is isolated: no clock read, no copy of the list.
+        let isolated: Vec<String> = {
+            let list = self.inner.isolated.lock();
+            if list.is_empty() {
+                Vec::new()
+            } else {
+                let now = Instant::now();
+                list.iter()
+                    .filter(|(_, until)| *until > now)
+                    .map(|(b, _)| b.clone())
+                    .collect()
+            }
+        };
         let start = self.inner.next_queue.fetch_add(1, Ordering::Relaxed);
         let n = queues.len();
         let pick = |ok: &dyn Fn(&MessageQueue) -> bool| {
@@ -527,46 +536,63 @@ impl Producer {
             pick(&|q| Some(q.broker_name.as_str()) != avoid && !isolated.contains(&q.broker_name))
                 .or_else(|| pick(&|q| Some(q.broker_name.as_str()) != avoid))
                 .unwrap_or(&queues[start % n]);
-        Ok(chosen.clone())
+        Ok(chosen)
     }
 
     fn command(&self, p: &Prepared, mq: &MessageQueue, code: i32) -> RemotingCommand {
-        let header = SendMessageRequestHeader {
-            producer_group: self.inner.config.group.clone(),
-            topic: p.topic.clone(),
-            default_topic: AUTO_CREATE_TOPIC_KEY.to_string(),
-            default_topic_queue_nums: self.inner.config.default_topic_queue_nums,
+        let config = &self.inner.config;
+        let fields = SendHeaderFields {
+            producer_group: &config.group,
+            topic: &p.topic,
+            default_topic: AUTO_CREATE_TOPIC_KEY,
+            default_topic_queue_nums: config.default_topic_queue_nums,
             queue_id: mq.queue_id,
             sys_flag: p.sys_flag,
             born_timestamp: now_ms(),
             flag: p.flag,
-            properties: Some(p.properties.clone()),
+            properties: Some(&p.properties),
             reconsume_times: Some(0),
             unit_mode: Some(false),
             batch: Some(code == request::SEND_BATCH_MESSAGE),
             max_reconsume_times: None,
-            broker_name: Some(mq.broker_name.clone()),
+            broker_name: Some(&mq.broker_name),
         };
-        // The header exists only to be encoded: its strings are moved into extFields.
-        let cmd = if code == request::SEND_MESSAGE_V2 && !self.inner.config.use_v2_header {
-            RemotingCommand::request_with_owned_header(request::SEND_MESSAGE, header)
+        let v2 = code != request::SEND_MESSAGE_V2 || config.use_v2_header;
+        let mut cmd = if v2 && self.inner.instance.options.serialize_type == SerializeType::Json {
+            // Rendered straight from the producer's own strings to the JSON header's bytes: no
+            // header struct of copies, no map of owned strings.
+            RemotingCommand::request_with_json_fields(code, fields.to_v2_json_members())
         } else {
-            let v2: SendMessageRequestHeaderV2 = header.into();
-            if self.inner.instance.options.serialize_type == SerializeType::Json {
-                // Rendered straight to the JSON header's bytes: no map of owned strings.
-                RemotingCommand::request_with_json_fields(code, v2.to_json_members())
-            } else {
+            let header = SendMessageRequestHeader {
+                producer_group: fields.producer_group.to_string(),
+                topic: fields.topic.to_string(),
+                default_topic: fields.default_topic.to_string(),
+                default_topic_queue_nums: fields.default_topic_queue_nums,
+                queue_id: fields.queue_id,
+                sys_flag: fields.sys_flag,
+                born_timestamp: fields.born_timestamp,
+                flag: fields.flag,
+                properties: fields.properties.map(str::to_string),
+                reconsume_times: fields.reconsume_times,
+                unit_mode: fields.unit_mode,
+                batch: fields.batch,
+                max_reconsume_times: fields.max_reconsume_times,
+                broker_name: fields.broker_name.map(str::to_string),
+            };
+            if v2 {
+                let v2: SendMessageRequestHeaderV2 = header.into();
                 RemotingCommand::request_with_owned_header(code, v2)
+            } else {
+                RemotingCommand::request_with_owned_header(request::SEND_MESSAGE, header)
             }
         };
-        let mut cmd = cmd;
         cmd.body = Some(p.body.clone());
         cmd
     }
 
     async fn send_prepared(
         &self,
-        p: &Prepared,
+        p: Prepared,
         code: i32,
         fixed: Option<MessageQueue>,
     ) -> Result<SendResult> {
@@ -580,16 +606,26 @@ impl Producer {
             if now >= deadline {
                 break;
             }
+            let queues;
             let mq = match &fixed {
-                Some(q) => q.clone(),
+                Some(q) => q,
                 None => {
-                    let queues = self.queues_for(&p.topic).await?;
+                    queues = self.queues_for(&p.topic).await?;
                     self.select(&queues, last_broker.as_deref())?
                 }
             };
             made += 1;
-            match self.send_once(p, &mq, code, deadline - now).await {
-                Ok(r) => return Ok(r),
+            match self.send_once(&p, mq, code, deadline - now).await {
+                Ok((status, h)) => {
+                    let queue = MessageQueue::new(p.topic, mq.broker_name.clone(), h.queue_id);
+                    return Ok(SendResult {
+                        status,
+                        msg_id: p.uniq_key,
+                        offset_msg_id: h.msg_id,
+                        queue,
+                        queue_offset: h.queue_offset,
+                    });
+                }
                 Err(e) => {
                     let retry = match &e {
                         ClientError::Broker { code, .. } => RETRY_CODES.contains(code),
@@ -618,13 +654,14 @@ impl Producer {
         })
     }
 
+    /// One attempt on `mq`: the broker's verdict and its response header.
     async fn send_once(
         &self,
         p: &Prepared,
         mq: &MessageQueue,
         code: i32,
         timeout: Duration,
-    ) -> Result<SendResult> {
+    ) -> Result<(SendStatus, SendMessageResponseHeader)> {
         let addr = self.inner.instance.master_for(mq)?;
         let cmd = self.command(p, mq, code);
         let mut resp = self.inner.instance.invoke(&addr, cmd, timeout).await?;
@@ -639,13 +676,7 @@ impl Producer {
             what: "send response header",
             reason: e.to_string(),
         })?;
-        Ok(SendResult {
-            status,
-            msg_id: p.uniq_key.clone(),
-            offset_msg_id: h.msg_id,
-            queue: MessageQueue::new(mq.topic.clone(), mq.broker_name.clone(), h.queue_id),
-            queue_offset: h.queue_offset,
-        })
+        Ok((status, h))
     }
 }
 

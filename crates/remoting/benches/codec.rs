@@ -1,9 +1,14 @@
 //! Frame codec throughput: encoding and decoding a typical SEND_MESSAGE_V2
-//! request (JSON and ROCKETMQ headers, 1 KiB body).
+//! request (JSON and ROCKETMQ headers, 1 KiB body), and the per-message header work of a
+//! send on each side: the broker decoding the request into its typed header and writing the
+//! response header, the client reading that response header. `*_via_map` variants force the
+//! extFields map the decoder no longer builds, for comparison.
 
 use bytes::{Bytes, BytesMut};
 use courier_remoting::code::request;
-use courier_remoting::header::{SendMessageRequestHeader, SendMessageRequestHeaderV2};
+use courier_remoting::header::{
+    CommandHeader, SendMessageRequestHeader, SendMessageRequestHeaderV2, SendMessageResponseHeader,
+};
 use courier_remoting::{RemotingCodec, RemotingCommand, SerializeType};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tokio_util::codec::Decoder;
@@ -56,6 +61,79 @@ fn bench(c: &mut Criterion) {
                 let mut d = RemotingCodec::default();
                 let cmd = d.decode(&mut buf).ok().flatten();
                 cmd.map(|c| c.code).unwrap_or(0)
+            })
+        });
+    }
+    let frame = RemotingCodec::default()
+        .encode_to_vec(&send_v2(SerializeType::Json))
+        .unwrap_or_default();
+    for (name, via_map) in [
+        ("decode_take_send_header", false),
+        ("decode_take_send_header_via_map", true),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let mut buf = BytesMut::from(&frame[..]);
+                let Ok(Some(mut cmd)) = RemotingCodec::default().decode(&mut buf) else {
+                    return 0;
+                };
+                if via_map {
+                    cmd.ext_fields_mut();
+                }
+                SendMessageRequestHeader::take_from_command(&mut cmd)
+                    .map(|h| h.queue_id)
+                    .unwrap_or(0)
+            })
+        });
+    }
+    let response = SendMessageResponseHeader {
+        msg_id: "7F00000100002A9F0000000000B3B2C0".into(),
+        queue_id: 3,
+        queue_offset: 123_456,
+        transaction_id: Some("7F0000010A2B18B4AAC27C1A3D2E0000".into()),
+        msg_region: Some("DefaultRegion".into()),
+        trace_on: Some("true".into()),
+        ..Default::default()
+    };
+    let request = send_v2(SerializeType::Json);
+    g.bench_function("encode_send_response_via_map", |b| {
+        b.iter(|| {
+            let resp = RemotingCommand::success_to(&request).with_header(&response);
+            RemotingCodec::default()
+                .encode_to_vec(&resp)
+                .map(|v| v.len())
+                .unwrap_or(0)
+        })
+    });
+    g.bench_function("encode_send_response", |b| {
+        b.iter(|| {
+            let mut resp = RemotingCommand::success_to(&request);
+            resp.ext_fields_json = Some(response.json_members());
+            RemotingCodec::default()
+                .encode_to_vec(&resp)
+                .map(|v| v.len())
+                .unwrap_or(0)
+        })
+    });
+    let resp_frame = RemotingCodec::default()
+        .encode_to_vec(&RemotingCommand::success_to(&request).with_header(&response))
+        .unwrap_or_default();
+    for (name, via_map) in [
+        ("decode_take_send_response", false),
+        ("decode_take_send_response_via_map", true),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let mut buf = BytesMut::from(&resp_frame[..]);
+                let Ok(Some(mut cmd)) = RemotingCodec::default().decode(&mut buf) else {
+                    return 0;
+                };
+                if via_map {
+                    cmd.ext_fields_mut();
+                }
+                cmd.take_header::<SendMessageResponseHeader>()
+                    .map(|h| h.queue_offset)
+                    .unwrap_or(0)
             })
         });
     }

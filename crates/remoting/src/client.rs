@@ -71,12 +71,22 @@ impl RemotingClient {
 
     /// The live connection to `addr` ("host:port"), connecting if there is none.
     pub async fn connection(&self, addr: &str) -> Result<ConnectionHandle, RemotingError> {
-        let slot = self
-            .connections
-            .lock()
-            .entry(addr.to_string())
-            .or_default()
-            .clone();
+        let slot = {
+            let mut connections = self.connections.lock();
+            match connections.get(addr) {
+                Some(slot) => {
+                    // Every request asks: when the connection is up and nobody is (re)connecting,
+                    // take it without a key copy or an async lock.
+                    if let Ok(live) = slot.try_lock() {
+                        if let Some(c) = live.as_ref().filter(|c| !c.is_closed()) {
+                            return Ok(c.clone());
+                        }
+                    }
+                    slot.clone()
+                }
+                None => connections.entry(addr.to_string()).or_default().clone(),
+            }
+        };
         let mut slot = slot.lock().await;
         if let Some(c) = slot.as_ref().filter(|c| !c.is_closed()) {
             return Ok(c.clone());

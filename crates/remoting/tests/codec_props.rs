@@ -53,6 +53,7 @@ fn arb_command(st: SerializeType) -> impl Strategy<Value = RemotingCommand> {
                     remark,
                     ext_fields,
                     ext_fields_json: None,
+                    ext_fields_raw: None,
                     body: body.map(Bytes::from),
                     serialize_type: st,
                 }

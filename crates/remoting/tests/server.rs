@@ -343,7 +343,7 @@ async fn server_can_send_requests_to_a_client() {
         Arc::new(move |_c: ConnectionHandle, req: RemotingCommand| {
             let tx = notified_tx.clone();
             async move {
-                let _ = tx.send(req.ext_field("consumerGroup").map(str::to_string));
+                let _ = tx.send(req.ext_field("consumerGroup").map(|v| v.into_owned()));
                 Ok(None) as ProcessResult
             }
         }),

@@ -13,7 +13,10 @@ use serde::Serialize;
 use super::error;
 use crate::context::BrokerContext;
 
-fn required<'a>(req: &'a RemotingCommand, key: &'static str) -> Result<&'a str, HeaderError> {
+fn required<'a>(
+    req: &'a RemotingCommand,
+    key: &'static str,
+) -> Result<std::borrow::Cow<'a, str>, HeaderError> {
     req.ext_field(key).ok_or(HeaderError::Missing(key))
 }
 
@@ -34,7 +37,7 @@ pub async fn delete_subscription_group(
     _conn: ConnectionHandle,
     req: RemotingCommand,
 ) -> ProcessResult {
-    let group = required(&req, "groupName")?;
+    let group = &*required(&req, "groupName")?;
     ctx.groups.delete(group)?;
     Ok(Some(RemotingCommand::success_to(&req)))
 }
@@ -46,7 +49,7 @@ pub async fn delete_topic(
     _conn: ConnectionHandle,
     req: RemotingCommand,
 ) -> ProcessResult {
-    let topic = required(&req, "topic")?;
+    let topic = &*required(&req, "topic")?;
     if crate::topic_config::is_not_allowed_send_topic(topic)
         || topic == crate::topic_config::AUTO_CREATE_TOPIC_KEY
     {
@@ -78,7 +81,7 @@ pub async fn topic_config(
     _conn: ConnectionHandle,
     req: RemotingCommand,
 ) -> ProcessResult {
-    let topic = required(&req, "topic")?;
+    let topic = &*required(&req, "topic")?;
     match ctx.topics.get(topic) {
         Some(c) => Ok(Some(
             RemotingCommand::success_to(&req).with_body(to_json(&*c)),
@@ -103,7 +106,7 @@ pub async fn producer_connections(
     _conn: ConnectionHandle,
     req: RemotingCommand,
 ) -> ProcessResult {
-    let group = required(&req, "producerGroup")?;
+    let group = &*required(&req, "producerGroup")?;
     let clients = ctx.producers.clients(group);
     if clients.is_empty() {
         return error(

@@ -201,7 +201,8 @@ struct PullOutcome {
 
 impl PullOutcome {
     fn into_command(self, req: &RemotingCommand) -> RemotingCommand {
-        let mut cmd = RemotingCommand::response_to(req, self.code, None).with_header(&self.header);
+        let mut cmd =
+            RemotingCommand::response_to(req, self.code, None).with_header_json(&self.header);
         cmd.body = self.body;
         cmd
     }

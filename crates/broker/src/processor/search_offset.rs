@@ -17,6 +17,6 @@ pub async fn process(
     let h: SearchOffsetRequestHeader = req.decode_header()?;
     let offset = ctx.store.offset_by_time(&h.topic, h.queue_id, h.timestamp);
     Ok(Some(
-        RemotingCommand::success_to(&req).with_header(&OffsetResponseHeader { offset }),
+        RemotingCommand::success_to(&req).with_header_json(&OffsetResponseHeader { offset }),
     ))
 }

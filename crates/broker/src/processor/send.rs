@@ -215,7 +215,7 @@ fn respond(
     req: &RemotingCommand,
     header: &SendMessageRequestHeader,
     queue_id: i32,
-    result: PutResult,
+    mut result: PutResult,
     batch: Option<(Vec<usize>, String)>,
 ) -> ProcessResult {
     let code = match result.status {
@@ -284,7 +284,7 @@ fn respond(
             (ids, (!uniq.is_empty()).then_some(uniq))
         }
         None => (
-            result.msg_id.clone(),
+            std::mem::take(&mut result.msg_id),
             header
                 .properties
                 .as_deref()
@@ -302,7 +302,7 @@ fn respond(
         msg_region: Some(ctx.config.region_id.clone()),
         trace_on: Some(ctx.config.trace_on.to_string()),
     };
-    let mut resp = RemotingCommand::response_to(req, code, None).with_header(&resp_header);
+    let mut resp = RemotingCommand::response_to(req, code, None).with_header_json(&resp_header);
     if code == response::FLUSH_DISK_TIMEOUT {
         resp.remark = Some("stored, but not flushed to disk within syncFlushTimeout".to_string());
     }

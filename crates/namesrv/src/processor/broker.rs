@@ -54,7 +54,7 @@ pub(super) fn handle(
         }
         request::BROKER_HEARTBEAT => {
             if let Some(addr) = req.ext_field("brokerAddr") {
-                ns.routes.touch(addr, Instant::now());
+                ns.routes.touch(&addr, Instant::now());
             }
             Ok(Some(RemotingCommand::success_to(req)))
         }

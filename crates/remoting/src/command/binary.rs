@@ -24,13 +24,8 @@ pub fn encode_binary_header(cmd: &RemotingCommand) -> Result<Vec<u8>, FrameError
             cmd.version
         ))
     })?;
-    if cmd.ext_fields_json.is_some() {
-        return Err(FrameError::Unencodable(
-            "this command's extFields are pre-rendered JSON, which the ROCKETMQ binary header cannot carry; build it with a map (RemotingCommand::request_with_header)".into(),
-        ));
-    }
     let mut ext = Vec::new();
-    for (key, value) in &cmd.ext_fields {
+    for (key, value) in cmd.ext_fields_view().iter() {
         let key_len = i16::try_from(key.len()).map_err(|_| {
             FrameError::Unencodable(format!(
                 "extField key of {} bytes is longer than the binary header allows (32767)",
@@ -160,6 +155,7 @@ pub fn decode_binary_header(header: &[u8]) -> Result<RemotingCommand, FrameError
         remark,
         ext_fields,
         ext_fields_json: None,
+        ext_fields_raw: None,
         body: None,
         serialize_type: SerializeType::RocketMq,
     })

@@ -184,6 +184,7 @@ pub(crate) fn decode_json_header_serde(header: &[u8]) -> Result<RemotingCommand,
         remark: parsed.remark,
         ext_fields,
         ext_fields_json: None,
+        ext_fields_raw: None,
         body: None,
         serialize_type: SerializeType::Json,
     })
@@ -223,18 +224,21 @@ mod tests {
         let cmd = decode_json_header(raw).unwrap();
         assert_eq!(cmd.code, 310);
         assert_eq!(cmd.language, LanguageCode::NodeJs);
-        assert_eq!(cmd.ext_field("a"), Some("pg"));
-        assert_eq!(cmd.ext_field("e"), Some("0"));
-        assert_eq!(cmd.ext_field("k"), Some("false"));
-        assert_eq!(cmd.ext_field("x"), Some("1.5"));
+        assert_eq!(cmd.ext_field("a").as_deref(), Some("pg"));
+        assert_eq!(cmd.ext_field("e").as_deref(), Some("0"));
+        assert_eq!(cmd.ext_field("k").as_deref(), Some("false"));
+        assert_eq!(cmd.ext_field("x").as_deref(), Some("1.5"));
         assert_eq!(cmd.ext_field("n"), None);
         assert_eq!(cmd.opaque, 7);
         let raw = br#"{"code":1,"extFields":{"arr":[1,"a"],"obj":{"b":true},"neg":-3,"big":18446744073709551615}}"#;
         let cmd = decode_json_header(raw).unwrap();
-        assert_eq!(cmd.ext_field("arr"), Some(r#"[1,"a"]"#));
-        assert_eq!(cmd.ext_field("obj"), Some(r#"{"b":true}"#));
-        assert_eq!(cmd.ext_field("neg"), Some("-3"));
-        assert_eq!(cmd.ext_field("big"), Some("18446744073709551615"));
+        assert_eq!(cmd.ext_field("arr").as_deref(), Some(r#"[1,"a"]"#));
+        assert_eq!(cmd.ext_field("obj").as_deref(), Some(r#"{"b":true}"#));
+        assert_eq!(cmd.ext_field("neg").as_deref(), Some("-3"));
+        assert_eq!(
+            cmd.ext_field("big").as_deref(),
+            Some("18446744073709551615")
+        );
     }
 
     #[test]

@@ -7,31 +7,36 @@
 //! - `read_header` either returns exactly the command the serde path in `json.rs` would return,
 //!   or `None` — for anything outside the common shape (floats, nested extFields values, escapes
 //!   it does not know, duplicate members, invalid input) — so the serde path stays the one
-//!   authority on leniency and on error messages.
+//!   authority on leniency and on error messages;
+//! - extFields are validated here but not parsed into a map: the command keeps their members'
+//!   text (`RawExtFields`), which typed headers read field by field. Anything `RawExtFields`
+//!   holds was accepted by this reader, so re-reading it cannot fail.
 
 use bytes::BufMut;
 
-use super::{ExtFields, LanguageCode, RemotingCommand, SerializeType};
+use std::borrow::Cow;
+
+use super::{ExtFields, LanguageCode, RawExtFields, RemotingCommand, SerializeType};
 
 /// Appends the command's JSON header to `out`.
 pub fn write_header<B: BufMut>(cmd: &RemotingCommand, out: &mut B) {
     out.put_slice(b"{\"code\":");
     write_i32(cmd.code, out);
-    if !cmd.ext_fields.is_empty() {
-        out.put_slice(b",\"extFields\":{");
-        for (i, (k, v)) in cmd.ext_fields.iter().enumerate() {
-            if i > 0 {
-                out.put_u8(b',');
+    match (
+        &cmd.ext_fields_json,
+        cmd.ext_fields_raw.is_none() && cmd.ext_fields.is_empty(),
+    ) {
+        // Pre-rendered members alone are written as they are.
+        (Some(members), true) => {
+            if !members.is_empty() {
+                out.put_slice(b",\"extFields\":{");
+                out.put_slice(members.as_bytes());
+                out.put_u8(b'}');
             }
-            write_str(k, out);
-            out.put_u8(b':');
-            write_str(v, out);
         }
-        out.put_u8(b'}');
-    } else if let Some(members) = cmd.ext_fields_json.as_deref().filter(|m| !m.is_empty()) {
-        out.put_slice(b",\"extFields\":{");
-        out.put_slice(members.as_bytes());
-        out.put_u8(b'}');
+        // A decoded command written again (tests, proxies), or fields in several places: the
+        // fields as the map holds them.
+        _ => write_map(&cmd.ext_fields_view(), out),
     }
     out.put_slice(b",\"flag\":");
     write_i32(cmd.flag, out);
@@ -46,6 +51,22 @@ pub fn write_header<B: BufMut>(cmd: &RemotingCommand, out: &mut B) {
     out.put_slice(b",\"serializeTypeCurrentRPC\":\"JSON\",\"version\":");
     write_i32(cmd.version, out);
     out.put_u8(b'}');
+}
+
+/// The `,"extFields":{...}` member for a non-empty map.
+fn write_map<B: BufMut>(fields: &ExtFields, out: &mut B) {
+    if !fields.is_empty() {
+        out.put_slice(b",\"extFields\":{");
+        for (i, (k, v)) in fields.iter().enumerate() {
+            if i > 0 {
+                out.put_u8(b',');
+            }
+            write_str(k, out);
+            out.put_u8(b':');
+            write_str(v, out);
+        }
+        out.put_u8(b'}');
+    }
 }
 
 fn write_i32<B: BufMut>(v: i32, out: &mut B) {
@@ -108,11 +129,7 @@ pub(crate) fn write_str<B: BufMut>(s: &str, out: &mut B) {
 pub fn read_header(header: &[u8]) -> Option<RemotingCommand> {
     // Validating once up front lets string slices be taken without re-checking.
     let text = std::str::from_utf8(header).ok()?;
-    let mut r = Reader {
-        s: text.as_bytes(),
-        text,
-        pos: 0,
-    };
+    let mut r = Reader::new(text);
     let mut cmd = RemotingCommand {
         language: LanguageCode::Other,
         version: 0,
@@ -128,6 +145,7 @@ pub fn read_header(header: &[u8]) -> Option<RemotingCommand> {
         seen |= bit;
         Some(())
     };
+    let mut fields: Option<(usize, usize)> = None;
     r.ws();
     r.eat(b'{')?;
     r.ws();
@@ -181,7 +199,7 @@ pub fn read_header(header: &[u8]) -> Option<RemotingCommand> {
                     if r.peek()? == b'n' {
                         r.literal(b"null")?;
                     } else {
-                        r.ext_fields(&mut cmd.ext_fields)?;
+                        fields = Some(r.ext_fields_span()?);
                     }
                 }
                 _ => r.skip_scalar_or_string()?,
@@ -196,7 +214,48 @@ pub fn read_header(header: &[u8]) -> Option<RemotingCommand> {
         }
     }
     r.ws();
-    (r.pos == r.s.len()).then_some(cmd)
+    if r.pos != r.s.len() {
+        return None;
+    }
+    if let Some((start, end)) = fields.filter(|(start, end)| end > start) {
+        cmd.ext_fields_raw = Some(RawExtFields::from_validated(&text[start..end]));
+    }
+    Some(cmd)
+}
+
+/// True when one of the eight bytes is a quote, a backslash or a control character (below
+/// 0x20). Bytes of 0x80 and above (UTF-8) never match.
+fn needs_look(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // A byte below n (n <= 0x80) borrows into its high bit; `!x` drops bytes that had it set.
+    let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x & HIGHS;
+    below(word, 0x20)
+        | below(word ^ (ONES * u64::from(b'"')), 1)
+        | below(word ^ (ONES * u64::from(b'\\')), 1)
+        != 0
+}
+
+/// One extFields member: its key and its value's text (`None` for JSON null).
+pub(super) type Member<'a> = (Cow<'a, str>, Option<Cow<'a, str>>);
+
+/// The members of an extFields object's inside, in wire order. `text` must be something
+/// `read_header` accepted as extFields members; anything else ends the iteration early.
+pub(super) fn members(text: &str) -> impl Iterator<Item = Member<'_>> {
+    let mut r = Reader::new(text);
+    let mut first = true;
+    std::iter::from_fn(move || {
+        r.ws();
+        if !first {
+            r.eat(b',')?;
+            r.ws();
+        }
+        first = false;
+        if r.pos == r.s.len() {
+            return None;
+        }
+        r.member()
+    })
 }
 
 struct Reader<'a> {
@@ -206,6 +265,14 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    fn new(text: &'a str) -> Self {
+        Reader {
+            s: text.as_bytes(),
+            text,
+            pos: 0,
+        }
+    }
+
     fn ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.s.get(self.pos) {
             self.pos += 1;
@@ -253,58 +320,86 @@ impl<'a> Reader<'a> {
     }
 
     /// A string; borrowed unless it holds escapes.
-    fn string(&mut self) -> Option<std::borrow::Cow<'a, str>> {
+    fn string(&mut self) -> Option<Cow<'a, str>> {
         self.eat(b'"')?;
         let start = self.pos;
-        loop {
-            match *self.s.get(self.pos)? {
-                b'"' => {
-                    let s = &self.text[start..self.pos];
-                    self.pos += 1;
-                    return Some(std::borrow::Cow::Borrowed(s));
-                }
-                b'\\' => break,
-                0x00..=0x1f => return None,
-                _ => self.pos += 1,
-            }
+        self.plain_run()?;
+        if self.s[self.pos] == b'"' {
+            let s = &self.text[start..self.pos];
+            self.pos += 1;
+            return Some(Cow::Borrowed(s));
         }
         let mut out = String::with_capacity(self.pos - start + 16);
         out.push_str(&self.text[start..self.pos]);
         loop {
+            // At a backslash.
+            out.push(self.escape()?);
             let run = self.pos;
-            loop {
-                match *self.s.get(self.pos)? {
-                    b'"' | b'\\' => break,
-                    0x00..=0x1f => return None,
-                    _ => self.pos += 1,
-                }
-            }
+            self.plain_run()?;
             out.push_str(&self.text[run..self.pos]);
             if self.s[self.pos] == b'"' {
                 self.pos += 1;
-                return Some(std::borrow::Cow::Owned(out));
+                return Some(Cow::Owned(out));
             }
-            self.pos += 1;
-            let c = match *self.s.get(self.pos)? {
-                b'"' => '"',
-                b'\\' => '\\',
-                b'/' => '/',
-                b'b' => '\u{8}',
-                b'f' => '\u{c}',
-                b'n' => '\n',
-                b'r' => '\r',
-                b't' => '\t',
-                b'u' => {
-                    let unit = self.hex4(self.pos + 1)?;
-                    self.pos += 4;
-                    // Surrogate pairs and lone surrogates: serde's business.
-                    char::from_u32(u32::from(unit))?
-                }
-                _ => return None,
-            };
-            self.pos += 1;
-            out.push(c);
         }
+    }
+
+    /// `string` that only checks the text (the same checks), without building it.
+    fn skip_string(&mut self) -> Option<()> {
+        self.eat(b'"')?;
+        loop {
+            self.plain_run()?;
+            if self.s[self.pos] == b'"' {
+                self.pos += 1;
+                return Some(());
+            }
+            self.escape()?;
+        }
+    }
+
+    /// Advances to the next `"` or `\` of a string; control characters are left to serde.
+    fn plain_run(&mut self) -> Option<()> {
+        // Eight bytes at a time while none of them needs a look (values such as properties and
+        // ids are long runs of plain text), then byte by byte from the word that does.
+        while let Some(word) = self.s.get(self.pos..self.pos + 8) {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(word);
+            if needs_look(u64::from_le_bytes(bytes)) {
+                break;
+            }
+            self.pos += 8;
+        }
+        loop {
+            match *self.s.get(self.pos)? {
+                b'"' | b'\\' => return Some(()),
+                0x00..=0x1f => return None,
+                _ => self.pos += 1,
+            }
+        }
+    }
+
+    /// Reads the escape at a backslash.
+    fn escape(&mut self) -> Option<char> {
+        self.pos += 1;
+        let c = match *self.s.get(self.pos)? {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => {
+                let unit = self.hex4(self.pos + 1)?;
+                self.pos += 4;
+                // Surrogate pairs and lone surrogates: serde's business.
+                char::from_u32(u32::from(unit))?
+            }
+            _ => return None,
+        };
+        self.pos += 1;
+        Some(c)
     }
 
     fn hex4(&self, at: usize) -> Option<u16> {
@@ -316,64 +411,63 @@ impl<'a> Reader<'a> {
         Some(v)
     }
 
-    fn ext_fields(&mut self, map: &mut ExtFields) -> Option<()> {
+    /// One `"key":value` member; a value of any scalar type becomes its text.
+    fn member(&mut self) -> Option<Member<'a>> {
+        let key = self.string()?;
+        self.ws();
+        self.eat(b':')?;
+        self.ws();
+        let value = match self.peek()? {
+            b'"' => Some(self.string()?),
+            b't' => self.literal(b"true").map(|_| Cow::Borrowed("true")),
+            b'f' => self.literal(b"false").map(|_| Cow::Borrowed("false")),
+            b'n' => {
+                self.literal(b"null")?;
+                None
+            }
+            b'-' | b'0'..=b'9' => Some(Cow::Borrowed(self.int_text()?)),
+            _ => return None,
+        };
+        Some((key, value))
+    }
+
+    /// Checks an extFields object and returns where its members' text starts and ends (inside
+    /// the braces), allocating nothing: `members` reads them when a header is wanted.
+    fn ext_fields_span(&mut self) -> Option<(usize, usize)> {
         self.eat(b'{')?;
         self.ws();
+        let start = self.pos;
         if self.eat(b'}').is_some() {
-            return Some(());
+            return Some((start, start));
         }
-        // Collected first and built in one go: clients send the keys sorted, so the map is
-        // bulk-built from a sorted run instead of searched and split once per insert.
-        let mut pairs: Vec<(String, Option<String>)> = Vec::with_capacity(16);
         loop {
-            let key = self.string()?.into_owned();
+            self.skip_string()?;
             self.ws();
             self.eat(b':')?;
             self.ws();
-            let value = match self.peek()? {
-                b'"' => Some(self.string()?.into_owned()),
-                b't' => self.literal(b"true").map(|_| "true".to_string()),
-                b'f' => self.literal(b"false").map(|_| "false".to_string()),
-                b'n' => {
-                    self.literal(b"null")?;
-                    None
-                }
-                b'-' | b'0'..=b'9' => Some(self.int_text()?.to_string()),
+            match self.peek()? {
+                b'"' => self.skip_string()?,
+                b't' => self.literal(b"true")?,
+                b'f' => self.literal(b"false")?,
+                b'n' => self.literal(b"null")?,
+                b'-' | b'0'..=b'9' => self.int_text().map(|_| ())?,
                 _ => return None,
-            };
-            pairs.push((key, value));
+            }
+            let end = self.pos;
             self.ws();
             if self.eat(b',').is_some() {
                 self.ws();
                 continue;
             }
             self.eat(b'}')?;
-            break;
+            return Some((start, end));
         }
-        // serde keeps the last occurrence of a key, and a later null drops an earlier value: a
-        // stable sort keeps occurrences in input order, so the last of each run wins.
-        if !pairs.is_sorted_by(|a, b| a.0 < b.0) {
-            pairs.sort_by(|a, b| a.0.cmp(&b.0));
-            let mut unique: Vec<(String, Option<String>)> = Vec::with_capacity(pairs.len());
-            for pair in pairs {
-                if unique.last().is_some_and(|last| last.0 == pair.0) {
-                    unique.pop();
-                }
-                unique.push(pair);
-            }
-            pairs = unique;
-        }
-        *map = pairs
-            .into_iter()
-            .filter_map(|(k, v)| v.map(|v| (k, v)))
-            .collect();
-        Some(())
     }
 
     /// Skips the value of an unknown member when it is a string, integer or literal.
     fn skip_scalar_or_string(&mut self) -> Option<()> {
         match self.peek()? {
-            b'"' => self.string().map(|_| ()),
+            b'"' => self.skip_string(),
             b't' => self.literal(b"true"),
             b'f' => self.literal(b"false"),
             b'n' => self.literal(b"null"),
@@ -381,6 +475,31 @@ impl<'a> Reader<'a> {
             _ => None,
         }
     }
+}
+
+/// The map the members stand for, as serde builds it: the last occurrence of a key wins and a
+/// later `null` removes an earlier value.
+pub(super) fn members_to_map(text: &str) -> ExtFields {
+    let mut pairs: Vec<(String, Option<String>)> = members(text)
+        .map(|(k, v)| (k.into_owned(), v.map(Cow::into_owned)))
+        .collect();
+    // Clients send the keys sorted, so the map is usually bulk-built from a sorted run; otherwise
+    // a stable sort keeps occurrences in input order, so the last of each run wins.
+    if !pairs.is_sorted_by(|a, b| a.0 < b.0) {
+        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut unique: Vec<(String, Option<String>)> = Vec::with_capacity(pairs.len());
+        for pair in pairs {
+            if unique.last().is_some_and(|last| last.0 == pair.0) {
+                unique.pop();
+            }
+            unique.push(pair);
+        }
+        pairs = unique;
+    }
+    pairs
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k, v)))
+        .collect()
 }
 
 #[cfg(test)]
@@ -503,6 +622,66 @@ mod tests {
             let back = read_header(&fast);
             prop_assert_eq!(back.as_ref(), Some(&cmd));
             prop_assert_eq!(back, decode_json_header_serde(&fast).ok());
+        }
+    }
+
+    #[test]
+    fn needs_look_finds_every_special_byte() {
+        for special in (0u8..0x20).chain([b'"', b'\\']) {
+            for at in 0..8 {
+                let mut bytes = *b"abcdefgh";
+                bytes[at] = special;
+                assert!(
+                    needs_look(u64::from_le_bytes(bytes)),
+                    "{special:#x} at {at}"
+                );
+            }
+        }
+        for plain in (0x20u8..=0xff).filter(|b| *b != b'"' && *b != b'\\') {
+            assert!(!needs_look(u64::from_le_bytes([plain; 8])), "{plain:#x}");
+        }
+        assert!(!needs_look(u64::from_le_bytes(*b"\xc3\xa9 !#[]~")));
+    }
+
+    proptest! {
+        #[test]
+        fn raw_fields_mean_what_serde_reads(
+            members in proptest::collection::vec(
+                (
+                    "[a-c]|[\\x01\"é]{1,2}",
+                    prop_oneof![
+                        "\\PC{0,6}|[\\x00-\\x1f\"\\\\/]{0,3}".prop_map(|v| {
+                            let mut out = Vec::new();
+                            write_str(&v, &mut out);
+                            String::from_utf8(out).unwrap()
+                        }),
+                        any::<i64>().prop_filter("18 digits at most", |v| v.unsigned_abs() < 10u64.pow(18)).prop_map(|v| v.to_string()),
+                        Just("true".to_string()),
+                        Just("false".to_string()),
+                        Just("null".to_string()),
+                    ],
+                ),
+                0..8,
+            ),
+        ) {
+            let text = members
+                .iter()
+                .map(|(k, v)| {
+                    let mut key = Vec::new();
+                    write_str(k, &mut key);
+                    format!("{}:{v}", String::from_utf8(key).unwrap())
+                })
+                .collect::<Vec<_>>()
+                .join(",");
+            let header = format!("{{\"code\":1,\"extFields\":{{{text}}}}}");
+            let fast = read_header(header.as_bytes()).expect("common shape");
+            prop_assert!(fast.ext_fields.is_empty());
+            prop_assert_eq!(fast.ext_fields_raw.is_some(), !members.is_empty());
+            let serde = decode_json_header_serde(header.as_bytes()).unwrap();
+            prop_assert_eq!(fast.ext_fields_view().into_owned(), serde.ext_fields.clone());
+            for (k, _) in &members {
+                prop_assert_eq!(fast.ext_field(k).map(|v| v.into_owned()), serde.ext_fields.get(k).cloned());
+            }
         }
     }
 }

@@ -4,12 +4,16 @@
 //! Invariants: `flag` bit 0 marks a response, bit 1 a oneway request; a response
 //! carries its request's `opaque`. `ext_fields` is a sorted map so both header
 //! encodings write keys in a stable, fastjson-like order. A body that is empty
-//! on the wire is `None`.
+//! on the wire is `None`. A command decoded from a JSON header keeps its extFields unparsed in
+//! `ext_fields_raw` (the map is then empty); the accessors below read either form, and
+//! `ext_fields_mut` turns the raw form into the map.
 
 mod binary;
 mod json;
 mod json_fast;
+pub mod raw_fields;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -25,6 +29,7 @@ pub use json::{decode_json_header, encode_json_header};
 pub use json_fast::write_header as write_json_header;
 pub(crate) use json_fast::write_i64 as write_json_i64;
 pub(crate) use json_fast::write_str as write_json_str;
+pub use raw_fields::RawExtFields;
 
 /// The custom header fields of a command (`extFields`): string keys to string values.
 pub type ExtFields = BTreeMap<String, String>;
@@ -170,7 +175,7 @@ impl fmt::Display for LanguageCode {
 }
 
 /// One remoting command (request or response).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct RemotingCommand {
     /// Request code for requests, response code for responses.
     pub code: i32,
@@ -184,10 +189,15 @@ pub struct RemotingCommand {
     pub ext_fields: ExtFields,
     /// extFields already rendered as the members of a JSON object (`"a":"x","b":"1"`, keys in
     /// ascending order, values JSON strings), for the per-message send path that would
-    /// otherwise build a map only to write it. The JSON writer emits these members when
-    /// `ext_fields` is empty; the binary writer refuses a command that has them. Decoders
+    /// otherwise build a map only to write it. The JSON writer emits these members as they are
+    /// when they are the command's only fields; the accessors read them like the map. Decoders
     /// never set it.
     pub ext_fields_json: Option<String>,
+    /// extFields of a command decoded from a JSON header, as received (`ext_fields` is then
+    /// empty): typed headers read them without a map. Use the accessors (`decode_header`,
+    /// `take_header`, `ext_field`, `ext_fields_view`, `ext_fields_mut`) rather than the map
+    /// field on a decoded command.
+    pub ext_fields_raw: Option<RawExtFields>,
     pub body: Option<Bytes>,
     /// How the header is (or was) serialized on the wire.
     pub serialize_type: SerializeType,
@@ -204,9 +214,37 @@ impl Default for RemotingCommand {
             remark: None,
             ext_fields: ExtFields::new(),
             ext_fields_json: None,
+            ext_fields_raw: None,
             body: None,
             serialize_type: SerializeType::Json,
         }
+    }
+}
+
+/// Where a command's extFields are held.
+enum FieldsSource<'a> {
+    /// In the map (possibly empty), nowhere else.
+    Map(&'a ExtFields),
+    /// Only in the received JSON members.
+    Raw(&'a str),
+    /// Only in the pre-rendered JSON members.
+    Json(&'a str),
+    /// In more than one place: merged through a map.
+    Mixed,
+}
+
+/// Equal when every member is, comparing extFields by content whichever form holds them.
+impl PartialEq for RemotingCommand {
+    fn eq(&self, other: &Self) -> bool {
+        self.code == other.code
+            && self.language == other.language
+            && self.version == other.version
+            && self.opaque == other.opaque
+            && self.flag == other.flag
+            && self.remark == other.remark
+            && self.body == other.body
+            && self.serialize_type == other.serialize_type
+            && self.ext_fields_view() == other.ext_fields_view()
     }
 }
 
@@ -297,23 +335,110 @@ impl RemotingCommand {
 
     /// Adds the typed header's fields to extFields.
     pub fn with_header<H: CommandHeader>(mut self, header: &H) -> Self {
-        header.to_ext_fields(&mut self.ext_fields);
+        header.to_ext_fields(self.ext_fields_mut());
         self
+    }
+
+    /// Where this command's extFields are, for the accessors below.
+    fn fields_source(&self) -> FieldsSource<'_> {
+        let raw = self.ext_fields_raw.as_ref().map(RawExtFields::as_json);
+        let json = self.ext_fields_json.as_deref();
+        match (raw, json, self.ext_fields.is_empty()) {
+            (None, None, _) => FieldsSource::Map(&self.ext_fields),
+            (Some(text), None, true) => FieldsSource::Raw(text),
+            (None, Some(text), true) => FieldsSource::Json(text),
+            _ => FieldsSource::Mixed,
+        }
     }
 
     /// Decodes the typed custom header from extFields.
     pub fn decode_header<H: CommandHeader>(&self) -> Result<H, HeaderError> {
-        H::from_ext_fields(&self.ext_fields)
+        match self.fields_source() {
+            FieldsSource::Map(map) => H::from_ext_fields(map),
+            FieldsSource::Raw(text) | FieldsSource::Json(text) => H::from_json_members(text),
+            FieldsSource::Mixed => H::from_ext_fields(&self.ext_fields_view()),
+        }
     }
 
     /// Decodes the typed custom header, moving its strings out of extFields (left empty).
     pub fn take_header<H: CommandHeader>(&mut self) -> Result<H, HeaderError> {
-        H::from_owned_ext_fields(std::mem::take(&mut self.ext_fields))
+        match self.fields_source() {
+            FieldsSource::Raw(_) => match self.ext_fields_raw.take() {
+                Some(raw) => H::from_json_members(raw.as_json()),
+                None => H::from_owned_ext_fields(ExtFields::new()),
+            },
+            FieldsSource::Json(_) => {
+                let text = self.ext_fields_json.take().unwrap_or_default();
+                H::from_json_members(&text)
+            }
+            FieldsSource::Map(_) | FieldsSource::Mixed => {
+                H::from_owned_ext_fields(std::mem::take(self.ext_fields_mut()))
+            }
+        }
     }
 
     /// The value of one extField.
-    pub fn ext_field(&self, key: &str) -> Option<&str> {
-        self.ext_fields.get(key).map(String::as_str)
+    pub fn ext_field(&self, key: &str) -> Option<Cow<'_, str>> {
+        if let Some(v) = self.ext_fields.get(key) {
+            return Some(Cow::Borrowed(v.as_str()));
+        }
+        let json = self.ext_fields_json.as_deref();
+        json.and_then(|text| raw_fields::get(text, key))
+            .or_else(|| {
+                let raw = self.ext_fields_raw.as_ref();
+                raw.and_then(|raw| raw_fields::get(raw.as_json(), key))
+            })
+    }
+
+    /// The extFields as a map, built only when they are not held in the map alone.
+    pub fn ext_fields_view(&self) -> Cow<'_, ExtFields> {
+        match self.fields_source() {
+            FieldsSource::Map(map) => Cow::Borrowed(map),
+            _ => {
+                let mut map = self.ext_fields.clone();
+                let mut all = self.non_map_fields();
+                // Fields set on the map override pre-rendered ones, which override received ones.
+                all.append(&mut map);
+                Cow::Owned(all)
+            }
+        }
+    }
+
+    /// The received and pre-rendered fields as one map (pre-rendered ones win).
+    fn non_map_fields(&self) -> ExtFields {
+        let mut map = self
+            .ext_fields_raw
+            .as_ref()
+            .map(RawExtFields::to_map)
+            .unwrap_or_default();
+        if let Some(text) = self.ext_fields_json.as_deref() {
+            map.append(&mut raw_fields::to_map(text));
+        }
+        map
+    }
+
+    /// The extFields map for changing: received and pre-rendered fields are moved into it first.
+    pub fn ext_fields_mut(&mut self) -> &mut ExtFields {
+        if self.ext_fields_raw.is_some() || self.ext_fields_json.is_some() {
+            let mut map = self.non_map_fields();
+            map.append(&mut self.ext_fields);
+            self.ext_fields = map;
+            self.ext_fields_raw = None;
+            self.ext_fields_json = None;
+        }
+        &mut self.ext_fields
+    }
+
+    /// Adds the typed header's fields rendered straight to JSON members when the command has no
+    /// fields yet (the per-message responses: no map built only to be written), else like
+    /// `with_header`. Read back through the accessors, the result is the same.
+    pub fn with_header_json<H: CommandHeader>(mut self, header: &H) -> Self {
+        if matches!(self.fields_source(), FieldsSource::Map(m) if m.is_empty()) {
+            self.ext_fields_json = Some(header.json_members());
+            self
+        } else {
+            self.with_header(header)
+        }
     }
 
     /// The body bytes, or an empty slice.
@@ -385,5 +510,59 @@ mod tests {
         let a = RemotingCommand::new_request(1).opaque;
         let b = RemotingCommand::new_request(1).opaque;
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn json_rendered_headers_read_and_write_like_the_map() {
+        use crate::header::SendMessageResponseHeader;
+        let h = SendMessageResponseHeader {
+            msg_id: "ID\u{1}".into(),
+            queue_id: 3,
+            queue_offset: -9,
+            msg_region: Some("R".into()),
+            ..Default::default()
+        };
+        let req = RemotingCommand::new_request(310);
+        let by_map = RemotingCommand::success_to(&req).with_header(&h);
+        let by_json = RemotingCommand::success_to(&req).with_header_json(&h);
+        assert!(by_json.ext_fields.is_empty() && by_json.ext_fields_json.is_some());
+        assert_eq!(by_json, by_map);
+        assert_eq!(
+            by_json.encode_header().unwrap(),
+            by_map.encode_header().unwrap()
+        );
+        assert_eq!(by_json.ext_field("queueOffset").as_deref(), Some("-9"));
+        assert_eq!(
+            by_json.decode_header::<SendMessageResponseHeader>(),
+            Ok(h.clone())
+        );
+        for st in [SerializeType::Json, SerializeType::RocketMq] {
+            let mut a = by_json.clone();
+            let mut b = by_map.clone();
+            a.serialize_type = st;
+            b.serialize_type = st;
+            assert_eq!(a.encode_header().unwrap(), b.encode_header().unwrap());
+        }
+        // Adding to the map keeps the rendered fields.
+        let mut mixed = by_json.clone();
+        mixed.ext_fields.insert("extra".into(), "1".into());
+        assert_eq!(mixed.ext_field("msgId").as_deref(), Some("ID\u{1}"));
+        let mut expected = by_map.clone();
+        expected.ext_fields.insert("extra".into(), "1".into());
+        assert_eq!(
+            mixed.encode_header().unwrap(),
+            expected.encode_header().unwrap()
+        );
+        assert_eq!(
+            mixed.clone().take_header::<SendMessageResponseHeader>(),
+            Ok(h)
+        );
+        mixed.ext_fields_mut().remove("msgId");
+        assert!(mixed.ext_fields_json.is_none());
+        assert_eq!(mixed.ext_field("msgId"), None);
+        // A second header on a rendered command goes through the map.
+        let twice = by_json.with_header_json(&crate::header::OffsetResponseHeader { offset: 5 });
+        assert_eq!(twice.ext_field("offset").as_deref(), Some("5"));
+        assert_eq!(twice.ext_field("queueId").as_deref(), Some("3"));
     }
 }

@@ -28,6 +28,8 @@ pub use query::*;
 pub use route::*;
 pub use send::*;
 
+use std::borrow::Cow;
+
 use crate::command::ExtFields;
 
 /// Why extFields could not be turned into a typed header.
@@ -74,6 +76,13 @@ pub trait CommandHeader: Sized {
     fn from_owned_ext_fields(fields: ExtFields) -> Result<Self, HeaderError> {
         Self::from_ext_fields(&fields)
     }
+
+    /// Reads the header from extFields JSON members (a decoded command's raw fields, or
+    /// pre-rendered ones) without building a map. Same result and errors as `from_ext_fields`
+    /// on the map they stand for.
+    fn from_json_members(members: &str) -> Result<Self, HeaderError> {
+        Self::from_owned_ext_fields(crate::command::raw_fields::to_map(members))
+    }
 }
 
 /// A scalar type that can be a header field value.
@@ -87,6 +96,17 @@ pub trait HeaderValue: Sized {
     /// `parse` for text that is not needed afterwards.
     fn parse_owned(field: &'static str, text: String) -> Result<Self, HeaderError> {
         Self::parse(field, &text)
+    }
+    /// `parse` for text that may be borrowed from a raw header.
+    fn parse_cow(field: &'static str, text: Cow<'_, str>) -> Result<Self, HeaderError> {
+        match text {
+            Cow::Borrowed(t) => Self::parse(field, t),
+            Cow::Owned(t) => Self::parse_owned(field, t),
+        }
+    }
+    /// Appends the value as a JSON string (the form every extFields value is written in).
+    fn write_json(&self, out: &mut Vec<u8>) {
+        crate::command::write_json_str(&self.render(), out);
     }
 }
 
@@ -103,10 +123,13 @@ impl HeaderValue for String {
     fn parse_owned(_: &'static str, text: String) -> Result<Self, HeaderError> {
         Ok(text)
     }
+    fn write_json(&self, out: &mut Vec<u8>) {
+        crate::command::write_json_str(self, out);
+    }
 }
 
 macro_rules! numeric_value {
-    ($t:ty, $name:literal) => {
+    ($t:ty, $name:literal $(, $json:item)?) => {
         impl HeaderValue for $t {
             fn parse(field: &'static str, text: &str) -> Result<Self, HeaderError> {
                 text.parse::<$t>().map_err(|_| HeaderError::Invalid {
@@ -118,12 +141,29 @@ macro_rules! numeric_value {
             fn render(&self) -> String {
                 self.to_string()
             }
+            $($json)?
         }
     };
 }
 
-numeric_value!(i32, "int (32-bit decimal integer)");
-numeric_value!(i64, "long (64-bit decimal integer)");
+numeric_value!(
+    i32,
+    "int (32-bit decimal integer)",
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.push(b'"');
+        crate::command::write_json_i64(i64::from(*self), out);
+        out.push(b'"');
+    }
+);
+numeric_value!(
+    i64,
+    "long (64-bit decimal integer)",
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.push(b'"');
+        crate::command::write_json_i64(*self, out);
+        out.push(b'"');
+    }
+);
 numeric_value!(f64, "double");
 
 impl HeaderValue for bool {
@@ -134,6 +174,9 @@ impl HeaderValue for bool {
     fn render(&self) -> String {
         self.to_string()
     }
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(if *self { b"\"true\"" } else { b"\"false\"" });
+    }
 }
 
 /// A header struct field: a required `T` or an optional `Option<T>`.
@@ -141,12 +184,26 @@ pub trait HeaderField: Sized {
     fn read(fields: &ExtFields, key: &'static str) -> Result<Self, HeaderError>;
     /// Appends `key → text` when the field is present.
     fn write(&self, fields: &mut Vec<(String, String)>, key: &'static str);
-    /// Appends `key → text` when the field is present, the key borrowed.
-    fn render_into(&self, fields: &mut Vec<(&'static str, String)>, key: &'static str);
     /// `write` that moves the value's text in.
     fn write_owned(self, fields: &mut Vec<(String, String)>, key: &'static str);
     /// `read` that moves the value's text out of `fields`.
     fn take(fields: &mut ExtFields, key: &'static str) -> Result<Self, HeaderError>;
+    /// `read` from the field's text as found in raw extFields (`None` when absent).
+    fn from_text(text: Option<Cow<'_, str>>, key: &'static str) -> Result<Self, HeaderError>;
+}
+
+/// Writes a header field as one JSON object member (`"key":"value"`, preceded by a comma unless
+/// it is the first), or nothing when it is an absent optional field.
+pub trait JsonMember {
+    fn write_member(&self, key: &str, out: &mut Vec<u8>);
+}
+
+fn member_key(key: &str, out: &mut Vec<u8>) {
+    if !out.is_empty() {
+        out.push(b',');
+    }
+    crate::command::write_json_str(key, out);
+    out.push(b':');
 }
 
 macro_rules! header_field {
@@ -164,13 +221,29 @@ macro_rules! header_field {
             fn write_owned(self, fields: &mut Vec<(String, String)>, key: &'static str) {
                 fields.push((key.to_string(), self.into_text()));
             }
-            fn render_into(&self, fields: &mut Vec<(&'static str, String)>, key: &'static str) {
-                fields.push((key, self.render()));
-            }
             fn take(fields: &mut ExtFields, key: &'static str) -> Result<Self, HeaderError> {
                 match fields.remove(key) {
                     Some(text) => <$t as HeaderValue>::parse_owned(key, text),
                     None => Err(HeaderError::Missing(key)),
+                }
+            }
+            fn from_text(text: Option<Cow<'_, str>>, key: &'static str) -> Result<Self, HeaderError> {
+                match text {
+                    Some(text) => <$t as HeaderValue>::parse_cow(key, text),
+                    None => Err(HeaderError::Missing(key)),
+                }
+            }
+        }
+        impl JsonMember for $t {
+            fn write_member(&self, key: &str, out: &mut Vec<u8>) {
+                member_key(key, out);
+                self.write_json(out);
+            }
+        }
+        impl JsonMember for Option<$t> {
+            fn write_member(&self, key: &str, out: &mut Vec<u8>) {
+                if let Some(v) = self {
+                    v.write_member(key, out);
                 }
             }
         }
@@ -188,35 +261,17 @@ macro_rules! header_field {
                     fields.push((key.to_string(), v.into_text()));
                 }
             }
-            fn render_into(&self, fields: &mut Vec<(&'static str, String)>, key: &'static str) {
-                if let Some(v) = self {
-                    fields.push((key, v.render()));
-                }
-            }
             fn take(fields: &mut ExtFields, key: &'static str) -> Result<Self, HeaderError> {
                 fields.remove(key).map(|text| <$t as HeaderValue>::parse_owned(key, text)).transpose()
+            }
+            fn from_text(text: Option<Cow<'_, str>>, key: &'static str) -> Result<Self, HeaderError> {
+                text.map(|text| <$t as HeaderValue>::parse_cow(key, text)).transpose()
             }
         }
     )*};
 }
 
 header_field!(String, i32, i64, f64, bool);
-
-/// Writes sorted `key → text` pairs as JSON object members (the inside of `extFields`).
-pub(crate) fn render_members(pairs: &[(&'static str, String)]) -> String {
-    let mut out: Vec<u8> =
-        Vec::with_capacity(pairs.iter().map(|(k, v)| k.len() + v.len() + 6).sum());
-    for (i, (k, v)) in pairs.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        crate::command::write_json_str(k, &mut out);
-        out.push(b':');
-        crate::command::write_json_str(v, &mut out);
-    }
-    // Built from &str values and ASCII escapes, so always valid UTF-8.
-    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
-}
 
 /// Declares a header struct whose fields map to extFields keys. Required
 /// fields have a plain type, optional ones an `Option`.
@@ -254,11 +309,32 @@ macro_rules! command_header {
             }
             #[allow(unused_variables, unused_mut)]
             fn json_members(&self) -> String {
-                let mut pairs: Vec<(&'static str, String)> = Vec::with_capacity(16);
-                $( $crate::header::HeaderField::render_into(&self.$field, &mut pairs, $key); )*
+                const KEYS: &[&str] = &[$($key),*];
+                let mut members: [(&'static str, &dyn $crate::header::JsonMember); KEYS.len()] =
+                    [$( ($key, &self.$field) ),*];
                 // The map's order: keys compared bytewise.
-                pairs.sort_unstable_by(|a, b| a.0.cmp(b.0));
-                $crate::header::render_members(&pairs)
+                members.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                let mut out: Vec<u8> = Vec::with_capacity(32 * KEYS.len());
+                for (key, value) in members {
+                    value.write_member(key, &mut out);
+                }
+                // Built from &str values and ASCII escapes, so always valid UTF-8.
+                String::from_utf8(out)
+                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+            }
+            #[allow(unused_variables, unused_mut)]
+            fn from_json_members(
+                members: &str,
+            ) -> Result<Self, $crate::header::HeaderError> {
+                const KEYS: &[&str] = &[$($key),*];
+                let mut slots: [Option<std::borrow::Cow<'_, str>>; KEYS.len()] =
+                    [$( { let _ = $key; None } ),*];
+                $crate::command::raw_fields::fill(members, KEYS, &mut slots);
+                // Fields are initialised in declaration order, the order of KEYS and slots.
+                let mut slots = slots.into_iter();
+                Ok(Self { $(
+                    $field: $crate::header::HeaderField::from_text(slots.next().flatten(), $key)?,
+                )* })
             }
             #[allow(unused_variables, unused_mut)]
             fn from_owned_ext_fields(
@@ -371,6 +447,65 @@ mod tests {
             assert_eq!(
                 Sample::from_owned_ext_fields(fields.clone()),
                 Sample::from_ext_fields(&fields)
+            );
+        }
+    }
+
+    /// A JSON value for one extFields member: strings (with escapes), integers, literals.
+    fn arb_value() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            "[a-z0-9\\x01\\x02\"\\\\é]{0,6}".prop_map(|v| {
+                let mut out = Vec::new();
+                crate::command::write_json_str(&v, &mut out);
+                String::from_utf8(out).unwrap()
+            }),
+            any::<i32>().prop_map(|v| v.to_string()),
+            Just("true".to_string()),
+            Just("false".to_string()),
+            Just("null".to_string()),
+            Just("\"ten\"".to_string()),
+            Just("99999999999".to_string()),
+        ]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn raw_fields_decode_like_the_map(
+            members in proptest::collection::vec(
+                (proptest::sample::select(vec!["name", "count", "big", "on", "other", "\\u006eame"]), arb_value()),
+                0..10,
+            ),
+        ) {
+            let text = members
+                .iter()
+                .map(|(k, v)| format!("\"{k}\":{v}"))
+                .collect::<Vec<_>>()
+                .join(",");
+            let header = format!("{{\"code\":1,\"extFields\":{{{text}}}}}");
+            let mut cmd = crate::command::decode_json_header(header.as_bytes()).unwrap();
+            proptest::prop_assert!(cmd.ext_fields.is_empty());
+            let map = cmd.ext_fields_view().into_owned();
+            let want = Sample::from_ext_fields(&map);
+            proptest::prop_assert_eq!(cmd.decode_header::<Sample>(), want.clone());
+            proptest::prop_assert_eq!(cmd.take_header::<Sample>(), want);
+            proptest::prop_assert!(cmd.ext_fields_raw.is_none());
+        }
+
+        #[test]
+        fn json_members_write_what_the_map_writes(
+            name in "[a-z\\x01\"é]{0,6}", count in proptest::prelude::any::<i32>(),
+            big in proptest::prelude::any::<Option<i64>>(), on in proptest::prelude::any::<Option<bool>>(),
+        ) {
+            let h = Sample { name, count, big, on };
+            let mut by_map = crate::command::RemotingCommand::new_request(1);
+            by_map.ext_fields = h.ext_fields();
+            let mut by_json = by_map.clone();
+            by_json.ext_fields = ExtFields::new();
+            by_json.ext_fields_json = Some(h.json_members());
+            proptest::prop_assert_eq!(
+                crate::command::encode_json_header(&by_json).unwrap(),
+                crate::command::encode_json_header(&by_map).unwrap()
             );
         }
     }

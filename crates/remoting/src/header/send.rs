@@ -4,7 +4,7 @@
 //! The V2 header is the same data with one-letter keys; `From` converts both ways
 //! and `SendMessageRequestHeader::from_command` picks the key set by code.
 
-use super::{command_header, CommandHeader, HeaderError};
+use super::{command_header, HeaderError};
 use crate::code::request;
 use crate::command::RemotingCommand;
 
@@ -93,16 +93,60 @@ impl From<SendMessageRequestHeader> for SendMessageRequestHeaderV2 {
 
 impl SendMessageRequestHeaderV2 {
     /// The header as extFields JSON members (`RemotingCommand::ext_fields_json`): the bytes the
-    /// JSON writer would produce from `ext_fields()`, without building the map. The one-letter
-    /// keys are already in ascending order.
+    /// JSON writer would produce from `ext_fields()`, without building the map.
     pub fn to_json_members(&self) -> String {
+        SendHeaderFields {
+            producer_group: &self.a,
+            topic: &self.b,
+            default_topic: &self.c,
+            default_topic_queue_nums: self.d,
+            queue_id: self.e,
+            sys_flag: self.f,
+            born_timestamp: self.g,
+            flag: self.h,
+            properties: self.i.as_deref(),
+            reconsume_times: self.j,
+            unit_mode: self.k,
+            max_reconsume_times: self.l,
+            batch: self.m,
+            broker_name: self.n.as_deref(),
+        }
+        .to_v2_json_members()
+    }
+}
+
+/// A send request header's fields borrowed from the sender's own data, for rendering the
+/// SEND_MESSAGE_V2 / SEND_BATCH_MESSAGE header without copying the topic, group, properties
+/// and broker name into a header struct first (a producer does this per message).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct SendHeaderFields<'a> {
+    pub producer_group: &'a str,
+    pub topic: &'a str,
+    pub default_topic: &'a str,
+    pub default_topic_queue_nums: i32,
+    pub queue_id: i32,
+    pub sys_flag: i32,
+    pub born_timestamp: i64,
+    pub flag: i32,
+    pub properties: Option<&'a str>,
+    pub reconsume_times: Option<i32>,
+    pub unit_mode: Option<bool>,
+    pub max_reconsume_times: Option<i32>,
+    pub batch: Option<bool>,
+    pub broker_name: Option<&'a str>,
+}
+
+impl SendHeaderFields<'_> {
+    /// The V2 header (one-letter keys, already in ascending order) as extFields JSON members:
+    /// the bytes the JSON writer would produce from the V2 header's map.
+    pub fn to_v2_json_members(&self) -> String {
         // Properties dominate; the rest is under 150 bytes.
         let mut out: Vec<u8> = Vec::with_capacity(
-            160 + self.a.len()
-                + self.b.len()
-                + self.c.len()
-                + self.i.as_ref().map_or(0, String::len)
-                + self.n.as_ref().map_or(0, String::len),
+            160 + self.producer_group.len()
+                + self.topic.len()
+                + self.default_topic.len()
+                + self.properties.map_or(0, str::len)
+                + self.broker_name.map_or(0, str::len),
         );
         fn text(out: &mut Vec<u8>, key: &str, v: &str) {
             if !out.is_empty() {
@@ -130,30 +174,30 @@ impl SendMessageRequestHeaderV2 {
             open(out, key);
             out.extend_from_slice(if v { b"true\"" } else { b"false\"" });
         }
-        text(&mut out, "a", &self.a);
-        text(&mut out, "b", &self.b);
-        text(&mut out, "c", &self.c);
-        scalar(&mut out, "d", self.d.into());
-        scalar(&mut out, "e", self.e.into());
-        scalar(&mut out, "f", self.f.into());
-        scalar(&mut out, "g", self.g);
-        scalar(&mut out, "h", self.h.into());
-        if let Some(v) = &self.i {
+        text(&mut out, "a", self.producer_group);
+        text(&mut out, "b", self.topic);
+        text(&mut out, "c", self.default_topic);
+        scalar(&mut out, "d", self.default_topic_queue_nums.into());
+        scalar(&mut out, "e", self.queue_id.into());
+        scalar(&mut out, "f", self.sys_flag.into());
+        scalar(&mut out, "g", self.born_timestamp);
+        scalar(&mut out, "h", self.flag.into());
+        if let Some(v) = self.properties {
             text(&mut out, "i", v);
         }
-        if let Some(v) = self.j {
+        if let Some(v) = self.reconsume_times {
             scalar(&mut out, "j", v.into());
         }
-        if let Some(v) = self.k {
+        if let Some(v) = self.unit_mode {
             flag(&mut out, "k", v);
         }
-        if let Some(v) = self.l {
+        if let Some(v) = self.max_reconsume_times {
             scalar(&mut out, "l", v.into());
         }
-        if let Some(v) = self.m {
+        if let Some(v) = self.batch {
             flag(&mut out, "m", v);
         }
-        if let Some(v) = &self.n {
+        if let Some(v) = self.broker_name {
             text(&mut out, "n", v);
         }
         // Built from &str values and ASCII escapes, so always valid UTF-8.
@@ -167,34 +211,34 @@ impl SendMessageRequestHeader {
     /// SEND_BATCH_MESSAGE / SEND_REPLY_MESSAGE(_V2) request, choosing the key set
     /// by its code. Errors name the long field name for clarity.
     pub fn from_command(cmd: &RemotingCommand) -> Result<Self, HeaderError> {
-        match cmd.code {
-            request::SEND_MESSAGE_V2
-            | request::SEND_BATCH_MESSAGE
-            | request::SEND_REPLY_MESSAGE_V2 => {
-                SendMessageRequestHeaderV2::from_ext_fields(&cmd.ext_fields)
-                    .map(Into::into)
-                    .map_err(long_name_error)
-            }
-            _ => SendMessageRequestHeader::from_ext_fields(&cmd.ext_fields),
+        if uses_short_keys(cmd.code) {
+            cmd.decode_header::<SendMessageRequestHeaderV2>()
+                .map(Into::into)
+                .map_err(long_name_error)
+        } else {
+            cmd.decode_header()
         }
     }
 
     /// `from_command` for a handler that no longer needs the request's extFields: they are
     /// taken out of `cmd` (left empty) and the strings (properties, topic, group) are moved
-    /// into the header instead of copied.
+    /// (or, from a decoded header, read once) into the header instead of copied.
     pub fn take_from_command(cmd: &mut RemotingCommand) -> Result<Self, HeaderError> {
-        let fields = std::mem::take(&mut cmd.ext_fields);
-        match cmd.code {
-            request::SEND_MESSAGE_V2
-            | request::SEND_BATCH_MESSAGE
-            | request::SEND_REPLY_MESSAGE_V2 => {
-                SendMessageRequestHeaderV2::from_owned_ext_fields(fields)
-                    .map(Into::into)
-                    .map_err(long_name_error)
-            }
-            _ => SendMessageRequestHeader::from_owned_ext_fields(fields),
+        if uses_short_keys(cmd.code) {
+            cmd.take_header::<SendMessageRequestHeaderV2>()
+                .map(Into::into)
+                .map_err(long_name_error)
+        } else {
+            cmd.take_header()
         }
     }
+}
+
+fn uses_short_keys(code: i32) -> bool {
+    matches!(
+        code,
+        request::SEND_MESSAGE_V2 | request::SEND_BATCH_MESSAGE | request::SEND_REPLY_MESSAGE_V2
+    )
 }
 
 fn long_name(short: &str) -> &'static str {
@@ -250,6 +294,7 @@ command_header! {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::header::CommandHeader;
 
     fn long() -> SendMessageRequestHeader {
         SendMessageRequestHeader {
@@ -278,7 +323,7 @@ mod tests {
         cmd.ext_fields = fields;
         assert_eq!(SendMessageRequestHeader::from_command(&cmd).unwrap(), h);
         let cmd = RemotingCommand::request_with_header(request::SEND_MESSAGE, &h);
-        assert_eq!(cmd.ext_field("producerGroup"), Some("pg"));
+        assert_eq!(cmd.ext_field("producerGroup").as_deref(), Some("pg"));
         assert_eq!(SendMessageRequestHeader::from_command(&cmd).unwrap(), h);
     }
 
@@ -360,15 +405,24 @@ mod tests {
     }
 
     #[test]
-    fn json_members_are_refused_by_the_binary_header() {
+    fn json_members_go_into_the_binary_header_as_fields() {
         let v2 = SendMessageRequestHeaderV2::from(long());
         let mut cmd = RemotingCommand::request_with_json_fields(
             request::SEND_MESSAGE_V2,
             v2.to_json_members(),
         );
         cmd.serialize_type = crate::command::SerializeType::RocketMq;
-        let err = cmd.encode_header().unwrap_err();
-        assert!(err.to_string().contains("binary header"), "{err}");
+        let mut by_map = RemotingCommand::request_with_header(request::SEND_MESSAGE_V2, &v2);
+        by_map.opaque = cmd.opaque;
+        by_map.serialize_type = crate::command::SerializeType::RocketMq;
+        assert_eq!(
+            cmd.encode_header().unwrap(),
+            by_map.encode_header().unwrap()
+        );
+        assert_eq!(
+            SendMessageRequestHeader::from_command(&cmd).unwrap(),
+            long()
+        );
     }
 
     #[test]

@@ -1,0 +1,153 @@
+//! `RawExtFields`: the extFields of a decoded JSON header, kept as the text of the object's
+//! members instead of a map.
+//!
+//! Why: a send request carries fourteen fields and its response eight; building a
+//! `BTreeMap<String, String>` for them (two allocations per field plus the tree) and then taking
+//! the strings out again was the largest per-message cost of header decoding on both broker and
+//! client. Typed headers read the members straight into their fields (`CommandHeader::
+//! from_json_members`), allocating only for the string fields they keep. The free functions
+//! read any members text in this form, including pre-rendered `ext_fields_json`.
+//!
+//! Invariants: the text is exactly what the JSON reader accepted as the inside of an extFields
+//! object (string keys; string, integer, `true`/`false`/`null` values), so reading it again
+//! cannot fail; its meaning is serde's: the last occurrence of a key wins, a `null` value removes
+//! the key, scalar values stand for their text.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use super::json_fast::{members, members_to_map};
+use super::ExtFields;
+
+/// extFields as received, unparsed (see the module docs).
+#[derive(Clone)]
+pub struct RawExtFields {
+    text: Box<str>,
+}
+
+impl RawExtFields {
+    /// Wraps members text the JSON reader has validated.
+    pub(super) fn from_validated(text: &str) -> Self {
+        RawExtFields { text: text.into() }
+    }
+
+    /// The members' JSON text (inside the braces), as received.
+    pub fn as_json(&self) -> &str {
+        &self.text
+    }
+
+    /// Every member in wire order: key and value text (`None` for JSON null). A key may repeat;
+    /// the last occurrence is the one that counts.
+    pub fn iter(&self) -> impl Iterator<Item = (Cow<'_, str>, Option<Cow<'_, str>>)> {
+        members(&self.text)
+    }
+
+    /// The value of `key` as the map would hold it.
+    pub fn get(&self, key: &str) -> Option<Cow<'_, str>> {
+        get(&self.text, key)
+    }
+
+    /// The fields as a map.
+    pub fn to_map(&self) -> ExtFields {
+        to_map(&self.text)
+    }
+}
+
+/// The value of `key` in members text, as the map would hold it.
+pub fn get<'a>(text: &'a str, key: &str) -> Option<Cow<'a, str>> {
+    let mut found = None;
+    for (k, v) in members(text) {
+        if k == key {
+            found = v;
+        }
+    }
+    found
+}
+
+/// The values of `keys` in members text as the map would hold them, into `slots` (same order;
+/// `None` when absent). One pass over the members, no allocation for values without escapes.
+pub fn fill<'a>(text: &'a str, keys: &[&str], slots: &mut [Option<Cow<'a, str>>]) {
+    // Senders write keys sorted, and headers declare them mostly in that order: try the key
+    // after the last one found before searching them all.
+    let mut next = 0;
+    for (k, v) in members(text) {
+        let found = match keys.get(next) {
+            Some(key) if *key == k => Some(next),
+            _ => keys.iter().position(|key| *key == k),
+        };
+        if let Some(i) = found {
+            if let Some(slot) = slots.get_mut(i) {
+                *slot = v;
+            }
+            next = i + 1;
+        }
+    }
+}
+
+/// Members text as a map.
+pub fn to_map(text: &str) -> ExtFields {
+    members_to_map(text)
+}
+
+impl fmt::Debug for RawExtFields {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.to_map()).finish()
+    }
+}
+
+impl PartialEq for RawExtFields {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text || self.to_map() == other.to_map()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::decode_json_header;
+
+    fn raw(members: &str) -> RawExtFields {
+        let header = format!("{{\"code\":1,\"extFields\":{{{members}}}}}");
+        decode_json_header(header.as_bytes())
+            .expect("valid header")
+            .ext_fields_raw
+            .expect("kept raw")
+    }
+
+    #[test]
+    fn reads_values_like_the_map() {
+        let r = raw(r#""b":"x\u0001y","a":7,"c":true,"d":null,"b":"z","e":"\"q\"""#);
+        assert_eq!(r.get("a").as_deref(), Some("7"));
+        assert_eq!(r.get("b").as_deref(), Some("z"));
+        assert_eq!(r.get("c").as_deref(), Some("true"));
+        assert_eq!(r.get("d"), None);
+        assert_eq!(r.get("e").as_deref(), Some("\"q\""));
+        assert_eq!(r.get("zz"), None);
+        let map = r.to_map();
+        assert_eq!(map.len(), 4);
+        assert_eq!(map.get("b").map(String::as_str), Some("z"));
+        let keys = ["e", "d", "b", "a"];
+        let mut slots: [Option<Cow<'_, str>>; 4] = Default::default();
+        fill(r.as_json(), &keys, &mut slots);
+        assert_eq!(
+            slots.iter().map(|s| s.as_deref()).collect::<Vec<_>>(),
+            vec![Some("\"q\""), None, Some("z"), Some("7")]
+        );
+    }
+
+    #[test]
+    fn a_later_null_removes_an_earlier_value() {
+        let r = raw(r#""a":"1","a":null"#);
+        assert_eq!(r.get("a"), None);
+        assert!(r.to_map().is_empty());
+        let mut slots: [Option<Cow<'_, str>>; 1] = Default::default();
+        fill(r.as_json(), &["a"], &mut slots);
+        assert_eq!(slots[0], None);
+    }
+
+    #[test]
+    fn escaped_keys_are_matched_decoded() {
+        let r = raw(r#""\u0061":"x""#);
+        assert_eq!(r.get("a").as_deref(), Some("x"));
+    }
+}
