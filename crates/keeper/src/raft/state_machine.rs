@@ -292,13 +292,16 @@ impl<W: std::io::Write> std::io::Write for CrcWriter<W> {
 }
 
 /// Streams a snapshot file of `state` under `meta` into `<dir>/raft.snap` (tmp, fsync, rename,
-/// directory fsync); returns the file's length.
-/// The state's read guard is released as soon as the body is written, before the fsync.
+/// directory fsync); returns the file's length and how long the state's read guard was held
+/// (applies wait that long). The guard is released as soon as the body is written, before the
+/// fsync. (Staging the body in memory instead, to release the guard before any file write,
+/// measured no shorter: faulting in fresh memory costs about what the page-cache writes do.)
 fn write_streaming(
     dir: &Path,
     meta: &Meta,
     state: tokio::sync::OwnedRwLockReadGuard<StateMachine>,
-) -> Result<u64, String> {
+    locked_at: std::time::Instant,
+) -> Result<(u64, std::time::Duration), String> {
     use std::io::Write;
     let json = serde_json::to_vec(meta).map_err(|e| format!("encoding snapshot meta: {e}"))?;
     let tmp = dir.join(format!("{FILE}.tmp"));
@@ -315,6 +318,7 @@ fn write_streaming(
         .and_then(|_| crate::snapshot::write_compact(&state, &mut w))
         .map_err(io)?;
     drop(state);
+    let held = locked_at.elapsed();
     let crc = w.crc.finalize();
     let len = w.len + 4;
     let mut f = w.inner.into_inner().map_err(|e| io(e.into_error()))?;
@@ -326,7 +330,7 @@ fn write_streaming(
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| format!("{}: {e}", dir.display()))?;
-    Ok(len)
+    Ok((len, held))
 }
 
 fn sm_write_err(e: impl std::fmt::Display) -> StorageError<u64> {
@@ -416,6 +420,7 @@ impl KeeperStateMachine {
 impl RaftSnapshotBuilder<TypeConfig> for KeeperStateMachine {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<u64>> {
         let state = self.shared.state.clone().read_owned().await;
+        let locked_at = std::time::Instant::now();
         let (last_log_id, last_membership) = self.shared.applied.lock().clone();
         let shared = self.shared.clone();
         // Encoding a large tree and fsyncing it takes seconds: keep it off the worker threads.
@@ -437,11 +442,12 @@ impl RaftSnapshotBuilder<TypeConfig> for KeeperStateMachine {
             if *closed {
                 return Err("the keeper is shutting down; snapshot not written".to_string());
             }
-            let bytes = write_streaming(&shared.dir, &meta, state)?;
+            let (bytes, held) = write_streaming(&shared.dir, &meta, state, locked_at)?;
             drop(closed);
             tracing::info!(
                 zxid = format_args!("{zxid:#x}"),
                 bytes,
+                writes_held_ms = held.as_millis() as u64,
                 "keeper snapshot written"
             );
             Ok::<_, String>((meta, zxid))
