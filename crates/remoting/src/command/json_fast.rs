@@ -145,7 +145,7 @@ pub fn read_header(header: &[u8]) -> Option<RemotingCommand> {
         seen |= bit;
         Some(())
     };
-    let mut fields: Option<(usize, usize)> = None;
+    let mut fields: Option<(usize, usize, Vec<MemberSpan>)> = None;
     r.ws();
     r.eat(b'{')?;
     r.ws();
@@ -217,8 +217,8 @@ pub fn read_header(header: &[u8]) -> Option<RemotingCommand> {
     if r.pos != r.s.len() {
         return None;
     }
-    if let Some((start, end)) = fields.filter(|(start, end)| end > start) {
-        cmd.ext_fields_raw = Some(RawExtFields::from_validated(&text[start..end]));
+    if let Some((start, end, spans)) = fields.filter(|(start, end, _)| end > start) {
+        cmd.ext_fields_raw = Some(RawExtFields::from_validated(&text[start..end], spans));
     }
     Some(cmd)
 }
@@ -238,6 +238,55 @@ fn needs_look(word: u64) -> bool {
 
 /// One extFields member: its key and its value's text (`None` for JSON null).
 pub(super) type Member<'a> = (Cow<'a, str>, Option<Cow<'a, str>>);
+
+/// Where one validated member lies in its members text (byte offsets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct MemberSpan {
+    /// The key's text inside its quotes.
+    key: (u32, u32),
+    key_escaped: bool,
+    /// The value as written: a string with its quotes, a scalar literal, `null`.
+    value: (u32, u32),
+    kind: ValueKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ValueKind {
+    /// A string without escapes.
+    Plain,
+    /// A string with escapes.
+    Escaped,
+    /// An integer, `true` or `false`: its text is the value.
+    Scalar,
+    Null,
+}
+
+impl MemberSpan {
+    /// The member of `text` this span describes; `None` if `text` is not the text it was
+    /// recorded in (never for a `RawExtFields`).
+    pub(super) fn member<'a>(&self, text: &'a str) -> Option<Member<'a>> {
+        let at = |(a, b): (u32, u32)| text.get(a as usize..b as usize);
+        let key = if self.key_escaped {
+            let mut r = Reader::new(text);
+            r.pos = (self.key.0 as usize).checked_sub(1)?;
+            r.string()?
+        } else {
+            Cow::Borrowed(at(self.key)?)
+        };
+        let (v0, v1) = self.value;
+        let value = match self.kind {
+            ValueKind::Plain => Some(Cow::Borrowed(at((v0 + 1, v1.checked_sub(1)?))?)),
+            ValueKind::Escaped => {
+                let mut r = Reader::new(text);
+                r.pos = v0 as usize;
+                Some(r.string()?)
+            }
+            ValueKind::Scalar => Some(Cow::Borrowed(at((v0, v1))?)),
+            ValueKind::Null => None,
+        };
+        Some((key, value))
+    }
+}
 
 /// The members of an extFields object's inside, in wire order. `text` must be something
 /// `read_header` accepted as extFields members; anything else ends the iteration early.
@@ -346,14 +395,23 @@ impl<'a> Reader<'a> {
 
     /// `string` that only checks the text (the same checks), without building it.
     fn skip_string(&mut self) -> Option<()> {
+        self.string_span().map(|_| ())
+    }
+
+    /// Checks a string like `string` and returns where its text lies (inside the quotes) and
+    /// whether it holds escapes, without building it.
+    fn string_span(&mut self) -> Option<(usize, usize, bool)> {
         self.eat(b'"')?;
+        let start = self.pos;
+        let mut escaped = false;
         loop {
             self.plain_run()?;
             if self.s[self.pos] == b'"' {
                 self.pos += 1;
-                return Some(());
+                return Some((start, self.pos - 1, escaped));
             }
             self.escape()?;
+            escaped = true;
         }
     }
 
@@ -431,28 +489,46 @@ impl<'a> Reader<'a> {
         Some((key, value))
     }
 
-    /// Checks an extFields object and returns where its members' text starts and ends (inside
-    /// the braces), allocating nothing: `members` reads them when a header is wanted.
-    fn ext_fields_span(&mut self) -> Option<(usize, usize)> {
+    /// Checks an extFields object; returns where its members' text starts and ends (inside the
+    /// braces) and where each member lies in it (offsets from the start), allocating nothing
+    /// but the span list, so typed headers later read the members without scanning them again.
+    fn ext_fields_span(&mut self) -> Option<(usize, usize, Vec<MemberSpan>)> {
         self.eat(b'{')?;
         self.ws();
         let start = self.pos;
         if self.eat(b'}').is_some() {
-            return Some((start, start));
+            return Some((start, start, Vec::new()));
         }
+        let mut spans = Vec::with_capacity(16);
+        let rel = |at: usize| u32::try_from(at - start).ok();
         loop {
-            self.skip_string()?;
+            let (k0, k1, key_escaped) = self.string_span()?;
             self.ws();
             self.eat(b':')?;
             self.ws();
-            match self.peek()? {
-                b'"' => self.skip_string()?,
-                b't' => self.literal(b"true")?,
-                b'f' => self.literal(b"false")?,
-                b'n' => self.literal(b"null")?,
-                b'-' | b'0'..=b'9' => self.int_text().map(|_| ())?,
+            let v0 = self.pos;
+            let kind = match self.peek()? {
+                b'"' => {
+                    let (_, _, escaped) = self.string_span()?;
+                    if escaped {
+                        ValueKind::Escaped
+                    } else {
+                        ValueKind::Plain
+                    }
+                }
+                b't' => self.literal(b"true").map(|_| ValueKind::Scalar)?,
+                b'f' => self.literal(b"false").map(|_| ValueKind::Scalar)?,
+                b'n' => self.literal(b"null").map(|_| ValueKind::Null)?,
+                b'-' | b'0'..=b'9' => self.int_text().map(|_| ValueKind::Scalar)?,
                 _ => return None,
-            }
+            };
+            // Strings are kept with their quotes: an escaped one is read again from its quote.
+            spans.push(MemberSpan {
+                key: (rel(k0)?, rel(k1)?),
+                key_escaped,
+                value: (rel(v0)?, rel(self.pos)?),
+                kind,
+            });
             let end = self.pos;
             self.ws();
             if self.eat(b',').is_some() {
@@ -460,7 +536,7 @@ impl<'a> Reader<'a> {
                 continue;
             }
             self.eat(b'}')?;
-            return Some((start, end));
+            return Some((start, end, spans));
         }
     }
 
@@ -479,8 +555,8 @@ impl<'a> Reader<'a> {
 
 /// The map the members stand for, as serde builds it: the last occurrence of a key wins and a
 /// later `null` removes an earlier value.
-pub(super) fn members_to_map(text: &str) -> ExtFields {
-    let mut pairs: Vec<(String, Option<String>)> = members(text)
+pub(super) fn members_to_map<'a>(members: impl Iterator<Item = Member<'a>>) -> ExtFields {
+    let mut pairs: Vec<(String, Option<String>)> = members
         .map(|(k, v)| (k.into_owned(), v.map(Cow::into_owned)))
         .collect();
     // Clients send the keys sorted, so the map is usually bulk-built from a sorted run; otherwise

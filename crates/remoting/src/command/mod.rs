@@ -11,7 +11,7 @@
 mod binary;
 mod json;
 mod json_fast;
-pub mod raw_fields;
+mod raw_fields;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -29,7 +29,7 @@ pub use json::{decode_json_header, encode_json_header};
 pub use json_fast::write_header as write_json_header;
 pub(crate) use json_fast::write_i64 as write_json_i64;
 pub(crate) use json_fast::write_str as write_json_str;
-pub use raw_fields::RawExtFields;
+pub use raw_fields::{FieldsText, RawExtFields};
 
 /// The custom header fields of a command (`extFields`): string keys to string values.
 pub type ExtFields = BTreeMap<String, String>;
@@ -225,10 +225,8 @@ impl Default for RemotingCommand {
 enum FieldsSource<'a> {
     /// In the map (possibly empty), nowhere else.
     Map(&'a ExtFields),
-    /// Only in the received JSON members.
-    Raw(&'a str),
-    /// Only in the pre-rendered JSON members.
-    Json(&'a str),
+    /// Only in received or pre-rendered JSON members.
+    Text(FieldsText<'a>),
     /// In more than one place: merged through a map.
     Mixed,
 }
@@ -341,12 +339,12 @@ impl RemotingCommand {
 
     /// Where this command's extFields are, for the accessors below.
     fn fields_source(&self) -> FieldsSource<'_> {
-        let raw = self.ext_fields_raw.as_ref().map(RawExtFields::as_json);
+        let raw = self.ext_fields_raw.as_ref();
         let json = self.ext_fields_json.as_deref();
         match (raw, json, self.ext_fields.is_empty()) {
             (None, None, _) => FieldsSource::Map(&self.ext_fields),
-            (Some(text), None, true) => FieldsSource::Raw(text),
-            (None, Some(text), true) => FieldsSource::Json(text),
+            (Some(raw), None, true) => FieldsSource::Text(FieldsText::Received(raw)),
+            (None, Some(text), true) => FieldsSource::Text(FieldsText::Rendered(text)),
             _ => FieldsSource::Mixed,
         }
     }
@@ -355,7 +353,7 @@ impl RemotingCommand {
     pub fn decode_header<H: CommandHeader>(&self) -> Result<H, HeaderError> {
         match self.fields_source() {
             FieldsSource::Map(map) => H::from_ext_fields(map),
-            FieldsSource::Raw(text) | FieldsSource::Json(text) => H::from_json_members(text),
+            FieldsSource::Text(text) => H::from_fields_text(text),
             FieldsSource::Mixed => H::from_ext_fields(&self.ext_fields_view()),
         }
     }
@@ -363,13 +361,13 @@ impl RemotingCommand {
     /// Decodes the typed custom header, moving its strings out of extFields (left empty).
     pub fn take_header<H: CommandHeader>(&mut self) -> Result<H, HeaderError> {
         match self.fields_source() {
-            FieldsSource::Raw(_) => match self.ext_fields_raw.take() {
-                Some(raw) => H::from_json_members(raw.as_json()),
+            FieldsSource::Text(FieldsText::Received(_)) => match self.ext_fields_raw.take() {
+                Some(raw) => H::from_fields_text(FieldsText::Received(&raw)),
                 None => H::from_owned_ext_fields(ExtFields::new()),
             },
-            FieldsSource::Json(_) => {
+            FieldsSource::Text(FieldsText::Rendered(_)) => {
                 let text = self.ext_fields_json.take().unwrap_or_default();
-                H::from_json_members(&text)
+                H::from_fields_text(FieldsText::Rendered(&text))
             }
             FieldsSource::Map(_) | FieldsSource::Mixed => {
                 H::from_owned_ext_fields(std::mem::take(self.ext_fields_mut()))
@@ -383,11 +381,8 @@ impl RemotingCommand {
             return Some(Cow::Borrowed(v.as_str()));
         }
         let json = self.ext_fields_json.as_deref();
-        json.and_then(|text| raw_fields::get(text, key))
-            .or_else(|| {
-                let raw = self.ext_fields_raw.as_ref();
-                raw.and_then(|raw| raw_fields::get(raw.as_json(), key))
-            })
+        json.and_then(|text| FieldsText::Rendered(text).get(key))
+            .or_else(|| self.ext_fields_raw.as_ref().and_then(|raw| raw.get(key)))
     }
 
     /// The extFields as a map, built only when they are not held in the map alone.
@@ -412,7 +407,7 @@ impl RemotingCommand {
             .map(RawExtFields::to_map)
             .unwrap_or_default();
         if let Some(text) = self.ext_fields_json.as_deref() {
-            map.append(&mut raw_fields::to_map(text));
+            map.append(&mut FieldsText::Rendered(text).to_map());
         }
         map
     }

@@ -5,8 +5,9 @@
 //! `BTreeMap<String, String>` for them (two allocations per field plus the tree) and then taking
 //! the strings out again was the largest per-message cost of header decoding on both broker and
 //! client. Typed headers read the members straight into their fields (`CommandHeader::
-//! from_json_members`), allocating only for the string fields they keep. The free functions
-//! read any members text in this form, including pre-rendered `ext_fields_json`.
+//! from_fields_text`), allocating only for the string fields they keep; the reader records
+//! where each member lies while checking them, so they are not scanned twice. `FieldsText`
+//! reads received members and pre-rendered `ext_fields_json` alike.
 //!
 //! Invariants: the text is exactly what the JSON reader accepted as the inside of an extFields
 //! object (string keys; string, integer, `true`/`false`/`null` values), so reading it again
@@ -16,19 +17,24 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use super::json_fast::{members, members_to_map};
+use super::json_fast::{members, members_to_map, Member, MemberSpan};
 use super::ExtFields;
 
 /// extFields as received, unparsed (see the module docs).
 #[derive(Clone)]
 pub struct RawExtFields {
     text: Box<str>,
+    /// Where each member lies in `text`, recorded while it was checked.
+    spans: Vec<MemberSpan>,
 }
 
 impl RawExtFields {
-    /// Wraps members text the JSON reader has validated.
-    pub(super) fn from_validated(text: &str) -> Self {
-        RawExtFields { text: text.into() }
+    /// Wraps members text the JSON reader has validated, with the members' spans it recorded.
+    pub(super) fn from_validated(text: &str, spans: Vec<MemberSpan>) -> Self {
+        RawExtFields {
+            text: text.into(),
+            spans,
+        }
     }
 
     /// The members' JSON text (inside the braces), as received.
@@ -38,25 +44,59 @@ impl RawExtFields {
 
     /// Every member in wire order: key and value text (`None` for JSON null). A key may repeat;
     /// the last occurrence is the one that counts.
-    pub fn iter(&self) -> impl Iterator<Item = (Cow<'_, str>, Option<Cow<'_, str>>)> {
-        members(&self.text)
+    pub fn iter(&self) -> impl Iterator<Item = Member<'_>> {
+        self.spans.iter().filter_map(|span| span.member(&self.text))
     }
 
     /// The value of `key` as the map would hold it.
     pub fn get(&self, key: &str) -> Option<Cow<'_, str>> {
-        get(&self.text, key)
+        get_in(self.iter(), key)
     }
 
     /// The fields as a map.
     pub fn to_map(&self) -> ExtFields {
-        to_map(&self.text)
+        members_to_map(self.iter())
     }
 }
 
-/// The value of `key` in members text, as the map would hold it.
-pub fn get<'a>(text: &'a str, key: &str) -> Option<Cow<'a, str>> {
+/// extFields held as JSON members: received (`RawExtFields`) or pre-rendered
+/// (`RemotingCommand::ext_fields_json`, any text in the same form).
+#[derive(Debug, Clone, Copy)]
+pub enum FieldsText<'a> {
+    Received(&'a RawExtFields),
+    Rendered(&'a str),
+}
+
+impl<'a> FieldsText<'a> {
+    /// The values of `keys` as the map would hold them, into `slots` (same order; `None` when
+    /// absent). One pass over the members, no allocation for values without escapes.
+    pub fn fill(self, keys: &[&str], slots: &mut [Option<Cow<'a, str>>]) {
+        match self {
+            FieldsText::Received(raw) => fill_in(raw.iter(), keys, slots),
+            FieldsText::Rendered(text) => fill_in(members(text), keys, slots),
+        }
+    }
+
+    /// The value of `key` as the map would hold it.
+    pub fn get(self, key: &str) -> Option<Cow<'a, str>> {
+        match self {
+            FieldsText::Received(raw) => raw.get(key),
+            FieldsText::Rendered(text) => get_in(members(text), key),
+        }
+    }
+
+    /// The fields as a map.
+    pub fn to_map(self) -> ExtFields {
+        match self {
+            FieldsText::Received(raw) => raw.to_map(),
+            FieldsText::Rendered(text) => members_to_map(members(text)),
+        }
+    }
+}
+
+fn get_in<'a>(members: impl Iterator<Item = Member<'a>>, key: &str) -> Option<Cow<'a, str>> {
     let mut found = None;
-    for (k, v) in members(text) {
+    for (k, v) in members {
         if k == key {
             found = v;
         }
@@ -64,13 +104,15 @@ pub fn get<'a>(text: &'a str, key: &str) -> Option<Cow<'a, str>> {
     found
 }
 
-/// The values of `keys` in members text as the map would hold them, into `slots` (same order;
-/// `None` when absent). One pass over the members, no allocation for values without escapes.
-pub fn fill<'a>(text: &'a str, keys: &[&str], slots: &mut [Option<Cow<'a, str>>]) {
+fn fill_in<'a>(
+    members: impl Iterator<Item = Member<'a>>,
+    keys: &[&str],
+    slots: &mut [Option<Cow<'a, str>>],
+) {
     // Senders write keys sorted, and headers declare them mostly in that order: try the key
     // after the last one found before searching them all.
     let mut next = 0;
-    for (k, v) in members(text) {
+    for (k, v) in members {
         let found = match keys.get(next) {
             Some(key) if *key == k => Some(next),
             _ => keys.iter().position(|key| *key == k),
@@ -82,11 +124,6 @@ pub fn fill<'a>(text: &'a str, keys: &[&str], slots: &mut [Option<Cow<'a, str>>]
             next = i + 1;
         }
     }
-}
-
-/// Members text as a map.
-pub fn to_map(text: &str) -> ExtFields {
-    members_to_map(text)
 }
 
 impl fmt::Debug for RawExtFields {
@@ -128,7 +165,7 @@ mod tests {
         assert_eq!(map.get("b").map(String::as_str), Some("z"));
         let keys = ["e", "d", "b", "a"];
         let mut slots: [Option<Cow<'_, str>>; 4] = Default::default();
-        fill(r.as_json(), &keys, &mut slots);
+        FieldsText::Received(&r).fill(&keys, &mut slots);
         assert_eq!(
             slots.iter().map(|s| s.as_deref()).collect::<Vec<_>>(),
             vec![Some("\"q\""), None, Some("z"), Some("7")]
@@ -141,7 +178,7 @@ mod tests {
         assert_eq!(r.get("a"), None);
         assert!(r.to_map().is_empty());
         let mut slots: [Option<Cow<'_, str>>; 1] = Default::default();
-        fill(r.as_json(), &["a"], &mut slots);
+        FieldsText::Rendered(r.as_json()).fill(&["a"], &mut slots);
         assert_eq!(slots[0], None);
     }
 

@@ -30,7 +30,7 @@ pub use send::*;
 
 use std::borrow::Cow;
 
-use crate::command::ExtFields;
+use crate::command::{ExtFields, FieldsText};
 
 /// Why extFields could not be turned into a typed header.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -80,8 +80,8 @@ pub trait CommandHeader: Sized {
     /// Reads the header from extFields JSON members (a decoded command's raw fields, or
     /// pre-rendered ones) without building a map. Same result and errors as `from_ext_fields`
     /// on the map they stand for.
-    fn from_json_members(members: &str) -> Result<Self, HeaderError> {
-        Self::from_owned_ext_fields(crate::command::raw_fields::to_map(members))
+    fn from_fields_text(members: FieldsText<'_>) -> Result<Self, HeaderError> {
+        Self::from_owned_ext_fields(members.to_map())
     }
 }
 
@@ -323,13 +323,13 @@ macro_rules! command_header {
                     .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
             }
             #[allow(unused_variables, unused_mut)]
-            fn from_json_members(
-                members: &str,
+            fn from_fields_text(
+                members: $crate::command::FieldsText<'_>,
             ) -> Result<Self, $crate::header::HeaderError> {
                 const KEYS: &[&str] = &[$($key),*];
                 let mut slots: [Option<std::borrow::Cow<'_, str>>; KEYS.len()] =
                     [$( { let _ = $key; None } ),*];
-                $crate::command::raw_fields::fill(members, KEYS, &mut slots);
+                members.fill(KEYS, &mut slots);
                 // Fields are initialised in declaration order, the order of KEYS and slots.
                 let mut slots = slots.into_iter();
                 Ok(Self { $(
@@ -488,6 +488,12 @@ mod tests {
             let map = cmd.ext_fields_view().into_owned();
             let want = Sample::from_ext_fields(&map);
             proptest::prop_assert_eq!(cmd.decode_header::<Sample>(), want.clone());
+            // The same members read by scanning the text instead of the recorded spans.
+            if let Some(raw) = &cmd.ext_fields_raw {
+                let rendered = crate::command::FieldsText::Rendered(raw.as_json());
+                proptest::prop_assert_eq!(Sample::from_fields_text(rendered), want.clone());
+                proptest::prop_assert_eq!(rendered.to_map(), map.clone());
+            }
             proptest::prop_assert_eq!(cmd.take_header::<Sample>(), want);
             proptest::prop_assert!(cmd.ext_fields_raw.is_none());
         }
