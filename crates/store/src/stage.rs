@@ -102,7 +102,12 @@ impl Inner {
         };
         let res = match &seg {
             #[cfg(test)]
-            Some(_) if tests::FAIL_DRAIN.with(|f| f.replace(false)) => {
+            Some(_)
+                if self
+                    .test_fail_drains
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+                    .is_ok() =>
+            {
                 Err(io::Error::other("injected write failure"))
             }
             Some(seg) if from >= seg.start() => seg.pwrite(from - seg.start(), &spare.buf),
@@ -141,8 +146,8 @@ impl Inner {
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use std::cell::Cell;
     use std::path::Path;
+    use std::sync::atomic::Ordering;
 
     use crate::message::PreparedRecord;
     use crate::store::Outcome;
@@ -150,11 +155,6 @@ pub(crate) mod tests {
         decode_record, FlushDiskType, GetStatus, MessageStore, MessageToStore, PutStatus,
         StoreConfig,
     };
-
-    thread_local! {
-        /// Makes the next `drain_staged` on this thread fail before it writes.
-        pub(crate) static FAIL_DRAIN: Cell<bool> = const { Cell::new(false) };
-    }
 
     fn config(dir: &Path) -> StoreConfig {
         let mut c = StoreConfig::new(dir);
@@ -246,7 +246,10 @@ pub(crate) mod tests {
         let store = store_with_one_record(dir.path());
         let end = store.max_phys_offset();
         let first = staged_at(stage(&store, &msg(1, 200)));
-        FAIL_DRAIN.with(|f| f.set(true));
+        store
+            .test_inner()
+            .test_fail_drains
+            .store(1, Ordering::Release);
         assert!(store.test_inner().drain_staged().is_err());
         assert_eq!(store.max_phys_offset(), end);
         assert_eq!(store.max_offset("ST", 0), 1);
@@ -281,5 +284,36 @@ pub(crate) mod tests {
         assert_eq!(store.max_offset("ST", 0), wait_drain as i64);
         assert_eq!(body_at(&store, 0).unwrap(), vec![0; 100]);
         assert_eq!(store.test_inner().staged_len(), 0);
+    }
+
+    #[test]
+    fn a_round_whose_write_fails_reports_flush_disk_timeout_and_the_records_follow_later() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = MessageStore::open(config(dir.path())).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        store
+            .test_inner()
+            .test_fail_drains
+            .store(1, Ordering::Release);
+        let failed = rt.block_on(store.put(msg(1, 100)));
+        assert_eq!(failed.status, PutStatus::FlushDiskTimeout);
+        assert_eq!(failed.queue_offset, 0);
+        let ok = rt.block_on(store.put(msg(2, 100)));
+        assert_eq!(ok.status, PutStatus::PutOk);
+        assert_eq!(ok.queue_offset, 1);
+        // The retry wrote the first record too, in front of the second, and flushed both.
+        assert!(store.flushed_phys_offset() >= ok.phys_offset + ok.wrote_bytes as i64);
+        assert_eq!(
+            body_at(&store, failed.phys_offset as u64).unwrap(),
+            vec![1; 100]
+        );
+        assert_eq!(
+            body_at(&store, ok.phys_offset as u64).unwrap(),
+            vec![2; 100]
+        );
+        store.shutdown().unwrap();
     }
 }

@@ -200,6 +200,9 @@ pub(crate) struct Inner {
     pub write_mix: Arc<WriteMix>,
     lock_file: File,
     pub root: PathBuf,
+    /// Tests: this many coming `drain_staged` calls fail before writing.
+    #[cfg(test)]
+    pub test_fail_drains: std::sync::atomic::AtomicU32,
 }
 
 pub(crate) enum Outcome {
@@ -459,6 +462,8 @@ impl MessageStore {
             zero_fence: ZeroFence::new(log_end),
             lock_file,
             root,
+            #[cfg(test)]
+            test_fail_drains: std::sync::atomic::AtomicU32::new(0),
             cl,
             cfg: config,
         });
