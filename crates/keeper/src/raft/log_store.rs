@@ -409,9 +409,15 @@ impl LogStore {
             }
         };
         drop(raw);
+        if fsync {
+            // Records a killed process wrote may still be only in the page cache; what the
+            // log serves from now on (and calls durable) must be on disk.
+            file.sync_data()
+                .map_err(io_err("syncing the Raft log", &path))?;
+        }
         let prealloc = prealloc.map(|(ahead, low)| Arc::new(Prealloc::new(ahead, low)));
         let last = entries.values().next_back().map(|e: &RaftEntry| e.log_id);
-        // Everything found in the file is durable: it was read back after the open.
+        // Everything found in the file is durable: it was synced just above.
         let written = last
             .map(|l| l.index)
             .or(purged.map(|p| p.index))
