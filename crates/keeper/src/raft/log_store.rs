@@ -19,11 +19,15 @@
 //! that fdatasync started (group commit). In standalone mode ([`LogStore::ack_on_write`]) the
 //! callback fires on write instead — openraft 0.9 waits for it before appending the next entry,
 //! which would cost one fdatasync per entry in a row — and the state machine waits for the
-//! durable index before applying, so nothing is visible or acknowledged before it is durable. On open, the first short or CRC-failing record is a torn
-//! tail from a crash and is cut off; a record that passes its CRC but does not decode, or an
-//! index gap, is corruption and stops startup. `purge` rewrites the file without the purged
-//! records (tmp + fsync + rename + directory fsync), so it stays about as long as the entries
-//! since the last snapshot. Entries are kept in memory only until the state machine has applied
+//! durable index before applying, so nothing is visible or acknowledged before it is durable.
+//!
+//! On open, records are read up to the first short or CRC-failing one or an all-zero header;
+//! anything but zeros after that point is a torn tail from a crash and is cut off. A record
+//! that passes its CRC but does not decode, or an index gap, is corruption and stops startup.
+//! The file is then fdatasynced once, so everything the log serves is durable.
+//!
+//! `purge` rewrites the file without the purged records (tmp + fsync + rename + directory
+//! fsync), so it stays about as long as the entries since the last snapshot. Entries are kept in memory only until the state machine has applied
 //! them (openraft reads them back to apply them; `track_applied` shares the applied index):
 //! older ones are read back from the file at their recorded offset if ever asked for, so the
 //! log never holds a second copy of the data the tree holds.
