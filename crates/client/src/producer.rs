@@ -227,6 +227,8 @@ struct Prepared {
     sys_flag: i32,
     properties: String,
     uniq_key: String,
+    /// When the message was prepared (Unix ms): its born timestamp on the first attempt.
+    born_ms: i64,
 }
 
 /// The result of `send_async`: resolves when the broker answered.
@@ -280,7 +282,7 @@ impl Producer {
         let queues = self.queues_for(&p.topic).await?;
         let mq = self.select(&queues, None)?;
         let addr = self.inner.instance.master_for(mq)?;
-        let cmd = self.command(&p, mq, request::SEND_MESSAGE_V2);
+        let cmd = self.command(&p, mq, request::SEND_MESSAGE_V2, p.born_ms);
         self.inner.instance.invoke_oneway(&addr, cmd).await
     }
 
@@ -362,6 +364,7 @@ impl Producer {
             sys_flag: 0,
             properties: "WAIT\u{1}true\u{2}".to_string(),
             uniq_key: ids,
+            born_ms: now_ms(),
         };
         self.send_prepared(p, request::SEND_BATCH_MESSAGE, None)
             .await
@@ -406,7 +409,9 @@ impl Producer {
             return Err(ClientError::ShutDown);
         }
         self.validate(&m)?;
-        let uniq_key = self.inner.uniq.next_id();
+        // One clock read for the id's time field and the born timestamp.
+        let born_ms = now_ms();
+        let uniq_key = self.inner.uniq.id_at(born_ms);
         let properties = properties_with_ids(m.properties, &uniq_key);
         let mut sys_flag = 0;
         let mut body = m.body;
@@ -427,6 +432,7 @@ impl Producer {
             sys_flag,
             properties,
             uniq_key,
+            born_ms,
         })
     }
 
@@ -539,7 +545,8 @@ impl Producer {
         Ok(chosen)
     }
 
-    fn command(&self, p: &Prepared, mq: &MessageQueue, code: i32) -> RemotingCommand {
+    /// The request for one attempt; `born_ms` is its born timestamp.
+    fn command(&self, p: &Prepared, mq: &MessageQueue, code: i32, born_ms: i64) -> RemotingCommand {
         let config = &self.inner.config;
         let fields = SendHeaderFields {
             producer_group: &config.group,
@@ -548,7 +555,7 @@ impl Producer {
             default_topic_queue_nums: config.default_topic_queue_nums,
             queue_id: mq.queue_id,
             sys_flag: p.sys_flag,
-            born_timestamp: now_ms(),
+            born_timestamp: born_ms,
             flag: p.flag,
             properties: Some(&p.properties),
             reconsume_times: Some(0),
@@ -596,13 +603,14 @@ impl Producer {
         code: i32,
         fixed: Option<MessageQueue>,
     ) -> Result<SendResult> {
-        let deadline = Instant::now() + self.inner.config.send_timeout;
+        let start = Instant::now();
+        let deadline = start + self.inner.config.send_timeout;
         let attempts = 1 + self.inner.config.retries;
         let mut last_err: Option<ClientError> = None;
         let mut last_broker: Option<String> = None;
         let mut made = 0;
-        for _ in 0..attempts {
-            let now = Instant::now();
+        for attempt in 0..attempts {
+            let now = if attempt == 0 { start } else { Instant::now() };
             if now >= deadline {
                 break;
             }
@@ -615,7 +623,9 @@ impl Producer {
                 }
             };
             made += 1;
-            match self.send_once(&p, mq, code, deadline - now).await {
+            // Java stamps each attempt; the first one is the message's preparation time.
+            let born_ms = if attempt == 0 { p.born_ms } else { now_ms() };
+            match self.send_once(&p, mq, code, born_ms, deadline - now).await {
                 Ok((status, h)) => {
                     let queue = MessageQueue::new(p.topic, mq.broker_name.clone(), h.queue_id);
                     return Ok(SendResult {
@@ -660,10 +670,11 @@ impl Producer {
         p: &Prepared,
         mq: &MessageQueue,
         code: i32,
+        born_ms: i64,
         timeout: Duration,
     ) -> Result<(SendStatus, SendMessageResponseHeader)> {
         let addr = self.inner.instance.master_for(mq)?;
-        let cmd = self.command(p, mq, code);
+        let cmd = self.command(p, mq, code, born_ms);
         let mut resp = self.inner.instance.invoke(&addr, cmd, timeout).await?;
         let status = match resp.code {
             response::SUCCESS => SendStatus::SendOk,
