@@ -28,7 +28,7 @@ use courier_remoting::header::{
     SendHeaderFields, SendMessageRequestHeader, SendMessageRequestHeaderV2,
     SendMessageResponseHeader,
 };
-use courier_remoting::message_batch::{encode_batch, BatchMessage};
+use courier_remoting::message_batch::{BatchBodyWriter, RECORD_OVERHEAD};
 use courier_remoting::processor::Dispatcher;
 use courier_remoting::{RemotingCommand, SerializeType};
 use parking_lot::Mutex;
@@ -37,8 +37,7 @@ use crate::compress::{compress, SYS_FLAG_ZLIB_COMPRESSED};
 use crate::error::{ClientError, Result};
 use crate::instance::{broker_error, ClientInstance};
 use crate::message::{
-    encode_properties, java_string_hash, property, Message, NAME_VALUE_SEPARATOR,
-    PROPERTY_SEPARATOR,
+    java_string_hash, property, Message, NAME_VALUE_SEPARATOR, PROPERTY_SEPARATOR,
 };
 use crate::message_id::UniqIdGenerator;
 use crate::message_queue::MessageQueue;
@@ -320,7 +319,13 @@ impl Producer {
             ));
         };
         let topic = first.topic.clone();
-        let mut batch = Vec::with_capacity(msgs.len());
+        let size: usize = msgs
+            .iter()
+            .map(|m| RECORD_OVERHEAD + m.body.len() + properties_len(&m.properties) + 64)
+            .sum();
+        // Records (and each one's properties with its UNIQ_KEY and WAIT) are written straight
+        // into the batch body: no properties string and no copy per message.
+        let mut batch = BatchBodyWriter::with_capacity(size);
         // The UNIQ_KEYs comma-joined: the batch's SendResult.msg_id.
         let mut ids = String::with_capacity(msgs.len() * 33);
         for m in msgs {
@@ -342,14 +347,13 @@ impl Producer {
             let id_at = ids.len();
             self.inner.uniq.push_next_id(&mut ids);
             let id = &ids[id_at..];
-            let properties = properties_with_ids(m.properties, id);
-            batch.push(BatchMessage {
-                flag: m.flag,
-                body: m.body,
-                properties,
-            });
+            batch
+                .push(m.flag, &m.body, |out| {
+                    push_properties_with_ids(out, &m.properties, id)
+                })
+                .map_err(|e| ClientError::InvalidMessage(e.to_string()))?;
         }
-        let body = encode_batch(&batch);
+        let body = batch.into_vec();
         if body.len() > self.inner.config.max_message_size {
             return Err(ClientError::InvalidMessage(format!(
                 "the batch body is {} bytes, over the {} byte limit; send fewer or smaller messages",
@@ -695,25 +699,40 @@ impl Producer {
 /// two are appended after the user's (sorted) pairs, without a map insert and re-encode per
 /// message (order on the wire carries no meaning); a message that set either gets them replaced
 /// in the map.
-fn properties_with_ids(mut props: BTreeMap<String, String>, id: &str) -> String {
+fn properties_with_ids(props: BTreeMap<String, String>, id: &str) -> String {
+    let mut out = Vec::with_capacity(properties_len(&props) + 64);
+    push_properties_with_ids(&mut out, &props, id);
+    // Only &str pieces and ASCII separators were written.
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// `properties_with_ids`, appended to `out` (a batch body).
+fn push_properties_with_ids(out: &mut Vec<u8>, props: &BTreeMap<String, String>, id: &str) {
+    let mut pair = |k: &str, v: &str| {
+        out.extend_from_slice(k.as_bytes());
+        out.push(NAME_VALUE_SEPARATOR as u8);
+        out.extend_from_slice(v.as_bytes());
+        out.push(PROPERTY_SEPARATOR as u8);
+    };
     if props.contains_key(property::UNIQ_KEY) || props.contains_key(property::WAIT_STORE_MSG_OK) {
+        let mut props = props.clone();
         props.insert(property::UNIQ_KEY.to_string(), id.to_string());
         props.insert(property::WAIT_STORE_MSG_OK.to_string(), "true".into());
-        return encode_properties(&props);
+        for (k, v) in &props {
+            pair(k, v);
+        }
+        return;
     }
-    let user: usize = props.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
-    let mut text = String::with_capacity(user + 64);
-    let pairs = props.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-    for (k, v) in pairs.chain([
-        (property::UNIQ_KEY, id),
-        (property::WAIT_STORE_MSG_OK, "true"),
-    ]) {
-        text.push_str(k);
-        text.push(NAME_VALUE_SEPARATOR);
-        text.push_str(v);
-        text.push(PROPERTY_SEPARATOR);
+    for (k, v) in props {
+        pair(k, v);
     }
-    text
+    pair(property::UNIQ_KEY, id);
+    pair(property::WAIT_STORE_MSG_OK, "true");
+}
+
+/// Bytes of the encoded properties.
+fn properties_len(props: &BTreeMap<String, String>) -> usize {
+    props.iter().map(|(k, v)| k.len() + v.len() + 2).sum()
 }
 
 pub(crate) fn now_ms() -> i64 {

@@ -29,27 +29,98 @@ pub struct BatchError {
     pub reason: String,
 }
 
-/// Encodes messages as a SEND_BATCH_MESSAGE body.
+/// Encodes messages as a SEND_BATCH_MESSAGE body. A message whose properties exceed the
+/// format's i16 length is written with its properties cut to nothing; use `BatchBodyWriter` to
+/// be told instead.
 pub fn encode_batch(messages: &[BatchMessage]) -> Vec<u8> {
     let size: usize = messages
         .iter()
-        .map(|m| 22 + m.body.len() + m.properties.len())
+        .map(|m| RECORD_OVERHEAD + m.body.len() + m.properties.len())
         .sum();
     // Sized up front: growing a batch of 32 KiB bodies by doubling copied it about twice over.
-    let mut out = Vec::with_capacity(size);
+    let mut w = BatchBodyWriter::with_capacity(size);
     for m in messages {
         let props = m.properties.as_bytes();
-        let total = 4 + 4 + 4 + 4 + 4 + m.body.len() + 2 + props.len();
-        out.extend_from_slice(&(total as i32).to_be_bytes());
-        out.extend_from_slice(&0i32.to_be_bytes());
-        out.extend_from_slice(&0i32.to_be_bytes());
-        out.extend_from_slice(&m.flag.to_be_bytes());
-        out.extend_from_slice(&(m.body.len() as i32).to_be_bytes());
-        out.extend_from_slice(&m.body);
-        out.extend_from_slice(&(props.len() as i16).to_be_bytes());
-        out.extend_from_slice(props);
+        if w.push(m.flag, &m.body, |out| out.extend_from_slice(props))
+            .is_err()
+        {
+            let _ = w.push(m.flag, &m.body, |_| {});
+        }
     }
-    out
+    w.into_vec()
+}
+
+/// Bytes of a record besides its body and properties.
+pub const RECORD_OVERHEAD: usize = 4 + 4 + 4 + 4 + 4 + 2;
+
+/// Builds a SEND_BATCH_MESSAGE body one record at a time, each message's properties written
+/// straight into it (a producer does not build a properties string per message first).
+#[derive(Debug, Default)]
+pub struct BatchBodyWriter {
+    buf: Vec<u8>,
+}
+
+impl BatchBodyWriter {
+    /// A writer whose buffer holds `bytes` without growing.
+    pub fn with_capacity(bytes: usize) -> Self {
+        BatchBodyWriter {
+            buf: Vec::with_capacity(bytes),
+        }
+    }
+
+    /// Appends one record; `properties` appends the message's properties string. Fails (and
+    /// leaves the body as it was) when the properties or the record are too long for the
+    /// format's length fields.
+    pub fn push(
+        &mut self,
+        flag: i32,
+        body: &[u8],
+        properties: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<(), BatchError> {
+        let start = self.buf.len();
+        let err = |reason: String| BatchError {
+            offset: start,
+            reason,
+        };
+        let body_len = i32::try_from(body.len())
+            .map_err(|_| err(format!("a body of {} bytes is too long", body.len())))?;
+        // TOTALSIZE and the properties length are filled in once the properties are written.
+        self.buf.extend_from_slice(&0i32.to_be_bytes());
+        self.buf.extend_from_slice(&0i32.to_be_bytes());
+        self.buf.extend_from_slice(&0i32.to_be_bytes());
+        self.buf.extend_from_slice(&flag.to_be_bytes());
+        self.buf.extend_from_slice(&body_len.to_be_bytes());
+        self.buf.extend_from_slice(body);
+        let props_at = self.buf.len();
+        self.buf.extend_from_slice(&0i16.to_be_bytes());
+        properties(&mut self.buf);
+        let props_len = self.buf.len() - props_at - 2;
+        let total = self.buf.len() - start;
+        let (Ok(props_len), Ok(total)) = (i16::try_from(props_len), i32::try_from(total)) else {
+            self.buf.truncate(start);
+            return Err(err(format!(
+                "properties of {props_len} bytes exceed the batch format's 32767"
+            )));
+        };
+        self.buf[start..start + 4].copy_from_slice(&total.to_be_bytes());
+        self.buf[props_at..props_at + 2].copy_from_slice(&props_len.to_be_bytes());
+        Ok(())
+    }
+
+    /// Bytes written so far.
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// True before the first record.
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// The body.
+    pub fn into_vec(self) -> Vec<u8> {
+        self.buf
+    }
 }
 
 /// Decodes a SEND_BATCH_MESSAGE body; bodies share the input buffer.
@@ -158,5 +229,26 @@ mod tests {
         let mut huge = bytes;
         huge[16..20].copy_from_slice(&i32::MAX.to_be_bytes());
         assert!(decode_batch(&Bytes::from(huge)).is_err());
+    }
+
+    #[test]
+    fn the_writer_writes_what_encode_batch_writes_and_refuses_long_properties() {
+        let mut w = BatchBodyWriter::default();
+        for m in msgs() {
+            w.push(m.flag, &m.body, |out| {
+                out.extend_from_slice(m.properties.as_bytes())
+            })
+            .unwrap();
+        }
+        let before = w.len();
+        let long = vec![b'x'; 40_000];
+        let e = w
+            .push(1, b"body", |out| out.extend_from_slice(&long))
+            .unwrap_err();
+        assert!(e.to_string().contains("32767"), "{e}");
+        assert_eq!(w.len(), before, "a refused record leaves nothing behind");
+        let body = w.into_vec();
+        assert_eq!(body, encode_batch(&msgs()));
+        assert_eq!(decode_batch(&Bytes::from(body)).unwrap(), msgs());
     }
 }
