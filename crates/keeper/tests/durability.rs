@@ -1,6 +1,7 @@
 //! Restart and crash recovery: the tree, sessions with their ephemerals and the zxid survive a
 //! restart; session ids stay unique; `kill -9` during a stream of acknowledged writes loses none
-//! of them. The crash test re-runs this test binary as a child server process.
+//! of them (also twice in a row, on a preallocated Raft log). The crash tests re-run this test
+//! binary as a child server process.
 
 mod common;
 
@@ -363,4 +364,55 @@ async fn kill_9_loses_no_acknowledged_write() {
         );
     }
     assert!(present.contains("eph"), "ephemeral of a live session kept");
+}
+
+/// Two crashes in a row: the second start finds the zeroed tail the first one preallocated
+/// (or a torn tail in it), appends into it, and is killed in turn.
+#[tokio::test]
+async fn kill_9_twice_keeps_every_acknowledged_write_of_a_preallocated_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("raft.log");
+    let mut written = Vec::new();
+    for round in 0..2 {
+        let (mut child, addr) = spawn_child(dir.path());
+        let mut c = Client::connect(addr).await;
+        if round == 0 {
+            c.create("/p", b"", 0).await.unwrap();
+        }
+        for i in 0..100 {
+            let path = format!("/p/r{round}-{i}");
+            c.create(&path, b"x", 0).await.unwrap();
+            written.push(path);
+        }
+        // So that the kill lands on a preallocated file.
+        assert!(preallocated(&log).await, "the log was not preallocated");
+        child.0.kill().expect("kill -9");
+        let _ = child.0.wait();
+    }
+    let (_child, addr) = spawn_child(dir.path());
+    let mut c = Client::connect(addr).await;
+    let present: std::collections::HashSet<String> = c
+        .children("/p", false)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|n| format!("/p/{n}"))
+        .collect();
+    assert_eq!(present.len(), written.len());
+    for p in &written {
+        assert!(present.contains(p), "acknowledged write {p} lost");
+    }
+    assert!(preallocated(&log).await, "the log is preallocated again");
+}
+
+/// Waits (bounded: the zeroing thread runs in the background) until `log` is longer than its
+/// few records, i.e. preallocated.
+async fn preallocated(log: &std::path::Path) -> bool {
+    for _ in 0..1000 {
+        if std::fs::metadata(log).map(|m| m.len()).unwrap_or(0) >= 4 << 20 {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    false
 }
