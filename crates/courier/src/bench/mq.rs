@@ -170,11 +170,28 @@ impl Tally {
         match outcome {
             Ok(status) => {
                 self.ok += msgs;
-                let name = status.map_or_else(|| "Oneway".to_string(), |s| format!("{s:?}"));
-                *self.statuses.entry(name).or_default() += msgs;
+                // Per send: no formatting and no key allocation once the status was seen.
+                let name = status_name(status);
+                match self.statuses.get_mut(name) {
+                    Some(count) => *count += msgs,
+                    None => {
+                        self.statuses.insert(name.to_string(), msgs);
+                    }
+                }
             }
             Err(kind) => *self.errors.entry(kind).or_default() += msgs,
         }
+    }
+}
+
+/// The summary's name for a send outcome (the `SendStatus` variant's name).
+fn status_name(status: Option<SendStatus>) -> &'static str {
+    match status {
+        None => "Oneway",
+        Some(SendStatus::SendOk) => "SendOk",
+        Some(SendStatus::FlushDiskTimeout) => "FlushDiskTimeout",
+        Some(SendStatus::FlushSlaveTimeout) => "FlushSlaveTimeout",
+        Some(SendStatus::SlaveNotAvailable) => "SlaveNotAvailable",
     }
 }
 
@@ -765,5 +782,18 @@ mod tests {
         };
         assert_eq!(error_kind(&e), "code_14");
         assert_eq!(error_kind(&ClientError::ShutDown), "shut_down");
+    }
+
+    #[test]
+    fn status_names_are_the_variant_names() {
+        for status in [
+            SendStatus::SendOk,
+            SendStatus::FlushDiskTimeout,
+            SendStatus::FlushSlaveTimeout,
+            SendStatus::SlaveNotAvailable,
+        ] {
+            assert_eq!(status_name(Some(status)), format!("{status:?}"));
+        }
+        assert_eq!(status_name(None), "Oneway");
     }
 }
