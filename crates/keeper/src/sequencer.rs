@@ -9,7 +9,7 @@
 //! effects as pending; then queue the batch's txns as ONE Raft entry (`raft::Proposer`, which
 //! keeps submission order) and go on with the next batch without waiting — batch N+1 is
 //! prepared, proposed and written while N is being fdatasynced, and one fdatasync covers
-//! every batch written before it. At most `MAX_IN_FLIGHT` (4) batches are in flight; requests
+//! every batch written before it. At most `MAX_IN_FLIGHT` (16) batches are in flight; requests
 //! arriving meanwhile wait in the queue and form the next batch.
 //!
 //! Apply. Openraft applies committed entries in log order through the Raft state machine,
@@ -44,11 +44,15 @@ use crate::txn::{Txn, TxnEntry};
 const MAX_BATCH: usize = 1024;
 /// Batches proposed and not applied yet, at most. The log acknowledges an append to openraft
 /// when written and one fdatasync covers every entry written before it, so batches proposed
-/// during an fdatasync share the next one; a bound keeps them from shrinking to one request
-/// each (every Raft entry costs openraft a round of per-entry work). Under 16 closed-loop
-/// clients 4 measured best of 1, 2, 4 and 8 (with openraft waiting for each append's
-/// fdatasync, before the log acknowledged on write, 2 was best).
-const MAX_IN_FLIGHT: usize = 4;
+/// during an fdatasync share the next one; the bound keeps a burst from splitting into one
+/// Raft entry per request (every entry costs openraft a round of per-entry work). It must not
+/// be small: a slot comes back only when its batch is applied, so with few slots the small
+/// batches formed during one fdatasync take them all, and a request that then waits for a
+/// slot is written after the next fdatasync has started and waits a whole extra cycle. With
+/// 4 slots, 16 closed-loop clients and fdatasyncs slowed to ≈ 450 µs (a slow disk, emulated),
+/// a quarter of the writes waited for a slot, 140 µs on average; 16 slots gave 4-15 % more
+/// write ops/s there and the same or 3-10 % more at this VM's ≈ 150 µs (docs/keeper.md).
+const MAX_IN_FLIGHT: usize = 16;
 /// A write request for the sequencer.
 pub struct WriteJob {
     /// Issuing session (0 for server-internal jobs such as the container sweep).
