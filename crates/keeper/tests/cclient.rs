@@ -1,8 +1,8 @@
 //! The ZooKeeper C client (`cli_mt` from Debian's `zookeeper-bin`, built on libzookeeper-mt)
 //! scripted against an in-process keeper: create/get/set/ls/stat/delete, ephemeral, sequential
 //! and TTL nodes, NODEEXISTS / NONODE / NOTEMPTY / NOCHILDRENFOREPHEMERALS, and a data watch
-//! firing. Skips with a loud message when
-//! cli_mt is not installed; `scripts/install-test-deps` installs it.
+//! firing. Without cli_mt it skips with a loud message, or fails under `scripts/test`, whose
+//! `scripts/install-test-deps` step installs it.
 
 mod cli_driver;
 mod common;
@@ -54,9 +54,9 @@ fn session(addr: String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c_client_cli_mt() {
     if !Path::new(CLI_MT).exists() {
-        eprintln!(
-            "SKIPPED c_client_cli_mt: {CLI_MT} not found (Debian package zookeeper-bin); \
-             run scripts/install-test-deps"
+        common::tool_missing(
+            "c_client_cli_mt",
+            &format!("{CLI_MT} (Debian zookeeper-bin)"),
         );
         return;
     }

@@ -6,8 +6,10 @@
 //! normalized transcripts (zxids and times compared by relation, see the script) must be equal
 //! line for line.
 //!
-//! Skips with a loud message when java, /usr/share/java/zookeeper.jar or python3 is missing;
-//! `scripts/install-test-deps` installs them.
+//! Skips with a loud message when java, /usr/share/java/zookeeper.jar or python3 is missing,
+//! or fails under `scripts/test`, whose `scripts/install-test-deps` step installs them.
+
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -102,10 +104,7 @@ fn transcript(addr: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn same_transcript_as_apache_zookeeper() {
     if let Some(tool) = missing_tool() {
-        eprintln!(
-            "SKIPPED same_transcript_as_apache_zookeeper: {tool} not installed; \
-             run scripts/install-test-deps"
-        );
+        common::tool_missing("same_transcript_as_apache_zookeeper", tool);
         return;
     }
     let zk = tokio::task::spawn_blocking(ZooKeeper::start)

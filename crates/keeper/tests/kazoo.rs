@@ -1,6 +1,8 @@
 //! Runs the kazoo interop suite (`interop/python`) against an in-process keeper on a free
 //! 127.0.0.1 port. Skips with a message if python3, pytest or kazoo is missing
-//! (`pip install kazoo pytest`); the CI test command installs them.
+//! (`pip install kazoo pytest`), or fails under `scripts/test`, which installs them.
+
+mod common;
 
 use std::process::Command;
 
@@ -17,7 +19,7 @@ fn python_ready() -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kazoo_suite() {
     if !python_ready() {
-        eprintln!("SKIPPED kazoo_suite: python3 with kazoo and pytest not found; run `pip install kazoo pytest`");
+        common::tool_missing("kazoo_suite", "python3 with kazoo and pytest");
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");

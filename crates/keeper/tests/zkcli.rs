@@ -1,8 +1,8 @@
 //! Apache ZooKeeper's own shell (`zkCli.sh` from Debian's `zookeeper` package, i.e. the Java
 //! client) scripted against an in-process keeper: create/get/set/ls/stat/delete, ephemeral and
 //! sequential nodes, NODEEXISTS / NONODE / NOTEMPTY / BADVERSION / ephemeral-with-children, ACLs
-//! with digest auth, and a data watch firing. Skips with a loud message when zkCli.sh is not
-//! installed; `scripts/install-test-deps` installs it.
+//! with digest auth, and a data watch firing. Without zkCli.sh it skips with a loud message,
+//! or fails under `scripts/test`, whose `scripts/install-test-deps` step installs it.
 
 mod cli_driver;
 mod common;
@@ -61,10 +61,7 @@ fn session(addr: String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zkcli_shell() {
     if !Path::new(ZKCLI).exists() {
-        eprintln!(
-            "SKIPPED zkcli_shell: {ZKCLI} not found (Debian package zookeeper); \
-             run scripts/install-test-deps"
-        );
+        common::tool_missing("zkcli_shell", &format!("{ZKCLI} (Debian zookeeper)"));
         return;
     }
     let (server, _dir) = start_keeper(|_| {}).await;
