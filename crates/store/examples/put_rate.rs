@@ -15,24 +15,28 @@ use courier_store::{
     encode_properties, FlushDiskType, MessageStore, MessageToStore, PutStatus, StoreConfig,
 };
 
-fn thread_cpu_ns() -> u64 {
+/// CPU time of `clock` (this thread's or the whole process's) in nanoseconds.
+fn cpu_ns(clock: libc::clockid_t) -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: clock_gettime fills the struct we own.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    unsafe { libc::clock_gettime(clock, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
+fn thread_cpu_ns() -> u64 {
+    cpu_ns(libc::CLOCK_THREAD_CPUTIME_ID)
+}
+
 fn process_cpu_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime fills the struct we own.
-    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+    cpu_ns(libc::CLOCK_PROCESS_CPUTIME_ID)
+}
+
+/// A numeric environment setting, if present and valid.
+fn env_num<T: std::str::FromStr>(name: &str) -> Option<T> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
 }
 
 fn main() {
@@ -53,26 +57,16 @@ fn main() {
     if sync {
         cfg.flush_disk_type = FlushDiskType::SyncFlush;
     }
-    if let Some(ms) = std::env::var("FLUSH_MS").ok().and_then(|v| v.parse().ok()) {
+    if let Some(ms) = env_num("FLUSH_MS") {
         cfg.flush_interval = std::time::Duration::from_millis(ms);
     }
-    if let Some(w) = std::env::var("PREFAULT_WINDOW")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
+    if let Some(w) = env_num("PREFAULT_WINDOW") {
         cfg.prefault_window = w;
     }
-    if let Some(b) = std::env::var("PWRITE_MIN")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
+    if let Some(b) = env_num("PWRITE_MIN") {
         cfg.async_pwrite_min = b;
     }
-    let batch: usize = std::env::var("BATCH")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1)
-        .max(1);
+    let batch: usize = env_num("BATCH").unwrap_or(1).max(1);
     if std::env::var("NO_INDEX").is_ok() {
         cfg.message_index_enable = false;
     }
