@@ -130,26 +130,24 @@ impl GroupCommit {
             last_len = batch.len().max(1);
             // Every waiter in `batch` staged its records before it queued, so this one write
             // covers all of them (stage.rs); appenders stage the next round's meanwhile.
-            let ok = match inner.drain_staged() {
+            let res = inner
+                .drain_staged()
+                .map_err(|e| ("write", e))
+                .and_then(|()| {
+                    inner
+                        .cl
+                        .flush_to(inner.cl.max_phys())
+                        .map_err(|e| ("flush", e))
+                });
+            let ok = match res {
                 Ok(()) => true,
-                Err(e) => {
+                Err((step, e)) => {
                     tracing::error!(
-                        "commitlog write failed: {e}; puts will report FlushDiskTimeout"
+                        "commitlog {step} failed: {e}; puts will report FlushDiskTimeout"
                     );
                     false
                 }
             };
-            let target = inner.cl.max_phys();
-            let ok = ok
-                && match inner.cl.flush_to(target) {
-                    Ok(()) => true,
-                    Err(e) => {
-                        tracing::error!(
-                            "commitlog flush failed: {e}; puts will report FlushDiskTimeout"
-                        );
-                        false
-                    }
-                };
             let flushed = inner.cl.flushed();
             for (end, tx) in batch.drain(..) {
                 let _ = tx.send(ok && flushed >= end);
