@@ -1081,15 +1081,22 @@ mod tests {
         assert_eq!(st.last_log_id, Some(entry(4, 4).log_id));
     }
 
+    /// A preallocated log holding entries 1 and 2, dropped as a crash would leave it (the
+    /// zeros stay); returns the logical end, where entry 3 would go.
+    fn two_entries_then_crash(dir: &Path) -> u64 {
+        let s = open_tiny(dir);
+        append(&s, vec![entry(1, 1), entry(2, 2)]);
+        s.preallocate_now().unwrap();
+        let (end, alloc) = s.ends();
+        assert!(alloc > end, "the tail is preallocated");
+        end
+    }
+
     #[tokio::test]
     async fn a_torn_record_followed_by_zeros_is_cut() {
         let dir = tempfile::tempdir().unwrap();
-        let s = open_tiny(dir.path());
-        append(&s, vec![entry(1, 1), entry(2, 2)]);
-        s.preallocate_now().unwrap();
-        let (end, _) = s.ends();
-        drop(s); // as a crash would: the zeros stay
-                 // A record whose first bytes reached the disk and the rest did not.
+        let end = two_entries_then_crash(dir.path());
+        // A record whose first bytes reached the disk and the rest did not.
         let torn = record(&entry(3, 3));
         write_at(dir.path(), end, &torn[..torn.len() - 5]);
         let mut s = open_tiny(dir.path());
@@ -1108,14 +1115,10 @@ mod tests {
     #[tokio::test]
     async fn an_unsynced_record_behind_a_lost_one_is_never_read_back() {
         let dir = tempfile::tempdir().unwrap();
-        let s = open_tiny(dir.path());
-        append(&s, vec![entry(1, 1), entry(2, 2)]);
-        s.preallocate_now().unwrap();
-        let (end, _) = s.ends();
-        drop(s); // as a crash would: the zeros stay
-                 // Entries 3 and 4 were written, then a crash: 4's bytes reached the disk, 3's did not
-                 // (still zeros). Without the cut, 4 would be valid again once a new entry 3 of the
-                 // same length were appended in front of it.
+        let end = two_entries_then_crash(dir.path());
+        // Entries 3 and 4 were written, then a crash: 4's bytes reached the disk, 3's did not
+        // (still zeros). Without the cut, 4 would be valid again once a new entry 3 of the
+        // same length were appended in front of it.
         let three = record(&entry(3, 3));
         write_at(dir.path(), end + three.len() as u64, &record(&entry(4, 4)));
         let mut s = open_tiny(dir.path());
