@@ -425,10 +425,14 @@ impl RemotingCommand {
     }
 
     /// Adds the typed header's fields rendered straight to JSON members when the command has no
-    /// fields yet (the per-message responses: no map built only to be written), else like
-    /// `with_header`. Read back through the accessors, the result is the same.
+    /// fields yet and is sent with a JSON header (the per-message responses: no map built only
+    /// to be written), else like `with_header` (a ROCKETMQ header is written from the map, so
+    /// rendered members would only be parsed back into one). Read back through the accessors,
+    /// the result is the same.
     pub fn with_header_json<H: CommandHeader>(mut self, header: &H) -> Self {
-        if matches!(self.fields_source(), FieldsSource::Map(m) if m.is_empty()) {
+        if self.serialize_type == SerializeType::Json
+            && matches!(self.fields_source(), FieldsSource::Map(m) if m.is_empty())
+        {
             self.ext_fields_json = Some(header.json_members());
             self
         } else {
@@ -529,6 +533,15 @@ mod tests {
         assert_eq!(by_json.ext_field("queueOffset").as_deref(), Some("-9"));
         assert_eq!(
             by_json.decode_header::<SendMessageResponseHeader>(),
+            Ok(h.clone())
+        );
+        // Answering a ROCKETMQ-header request, the fields go to the map the binary writer reads.
+        let mut binary_req = RemotingCommand::new_request(310);
+        binary_req.serialize_type = SerializeType::RocketMq;
+        let binary = RemotingCommand::success_to(&binary_req).with_header_json(&h);
+        assert!(binary.ext_fields_json.is_none() && !binary.ext_fields.is_empty());
+        assert_eq!(
+            binary.decode_header::<SendMessageResponseHeader>(),
             Ok(h.clone())
         );
         for st in [SerializeType::Json, SerializeType::RocketMq] {
