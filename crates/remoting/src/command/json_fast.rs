@@ -103,16 +103,9 @@ pub(crate) fn write_str<B: BufMut>(s: &str, out: &mut B) {
     // comma-joined id lists are long runs of it); bytes are looked at one by one only in words
     // that hold something to escape.
     let mut i = 0;
-    while i < bytes.len() {
-        if let Some(word) = bytes.get(i..i + 8) {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(word);
-            if !needs_look(u64::from_le_bytes(w)) {
-                i += 8;
-                continue;
-            }
-        }
-        let b = bytes[i];
+    loop {
+        i = skip_plain_words(bytes, i);
+        let Some(&b) = bytes.get(i) else { break };
         let short = match b {
             b'"' => b'"',
             b'\\' => b'\\',
@@ -238,6 +231,21 @@ pub fn read_header(header: &[u8]) -> Option<RemotingCommand> {
         cmd.ext_fields_raw = Some(RawExtFields::from_validated(&text[start..end], spans));
     }
     Some(cmd)
+}
+
+/// The first index from `at` that starts a word of eight bytes needing a look (see
+/// `needs_look`) or has fewer than eight bytes after it: plain text is passed over eight bytes
+/// at a time, and callers look at bytes one by one from there.
+fn skip_plain_words(bytes: &[u8], mut at: usize) -> usize {
+    while let Some(word) = bytes.get(at..at + 8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(word);
+        if needs_look(u64::from_le_bytes(w)) {
+            break;
+        }
+        at += 8;
+    }
+    at
 }
 
 /// True when one of the eight bytes is a quote, a backslash or a control character (below
@@ -434,16 +442,8 @@ impl<'a> Reader<'a> {
 
     /// Advances to the next `"` or `\` of a string; control characters are left to serde.
     fn plain_run(&mut self) -> Option<()> {
-        // Eight bytes at a time while none of them needs a look (values such as properties and
-        // ids are long runs of plain text), then byte by byte from the word that does.
-        while let Some(word) = self.s.get(self.pos..self.pos + 8) {
-            let mut bytes = [0u8; 8];
-            bytes.copy_from_slice(word);
-            if needs_look(u64::from_le_bytes(bytes)) {
-                break;
-            }
-            self.pos += 8;
-        }
+        // Values such as properties and ids are long runs of plain text.
+        self.pos = skip_plain_words(self.s, self.pos);
         loop {
             match *self.s.get(self.pos)? {
                 b'"' | b'\\' => return Some(()),
@@ -716,6 +716,16 @@ mod tests {
             prop_assert_eq!(back.as_ref(), Some(&cmd));
             prop_assert_eq!(back, decode_json_header_serde(&fast).ok());
         }
+    }
+
+    #[test]
+    fn plain_words_are_skipped_whole_and_only_when_plain() {
+        assert_eq!(skip_plain_words(b"abcdefghij", 0), 8);
+        assert_eq!(skip_plain_words(b"abcdefgh\"ijklmnop", 0), 8);
+        assert_eq!(skip_plain_words(b"abcdefg\\", 0), 0);
+        assert_eq!(skip_plain_words(b"a\x01bcdefghijklmnopq", 2), 18);
+        assert_eq!(skip_plain_words(b"abc", 0), 0);
+        assert_eq!(skip_plain_words(b"abcdefgh", 8), 8);
     }
 
     #[test]
