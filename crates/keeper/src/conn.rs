@@ -178,7 +178,7 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
         let arrived = Instant::now();
         shared.stats.received.fetch_add(1, Ordering::Relaxed);
         handle.stats.received.fetch_add(1, Ordering::Relaxed);
-        if !shared.sessions.lock().touch(session_id, Instant::now()) {
+        if !shared.sessions.lock().touch(session_id, arrived) {
             break 'conn;
         }
         let (header, req) = match decode_request(payload, limit) {

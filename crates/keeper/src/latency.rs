@@ -55,8 +55,14 @@ impl Latency {
         let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
         self.count.fetch_add(1, Ordering::Relaxed);
         self.total_us.fetch_add(us, Ordering::Relaxed);
-        self.min_us.fetch_min(us, Ordering::Relaxed);
-        self.max_us.fetch_max(us, Ordering::Relaxed);
+        // Every request of every connection records here: a plain load first keeps the usual
+        // case (no new extreme) from taking the shared cache line for a read-modify-write.
+        if us < self.min_us.load(Ordering::Relaxed) {
+            self.min_us.fetch_min(us, Ordering::Relaxed);
+        }
+        if us > self.max_us.load(Ordering::Relaxed) {
+            self.max_us.fetch_max(us, Ordering::Relaxed);
+        }
         self.last_us.store(us, Ordering::Relaxed);
     }
 
