@@ -4,7 +4,7 @@
 //! The V2 header is the same data with one-letter keys; `From` converts both ways
 //! and `SendMessageRequestHeader::from_command` picks the key set by code.
 
-use super::{command_header, HeaderError};
+use super::{command_header, member_key, HeaderError, HeaderValue};
 use crate::code::request;
 use crate::command::RemotingCommand;
 
@@ -148,54 +148,37 @@ impl SendHeaderFields<'_> {
                 + self.properties.map_or(0, str::len)
                 + self.broker_name.map_or(0, str::len),
         );
+        // The members are written by the same pieces as `CommandHeader::json_members`.
         fn text(out: &mut Vec<u8>, key: &str, v: &str) {
-            if !out.is_empty() {
-                out.push(b',');
-            }
-            out.push(b'"');
-            out.extend_from_slice(key.as_bytes());
-            out.extend_from_slice(b"\":");
+            member_key(key, out);
             crate::command::write_json_str(v, out);
         }
-        fn open(out: &mut Vec<u8>, key: &str) {
-            if !out.is_empty() {
-                out.push(b',');
-            }
-            out.push(b'"');
-            out.extend_from_slice(key.as_bytes());
-            out.extend_from_slice(b"\":\"");
-        }
-        fn scalar(out: &mut Vec<u8>, key: &str, v: i64) {
-            open(out, key);
-            crate::command::write_json_i64(v, out);
-            out.push(b'"');
-        }
-        fn flag(out: &mut Vec<u8>, key: &str, v: bool) {
-            open(out, key);
-            out.extend_from_slice(if v { b"true\"" } else { b"false\"" });
+        fn value<V: HeaderValue>(out: &mut Vec<u8>, key: &str, v: V) {
+            member_key(key, out);
+            v.write_json(out);
         }
         text(&mut out, "a", self.producer_group);
         text(&mut out, "b", self.topic);
         text(&mut out, "c", self.default_topic);
-        scalar(&mut out, "d", self.default_topic_queue_nums.into());
-        scalar(&mut out, "e", self.queue_id.into());
-        scalar(&mut out, "f", self.sys_flag.into());
-        scalar(&mut out, "g", self.born_timestamp);
-        scalar(&mut out, "h", self.flag.into());
+        value(&mut out, "d", self.default_topic_queue_nums);
+        value(&mut out, "e", self.queue_id);
+        value(&mut out, "f", self.sys_flag);
+        value(&mut out, "g", self.born_timestamp);
+        value(&mut out, "h", self.flag);
         if let Some(v) = self.properties {
             text(&mut out, "i", v);
         }
         if let Some(v) = self.reconsume_times {
-            scalar(&mut out, "j", v.into());
+            value(&mut out, "j", v);
         }
         if let Some(v) = self.unit_mode {
-            flag(&mut out, "k", v);
+            value(&mut out, "k", v);
         }
         if let Some(v) = self.max_reconsume_times {
-            scalar(&mut out, "l", v.into());
+            value(&mut out, "l", v);
         }
         if let Some(v) = self.batch {
-            flag(&mut out, "m", v);
+            value(&mut out, "m", v);
         }
         if let Some(v) = self.broker_name {
             text(&mut out, "n", v);
