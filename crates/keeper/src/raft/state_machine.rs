@@ -200,20 +200,36 @@ fn read_meta(path: &Path) -> Result<Option<Meta>, String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e.to_string()),
     };
-    let mut head = [0u8; 12];
+    let mut head = [0u8; HEAD];
     f.read_exact(&mut head).map_err(|e| e.to_string())?;
-    if &head[..8] != MAGIC && &head[..8] != MAGIC_V1 {
-        return Err("not a keeper Raft snapshot (bad magic)".into());
-    }
-    let len = u32::from_be_bytes([head[8], head[9], head[10], head[11]]) as usize;
+    let (_, len) = parse_head(&head)?;
     if len > 1 << 20 {
         return Err("snapshot meta is implausibly long".into());
     }
     let mut json = vec![0u8; len];
     f.read_exact(&mut json).map_err(|e| e.to_string())?;
-    serde_json::from_slice(&json)
-        .map(Some)
-        .map_err(|e| format!("snapshot meta does not decode: {e}"))
+    decode_meta(&json).map(Some)
+}
+
+/// Length of a snapshot file's fixed head: the magic, then the meta's length.
+const HEAD: usize = MAGIC.len() + 4;
+
+/// Checks a snapshot file's magic; returns whether the body is compact and the meta's length.
+fn parse_head(head: &[u8; HEAD]) -> Result<(bool, usize), String> {
+    let (magic, len) = head.split_at(MAGIC.len());
+    let compact = match magic {
+        m if m == MAGIC => true,
+        m if m == MAGIC_V1 => false,
+        _ => return Err("not a keeper Raft snapshot (bad magic)".into()),
+    };
+    Ok((
+        compact,
+        u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize,
+    ))
+}
+
+fn decode_meta(json: &[u8]) -> Result<Meta, String> {
+    serde_json::from_slice(json).map_err(|e| format!("snapshot meta does not decode: {e}"))
 }
 
 /// Checks a snapshot file's magic and crc; returns its meta, whether the body is compact, and
@@ -222,11 +238,10 @@ fn split_file(raw: &[u8]) -> Result<(Meta, bool, &[u8]), String> {
     if raw.len() < MAGIC.len() + 8 {
         return Err("not a keeper Raft snapshot (too short)".into());
     }
-    let compact = match &raw[..MAGIC.len()] {
-        m if m == MAGIC => true,
-        m if m == MAGIC_V1 => false,
-        _ => return Err("not a keeper Raft snapshot (bad magic)".into()),
-    };
+    let head: &[u8; HEAD] = raw[..HEAD]
+        .try_into()
+        .map_err(|_| "not a keeper Raft snapshot (too short)".to_string())?;
+    let (compact, meta_len) = parse_head(head)?;
     let crc_at = raw.len() - 4;
     let want = u32::from_be_bytes([
         raw[crc_at],
@@ -237,14 +252,11 @@ fn split_file(raw: &[u8]) -> Result<(Meta, bool, &[u8]), String> {
     if crc32fast::hash(&raw[MAGIC.len()..crc_at]) != want {
         return Err("snapshot checksum mismatch".into());
     }
-    let m = MAGIC.len();
-    let meta_len = u32::from_be_bytes([raw[m], raw[m + 1], raw[m + 2], raw[m + 3]]) as usize;
-    let body_at = m + 4 + meta_len;
+    let body_at = HEAD + meta_len;
     if body_at > crc_at {
         return Err("snapshot meta overruns the file".into());
     }
-    let meta: Meta = serde_json::from_slice(&raw[m + 4..body_at])
-        .map_err(|e| format!("snapshot meta does not decode: {e}"))?;
+    let meta = decode_meta(&raw[HEAD..body_at])?;
     Ok((meta, compact, &raw[body_at..crc_at]))
 }
 
