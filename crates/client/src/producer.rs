@@ -574,22 +574,7 @@ impl Producer {
             // header struct of copies, no map of owned strings.
             RemotingCommand::request_with_json_fields(code, fields.to_v2_json_members())
         } else {
-            let header = SendMessageRequestHeader {
-                producer_group: fields.producer_group.to_string(),
-                topic: fields.topic.to_string(),
-                default_topic: fields.default_topic.to_string(),
-                default_topic_queue_nums: fields.default_topic_queue_nums,
-                queue_id: fields.queue_id,
-                sys_flag: fields.sys_flag,
-                born_timestamp: fields.born_timestamp,
-                flag: fields.flag,
-                properties: fields.properties.map(str::to_string),
-                reconsume_times: fields.reconsume_times,
-                unit_mode: fields.unit_mode,
-                batch: fields.batch,
-                max_reconsume_times: fields.max_reconsume_times,
-                broker_name: fields.broker_name.map(str::to_string),
-            };
+            let header = SendMessageRequestHeader::from(fields);
             if v2 {
                 let v2: SendMessageRequestHeaderV2 = header.into();
                 RemotingCommand::request_with_owned_header(code, v2)

@@ -189,6 +189,28 @@ impl SendHeaderFields<'_> {
     }
 }
 
+/// The owned header for the ROCKETMQ header or the long key set, where the fields go to a map.
+impl From<SendHeaderFields<'_>> for SendMessageRequestHeader {
+    fn from(f: SendHeaderFields<'_>) -> Self {
+        SendMessageRequestHeader {
+            producer_group: f.producer_group.to_string(),
+            topic: f.topic.to_string(),
+            default_topic: f.default_topic.to_string(),
+            default_topic_queue_nums: f.default_topic_queue_nums,
+            queue_id: f.queue_id,
+            sys_flag: f.sys_flag,
+            born_timestamp: f.born_timestamp,
+            flag: f.flag,
+            properties: f.properties.map(str::to_string),
+            reconsume_times: f.reconsume_times,
+            unit_mode: f.unit_mode,
+            batch: f.batch,
+            max_reconsume_times: f.max_reconsume_times,
+            broker_name: f.broker_name.map(str::to_string),
+        }
+    }
+}
+
 impl SendMessageRequestHeader {
     /// Decodes the send header of a SEND_MESSAGE / SEND_MESSAGE_V2 /
     /// SEND_BATCH_MESSAGE / SEND_REPLY_MESSAGE(_V2) request, choosing the key set
@@ -385,6 +407,34 @@ mod tests {
                 SendMessageRequestHeader::from(v2)
             );
         }
+    }
+
+    #[test]
+    fn borrowed_fields_become_the_same_owned_header() {
+        let mut h = long();
+        h.max_reconsume_times = Some(16);
+        h.broker_name = Some("broker-a".into());
+        let fields = SendHeaderFields {
+            producer_group: &h.producer_group,
+            topic: &h.topic,
+            default_topic: &h.default_topic,
+            default_topic_queue_nums: h.default_topic_queue_nums,
+            queue_id: h.queue_id,
+            sys_flag: h.sys_flag,
+            born_timestamp: h.born_timestamp,
+            flag: h.flag,
+            properties: h.properties.as_deref(),
+            reconsume_times: h.reconsume_times,
+            unit_mode: h.unit_mode,
+            max_reconsume_times: h.max_reconsume_times,
+            batch: h.batch,
+            broker_name: h.broker_name.as_deref(),
+        };
+        assert_eq!(
+            fields.to_v2_json_members(),
+            SendMessageRequestHeaderV2::from(h.clone()).json_members()
+        );
+        assert_eq!(SendMessageRequestHeader::from(fields), h);
     }
 
     #[test]
