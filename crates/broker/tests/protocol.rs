@@ -262,7 +262,7 @@ async fn batch_send_returns_one_msg_id_per_record() {
         send_header("TB", 1, &props(&[("WAIT", "true"), ("UNIQ_KEY", "batch")])).into();
     h.m = Some(true);
     let cmd = RemotingCommand::request_with_header(request::SEND_BATCH_MESSAGE, &h)
-        .with_body(encode_batch(&msgs));
+        .with_body(encode_batch(&msgs).expect("encodable batch"));
     let r = b.call(cmd).await;
     assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
     let rh: SendMessageResponseHeader = r.decode_header().unwrap();

@@ -29,10 +29,9 @@ pub struct BatchError {
     pub reason: String,
 }
 
-/// Encodes messages as a SEND_BATCH_MESSAGE body. A message whose properties exceed the
-/// format's i16 length is written with its properties cut to nothing; use `BatchBodyWriter` to
-/// be told instead.
-pub fn encode_batch(messages: &[BatchMessage]) -> Vec<u8> {
+/// Encodes messages as a SEND_BATCH_MESSAGE body. A message the format cannot hold (properties
+/// over its i16 length, a record over i32) is refused with the error, never written cut short.
+pub fn encode_batch(messages: &[BatchMessage]) -> Result<Vec<u8>, BatchError> {
     let size: usize = messages
         .iter()
         .map(|m| RECORD_OVERHEAD + m.body.len() + m.properties.len())
@@ -41,13 +40,9 @@ pub fn encode_batch(messages: &[BatchMessage]) -> Vec<u8> {
     let mut w = BatchBodyWriter::with_capacity(size);
     for m in messages {
         let props = m.properties.as_bytes();
-        if w.push(m.flag, &m.body, |out| out.extend_from_slice(props))
-            .is_err()
-        {
-            let _ = w.push(m.flag, &m.body, |_| {});
-        }
+        w.push(m.flag, &m.body, |out| out.extend_from_slice(props))?;
     }
-    w.into_vec()
+    Ok(w.into_vec())
 }
 
 /// Bytes of a record besides its body and properties.
@@ -206,14 +201,14 @@ mod tests {
 
     #[test]
     fn round_trips() {
-        let bytes = Bytes::from(encode_batch(&msgs()));
+        let bytes = Bytes::from(encode_batch(&msgs()).unwrap());
         assert_eq!(decode_batch(&bytes).unwrap(), msgs());
         assert!(decode_batch(&Bytes::new()).unwrap().is_empty());
     }
 
     #[test]
     fn rejects_truncation_and_inconsistent_sizes() {
-        let bytes = encode_batch(&msgs());
+        let bytes = encode_batch(&msgs()).unwrap();
         for cut in 1..bytes.len() {
             if cut == 4 + 4 + 4 + 4 + 4 + 3 + 2 + 11 {
                 continue; // exactly the first record
@@ -248,7 +243,11 @@ mod tests {
         assert!(e.to_string().contains("32767"), "{e}");
         assert_eq!(w.len(), before, "a refused record leaves nothing behind");
         let body = w.into_vec();
-        assert_eq!(body, encode_batch(&msgs()));
+        assert_eq!(body, encode_batch(&msgs()).unwrap());
+        let mut too_long = msgs();
+        too_long[1].properties = "x".repeat(40_000);
+        let e = encode_batch(&too_long).unwrap_err();
+        assert!(e.to_string().contains("32767"), "{e}");
         assert_eq!(decode_batch(&Bytes::from(body)).unwrap(), msgs());
     }
 }
