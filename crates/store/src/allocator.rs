@@ -18,7 +18,6 @@ use parking_lot::{Condvar, Mutex};
 use tokio::sync::oneshot;
 
 use crate::mapped_file::{offset_file_name, MappedFile};
-use crate::prefault::WriteMix;
 
 #[derive(Default)]
 struct State {
@@ -34,7 +33,6 @@ pub(crate) struct Allocator {
     file_size: u64,
     unmapped_writes: bool,
     warm: u64,
-    write_mix: Arc<WriteMix>,
     state: Mutex<State>,
     cv: Condvar,
 }
@@ -48,21 +46,13 @@ pub(crate) enum Take {
 
 impl Allocator {
     /// `unmapped_writes`: segments are written with pwrite (SYNC_FLUSH); `warm`: bytes of each new
-    /// segment to prefault before it is handed out (0 = none; skipped for mapped segments while
-    /// `write_mix` says the writer mostly pwrites).
-    pub fn new(
-        dir: PathBuf,
-        file_size: u64,
-        unmapped_writes: bool,
-        warm: u64,
-        write_mix: Arc<WriteMix>,
-    ) -> Allocator {
+    /// segment to prefault before it is handed out (0 = none).
+    pub fn new(dir: PathBuf, file_size: u64, unmapped_writes: bool, warm: u64) -> Allocator {
         Allocator {
             dir,
             file_size,
             unmapped_writes,
             warm,
-            write_mix,
             state: Mutex::new(State::default()),
             cv: Condvar::new(),
         }
@@ -154,9 +144,6 @@ impl Allocator {
                         let zeros = vec![0u8; self.warm.min(1 << 20) as usize];
                         f.write_zeros(0, self.warm, &zeros)
                             .and_then(|()| f.start_writeback(0, self.warm))
-                    } else if self.write_mix.pwrite_mostly() {
-                        // The writer fills fresh pages itself with pwrite (`WriteMix`).
-                        return Arc::new(f);
                     } else {
                         f.prefault(0, self.warm)
                     };

@@ -7,6 +7,11 @@
 //! of the last complete record and every byte below it is immutable; `flushed` <= `max_phys` and
 //! every byte below `flushed` is on disk. Only the put path (under the put lock) and the SYNC_FLUSH
 //! drain (`stage.rs`: one at a time, bytes the put path assigned) write records.
+//!
+//! With a write-behind buffer (`wb`, ASYNC_FLUSH with direct writes) the newest bytes live in the
+//! buffer until its committer has written them: below `wb.floor()` the segment files hold every
+//! published byte, at or above it only the buffer does. Every read here goes to the right side;
+//! `flushed` never passes what the committer has written.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -18,7 +23,10 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::error::StoreError;
 use crate::mapped_file::{parse_offset_file_name, MappedFile};
-use crate::message::{be_i32, be_i64, be_u32, MAGIC_V1, MAGIC_V2, POS_MAGIC, POS_PHYS_OFFSET};
+use crate::message::{
+    be_i32, be_i64, be_u32, MAGIC_BLANK, MAGIC_V1, MAGIC_V2, POS_MAGIC, POS_PHYS_OFFSET,
+};
+use crate::write_behind::WriteBehind;
 
 pub(crate) struct CommitLog {
     pub dir: PathBuf,
@@ -31,6 +39,8 @@ pub(crate) struct CommitLog {
     pub last_store_ts: AtomicI64,
     /// Store timestamp of the newest flushed record (at least; used for the checkpoint).
     pub flushed_store_ts: AtomicI64,
+    /// The write-behind buffer of direct writes (`write_behind.rs`), if on.
+    pub wb: Option<WriteBehind>,
 }
 
 /// Result of loading the segment files.
@@ -106,6 +116,7 @@ impl CommitLog {
         file_size: u64,
         segments: Vec<Arc<MappedFile>>,
         end: u64,
+        wb: Option<WriteBehind>,
     ) -> CommitLog {
         CommitLog {
             dir,
@@ -116,6 +127,7 @@ impl CommitLog {
             flush_lock: Mutex::new(()),
             last_store_ts: AtomicI64::new(0),
             flushed_store_ts: AtomicI64::new(0),
+            wb,
         }
     }
 
@@ -145,13 +157,50 @@ impl CommitLog {
         segs.get(idx).cloned()
     }
 
-    /// Zero-copy bytes of the record at `phys` if it is published and its header is sane
-    /// (TOTALSIZE equals `expect_size` when given, V1/V2 magic, PHYSICALOFFSET equals `phys`).
-    pub fn read_record(&self, phys: u64, expect_size: Option<u32>) -> Option<Bytes> {
-        let max = self.max_phys();
-        let seg = self.segment_for(phys)?;
-        let off = phys - seg.start();
-        let head = seg.get(off, 36)?;
+    /// Start of the buffered part of the log: every published byte below it is in the files.
+    pub(crate) fn file_floor(&self) -> u64 {
+        self.wb.as_ref().map_or(u64::MAX, |w| w.floor())
+    }
+
+    /// Bytes `[phys, phys+len)` if they are published: zero-copy from the mapping or the
+    /// write-behind buffer; copied when the range straddles a chunk or the buffer's floor.
+    pub fn read_exact(&self, phys: u64, len: usize) -> Option<Bytes> {
+        if phys.checked_add(len as u64)? > self.max_phys() {
+            return None;
+        }
+        let end = phys + len as u64;
+        // The floor only rises, and what falls below it is in the files: a buffer lookup that
+        // misses because its slot was just retired is retried against the files.
+        loop {
+            let floor = self.file_floor();
+            if end <= floor {
+                let seg = self.segment_for(phys)?;
+                return seg.bytes(phys - seg.start(), len);
+            }
+            let wb = self.wb.as_ref()?;
+            if phys >= floor {
+                if let Some(b) = wb.read(phys, len) {
+                    return Some(b);
+                }
+            } else {
+                let seg = self.segment_for(phys)?;
+                let head = seg.get(phys - seg.start(), (floor - phys) as usize)?;
+                if let Some(tail) = wb.read(floor, (end - floor) as usize) {
+                    let mut v = Vec::with_capacity(len);
+                    v.extend_from_slice(head);
+                    v.extend_from_slice(&tail[..]);
+                    return Some(Bytes::from(v));
+                }
+            }
+            if self.file_floor() == floor {
+                return None;
+            }
+        }
+    }
+
+    /// Checks a record head read at `phys`: TOTALSIZE (equal to `expect_size` when given, more
+    /// than the fixed header), V1/V2 magic, PHYSICALOFFSET equal to `phys`. Returns the size.
+    fn sane_head(head: &[u8], phys: u64, expect_size: Option<u32>) -> Option<u32> {
         let size = be_i32(head, 0);
         if size <= 36 || expect_size.is_some_and(|e| e as i32 != size) {
             return None;
@@ -161,15 +210,20 @@ impl CommitLog {
         {
             return None;
         }
-        if phys + size as u64 > max {
-            return None;
-        }
-        seg.bytes(off, size as usize)
+        Some(size as u32)
+    }
+
+    /// Zero-copy bytes of the record at `phys` if it is published and its header is sane
+    /// (`sane_head`).
+    pub fn read_record(&self, phys: u64, expect_size: Option<u32>) -> Option<Bytes> {
+        let head = self.read_exact(phys, 36)?;
+        let size = Self::sane_head(&head, phys, expect_size)?;
+        self.read_exact(phys, size as usize)
     }
 
     /// Like `read_record`, but slices the record out of `window`: one zero-copy `Bytes` over the
-    /// published part of a segment, made once and reused for every record of a read batch (so a
-    /// batch costs one owner allocation, not one per record).
+    /// published part of a segment (or of a write-behind chunk), made once and reused for every
+    /// record of a read batch (so a batch costs one owner allocation, not one per record).
     pub fn read_record_windowed(
         &self,
         window: &mut Option<(u64, Bytes)>,
@@ -178,28 +232,82 @@ impl CommitLog {
     ) -> Option<Bytes> {
         let fits = |w: &(u64, Bytes)| phys >= w.0 && phys + size as u64 <= w.0 + w.1.len() as u64;
         if !window.as_ref().is_some_and(fits) {
-            let seg = self.segment_for(phys)?;
-            let end = self.max_phys().min(seg.end());
-            if end <= seg.start() {
-                return None;
-            }
-            *window = Some((seg.start(), seg.bytes(0, (end - seg.start()) as usize)?));
+            let max = self.max_phys();
+            let buffered = self.wb.as_ref().and_then(|w| w.window(phys, max));
+            *window = match buffered {
+                Some(w) => Some(w),
+                None => {
+                    let seg = self.segment_for(phys)?;
+                    let end = max.min(seg.end()).min(self.file_floor());
+                    (end > seg.start())
+                        .then(|| seg.bytes(0, (end - seg.start()) as usize))
+                        .flatten()
+                        .map(|b| (seg.start(), b))
+                }
+            };
         }
-        let (start, bytes) = window.as_ref().filter(|w| fits(w))?;
+        let Some((start, bytes)) = window.as_ref().filter(|w| fits(w)) else {
+            // Straddles a chunk or the buffer's floor (or is not published).
+            return self.read_record(phys, Some(size));
+        };
         let off = (phys - start) as usize;
         let head = &bytes[off..off + 36.min(size as usize)];
-        if size <= 36
-            || be_i32(head, 0) != size as i32
-            || !matches!(be_u32(head, POS_MAGIC), MAGIC_V1 | MAGIC_V2)
-            || be_i64(head, POS_PHYS_OFFSET) != phys as i64
-        {
+        if size <= 36 || Self::sane_head(head, phys, Some(size)).is_none() {
             return None;
         }
         Some(bytes.slice(off..off + size as usize))
     }
 
-    /// Makes every byte below `target` durable (msync). One caller at a time.
+    /// For sequential scans (the index thread): bytes from `phys` on, at most `avail` (all
+    /// published), holding the whole record (or the 8-byte BLANK head) at `phys`, sliced out of
+    /// `window`, which is refreshed only when it does not hold them. A record that straddles a
+    /// write-behind chunk or the buffer's floor is copied alone.
+    pub fn scan_at<'w>(
+        &self,
+        window: &'w mut Option<(u64, Bytes)>,
+        phys: u64,
+        avail: usize,
+    ) -> Option<&'w [u8]> {
+        let covers = |w: &(u64, Bytes)| {
+            phys >= w.0
+                && phys - w.0 < w.1.len() as u64
+                && whole_record(&w.1[(phys - w.0) as usize..], avail)
+        };
+        if !window.as_ref().is_some_and(covers) {
+            let max = self.max_phys();
+            let buffered = self.wb.as_ref().and_then(|w| w.window(phys, max));
+            let fresh = match buffered {
+                Some(w) => Some(w),
+                None => {
+                    let seg = self.segment_for(phys)?;
+                    let end = max.min(seg.end()).min(self.file_floor());
+                    (end > phys)
+                        .then(|| seg.bytes(0, (end - seg.start()) as usize))
+                        .flatten()
+                        .map(|b| (seg.start(), b))
+                }
+            };
+            *window = match fresh {
+                Some(w) if covers(&w) => Some(w),
+                _ => {
+                    let head = self.read_exact(phys, 8.min(avail))?;
+                    let want = record_extent(&head).min(avail);
+                    Some((phys, self.read_exact(phys, want)?))
+                }
+            };
+        }
+        let (start, bytes) = window.as_ref()?;
+        let off = (phys - start) as usize;
+        Some(&bytes[off..(off + avail).min(bytes.len())])
+    }
+
+    /// Makes every byte below `target` durable (msync). One caller at a time. With a
+    /// write-behind buffer only what its committer has written counts.
     pub fn flush_to(&self, target: u64) -> io::Result<()> {
+        let target = match &self.wb {
+            Some(w) => target.min(w.committed()),
+            None => target,
+        };
         let _g = self.flush_lock.lock();
         let from = self.flushed();
         if target <= from {
@@ -225,4 +333,18 @@ impl CommitLog {
         );
         Ok(())
     }
+}
+
+/// Bytes a scan needs at the head of `rest`: 8 for a BLANK record (or a head too short or
+/// broken to say), else TOTALSIZE.
+fn record_extent(rest: &[u8]) -> usize {
+    if rest.len() < 8 || be_u32(rest, 4) == MAGIC_BLANK {
+        return 8;
+    }
+    usize::try_from(be_i32(rest, 0)).unwrap_or(8).max(8)
+}
+
+/// True if `rest` holds what a scan needs at its head (`record_extent`, capped at `avail`).
+fn whole_record(rest: &[u8], avail: usize) -> bool {
+    rest.len() >= record_extent(rest).min(avail)
 }

@@ -58,19 +58,24 @@ pub struct StoreConfig {
     /// Bytes of the CommitLog ahead of the write position that a background thread keeps faulted
     /// in (`MADV_POPULATE_WRITE`; under SYNC_FLUSH zeros are written there), and that the allocator
     /// prepares at the start of each new segment, so first-touch page work stays off the put path.
-    /// 0 turns pre-faulting off.
+    /// 0 turns pre-faulting off. Not used with `direct_write` (no page-cache pages are written).
     /// Default 16 MiB (Courier; RocketMQ's `warmMapedFileEnable` warms whole segments instead).
     pub prefault_window: u64,
-    /// ASYNC_FLUSH: a put or batch of at least this many bytes is written with `pwrite` instead of
-    /// a copy into the mapping, so the kernel fills fresh page-cache pages straight from the data
-    /// instead of zero-filling them first; while most recent bytes arrive this way the prefault
-    /// thread stops populating ahead (that would zero-fill the pages anyway). Default `u64::MAX`
-    /// (off): on ext4 (Linux 6.x, 4 KiB folios) a buffered `pwrite` measured about 2.7 µs per page
-    /// against well under 1 µs for zero-fill + fault on the prefault thread + a copy into the
-    /// mapping, so it cost more CPU, not less (docs/store.md §11.2); 16 KiB (four pages) is the
-    /// value to try on a filesystem whose buffered writes are cheaper. SYNC_FLUSH always writes
-    /// with `pwrite`.
-    pub async_pwrite_min: u64,
+    /// ASYNC_FLUSH: puts copy records into a small ring of reused memory chunks and one
+    /// committer thread writes them to the segment files with `O_DIRECT`, instead of copying into
+    /// the mapped segment (which makes the kernel allocate, zero-fill and later write back a fresh
+    /// page-cache page per 4 KiB). Reads of recent records come from the chunks. The price: a
+    /// broker process killed with kill -9 loses acknowledged ASYNC_FLUSH puts the committer had not
+    /// written yet (it writes at least every millisecond and every MiB; docs/store.md §5.4),
+    /// where a copy into the mapping survives a process crash (not a machine crash). Where the
+    /// filesystem refuses `O_DIRECT` the committer writes through the page cache instead. Ignored
+    /// under SYNC_FLUSH and for segment sizes that are not a multiple of 4 KiB.
+    /// Default true (Courier; RocketMQ's `transientStorePoolEnable`, default false, is the same
+    /// idea with a buffered write).
+    pub direct_write: bool,
+    /// Bytes of the write-behind ring (`direct_write`), in 4 MiB chunks, at least 4 chunks.
+    /// Resident memory; also how far the put path may run ahead of the disk. Default 64 MiB.
+    pub write_buffer_bytes: u64,
 }
 
 impl StoreConfig {
@@ -97,8 +102,16 @@ impl StoreConfig {
             store_host: SocketAddr::from((Ipv4Addr::LOCALHOST, 10911)),
             clean_resource_interval: Duration::from_secs(10),
             prefault_window: 16 << 20,
-            async_pwrite_min: u64::MAX,
+            direct_write: true,
+            write_buffer_bytes: 64 << 20,
         }
+    }
+
+    /// True when puts go through the write-behind buffer (`direct_write` and its conditions).
+    pub fn uses_write_behind(&self) -> bool {
+        self.direct_write
+            && self.flush_disk_type == FlushDiskType::AsyncFlush
+            && crate::write_behind::WriteBehind::supports(self.commitlog_file_size)
     }
 
     pub(crate) fn validate(&self) -> Result<(), String> {

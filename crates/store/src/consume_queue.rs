@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
-use parking_lot::RwLock;
+use parking_lot::{RwLock, RwLockReadGuard};
 
 use crate::mapped_file::{offset_file_name, parse_offset_file_name, MappedFile};
 
@@ -54,6 +54,33 @@ impl CqEntry {
     /// The entry marks a record recovery could not rebuild.
     pub fn is_lost(&self) -> bool {
         self.phys == LOST_ENTRY_PHYS
+    }
+}
+
+/// See [`ConsumeQueue::writer`].
+pub(crate) struct CqWriter<'a> {
+    files: RwLockReadGuard<'a, Vec<Arc<MappedFile>>>,
+    file_bytes: u64,
+    /// Index in `files` of the file the last entry went to: the next one is almost always there.
+    cur: usize,
+}
+
+impl CqWriter<'_> {
+    /// Writes entry `offset` (see [`ConsumeQueue::write_entry`]); false if its file is missing.
+    pub fn write_entry(&mut self, offset: i64, e: CqEntry) -> bool {
+        let byte = offset as u64 * CQ_ENTRY_SIZE;
+        let hit = self
+            .files
+            .get(self.cur)
+            .is_some_and(|f| f.start() <= byte && byte < f.end());
+        if !hit {
+            match ConsumeQueue::index_of(&self.files, byte, self.file_bytes) {
+                Some(i) => self.cur = i,
+                None => return false,
+            }
+        }
+        let f = &self.files[self.cur];
+        f.write(byte - f.start(), &e.encode())
     }
 }
 
@@ -189,12 +216,22 @@ impl ConsumeQueue {
 
     fn file_for(&self, byte: u64) -> Option<Arc<MappedFile>> {
         let files = self.files.read();
+        Self::index_of(&files, byte, self.file_bytes).map(|i| Arc::clone(&files[i]))
+    }
+
+    /// Position in `files` of the file holding `byte`, if it is there.
+    fn index_of(files: &[Arc<MappedFile>], byte: u64, file_bytes: u64) -> Option<usize> {
         let first = files.first()?;
         if byte < first.start() {
             return None;
         }
-        let idx = ((byte - first.start()) / self.file_bytes) as usize;
-        files.get(idx).cloned()
+        let idx = ((byte - first.start()) / file_bytes) as usize;
+        (idx < files.len()).then_some(idx)
+    }
+
+    /// Whether the file holding `byte` exists (no Arc clone: the put path asks once per batch).
+    fn has_file(&self, byte: u64) -> bool {
+        Self::index_of(&self.files.read(), byte, self.file_bytes).is_some()
     }
 
     /// Makes sure the file holding logical offsets `[offset, offset+count)` exists (writer only).
@@ -204,7 +241,7 @@ impl ConsumeQueue {
         let last_byte = (offset as u64 + count.max(1) - 1) * CQ_ENTRY_SIZE;
         let mut byte = first_byte - first_byte % self.file_bytes;
         while byte <= last_byte {
-            if self.file_for(byte).is_none() {
+            if !self.has_file(byte) {
                 let mut files = self.files.write();
                 let start = match files.last() {
                     Some(l) if l.end() <= byte => l.end(),
@@ -232,10 +269,18 @@ impl ConsumeQueue {
 
     /// Writes entry `offset` (file must exist: see `ensure_capacity`). Does not publish it.
     pub fn write_entry(&self, offset: i64, e: CqEntry) -> bool {
-        let byte = offset as u64 * CQ_ENTRY_SIZE;
-        match self.file_for(byte) {
-            Some(f) => f.write(byte - f.start(), &e.encode()),
-            None => false,
+        self.writer().write_entry(offset, e)
+    }
+
+    /// A handle for writing a run of entries (writer only) under one read lock of the file
+    /// list: each entry is then a plain copy, with no lock or reference count per message.
+    /// Holding it blocks `ensure_capacity`'s file creation and retention, so drop it after
+    /// the batch.
+    pub fn writer(&self) -> CqWriter<'_> {
+        CqWriter {
+            files: self.files.read(),
+            file_bytes: self.file_bytes,
+            cur: 0,
         }
     }
 
@@ -372,6 +417,40 @@ impl ConsumeQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn writer_writes_a_run_across_files_and_refuses_missing_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let cq = ConsumeQueue::open(dir.path(), "W", 0, 4).unwrap();
+        let e = |i: i64| CqEntry {
+            phys: i * 10,
+            size: 7,
+            tags_code: -i,
+        };
+        cq.ensure_capacity(0, 10).unwrap();
+        {
+            let mut w = cq.writer();
+            for i in 0..10 {
+                assert!(w.write_entry(i, e(i)), "entry {i}");
+            }
+            // Offset 12 is in a file ensure_capacity did not create.
+            assert!(!w.write_entry(12, e(12)));
+            // Going back to an earlier file still finds it.
+            assert!(w.write_entry(1, e(1)));
+        }
+        cq.publish(10);
+        for i in 0..10 {
+            assert_eq!(cq.entry(i), Some(e(i)));
+        }
+        assert!(!cq.write_entry(12, e(12)));
+        assert!(cq.write_entry(9, e(9)));
+        // Retention drops the oldest file; the writer still finds the rest by position.
+        assert_eq!(cq.advance_min(40), 1);
+        let mut w = cq.writer();
+        assert!(!w.write_entry(2, e(2)));
+        assert!(w.write_entry(5, e(5)));
+        assert!(w.write_entry(9, e(9)));
+    }
 
     #[test]
     fn append_read_reopen_and_roll_files() {

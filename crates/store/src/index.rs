@@ -15,18 +15,36 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::mapped_file::MappedFile;
-use crate::message::{be_i32, be_i64, java_string_hash};
+use crate::message::{be_i32, be_i64, java_hash_continue, java_string_hash, property_values};
 
 const HEADER: u64 = 40;
 
 /// Hash stored in entries and used for the slot: abs(Java hash), with i32::MIN mapped to 0.
 pub(crate) fn key_hash(key: &str) -> i32 {
-    let h = java_string_hash(key);
+    stored_hash(java_string_hash(key))
+}
+
+/// The entry/slot form of a Java string hash (see [`key_hash`]).
+fn stored_hash(h: i32) -> i32 {
     if h == i32::MIN {
         0
     } else {
         h.abs()
     }
+}
+
+/// [`key_hash`] of every index key of a record, in the order they are indexed: `topic#k` for each
+/// non-empty space-separated word of KEYS, then `topic#UNIQ_KEY` when non-empty. One pass over
+/// the properties finds both; the `topic#` prefix is hashed once and continued per key, so no
+/// key string is built.
+pub(crate) fn record_key_hashes<'a>(topic: &str, props: &'a str) -> impl Iterator<Item = i32> + 'a {
+    let prefix = java_hash_continue(java_string_hash(topic), "#");
+    let [keys, uniq] = property_values(props, ["KEYS", "UNIQ_KEY"]);
+    keys.into_iter()
+        .flat_map(|k| k.split(' '))
+        .chain(uniq)
+        .filter(|k| !k.is_empty())
+        .map(move |k| stored_hash(java_hash_continue(prefix, k)))
 }
 
 pub(crate) struct IndexFile {
@@ -92,13 +110,13 @@ impl IndexFile {
         self.i32_at(36)
     }
 
-    /// Adds `key` → `phys` (stored at `store_ts`). Returns false when the file is full.
-    pub fn put(&self, key: &str, phys: i64, store_ts: i64) -> bool {
+    /// Adds the key whose [`key_hash`] is `hash` → `phys` (stored at `store_ts`). Returns false
+    /// when the file is full.
+    pub fn put_hash(&self, hash: i32, phys: i64, store_ts: i64) -> bool {
         let count = self.index_count();
         if count < 1 || count as i64 >= self.entries as i64 {
             return false;
         }
-        let hash = key_hash(key);
         let slot_at = HEADER + (hash as u64 % self.slots as u64) * 4;
         let mut prev = self.i32_at(slot_at);
         if prev < 0 || prev >= count {
@@ -233,9 +251,15 @@ impl IndexService {
     }
 
     /// Adds one key, starting a new file when the newest is full.
+    #[cfg(test)]
     pub fn put(&mut self, key: &str, phys: i64, store_ts: i64) -> io::Result<()> {
+        self.put_hash(key_hash(key), phys, store_ts)
+    }
+
+    /// Adds the key whose [`key_hash`] is `hash`, starting a new file when the newest is full.
+    pub fn put_hash(&mut self, hash: i32, phys: i64, store_ts: i64) -> io::Result<()> {
         if let Some(f) = self.files.last() {
-            if f.put(key, phys, store_ts) {
+            if f.put_hash(hash, phys, store_ts) {
                 return Ok(());
             }
         }
@@ -249,7 +273,7 @@ impl IndexService {
         if let Some(prev) = self.files.last() {
             prev.flush()?;
         }
-        f.put(key, phys, store_ts);
+        f.put_hash(hash, phys, store_ts);
         self.files.push(f);
         Ok(())
     }
@@ -316,6 +340,81 @@ mod tests {
         assert_eq!(svc.lookup("T#k2", 100, 0, i64::MAX).len(), 6);
         assert_eq!(svc.delete_below(100), 1);
         assert_eq!(svc.files.len(), 2);
+    }
+
+    /// The keys as first indexed: KEYS split on spaces, then UNIQ_KEY, empty ones dropped, each
+    /// hashed as the built string `topic#key`.
+    fn key_hashes_reference(topic: &str, props: &str) -> Vec<i32> {
+        use crate::message::property_value;
+        let keys = property_value(props, "KEYS")
+            .into_iter()
+            .flat_map(|k| k.split(' '));
+        keys.chain(property_value(props, "UNIQ_KEY"))
+            .filter(|k| !k.is_empty())
+            .map(|k| key_hash(&format!("{topic}#{k}")))
+            .collect()
+    }
+
+    #[test]
+    fn record_keys_cover_every_word_of_keys_then_uniq_key() {
+        use crate::message::encode_properties;
+        let h = |k: &str| key_hash(&format!("Topic#{k}"));
+        let props = encode_properties(&[("KEYS", " a  b c "), ("UNIQ_KEY", "U1"), ("TAGS", "t")]);
+        let got: Vec<i32> = record_key_hashes("Topic", &props).collect();
+        assert_eq!(got, vec![h("a"), h("b"), h("c"), h("U1")]);
+        // Empty KEYS, only spaces, no properties at all.
+        let only_uniq = encode_properties(&[("KEYS", "   "), ("UNIQ_KEY", "U2")]);
+        assert_eq!(
+            record_key_hashes("Topic", &only_uniq).collect::<Vec<_>>(),
+            vec![h("U2")]
+        );
+        assert_eq!(record_key_hashes("Topic", "").count(), 0);
+        // Non-ASCII keys and topic hash by UTF-16 units, as Java does.
+        let props = encode_properties(&[("KEYS", "clé 😀")]);
+        assert_eq!(
+            record_key_hashes("Tópic", &props).collect::<Vec<_>>(),
+            vec![key_hash("Tópic#clé"), key_hash("Tópic#😀")]
+        );
+    }
+
+    #[test]
+    fn keys_put_by_hash_are_found_by_name() {
+        use crate::message::encode_properties;
+        let dir = tempfile::tempdir().unwrap();
+        let mut svc = IndexService::open(dir.path(), 16, 64).unwrap();
+        let props = encode_properties(&[("KEYS", "k1 k2 k1"), ("UNIQ_KEY", "ID7")]);
+        for hash in record_key_hashes("T", &props) {
+            svc.put_hash(hash, 500, 1_700_000_000_000).unwrap();
+        }
+        for key in ["T#k1", "T#k2", "T#ID7"] {
+            assert!(svc.lookup(key, 10, 0, i64::MAX).contains(&500), "{key}");
+        }
+        // "k1" twice in KEYS is indexed twice, as before.
+        assert_eq!(svc.lookup("T#k1", 10, 0, i64::MAX), vec![500, 500]);
+        assert!(!svc.lookup("T#k", 10, 0, i64::MAX).contains(&500));
+        assert!(!svc.lookup("U#k1", 10, 0, i64::MAX).contains(&500));
+    }
+
+    proptest::proptest! {
+        /// Hashing `topic#` once and continuing per key gives the same hashes, in the same
+        /// order, as building each key string.
+        #[test]
+        fn record_key_hashes_match_reference(
+            topic in "[A-Za-z0-9_é%]{1,20}",
+            keys in proptest::option::of("[ a-zé😀0-9]{0,30}"),
+            uniq in proptest::option::of("[A-F0-9 ]{0,32}"),
+        ) {
+            let mut pairs = vec![("TAGS", "x")];
+            if let Some(k) = &keys {
+                pairs.push(("KEYS", k));
+            }
+            if let Some(u) = &uniq {
+                pairs.push(("UNIQ_KEY", u));
+            }
+            let props = crate::message::encode_properties(&pairs);
+            let got: Vec<i32> = record_key_hashes(&topic, &props).collect();
+            proptest::prop_assert_eq!(got, key_hashes_reference(&topic, &props));
+        }
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod retention;
 mod stage;
 mod store;
 mod verify;
+mod write_behind;
 
 pub use checkpoint::{Checkpoint, CHECKPOINT_SIZE};
 pub use config::{FlushDiskType, StoreConfig};
@@ -25,10 +26,12 @@ pub use consume_queue::{CqEntry, CQ_ENTRY_SIZE, LOST_ENTRY_PHYS};
 pub use error::{RecordError, StoreError};
 pub use message::{
     body_crc, decode_offset_msg_id, decode_properties, decode_record, decode_record_with,
-    encode_properties, encode_record, java_string_hash, offset_msg_id, properties_iter,
-    property_value, tags_code, MessageToStore, StoredMessage, FLAG_BORNHOST_V6, FLAG_STOREHOST_V6,
-    FLAG_TRANSACTION_COMMIT, FLAG_TRANSACTION_MASK, FLAG_TRANSACTION_PREPARED,
-    FLAG_TRANSACTION_ROLLBACK, MAGIC_BLANK, MAGIC_V1, MAGIC_V2,
+    encode_properties, encode_record, java_hash_continue, java_string_hash, offset_msg_id,
+    properties_iter, property_value, property_values, push_offset_msg_id, tags_code,
+    MessageToStore, StoredMessage, FLAG_BORNHOST_V6, FLAG_STOREHOST_V6, FLAG_TRANSACTION_COMMIT,
+    FLAG_TRANSACTION_MASK, FLAG_TRANSACTION_PREPARED, FLAG_TRANSACTION_ROLLBACK, MAGIC_BLANK,
+    MAGIC_V1, MAGIC_V2,
 };
 pub use recovery::{CorruptRecord, RecoveryReport};
 pub use store::{ArrivalListener, GetResult, GetStatus, MessageStore, PutResult, PutStatus};
+pub use write_behind::WriteBehindStats;

@@ -33,7 +33,7 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use memmap2::{MmapOptions, MmapRaw};
@@ -51,6 +51,8 @@ pub(crate) struct MappedFile {
     /// Bytes from the start already prepared by `prefault` / `write_zeros` (a hint that saves
     /// repeating the work; never trusted for correctness).
     prepared: AtomicU64,
+    /// The `O_DIRECT` descriptor, opened on first use (Err: the errno that refused it).
+    direct: OnceLock<Result<File, i32>>,
 }
 
 impl std::fmt::Debug for MappedFile {
@@ -115,6 +117,7 @@ impl MappedFile {
             map,
             unmapped_writes: false,
             prepared: AtomicU64::new(0),
+            direct: OnceLock::new(),
         })
     }
 
@@ -290,10 +293,23 @@ impl MappedFile {
         Ok(())
     }
 
-    /// Writes `data` at `off` with `pwrite` whatever the write mode (single writer of an
-    /// unpublished range). Used by ASYNC_FLUSH puts that cover whole pages: a `pwrite` into a page
-    /// that is not in the page cache yet lets the kernel copy straight into a new page, where a
-    /// copy into the mapping (or `MADV_POPULATE_WRITE` ahead of it) first zero-fills the page.
+    /// A second descriptor of this file opened with `O_DIRECT`, for the write-behind committer.
+    /// It is reopened through `/proc/self/fd`, so it reaches this very file even after the name
+    /// was unlinked. An error (the filesystem refuses `O_DIRECT`, no `/proc`) is sticky.
+    pub fn direct_writer(&self) -> io::Result<&File> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let r = self.direct.get_or_init(|| {
+            OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_DIRECT)
+                .open(format!("/proc/self/fd/{}", self.file.as_raw_fd()))
+                .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))
+        });
+        r.as_ref().map_err(|e| io::Error::from_raw_os_error(*e))
+    }
+
+    /// Writes `data` at `off` with a plain `pwrite` whatever the write mode (single writer of the
+    /// range): the write-behind committer's way where `O_DIRECT` is refused.
     pub fn pwrite(&self, off: u64, data: &[u8]) -> io::Result<()> {
         self.check_range(off, data.len())?;
         self.pwrite_unchecked(off, data)

@@ -116,11 +116,61 @@ pub(crate) fn now_ms() -> i64 {
 
 /// Java `String.hashCode()`: `h = 31*h + c` over UTF-16 code units with wrapping i32 arithmetic.
 pub fn java_string_hash(s: &str) -> i32 {
-    let mut h: i32 = 0;
-    for unit in s.encode_utf16() {
-        h = h.wrapping_mul(31).wrapping_add(unit as i32);
+    java_hash_continue(0, s)
+}
+
+/// `31^i` for i in 0..=8, wrapping: the weights of an 8-byte ASCII run in the Java hash.
+const POW31: [u32; 9] = {
+    let mut p = [1u32; 9];
+    let mut i = 1;
+    while i < 9 {
+        p[i] = p[i - 1].wrapping_mul(31);
+        i += 1;
     }
-    h
+    p
+};
+
+/// Continues a Java string hash `h` over the UTF-16 units of `s`, so that
+/// `java_hash_continue(java_string_hash(a), b) == java_string_hash(a + b)`: the index hashes
+/// `topic#key` without building the string.
+///
+/// Runs of 8 ASCII bytes fold in with independent multiplies (`h*31^8 + Σ b_i*31^(7-i)`)
+/// instead of a chain of 8 dependent ones; other characters go unit by unit as Java does.
+pub fn java_hash_continue(h: i32, s: &str) -> i32 {
+    let b = s.as_bytes();
+    let mut h = h as u32;
+    let mut i = 0;
+    while i < b.len() {
+        if let Some(chunk) = b.get(i..i + 8) {
+            let word = u64::from_le_bytes([
+                chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7],
+            ]);
+            if word & 0x8080_8080_8080_8080 == 0 {
+                let mut sum = 0u32;
+                for (k, &c) in chunk.iter().enumerate() {
+                    sum = sum.wrapping_add((c as u32).wrapping_mul(POW31[7 - k]));
+                }
+                h = h.wrapping_mul(POW31[8]).wrapping_add(sum);
+                i += 8;
+                continue;
+            }
+        }
+        if b[i] < 0x80 {
+            h = h.wrapping_mul(31).wrapping_add(b[i] as u32);
+            i += 1;
+            continue;
+        }
+        // `i` is a char boundary: everything before it was whole ASCII bytes or whole chars.
+        let Some(c) = s.get(i..).and_then(|rest| rest.chars().next()) else {
+            break;
+        };
+        let mut units = [0u16; 2];
+        for u in c.encode_utf16(&mut units) {
+            h = h.wrapping_mul(31).wrapping_add(*u as u32);
+        }
+        i += c.len_utf8();
+    }
+    h as i32
 }
 
 /// ConsumeQueue tags code of a TAGS value: its Java hash sign-extended, 0 when absent or empty.
@@ -166,23 +216,28 @@ pub fn properties_iter(s: &str) -> impl Iterator<Item = (&str, &str)> {
 
 /// Value of one property, without allocating. The last occurrence wins, as in Java's HashMap decode.
 pub fn property_value<'a>(props: &'a str, key: &str) -> Option<&'a str> {
+    let [v] = property_values(props, [key]);
+    v
+}
+
+/// Values of several properties in one pass over `props` (see [`property_value`]).
+pub fn property_values<'a, const N: usize>(
+    props: &'a str,
+    keys: [&str; N],
+) -> [Option<&'a str>; N] {
     // Byte-level scan (the separators are ASCII, so every split point is a char boundary); same
-    // leniency as `properties_iter`, without building the iterator chain on the put path.
+    // leniency as `properties_iter`: a segment matches `key 0x01 value` with a non-empty value.
     let bytes = props.as_bytes();
-    let k = key.as_bytes();
-    if k.is_empty() {
-        return None;
-    }
-    let mut found = None;
+    let mut found = [None; N];
     let mut start = 0;
     while start < bytes.len() {
-        let end = bytes[start..]
-            .iter()
-            .position(|b| *b == 2)
-            .map_or(bytes.len(), |p| start + p);
+        let end = memchr::memchr(2, &bytes[start..]).map_or(bytes.len(), |p| start + p);
         let seg = &bytes[start..end];
-        if seg.len() > k.len() + 1 && seg.starts_with(k) && seg[k.len()] == 1 {
-            found = props.get(start + k.len() + 1..end);
+        for (k, slot) in keys.iter().zip(found.iter_mut()) {
+            let k = k.as_bytes();
+            if !k.is_empty() && seg.len() > k.len() + 1 && seg[k.len()] == 1 && seg.starts_with(k) {
+                *slot = props.get(start + k.len() + 1..end);
+            }
         }
         start = end + 1;
     }
@@ -191,6 +246,13 @@ pub fn property_value<'a>(props: &'a str, key: &str) -> Option<&'a str> {
 
 /// Offset message id: store host IP + port (i32) + physical offset (i64), uppercase hex.
 pub fn offset_msg_id(store_host: SocketAddr, phys_offset: i64) -> String {
+    let mut out = String::with_capacity(56);
+    push_offset_msg_id(&mut out, store_host, phys_offset);
+    out
+}
+
+/// Appends [`offset_msg_id`] to `out` (a batch response joins one id per message).
+pub fn push_offset_msg_id(out: &mut String, store_host: SocketAddr, phys_offset: i64) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut raw = [0u8; 28];
     let n = match store_host.ip() {
@@ -205,12 +267,15 @@ pub fn offset_msg_id(store_host: SocketAddr, phys_offset: i64) -> String {
     };
     raw[n..n + 4].copy_from_slice(&(store_host.port() as i32).to_be_bytes());
     raw[n + 4..n + 12].copy_from_slice(&phys_offset.to_be_bytes());
-    let mut out = String::with_capacity((n + 12) * 2);
-    for b in &raw[..n + 12] {
-        out.push(HEX[(b >> 4) as usize] as char);
-        out.push(HEX[(b & 0xF) as usize] as char);
+    let mut hex = [0u8; 56];
+    for (pair, b) in hex.chunks_exact_mut(2).zip(&raw[..n + 12]) {
+        pair[0] = HEX[(b >> 4) as usize];
+        pair[1] = HEX[(b & 0xF) as usize];
     }
-    out
+    // Every byte is an ASCII hex digit, so this never takes the error branch.
+    if let Ok(s) = std::str::from_utf8(&hex[..(n + 12) * 2]) {
+        out.push_str(s);
+    }
 }
 
 /// Decodes an offset message id back into (store host, physical offset).
@@ -462,6 +527,48 @@ pub fn decode_record(buf: &[u8]) -> Result<StoredMessage<'_>, RecordError> {
 
 /// Decodes the record at the start of `buf`, verifying the body CRC only when `check_crc`.
 pub fn decode_record_with(buf: &[u8], check_crc: bool) -> Result<StoredMessage<'_>, RecordError> {
+    let m = decode_layout(buf)?;
+    if check_crc {
+        let stored = be_u32(m.buf, POS_BODY_CRC);
+        let computed = body_crc(m.body());
+        if stored != computed {
+            return Err(RecordError::CrcMismatch { stored, computed });
+        }
+    }
+    if std::str::from_utf8(m.topic_bytes()).is_err() {
+        return Err(RecordError::BadUtf8("topic"));
+    }
+    if std::str::from_utf8(m.properties_bytes()).is_err() {
+        return Err(RecordError::BadUtf8("properties"));
+    }
+    Ok(m)
+}
+
+/// What the index thread needs from a record, read without the body CRC or a second UTF-8 pass.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct IndexView<'a> {
+    pub store_timestamp: i64,
+    /// Goes to the ConsumeQueue and index (see [`StoredMessage::is_dispatched`]).
+    pub dispatched: bool,
+    pub topic: &'a str,
+    pub properties: &'a str,
+}
+
+/// The index fields of the record at the start of `buf`: `Some` exactly when
+/// `decode_record_with(buf, false)` succeeds, so the index skips the same damaged records.
+pub(crate) fn index_view(buf: &[u8]) -> Option<IndexView<'_>> {
+    let m = decode_layout(buf).ok()?;
+    Some(IndexView {
+        store_timestamp: m.store_timestamp(),
+        dispatched: m.is_dispatched(),
+        topic: std::str::from_utf8(m.topic_bytes()).ok()?,
+        properties: std::str::from_utf8(m.properties_bytes()).ok()?,
+    })
+}
+
+/// Checks the record's size, magic and field lengths (not the CRC, not UTF-8) and locates its
+/// variable fields.
+fn decode_layout(buf: &[u8]) -> Result<StoredMessage<'_>, RecordError> {
     const MIN: usize = 91;
     if buf.len() < 8 {
         return Err(RecordError::Truncated {
@@ -541,19 +648,6 @@ pub fn decode_record_with(buf: &[u8], check_crc: bool) -> Result<StoredMessage<'
     let props_len = props_len as usize;
     if props_at + props_len != size {
         return Err(bad());
-    }
-    if check_crc {
-        let stored = be_u32(buf, POS_BODY_CRC);
-        let computed = body_crc(&buf[body_at..body_at + body_len]);
-        if stored != computed {
-            return Err(RecordError::CrcMismatch { stored, computed });
-        }
-    }
-    if std::str::from_utf8(&buf[topic_at..topic_at + topic_len]).is_err() {
-        return Err(RecordError::BadUtf8("topic"));
-    }
-    if std::str::from_utf8(&buf[props_at..props_at + props_len]).is_err() {
-        return Err(RecordError::BadUtf8("properties"));
     }
     Ok(StoredMessage {
         buf,
@@ -653,13 +747,19 @@ impl<'a> StoredMessage<'a> {
     pub fn body(&self) -> &'a [u8] {
         &self.buf[self.body_at..self.body_at + self.body_len]
     }
+    fn topic_bytes(&self) -> &'a [u8] {
+        &self.buf[self.topic_at..self.topic_at + self.topic_len]
+    }
+    fn properties_bytes(&self) -> &'a [u8] {
+        &self.buf[self.props_at..self.props_at + self.props_len]
+    }
     /// Topic.
     pub fn topic(&self) -> &'a str {
-        std::str::from_utf8(&self.buf[self.topic_at..self.topic_at + self.topic_len]).unwrap_or("")
+        std::str::from_utf8(self.topic_bytes()).unwrap_or("")
     }
     /// Encoded properties string.
     pub fn properties(&self) -> &'a str {
-        std::str::from_utf8(&self.buf[self.props_at..self.props_at + self.props_len]).unwrap_or("")
+        std::str::from_utf8(self.properties_bytes()).unwrap_or("")
     }
     /// One property value.
     pub fn property(&self, key: &str) -> Option<&'a str> {
@@ -677,6 +777,25 @@ impl<'a> StoredMessage<'a> {
     pub fn is_dispatched(&self) -> bool {
         let tx = self.sys_flag() & FLAG_TRANSACTION_MASK;
         tx != FLAG_TRANSACTION_PREPARED && tx != FLAG_TRANSACTION_ROLLBACK
+    }
+}
+
+/// Asks the CPU to start loading the cache lines of `buf[from..to]` (clipped to `buf`). A hint
+/// only: it reads nothing and cannot fault. The index thread reads a few scattered lines of each
+/// record, written moments before by another core; fetched one by one they are serial misses.
+#[inline]
+pub(crate) fn prefetch_range(buf: &[u8], from: usize, to: usize) {
+    let to = to.min(buf.len());
+    let mut at = from;
+    while at < to {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `at < buf.len()`, so the pointer is in bounds; PREFETCHT0 has no architectural
+        // effect and SSE is part of the x86_64 baseline.
+        unsafe {
+            use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            _mm_prefetch::<_MM_HINT_T0>(buf.as_ptr().add(at) as *const i8);
+        }
+        at = (at | 63) + 1;
     }
 }
 
@@ -862,6 +981,171 @@ mod tests {
                 let _ = (m.topic(), m.properties(), m.body(), m.born_host(), m.store_host(), m.tags_code());
             }
             let _ = decode_properties(std::str::from_utf8(&junk).unwrap_or(""));
+        }
+    }
+
+    /// Java's definition, unit by unit: the reference the fast hash must match.
+    fn java_hash_reference(s: &str) -> i32 {
+        s.encode_utf16()
+            .fold(0i32, |h, u| h.wrapping_mul(31).wrapping_add(u as i32))
+    }
+
+    /// The id as first written: the raw bytes, each as two uppercase hex digits.
+    fn offset_msg_id_reference(host: SocketAddr, phys: i64) -> String {
+        let mut raw = match host.ip() {
+            IpAddr::V4(ip) => ip.octets().to_vec(),
+            IpAddr::V6(ip) => ip.octets().to_vec(),
+        };
+        raw.extend_from_slice(&(host.port() as i32).to_be_bytes());
+        raw.extend_from_slice(&phys.to_be_bytes());
+        raw.iter().map(|b| format!("{b:02X}")).collect()
+    }
+
+    /// `property_value` as `properties_iter` defines it: the last matching pair wins.
+    fn property_reference<'a>(props: &'a str, key: &str) -> Option<&'a str> {
+        properties_iter(props)
+            .filter(|(k, _)| *k == key)
+            .map(|(_, v)| v)
+            .last()
+    }
+
+    #[test]
+    fn fast_java_hash_handles_ascii_runs_and_other_chars() {
+        for s in [
+            "",
+            "a",
+            "abcdefg",
+            "abcdefgh",
+            "abcdefghi",
+            "CourierBench#0A00000100002A9F00000000000A1B2C",
+            "é",
+            "12345678é12345678",
+            "1234567😀89abcdef",
+            "ééééééééééééééééé",
+            "polygenelubricants",
+        ] {
+            assert_eq!(java_string_hash(s), java_hash_reference(s), "{s:?}");
+        }
+        assert_eq!(
+            java_hash_continue(java_string_hash("T#"), "key"),
+            java_string_hash("T#key")
+        );
+    }
+
+    #[test]
+    fn property_values_finds_each_key_in_one_pass() {
+        let s = encode_properties(&[("TAGS", "a"), ("KEYS", "x y"), ("UNIQ_KEY", "U1")]);
+        assert_eq!(
+            property_values(&s, ["KEYS", "UNIQ_KEY", "NOPE", ""]),
+            [Some("x y"), Some("U1"), None, None]
+        );
+        // A key that is a prefix of another, a repeated key, an empty value.
+        let s = "KEYS2\u{1}no\u{2}KEYS\u{1}first\u{2}KEYS\u{1}second\u{2}UNIQ_KEY\u{1}\u{2}";
+        assert_eq!(
+            property_values(s, ["KEYS", "UNIQ_KEY"]),
+            [Some("second"), None]
+        );
+    }
+
+    #[test]
+    fn index_view_reads_what_decode_reads_and_rejects_bad_utf8() {
+        let m = sample("TopicTest");
+        let rec = encode_record(
+            &m,
+            1,
+            2,
+            1_700_000_000_500,
+            "10.0.0.1:10911".parse().unwrap(),
+        );
+        let v = index_view(&rec).unwrap();
+        assert_eq!(v.topic, "TopicTest");
+        assert_eq!(v.properties, m.properties);
+        assert_eq!(v.store_timestamp, 1_700_000_000_500);
+        assert!(v.dispatched);
+        // A byte that is not UTF-8 in a property value (or the topic): not indexed, as the
+        // lookup's decode would reject the record anyway.
+        let props_at = rec.len() - m.properties.len();
+        for at in [props_at + 6, props_at - 3] {
+            let mut bad = rec.clone();
+            bad[at] = 0xFF;
+            assert!(decode_record_with(&bad, false).is_err());
+            assert!(index_view(&bad).is_none());
+        }
+        let mut half = sample("T");
+        half.sys_flag = FLAG_TRANSACTION_PREPARED;
+        let rec = encode_record(&half, 0, 0, 0, "1.2.3.4:5".parse().unwrap());
+        assert!(!index_view(&rec).unwrap().dispatched);
+        // Prefetch hints clip to the slice.
+        prefetch_range(&rec, 0, usize::MAX);
+        prefetch_range(&rec, rec.len() + 10, rec.len() + 500);
+        prefetch_range(&[], 0, 64);
+    }
+
+    proptest::proptest! {
+        /// The ASCII-run hash equals Java's unit-by-unit hash on any string, and continuing a
+        /// hash equals hashing the concatenation.
+        #[test]
+        fn java_hash_matches_reference(a in "\\PC{0,40}", b in "[ -~é😀]{0,40}") {
+            proptest::prop_assert_eq!(java_string_hash(&a), java_hash_reference(&a));
+            proptest::prop_assert_eq!(java_string_hash(&b), java_hash_reference(&b));
+            let ab = format!("{a}{b}");
+            proptest::prop_assert_eq!(java_hash_continue(java_string_hash(&a), &b), java_hash_reference(&ab));
+        }
+
+        /// The offset message id is byte-identical to the original formula.
+        #[test]
+        fn offset_msg_id_matches_reference(
+            v4 in proptest::prelude::any::<[u8; 4]>(),
+            v6 in proptest::prelude::any::<[u8; 16]>(),
+            port in proptest::prelude::any::<u16>(),
+            phys in proptest::prelude::any::<i64>(),
+        ) {
+            for host in [
+                SocketAddr::new(IpAddr::V4(Ipv4Addr::from(v4)), port),
+                SocketAddr::new(IpAddr::V6(Ipv6Addr::from(v6)), port),
+            ] {
+                let id = offset_msg_id(host, phys);
+                proptest::prop_assert_eq!(&id, &offset_msg_id_reference(host, phys));
+                let mut joined = String::from("x,");
+                push_offset_msg_id(&mut joined, host, phys);
+                proptest::prop_assert_eq!(joined, format!("x,{id}"));
+            }
+        }
+
+        /// One-pass lookups agree with the iterator's decode on arbitrary property strings.
+        #[test]
+        fn property_values_match_reference(props in "[KEYSUNIQ_ab \\x01\\x02é]{0,60}") {
+            let keys = ["KEYS", "UNIQ_KEY", "K", "a"];
+            let got = property_values(&props, keys);
+            for (k, v) in keys.iter().zip(got) {
+                proptest::prop_assert_eq!(v, property_reference(&props, k), "key {:?}", k);
+                proptest::prop_assert_eq!(property_value(&props, k), v);
+            }
+        }
+
+        /// The index's light decode accepts exactly the records the full decode (without CRC)
+        /// accepts, whatever bytes are overwritten (including non-UTF-8 ones), and agrees on them.
+        #[test]
+        fn index_view_agrees_with_decode(
+            at in 0usize..200,
+            with in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..8),
+        ) {
+            let mut rec = encode_record(&sample("IdxTopic"), 1, 2, 3, "10.1.2.3:9".parse().unwrap());
+            for (i, b) in with.iter().enumerate() {
+                if let Some(x) = rec.get_mut(at + i) {
+                    *x = *b;
+                }
+            }
+            match (decode_record_with(&rec, false), index_view(&rec)) {
+                (Ok(m), Some(v)) => {
+                    proptest::prop_assert_eq!(m.topic(), v.topic);
+                    proptest::prop_assert_eq!(m.properties(), v.properties);
+                    proptest::prop_assert_eq!(m.store_timestamp(), v.store_timestamp);
+                    proptest::prop_assert_eq!(m.is_dispatched(), v.dispatched);
+                }
+                (Err(_), None) => {}
+                (d, v) => proptest::prop_assert!(false, "decode {:?} but index view {:?}", d.is_ok(), v.is_some()),
+            }
         }
     }
 

@@ -27,7 +27,7 @@
 //! errors and only cost the head start). It checks the stop flag between chunks, so shutdown waits
 //! for at most one chunk.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -98,51 +98,6 @@ impl Drop for ClaimGuard<'_> {
     }
 }
 
-/// How ASYNC_FLUSH puts wrote their bytes: copies into the mapping or `pwrite`s
-/// (`StoreConfig::async_pwrite_min`). Populating pages ahead only pays for mapped copies; for
-/// pwrite it would zero-fill pages the kernel could otherwise fill straight from the data, so the
-/// prefault thread and the allocator skip it while most recent bytes were pwritten.
-#[derive(Default)]
-pub(crate) struct WriteMix {
-    mapped: AtomicU64,
-    pwritten: AtomicU64,
-    pwrite_mostly: AtomicBool,
-}
-
-impl WriteMix {
-    /// Put path (under the put lock): `n` bytes written, with `pwrite` or not.
-    pub fn wrote(&self, n: u64, pwrite: bool) {
-        let c = if pwrite { &self.pwritten } else { &self.mapped };
-        c.fetch_add(n, Ordering::Relaxed);
-    }
-
-    /// True while most recently written bytes were pwritten (a hint; never needed for
-    /// correctness, both ways write the same bytes into the same page cache).
-    pub fn pwrite_mostly(&self) -> bool {
-        self.pwrite_mostly.load(Ordering::Relaxed)
-    }
-
-    /// Bytes written so far (mapped, pwritten).
-    pub fn totals(&self) -> (u64, u64) {
-        (
-            self.mapped.load(Ordering::Relaxed),
-            self.pwritten.load(Ordering::Relaxed),
-        )
-    }
-
-    /// Prefault thread: re-decides `pwrite_mostly` from what was written since `last`
-    /// (updated); keeps the previous answer when nothing was written.
-    fn update(&self, last: &mut (u64, u64)) -> bool {
-        let now = self.totals();
-        let (dm, dp) = (now.0 - last.0, now.1 - last.1);
-        *last = now;
-        if dm + dp > 0 {
-            self.pwrite_mostly.store(dp > dm, Ordering::Relaxed);
-        }
-        self.pwrite_mostly()
-    }
-}
-
 /// Pre-faulted per madvise call: large enough to amortise the syscall, small enough that the stop
 /// flag is checked every millisecond or so.
 const CHUNK: u64 = 1 << 20;
@@ -166,8 +121,6 @@ pub(crate) struct PrefaultStats {
     pub fenced: u64,
     /// madvise / fadvise / pwrite calls that failed.
     pub failures: u64,
-    /// Polls that populated nothing because the writer was mostly pwriting (`WriteMix`).
-    pub skipped_polls: u64,
 }
 
 /// The prefault thread's loop; returns when the store stops or pre-faulting is not supported.
@@ -182,7 +135,6 @@ pub(crate) fn run_prefault(inner: &Arc<Inner>) {
     let zeros = vec![0u8; ZERO_STEP];
     let mut last_end = u64::MAX;
     let mut idle = ACTIVE_POLL;
-    let mut mix_seen = inner.write_mix.totals();
     loop {
         if inner.stopper.is_stopped() {
             return;
@@ -194,17 +146,12 @@ pub(crate) fn run_prefault(inner: &Arc<Inner>) {
             let want = end.saturating_add(window).min(seg.end());
             let zero = seg.unmapped_writes();
             let mut from = ahead.max(end).max(seg.start() + seg.prepared());
-            // The writer pwrites: leave fresh pages to it (WriteMix).
-            let skip = !zero && inner.write_mix.update(&mut mix_seen);
-            if skip && from < want {
-                inner.prefault_stats.lock().skipped_polls += 1;
-            }
             if zero {
                 // A page of margin past everything the writer announced, on a page boundary.
                 let floor = inner.zero_fence.reserved().max(end).div_ceil(PAGE) * PAGE + PAGE;
                 from = from.max(floor);
             }
-            while !skip && from < want {
+            while from < want {
                 if inner.stopper.is_stopped() {
                     return;
                 }
@@ -286,6 +233,8 @@ mod tests {
         c.disk_max_used_space_ratio = 95;
         c.prefault_window = window;
         c.flush_disk_type = flush;
+        // Pre-faulting is for mapped writes; direct writes make no page-cache pages.
+        c.direct_write = false;
         c
     }
 
@@ -482,104 +431,6 @@ mod tests {
             check(&store);
             store.shutdown().unwrap();
         }
-    }
-
-    /// ASYNC_FLUSH: batches and large records are pwritten, small ones copied into the mapping,
-    /// interleaved across segment roll-overs; everything reads back byte for byte, also after a
-    /// simulated crash (drop without shutdown: the page cache keeps both kinds of writes).
-    #[test]
-    fn async_pwrite_and_mapped_writes_interleave() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut cfg = config(dir.path(), 64 * 1024, 32 * 1024, FlushDiskType::AsyncFlush);
-        cfg.async_pwrite_min = 4096;
-        let runtime = rt();
-        let size = |i: u32| {
-            if i % 3 == 0 {
-                5000
-            } else {
-                200 + (i as usize * 53) % 700
-            }
-        };
-        let store = MessageStore::open(cfg.clone()).unwrap();
-        runtime.block_on(async {
-            for i in 0..300u32 {
-                let r = if i % 5 == 4 {
-                    // A batch of 4 records (one queue offset each), pwritten as one run.
-                    let b = (0..4).map(|k| msg(1, i * 4 + k, 1200)).collect();
-                    store.put_batch(b).await
-                } else {
-                    store.put(msg(0, i, size(i))).await
-                };
-                assert_eq!(r.status, PutStatus::PutOk);
-            }
-        });
-        let (mapped, pwritten) = store.inner_write_mix_totals();
-        assert!(mapped > 0 && pwritten > 0, "{mapped} {pwritten}");
-        assert!(store.test_inner().cl.segments.read().len() >= 4);
-        let check = |store: &MessageStore| {
-            let r = store.get_messages("PF", 0, 0, 1000, u32::MAX, None);
-            assert_eq!(r.messages.len(), 240);
-            let mut i = 0u32;
-            for b in &r.messages {
-                while i % 5 == 4 {
-                    i += 1;
-                }
-                let m = crate::decode_record(b).unwrap();
-                assert_eq!(m.body(), &msg(0, i, size(i)).body[..], "put {i}");
-                i += 1;
-            }
-            let r = store.get_messages("PF", 1, 0, 1000, u32::MAX, None);
-            assert_eq!(r.messages.len(), 240);
-            for (k, b) in r.messages.iter().enumerate() {
-                let seq = (k / 4 * 5 + 4) as u32 * 4 + (k % 4) as u32;
-                let m = crate::decode_record(b).unwrap();
-                assert_eq!(m.body(), &msg(1, seq, 1200).body[..], "batch record {k}");
-            }
-        };
-        check(&store);
-        drop(store);
-        let store = MessageStore::open(cfg).unwrap();
-        assert!(!store.recovery_report().clean_shutdown);
-        assert!(store.recovery_report().corrupt.is_empty());
-        check(&store);
-        store.shutdown().unwrap();
-    }
-
-    /// While the writer mostly pwrites, the prefault thread stops populating ahead (that would
-    /// zero-fill the pages pwrite fills from the data); with small puts it populates again.
-    #[test]
-    fn populating_stops_while_the_writer_mostly_pwrites() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut cfg = config(dir.path(), 8 << 20, 1 << 20, FlushDiskType::AsyncFlush);
-        cfg.async_pwrite_min = 4096;
-        let store = MessageStore::open(cfg).unwrap();
-        let runtime = rt();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut i = 0u32;
-        // Only large puts: the thread must notice and skip.
-        while store.prefault_stats().skipped_polls == 0 {
-            assert!(Instant::now() < deadline, "{:?}", store.prefault_stats());
-            runtime.block_on(async {
-                for _ in 0..20 {
-                    assert_eq!(store.put(msg(0, i, 6000)).await.status, PutStatus::PutOk);
-                    i += 1;
-                }
-            });
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        // Only small puts: populating resumes past the (possibly unprepared) log end.
-        let before = store.prefault_stats().bytes;
-        while store.prefault_stats().bytes == before {
-            assert!(Instant::now() < deadline, "{:?}", store.prefault_stats());
-            runtime.block_on(async {
-                for _ in 0..20 {
-                    assert_eq!(store.put(msg(0, i, 100)).await.status, PutStatus::PutOk);
-                    i += 1;
-                }
-            });
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        store.shutdown().unwrap();
     }
 
     #[test]

@@ -2,10 +2,9 @@
 //! retention together and exposes the put/get API the broker uses.
 //!
 //! Put path invariants: one short critical section (the put lock) assigns the physical offset, the
-//! queue offset(s) and the store timestamp, writes the record bytes straight into the mapped
-//! segment (ASYNC_FLUSH puts of at least `async_pwrite_min` bytes when set: encodes them into a
-//! reused buffer and writes it with one pwrite, see `mapped_file.rs`) and writes the ConsumeQueue
-//! entry; then it publishes the CommitLog end (`max_phys`) and after it the queue's max offset, so
+//! queue offset(s) and the store timestamp, writes the record bytes straight into the
+//! write-behind buffer (ASYNC_FLUSH with `direct_write`, see `write_behind.rs`) or the mapped
+//! segment (`direct_write` off) and writes the ConsumeQueue entry; then it publishes the CommitLog end (`max_phys`) and after it the queue's max offset, so
 //! a reader that sees a queue offset also sees its record. SYNC_FLUSH puts stage their bytes
 //! instead; the group-commit round writes and publishes them (`stage.rs`), and the arrival listener
 //! runs only once a put's records are visible. Queue offsets are dense per queue: they come only
@@ -14,7 +13,8 @@
 //! `cq_entries_per_file` entries); segment creation happens on the
 //! allocator thread and flushing on the flush thread, which `put` awaits through oneshots.
 //!
-//! Threads: allocator (segments), flush (async interval flush or SYNC group commit), housekeeping
+//! Threads: allocator (segments), flush (async interval flush or SYNC group commit), committer
+//! (write-behind buffer to the files, direct writes only), prefault (mapped writes only), housekeeping
 //! (CQ/index flush + checkpoint every second, retention every `clean_resource_interval`), index
 //! (builds IndexFile entries behind the put path). Files: `lock` (flock, held while open), `abort`
 //! (exists while open, removed by a clean shutdown), `checkpoint`, `corrupt` (quarantined holes,
@@ -47,9 +47,10 @@ use crate::message::{
     write_record, MessageToStore, PreparedRecord, RecordHead, END_FILE_MIN_BLANK_LENGTH,
     MAGIC_BLANK, MAX_PROPERTIES_LEN,
 };
-use crate::prefault::{run_prefault, PrefaultStats, WriteMix, ZeroFence};
+use crate::prefault::{run_prefault, PrefaultStats, ZeroFence};
 use crate::recovery::{CorruptRecord, CqTable, Recovery, RecoveryReport};
 use crate::stage::{Spare, Staged, MAX_STAGED};
+use crate::write_behind::{Slot, WriteBehind};
 
 /// Outcome of a put.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,7 +67,8 @@ pub enum PutStatus {
     PropertiesSizeExceeded,
     /// Disk full or store shut down; nothing was stored.
     ServiceNotAvailable,
-    /// Never produced by this store (kept for RocketMQ status parity).
+    /// The write-behind buffer stayed full for `sync_flush_timeout`: the disk cannot keep up
+    /// (or keeps failing); nothing was stored. RocketMQ clients back off and retry.
     OsPageCacheBusy,
     /// Unexpected internal failure; nothing was stored.
     UnknownError,
@@ -160,8 +162,10 @@ pub(crate) struct PutState {
     last_record_start: Option<u64>,
     /// The queue of the previous put: consecutive puts to one queue skip the table lookup.
     last_cq: Option<Arc<ConsumeQueue>>,
-    /// Encoding buffer for ASYNC_FLUSH pwrites (`async_pwrite_min`), reused across puts.
+    /// Encoding buffer for records that straddle two write-behind chunks, reused across puts.
     buf: Vec<u8>,
+    /// The newest write-behind slot (direct writes).
+    wb_cur: Option<Slot>,
 }
 
 /// A put buffer grown past this by a large batch is released instead of kept.
@@ -171,7 +175,6 @@ pub(crate) struct IndexState {
     pub svc: IndexService,
     pub next: u64,
     pub last_ts: i64,
-    key_buf: String,
 }
 
 pub(crate) struct Inner {
@@ -196,8 +199,6 @@ pub(crate) struct Inner {
     pub prefault_stats: Mutex<PrefaultStats>,
     /// Keeps the prefault thread's zeros off records being written (SYNC_FLUSH segments).
     pub zero_fence: ZeroFence,
-    /// How ASYNC_FLUSH puts write (mapped copy or pwrite); steers pre-faulting.
-    pub write_mix: Arc<WriteMix>,
     lock_file: File,
     pub root: PathBuf,
     /// Tests: this many coming `drain_staged` calls fail before writing.
@@ -334,7 +335,13 @@ impl MessageStore {
 
         let cl_dir = root.join("commitlog");
         let unmapped_writes = config.flush_disk_type == FlushDiskType::SyncFlush;
-        let write_mix = Arc::new(WriteMix::default());
+        let write_behind = config.uses_write_behind();
+        // Direct writes make no page-cache pages: nothing to pre-fault.
+        let prefault_window = if write_behind {
+            0
+        } else {
+            config.prefault_window
+        };
         let loaded = CommitLog::load(&cl_dir, config.commitlog_file_size, unmapped_writes)?;
         let mut segments = loaded.segments;
         let mut cqs = open_queues(&cq_root, config.cq_entries_per_file)?;
@@ -417,13 +424,13 @@ impl MessageStore {
                 svc,
                 next,
                 last_ts: 0,
-                key_buf: String::new(),
             }))
         } else {
             None
         };
 
-        let cl = CommitLog::new(cl_dir.clone(), fs, segments, log_end);
+        let wb = write_behind.then(|| WriteBehind::new(fs, config.write_buffer_bytes, log_end));
+        let cl = CommitLog::new(cl_dir.clone(), fs, segments, log_end, wb);
         cl.last_store_ts
             .store(recovered.last_store_ts, Ordering::Release);
         cl.flushed_store_ts
@@ -436,18 +443,12 @@ impl MessageStore {
                 last_record_start: recovered.tail_start,
                 last_cq: None,
                 buf: Vec::new(),
+                wb_cur: None,
             }),
             drain_lock: Mutex::new(Spare::default()),
             cqs: RwLock::new(cqs),
             cq_root,
-            alloc: Allocator::new(
-                cl_dir,
-                fs,
-                unmapped_writes,
-                config.prefault_window,
-                Arc::clone(&write_mix),
-            ),
-            write_mix,
+            alloc: Allocator::new(cl_dir, fs, unmapped_writes, prefault_window),
             group: GroupCommit::new(),
             index,
             ckfile: Mutex::new(ckfile),
@@ -508,7 +509,18 @@ impl MessageStore {
                 .name("store-house".into())
                 .spawn(move || i.housekeeping())?,
         );
-        if self.inner.cfg.prefault_window > 0 {
+        if self.inner.cl.wb.is_some() {
+            let i = Arc::clone(&self.inner);
+            th.push(
+                std::thread::Builder::new()
+                    .name("store-commit".into())
+                    .spawn(move || {
+                        if let Some(wb) = &i.cl.wb {
+                            wb.run(|| i.cl.max_phys());
+                        }
+                    })?,
+            );
+        } else if self.inner.cfg.prefault_window > 0 {
             let i = Arc::clone(&self.inner);
             th.push(
                 std::thread::Builder::new()
@@ -527,10 +539,9 @@ impl MessageStore {
         Ok(())
     }
 
-    /// Bytes ASYNC_FLUSH puts copied into the mapping and pwrote so far.
-    #[cfg(test)]
-    pub(crate) fn inner_write_mix_totals(&self) -> (u64, u64) {
-        self.inner.write_mix.totals()
+    /// What the write-behind committer has done (None without direct writes).
+    pub fn write_behind_stats(&self) -> Option<crate::write_behind::WriteBehindStats> {
+        self.inner.cl.wb.as_ref().map(|w| w.stats())
     }
 
     /// What the prefault thread has done so far.
@@ -918,6 +929,12 @@ impl MessageStore {
             .drain_staged()
             .map_err(|e| StoreError::io(&inner.cl.dir, e))?;
         let end = inner.cl.max_phys();
+        if let Some(wb) = &inner.cl.wb {
+            // The committer wrote everything when it stopped; if that failed, try once more
+            // and never call the store cleanly closed with bytes missing from the files.
+            wb.commit(end)
+                .map_err(|e| StoreError::io(&inner.cl.dir, e))?;
+        }
         inner
             .cl
             .flush_to(end)
@@ -944,6 +961,9 @@ impl MessageStore {
         inner.stopper.stop();
         inner.alloc.stop();
         inner.group.stop();
+        if let Some(wb) = &inner.cl.wb {
+            wb.stop();
+        }
         for t in self.threads.lock().drain(..) {
             let _ = t.join();
         }
@@ -1028,7 +1048,8 @@ impl Inner {
     }
 
     pub(crate) fn try_append(&self, recs: &[PreparedRecord<'_>], total: usize) -> Outcome {
-        let mut st = self.put.lock();
+        let mut guard = self.put.lock();
+        let st = &mut *guard;
         if self.shut.load(Ordering::Acquire) {
             return Outcome::Fail(PutStatus::ServiceNotAvailable, "store is shut down".into());
         }
@@ -1057,6 +1078,9 @@ impl Inner {
                 },
             }
         };
+        let wb = self.cl.wb.as_ref();
+        // How long a put waits for the committer to free write-behind room before it gives up.
+        let patience = self.cfg.sync_flush_timeout;
         let need = total as u64 + END_FILE_MIN_BLANK_LENGTH as u64;
         let seg = match &st.cur {
             Some(s) if st.wrote + need <= s.end() => Arc::clone(s),
@@ -1068,31 +1092,19 @@ impl Inner {
                 let next = st.cur.as_ref().map(|s| s.end()).unwrap_or(st.wrote);
                 match self.alloc.take(next) {
                     Take::Ready(seg) => {
-                        if let Some(old) = &st.cur {
-                            let rem = old.end() - st.wrote;
-                            if rem >= END_FILE_MIN_BLANK_LENGTH as u64 {
-                                let mut blank = [0u8; 8];
-                                blank[..4].copy_from_slice(&(rem as i32).to_be_bytes());
-                                blank[4..].copy_from_slice(&MAGIC_BLANK.to_be_bytes());
-                                if old.unmapped_writes() {
-                                    self.zero_fence.before_write(st.wrote + blank.len() as u64);
-                                }
-                                if let Err(e) = old.try_write(st.wrote - old.start(), &blank) {
-                                    // Not switching: the spare is dropped and created again.
-                                    return Outcome::Fail(
-                                        PutStatus::UnknownError,
-                                        format!(
-                                            "cannot write the end-of-segment marker to {}: {e}",
-                                            old.path().display()
-                                        ),
-                                    );
-                                }
+                        if let Some(old) = st.cur.clone() {
+                            if let Err(e) = self.seal_segment(st, &old, wb, patience) {
+                                // Not switching: the spare is dropped and created again.
+                                return e;
                             }
                         }
                         self.cl.segments.write().push(Arc::clone(&seg));
                         st.cur = Some(Arc::clone(&seg));
                         st.wrote = next;
                         self.cl.publish(next);
+                        if let Some(wb) = wb {
+                            wb.published(next);
+                        }
                         seg
                     }
                     Take::NotReady => return Outcome::NeedSegment(next),
@@ -1118,13 +1130,9 @@ impl Inner {
         let first_q = if recs[0].dispatch { qoff } else { 0 };
         // SYNC_FLUSH segments (unmapped writes): encode into the staging buffer; the group-commit
         // round writes it with one pwrite (stage.rs). ASYNC_FLUSH: encode straight into the
-        // mapping, or, for writes of at least `async_pwrite_min` bytes (off by default, see
-        // config.rs), into a reused buffer written with one pwrite.
+        // write-behind buffer (direct writes) or the mapping.
         let staged = seg.unmapped_writes();
-        let pw = !staged && total as u64 >= self.cfg.async_pwrite_min;
-        if !staged {
-            self.write_mix.wrote(total as u64, pw);
-        } else if st.stage.buf.len() > MAX_STAGED {
+        if staged && st.stage.buf.len() > MAX_STAGED {
             return Outcome::Fail(
                 PutStatus::ServiceNotAvailable,
                 format!(
@@ -1134,6 +1142,14 @@ impl Inner {
                 ),
             );
         }
+        if let (Some(wb), false) = (wb, staged) {
+            let end = first_phys + total as u64;
+            if let Err(e) = wb.cover(&mut st.wb_cur, &seg, first_phys, end, patience) {
+                // RocketMQ answers a broker that cannot keep up with "page cache busy": the
+                // client backs off and retries.
+                return Outcome::Fail(PutStatus::OsPageCacheBusy, e);
+            }
+        }
         let mut buf = if staged {
             st.stage.begin(first_phys, &seg);
             std::mem::take(&mut st.stage.buf)
@@ -1141,25 +1157,49 @@ impl Inner {
             std::mem::take(&mut st.buf)
         };
         let base = if staged { buf.len() } else { 0 };
-        if staged || pw {
-            if !staged {
-                buf.clear();
-            }
+        if staged {
             buf.resize(base + total, 0);
         }
         let (mut wrote, mut last_start) = (st.wrote, st.last_record_start);
         for r in recs {
             let phys = wrote;
             let q = if r.dispatch { qoff } else { 0 };
-            let dst = if staged || pw {
+            let written = if staged {
                 let at = base + (phys - first_phys) as usize;
                 buf.get_mut(at..at + r.len)
+                    .map(|dst| write_record(dst, r, q, phys as i64, ts, &host))
+                    .is_some()
+            } else if let Some(wb) = wb {
+                match st.wb_cur.as_ref().filter(|s| s.holds(phys, r.len)) {
+                    Some(slot) => {
+                        // SAFETY: [phys, phys+len) lies at or past the published end and we hold
+                        // the put lock (write_behind.rs invariants).
+                        write_record(
+                            unsafe { slot.dst(phys, r.len) },
+                            r,
+                            q,
+                            phys as i64,
+                            ts,
+                            &host,
+                        );
+                        true
+                    }
+                    None => {
+                        // Straddles two chunks: encode aside, copy into both.
+                        buf.clear();
+                        buf.resize(r.len, 0);
+                        write_record(&mut buf, r, q, phys as i64, ts, &host);
+                        wb.copy_in(phys, &buf)
+                    }
+                }
             } else {
                 // SAFETY: [phys, phys+len) lies beyond the published end of the current segment
                 // and we hold the put lock, so nobody else writes or reads it until `publish`.
                 unsafe { seg.get_mut(phys - seg.start(), r.len) }
+                    .map(|dst| write_record(dst, r, q, phys as i64, ts, &host))
+                    .is_some()
             };
-            let Some(dst) = dst else {
+            if !written {
                 if staged {
                     buf.truncate(base);
                     st.stage.buf = buf;
@@ -1170,8 +1210,7 @@ impl Inner {
                     PutStatus::UnknownError,
                     "record does not fit the segment".into(),
                 );
-            };
-            write_record(dst, r, q, phys as i64, ts, &host);
+            }
             if r.dispatch {
                 if let Some(cq) = &cq {
                     cq.write_entry(
@@ -1199,28 +1238,18 @@ impl Inner {
                 st.stage.publish_later(q, qoff);
             }
         } else {
-            if pw {
-                let res = seg.pwrite(first_phys - seg.start(), &buf);
-                if buf.capacity() > MAX_KEPT_PUT_BUF {
-                    buf = Vec::new();
-                }
-                st.buf = buf;
-                if let Err(e) = res {
-                    // Nothing is published: the CQ entries written above lie past the queue's
-                    // max offset and the next put overwrites them, like any partial bytes.
-                    return Outcome::Fail(
-                        PutStatus::UnknownError,
-                        format!("cannot write to {}: {e}", seg.path().display()),
-                    );
-                }
-            } else {
-                st.buf = buf;
+            if buf.capacity() > MAX_KEPT_PUT_BUF {
+                buf = Vec::new();
             }
+            st.buf = buf;
             self.cl.last_store_ts.store(ts, Ordering::Release);
             self.cl.publish(wrote);
             if let Some(q) = &cq {
                 q.set_next(qoff);
                 q.publish(qoff);
+            }
+            if let Some(wb) = wb {
+                wb.published(wrote);
             }
         }
         st.wrote = wrote;
@@ -1233,6 +1262,54 @@ impl Inner {
             cq,
             staged,
         }
+    }
+
+    /// Ends segment `old` before the put path moves to the next one: an 8-byte BLANK record
+    /// over the rest when it fits, and the end of its data told to the write-behind buffer.
+    fn seal_segment(
+        &self,
+        st: &mut PutState,
+        old: &Arc<MappedFile>,
+        wb: Option<&WriteBehind>,
+        patience: Duration,
+    ) -> Result<(), Outcome> {
+        let rem = old.end() - st.wrote;
+        let mut data_end = st.wrote;
+        if rem >= END_FILE_MIN_BLANK_LENGTH as u64 {
+            let mut blank = [0u8; 8];
+            blank[..4].copy_from_slice(&(rem as i32).to_be_bytes());
+            blank[4..].copy_from_slice(&MAGIC_BLANK.to_be_bytes());
+            data_end += blank.len() as u64;
+            let res = match wb.filter(|_| !old.unmapped_writes()) {
+                Some(wb) => wb
+                    .cover(&mut st.wb_cur, old, st.wrote, data_end, patience)
+                    .and_then(|()| {
+                        wb.copy_in(st.wrote, &blank)
+                            .then_some(())
+                            .ok_or_else(|| "no write-behind room".to_string())
+                    }),
+                None => {
+                    if old.unmapped_writes() {
+                        self.zero_fence.before_write(data_end);
+                    }
+                    old.try_write(st.wrote - old.start(), &blank)
+                        .map_err(|e| e.to_string())
+                }
+            };
+            if let Err(e) = res {
+                return Err(Outcome::Fail(
+                    PutStatus::UnknownError,
+                    format!(
+                        "cannot write the end-of-segment marker to {}: {e}",
+                        old.path().display()
+                    ),
+                ));
+            }
+        }
+        if let Some(wb) = wb {
+            wb.seal(old.end(), data_end);
+        }
+        Ok(())
     }
 
     /// Writes the checkpoint; `clean` = Some((end, tail record start)) at clean shutdown.
@@ -1312,6 +1389,14 @@ impl Inner {
     }
 
     /// Indexes published records after `st.next` (at most `limit`); returns how many were read.
+    /// Bytes of published log the index thread has not looked at yet.
+    #[cfg(test)]
+    pub(crate) fn index_lag(&self) -> u64 {
+        self.index
+            .as_ref()
+            .map_or(0, |ix| self.cl.max_phys().saturating_sub(ix.lock().next))
+    }
+
     fn index_catch_up(&self, st: &mut IndexState, limit: usize) -> usize {
         let end = self.cl.max_phys();
         let min = self.cl.min_phys();
@@ -1319,49 +1404,50 @@ impl Inner {
             st.next = min;
         }
         let mut n = 0;
+        // Kept across records: one segment lookup (a lock and an Arc clone) per segment.
+        let mut cur: Option<Arc<MappedFile>> = None;
+        // The bytes being scanned: a segment's mapping or a write-behind chunk (`scan_at`).
+        let mut window = None;
         while st.next < end && n < limit {
-            let Some(seg) = self.cl.segment_for(st.next) else {
+            if !cur
+                .as_ref()
+                .is_some_and(|s| s.start() <= st.next && st.next < s.end())
+            {
+                cur = self.cl.segment_for(st.next);
+            }
+            let Some(seg) = cur.as_ref() else {
                 break;
             };
-            let off = st.next - seg.start();
             let avail = (end.min(seg.end()) - st.next) as usize;
-            let Some(buf) = seg.get(off, avail) else {
+            let Some(buf) = self.cl.scan_at(&mut window, st.next, avail) else {
                 break;
             };
             n += 1;
             match peek_head(buf) {
                 RecordHead::Blank(_) => st.next = seg.end(),
                 RecordHead::Message(sz) if !self.is_quarantined(st.next) => {
-                    match decode_record_with(buf, false) {
-                        Ok(m) => {
-                            if m.is_dispatched() {
-                                let ts = m.store_timestamp();
-                                let topic = m.topic();
-                                let keys =
-                                    m.property("KEYS").into_iter().flat_map(|k| k.split(' '));
-                                for k in
-                                    keys.chain(m.property("UNIQ_KEY")).filter(|k| !k.is_empty())
-                                {
-                                    st.key_buf.clear();
-                                    st.key_buf.push_str(topic);
-                                    st.key_buf.push('#');
-                                    st.key_buf.push_str(k);
-                                    let key = std::mem::take(&mut st.key_buf);
-                                    let r = st.svc.put(&key, st.next as i64, ts);
-                                    st.key_buf = key;
-                                    if let Err(e) = r {
-                                        tracing::warn!(
-                                            "cannot create index file: {e}; indexing paused"
-                                        );
-                                        return n;
-                                    }
+                    // Records of a batch are usually the same size: start loading the header and
+                    // tail lines of the record AHEAD places on, so the misses overlap.
+                    const AHEAD: usize = 4;
+                    let (sz_b, at) = (sz as usize, AHEAD * sz as usize);
+                    crate::message::prefetch_range(buf, at, at + 96);
+                    crate::message::prefetch_range(buf, (at + sz_b).saturating_sub(128), at + sz_b);
+                    // Records `decode_record_with` rejects are skipped, as lookups would reject them.
+                    if let Some(v) = crate::message::index_view(buf) {
+                        if v.dispatched {
+                            for hash in crate::index::record_key_hashes(v.topic, v.properties) {
+                                let r = st.svc.put_hash(hash, st.next as i64, v.store_timestamp);
+                                if let Err(e) = r {
+                                    tracing::warn!(
+                                        "cannot create index file: {e}; indexing paused"
+                                    );
+                                    return n;
                                 }
-                                st.last_ts = ts;
                             }
-                            st.next += sz as u64;
+                            st.last_ts = v.store_timestamp;
                         }
-                        Err(_) => st.next += sz as u64,
                     }
+                    st.next += sz as u64;
                 }
                 _ => {
                     let hole_end = self

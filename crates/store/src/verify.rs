@@ -6,7 +6,8 @@
 //! CRC) and quarantines each damaged range it finds (the same `corrupt` file and read-skipping as
 //! recovery holes), resynchronising at the next self-consistent record within one maximum record
 //! length or at the next segment. It never modifies the CommitLog. It is CPU- and I/O-heavy: call
-//! it from a blocking context (e.g. `tokio::task::spawn_blocking`).
+//! it from a blocking context (e.g. `tokio::task::spawn_blocking`). With direct writes it stops
+//! where the write-behind buffer begins (the newest few MiB are not in the files yet).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -36,7 +37,8 @@ fn valid_at(seg: &MappedFile, off: u64, limit: u64) -> Option<u64> {
 
 impl Inner {
     pub(crate) fn verify(&self) -> Vec<CorruptRecord> {
-        let end = self.cl.max_phys();
+        // Records still only in the write-behind buffer are checked on a later call.
+        let end = self.cl.max_phys().min(self.cl.file_floor());
         let segs: Vec<Arc<MappedFile>> = self.cl.segments.read().clone();
         let window = self.cfg.max_message_size as u64 + 64 * 1024 + 512;
         let mut found = Vec::new();

@@ -40,8 +40,8 @@ enum Op {
         max_bytes: u32,
         filter: Option<Vec<usize>>,
     },
-    /// Clean restart, with SYNC_FLUSH (pwrite segments, zeros ahead) or ASYNC_FLUSH (mapped).
-    Reopen { sync: bool },
+    /// Clean restart in another write mode (`Mode`).
+    Reopen { mode: Mode },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -52,7 +52,7 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(topic, queue, n, size, tag)| Op::Batch { topic, queue, n, size, tag }),
         4 => (0..3usize, 0..3i32, 0..40i64, 1..12u32, 1..20_000u32, proptest::option::of(proptest::collection::vec(0..4usize, 1..3)))
             .prop_map(|(topic, queue, back, max_count, max_bytes, filter)| Op::Get { topic, queue, back, max_count, max_bytes, filter }),
-        1 => any::<bool>().prop_map(|sync| Op::Reopen { sync }),
+        1 => mode().prop_map(|mode| Op::Reopen { mode }),
     ]
 }
 
@@ -85,15 +85,32 @@ fn tag_code(tag: usize) -> i64 {
     }
 }
 
-fn flush_type(sync: bool) -> FlushDiskType {
-    if sync {
-        FlushDiskType::SyncFlush
-    } else {
-        FlushDiskType::AsyncFlush
-    }
+/// How the store writes: SYNC_FLUSH (pwrite segments, zeros ahead), ASYNC_FLUSH through the
+/// write-behind buffer (O_DIRECT), or ASYNC_FLUSH copying into the mapping.
+#[derive(Clone, Copy, Debug)]
+enum Mode {
+    Sync,
+    AsyncDirect,
+    AsyncMapped,
 }
 
-fn run(ops: Vec<Op>, sync: bool) -> Result<(), TestCaseError> {
+fn mode() -> impl Strategy<Value = Mode> {
+    prop_oneof![
+        Just(Mode::Sync),
+        Just(Mode::AsyncDirect),
+        Just(Mode::AsyncMapped)
+    ]
+}
+
+fn apply(cfg: &mut courier_store::StoreConfig, mode: Mode) {
+    cfg.flush_disk_type = match mode {
+        Mode::Sync => FlushDiskType::SyncFlush,
+        Mode::AsyncDirect | Mode::AsyncMapped => FlushDiskType::AsyncFlush,
+    };
+    cfg.direct_write = matches!(mode, Mode::AsyncDirect);
+}
+
+fn run(ops: Vec<Op>, mode: Mode) -> Result<(), TestCaseError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -108,9 +125,7 @@ fn run(ops: Vec<Op>, sync: bool) -> Result<(), TestCaseError> {
     }
     .unwrap();
     let mut cfg = small_config(dir.path());
-    cfg.flush_disk_type = flush_type(sync);
-    // ASYNC_FLUSH: larger puts and batches are pwritten, the rest copied into the mapping.
-    cfg.async_pwrite_min = 2048;
+    apply(&mut cfg, mode);
     let mut store = MessageStore::open(cfg.clone()).unwrap();
     let mut model: HashMap<(usize, i32), Vec<Entry>> = HashMap::new();
     let mut seq = 0u64;
@@ -223,11 +238,11 @@ fn run(ops: Vec<Op>, sync: bool) -> Result<(), TestCaseError> {
                     prop_assert_eq!(m.tags_code(), tag_code(e.tag));
                 }
             }
-            Op::Reopen { sync } => {
+            Op::Reopen { mode } => {
                 let end = store.max_phys_offset();
                 store.shutdown().unwrap();
                 drop(store);
-                cfg.flush_disk_type = flush_type(sync);
+                apply(&mut cfg, mode);
                 store = MessageStore::open(cfg.clone()).unwrap();
                 prop_assert!(store.recovery_report().clean_shutdown);
                 prop_assert_eq!(store.max_phys_offset(), end);
@@ -243,7 +258,7 @@ fn run(ops: Vec<Op>, sync: bool) -> Result<(), TestCaseError> {
 
 proptest! {
     #[test]
-    fn store_matches_model(ops in proptest::collection::vec(op(), 1..100), sync in any::<bool>()) {
-        run(ops, sync)?;
+    fn store_matches_model(ops in proptest::collection::vec(op(), 1..100), mode in mode()) {
+        run(ops, mode)?;
     }
 }

@@ -63,10 +63,10 @@ pub struct StoreBenchArgs {
     #[arg(long)]
     pub batch_size: Option<usize>,
 
-    /// ASYNC_FLUSH puts/batches of at least this many bytes are written with pwrite instead of a
-    /// copy into the mapping [default: the store's, off]. E.g. 16K to compare the two ways.
-    #[arg(long, value_parser = parse_size)]
-    pub async_pwrite_min: Option<u64>,
+    /// ASYNC_FLUSH cases copy records into the mapped segments instead of the O_DIRECT
+    /// write-behind buffer (the store's `direct_write = false`), to compare the two ways.
+    #[arg(long)]
+    pub mapped_writes: bool,
 
     /// Concurrent appenders in the SYNC_FLUSH cases, comma-separated [default: 1,16,64].
     #[arg(long, value_delimiter = ',', value_parser = parse_count)]
@@ -126,8 +126,7 @@ struct Settings {
     fdatasync_seconds: f64,
     kill_bytes: u64,
     uniq_key: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    async_pwrite_min: Option<u64>,
+    mapped_writes: bool,
 }
 
 impl Settings {
@@ -150,7 +149,7 @@ impl Settings {
             fdatasync_seconds: a.fdatasync_seconds.unwrap_or(if q { 0.3 } else { 3.0 }),
             kill_bytes: a.kill_bytes.unwrap_or(if q { 4 << 20 } else { 256 << 20 }),
             uniq_key: a.uniq_key,
-            async_pwrite_min: a.async_pwrite_min,
+            mapped_writes: a.mapped_writes,
         };
         if s.async_tasks == 0 || s.batch_size == 0 {
             bail!("--async-tasks and --batch-size must be at least 1");
@@ -544,9 +543,7 @@ fn store_config(dir: &Path, s: &Settings, flush: FlushDiskType) -> StoreConfig {
     let mut c = StoreConfig::new(dir);
     c.commitlog_file_size = s.segment_size;
     c.flush_disk_type = flush;
-    if let Some(b) = s.async_pwrite_min {
-        c.async_pwrite_min = b;
-    }
+    c.direct_write = !s.mapped_writes;
     c
 }
 

@@ -17,6 +17,8 @@ pub fn small_config(dir: &Path) -> StoreConfig {
     c.max_message_size = 16 * 1024;
     c.disk_space_warning_level_ratio = 100;
     c.disk_max_used_space_ratio = 95;
+    // Four 64 KiB chunks: tests run the write-behind ring round many times (reuse, back-pressure).
+    c.write_buffer_bytes = 256 * 1024;
     c
 }
 
