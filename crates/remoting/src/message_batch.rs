@@ -120,16 +120,53 @@ impl BatchBodyWriter {
 
 /// Decodes a SEND_BATCH_MESSAGE body; bodies share the input buffer.
 pub fn decode_batch(body: &Bytes) -> Result<Vec<BatchMessage>, BatchError> {
-    let mut out = Vec::new();
-    let mut pos = 0usize;
-    while pos < body.len() {
-        if out.len() >= MAX_BATCH_MESSAGES {
+    BatchRecords::new(body).collect()
+}
+
+/// The records of a SEND_BATCH_MESSAGE body one at a time, for a caller that turns each into
+/// something else at once (the broker's send path) instead of collecting them first. Yields an
+/// error at most once, then ends; bodies share the input buffer.
+#[derive(Debug)]
+pub struct BatchRecords<'a> {
+    body: &'a Bytes,
+    pos: usize,
+    count: usize,
+    failed: bool,
+}
+
+impl<'a> BatchRecords<'a> {
+    /// Starts at the first record of `body`.
+    pub fn new(body: &'a Bytes) -> Self {
+        BatchRecords {
+            body,
+            pos: 0,
+            count: 0,
+            failed: false,
+        }
+    }
+
+    /// About how many records the body holds, read from the first record's size (batches are
+    /// usually of like-sized messages): a capacity for the caller's output, not a promise.
+    pub fn expected_len(&self) -> usize {
+        let first = self
+            .body
+            .get(..4)
+            .map_or(0, |s| i32::from_be_bytes([s[0], s[1], s[2], s[3]]));
+        match usize::try_from(first) {
+            Ok(n) if n >= RECORD_OVERHEAD => (self.body.len() / n).clamp(1, 1024),
+            _ => 1,
+        }
+    }
+
+    fn record(&mut self) -> Result<BatchMessage, BatchError> {
+        let body = self.body;
+        let pos = self.pos;
+        if self.count >= MAX_BATCH_MESSAGES {
             return Err(BatchError {
                 offset: pos,
                 reason: format!("more than {MAX_BATCH_MESSAGES} messages in one batch"),
             });
         }
-        let start = pos;
         let err = |offset: usize, reason: String| BatchError { offset, reason };
         let read = |at: usize, n: usize| -> Result<&[u8], BatchError> {
             body.get(at..at.saturating_add(n))
@@ -158,26 +195,50 @@ pub fn decode_batch(body: &Bytes) -> Result<Vec<BatchMessage>, BatchError> {
         let props_len = usize::try_from(props_len)
             .map_err(|_| err(props_at, format!("negative properties length {props_len}")))?;
         let props = read(props_at + 2, props_len)?;
-        let properties = String::from_utf8(props.to_vec())
-            .map_err(|_| err(props_at + 2, "properties are not valid UTF-8".to_string()))?;
         let end = props_at + 2 + props_len;
-        if usize::try_from(total).ok() != Some(end - start) {
+        if usize::try_from(total).ok() != Some(end - pos) {
             return Err(err(
-                start,
+                pos,
                 format!(
                     "TOTALSIZE {total} does not match the record's {} bytes",
-                    end - start
+                    end - pos
                 ),
             ));
         }
-        out.push(BatchMessage {
+        // Checked before copying: a malformed record costs no allocation.
+        let properties = std::str::from_utf8(props)
+            .map_err(|_| err(props_at + 2, "properties are not valid UTF-8".to_string()))?
+            .to_owned();
+        self.pos = end;
+        self.count += 1;
+        Ok(BatchMessage {
             flag,
             body: body.slice(body_start..body_start + body_len),
             properties,
-        });
-        pos = end;
+        })
     }
-    Ok(out)
+}
+
+impl Iterator for BatchRecords<'_> {
+    type Item = Result<BatchMessage, BatchError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed || self.pos >= self.body.len() {
+            return None;
+        }
+        let r = self.record();
+        self.failed = r.is_err();
+        Some(r)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.body.len().saturating_sub(self.pos);
+        if self.failed || left == 0 {
+            (0, Some(0))
+        } else {
+            (1, Some(left.div_ceil(RECORD_OVERHEAD)))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -224,6 +285,21 @@ mod tests {
         let mut huge = bytes;
         huge[16..20].copy_from_slice(&i32::MAX.to_be_bytes());
         assert!(decode_batch(&Bytes::from(huge)).is_err());
+    }
+
+    #[test]
+    fn records_stop_after_the_first_error() {
+        let mut bytes = encode_batch(&msgs()).unwrap();
+        let first_len = 4 + 4 + 4 + 4 + 4 + 3 + 2 + 11;
+        bytes[first_len + 3] ^= 1; // the second record's TOTALSIZE
+        let bytes = Bytes::from(bytes);
+        let mut it = BatchRecords::new(&bytes);
+        assert_eq!(it.expected_len(), bytes.len() / first_len);
+        assert_eq!(it.next(), Some(Ok(msgs()[0].clone())));
+        let e = it.next().unwrap().unwrap_err();
+        assert_eq!(e.offset, first_len);
+        assert_eq!(it.next(), None, "nothing after an error");
+        assert_eq!(decode_batch(&bytes).unwrap_err(), e);
     }
 
     #[test]

@@ -13,12 +13,13 @@
 //! positive `DELAY` level is stored in SCHEDULE_TOPIC_XXXX and re-stored in its topic when due; a
 //! PREPARED (transactional) one becomes a half message (see `transaction`).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use courier_remoting::code::{request, response};
 use courier_remoting::header::{SendMessageRequestHeader, SendMessageResponseHeader};
-use courier_remoting::message_batch::decode_batch;
+use courier_remoting::message_batch::BatchRecords;
 use courier_remoting::{ConnectionHandle, ProcessResult, RemotingCommand};
 use courier_store::{
     encode_properties, offset_msg_id, properties_iter, property_value, MessageToStore, PutResult,
@@ -162,35 +163,44 @@ pub async fn process(
     };
 
     let (result, msgs_for_ids) = if batch {
-        let messages = match decode_batch(&body) {
-            Ok(m) => m,
-            Err(e) => return error(&req, response::MESSAGE_ILLEGAL, e.to_string()),
-        };
-        if messages.is_empty() {
-            return error(
-                &req,
-                response::MESSAGE_ILLEGAL,
-                "the batch body holds no message",
-            );
-        }
-        // Batch-level properties (e.g. WAIT) apply to every message, as Java's broker appends them.
+        let mut records = BatchRecords::new(&body);
+        // Batch-level properties (e.g. WAIT) apply to every message, as Java's broker appends
+        // them; parsed once per batch, each message's own properties are then scanned once.
         let batch_props = header.properties.as_deref().unwrap_or("");
+        let batch_pairs: Vec<(&str, &str)> = properties_iter(batch_props).collect();
         let host = ctx.config.store_config_host();
-        let mut sizes = Vec::with_capacity(messages.len());
+        let expected = records.expected_len();
+        let mut sizes = Vec::with_capacity(expected);
         // The response's transactionId: the UNIQ_KEYs comma-joined, built in one buffer.
-        let mut uniq = String::new();
-        let mut to_store = Vec::with_capacity(messages.len());
-        for m in messages {
-            let props = merge_properties(m.properties, batch_props);
-            if let Some(key) = property_value(&props, "UNIQ_KEY") {
+        let mut uniq = String::with_capacity(expected * 33);
+        let mut to_store = Vec::with_capacity(expected);
+        for m in records.by_ref() {
+            let m = match m {
+                Ok(m) => m,
+                Err(e) => return error(&req, response::MESSAGE_ILLEGAL, e.to_string()),
+            };
+            let scan = scan_properties(&m.properties, &batch_pairs);
+            if let Some(key) = scan.uniq_key {
                 if !uniq.is_empty() {
                     uniq.push(',');
                 }
                 uniq.push_str(key);
             }
+            let props = if scan.has_batch_keys {
+                m.properties
+            } else {
+                merge_properties(m.properties, &batch_pairs)
+            };
             let msg = template(m.body, m.flag, props);
             sizes.push(msg.stored_len(&host));
             to_store.push(msg);
+        }
+        if to_store.is_empty() {
+            return error(
+                &req,
+                response::MESSAGE_ILLEGAL,
+                "the batch body holds no message",
+            );
         }
         let r = ctx.store.put_batch(to_store).await;
         (r, Some((sizes, uniq)))
@@ -271,16 +281,7 @@ fn respond(
     BrokerStats::add(&ctx.stats.put_messages, u64::from(result.msg_count.max(1)));
     let (msg_id, transaction_id) = match batch {
         Some((sizes, uniq)) => {
-            let host = ctx.config.store_config_host();
-            let mut ids = String::with_capacity(sizes.len() * 33);
-            let mut offset = result.phys_offset;
-            for size in sizes {
-                if !ids.is_empty() {
-                    ids.push(',');
-                }
-                ids.push_str(&offset_msg_id(host, offset));
-                offset += size as i64;
-            }
+            let ids = batch_msg_ids(ctx.config.store_config_host(), result.phys_offset, &sizes);
             (ids, (!uniq.is_empty()).then_some(uniq))
         }
         None => (
@@ -309,10 +310,72 @@ fn respond(
     Ok(Some(resp))
 }
 
-/// `own` plus the pairs of `batch` whose keys `own` lacks; `own` itself (no copy) when it has
-/// them all, the usual case (clients put WAIT on every message).
-fn merge_properties(own: String, batch: &str) -> String {
-    let extra: Vec<(&str, &str)> = properties_iter(batch)
+/// What the batch path needs from one message's own properties, found in one pass over them.
+#[derive(Debug, PartialEq, Eq)]
+struct PropertyScan<'a> {
+    /// The UNIQ_KEY value (the last one, as `property_value` finds it).
+    uniq_key: Option<&'a str>,
+    /// True when every key of the batch's properties is among them (the usual case: clients put
+    /// WAIT on every message), so nothing has to be merged in.
+    has_batch_keys: bool,
+}
+
+/// Scans `own` once, with the leniency of `properties_iter`: a pair counts only with a
+/// non-empty key and value. A batch with more keys than the scan tracks reports them missing
+/// and leaves the answer to `merge_properties`.
+fn scan_properties<'a>(own: &'a str, batch: &[(&str, &str)]) -> PropertyScan<'a> {
+    const TRACKED: usize = 64;
+    let mut found: u64 = 0;
+    let mut uniq_key = None;
+    let mut note = |k: &str, v: &'a str| {
+        if k.is_empty() || v.is_empty() {
+            return;
+        }
+        if k == "UNIQ_KEY" {
+            uniq_key = Some(v);
+        }
+        for (i, (bk, _)) in batch.iter().take(TRACKED).enumerate() {
+            if *bk == k {
+                found |= 1 << i;
+            }
+        }
+    };
+    // Byte-wise: the separators are ASCII, so every split point is a char boundary.
+    let bytes = own.as_bytes();
+    let (mut seg, mut sep) = (0, None);
+    for (i, &c) in bytes.iter().enumerate() {
+        if c == 1 && sep.is_none() {
+            sep = Some(i);
+        } else if c == 2 {
+            if let Some(e) = sep {
+                if let (Some(k), Some(v)) = (own.get(seg..e), own.get(e + 1..i)) {
+                    note(k, v);
+                }
+            }
+            (seg, sep) = (i + 1, None);
+        }
+    }
+    if let Some(e) = sep {
+        if let (Some(k), Some(v)) = (own.get(seg..e), own.get(e + 1..)) {
+            note(k, v);
+        }
+    }
+    let all = if batch.len() >= TRACKED {
+        None
+    } else {
+        Some((1u64 << batch.len()) - 1)
+    };
+    PropertyScan {
+        uniq_key,
+        has_batch_keys: all == Some(found),
+    }
+}
+
+/// `own` plus the pairs of `batch` whose keys `own` lacks.
+fn merge_properties(own: String, batch: &[(&str, &str)]) -> String {
+    let extra: Vec<(&str, &str)> = batch
+        .iter()
+        .copied()
         .filter(|(k, _)| property_value(&own, k).is_none())
         .collect();
     if extra.is_empty() {
@@ -321,4 +384,116 @@ fn merge_properties(own: String, batch: &str) -> String {
     let mut merged: Vec<(&str, &str)> = properties_iter(&own).collect();
     merged.extend(extra);
     encode_properties(&merged)
+}
+
+/// The comma-joined offset msgIds of a batch whose first record is at `first` and whose records
+/// are `sizes` bytes long. Every id starts with the same host part; it is rendered once and only
+/// each record's offset is written per message.
+fn batch_msg_ids(host: SocketAddr, first: i64, sizes: &[usize]) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let template = offset_msg_id(host, 0);
+    // The offset is the id's last 8 bytes: 16 hex digits.
+    let host_part = &template[..template.len() - 16];
+    let mut ids = String::with_capacity(sizes.len() * (template.len() + 1));
+    let mut offset = first;
+    for (i, size) in sizes.iter().enumerate() {
+        if i > 0 {
+            ids.push(',');
+        }
+        ids.push_str(host_part);
+        let mut digits = [0u8; 16];
+        for (j, d) in digits.iter_mut().enumerate() {
+            *d = HEX[((offset as u64) >> (60 - 4 * j)) as usize & 0xF];
+        }
+        ids.extend(digits.iter().map(|&d| char::from(d)));
+        offset += *size as i64;
+    }
+    ids
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    #[test]
+    fn batch_ids_are_the_offset_ids_of_each_record() {
+        for host in [
+            SocketAddr::from((Ipv4Addr::new(10, 1, 2, 3), 10911)),
+            SocketAddr::from((Ipv6Addr::LOCALHOST, 10911)),
+        ] {
+            let sizes = [200usize, 1300, 77, 1];
+            let first = 0x0123_4567_89AB_CDEF - 300;
+            let ids = batch_msg_ids(host, first, &sizes);
+            let mut offset = first;
+            let mut want = Vec::new();
+            for s in sizes {
+                want.push(offset_msg_id(host, offset));
+                offset += s as i64;
+            }
+            assert_eq!(ids, want.join(","));
+        }
+        assert_eq!(
+            batch_msg_ids(SocketAddr::from((Ipv4Addr::LOCALHOST, 1)), 0, &[]),
+            ""
+        );
+    }
+
+    #[test]
+    fn one_scan_finds_what_property_value_finds() {
+        let batch = [("WAIT", "true")];
+        let cases = [
+            ("UNIQ_KEY\u{1}A\u{2}WAIT\u{1}true\u{2}", Some("A"), true),
+            (
+                "TAGS\u{1}t\u{2}UNIQ_KEY\u{1}A\u{2}UNIQ_KEY\u{1}B\u{2}",
+                Some("B"),
+                false,
+            ),
+            // Empty values and keys count as absent, as Java's decoder skips them.
+            ("UNIQ_KEY\u{1}\u{2}WAIT\u{1}\u{2}", None, false),
+            ("\u{1}x\u{2}UNIQ_KEYS\u{1}x\u{2}WAITING\u{1}y", None, false),
+            ("WAIT\u{1}false", None, true),
+            ("", None, false),
+        ];
+        for (own, uniq, has) in cases {
+            let scan = scan_properties(own, &batch);
+            assert_eq!(scan.uniq_key, property_value(own, "UNIQ_KEY"), "{own:?}");
+            assert_eq!(scan.uniq_key, uniq, "{own:?}");
+            assert_eq!(scan.has_batch_keys, has, "{own:?}");
+            assert_eq!(has, property_value(own, "WAIT").is_some(), "{own:?}");
+        }
+        // No batch properties: nothing to merge.
+        assert!(scan_properties("", &[]).has_batch_keys);
+    }
+
+    #[test]
+    fn one_scan_agrees_with_property_value_on_every_short_string() {
+        // Every string of up to six of these pieces: keys, values, separators, empty fields.
+        const PIECES: [&str; 5] = ["UNIQ_KEY", "WAIT", "x", "\u{1}", "\u{2}"];
+        let batch = [("WAIT", "true"), ("x", "y")];
+        let mut strings = vec![String::new()];
+        for _ in 0..6 {
+            let longer: Vec<String> = strings
+                .iter()
+                .flat_map(|s| PIECES.iter().map(move |p| format!("{s}{p}")))
+                .collect();
+            for own in &longer {
+                let scan = scan_properties(own, &batch);
+                assert_eq!(scan.uniq_key, property_value(own, "UNIQ_KEY"), "{own:?}");
+                let has = batch.iter().all(|(k, _)| property_value(own, k).is_some());
+                assert_eq!(scan.has_batch_keys, has, "{own:?}");
+            }
+            strings = longer;
+        }
+    }
+
+    #[test]
+    fn missing_batch_keys_are_merged_in() {
+        let batch = [("WAIT", "true"), ("TAGS", "b")];
+        let own = "TAGS\u{1}own\u{2}".to_string();
+        assert!(!scan_properties(&own, &batch).has_batch_keys);
+        let merged = merge_properties(own, &batch);
+        assert_eq!(property_value(&merged, "TAGS"), Some("own"));
+        assert_eq!(property_value(&merged, "WAIT"), Some("true"));
+    }
 }
