@@ -87,17 +87,43 @@ impl UniqIdGenerator {
     }
 
     fn push_id_at(&self, out: &mut String, now_ms: i64) {
+        self.push_id_with(out, &self.clock_at(now_ms));
+    }
+
+    /// The time part of ids made at `now_ms` (Unix ms), rendered once: a batch stamps all its
+    /// messages with one clock read and one calendar computation.
+    pub fn clock_at(&self, now_ms: i64) -> IdClock {
         let since_month = (now_ms - month_start_ms(now_ms)) as i32;
+        let mut hex = [0u8; 8];
+        push_hex(&since_month.to_be_bytes(), &mut hex);
+        IdClock { hex }
+    }
+
+    /// Appends a fresh id whose time part is `clock`; ids stay unique through the counter.
+    pub fn push_id_with(&self, out: &mut String, clock: &IdClock) {
         let count = self.counter.fetch_add(1, Ordering::Relaxed);
-        let mut tail = [0u8; 6];
-        tail[..4].copy_from_slice(&since_month.to_be_bytes());
-        tail[4..].copy_from_slice(&count.to_be_bytes());
-        const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+        let mut hex = [0u8; 4];
+        push_hex(&count.to_be_bytes(), &mut hex);
         out.push_str(&self.prefix);
-        for b in tail {
-            out.push(DIGITS[(b >> 4) as usize] as char);
-            out.push(DIGITS[(b & 0xF) as usize] as char);
-        }
+        // Both are hex digits only, so valid UTF-8.
+        out.push_str(std::str::from_utf8(&clock.hex).unwrap_or_default());
+        out.push_str(std::str::from_utf8(&hex).unwrap_or_default());
+    }
+}
+
+/// The rendered time field of UNIQ_KEY ids made at one instant (see
+/// [`UniqIdGenerator::clock_at`]).
+#[derive(Debug, Clone, Copy)]
+pub struct IdClock {
+    hex: [u8; 8],
+}
+
+/// Writes `bytes` as upper-case hex into `out` (twice as long).
+fn push_hex(bytes: &[u8], out: &mut [u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+    for (b, pair) in bytes.iter().zip(out.chunks_exact_mut(2)) {
+        pair[0] = DIGITS[(b >> 4) as usize];
+        pair[1] = DIGITS[(b & 0xF) as usize];
     }
 }
 
@@ -167,6 +193,25 @@ mod tests {
         let id = g.id_at(t);
         assert_eq!(&id[20..28], format!("{since_month:08X}"));
         assert_ne!(g.id_at(t), id, "the counter still makes ids unique");
+    }
+
+    #[test]
+    fn ids_from_one_clock_are_what_id_at_makes_with_consecutive_counters() {
+        let g = UniqIdGenerator::new("10.1.2.3".parse().unwrap());
+        let t = 1_700_000_000_000i64;
+        let single = g.id_at(t);
+        let clock = g.clock_at(t);
+        let mut out = String::new();
+        g.push_id_with(&mut out, &clock);
+        out.push(',');
+        g.push_id_with(&mut out, &clock);
+        let ids: Vec<&str> = out.split(',').collect();
+        let counter = |id: &str| u16::from_str_radix(&id[28..], 16).unwrap();
+        for (i, id) in ids.iter().enumerate() {
+            assert_eq!(id.len(), 32);
+            assert_eq!(id[..28], single[..28], "same host, process and time fields");
+            assert_eq!(counter(id), counter(&single).wrapping_add(1 + i as u16));
+        }
     }
 
     #[test]

@@ -328,6 +328,9 @@ impl Producer {
         let mut batch = BatchBodyWriter::with_capacity(size);
         // The UNIQ_KEYs comma-joined: the batch's SendResult.msg_id.
         let mut ids = String::with_capacity(msgs.len() * 33);
+        // One clock read per batch: every message is born with it and its id carries it.
+        let born_ms = now_ms();
+        let clock = self.inner.uniq.clock_at(born_ms);
         for m in msgs {
             if m.topic != topic {
                 return Err(ClientError::InvalidMessage(format!(
@@ -345,7 +348,7 @@ impl Producer {
                 ids.push(',');
             }
             let id_at = ids.len();
-            self.inner.uniq.push_next_id(&mut ids);
+            self.inner.uniq.push_id_with(&mut ids, &clock);
             let id = &ids[id_at..];
             batch
                 .push(m.flag, &m.body, |out| {
@@ -368,7 +371,7 @@ impl Producer {
             sys_flag: 0,
             properties: "WAIT\u{1}true\u{2}".to_string(),
             uniq_key: ids,
-            born_ms: now_ms(),
+            born_ms,
         };
         self.send_prepared(p, request::SEND_BATCH_MESSAGE, None)
             .await
@@ -711,8 +714,10 @@ fn push_properties_with_ids(out: &mut Vec<u8>, props: &BTreeMap<String, String>,
     for (k, v) in props {
         pair(k, v);
     }
-    pair(property::UNIQ_KEY, id);
-    pair(property::WAIT_STORE_MSG_OK, "true");
+    // Keys and separators as one literal each side of the id (same bytes as two `pair` calls).
+    out.extend_from_slice(b"UNIQ_KEY\x01");
+    out.extend_from_slice(id.as_bytes());
+    out.extend_from_slice(b"\x02WAIT\x01true\x02");
 }
 
 /// Bytes of the encoded properties.
