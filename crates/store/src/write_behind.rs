@@ -179,6 +179,10 @@ pub(crate) struct WriteBehind {
     committed: AtomicU64,
     /// Sealed segments not yet passed by the committer: segment end -> end of its data.
     seals: Mutex<BTreeMap<u64, u64>>,
+    /// Chunks retired from the ring while a reader still held them (at most `max_slots`): reused
+    /// once the reader lets go, so a lagging reader (the index thread) does not make the put
+    /// path fault fresh memory in.
+    retired: Mutex<Vec<Arc<Chunk>>>,
     sleep: AtomicU8,
     signal: Mutex<Signal>,
     wake_committer: Condvar,
@@ -221,6 +225,7 @@ impl WriteBehind {
             floor: AtomicU64::new(u64::MAX),
             committed: AtomicU64::new(end),
             seals: Mutex::new(BTreeMap::new()),
+            retired: Mutex::new(Vec::new()),
             sleep: AtomicU8::new(BUSY),
             signal: Mutex::new(Signal::default()),
             wake_committer: Condvar::new(),
@@ -304,7 +309,15 @@ impl WriteBehind {
                     if Arc::get_mut(&mut c).is_some() {
                         break c;
                     }
-                    // A reader still holds it: it frees the chunk when done.
+                    // A reader still holds it: park it, take one a reader has let go of.
+                    let mut retired = self.retired.lock();
+                    if retired.len() < self.max_slots {
+                        retired.push(c);
+                    }
+                    if let Some(i) = retired.iter_mut().position(|c| Arc::get_mut(c).is_some()) {
+                        break retired.swap_remove(i);
+                    }
+                    drop(retired);
                     self.stats.lock().fresh_chunks += 1;
                     break self.take_chunk()?;
                 }
@@ -762,21 +775,36 @@ mod tests {
     }
 
     /// A reader's `Bytes` over a chunk stays valid and unchanged while the ring moves on: the
-    /// chunk it holds is not reused (a fresh one is allocated instead).
+    /// chunk it holds is not reused (a fresh one is allocated instead); once the reader lets go,
+    /// that chunk is taken again instead of allocating another.
     #[test]
     fn bytes_held_by_a_reader_survive_chunk_reuse() {
         let dir = tempfile::tempdir().unwrap();
-        let store = MessageStore::open(config(dir.path())).unwrap();
+        let mut cfg = config(dir.path());
+        // No index thread: the test's own `Bytes` are the only readers.
+        cfg.message_index_enable = false;
+        let store = MessageStore::open(cfg).unwrap();
         let runtime = rt();
         runtime.block_on(put_range(&store, 0, 3));
-        let held: Bytes = store.get_messages("WB", 0, 0, 1, u32::MAX, None).messages[0].clone();
-        let copy = held.to_vec();
+        let first: Bytes = store.get_messages("WB", 0, 0, 1, u32::MAX, None).messages[0].clone();
+        let copy = first.to_vec();
         runtime.block_on(put_range(&store, 3, 12_000));
-        assert_eq!(&held[..], &copy[..]);
-        assert!(store.write_behind_stats().unwrap().fresh_chunks >= 1);
+        assert_eq!(&first[..], &copy[..]);
+        assert_eq!(store.write_behind_stats().unwrap().fresh_chunks, 1);
         // The same record, now read from the file.
         let again = store.get_messages("WB", 0, 0, 1, u32::MAX, None).messages[0].clone();
         assert_eq!(&again[..], &copy[..]);
+        drop(first);
+        // Hold a record of a live chunk; when that chunk retires, the first one is reused.
+        let last = store.max_offset("WB", 0) - 1;
+        let second = store
+            .get_messages("WB", 0, last, 1, u32::MAX, None)
+            .messages[0]
+            .clone();
+        let copy2 = second.to_vec();
+        runtime.block_on(put_range(&store, 12_000, 24_000));
+        assert_eq!(&second[..], &copy2[..]);
+        assert_eq!(store.write_behind_stats().unwrap().fresh_chunks, 1);
         store.shutdown().unwrap();
     }
 
