@@ -12,7 +12,6 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use crate::mapped_file::MappedFile;
 use crate::message::{be_i32, be_i64, java_hash_continue, java_string_hash, property_values};
@@ -33,12 +32,22 @@ fn stored_hash(h: i32) -> i32 {
     }
 }
 
+/// Java hash of `topic#`, which every key hash of the topic continues.
+fn topic_prefix_hash(topic: &str) -> i32 {
+    java_hash_continue(java_string_hash(topic), "#")
+}
+
 /// [`key_hash`] of every index key of a record, in the order they are indexed: `topic#k` for each
 /// non-empty space-separated word of KEYS, then `topic#UNIQ_KEY` when non-empty. One pass over
 /// the properties finds both; the `topic#` prefix is hashed once and continued per key, so no
 /// key string is built.
+#[cfg(test)]
 pub(crate) fn record_key_hashes<'a>(topic: &str, props: &'a str) -> impl Iterator<Item = i32> + 'a {
-    let prefix = java_hash_continue(java_string_hash(topic), "#");
+    key_hashes_after(topic_prefix_hash(topic), props)
+}
+
+/// [`record_key_hashes`] with the topic's [`topic_prefix_hash`] already computed.
+fn key_hashes_after(prefix: i32, props: &str) -> impl Iterator<Item = i32> + '_ {
     let [keys, uniq] = property_values(props, ["KEYS", "UNIQ_KEY"]);
     keys.into_iter()
         .flat_map(|k| k.split(' '))
@@ -48,7 +57,8 @@ pub(crate) fn record_key_hashes<'a>(topic: &str, props: &'a str) -> impl Iterato
 }
 
 pub(crate) struct IndexFile {
-    file: Arc<MappedFile>,
+    /// Owned, never shared: `put_hash` (`&mut self`) is then the only access to the bytes.
+    file: MappedFile,
     slots: u32,
     entries: u32,
 }
@@ -61,7 +71,7 @@ impl IndexFile {
     pub fn create(path: &Path, slots: u32, entries: u32) -> io::Result<IndexFile> {
         let f = MappedFile::create(path, 0, Self::file_len(slots, entries))?;
         let idx = IndexFile {
-            file: Arc::new(f),
+            file: f,
             slots,
             entries,
         };
@@ -72,7 +82,7 @@ impl IndexFile {
     pub fn open(path: &Path, slots: u32, entries: u32) -> io::Result<IndexFile> {
         let f = MappedFile::open(path, 0, Self::file_len(slots, entries))?;
         let idx = IndexFile {
-            file: Arc::new(f),
+            file: f,
             slots,
             entries,
         };
@@ -90,9 +100,6 @@ impl IndexFile {
     }
     fn i32_at(&self, at: u64) -> i32 {
         self.file.get(at, 4).map(|b| be_i32(b, 0)).unwrap_or(0)
-    }
-    fn set_i64(&self, at: u64, v: i64) {
-        self.file.write(at, &v.to_be_bytes());
     }
     fn set_i32(&self, at: u64, v: i32) {
         self.file.write(at, &v.to_be_bytes());
@@ -112,36 +119,49 @@ impl IndexFile {
 
     /// Adds the key whose [`key_hash`] is `hash` → `phys` (stored at `store_ts`). Returns false
     /// when the file is full.
-    pub fn put_hash(&self, hash: i32, phys: i64, store_ts: i64) -> bool {
-        let count = self.index_count();
+    pub fn put_hash(&mut self, hash: i32, phys: i64, store_ts: i64) -> bool {
+        let slot_at = HEADER + (hash as u64 % self.slots as u64) * 4;
+        let entries_at = HEADER + self.slots as u64 * 4;
+        // SAFETY (the three views below): `&mut self` over a mapping this IndexFile alone owns
+        // makes them the only access to the file's bytes while they live, and the header, the
+        // slot table and the entry area are disjoint ranges.
+        let Some(head) = (unsafe { self.file.get_mut(0, HEADER as usize) }) else {
+            return false;
+        };
+        let count = be_i32(head, 36);
         if count < 1 || count as i64 >= self.entries as i64 {
             return false;
         }
-        let slot_at = HEADER + (hash as u64 % self.slots as u64) * 4;
-        let mut prev = self.i32_at(slot_at);
+        let (Some(slot), Some(entry)) = (unsafe {
+            (
+                self.file.get_mut(slot_at, 4),
+                self.file.get_mut(entries_at + count as u64 * 20, 20),
+            )
+        }) else {
+            return false;
+        };
+        let mut prev = be_i32(slot, 0);
         if prev < 0 || prev >= count {
             prev = 0;
         }
         if count == 1 {
-            self.set_i64(0, store_ts);
-            self.set_i64(16, phys);
+            head[0..8].copy_from_slice(&store_ts.to_be_bytes());
+            head[16..24].copy_from_slice(&phys.to_be_bytes());
         }
-        let begin = self.begin_timestamp();
+        let begin = be_i64(head, 0);
         let diff = ((store_ts - begin).max(0) / 1000).min(i32::MAX as i64) as i32;
-        let entry_at = HEADER + self.slots as u64 * 4 + count as u64 * 20;
-        let mut e = [0u8; 20];
-        e[..4].copy_from_slice(&hash.to_be_bytes());
-        e[4..12].copy_from_slice(&phys.to_be_bytes());
-        e[12..16].copy_from_slice(&diff.to_be_bytes());
-        e[16..].copy_from_slice(&prev.to_be_bytes());
-        self.file.write(entry_at, &e);
-        self.set_i32(slot_at, count);
+        entry[..4].copy_from_slice(&hash.to_be_bytes());
+        entry[4..12].copy_from_slice(&phys.to_be_bytes());
+        entry[12..16].copy_from_slice(&diff.to_be_bytes());
+        entry[16..].copy_from_slice(&prev.to_be_bytes());
+        slot.copy_from_slice(&count.to_be_bytes());
         if prev == 0 {
-            self.set_i32(32, self.i32_at(32) + 1);
+            let used = be_i32(head, 32).wrapping_add(1);
+            head[32..36].copy_from_slice(&used.to_be_bytes());
         }
-        self.set_i32(36, count + 1);
-        self.set_i64(8, store_ts);
-        self.set_i64(24, phys);
+        head[36..40].copy_from_slice(&(count + 1).to_be_bytes());
+        head[8..16].copy_from_slice(&store_ts.to_be_bytes());
+        head[24..32].copy_from_slice(&phys.to_be_bytes());
         true
     }
 
@@ -187,6 +207,8 @@ pub(crate) struct IndexService {
     slots: u32,
     entries: u32,
     pub files: Vec<IndexFile>,
+    /// The last topic indexed and the Java hash of `topic#`: records of one topic come in runs.
+    prefix: Option<(String, i32)>,
 }
 
 /// `yyyyMMddHHmmssSSS` in local time, as RocketMQ names index files.
@@ -238,6 +260,7 @@ impl IndexService {
             slots,
             entries,
             files,
+            prefix: None,
         })
     }
 
@@ -256,9 +279,33 @@ impl IndexService {
         self.put_hash(key_hash(key), phys, store_ts)
     }
 
+    /// Indexes every key of one record (see [`record_key_hashes`]) → `phys`. On an error the
+    /// record's first keys may already be in; indexing it again adds them twice, which lookups
+    /// tolerate (callers drop repeated offsets).
+    pub fn put_record(
+        &mut self,
+        topic: &str,
+        props: &str,
+        phys: i64,
+        store_ts: i64,
+    ) -> io::Result<()> {
+        let prefix = match &self.prefix {
+            Some((t, h)) if t == topic => *h,
+            _ => {
+                let h = topic_prefix_hash(topic);
+                self.prefix = Some((topic.to_string(), h));
+                h
+            }
+        };
+        for hash in key_hashes_after(prefix, props) {
+            self.put_hash(hash, phys, store_ts)?;
+        }
+        Ok(())
+    }
+
     /// Adds the key whose [`key_hash`] is `hash`, starting a new file when the newest is full.
     pub fn put_hash(&mut self, hash: i32, phys: i64, store_ts: i64) -> io::Result<()> {
-        if let Some(f) = self.files.last() {
+        if let Some(f) = self.files.last_mut() {
             if f.put_hash(hash, phys, store_ts) {
                 return Ok(());
             }
@@ -269,7 +316,7 @@ impl IndexService {
             name_ms += 1;
             path = self.dir.join(index_file_name(name_ms));
         }
-        let f = IndexFile::create(&path, self.slots, self.entries)?;
+        let mut f = IndexFile::create(&path, self.slots, self.entries)?;
         if let Some(prev) = self.files.last() {
             prev.flush()?;
         }
@@ -389,6 +436,14 @@ mod tests {
         for key in ["T#k1", "T#k2", "T#ID7"] {
             assert!(svc.lookup(key, 10, 0, i64::MAX).contains(&500), "{key}");
         }
+        // Records of alternating topics: the cached `topic#` hash follows the topic.
+        for (i, topic) in ["T", "U", "U", "T"].iter().enumerate() {
+            let props = encode_properties(&[("UNIQ_KEY", "same")]);
+            svc.put_record(topic, &props, 1000 + i as i64, 1_700_000_000_000)
+                .unwrap();
+        }
+        assert_eq!(svc.lookup("T#same", 10, 0, i64::MAX), vec![1003, 1000]);
+        assert_eq!(svc.lookup("U#same", 10, 0, i64::MAX), vec![1002, 1001]);
         // "k1" twice in KEYS is indexed twice, as before.
         assert_eq!(svc.lookup("T#k1", 10, 0, i64::MAX), vec![500, 500]);
         assert!(!svc.lookup("T#k", 10, 0, i64::MAX).contains(&500));

@@ -235,7 +235,13 @@ pub fn property_values<'a, const N: usize>(
         let seg = &bytes[start..end];
         for (k, slot) in keys.iter().zip(found.iter_mut()) {
             let k = k.as_bytes();
-            if !k.is_empty() && seg.len() > k.len() + 1 && seg[k.len()] == 1 && seg.starts_with(k) {
+            // Length, separator and first byte before the full compare (a memcmp call).
+            if !k.is_empty()
+                && seg.len() > k.len() + 1
+                && seg[k.len()] == 1
+                && seg[0] == k[0]
+                && seg.starts_with(k)
+            {
                 *slot = props.get(start + k.len() + 1..end);
             }
         }
@@ -535,13 +541,24 @@ pub fn decode_record_with(buf: &[u8], check_crc: bool) -> Result<StoredMessage<'
             return Err(RecordError::CrcMismatch { stored, computed });
         }
     }
-    if std::str::from_utf8(m.topic_bytes()).is_err() {
+    if as_utf8(m.topic_bytes()).is_none() {
         return Err(RecordError::BadUtf8("topic"));
     }
-    if std::str::from_utf8(m.properties_bytes()).is_err() {
+    if as_utf8(m.properties_bytes()).is_none() {
         return Err(RecordError::BadUtf8("properties"));
     }
     Ok(m)
+}
+
+/// `b` as text if it is UTF-8. Topics and properties are nearly always ASCII, which `is_ascii`
+/// checks a word at a time, cheaper than the general validator on such short fields.
+fn as_utf8(b: &[u8]) -> Option<&str> {
+    if b.is_ascii() {
+        // SAFETY: every byte is below 0x80, and an ASCII byte is a valid one-byte UTF-8 char.
+        Some(unsafe { std::str::from_utf8_unchecked(b) })
+    } else {
+        std::str::from_utf8(b).ok()
+    }
 }
 
 /// What the index thread needs from a record, read without the body CRC or a second UTF-8 pass.
@@ -561,8 +578,8 @@ pub(crate) fn index_view(buf: &[u8]) -> Option<IndexView<'_>> {
     Some(IndexView {
         store_timestamp: m.store_timestamp(),
         dispatched: m.is_dispatched(),
-        topic: std::str::from_utf8(m.topic_bytes()).ok()?,
-        properties: std::str::from_utf8(m.properties_bytes()).ok()?,
+        topic: as_utf8(m.topic_bytes())?,
+        properties: as_utf8(m.properties_bytes())?,
     })
 }
 
@@ -755,11 +772,11 @@ impl<'a> StoredMessage<'a> {
     }
     /// Topic.
     pub fn topic(&self) -> &'a str {
-        std::str::from_utf8(self.topic_bytes()).unwrap_or("")
+        as_utf8(self.topic_bytes()).unwrap_or("")
     }
     /// Encoded properties string.
     pub fn properties(&self) -> &'a str {
-        std::str::from_utf8(self.properties_bytes()).unwrap_or("")
+        as_utf8(self.properties_bytes()).unwrap_or("")
     }
     /// One property value.
     pub fn property(&self, key: &str) -> Option<&'a str> {
@@ -1045,6 +1062,19 @@ mod tests {
             property_values(s, ["KEYS", "UNIQ_KEY"]),
             [Some("second"), None]
         );
+    }
+
+    #[test]
+    fn as_utf8_takes_ascii_and_other_utf8_and_refuses_the_rest() {
+        assert_eq!(as_utf8(b"plain"), Some("plain"));
+        assert_eq!(as_utf8("Tópico😀".as_bytes()), Some("Tópico😀"));
+        assert_eq!(as_utf8(b""), Some(""));
+        assert_eq!(as_utf8(b"abc\xFF"), None);
+        assert_eq!(as_utf8(b"\xC3"), None);
+        let m = sample("Tópico");
+        let rec = encode_record(&m, 0, 0, 0, "1.2.3.4:5".parse().unwrap());
+        assert_eq!(decode_record(&rec).unwrap().topic(), "Tópico");
+        assert_eq!(index_view(&rec).unwrap().topic, "Tópico");
     }
 
     #[test]

@@ -1435,16 +1435,12 @@ impl Inner {
                     // Records `decode_record_with` rejects are skipped, as lookups would reject them.
                     if let Some(v) = crate::message::index_view(buf) {
                         if v.dispatched {
-                            for hash in crate::index::record_key_hashes(v.topic, v.properties) {
-                                let r = st.svc.put_hash(hash, st.next as i64, v.store_timestamp);
-                                if let Err(e) = r {
-                                    tracing::warn!(
-                                        "cannot create index file: {e}; indexing paused"
-                                    );
-                                    return n;
-                                }
+                            let (phys, ts) = (st.next as i64, v.store_timestamp);
+                            if let Err(e) = st.svc.put_record(v.topic, v.properties, phys, ts) {
+                                tracing::warn!("cannot create index file: {e}; indexing paused");
+                                return n;
                             }
-                            st.last_ts = v.store_timestamp;
+                            st.last_ts = ts;
                         }
                     }
                     st.next += sz as u64;
