@@ -161,7 +161,15 @@ fn quick_store_bench_emits_one_complete_json_line() {
     let found = v["reopen_after_kill9"]["writer_records_found"]
         .as_u64()
         .expect("found");
-    assert!(found >= acked && acked > 0);
+    // With the O_DIRECT write-behind buffer (--direct-writes) a kill -9 may cost what it had not
+    // written yet, bounded by the store; never more. Mapped writes (the default) lose nothing.
+    let allowed = v["reopen_after_kill9"]["writer_loss_allowed"]
+        .as_u64()
+        .expect("allowed loss");
+    assert!(
+        found + allowed >= acked && acked > 0,
+        "{found} + {allowed} < {acked}"
+    );
     assert!(v["memory"]["after_async"]["rss_anon_kib"]
         .as_u64()
         .is_some());

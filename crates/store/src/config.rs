@@ -70,8 +70,8 @@ pub struct StoreConfig {
     /// where a copy into the mapping survives a process crash (not a machine crash). Where the
     /// filesystem refuses `O_DIRECT` the committer writes through the page cache instead. Ignored
     /// under SYNC_FLUSH and for segment sizes that are not a multiple of 4 KiB.
-    /// Default true (Courier; RocketMQ's `transientStorePoolEnable`, default false, is the same
-    /// idea with a buffered write).
+    /// Default false here, as RocketMQ's `transientStorePoolEnable` (the same idea with a buffered
+    /// write); the broker turns it on by default (`directWrite`).
     pub direct_write: bool,
     /// Bytes of the write-behind ring (`direct_write`), in 4 MiB chunks, at least 4 chunks.
     /// Resident memory; also how far the put path may run ahead of the disk. Default 64 MiB.
@@ -102,7 +102,7 @@ impl StoreConfig {
             store_host: SocketAddr::from((Ipv4Addr::LOCALHOST, 10911)),
             clean_resource_interval: Duration::from_secs(10),
             prefault_window: 16 << 20,
-            direct_write: true,
+            direct_write: false,
             write_buffer_bytes: 64 << 20,
         }
     }

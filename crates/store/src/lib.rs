@@ -34,4 +34,4 @@ pub use message::{
 };
 pub use recovery::{CorruptRecord, RecoveryReport};
 pub use store::{ArrivalListener, GetResult, GetStatus, MessageStore, PutResult, PutStatus};
-pub use write_behind::WriteBehindStats;
+pub use write_behind::{WriteBehindStats, MAX_UNCOMMITTED};

@@ -31,7 +31,8 @@
 //!   is written from a zero-padded copy, never from the chunk (whose bytes past the end may be
 //!   a record being written or a stale one from the chunk's previous use).
 //! - A process crash (kill -9) loses what was not committed: at most `COMMIT_BATCH` bytes or
-//!   `COMMIT_LINGER` of puts while the committer keeps up, the whole buffer when the disk stalls.
+//!   `COMMIT_LINGER` of puts while the committer keeps up, and never more than `MAX_UNCOMMITTED`
+//!   plus the put in progress: a put that would run further ahead waits for the committer.
 //!   SYNC_FLUSH never uses this path.
 
 use std::alloc::{alloc_zeroed, dealloc, Layout};
@@ -57,6 +58,9 @@ const COMMIT_BATCH: u64 = 1 << 20;
 const COMMIT_LINGER: Duration = Duration::from_millis(1);
 /// Longest an idle committer sleeps before looking again (a missed wakeup costs no more).
 const IDLE_WAIT: Duration = Duration::from_millis(100);
+/// Most bytes the put path may run ahead of the committer: what a process crash can lose when
+/// producers outrun the disk (the committer keeps a few hundred KiB behind otherwise).
+pub const MAX_UNCOMMITTED: u64 = 8 << 20;
 /// Fewest chunks a buffer has: the committer writes one while the put path fills the next ones.
 pub(crate) const MIN_CHUNKS: usize = 4;
 
@@ -269,6 +273,12 @@ impl WriteBehind {
         end: u64,
         patience: Duration,
     ) -> Result<(), String> {
+        // Bounded loss on a crash: wait until at most MAX_UNCOMMITTED bytes (or, for a put larger
+        // than that, only the put itself) would be unwritten.
+        let want = end.saturating_sub(MAX_UNCOMMITTED).min(phys);
+        if self.committed() < want && !self.wait_for_room(want, Instant::now() + patience) {
+            return Err(self.full_reason(patience));
+        }
         loop {
             let next_start = match cur.as_ref() {
                 Some(s) if s.seg.start() == seg.start() && s.end >= end => return Ok(()),
@@ -325,14 +335,7 @@ impl WriteBehind {
             }
             drop(slots);
             if !self.wait_for_room(oldest_end, deadline) {
-                return Err(if self.failing.load(Ordering::Acquire) {
-                    "writes to the commitlog keep failing (see the log); retry once the disk works again".to_string()
-                } else {
-                    format!(
-                        "the commitlog write-behind buffer stayed full for {} ms: the disk is slower than the producers",
-                        patience.as_millis()
-                    )
-                });
+                return Err(self.full_reason(patience));
             }
         };
         let slot = Slot {
@@ -361,6 +364,18 @@ impl WriteBehind {
             self.floor.store(start, Ordering::Release);
         }
         Ok(slot)
+    }
+
+    fn full_reason(&self, patience: Duration) -> String {
+        if self.failing.load(Ordering::Acquire) {
+            "writes to the commitlog keep failing (see the log); retry once the disk works again"
+                .to_string()
+        } else {
+            format!(
+                "the commitlog write-behind buffer stayed full for {} ms: the disk is slower than the producers",
+                patience.as_millis()
+            )
+        }
     }
 
     fn take_chunk(&self) -> Result<Arc<Chunk>, String> {

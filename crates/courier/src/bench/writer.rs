@@ -1,6 +1,7 @@
 //! `courier bench store-writer` (hidden): the child process `courier bench store` SIGKILLs to
 //! measure recovery after a real crash. It appends ASYNC_FLUSH records to `KILL_TOPIC` from a few
-//! tasks, one queue per task, and reports progress on stdout as `WROTE <records> <bytes>` lines,
+//! tasks, one queue per task (through the write-behind buffer with `--direct-writes`, like the
+//! parent's stores), and reports progress on stdout as `WROTE <records> <bytes>` lines,
 //! counting only puts the store answered PutOk. It exits on its own when its stdin closes, so a
 //! parent that dies first never leaves it writing forever.
 
@@ -33,6 +34,9 @@ pub struct StoreWriterArgs {
     /// Concurrent appender tasks.
     #[arg(long, default_value_t = 4)]
     pub tasks: usize,
+    /// Write through the O_DIRECT write-behind buffer instead of copying into the mapping.
+    #[arg(long)]
+    pub direct_writes: bool,
 }
 
 pub fn run(args: StoreWriterArgs, rt: &tokio::runtime::Runtime) -> anyhow::Result<()> {
@@ -52,6 +56,7 @@ pub fn run(args: StoreWriterArgs, rt: &tokio::runtime::Runtime) -> anyhow::Resul
     let mut config = StoreConfig::new(&args.dir);
     config.commitlog_file_size = args.segment_size;
     config.flush_disk_type = FlushDiskType::AsyncFlush;
+    config.direct_write = args.direct_writes;
     let store = {
         let _guard = rt.enter();
         Arc::new(MessageStore::open(config).with_context(|| {
