@@ -267,6 +267,11 @@ async fn batch_send_returns_one_msg_id_per_record() {
     assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
     let rh: SendMessageResponseHeader = r.decode_header().unwrap();
     assert_eq!(rh.queue_offset, 0);
+    assert_eq!(
+        rh.transaction_id.as_deref(),
+        Some("batch"),
+        "a batch answers with its own UNIQ_KEY, as Java's broker does"
+    );
     let ids: Vec<&str> = rh.msg_id.split(',').collect();
     assert_eq!(ids.len(), 3);
     for (i, id) in ids.iter().enumerate() {

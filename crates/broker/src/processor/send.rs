@@ -7,7 +7,8 @@
 //! (SYSTEM_ERROR), body size against `maxMessageSize` (MESSAGE_ILLEGAL, remark states the limit).
 //! A retry-topic message whose reconsumeTimes exceeds `maxReconsumeTimes` goes to the group's
 //! `%DLQ%` topic instead. The response carries msgId (offset id; comma-separated, one per record,
-//! for batches), queueId, queueOffset (first record), transactionId (= UNIQ_KEY), MSG_REGION and
+//! for batches), queueId, queueOffset (first record), transactionId (= UNIQ_KEY of the message; of
+//! a batch, its request header's own UNIQ_KEY if it has one, as Java's broker does), MSG_REGION and
 //! TRACE_ON. Store statuses map as in the fact sheet: stored-but-not-flushed is FLUSH_DISK_TIMEOUT
 //! (never SUCCESS), nothing-stored statuses are errors without offsets. A single message with a
 //! positive `DELAY` level is stored in SCHEDULE_TOPIC_XXXX and re-stored in its topic when due; a
@@ -169,24 +170,14 @@ pub async fn process(
         let batch_props = header.properties.as_deref().unwrap_or("");
         let batch_pairs: Vec<(&str, &str)> = properties_iter(batch_props).collect();
         let host = ctx.config.store_config_host();
-        let expected = records.expected_len();
-        let mut sizes = Vec::with_capacity(expected);
-        // The response's transactionId: the UNIQ_KEYs comma-joined, built in one buffer.
-        let mut uniq = String::with_capacity(expected * 33);
-        let mut to_store = Vec::with_capacity(expected);
+        let mut sizes = Vec::with_capacity(records.expected_len());
+        let mut to_store = Vec::with_capacity(records.expected_len());
         for m in records.by_ref() {
             let m = match m {
                 Ok(m) => m,
                 Err(e) => return error(&req, response::MESSAGE_ILLEGAL, e.to_string()),
             };
-            let scan = scan_properties(&m.properties, &batch_pairs);
-            if let Some(key) = scan.uniq_key {
-                if !uniq.is_empty() {
-                    uniq.push(',');
-                }
-                uniq.push_str(key);
-            }
-            let props = if scan.has_batch_keys {
+            let props = if has_keys(&m.properties, &batch_pairs) {
                 m.properties
             } else {
                 merge_properties(m.properties, &batch_pairs)
@@ -203,7 +194,7 @@ pub async fn process(
             );
         }
         let r = ctx.store.put_batch(to_store).await;
-        (r, Some((sizes, uniq)))
+        (r, Some(sizes))
     } else {
         let properties = header.properties.clone().unwrap_or_default();
         let mut msg = template(body, header.flag, properties);
@@ -226,7 +217,7 @@ fn respond(
     header: &SendMessageRequestHeader,
     queue_id: i32,
     mut result: PutResult,
-    batch: Option<(Vec<usize>, String)>,
+    batch: Option<Vec<usize>>,
 ) -> ProcessResult {
     let code = match result.status {
         PutStatus::PutOk => response::SUCCESS,
@@ -279,20 +270,17 @@ fn respond(
         }
     };
     BrokerStats::add(&ctx.stats.put_messages, u64::from(result.msg_count.max(1)));
-    let (msg_id, transaction_id) = match batch {
-        Some((sizes, uniq)) => {
-            let ids = batch_msg_ids(ctx.config.store_config_host(), result.phys_offset, &sizes);
-            (ids, (!uniq.is_empty()).then_some(uniq))
-        }
-        None => (
-            std::mem::take(&mut result.msg_id),
-            header
-                .properties
-                .as_deref()
-                .and_then(|p| property_value(p, "UNIQ_KEY"))
-                .map(str::to_string),
-        ),
+    let msg_id = match batch {
+        Some(sizes) => batch_msg_ids(ctx.config.store_config_host(), result.phys_offset, &sizes),
+        None => std::mem::take(&mut result.msg_id),
     };
+    // A batch answers with its own UNIQ_KEY (the request header's properties), not its
+    // messages': clients know those, and Java's broker does the same.
+    let transaction_id = header
+        .properties
+        .as_deref()
+        .and_then(|p| property_value(p, "UNIQ_KEY"))
+        .map(str::to_string);
     let resp_header = SendMessageResponseHeader {
         msg_id,
         queue_id,
@@ -310,40 +298,45 @@ fn respond(
     Ok(Some(resp))
 }
 
-/// What the batch path needs from one message's own properties, found in one pass over them.
-#[derive(Debug, PartialEq, Eq)]
-struct PropertyScan<'a> {
-    /// The UNIQ_KEY value (the last one, as `property_value` finds it).
-    uniq_key: Option<&'a str>,
-    /// True when every key of the batch's properties is among them (the usual case: clients put
-    /// WAIT on every message), so nothing has to be merged in.
-    has_batch_keys: bool,
-}
-
-/// Scans `own` once, with the leniency of `properties_iter`: a pair counts only with a
-/// non-empty key and value. A batch with more keys than the scan tracks reports them missing
-/// and leaves the answer to `merge_properties`.
-fn scan_properties<'a>(own: &'a str, batch: &[(&str, &str)]) -> PropertyScan<'a> {
+/// True when `own` holds every key of `batch` (the usual case: clients put WAIT on every
+/// message, so nothing has to be merged in). One pass over `own`, with the leniency of
+/// `properties_iter`: a pair counts only with a non-empty key and value. A batch with more keys
+/// than the pass tracks is answered false, leaving it to `merge_properties`.
+fn has_keys(own: &str, batch: &[(&str, &str)]) -> bool {
     const TRACKED: usize = 64;
+    if batch.is_empty() {
+        return true;
+    }
+    if batch.len() >= TRACKED {
+        return false;
+    }
+    let all = (1u64 << batch.len()) - 1;
     let mut found: u64 = 0;
-    let mut uniq_key = None;
-    let mut note = |k: &str, v: &'a str| {
+    let mut note = |k: &str, v: &str| {
         if k.is_empty() || v.is_empty() {
             return;
         }
-        if k == "UNIQ_KEY" {
-            uniq_key = Some(v);
-        }
-        for (i, (bk, _)) in batch.iter().take(TRACKED).enumerate() {
+        for (i, (bk, _)) in batch.iter().enumerate() {
             if *bk == k {
                 found |= 1 << i;
             }
         }
     };
-    // Byte-wise: the separators are ASCII, so every split point is a char boundary.
+    // Byte-wise: the separators are ASCII, so every split point is a char boundary. Runs of
+    // eight bytes without a separator (keys and values are text) are skipped a word at a time.
     let bytes = own.as_bytes();
     let (mut seg, mut sep) = (0, None);
-    for (i, &c) in bytes.iter().enumerate() {
+    let mut i = 0;
+    while i < bytes.len() {
+        if let Some(word) = bytes.get(i..i + 8) {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(word);
+            if !has_byte_below_3(u64::from_le_bytes(w)) {
+                i += 8;
+                continue;
+            }
+        }
+        let c = bytes[i];
         if c == 1 && sep.is_none() {
             sep = Some(i);
         } else if c == 2 {
@@ -354,21 +347,22 @@ fn scan_properties<'a>(own: &'a str, batch: &[(&str, &str)]) -> PropertyScan<'a>
             }
             (seg, sep) = (i + 1, None);
         }
+        i += 1;
     }
     if let Some(e) = sep {
         if let (Some(k), Some(v)) = (own.get(seg..e), own.get(e + 1..)) {
             note(k, v);
         }
     }
-    let all = if batch.len() >= TRACKED {
-        None
-    } else {
-        Some((1u64 << batch.len()) - 1)
-    };
-    PropertyScan {
-        uniq_key,
-        has_batch_keys: all == Some(found),
-    }
+    found == all
+}
+
+/// True when some byte of `w` is 0, 1 or 2 (the properties separators are 1 and 2): the
+/// word-at-a-time "has a byte less than n" test, exact for n <= 128.
+fn has_byte_below_3(w: u64) -> bool {
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
+    w.wrapping_sub(ONES * 3) & !w & HIGHS != 0
 }
 
 /// `own` plus the pairs of `batch` whose keys `own` lacks.
@@ -394,21 +388,22 @@ fn batch_msg_ids(host: SocketAddr, first: i64, sizes: &[usize]) -> String {
     let template = offset_msg_id(host, 0);
     // The offset is the id's last 8 bytes: 16 hex digits.
     let host_part = &template[..template.len() - 16];
-    let mut ids = String::with_capacity(sizes.len() * (template.len() + 1));
+    let mut ids: Vec<u8> = Vec::with_capacity(sizes.len() * (template.len() + 1));
     let mut offset = first;
     for (i, size) in sizes.iter().enumerate() {
         if i > 0 {
-            ids.push(',');
+            ids.push(b',');
         }
-        ids.push_str(host_part);
+        ids.extend_from_slice(host_part.as_bytes());
         let mut digits = [0u8; 16];
         for (j, d) in digits.iter_mut().enumerate() {
             *d = HEX[((offset as u64) >> (60 - 4 * j)) as usize & 0xF];
         }
-        ids.extend(digits.iter().map(|&d| char::from(d)));
+        ids.extend_from_slice(&digits);
         offset += *size as i64;
     }
-    ids
+    // Hex digits, commas and the host part (itself hex): ASCII, so the check cannot fail.
+    String::from_utf8(ids).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -440,37 +435,11 @@ mod tests {
     }
 
     #[test]
-    fn one_scan_finds_what_property_value_finds() {
-        let batch = [("WAIT", "true")];
-        let cases = [
-            ("UNIQ_KEY\u{1}A\u{2}WAIT\u{1}true\u{2}", Some("A"), true),
-            (
-                "TAGS\u{1}t\u{2}UNIQ_KEY\u{1}A\u{2}UNIQ_KEY\u{1}B\u{2}",
-                Some("B"),
-                false,
-            ),
-            // Empty values and keys count as absent, as Java's decoder skips them.
-            ("UNIQ_KEY\u{1}\u{2}WAIT\u{1}\u{2}", None, false),
-            ("\u{1}x\u{2}UNIQ_KEYS\u{1}x\u{2}WAITING\u{1}y", None, false),
-            ("WAIT\u{1}false", None, true),
-            ("", None, false),
-        ];
-        for (own, uniq, has) in cases {
-            let scan = scan_properties(own, &batch);
-            assert_eq!(scan.uniq_key, property_value(own, "UNIQ_KEY"), "{own:?}");
-            assert_eq!(scan.uniq_key, uniq, "{own:?}");
-            assert_eq!(scan.has_batch_keys, has, "{own:?}");
-            assert_eq!(has, property_value(own, "WAIT").is_some(), "{own:?}");
-        }
-        // No batch properties: nothing to merge.
-        assert!(scan_properties("", &[]).has_batch_keys);
-    }
-
-    #[test]
-    fn one_scan_agrees_with_property_value_on_every_short_string() {
+    fn has_keys_agrees_with_property_value_on_every_short_string() {
         // Every string of up to six of these pieces: keys, values, separators, empty fields.
-        const PIECES: [&str; 5] = ["UNIQ_KEY", "WAIT", "x", "\u{1}", "\u{2}"];
-        let batch = [("WAIT", "true"), ("x", "y")];
+        const PIECES: [&str; 5] = ["WAIT", "x", "y", "\u{1}", "\u{2}"];
+        let batches: [&[(&str, &str)]; 3] =
+            [&[("WAIT", "true")], &[("WAIT", "true"), ("x", "y")], &[]];
         let mut strings = vec![String::new()];
         for _ in 0..6 {
             let longer: Vec<String> = strings
@@ -478,20 +447,50 @@ mod tests {
                 .flat_map(|s| PIECES.iter().map(move |p| format!("{s}{p}")))
                 .collect();
             for own in &longer {
-                let scan = scan_properties(own, &batch);
-                assert_eq!(scan.uniq_key, property_value(own, "UNIQ_KEY"), "{own:?}");
-                let has = batch.iter().all(|(k, _)| property_value(own, k).is_some());
-                assert_eq!(scan.has_batch_keys, has, "{own:?}");
+                for batch in batches {
+                    let want = batch.iter().all(|(k, _)| property_value(own, k).is_some());
+                    assert_eq!(has_keys(own, batch), want, "{own:?} {batch:?}");
+                }
             }
             strings = longer;
         }
+        assert!(has_keys("WAIT\u{1}false", &[("WAIT", "true")]));
+        assert!(!has_keys("WAIT\u{1}\u{2}", &[("WAIT", "true")]));
+    }
+
+    #[test]
+    fn the_word_test_finds_exactly_the_low_bytes() {
+        for low in 0u8..=255 {
+            for at in 0..8 {
+                let mut w = [b'a'; 8];
+                w[at] = low;
+                assert_eq!(
+                    has_byte_below_3(u64::from_le_bytes(w)),
+                    low < 3,
+                    "{low} at {at}"
+                );
+            }
+        }
+        // Bytes with the high bit set (UTF-8) are not separators.
+        assert!(!has_byte_below_3(u64::from_le_bytes([
+            0xC3, 0xA9, 3, 0x80, 0xFF, 4, 5, 6
+        ])));
+    }
+
+    #[test]
+    fn has_keys_skips_long_text_and_finds_keys_after_it() {
+        let long = "v".repeat(37);
+        let own = format!("A{long}\u{1}{long}\u{2}WAIT\u{1}true\u{2}K\u{1}{long}");
+        assert!(has_keys(&own, &[("WAIT", "x"), ("K", "y")]));
+        assert!(has_keys(&own, &[(&format!("A{long}"), "z")]));
+        assert!(!has_keys(&own, &[("WAIT", "x"), ("B", "y")]));
     }
 
     #[test]
     fn missing_batch_keys_are_merged_in() {
         let batch = [("WAIT", "true"), ("TAGS", "b")];
         let own = "TAGS\u{1}own\u{2}".to_string();
-        assert!(!scan_properties(&own, &batch).has_batch_keys);
+        assert!(!has_keys(&own, &batch));
         let merged = merge_properties(own, &batch);
         assert_eq!(property_value(&merged, "TAGS"), Some("own"));
         assert_eq!(property_value(&merged, "WAIT"), Some("true"));
