@@ -11,7 +11,7 @@
 //! With a write-behind buffer (`wb`, ASYNC_FLUSH with direct writes) the newest bytes live in the
 //! buffer until its committer has written them: below `wb.floor()` the segment files hold every
 //! published byte, at or above it only the buffer does. Every read here goes to the right side;
-//! `flushed` never passes what the committer has written.
+//! `flushed` never passes what the committer has written (up to a record boundary).
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -305,7 +305,7 @@ impl CommitLog {
     /// write-behind buffer only what its committer has written counts.
     pub fn flush_to(&self, target: u64) -> io::Result<()> {
         let target = match &self.wb {
-            Some(w) => target.min(w.committed()),
+            Some(w) => target.min(w.boundary()),
             None => target,
         };
         let _g = self.flush_lock.lock();

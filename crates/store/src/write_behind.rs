@@ -19,9 +19,11 @@
 //! - Every byte in `[floor, max_phys)` (floor = start of the oldest live slot) is in a live slot.
 //!   A slot made for a range the file already holds (the first put after opening) is first
 //!   filled from the file.
-//! - `committed`: every byte below it is in the segment file (not necessarily flushed; the flush
-//!   thread fsyncs up to `committed` only). It never passes the published end (`max_phys`) and it
-//!   skips a sealed segment's dead tail in one step.
+//! - `committed`: every byte below it is in the segment file (not necessarily flushed). It never
+//!   passes the published end (`max_phys`) and it skips a sealed segment's dead tail in one step.
+//!   While busy the committer leaves a partial last block for later (at most `TAIL_EVERY`), so
+//!   `committed` may stop inside a record; `boundary` is the last record boundary it reached, and
+//!   the flush thread fsyncs (and the checkpoint claims) only up to `boundary`.
 //! - A slot leaves the live list only once `committed >= slot.end`, so everything below `floor`
 //!   can be read from the file. Its chunk is reused only when nobody else holds it
 //!   (`Arc::get_mut`); `Bytes` handed to readers keep theirs alive and unchanged.
@@ -56,6 +58,9 @@ pub(crate) const BLOCK: u64 = 4096;
 const COMMIT_BATCH: u64 = 1 << 20;
 /// ...and otherwise waits at most this long for more to gather.
 const COMMIT_LINGER: Duration = Duration::from_millis(1);
+/// While busy, the partial last block is written at most this often: it is rewritten by the
+/// next round anyway, and each write is one more I/O request (a VM exit here).
+const TAIL_EVERY: Duration = Duration::from_millis(10);
 /// Longest an idle committer sleeps before looking again (a missed wakeup costs no more).
 const IDLE_WAIT: Duration = Duration::from_millis(100);
 /// Most bytes the put path may run ahead of the committer: what a process crash can lose when
@@ -181,6 +186,9 @@ pub(crate) struct WriteBehind {
     /// Start of the oldest live slot, `u64::MAX` when none (readers' fast check).
     floor: AtomicU64,
     committed: AtomicU64,
+    /// A record boundary (or segment start) at or below `committed`: what flushing and the
+    /// checkpoint may claim (recovery starts its scan at a record boundary).
+    boundary: AtomicU64,
     /// Sealed segments not yet passed by the committer: segment end -> end of its data.
     seals: Mutex<BTreeMap<u64, u64>>,
     /// Chunks retired from the ring while a reader still held them (at most `max_slots`): reused
@@ -228,6 +236,7 @@ impl WriteBehind {
             slots: RwLock::new(VecDeque::new()),
             floor: AtomicU64::new(u64::MAX),
             committed: AtomicU64::new(end),
+            boundary: AtomicU64::new(end),
             seals: Mutex::new(BTreeMap::new()),
             retired: Mutex::new(Vec::new()),
             sleep: AtomicU8::new(BUSY),
@@ -248,6 +257,11 @@ impl WriteBehind {
     /// Everything below this is in the segment files.
     pub fn committed(&self) -> u64 {
         self.committed.load(Ordering::Acquire)
+    }
+
+    /// Everything below this is in the segment files, and it is a record boundary.
+    pub fn boundary(&self) -> u64 {
+        self.boundary.load(Ordering::Acquire)
     }
 
     /// Start of the oldest buffered byte (`u64::MAX` when nothing is buffered): every byte
@@ -479,6 +493,13 @@ impl WriteBehind {
     /// Writes every published byte not yet in the files (`max_phys` is the published end).
     /// One caller at a time (the committer thread, or shutdown after it stopped).
     pub fn commit(&self, max_phys: u64) -> io::Result<()> {
+        self.commit_round(max_phys, true)
+    }
+
+    /// `commit`, except that without `with_tail` a partial last block is left for a later
+    /// round (`TAIL_EVERY`): `committed` then stops at a block boundary inside a record, and
+    /// `boundary` does not move.
+    fn commit_round(&self, max_phys: u64, with_tail: bool) -> io::Result<()> {
         let from = self.committed();
         if from >= max_phys {
             return Ok(());
@@ -513,12 +534,18 @@ impl WriteBehind {
                 }
                 let seal = seals.get(&s.seg.end()).copied();
                 let data_end = max_phys.min(s.end).min(seal.unwrap_or(u64::MAX));
-                if data_end > at {
-                    if let Err(e) = self.write_slot(s, block_floor(at).max(s.start), data_end) {
+                // A sealed segment's last block is final: always written.
+                let upto = if with_tail || seal == Some(data_end) {
+                    data_end
+                } else {
+                    block_floor(data_end)
+                };
+                if upto > at {
+                    if let Err(e) = self.write_slot(s, block_floor(at).max(s.start), upto) {
                         res = Err(e);
                         break;
                     }
-                    at = data_end;
+                    at = upto;
                 }
                 at = skip_dead(at);
             }
@@ -527,6 +554,9 @@ impl WriteBehind {
         };
         if at > from {
             self.seals.lock().retain(|seg_end, _| *seg_end > at);
+            if at == max_phys {
+                self.boundary.store(at, Ordering::Release);
+            }
             self.committed.store(at, Ordering::Release);
             let _g = self.signal.lock();
             self.room.notify_all();
@@ -586,13 +616,19 @@ impl WriteBehind {
     /// The committer thread: writes what the put path published, in batches of at least
     /// `COMMIT_BATCH` or every `COMMIT_LINGER`; on stop, writes everything and returns.
     pub fn run(&self, max_phys: impl Fn() -> u64) {
+        let mut last_tail = Instant::now();
         loop {
             let stopping;
+            let with_tail;
             {
                 let mut sig = self.signal.lock();
                 stopping = sig.stop;
+                let pending = max_phys().saturating_sub(self.committed());
+                with_tail = stopping
+                    || sig.urgent
+                    || pending < COMMIT_BATCH
+                    || last_tail.elapsed() >= TAIL_EVERY;
                 if !stopping && !sig.urgent {
-                    let pending = max_phys().saturating_sub(self.committed());
                     if pending == 0 {
                         self.sleep.store(IDLE, Ordering::Relaxed);
                         fence(Ordering::SeqCst);
@@ -608,7 +644,10 @@ impl WriteBehind {
                 }
                 sig.urgent = false;
             }
-            if let Err(e) = self.commit(max_phys()) {
+            if with_tail {
+                last_tail = Instant::now();
+            }
+            if let Err(e) = self.commit_round(max_phys(), with_tail) {
                 tracing::error!("commitlog write failed: {e}; will retry");
                 if !stopping {
                     std::thread::sleep(COMMIT_LINGER * 10);
@@ -847,6 +886,34 @@ mod tests {
             assert!(file[end as usize..block_end].iter().all(|b| *b == 0));
         }
         store.shutdown().unwrap();
+    }
+
+    /// A busy round leaves the partial last block for later: `committed` stops at the block,
+    /// `boundary` (what flushing may claim) stays at the last record boundary; a round with the
+    /// tail moves both to the published end.
+    #[test]
+    fn a_round_without_the_tail_stops_at_a_block_and_keeps_the_boundary() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = MessageStore::open(config(dir.path())).unwrap();
+        store.test_stop_threads();
+        let runtime = rt();
+        runtime.block_on(async {
+            for i in 0..3 {
+                assert_eq!(store.put(msg(0, i, 3000)).await.status, PutStatus::PutOk);
+            }
+        });
+        let wb = store.test_inner().cl.wb.as_ref().unwrap();
+        let end = store.max_phys_offset() as u64;
+        assert!(end % super::BLOCK != 0 && end > 2 * super::BLOCK);
+        wb.commit_round(end, false).unwrap();
+        assert_eq!(wb.committed(), end / super::BLOCK * super::BLOCK);
+        assert_eq!(wb.boundary(), 0);
+        wb.commit_round(end, true).unwrap();
+        assert_eq!((wb.committed(), wb.boundary()), (end, end));
+        let file =
+            std::fs::read(dir.path().join("commitlog").join("00000000000000000000")).unwrap();
+        let log = store.test_inner().cl.read_exact(0, end as usize).unwrap();
+        assert_eq!(&file[..end as usize], &log[..]);
     }
 
     /// The ring is a bounded amount of memory: with the committer stopped a put that finds no
