@@ -62,7 +62,8 @@ pub struct BrokerConfig {
     pub mapped_file_size_commit_log: u64,
     /// `directWrite` (Courier): under ASYNC_FLUSH, write the CommitLog with O_DIRECT through a
     /// write-behind buffer instead of copying into the mapped segments (default true). Faster,
-    /// but a broker killed with kill -9 loses the last ~1 ms of acknowledged ASYNC_FLUSH puts.
+    /// but a broker killed with kill -9 loses the last ~2 ms (at most 8 MiB) of acknowledged
+    /// ASYNC_FLUSH puts.
     pub direct_write: bool,
     /// `writeBufferSize` (Courier): bytes of that write-behind buffer (default 64 MiB, at least
     /// four 4 MiB chunks). Resident memory.

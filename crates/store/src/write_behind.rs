@@ -55,9 +55,9 @@ pub(crate) const CHUNK: u64 = 4 << 20;
 /// The unit of `O_DIRECT` offsets, lengths and buffer addresses.
 pub(crate) const BLOCK: u64 = 4096;
 /// The committer starts a write at once when this much is pending...
-const COMMIT_BATCH: u64 = 1 << 20;
+const COMMIT_BATCH: u64 = 2 << 20;
 /// ...and otherwise waits at most this long for more to gather.
-const COMMIT_LINGER: Duration = Duration::from_millis(1);
+const COMMIT_LINGER: Duration = Duration::from_millis(2);
 /// While busy, the partial last block is written at most this often: it is rewritten by the
 /// next round anyway, and each write is one more I/O request (a VM exit here).
 const TAIL_EVERY: Duration = Duration::from_millis(10);
@@ -623,12 +623,8 @@ impl WriteBehind {
             {
                 let mut sig = self.signal.lock();
                 stopping = sig.stop;
-                let pending = max_phys().saturating_sub(self.committed());
-                with_tail = stopping
-                    || sig.urgent
-                    || pending < COMMIT_BATCH
-                    || last_tail.elapsed() >= TAIL_EVERY;
                 if !stopping && !sig.urgent {
+                    let pending = max_phys().saturating_sub(self.committed());
                     if pending == 0 {
                         self.sleep.store(IDLE, Ordering::Relaxed);
                         fence(Ordering::SeqCst);
@@ -642,6 +638,13 @@ impl WriteBehind {
                     }
                     self.sleep.store(BUSY, Ordering::Relaxed);
                 }
+                // Decided after the wait: woken by a full batch means busy (the tail can wait),
+                // a linger that ran out means quiet (write it all).
+                let pending = max_phys().saturating_sub(self.committed());
+                with_tail = stopping
+                    || sig.urgent
+                    || pending < COMMIT_BATCH
+                    || last_tail.elapsed() >= TAIL_EVERY;
                 sig.urgent = false;
             }
             if with_tail {
