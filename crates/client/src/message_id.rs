@@ -87,7 +87,15 @@ impl UniqIdGenerator {
     }
 
     fn push_id_at(&self, out: &mut String, now_ms: i64) {
-        self.push_id_with(out, &self.clock_at(now_ms));
+        let since_month = (now_ms - month_start_ms(now_ms)) as i32;
+        let count = self.counter.fetch_add(1, Ordering::Relaxed);
+        let mut tail = [0u8; 6];
+        tail[..4].copy_from_slice(&since_month.to_be_bytes());
+        tail[4..].copy_from_slice(&count.to_be_bytes());
+        let mut hex = [0u8; 12];
+        push_hex(&tail, &mut hex);
+        out.push_str(&self.prefix);
+        out.extend(hex.iter().map(|&d| char::from(d)));
     }
 
     /// The time part of ids made at `now_ms` (Unix ms), rendered once: a batch stamps all its
@@ -96,7 +104,10 @@ impl UniqIdGenerator {
         let since_month = (now_ms - month_start_ms(now_ms)) as i32;
         let mut hex = [0u8; 8];
         push_hex(&since_month.to_be_bytes(), &mut hex);
-        IdClock { hex }
+        let mut head = String::with_capacity(self.prefix.len() + hex.len());
+        head.push_str(&self.prefix);
+        head.extend(hex.iter().map(|&d| char::from(d)));
+        IdClock { head }
     }
 
     /// Appends a fresh id whose time part is `clock`; ids stay unique through the counter.
@@ -104,18 +115,18 @@ impl UniqIdGenerator {
         let count = self.counter.fetch_add(1, Ordering::Relaxed);
         let mut hex = [0u8; 4];
         push_hex(&count.to_be_bytes(), &mut hex);
-        out.push_str(&self.prefix);
-        // Both are hex digits only, so valid UTF-8.
-        out.push_str(std::str::from_utf8(&clock.hex).unwrap_or_default());
-        out.push_str(std::str::from_utf8(&hex).unwrap_or_default());
+        out.reserve(clock.head.len() + hex.len());
+        out.push_str(&clock.head);
+        out.extend(hex.iter().map(|&d| char::from(d)));
     }
 }
 
-/// The rendered time field of UNIQ_KEY ids made at one instant (see
+/// Everything but the counter of UNIQ_KEY ids made at one instant, rendered once (see
 /// [`UniqIdGenerator::clock_at`]).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct IdClock {
-    hex: [u8; 8],
+    /// Hex of IP + pid + random + ms into the month.
+    head: String,
 }
 
 /// Writes `bytes` as upper-case hex into `out` (twice as long).

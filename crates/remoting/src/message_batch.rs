@@ -79,12 +79,13 @@ impl BatchBodyWriter {
         };
         let body_len = i32::try_from(body.len())
             .map_err(|_| err(format!("a body of {} bytes is too long", body.len())))?;
-        // TOTALSIZE and the properties length are filled in once the properties are written.
-        self.buf.extend_from_slice(&0i32.to_be_bytes());
-        self.buf.extend_from_slice(&0i32.to_be_bytes());
-        self.buf.extend_from_slice(&0i32.to_be_bytes());
-        self.buf.extend_from_slice(&flag.to_be_bytes());
-        self.buf.extend_from_slice(&body_len.to_be_bytes());
+        // TOTALSIZE and the properties length are filled in once the properties are written;
+        // MAGICCODE and BODYCRC stay 0. The fixed fields go in as one 20-byte piece.
+        let mut head = [0u8; 20];
+        head[12..16].copy_from_slice(&flag.to_be_bytes());
+        head[16..20].copy_from_slice(&body_len.to_be_bytes());
+        self.buf.reserve(head.len() + body.len() + 2);
+        self.buf.extend_from_slice(&head);
         self.buf.extend_from_slice(body);
         let props_at = self.buf.len();
         self.buf.extend_from_slice(&0i16.to_be_bytes());
