@@ -115,6 +115,15 @@ async fn dev_serves_clients_and_keeper_then_shuts_down_cleanly() {
             "{metrics}"
         );
         assert!(metrics.contains("courier_keeper_up 1\n"), "{metrics}");
+        // The dev broker writes through the O_DIRECT write-behind buffer.
+        assert!(
+            metrics.contains("courier_broker_commitlog_committed_offset_bytes{"),
+            "{metrics}"
+        );
+        assert!(
+            metrics.contains("courier_broker_commitlog_direct_writes_total{"),
+            "{metrics}"
+        );
         assert!(metrics.contains("courier_keeper_znode_count "), "{metrics}");
 
         let status = dev.terminate();

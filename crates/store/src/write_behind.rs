@@ -216,8 +216,10 @@ pub struct WriteBehindStats {
     pub buffered_writes: u64,
     /// Chunks allocated because the one to reuse was still held by a reader.
     pub fresh_chunks: u64,
-    /// Times the put path waited for the committer to free a chunk.
+    /// Times the put path waited for the committer (a free chunk, or `MAX_UNCOMMITTED`).
     pub waits_for_room: u64,
+    /// Log offset below which everything is in the segment files.
+    pub committed: u64,
 }
 
 /// Rounds down to a block.
@@ -271,7 +273,10 @@ impl WriteBehind {
     }
 
     pub fn stats(&self) -> WriteBehindStats {
-        *self.stats.lock()
+        WriteBehindStats {
+            committed: self.committed(),
+            ..*self.stats.lock()
+        }
     }
 
     // ----- put path (under the put lock) -----

@@ -149,6 +149,38 @@ fn broker(out: &mut String, ctx: &BrokerContext) {
     for (name, help, v) in gauges {
         metric(out, name, "gauge", help, &labels, v);
     }
+    // The O_DIRECT write-behind buffer (directWrite): waits mean the disk is slower than the
+    // producers; the committed offset trailing far behind the max offset means the same.
+    if let Some(w) = ctx.store.write_behind_stats() {
+        let counters = [
+            (
+                "courier_broker_commitlog_direct_writes_total",
+                "O_DIRECT writes of the write-behind buffer.",
+                w.direct_writes + w.buffered_writes,
+            ),
+            (
+                "courier_broker_commitlog_direct_write_bytes_total",
+                "Bytes written by those writes (with the zero padding of partial blocks).",
+                w.direct_bytes,
+            ),
+            (
+                "courier_broker_commitlog_buffer_waits_total",
+                "Puts that waited for the write-behind buffer to be written (disk slower than producers).",
+                w.waits_for_room,
+            ),
+        ];
+        for (name, help, v) in counters {
+            metric(out, name, "counter", help, &labels, v);
+        }
+        metric(
+            out,
+            "courier_broker_commitlog_committed_offset_bytes",
+            "gauge",
+            "CommitLog bytes written to the files (the rest is only in the write-behind buffer).",
+            &labels,
+            w.committed,
+        );
+    }
 }
 
 async fn keeper(out: &mut String, addr: SocketAddr) {
