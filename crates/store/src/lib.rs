@@ -17,6 +17,8 @@ mod recovery;
 mod retention;
 mod stage;
 mod store;
+#[cfg(test)]
+mod test_util;
 mod verify;
 mod write_behind;
 

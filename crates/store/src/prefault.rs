@@ -217,10 +217,8 @@ mod tests {
     use std::path::Path;
     use std::time::{Duration, Instant, SystemTime};
 
-    use crate::{
-        encode_properties, FlushDiskType, GetStatus, MessageStore, MessageToStore, PutStatus,
-        StoreConfig,
-    };
+    use crate::test_util::rt;
+    use crate::{FlushDiskType, GetStatus, MessageStore, MessageToStore, PutStatus, StoreConfig};
 
     fn config(dir: &Path, seg: u64, window: u64, flush: FlushDiskType) -> StoreConfig {
         let mut c = StoreConfig::new(dir);
@@ -239,18 +237,7 @@ mod tests {
     }
 
     fn msg(queue: i32, seq: u32, len: usize) -> MessageToStore {
-        let body: Vec<u8> = (0..len).map(|i| (i as u32 ^ seq) as u8).collect();
-        let mut m = MessageToStore::new("PF", queue, body);
-        m.properties = encode_properties(&[("TAGS", "t"), ("KEYS", &format!("k{queue}-{seq}"))]);
-        m
-    }
-
-    fn rt() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap()
+        crate::test_util::msg("PF", queue, seq, len)
     }
 
     /// Waits (bounded) for the prefault thread to report work; the bound is a hang guard, not a

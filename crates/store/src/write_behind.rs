@@ -690,7 +690,8 @@ mod tests {
 
     use bytes::Bytes;
 
-    use crate::{decode_record, encode_properties, MessageStore, MessageToStore, PutStatus};
+    use crate::test_util::rt;
+    use crate::{decode_record, MessageStore, MessageToStore, PutStatus};
     use crate::{FlushDiskType, StoreConfig};
 
     /// 8 MiB segments (two 4 MiB chunks each) and a four-chunk ring, so a few dozen MiB of puts
@@ -719,18 +720,7 @@ mod tests {
     }
 
     fn msg(queue: i32, seq: u32, len: usize) -> MessageToStore {
-        let body: Vec<u8> = (0..len).map(|i| (i as u32 ^ seq) as u8).collect();
-        let mut m = MessageToStore::new("WB", queue, body);
-        m.properties = encode_properties(&[("TAGS", "t"), ("KEYS", &format!("k{queue}-{seq}"))]);
-        m
-    }
-
-    fn rt() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap()
+        crate::test_util::msg("WB", queue, seq, len)
     }
 
     /// Queue 0 gets single puts `0..n` (every fifth number skipped), queue 1 a batch of four for
@@ -747,42 +737,36 @@ mod tests {
         }
     }
 
+    /// Every record of a queue, in queue order.
+    fn drain(store: &MessageStore, queue: i32) -> Vec<Bytes> {
+        let mut out = Vec::new();
+        loop {
+            let r = store.get_messages("WB", queue, out.len() as i64, 256, u32::MAX, None);
+            if r.messages.is_empty() {
+                return out;
+            }
+            out.extend(r.messages);
+        }
+    }
+
     fn check(store: &MessageStore, n: u32) {
-        let mut want = (0..n).filter(|i| i % 5 != 4);
-        let mut off = 0;
-        loop {
-            let r = store.get_messages("WB", 0, off, 256, u32::MAX, None);
-            if r.messages.is_empty() {
-                break;
-            }
-            for b in &r.messages {
-                let i = want.next().expect("more messages than put");
-                let m = decode_record(b).unwrap();
-                assert_eq!(m.body(), &msg(0, i, size(i)).body[..], "put {i}");
-            }
-            off = r.next_begin_offset;
+        let singles: Vec<u32> = (0..n).filter(|i| i % 5 != 4).collect();
+        let got = drain(store, 0);
+        assert_eq!(got.len(), singles.len(), "queue 0 record count");
+        for (b, &i) in got.iter().zip(&singles) {
+            let m = decode_record(b).unwrap();
+            assert_eq!(m.body(), &msg(0, i, size(i)).body[..], "put {i}");
         }
-        assert!(want.next().is_none(), "messages missing after offset {off}");
-        let mut want = (0..n)
+        let batched: Vec<u32> = (0..n)
             .filter(|i| i % 5 == 4)
-            .flat_map(|i| (0..4).map(move |k| i * 4 + k));
-        let mut off = 0;
-        loop {
-            let r = store.get_messages("WB", 1, off, 256, u32::MAX, None);
-            if r.messages.is_empty() {
-                break;
-            }
-            for b in &r.messages {
-                let seq = want.next().expect("more batch records than put");
-                let m = decode_record(b).unwrap();
-                assert_eq!(m.body(), &msg(1, seq, 1200).body[..], "batch record {seq}");
-            }
-            off = r.next_begin_offset;
+            .flat_map(|i| (0..4).map(move |k| i * 4 + k))
+            .collect();
+        let got = drain(store, 1);
+        assert_eq!(got.len(), batched.len(), "queue 1 record count");
+        for (b, &seq) in got.iter().zip(&batched) {
+            let m = decode_record(b).unwrap();
+            assert_eq!(m.body(), &msg(1, seq, 1200).body[..], "batch record {seq}");
         }
-        assert!(
-            want.next().is_none(),
-            "batch records missing after offset {off}"
-        );
         // Keys are indexed from the buffer and from the files alike.
         for i in [0u32, 1, n / 2 - n / 2 % 5, n - 2 - (n - 2) % 5] {
             let hits = store.query_by_key("WB", &format!("k0-{i}"), 4, 0, i64::MAX);
