@@ -1161,6 +1161,8 @@ impl Inner {
             buf.resize(base + total, 0);
         }
         let (mut wrote, mut last_start) = (st.wrote, st.last_record_start);
+        // One read lock of the queue's file list for the whole run (dropped after the loop).
+        let mut cq_writer = cq.as_ref().map(|q| q.writer());
         for r in recs {
             let phys = wrote;
             let q = if r.dispatch { qoff } else { 0 };
@@ -1212,8 +1214,9 @@ impl Inner {
                 );
             }
             if r.dispatch {
-                if let Some(cq) = &cq {
-                    cq.write_entry(
+                if let Some(w) = &mut cq_writer {
+                    // `ensure_capacity` made the files above; nothing can be missing here.
+                    w.write_entry(
                         q,
                         CqEntry {
                             phys: phys as i64,
@@ -1227,6 +1230,7 @@ impl Inner {
             last_start = Some(phys);
             wrote += r.len as u64;
         }
+        drop(cq_writer);
         if staged {
             // Announced now, while the bytes are assigned: the zeroer must keep off them whenever
             // the drain writes them.
