@@ -56,8 +56,31 @@ pub struct Cli {
     )]
     pub log_level: String,
 
+    /// Async runtime worker threads. Default: half the CPUs (at least 1) for the message queue
+    /// commands and their benches, all CPUs for `keeper` and `bench keeper`. The broker's store does its disk work on
+    /// threads of its own (committer, index, flush), and on small machines fewer async workers
+    /// mean fewer cross-thread wake-ups per request (RocketMQ likewise sends on one thread by
+    /// default, `sendMessageThreadPoolNums`).
+    #[arg(long, global = true, env = "COURIER_WORKER_THREADS", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub worker_threads: Option<u16>,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// The runtime's worker thread count (see `worker_threads`).
+    pub fn runtime_workers(&self) -> usize {
+        if let Some(n) = self.worker_threads {
+            return n as usize;
+        }
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        match &self.command {
+            Command::Keeper(_) => cpus,
+            Command::Bench(b) if matches!(b.target, BenchTarget::Keeper(_)) => cpus,
+            _ => (cpus / 2).max(1),
+        }
+    }
 }
 
 /// Every working subcommand. Subcommands that do not work yet are deliberately absent.

@@ -23,6 +23,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logging(&cli.log_level)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cli.runtime_workers())
         .enable_all()
         .thread_name("courier-worker")
         .build()
