@@ -233,6 +233,29 @@ mod tests {
     use clap::CommandFactory;
 
     #[test]
+    fn worker_threads_default_per_command_and_flag_wins() {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let workers = |args: &[&str]| {
+            Cli::try_parse_from(std::iter::once("courier").chain(args.iter().copied()))
+                .unwrap()
+                .runtime_workers()
+        };
+        assert_eq!(workers(&["dev"]), (cpus / 2).max(1));
+        assert_eq!(
+            workers(&["broker", "--config", "b.toml"]),
+            (cpus / 2).max(1)
+        );
+        assert_eq!(workers(&["keeper"]), cpus);
+        assert_eq!(
+            workers(&["bench", "keeper", "--connect", "127.0.0.1:2181"]),
+            cpus
+        );
+        assert_eq!(workers(&["--worker-threads", "3", "dev"]), 3);
+        assert_eq!(workers(&["keeper", "--worker-threads", "1"]), 1);
+        assert!(Cli::try_parse_from(["courier", "--worker-threads", "0", "dev"]).is_err());
+    }
+
+    #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
     }
