@@ -24,7 +24,7 @@ use parking_lot::{Mutex, RwLock};
 use crate::error::StoreError;
 use crate::mapped_file::{parse_offset_file_name, MappedFile};
 use crate::message::{
-    be_i32, be_i64, be_u32, MAGIC_BLANK, MAGIC_V1, MAGIC_V2, POS_MAGIC, POS_PHYS_OFFSET,
+    be_i32, be_i64, be_u32, peek_head, RecordHead, MAGIC_V1, MAGIC_V2, POS_MAGIC, POS_PHYS_OFFSET,
 };
 use crate::write_behind::WriteBehind;
 
@@ -232,19 +232,7 @@ impl CommitLog {
     ) -> Option<Bytes> {
         let fits = |w: &(u64, Bytes)| phys >= w.0 && phys + size as u64 <= w.0 + w.1.len() as u64;
         if !window.as_ref().is_some_and(fits) {
-            let max = self.max_phys();
-            let buffered = self.wb.as_ref().and_then(|w| w.window(phys, max));
-            *window = match buffered {
-                Some(w) => Some(w),
-                None => {
-                    let seg = self.segment_for(phys)?;
-                    let end = max.min(seg.end()).min(self.file_floor());
-                    (end > seg.start())
-                        .then(|| seg.bytes(0, (end - seg.start()) as usize))
-                        .flatten()
-                        .map(|b| (seg.start(), b))
-                }
-            };
+            *window = Some(self.window_at(phys)?);
         }
         let Some((start, bytes)) = window.as_ref().filter(|w| fits(w)) else {
             // Straddles a chunk or the buffer's floor (or is not published).
@@ -256,6 +244,22 @@ impl CommitLog {
             return None;
         }
         Some(bytes.slice(off..off + size as usize))
+    }
+
+    /// One zero-copy view of published bytes holding `phys`, as (its log offset, bytes): the
+    /// write-behind chunk that caches it, or its segment's mapping up to the published end and
+    /// the buffer's floor. None when nothing is published at `phys`.
+    fn window_at(&self, phys: u64) -> Option<(u64, Bytes)> {
+        let max = self.max_phys();
+        if let Some(w) = self.wb.as_ref().and_then(|w| w.window(phys, max)) {
+            return Some(w);
+        }
+        let seg = self.segment_for(phys)?;
+        let end = max.min(seg.end()).min(self.file_floor());
+        if end <= phys {
+            return None;
+        }
+        Some((seg.start(), seg.bytes(0, (end - seg.start()) as usize)?))
     }
 
     /// For sequential scans (the index thread): bytes from `phys` on, at most `avail` (all
@@ -274,20 +278,7 @@ impl CommitLog {
                 && whole_record(&w.1[(phys - w.0) as usize..], avail)
         };
         if !window.as_ref().is_some_and(covers) {
-            let max = self.max_phys();
-            let buffered = self.wb.as_ref().and_then(|w| w.window(phys, max));
-            let fresh = match buffered {
-                Some(w) => Some(w),
-                None => {
-                    let seg = self.segment_for(phys)?;
-                    let end = max.min(seg.end()).min(self.file_floor());
-                    (end > phys)
-                        .then(|| seg.bytes(0, (end - seg.start()) as usize))
-                        .flatten()
-                        .map(|b| (seg.start(), b))
-                }
-            };
-            *window = match fresh {
+            *window = match self.window_at(phys) {
                 Some(w) if covers(&w) => Some(w),
                 _ => {
                     let head = self.read_exact(phys, 8.min(avail))?;
@@ -335,13 +326,13 @@ impl CommitLog {
     }
 }
 
-/// Bytes a scan needs at the head of `rest`: 8 for a BLANK record (or a head too short or
-/// broken to say), else TOTALSIZE.
+/// Bytes a scan needs at the head of `rest`: a message record's TOTALSIZE, else 8 (a BLANK
+/// head, or a head too short or broken to say more).
 fn record_extent(rest: &[u8]) -> usize {
-    if rest.len() < 8 || be_u32(rest, 4) == MAGIC_BLANK {
-        return 8;
+    match peek_head(rest) {
+        RecordHead::Message(size) => (size as usize).max(8),
+        _ => 8,
     }
-    usize::try_from(be_i32(rest, 0)).unwrap_or(8).max(8)
 }
 
 /// True if `rest` holds what a scan needs at its head (`record_extent`, capped at `avail`).
