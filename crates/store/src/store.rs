@@ -1142,7 +1142,8 @@ impl Inner {
                 ),
             );
         }
-        if let (Some(wb), false) = (wb, staged) {
+        // Only ASYNC_FLUSH stores have a write-behind buffer; SYNC_FLUSH ones stage instead.
+        if let Some(wb) = wb {
             let end = first_phys + total as u64;
             if let Err(e) = wb.cover(&mut st.wb_cur, &seg, first_phys, end, patience) {
                 // RocketMQ answers a broker that cannot keep up with "page cache busy": the
@@ -1284,7 +1285,7 @@ impl Inner {
             blank[..4].copy_from_slice(&(rem as i32).to_be_bytes());
             blank[4..].copy_from_slice(&MAGIC_BLANK.to_be_bytes());
             data_end += blank.len() as u64;
-            let res = match wb.filter(|_| !old.unmapped_writes()) {
+            let res = match wb {
                 Some(wb) => wb
                     .cover(&mut st.wb_cur, old, st.wrote, data_end, patience)
                     .and_then(|()| {

@@ -209,11 +209,12 @@ pub(crate) struct WriteBehind {
 /// What the committer has done (tests and `courier bench store` look at it).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct WriteBehindStats {
-    /// `O_DIRECT` writes and the bytes they carried (including zero padding).
+    /// `O_DIRECT` writes.
     pub direct_writes: u64,
-    pub direct_bytes: u64,
     /// Plain `pwrite`s (the filesystem refused `O_DIRECT`).
     pub buffered_writes: u64,
+    /// Bytes carried by both kinds of write (including the zero padding of partial blocks).
+    pub written_bytes: u64,
     /// Chunks allocated because the one to reuse was still held by a reader.
     pub fresh_chunks: u64,
     /// Times the put path waited for the committer (a free chunk, or `MAX_UNCOMMITTED`).
@@ -599,7 +600,7 @@ impl WriteBehind {
                     Ok(()) => {
                         let mut st = self.stats.lock();
                         st.direct_writes += 1;
-                        st.direct_bytes += data.len() as u64;
+                        st.written_bytes += data.len() as u64;
                         return Ok(());
                     }
                     Err(e) if e.raw_os_error() == Some(libc::EINVAL) => e,
@@ -614,7 +615,9 @@ impl WriteBehind {
             self.buffered.store(true, Ordering::Relaxed);
         }
         s.seg.pwrite(file_off, data)?;
-        self.stats.lock().buffered_writes += 1;
+        let mut st = self.stats.lock();
+        st.buffered_writes += 1;
+        st.written_bytes += data.len() as u64;
         Ok(())
     }
 
@@ -802,6 +805,8 @@ mod tests {
         check(&store, 9000);
         let st = store.write_behind_stats().unwrap();
         assert!(st.direct_writes + st.buffered_writes > 0, "{st:?}");
+        // Every committed byte of this fresh log went out through one kind of write or the other.
+        assert!(st.committed > 0 && st.written_bytes >= st.committed, "{st:?}");
         assert!(store.test_inner().cl.segments.read().len() >= 3);
         drop(store);
 

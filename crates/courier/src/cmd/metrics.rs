@@ -155,13 +155,13 @@ fn broker(out: &mut String, ctx: &BrokerContext) {
         let counters = [
             (
                 "courier_broker_commitlog_direct_writes_total",
-                "O_DIRECT writes of the write-behind buffer.",
+                "Writes of the write-behind buffer (O_DIRECT, or plain where the filesystem refuses it).",
                 w.direct_writes + w.buffered_writes,
             ),
             (
                 "courier_broker_commitlog_direct_write_bytes_total",
                 "Bytes written by those writes (with the zero padding of partial blocks).",
-                w.direct_bytes,
+                w.written_bytes,
             ),
             (
                 "courier_broker_commitlog_buffer_waits_total",
