@@ -221,16 +221,8 @@ mod tests {
     use crate::{FlushDiskType, GetStatus, MessageStore, MessageToStore, PutStatus, StoreConfig};
 
     fn config(dir: &Path, seg: u64, window: u64, flush: FlushDiskType) -> StoreConfig {
-        let mut c = StoreConfig::new(dir);
-        c.commitlog_file_size = seg;
-        c.cq_entries_per_file = 256;
-        c.index_slots = 64;
-        c.index_entries = 1024;
-        c.flush_interval = Duration::from_millis(20);
-        c.disk_space_warning_level_ratio = 100;
-        c.disk_max_used_space_ratio = 95;
+        let mut c = crate::test_util::small_store(dir, seg, flush);
         c.prefault_window = window;
-        c.flush_disk_type = flush;
         // Pre-faulting is for mapped writes; direct writes make no page-cache pages.
         c.direct_write = false;
         c

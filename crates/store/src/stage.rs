@@ -157,15 +157,7 @@ pub(crate) mod tests {
     };
 
     fn config(dir: &Path) -> StoreConfig {
-        let mut c = StoreConfig::new(dir);
-        c.commitlog_file_size = 64 * 1024;
-        c.cq_entries_per_file = 256;
-        c.index_slots = 64;
-        c.index_entries = 1024;
-        c.disk_space_warning_level_ratio = 100;
-        c.disk_max_used_space_ratio = 95;
-        c.flush_disk_type = FlushDiskType::SyncFlush;
-        c
+        crate::test_util::small_store(dir, 64 * 1024, FlushDiskType::SyncFlush)
     }
 
     fn msg(seq: u32, len: usize) -> MessageToStore {

@@ -1,7 +1,26 @@
-//! Helpers shared by the crate's own unit tests: a message whose body and KEYS follow from
-//! (queue, seq), and a small multi-thread runtime.
+//! Helpers shared by the crate's own unit tests: a small store configuration, a message whose
+//! body and KEYS follow from (queue, seq), and a small multi-thread runtime.
 
-use crate::{encode_properties, MessageToStore};
+use std::path::Path;
+use std::time::Duration;
+
+use crate::{encode_properties, FlushDiskType, MessageToStore, StoreConfig};
+
+/// A store with `segment`-byte CommitLog segments, small ConsumeQueue and index files (so they
+/// roll over within a test), a 20 ms async flush, and disk-usage limits that a nearly full test
+/// machine does not trip.
+pub(crate) fn small_store(dir: &Path, segment: u64, flush: FlushDiskType) -> StoreConfig {
+    let mut c = StoreConfig::new(dir);
+    c.commitlog_file_size = segment;
+    c.cq_entries_per_file = 256;
+    c.index_slots = 64;
+    c.index_entries = 1024;
+    c.flush_interval = Duration::from_millis(20);
+    c.disk_space_warning_level_ratio = 100;
+    c.disk_max_used_space_ratio = 95;
+    c.flush_disk_type = flush;
+    c
+}
 
 /// A message on `topic`/`queue` with a `len`-byte body derived from `seq`, TAGS `t` and KEYS
 /// `k{queue}-{seq}`.

@@ -700,15 +700,11 @@ mod tests {
     /// 8 MiB segments (two 4 MiB chunks each) and a four-chunk ring, so a few dozen MiB of puts
     /// run the ring round several times and records straddle chunks and segments.
     fn config(dir: &Path) -> StoreConfig {
-        let mut c = StoreConfig::new(dir);
-        c.commitlog_file_size = 8 << 20;
+        let mut c = crate::test_util::small_store(dir, 8 << 20, FlushDiskType::AsyncFlush);
+        // Tens of thousands of records: larger queue and index files keep the file count low.
         c.cq_entries_per_file = 4096;
         c.index_slots = 1024;
         c.index_entries = 65_536;
-        c.flush_interval = Duration::from_millis(20);
-        c.disk_space_warning_level_ratio = 100;
-        c.disk_max_used_space_ratio = 95;
-        c.flush_disk_type = FlushDiskType::AsyncFlush;
         c.direct_write = true;
         c.write_buffer_bytes = 16 << 20;
         c
@@ -806,7 +802,10 @@ mod tests {
         let st = store.write_behind_stats().unwrap();
         assert!(st.direct_writes + st.buffered_writes > 0, "{st:?}");
         // Every committed byte of this fresh log went out through one kind of write or the other.
-        assert!(st.committed > 0 && st.written_bytes >= st.committed, "{st:?}");
+        assert!(
+            st.committed > 0 && st.written_bytes >= st.committed,
+            "{st:?}"
+        );
         assert!(store.test_inner().cl.segments.read().len() >= 3);
         drop(store);
 
