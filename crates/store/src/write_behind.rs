@@ -51,7 +51,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use crate::mapped_file::MappedFile;
 
 /// Bytes per chunk (a segment smaller than this gets chunks of its own size).
-pub(crate) const CHUNK: u64 = 4 << 20;
+const CHUNK: u64 = 4 << 20;
 /// The unit of `O_DIRECT` offsets, lengths and buffer addresses.
 pub(crate) const BLOCK: u64 = 4096;
 /// The committer starts a write at once when this much is pending...
@@ -67,7 +67,7 @@ const IDLE_WAIT: Duration = Duration::from_millis(100);
 /// producers outrun the disk (the committer keeps a few hundred KiB behind otherwise).
 pub const MAX_UNCOMMITTED: u64 = 8 << 20;
 /// Fewest chunks a buffer has: the committer writes one while the put path fills the next ones.
-pub(crate) const MIN_CHUNKS: usize = 4;
+const MIN_CHUNKS: usize = 4;
 
 const BUSY: u8 = 0;
 const IDLE: u8 = 1;
