@@ -58,7 +58,9 @@ pub struct StoreConfig {
     /// Bytes of the CommitLog ahead of the write position that a background thread keeps faulted
     /// in (`MADV_POPULATE_WRITE`; under SYNC_FLUSH zeros are written there), and that the allocator
     /// prepares at the start of each new segment, so first-touch page work stays off the put path.
-    /// 0 turns pre-faulting off. Not used with `direct_write` (no page-cache pages are written).
+    /// The same thread also faults in the pages ahead of busy ConsumeQueues and, with
+    /// `direct_write`, makes the write-behind ring at start (then the CommitLog window itself is
+    /// not used: no page-cache pages are written). 0 turns all of it off.
     /// Default 16 MiB (Courier; RocketMQ's `warmMapedFileEnable` warms whole segments instead).
     pub prefault_window: u64,
     /// ASYNC_FLUSH: puts copy records into a small ring of reused memory chunks and one

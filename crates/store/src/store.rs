@@ -197,6 +197,8 @@ pub(crate) struct Inner {
     shut: AtomicBool,
     pub stopper: Stopper,
     pub prefault_stats: Mutex<PrefaultStats>,
+    /// Queues whose next pages the prefault thread should fault in (ConsumeQueue::wants_prefault).
+    pub cq_prefault: Mutex<Vec<Arc<ConsumeQueue>>>,
     /// Keeps the prefault thread's zeros off records being written (SYNC_FLUSH segments).
     pub zero_fence: ZeroFence,
     lock_file: File,
@@ -460,6 +462,7 @@ impl MessageStore {
             shut: AtomicBool::new(false),
             stopper: Stopper::new(),
             prefault_stats: Mutex::new(PrefaultStats::default()),
+            cq_prefault: Mutex::new(Vec::new()),
             zero_fence: ZeroFence::new(log_end),
             lock_file,
             root,
@@ -520,7 +523,8 @@ impl MessageStore {
                         }
                     })?,
             );
-        } else if self.inner.cfg.prefault_window > 0 {
+        }
+        if self.inner.cfg.prefault_window > 0 {
             let i = Arc::clone(&self.inner);
             th.push(
                 std::thread::Builder::new()
@@ -1255,6 +1259,11 @@ impl Inner {
             }
             if let Some(wb) = wb {
                 wb.published(wrote);
+            }
+        }
+        if let Some(q) = &cq {
+            if self.cfg.prefault_window > 0 && q.wants_prefault(qoff) {
+                self.cq_prefault.lock().push(Arc::clone(q));
             }
         }
         st.wrote = wrote;
