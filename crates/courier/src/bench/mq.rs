@@ -70,7 +70,8 @@ pub struct MqBenchArgs {
     /// Queues per broker when the bench creates the topic.
     #[arg(long, default_value_t = 8)]
     pub queues: i32,
-    /// Sample this process's anonymous memory (VmRSS − RssFile) during the run; report the max.
+    /// Sample this process's anonymous memory (VmRSS − RssFile) during the run; report the max,
+    /// and its CPU time per message.
     #[arg(long)]
     pub broker_pid: Option<i32>,
     /// No progress bar; only the JSON line on stdout.
@@ -115,6 +116,8 @@ struct Summary {
     e2e: Option<E2eFigures>,
     #[serde(skip_serializing_if = "Option::is_none")]
     broker_rss: Option<RssFigures>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cpu: Option<CpuFigures>,
     /// /proc/loadavg (1, 5, 15 min) at the end of the run: other load on a shared machine.
     #[serde(skip_serializing_if = "Option::is_none")]
     load_avg: Option<[f64; 3]>,
@@ -130,6 +133,18 @@ struct E2eFigures {
     missing: u64,
     /// Produce→consume latency of each received message.
     delivery_latency_us: Latency,
+}
+
+/// CPU time (user + system) the run cost per message handled, split between the bench and the
+/// broker: on a machine they share, it shows which side a change made cheaper, which the
+/// throughput alone does not.
+#[derive(Debug, Serialize)]
+struct CpuFigures {
+    /// This bench process (getrusage: all its threads).
+    client_us_per_msg: f64,
+    /// The `--broker-pid` process (/proc/PID/stat utime + stime, in clock ticks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    broker_us_per_msg: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -228,6 +243,7 @@ pub fn run(
         anyhow::bail!("--size is over the 4 MiB message limit; use a smaller size");
     }
     let sampler = args.broker_pid.map(RssSampler::start).transpose()?;
+    let cpu0 = (own_cpu_us(), args.broker_pid.and_then(proc_cpu_us));
     let summary = runtime.block_on(async {
         match which {
             MqBench::Produce => produce(&args).await,
@@ -236,8 +252,14 @@ pub fn run(
         }
     });
     let rss = sampler.map(RssSampler::stop);
+    let cpu1 = (own_cpu_us(), args.broker_pid.and_then(proc_cpu_us));
     let mut summary = summary?;
     summary.broker_rss = rss;
+    let per_msg = |a: u64, b: u64| (b.saturating_sub(a)) as f64 / summary.ok.max(1) as f64;
+    summary.cpu = Some(CpuFigures {
+        client_us_per_msg: per_msg(cpu0.0, cpu1.0),
+        broker_us_per_msg: cpu0.1.zip(cpu1.1).map(|(a, b)| per_msg(a, b)),
+    });
     summary.load_avg = load_avg();
     if !args.json_only {
         eprintln!("{}", human_line(&summary));
@@ -270,6 +292,15 @@ fn human_line(s: &Summary) -> String {
     }
     if let Some(r) = &s.broker_rss {
         line.push_str(&format!("; broker anon RSS max {:.1} MiB", r.max_anon_mib));
+    }
+    if let Some(c) = &s.cpu {
+        line.push_str(&format!(
+            "; CPU per message: bench {:.2} us",
+            c.client_us_per_msg
+        ));
+        if let Some(b) = c.broker_us_per_msg {
+            line.push_str(&format!(", broker {b:.2} us"));
+        }
     }
     line
 }
@@ -437,6 +468,7 @@ fn summary(
         errors: tally.errors,
         e2e: None,
         broker_rss: None,
+        cpu: None,
         load_avg: None,
     }
 }
@@ -738,6 +770,36 @@ fn parse_anon_rss(status: &str) -> Option<u64> {
     )
 }
 
+/// User + system CPU time of this process so far, in microseconds.
+fn own_cpu_us() -> u64 {
+    // SAFETY: getrusage fills the zeroed struct we own.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
+        return 0;
+    }
+    let us = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
+    us(ru.ru_utime) + us(ru.ru_stime)
+}
+
+/// User + system CPU time of process `pid` so far, in microseconds (None if unreadable).
+fn proc_cpu_us(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // SAFETY: plain sysconf query.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let hz = if hz > 0 { hz as u64 } else { 100 };
+    Some(parse_stat_ticks(&stat)? * 1_000_000 / hz)
+}
+
+/// utime + stime (fields 14 and 15, clock ticks) of a /proc/PID/stat line. The command name
+/// (field 2) may hold spaces and parentheses, so fields are counted after its last `)`.
+fn parse_stat_ticks(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
 fn load_avg() -> Option<[f64; 3]> {
     let s = std::fs::read_to_string("/proc/loadavg").ok()?;
     let mut it = s.split_whitespace().map(|v| v.parse::<f64>().ok());
@@ -754,6 +816,23 @@ mod tests {
             "Name:\tcourier\nVmRSS:\t  300000 kB\nRssAnon:\t  100000 kB\nRssFile:\t  190000 kB\n";
         assert_eq!(parse_anon_rss(status), Some(110_000));
         assert_eq!(parse_anon_rss("Name: x\n"), None);
+    }
+
+    #[test]
+    fn stat_ticks_are_counted_after_the_command_name() {
+        let stat =
+            "4242 (courier (x) y) S 1 4242 4242 0 -1 4194560 2719 0 0 0 173 41 0 0 20 0 9 0 1234 0";
+        assert_eq!(parse_stat_ticks(stat), Some(214));
+        assert_eq!(parse_stat_ticks("4242 (courier) S 1"), None);
+        // This very process: readable and not going backwards.
+        let me = std::process::id() as i32;
+        let a = proc_cpu_us(me).unwrap();
+        let mut x = 0u64;
+        for i in 0..5_000_000u64 {
+            x = x.wrapping_add(i * i);
+        }
+        std::hint::black_box(x);
+        assert!(proc_cpu_us(me).unwrap() >= a);
     }
 
     #[test]
