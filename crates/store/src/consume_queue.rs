@@ -51,7 +51,7 @@ pub struct CqEntry {
 }
 
 impl CqEntry {
-    fn encode(&self) -> [u8; 20] {
+    pub(crate) fn encode(&self) -> [u8; 20] {
         let mut b = [0u8; 20];
         b[..8].copy_from_slice(&self.phys.to_be_bytes());
         b[8..12].copy_from_slice(&self.size.to_be_bytes());
@@ -80,6 +80,33 @@ pub(crate) struct CqWriter<'a> {
 }
 
 impl CqWriter<'_> {
+    /// Writes the encoded entries `run` (a whole number of entries) from logical offset `first`
+    /// on, in one copy per file instead of one per entry; false if a file is missing (entries
+    /// before it are written).
+    pub fn write_run(&mut self, first: i64, mut run: &[u8]) -> bool {
+        let mut byte = first as u64 * CQ_ENTRY_SIZE;
+        while !run.is_empty() {
+            let hit = self
+                .files
+                .get(self.cur)
+                .is_some_and(|f| f.start() <= byte && byte < f.end());
+            if !hit {
+                match ConsumeQueue::index_of(&self.files, byte, self.file_bytes) {
+                    Some(i) => self.cur = i,
+                    None => return false,
+                }
+            }
+            let f = &self.files[self.cur];
+            let n = run.len().min((f.end() - byte) as usize);
+            if !f.write(byte - f.start(), &run[..n]) {
+                return false;
+            }
+            run = &run[n..];
+            byte += n as u64;
+        }
+        true
+    }
+
     /// Writes entry `offset` (see [`ConsumeQueue::write_entry`]); false if its file is missing.
     pub fn write_entry(&mut self, offset: i64, e: CqEntry) -> bool {
         let byte = offset as u64 * CQ_ENTRY_SIZE;
@@ -580,6 +607,31 @@ mod tests {
         // The window past the end of the last file is clipped to the file.
         cq.set_next(52_428 - 10);
         assert!(cq.prefault_ahead().unwrap() < PREFAULT_AHEAD);
+    }
+
+    #[test]
+    fn a_run_is_written_across_files_and_stops_at_a_missing_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let cq = ConsumeQueue::open(dir.path(), "R", 0, 4).unwrap();
+        let e = |i: i64| CqEntry {
+            phys: i * 10,
+            size: 7,
+            tags_code: -i,
+        };
+        let run =
+            |from: i64, to: i64| -> Vec<u8> { (from..to).flat_map(|i| e(i).encode()).collect() };
+        cq.ensure_capacity(0, 10).unwrap();
+        // Offsets 2..10 span the second half of file 0, all of file 1 and half of file 2.
+        assert!(cq.writer().write_run(2, &run(2, 10)));
+        assert!(cq.writer().write_run(0, &run(0, 2)));
+        cq.publish(10);
+        for i in 0..10 {
+            assert_eq!(cq.entry(i), Some(e(i)), "entry {i}");
+        }
+        // File 3 (offsets 12..16) does not exist: entries before it are written, then it stops.
+        assert!(!cq.writer().write_run(10, &run(10, 14)));
+        assert_eq!(cq.raw_entry(11), Some(e(11)));
+        assert_eq!(cq.raw_entry(12), None);
     }
 
     #[test]
