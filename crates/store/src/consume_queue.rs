@@ -13,10 +13,11 @@
 //!
 //! Pages ahead of the write position are faulted in by the prefault thread (`prefault.rs`), not
 //! by the put path: a first write to a fresh page of a shared file mapping costs the writer a
-//! read fault and a write fault (~14 µs a page on this project's VM under load; 14-16 % of the
-//! broker worker's samples in 32 x 1 KiB batch sends, docs/store.md §6). The put path asks (`wants_prefault`) once per
-//! `PREFAULT_STEP` of a queue; the thread faults `PREFAULT_AHEAD` bytes past the write position
-//! into the files that exist. Faulting changes no byte.
+//! read fault and a write fault (14–25 µs a page on this project's VM under load, 4,696 of them
+//! on the broker's worker per 960k batched messages before this; docs/store.md §6). The put path
+//! asks (`wants_prefault`) once per `PREFAULT_STEP` of a queue; the thread faults
+//! `PREFAULT_AHEAD` bytes past the write position into the files that exist. Faulting changes
+//! no byte.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -109,19 +110,7 @@ impl CqWriter<'_> {
 
     /// Writes entry `offset` (see [`ConsumeQueue::write_entry`]); false if its file is missing.
     pub fn write_entry(&mut self, offset: i64, e: CqEntry) -> bool {
-        let byte = offset as u64 * CQ_ENTRY_SIZE;
-        let hit = self
-            .files
-            .get(self.cur)
-            .is_some_and(|f| f.start() <= byte && byte < f.end());
-        if !hit {
-            match ConsumeQueue::index_of(&self.files, byte, self.file_bytes) {
-                Some(i) => self.cur = i,
-                None => return false,
-            }
-        }
-        let f = &self.files[self.cur];
-        f.write(byte - f.start(), &e.encode())
+        self.write_run(offset, &e.encode())
     }
 }
 
@@ -319,9 +308,8 @@ impl ConsumeQueue {
         self.writer().write_entry(offset, e)
     }
 
-    /// A handle for writing a run of entries (writer only) under one read lock of the file
-    /// list: each entry is then a plain copy, with no lock or reference count per message.
-    /// Holding it blocks `ensure_capacity`'s file creation and retention, so drop it after
+    /// A handle for writing entries (writer only) under one read lock of the file list, with no
+    /// lock or reference count per entry or run. Holding it blocks `ensure_capacity`'s file creation and retention, so drop it after
     /// the batch.
     pub fn writer(&self) -> CqWriter<'_> {
         CqWriter {
