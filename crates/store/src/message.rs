@@ -252,15 +252,13 @@ pub fn property_values<'a, const N: usize>(
 
 /// Offset message id: store host IP + port (i32) + physical offset (i64), uppercase hex.
 pub fn offset_msg_id(store_host: SocketAddr, phys_offset: i64) -> String {
-    let mut out = String::with_capacity(56);
-    push_offset_msg_id(&mut out, store_host, phys_offset);
-    out
+    offset_msg_ids(store_host, [phys_offset])
 }
 
-/// Appends [`offset_msg_id`] to `out` (a batch response joins one id per message).
-pub fn push_offset_msg_id(out: &mut String, store_host: SocketAddr, phys_offset: i64) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut raw = [0u8; 28];
+/// The [`offset_msg_id`]s of records at `offsets` on one store, comma-joined (a batch's answer).
+/// The host part is the same in every id: it is rendered once.
+pub fn offset_msg_ids(store_host: SocketAddr, offsets: impl IntoIterator<Item = i64>) -> String {
+    let mut raw = [0u8; 20];
     let n = match store_host.ip() {
         IpAddr::V4(ip) => {
             raw[..4].copy_from_slice(&ip.octets());
@@ -272,15 +270,27 @@ pub fn push_offset_msg_id(out: &mut String, store_host: SocketAddr, phys_offset:
         }
     };
     raw[n..n + 4].copy_from_slice(&(store_host.port() as i32).to_be_bytes());
-    raw[n + 4..n + 12].copy_from_slice(&phys_offset.to_be_bytes());
-    let mut hex = [0u8; 56];
-    for (pair, b) in hex.chunks_exact_mut(2).zip(&raw[..n + 12]) {
-        pair[0] = HEX[(b >> 4) as usize];
-        pair[1] = HEX[(b & 0xF) as usize];
+    let mut host = Vec::with_capacity(40);
+    push_hex(&mut host, &raw[..n + 4]);
+    let offsets = offsets.into_iter();
+    let mut out = Vec::with_capacity(offsets.size_hint().0 * (host.len() + 17));
+    for (i, phys) in offsets.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(&host);
+        push_hex(&mut out, &phys.to_be_bytes());
     }
-    // Every byte is an ASCII hex digit, so this never takes the error branch.
-    if let Ok(s) = std::str::from_utf8(&hex[..(n + 12) * 2]) {
-        out.push_str(s);
+    // Hex digits and commas only: ASCII, so this never takes the error branch.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Appends `bytes` as uppercase hex, two digits each.
+fn push_hex(out: &mut Vec<u8>, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for b in bytes {
+        out.push(HEX[(b >> 4) as usize]);
+        out.push(HEX[(b & 0xF) as usize]);
     }
 }
 
@@ -1136,9 +1146,8 @@ mod tests {
             ] {
                 let id = offset_msg_id(host, phys);
                 proptest::prop_assert_eq!(&id, &offset_msg_id_reference(host, phys));
-                let mut joined = String::from("x,");
-                push_offset_msg_id(&mut joined, host, phys);
-                proptest::prop_assert_eq!(joined, format!("x,{id}"));
+                let joined = offset_msg_ids(host, [phys, phys.wrapping_add(1)]);
+                proptest::prop_assert_eq!(joined, format!("{id},{}", offset_msg_id_reference(host, phys.wrapping_add(1))));
             }
         }
 

@@ -23,7 +23,7 @@ use courier_remoting::header::{SendMessageRequestHeader, SendMessageResponseHead
 use courier_remoting::message_batch::BatchRecords;
 use courier_remoting::{ConnectionHandle, ProcessResult, RemotingCommand};
 use courier_store::{
-    encode_properties, offset_msg_id, properties_iter, property_value, MessageToStore, PutResult,
+    encode_properties, offset_msg_ids, properties_iter, property_value, MessageToStore, PutResult,
     PutStatus, FLAG_TRANSACTION_MASK, FLAG_TRANSACTION_PREPARED,
 };
 use rand::Rng;
@@ -381,34 +381,20 @@ fn merge_properties(own: String, batch: &[(&str, &str)]) -> String {
 }
 
 /// The comma-joined offset msgIds of a batch whose first record is at `first` and whose records
-/// are `sizes` bytes long. Every id starts with the same host part; it is rendered once and only
-/// each record's offset is written per message.
+/// are `sizes` bytes long.
 fn batch_msg_ids(host: SocketAddr, first: i64, sizes: &[usize]) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let template = offset_msg_id(host, 0);
-    // The offset is the id's last 8 bytes: 16 hex digits.
-    let host_part = &template[..template.len() - 16];
-    let mut ids: Vec<u8> = Vec::with_capacity(sizes.len() * (template.len() + 1));
-    let mut offset = first;
-    for (i, size) in sizes.iter().enumerate() {
-        if i > 0 {
-            ids.push(b',');
-        }
-        ids.extend_from_slice(host_part.as_bytes());
-        let mut digits = [0u8; 16];
-        for (j, d) in digits.iter_mut().enumerate() {
-            *d = HEX[((offset as u64) >> (60 - 4 * j)) as usize & 0xF];
-        }
-        ids.extend_from_slice(&digits);
-        offset += *size as i64;
-    }
-    // Hex digits, commas and the host part (itself hex): ASCII, so the check cannot fail.
-    String::from_utf8(ids).unwrap_or_default()
+    let offsets = sizes.iter().scan(first, |next, size| {
+        let at = *next;
+        *next += *size as i64;
+        Some(at)
+    });
+    offset_msg_ids(host, offsets)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use courier_store::offset_msg_id;
     use std::net::{Ipv4Addr, Ipv6Addr};
 
     #[test]
