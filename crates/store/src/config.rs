@@ -68,9 +68,9 @@ pub struct StoreConfig {
     /// the mapped segment (which makes the kernel allocate, zero-fill and later write back a fresh
     /// page-cache page per 4 KiB). Reads of recent records come from the chunks. The price: a
     /// broker process killed with kill -9 loses acknowledged ASYNC_FLUSH puts the committer had not
-    /// written yet (it writes at least every 2 ms and every 2 MiB, and never lets puts run more than 8 MiB
-    /// ahead; docs/store.md §6),
-    /// where a copy into the mapping survives a process crash (not a machine crash). Where the
+    /// written yet (it writes at least every 2 ms and every 2 MiB, and never lets puts run more
+    /// than 8 MiB ahead; docs/store.md §6), where a copy into the mapping survives a process crash
+    /// (not a machine crash). Where the
     /// filesystem refuses `O_DIRECT` the committer writes through the page cache instead. Ignored
     /// under SYNC_FLUSH and for segment sizes that are not a multiple of 4 KiB.
     /// Default false here, as RocketMQ's `transientStorePoolEnable` (the same idea with a buffered

@@ -4,7 +4,8 @@
 //! Put path invariants: one short critical section (the put lock) assigns the physical offset, the
 //! queue offset(s) and the store timestamp, writes the record bytes straight into the
 //! write-behind buffer (ASYNC_FLUSH with `direct_write`, see `write_behind.rs`) or the mapped
-//! segment (`direct_write` off) and writes the ConsumeQueue entry; then it publishes the CommitLog end (`max_phys`) and after it the queue's max offset, so
+//! segment (`direct_write` off) and then the run's ConsumeQueue entries (one copy); then it
+//! publishes the CommitLog end (`max_phys`) and after it the queue's max offset, so
 //! a reader that sees a queue offset also sees its record. SYNC_FLUSH puts stage their bytes
 //! instead; the group-commit round writes and publishes them (`stage.rs`), and the arrival listener
 //! runs only once a put's records are visible. Queue offsets are dense per queue: they come only
@@ -14,7 +15,8 @@
 //! allocator thread and flushing on the flush thread, which `put` awaits through oneshots.
 //!
 //! Threads: allocator (segments), flush (async interval flush or SYNC group commit), committer
-//! (write-behind buffer to the files, direct writes only), prefault (mapped writes only), housekeeping
+//! (write-behind buffer to the files, direct writes only), prefault (CommitLog pages ahead with
+//! mapped writes, ConsumeQueue pages ahead always, the write-behind ring at start), housekeeping
 //! (CQ/index flush + checkpoint every second, retention every `clean_resource_interval`), index
 //! (builds IndexFile entries behind the put path). Files: `lock` (flock, held while open), `abort`
 //! (exists while open, removed by a clean shutdown), `checkpoint`, `corrupt` (quarantined holes,
@@ -165,8 +167,8 @@ pub(crate) struct PutState {
     /// Encoding buffer for records that straddle two write-behind chunks, reused across puts.
     buf: Vec<u8>,
     /// The run's ConsumeQueue entries, encoded, then written with one copy after the records:
-    /// a copy per entry cost 50-60 ns each in 32 x 1 KiB batch sends (TSC-timed; the lines are
-    /// rarely cached), one copy per run about 25 ns an entry.
+    /// a copy per entry cost 47-80 ns each in 32 x 1 KiB batch sends (TSC-timed; the lines are
+    /// rarely cached), one copy per run 20-29 ns an entry.
     cq_run: Vec<u8>,
     /// The newest write-behind slot (direct writes).
     wb_cur: Option<Slot>,
@@ -1413,7 +1415,6 @@ impl Inner {
         }
     }
 
-    /// Indexes published records after `st.next` (at most `limit`); returns how many were read.
     /// Bytes of published log the index thread has not looked at yet.
     #[cfg(test)]
     pub(crate) fn index_lag(&self) -> u64 {
@@ -1422,6 +1423,7 @@ impl Inner {
             .map_or(0, |ix| self.cl.max_phys().saturating_sub(ix.lock().next))
     }
 
+    /// Indexes published records after `st.next` (at most `limit`); returns how many were read.
     fn index_catch_up(&self, st: &mut IndexState, limit: usize) -> usize {
         let end = self.cl.max_phys();
         let min = self.cl.min_phys();
