@@ -270,27 +270,31 @@ pub fn offset_msg_ids(store_host: SocketAddr, offsets: impl IntoIterator<Item = 
         }
     };
     raw[n..n + 4].copy_from_slice(&(store_host.port() as i32).to_be_bytes());
-    let mut host = Vec::with_capacity(40);
-    push_hex(&mut host, &raw[..n + 4]);
+    // On the stack: a single send renders one id per message, with one allocation (the String).
+    let mut host = [0u8; 40];
+    let host = &mut host[..(n + 4) * 2];
+    hex_into(&raw[..n + 4], host);
     let offsets = offsets.into_iter();
-    let mut out = Vec::with_capacity(offsets.size_hint().0 * (host.len() + 17));
+    let mut out = Vec::with_capacity(offsets.size_hint().0.max(1) * (host.len() + 17));
     for (i, phys) in offsets.enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        out.extend_from_slice(&host);
-        push_hex(&mut out, &phys.to_be_bytes());
+        out.extend_from_slice(host);
+        let mut digits = [0u8; 16];
+        hex_into(&phys.to_be_bytes(), &mut digits);
+        out.extend_from_slice(&digits);
     }
     // Hex digits and commas only: ASCII, so this never takes the error branch.
     String::from_utf8(out).unwrap_or_default()
 }
 
-/// Appends `bytes` as uppercase hex, two digits each.
-fn push_hex(out: &mut Vec<u8>, bytes: &[u8]) {
+/// Writes `bytes` as uppercase hex into `out`, two digits each (`out` is twice as long).
+fn hex_into(bytes: &[u8], out: &mut [u8]) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for b in bytes {
-        out.push(HEX[(b >> 4) as usize]);
-        out.push(HEX[(b & 0xF) as usize]);
+    for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = HEX[(b >> 4) as usize];
+        pair[1] = HEX[(b & 0xF) as usize];
     }
 }
 
