@@ -495,15 +495,20 @@ impl ConsumeQueue {
 mod tests {
     use super::*;
 
+    /// A distinct entry for offset `i`.
+    fn entry(i: i64) -> CqEntry {
+        CqEntry {
+            phys: i * 10,
+            size: 7,
+            tags_code: -i,
+        }
+    }
+
     #[test]
     fn writer_writes_a_run_across_files_and_refuses_missing_ones() {
         let dir = tempfile::tempdir().unwrap();
         let cq = ConsumeQueue::open(dir.path(), "W", 0, 4).unwrap();
-        let e = |i: i64| CqEntry {
-            phys: i * 10,
-            size: 7,
-            tags_code: -i,
-        };
+        let e = entry;
         cq.ensure_capacity(0, 10).unwrap();
         {
             let mut w = cq.writer();
@@ -601,11 +606,7 @@ mod tests {
     fn a_run_is_written_across_files_and_stops_at_a_missing_one() {
         let dir = tempfile::tempdir().unwrap();
         let cq = ConsumeQueue::open(dir.path(), "R", 0, 4).unwrap();
-        let e = |i: i64| CqEntry {
-            phys: i * 10,
-            size: 7,
-            tags_code: -i,
-        };
+        let e = entry;
         let run =
             |from: i64, to: i64| -> Vec<u8> { (from..to).flat_map(|i| e(i).encode()).collect() };
         cq.ensure_capacity(0, 10).unwrap();
