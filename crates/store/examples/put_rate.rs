@@ -4,8 +4,9 @@
 //!
 //! Environment: `PREFAULT_WINDOW=BYTES` overrides `StoreConfig::prefault_window` (0 = off),
 //! `NO_INDEX=1` disables the IndexFile, `FLUSH_MS` sets the async flush interval, `BATCH=N` makes
-//! every call a `put_batch` of N records (COUNT stays the number of records), `MAPPED=1`
-//! turns `StoreConfig::direct_write` off (ASYNC_FLUSH copies into the mapped segments).
+//! every call a `put_batch` of N records (COUNT stays the number of records), `DIRECT=1`
+//! turns `StoreConfig::direct_write` on (ASYNC_FLUSH through the O_DIRECT write-behind buffer,
+//! as the broker writes; the store's default copies into the mapped segments).
 //! Prints the whole process's CPU time (every thread: put path, prefault, flush, index) per MB.
 
 use std::sync::Arc;
@@ -63,8 +64,8 @@ fn main() {
     if let Some(w) = env_num("PREFAULT_WINDOW") {
         cfg.prefault_window = w;
     }
-    if std::env::var("MAPPED").is_ok() {
-        cfg.direct_write = false;
+    if std::env::var("DIRECT").is_ok() {
+        cfg.direct_write = true;
     }
     let batch: usize = env_num("BATCH").unwrap_or(1).max(1);
     if std::env::var("NO_INDEX").is_ok() {
