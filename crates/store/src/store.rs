@@ -52,6 +52,7 @@ use crate::message::{
 use crate::prefault::{run_prefault, PrefaultStats, ZeroFence};
 use crate::recovery::{CorruptRecord, CqTable, Recovery, RecoveryReport};
 use crate::stage::{Spare, Staged, MAX_STAGED};
+use crate::thread_priority::lower_current_thread;
 use crate::write_behind::{Slot, WriteBehind};
 
 /// Outcome of a put.
@@ -538,7 +539,10 @@ impl MessageStore {
             th.push(
                 std::thread::Builder::new()
                     .name("store-prefault".into())
-                    .spawn(move || run_prefault(&i))?,
+                    .spawn(move || {
+                        lower_current_thread(i.cfg.background_nice);
+                        run_prefault(&i)
+                    })?,
             );
         }
         if self.inner.index.is_some() {
@@ -546,7 +550,10 @@ impl MessageStore {
             th.push(
                 std::thread::Builder::new()
                     .name("store-index".into())
-                    .spawn(move || i.index_loop())?,
+                    .spawn(move || {
+                        lower_current_thread(i.cfg.background_nice);
+                        i.index_loop()
+                    })?,
             );
         }
         Ok(())
