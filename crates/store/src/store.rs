@@ -52,7 +52,7 @@ use crate::message::{
 use crate::prefault::{run_prefault, PrefaultStats, ZeroFence};
 use crate::recovery::{CorruptRecord, CqTable, Recovery, RecoveryReport};
 use crate::stage::{Spare, Staged, MAX_STAGED};
-use crate::thread_priority::lower_current_thread;
+use crate::thread_priority::make_current_thread_idle;
 use crate::write_behind::{Slot, WriteBehind};
 
 /// Outcome of a put.
@@ -540,7 +540,9 @@ impl MessageStore {
                 std::thread::Builder::new()
                     .name("store-prefault".into())
                     .spawn(move || {
-                        lower_current_thread(i.cfg.background_nice);
+                        if i.cfg.background_idle {
+                            make_current_thread_idle();
+                        }
                         run_prefault(&i)
                     })?,
             );
@@ -551,7 +553,9 @@ impl MessageStore {
                 std::thread::Builder::new()
                     .name("store-index".into())
                     .spawn(move || {
-                        lower_current_thread(i.cfg.background_nice);
+                        if i.cfg.background_idle {
+                            make_current_thread_idle();
+                        }
                         i.index_loop()
                     })?,
             );

@@ -1,35 +1,34 @@
-//! The scheduling priority of the store's opportunistic threads.
+//! The scheduling class of the store's opportunistic threads.
 //!
 //! The index builder and the prefault thread do work nobody waits for: `query_by_key` catches
 //! the index up itself before it searches, and a page the prefault thread has not reached yet is
-//! faulted in by the put path. At the default priority, each time one of them wakes (thousands
-//! of times a second under load) the scheduler may preempt a connection worker or a producer on
-//! the same CPU to run it; on a two-CPU machine that stalls the send path while the other CPU
-//! idles. At a high nice value they still get every idle cycle, and the fair scheduler still gives
-//! them a small share when every CPU is busy, so they fall behind under overload but never stop.
+//! faulted in by the put path. They run under `SCHED_IDLE`, for two reasons measured on a
+//! two-CPU machine with the producer beside the broker (docs/broker.md, session 6):
+//! - at the default priority each of their wake-ups (thousands a second under load) could
+//!   preempt a connection worker or the producer on its CPU while the other CPU idled;
+//! - the scheduler places a woken thread on an idle CPU if it finds one, and a CPU running only
+//!   `SCHED_IDLE` threads counts as idle. At a mere high nice value the CPU running the index
+//!   builder counted as busy, so a producer woken by a send response was put on the broker
+//!   worker's CPU instead, and the two took turns on one CPU while the index builder had the other.
+//!
+//! `SCHED_IDLE` is not strict idle priority on Linux: such a thread still gets a small share of a
+//! CPU every busy thread wants, so it falls behind under overload but never stops.
 //!
 //! Threads that acknowledged data waits for (the committer, the flush and group-commit threads,
-//! the segment allocator) keep the process's priority.
+//! the segment allocator) keep the process's scheduling.
 //!
-//! Linux keeps a nice value per thread; raising it needs no privilege.
+//! Linux keeps the scheduling policy per thread; moving to `SCHED_IDLE` needs no privilege.
 
-/// Lowers the calling thread's priority to `nice` (1..=19); 0 leaves it alone. A refusal only
-/// costs throughput, so it is logged, not returned.
-pub(crate) fn lower_current_thread(nice: i32) {
-    if nice <= 0 {
-        return;
-    }
-    let nice = nice.min(19);
-    // SAFETY: gettid and setpriority only read their integer arguments.
-    let rc = unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, nice)
-    };
+/// Moves the calling thread to `SCHED_IDLE`. A refusal only costs throughput, so it is logged,
+/// not returned.
+pub(crate) fn make_current_thread_idle() {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: pid 0 is the calling thread; `param` outlives the call.
+    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
     if rc != 0 {
         tracing::debug!(
-            nice,
             error = %std::io::Error::last_os_error(),
-            "could not lower a store thread's priority"
+            "could not move a store thread to SCHED_IDLE"
         );
     }
 }
@@ -38,29 +37,25 @@ pub(crate) fn lower_current_thread(nice: i32) {
 mod tests {
     use super::*;
 
-    /// The calling thread's nice value.
-    fn my_nice() -> i32 {
-        // SAFETY: getpriority reads its integer arguments; who = 0 is the calling thread.
-        unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) }
+    /// The calling thread's scheduling policy.
+    fn my_policy() -> i32 {
+        // SAFETY: pid 0 is the calling thread.
+        unsafe { libc::sched_getscheduler(0) }
     }
 
     #[test]
-    fn lowers_only_the_calling_thread() {
-        let mine = my_nice();
-        if mine >= 7 {
-            eprintln!("the tests already run at nice {mine}: nothing to lower to 7");
-            return;
-        }
-        let low = std::thread::spawn(|| {
-            lower_current_thread(7);
-            let seven = my_nice();
-            // Out-of-range values are clamped, and 0 changes nothing.
-            lower_current_thread(40);
-            let clamped = my_nice();
-            lower_current_thread(0);
-            (seven, clamped, my_nice())
+    fn moves_only_the_calling_thread() {
+        let mine = my_policy();
+        assert_ne!(
+            mine,
+            libc::SCHED_IDLE,
+            "the test thread starts in the normal class"
+        );
+        let idle = std::thread::spawn(|| {
+            make_current_thread_idle();
+            my_policy()
         });
-        assert_eq!(low.join().unwrap(), (7, 19, 19));
-        assert_eq!(my_nice(), mine, "the spawning thread keeps its priority");
+        assert_eq!(idle.join().unwrap(), libc::SCHED_IDLE);
+        assert_eq!(my_policy(), mine, "the spawning thread keeps its class");
     }
 }
