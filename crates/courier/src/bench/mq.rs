@@ -163,10 +163,14 @@ struct Tally {
     errors: BTreeMap<String, u64>,
     ok: u64,
     attempted: u64,
+    /// When this worker's last send or pull completed: the run ends at the latest of these, so
+    /// joining the workers and merging their tallies stays off the clock.
+    finished: Option<Instant>,
 }
 
 impl Tally {
     fn merge(&mut self, other: Tally) {
+        self.finished = self.finished.max(other.finished);
         self.latencies_us.extend(other.latencies_us);
         for (k, v) in other.statuses {
             *self.statuses.entry(k).or_default() += v;
@@ -179,6 +183,17 @@ impl Tally {
     }
 
     /// Records one send of `msgs` messages.
+    /// Marks this worker done.
+    fn finish(mut self) -> Self {
+        self.finished = Some(Instant::now());
+        self
+    }
+
+    /// The run's length: from `start` to the last worker's last completion.
+    fn elapsed_since(&self, start: Instant) -> Duration {
+        self.finished.map_or_else(|| start.elapsed(), |f| f - start)
+    }
+
     fn record(&mut self, msgs: u64, took: Duration, outcome: Result<Option<SendStatus>, String>) {
         self.attempted += msgs;
         self.latencies_us.push(took.as_micros() as u64);
@@ -400,13 +415,13 @@ async fn produce(args: &MqBenchArgs) -> anyhow::Result<Summary> {
                 t.record(n, started.elapsed(), r);
                 bar.inc(n);
             }
-            t
+            t.finish()
         });
     }
     while let Some(t) = workers.join_next().await {
         tally.merge(t.context("a send task panicked")?);
     }
-    let elapsed = start.elapsed();
+    let elapsed = tally.elapsed_since(start);
     bar.finish_and_clear();
     producer.shutdown().await;
     Ok(summary(MqBench::Produce, mode, args, count, elapsed, tally))
@@ -518,7 +533,7 @@ async fn consume(args: &MqBenchArgs) -> anyhow::Result<Summary> {
     while let Some(t) = tasks.join_next().await {
         tally.merge(t.context("a pull task panicked")?);
     }
-    let elapsed = start.elapsed();
+    let elapsed = tally.elapsed_since(start);
     bar.finish_and_clear();
     pc.shutdown().await;
     let mut s = summary(
@@ -574,7 +589,7 @@ async fn drain_queue(
             }
         }
     }
-    t
+    t.finish()
 }
 
 /// The run's clock for e2e bodies: microseconds since `base`.
@@ -849,6 +864,24 @@ mod tests {
         assert_eq!(a.statuses.get("Oneway"), Some(&1));
         assert_eq!(a.errors.get("code_14"), Some(&32));
         assert_eq!(a.latencies_us.len(), 3);
+    }
+
+    #[test]
+    fn the_run_ends_at_the_last_workers_finish_not_at_the_merge() {
+        let start = Instant::now();
+        let early = Tally::default().finish();
+        std::thread::sleep(Duration::from_millis(20));
+        let late = Tally::default().finish();
+        let mut all = Tally::default();
+        all.merge(late);
+        all.merge(early);
+        let ran = all.elapsed_since(start);
+        // Merged 50 ms after the last finish: the run still ends at that finish.
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(all.elapsed_since(start), ran);
+        assert!(ran >= Duration::from_millis(20) && ran < start.elapsed());
+        // No worker finished (nothing ran): the clock runs up to now.
+        assert!(Tally::default().elapsed_since(start) >= start.elapsed() - Duration::from_millis(1));
     }
 
     #[test]
