@@ -182,7 +182,6 @@ impl Tally {
         self.attempted += other.attempted;
     }
 
-    /// Records one send of `msgs` messages.
     /// Marks this worker done.
     fn finish(mut self) -> Self {
         self.finished = Some(Instant::now());
@@ -194,6 +193,7 @@ impl Tally {
         self.finished.map_or_else(|| start.elapsed(), |f| f - start)
     }
 
+    /// Records one send of `msgs` messages.
     fn record(&mut self, msgs: u64, took: Duration, outcome: Result<Option<SendStatus>, String>) {
         self.attempted += msgs;
         self.latencies_us.push(took.as_micros() as u64);
@@ -881,7 +881,9 @@ mod tests {
         assert_eq!(all.elapsed_since(start), ran);
         assert!(ran >= Duration::from_millis(20) && ran < start.elapsed());
         // No worker finished (nothing ran): the clock runs up to now.
-        assert!(Tally::default().elapsed_since(start) >= start.elapsed() - Duration::from_millis(1));
+        assert!(
+            Tally::default().elapsed_since(start) >= start.elapsed() - Duration::from_millis(1)
+        );
     }
 
     #[test]
