@@ -68,10 +68,6 @@ pub struct BrokerConfig {
     /// `writeBufferSize` (Courier): bytes of that write-behind buffer (default 64 MiB, at least
     /// four 4 MiB chunks). Resident memory.
     pub write_buffer_size: u64,
-    /// `backgroundIdle` (Courier): run the store's index builder and prefault thread under
-    /// SCHED_IDLE, so they use idle CPU instead of competing with request handling (default
-    /// true). `false` when those threads must keep up on a machine kept busy by other work.
-    pub background_idle: bool,
     /// `mappedFileSizeConsumeQueue`: ConsumeQueue file size in bytes, a multiple of 20 (default 6,000,000).
     pub mapped_file_size_consume_queue: u64,
     /// `flushIntervalCommitLog`: async flush period in ms (default 500).
@@ -153,7 +149,6 @@ impl Default for BrokerConfig {
             mapped_file_size_commit_log: 1024 * 1024 * 1024,
             direct_write: true,
             write_buffer_size: 64 << 20,
-            background_idle: true,
             mapped_file_size_consume_queue: 300_000 * 20,
             flush_interval_commit_log: 500,
             flush_commit_log_least_pages: 4,
@@ -335,7 +330,6 @@ impl BrokerConfig {
         store.message_index_enable = self.message_index_enable;
         store.direct_write = self.direct_write;
         store.write_buffer_bytes = self.write_buffer_size;
-        store.background_idle = self.background_idle;
         store.store_host = self.broker_addr();
         store
     }
@@ -405,13 +399,6 @@ mod tests {
         let s = c.store_config();
         assert!(!s.direct_write && !s.uses_write_behind());
         assert_eq!(s.write_buffer_bytes, 32 << 20);
-    }
-
-    #[test]
-    fn background_idle_key_reaches_the_store() {
-        assert!(BrokerConfig::default().store_config().background_idle);
-        let c = BrokerConfig::from_toml_str("backgroundIdle = false").unwrap();
-        assert!(!c.store_config().background_idle);
     }
 
     #[test]

@@ -79,11 +79,6 @@ pub struct StoreConfig {
     /// Bytes of the write-behind ring (`direct_write`), in 4 MiB chunks, at least 4 chunks.
     /// Resident memory; also how far the put path may run ahead of the disk. Default 64 MiB.
     pub write_buffer_bytes: u64,
-    /// Run the index builder and the prefault thread under `SCHED_IDLE`: nobody waits for their
-    /// work, so they take idle CPU instead of preempting the request path, and the CPU they run
-    /// on still counts as idle when the scheduler places a woken worker or producer. They still
-    /// progress when every CPU is busy, just slowly. Default true (Courier; `thread_priority.rs`).
-    pub background_idle: bool,
 }
 
 impl StoreConfig {
@@ -112,7 +107,6 @@ impl StoreConfig {
             prefault_window: 16 << 20,
             direct_write: false,
             write_buffer_bytes: 64 << 20,
-            background_idle: true,
         }
     }
 

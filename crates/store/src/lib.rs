@@ -19,7 +19,6 @@ mod stage;
 mod store;
 #[cfg(test)]
 mod test_util;
-mod thread_priority;
 mod verify;
 mod write_behind;
 

@@ -52,7 +52,6 @@ use crate::message::{
 use crate::prefault::{run_prefault, PrefaultStats, ZeroFence};
 use crate::recovery::{CorruptRecord, CqTable, Recovery, RecoveryReport};
 use crate::stage::{Spare, Staged, MAX_STAGED};
-use crate::thread_priority::make_current_thread_idle;
 use crate::write_behind::{Slot, WriteBehind};
 
 /// Outcome of a put.
@@ -539,12 +538,7 @@ impl MessageStore {
             th.push(
                 std::thread::Builder::new()
                     .name("store-prefault".into())
-                    .spawn(move || {
-                        if i.cfg.background_idle {
-                            make_current_thread_idle();
-                        }
-                        run_prefault(&i)
-                    })?,
+                    .spawn(move || run_prefault(&i))?,
             );
         }
         if self.inner.index.is_some() {
@@ -552,12 +546,7 @@ impl MessageStore {
             th.push(
                 std::thread::Builder::new()
                     .name("store-index".into())
-                    .spawn(move || {
-                        if i.cfg.background_idle {
-                            make_current_thread_idle();
-                        }
-                        i.index_loop()
-                    })?,
+                    .spawn(move || i.index_loop())?,
             );
         }
         Ok(())
