@@ -257,17 +257,22 @@ mod tests {
         crate::test_util::msg("PF", queue, seq, len)
     }
 
-    /// Waits (bounded) for the prefault thread to report work; the bound is a hang guard, not a
-    /// speed assertion.
-    fn wait_prefaulted(store: &MessageStore, at_least: u64) -> u64 {
+    /// Reads a figure the store's threads advance until it reaches `at_least` or 20 s pass, and
+    /// returns its last value; the bound is a hang guard, not a speed assertion.
+    fn wait_for(at_least: u64, read: impl Fn() -> u64) -> u64 {
         let t0 = Instant::now();
         loop {
-            let b = store.prefault_stats().bytes;
-            if b >= at_least || t0.elapsed() > Duration::from_secs(20) {
-                return b;
+            let v = read();
+            if v >= at_least || t0.elapsed() > Duration::from_secs(20) {
+                return v;
             }
             std::thread::sleep(Duration::from_millis(2));
         }
+    }
+
+    /// CommitLog bytes the prefault thread has done, once at least `at_least` (bounded wait).
+    fn wait_prefaulted(store: &MessageStore, at_least: u64) -> u64 {
+        wait_for(at_least, || store.prefault_stats().bytes)
     }
 
     #[test]
@@ -313,12 +318,7 @@ mod tests {
             c.cq_entries_per_file = 100_000;
             let store = MessageStore::open(c).unwrap();
             if direct {
-                let t0 = Instant::now();
-                while store.write_behind_stats().unwrap().chunks < 4
-                    && t0.elapsed() < Duration::from_secs(20)
-                {
-                    std::thread::sleep(Duration::from_millis(2));
-                }
+                wait_for(4, || store.write_behind_stats().unwrap().chunks);
                 // 16 MiB of 4 MiB chunks, made before the first put.
                 assert_eq!(store.write_behind_stats().unwrap().chunks, 4);
             }
@@ -328,13 +328,8 @@ mod tests {
                     assert_eq!(store.put(m).await.status, PutStatus::PutOk);
                 }
             });
-            let t0 = Instant::now();
             let want = 2 * crate::consume_queue::PREFAULT_AHEAD;
-            while store.prefault_stats().queue_bytes < want
-                && t0.elapsed() < Duration::from_secs(20)
-            {
-                std::thread::sleep(Duration::from_millis(2));
-            }
+            wait_for(want, || store.prefault_stats().queue_bytes);
             // Two queues, each faulted a window ahead of its ten entries.
             assert_eq!(
                 store.prefault_stats().queue_bytes,
