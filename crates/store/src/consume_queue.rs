@@ -508,30 +508,29 @@ mod tests {
     fn writer_writes_a_run_across_files_and_refuses_missing_ones() {
         let dir = tempfile::tempdir().unwrap();
         let cq = ConsumeQueue::open(dir.path(), "W", 0, 4).unwrap();
-        let e = entry;
         cq.ensure_capacity(0, 10).unwrap();
         {
             let mut w = cq.writer();
             for i in 0..10 {
-                assert!(w.write_entry(i, e(i)), "entry {i}");
+                assert!(w.write_entry(i, entry(i)), "entry {i}");
             }
             // Offset 12 is in a file ensure_capacity did not create.
-            assert!(!w.write_entry(12, e(12)));
+            assert!(!w.write_entry(12, entry(12)));
             // Going back to an earlier file still finds it.
-            assert!(w.write_entry(1, e(1)));
+            assert!(w.write_entry(1, entry(1)));
         }
         cq.publish(10);
         for i in 0..10 {
-            assert_eq!(cq.entry(i), Some(e(i)));
+            assert_eq!(cq.entry(i), Some(entry(i)));
         }
-        assert!(!cq.write_entry(12, e(12)));
-        assert!(cq.write_entry(9, e(9)));
+        assert!(!cq.write_entry(12, entry(12)));
+        assert!(cq.write_entry(9, entry(9)));
         // Retention drops the oldest file; the writer still finds the rest by position.
         assert_eq!(cq.advance_min(40), 1);
         let mut w = cq.writer();
-        assert!(!w.write_entry(2, e(2)));
-        assert!(w.write_entry(5, e(5)));
-        assert!(w.write_entry(9, e(9)));
+        assert!(!w.write_entry(2, entry(2)));
+        assert!(w.write_entry(5, entry(5)));
+        assert!(w.write_entry(9, entry(9)));
     }
 
     /// Whether each page of `[off, off+len)` of the queue's files is mapped in this process
@@ -561,16 +560,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         // 1 MiB files (52,428 entries), so the window lies inside the first file.
         let cq = ConsumeQueue::open(dir.path(), "P", 0, 52_428).unwrap();
-        let e = |i: i64| CqEntry {
-            phys: i,
-            size: 9,
-            tags_code: 0,
-        };
         cq.ensure_capacity(0, 100).unwrap();
         {
             let mut w = cq.writer();
             for i in 0..100 {
-                assert!(w.write_entry(i, e(i)));
+                assert!(w.write_entry(i, entry(i)));
             }
         }
         cq.set_next(100);
@@ -606,20 +600,20 @@ mod tests {
     fn a_run_is_written_across_files_and_stops_at_a_missing_one() {
         let dir = tempfile::tempdir().unwrap();
         let cq = ConsumeQueue::open(dir.path(), "R", 0, 4).unwrap();
-        let e = entry;
-        let run =
-            |from: i64, to: i64| -> Vec<u8> { (from..to).flat_map(|i| e(i).encode()).collect() };
+        let run = |from: i64, to: i64| -> Vec<u8> {
+            (from..to).flat_map(|i| entry(i).encode()).collect()
+        };
         cq.ensure_capacity(0, 10).unwrap();
         // Offsets 2..10 span the second half of file 0, all of file 1 and half of file 2.
         assert!(cq.writer().write_run(2, &run(2, 10)));
         assert!(cq.writer().write_run(0, &run(0, 2)));
         cq.publish(10);
         for i in 0..10 {
-            assert_eq!(cq.entry(i), Some(e(i)), "entry {i}");
+            assert_eq!(cq.entry(i), Some(entry(i)), "entry {i}");
         }
         // File 3 (offsets 12..16) does not exist: entries before it are written, then it stops.
         assert!(!cq.writer().write_run(10, &run(10, 14)));
-        assert_eq!(cq.raw_entry(11), Some(e(11)));
+        assert_eq!(cq.raw_entry(11), Some(entry(11)));
         assert_eq!(cq.raw_entry(12), None);
     }
 
