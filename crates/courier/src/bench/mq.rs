@@ -839,15 +839,25 @@ mod tests {
             "4242 (courier (x) y) S 1 4242 4242 0 -1 4194560 2719 0 0 0 173 41 0 0 20 0 9 0 1234 0";
         assert_eq!(parse_stat_ticks(stat), Some(214));
         assert_eq!(parse_stat_ticks("4242 (courier) S 1"), None);
-        // This very process: readable and not going backwards.
+        // This very process: readable, not going backwards, and equal to what getrusage says
+        // (to the clock tick, 10 ms here) after 200 ms of CPU, which a wrong pair of fields
+        // would not be.
         let me = std::process::id() as i32;
         let a = proc_cpu_us(me).unwrap();
+        let start = own_cpu_us();
         let mut x = 0u64;
-        for i in 0..5_000_000u64 {
-            x = x.wrapping_add(i * i);
+        while own_cpu_us() < start + 200_000 {
+            for i in 0..100_000u64 {
+                x = x.wrapping_add(i * i);
+            }
         }
         std::hint::black_box(x);
-        assert!(proc_cpu_us(me).unwrap() >= a);
+        let (via_proc, via_rusage) = (proc_cpu_us(me).unwrap(), own_cpu_us());
+        assert!(via_proc >= a);
+        assert!(
+            via_proc.abs_diff(via_rusage) <= 50_000,
+            "/proc says {via_proc} us, getrusage {via_rusage} us"
+        );
     }
 
     #[test]
