@@ -121,7 +121,7 @@ async fn dev_serves_clients_and_keeper_then_shuts_down_cleanly() {
             "{metrics}"
         );
         assert!(
-            metrics.contains("courier_broker_commitlog_direct_writes_total{"),
+            metrics.contains("courier_broker_commitlog_buffer_writes_total{"),
             "{metrics}"
         );
         assert!(metrics.contains("courier_keeper_znode_count "), "{metrics}");

@@ -154,12 +154,12 @@ fn broker(out: &mut String, ctx: &BrokerContext) {
     if let Some(w) = ctx.store.write_behind_stats() {
         let counters = [
             (
-                "courier_broker_commitlog_direct_writes_total",
+                "courier_broker_commitlog_buffer_writes_total",
                 "Writes of the write-behind buffer (O_DIRECT, or plain where the filesystem refuses it).",
                 w.direct_writes + w.buffered_writes,
             ),
             (
-                "courier_broker_commitlog_direct_write_bytes_total",
+                "courier_broker_commitlog_buffer_write_bytes_total",
                 "Bytes written by those writes (with the zero padding of partial blocks).",
                 w.written_bytes,
             ),
