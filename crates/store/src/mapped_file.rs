@@ -231,6 +231,13 @@ impl MappedFile {
         }
     }
 
+    /// Turns off fault readaround for this mapping (`MADV_RANDOM`); see `consume_queue.rs` for
+    /// why ConsumeQueue files want it. Advice only: no byte changes, and a failure costs nothing
+    /// but the readaround it meant to avoid.
+    pub fn advise_random(&self) -> io::Result<()> {
+        self.map.advise(memmap2::Advice::Random)
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
