@@ -22,7 +22,7 @@
 //! Every queue file is mapped `MADV_RANDOM` (no fault readaround). A fault in a file nobody has
 //! read makes the kernel read around it up to `read_ahead_kb` (8 MiB on this project's VM) and
 //! zero-fill all of that from the fallocated extents: the put path's first write to each new file,
-//! which it makes itself, stalled the broker's worker 2.2–2.7 ms (8 such stalls in a 960k-message
+//! which it makes itself, stalled the broker's worker 2.2–3.0 ms (8 such stalls in a 960k-message
 //! run over 8 queues; docs/store.md §6). Without readaround that write faults in only its own
 //! pages. Readers lose little: a pull reads a few entries, and 4 KiB holds 204 of them.
 
