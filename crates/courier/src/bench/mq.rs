@@ -145,6 +145,11 @@ struct CpuFigures {
     /// The `--broker-pid` process (/proc/PID/stat utime + stime, in clock ticks).
     #[serde(skip_serializing_if = "Option::is_none")]
     broker_us_per_msg: Option<f64>,
+    /// Share of the whole machine's CPU time that was idle (idle + iowait in /proc/stat) over
+    /// the run. With bench and broker on one box, a run with idle CPU left was held back by
+    /// latency between the two (each waiting for the other), not by a full machine.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    machine_idle_pct: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -258,7 +263,11 @@ pub fn run(
         anyhow::bail!("--size is over the 4 MiB message limit; use a smaller size");
     }
     let sampler = args.broker_pid.map(RssSampler::start).transpose()?;
-    let cpu0 = (own_cpu_us(), args.broker_pid.and_then(proc_cpu_us));
+    let cpu0 = (
+        own_cpu_us(),
+        args.broker_pid.and_then(proc_cpu_us),
+        machine_ticks(),
+    );
     let summary = runtime.block_on(async {
         match which {
             MqBench::Produce => produce(&args).await,
@@ -267,13 +276,18 @@ pub fn run(
         }
     });
     let rss = sampler.map(RssSampler::stop);
-    let cpu1 = (own_cpu_us(), args.broker_pid.and_then(proc_cpu_us));
+    let cpu1 = (
+        own_cpu_us(),
+        args.broker_pid.and_then(proc_cpu_us),
+        machine_ticks(),
+    );
     let mut summary = summary?;
     summary.broker_rss = rss;
     let per_msg = |a: u64, b: u64| (b.saturating_sub(a)) as f64 / summary.ok.max(1) as f64;
     summary.cpu = Some(CpuFigures {
         client_us_per_msg: per_msg(cpu0.0, cpu1.0),
         broker_us_per_msg: cpu0.1.zip(cpu1.1).map(|(a, b)| per_msg(a, b)),
+        machine_idle_pct: cpu0.2.zip(cpu1.2).and_then(|(a, b)| idle_pct(a, b)),
     });
     summary.load_avg = load_avg();
     if !args.json_only {
@@ -315,6 +329,9 @@ fn human_line(s: &Summary) -> String {
         ));
         if let Some(b) = c.broker_us_per_msg {
             line.push_str(&format!(", broker {b:.2} us"));
+        }
+        if let Some(idle) = c.machine_idle_pct {
+            line.push_str(&format!("; machine CPU idle {idle:.0} %"));
         }
     }
     line
@@ -815,6 +832,40 @@ fn parse_stat_ticks(stat: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
+/// The whole machine's CPU time so far as (busy, idle) clock ticks, from /proc/stat.
+fn machine_ticks() -> Option<MachineTicks> {
+    parse_machine_ticks(&std::fs::read_to_string("/proc/stat").ok()?)
+}
+
+/// (busy, idle) clock ticks of all CPUs together.
+type MachineTicks = (u64, u64);
+
+/// The aggregate `cpu` line of /proc/stat: user nice system idle iowait irq softirq steal guest
+/// guest_nice. Idle is idle + iowait (a CPU waiting for I/O runs nothing); busy is the rest up to
+/// steal. Guest time is already counted in user and nice, so it is left out.
+fn parse_machine_ticks(stat: &str) -> Option<MachineTicks> {
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .map(|f| f.parse().ok())
+        .collect::<Option<_>>()?;
+    if v.len() < 5 {
+        return None;
+    }
+    let at = |i: usize| v.get(i).copied().unwrap_or(0);
+    Some((at(0) + at(1) + at(2) + at(5) + at(6) + at(7), at(3) + at(4)))
+}
+
+/// Percent of the machine's CPU time between two readings that was idle; None when no tick
+/// passed (a run shorter than a clock tick says nothing).
+fn idle_pct(before: MachineTicks, after: MachineTicks) -> Option<f64> {
+    let busy = after.0.saturating_sub(before.0);
+    let idle = after.1.saturating_sub(before.1);
+    (busy + idle > 0).then(|| 100.0 * idle as f64 / (busy + idle) as f64)
+}
+
 fn load_avg() -> Option<[f64; 3]> {
     let s = std::fs::read_to_string("/proc/loadavg").ok()?;
     let mut it = s.split_whitespace().map(|v| v.parse::<f64>().ok());
@@ -824,6 +875,30 @@ fn load_avg() -> Option<[f64; 3]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn machine_ticks_split_busy_from_idle_and_iowait_without_guest_time() {
+        let stat = "cpu  10 20 30 40 50 60 70 80 90 100\ncpu0 1 2 3 4 5 6 7 8 9 10\nintr 5\n";
+        // busy = user 10 + nice 20 + system 30 + irq 60 + softirq 70 + steal 80; idle = 40 + 50.
+        assert_eq!(parse_machine_ticks(stat), Some((270, 90)));
+        // Old kernels print fewer columns; what is there still counts.
+        assert_eq!(parse_machine_ticks("cpu  1 2 3 4 5\n"), Some((6, 9)));
+        assert_eq!(parse_machine_ticks("cpu0 1 2 3 4 5\n"), None);
+        assert_eq!(parse_machine_ticks("cpu  1 x 3 4 5\n"), None);
+        assert_eq!(idle_pct((270, 90), (300, 120)), Some(50.0));
+        assert_eq!(idle_pct((270, 90), (270, 90)), None);
+    }
+
+    #[test]
+    fn machine_ticks_of_this_machine_advance_with_time() {
+        let a = machine_ticks().expect("/proc/stat is readable");
+        std::thread::sleep(Duration::from_millis(300));
+        let b = machine_ticks().unwrap();
+        // 300 ms of wall time is at least 300 ms of CPU time (busy or idle) on every CPU; at
+        // 100 ticks a second, well over 10 ticks in all.
+        assert!(b.0 + b.1 >= a.0 + a.1 + 10, "{a:?} -> {b:?}");
+        assert!(idle_pct(a, b).is_some_and(|p| (0.0..=100.0).contains(&p)));
+    }
 
     #[test]
     fn anon_rss_excludes_mapped_files() {
