@@ -42,7 +42,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::io;
 use std::ptr::NonNull;
 use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::thread::Thread;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -197,8 +198,13 @@ pub(crate) struct WriteBehind {
     /// fresh memory in.
     pool: Mutex<Vec<Arc<Chunk>>>,
     sleep: AtomicU8,
+    /// The committer thread, set when it starts. It sleeps with `park_timeout` and is woken
+    /// with `unpark`, which takes no lock: the put path wakes it under the put lock, and a
+    /// mutex shared with the committer there made the worker spin, `sched_yield` and give up
+    /// its CPU while holding the put lock whenever the committer held it (docs/store.md §6).
+    /// An `unpark` that comes before the `park` is kept as a token, so no wake-up is lost.
+    committer: OnceLock<Thread>,
     signal: Mutex<Signal>,
-    wake_committer: Condvar,
     room: Condvar,
     /// Set once an `O_DIRECT` open or write was refused: later writes use plain `pwrite`.
     buffered: AtomicBool,
@@ -244,8 +250,8 @@ impl WriteBehind {
             seals: Mutex::new(BTreeMap::new()),
             pool: Mutex::new(Vec::new()),
             sleep: AtomicU8::new(BUSY),
+            committer: OnceLock::new(),
             signal: Mutex::new(Signal::default()),
-            wake_committer: Condvar::new(),
             room: Condvar::new(),
             buffered: AtomicBool::new(false),
             failing: AtomicBool::new(false),
@@ -447,7 +453,7 @@ impl WriteBehind {
         self.stats.lock().waits_for_room += 1;
         let mut sig = self.signal.lock();
         sig.urgent = true;
-        self.wake_committer.notify_one();
+        self.wake();
         while self.committed() < want {
             if sig.stop || self.room.wait_until(&mut sig, deadline).timed_out() {
                 return self.committed() >= want;
@@ -486,8 +492,15 @@ impl WriteBehind {
         fence(Ordering::SeqCst);
         let s = self.sleep.load(Ordering::Relaxed);
         if s == IDLE || (s == LINGER && end.saturating_sub(self.committed()) >= COMMIT_BATCH) {
-            let _g = self.signal.lock();
-            self.wake_committer.notify_one();
+            self.wake();
+        }
+    }
+
+    /// Wakes the committer (lock-free; see `committer`). Before the thread has started there
+    /// is nobody to wake: it looks for work before its first sleep.
+    fn wake(&self) {
+        if let Some(t) = self.committer.get() {
+            t.unpark();
         }
     }
 
@@ -657,28 +670,36 @@ impl WriteBehind {
     /// The committer thread: writes what the put path published, in batches of at least
     /// `COMMIT_BATCH` or every `COMMIT_LINGER`; on stop, writes everything and returns.
     pub fn run(&self, max_phys: impl Fn() -> u64) {
+        let _ = self.committer.set(std::thread::current());
         let mut last_tail = Instant::now();
         loop {
             let stopping;
             let with_tail;
+            let (stop, urgent) = {
+                let sig = self.signal.lock();
+                (sig.stop, sig.urgent)
+            };
+            if !stop && !urgent {
+                // Whoever publishes stores the new end, then (SeqCst fence) reads `sleep`; here
+                // `sleep` is stored, then (SeqCst fence) the end is read again. So either the
+                // publisher sees IDLE / LINGER and unparks, or this re-check sees its bytes.
+                let pending = max_phys().saturating_sub(self.committed());
+                if pending == 0 {
+                    self.sleep.store(IDLE, Ordering::Relaxed);
+                    fence(Ordering::SeqCst);
+                    if max_phys() <= self.committed() {
+                        std::thread::park_timeout(IDLE_WAIT);
+                    }
+                } else if pending < COMMIT_BATCH {
+                    self.sleep.store(LINGER, Ordering::Relaxed);
+                    fence(Ordering::SeqCst);
+                    std::thread::park_timeout(COMMIT_LINGER);
+                }
+                self.sleep.store(BUSY, Ordering::Relaxed);
+            }
             {
                 let mut sig = self.signal.lock();
                 stopping = sig.stop;
-                if !stopping && !sig.urgent {
-                    let pending = max_phys().saturating_sub(self.committed());
-                    if pending == 0 {
-                        self.sleep.store(IDLE, Ordering::Relaxed);
-                        fence(Ordering::SeqCst);
-                        if max_phys() <= self.committed() {
-                            self.wake_committer.wait_for(&mut sig, IDLE_WAIT);
-                        }
-                    } else if pending < COMMIT_BATCH {
-                        self.sleep.store(LINGER, Ordering::Relaxed);
-                        fence(Ordering::SeqCst);
-                        self.wake_committer.wait_for(&mut sig, COMMIT_LINGER);
-                    }
-                    self.sleep.store(BUSY, Ordering::Relaxed);
-                }
                 // Decided after the wait: woken by a full batch means busy (the tail can wait),
                 // a linger that ran out means quiet (write it all).
                 let pending = max_phys().saturating_sub(self.committed());
@@ -708,7 +729,7 @@ impl WriteBehind {
     pub fn stop(&self) {
         let mut sig = self.signal.lock();
         sig.stop = true;
-        self.wake_committer.notify_all();
+        self.wake();
         self.room.notify_all();
     }
 }
@@ -814,6 +835,50 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(60);
         while store.test_inner().index_lag() > 0 {
             assert!(Instant::now() < deadline, "index thread stuck");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// The put path wakes an idle committer without taking the lock the committer sleeps and
+    /// decides under: with that lock held elsewhere (here by the test, in the broker by a
+    /// committer that was preempted holding it), puts still complete, and the committer still
+    /// wakes and writes them.
+    #[test]
+    fn puts_wake_the_committer_without_its_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(MessageStore::open(config(dir.path())).unwrap());
+        let runtime = rt();
+        runtime.block_on(put_range(&store, 0, 10));
+        let wb = store.test_inner().cl.wb.as_ref().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while wb.committed() < store.test_inner().cl.max_phys()
+            || wb.sleep.load(std::sync::atomic::Ordering::Relaxed) != super::IDLE
+        {
+            assert!(Instant::now() < deadline, "the committer never went idle");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let held = wb.signal.lock();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let putter = {
+            let store = std::sync::Arc::clone(&store);
+            std::thread::spawn(move || {
+                let r = rt().block_on(store.put(msg(0, 10, 300)));
+                tx.send(r.status).unwrap();
+            })
+        };
+        // A put that waited for the lock would still be waiting when this gives up.
+        let status = rx.recv_timeout(Duration::from_secs(10));
+        drop(held);
+        putter.join().unwrap();
+        assert_eq!(
+            status,
+            Ok(PutStatus::PutOk),
+            "the put waited for the committer's lock"
+        );
+        let end = store.test_inner().cl.max_phys();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while wb.committed() < end {
+            assert!(Instant::now() < deadline, "the committer was not woken");
             std::thread::sleep(Duration::from_millis(5));
         }
     }
