@@ -1270,9 +1270,6 @@ impl Inner {
                 q.set_next(qoff);
                 q.publish(qoff);
             }
-            if let Some(wb) = wb {
-                wb.published(wrote);
-            }
         }
         if let Some(q) = &cq {
             if self.cfg.prefault_window > 0 && q.wants_prefault(qoff) {
@@ -1281,6 +1278,13 @@ impl Inner {
         }
         st.wrote = wrote;
         st.last_record_start = last_start;
+        drop(guard);
+        // Woken after the put lock is released, as RocketMQ wakes its flush service after
+        // `putMessageLock.unlock()`: the committer often wakes on this CPU and preempts the
+        // waker, which must not happen while other appenders wait for the lock.
+        if let (Some(wb), false) = (wb, staged) {
+            wb.published(wrote);
+        }
         Outcome::Done {
             phys: first_phys,
             queue_offset: first_q,
