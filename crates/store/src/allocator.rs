@@ -10,6 +10,12 @@
 //! Invariants: at most one creation is in flight and the same start offset is never created twice
 //! while a mapping of it may be live; a finished result (segment or error) waits in `ready` until
 //! the put path takes it; an error is handed to exactly one put and the next request retries.
+//! Handed-out starts only grow (`handed`): a request for a start at or below the last one handed
+//! out is ignored. Such a request comes from an appender that found no segment, then waited
+//! while another appender took it. Creating it again would rename a zero file over a live
+//! segment (the writers keep writing into the unlinked inode), and then, as a stale spare,
+//! delete it and the next segment as well: a crash test once found two segments missing from
+//! the middle of the log (on a multi-threaded runtime, where appenders run in parallel).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -26,6 +32,8 @@ struct State {
     ready: Option<(u64, Result<Arc<MappedFile>, String>)>,
     waiters: Vec<oneshot::Sender<()>>,
     stop: bool,
+    /// The newest start `take` handed out (module invariants).
+    handed: Option<u64>,
 }
 
 pub(crate) struct Allocator {
@@ -59,6 +67,9 @@ impl Allocator {
     }
 
     fn want(&self, s: &mut State, start: u64) {
+        if s.handed.is_some_and(|h| start <= h) {
+            return;
+        }
         if s.in_progress != Some(start) {
             s.wanted = Some(start);
             self.cv.notify_one();
@@ -70,6 +81,7 @@ impl Allocator {
         let mut s = self.state.lock();
         match s.ready.take() {
             Some((st, Ok(seg))) if st == start => {
+                s.handed = Some(start);
                 self.want(&mut s, start + self.file_size);
                 Take::Ready(seg)
             }
@@ -89,7 +101,9 @@ impl Allocator {
     pub fn wait_ready(&self, start: u64) -> oneshot::Receiver<()> {
         let (tx, rx) = oneshot::channel();
         let mut s = self.state.lock();
-        if s.stop || matches!(&s.ready, Some((st, _)) if *st == start) {
+        // Already handed out: the caller retries and finds the log past it.
+        let taken = s.handed.is_some_and(|h| start <= h);
+        if s.stop || taken || matches!(&s.ready, Some((st, _)) if *st == start) {
             let _ = tx.send(());
         } else {
             s.waiters.push(tx);
@@ -168,5 +182,77 @@ impl Allocator {
                 let _ = w.send(());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::MetadataExt;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    const FS: u64 = 64 << 10;
+
+    /// Waits until the allocator has nothing wanted or in progress.
+    fn settle(a: &Allocator) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            {
+                let s = a.state.lock();
+                if s.wanted.is_none() && s.in_progress.is_none() {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "the allocator never settled");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    fn take_ready(a: &Allocator, start: u64) -> Arc<MappedFile> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match a.take(start) {
+                Take::Ready(seg) => return seg,
+                Take::Failed(e) => panic!("creating {start} failed: {e}"),
+                Take::NotReady => {
+                    assert!(Instant::now() < deadline, "{start} never became ready");
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            }
+        }
+    }
+
+    /// An appender that asks for a segment another appender has already taken (it found none,
+    /// then waited while the other one switched to it) must not get it created again: that
+    /// renamed a zero file over the live segment and then deleted it and the next spare.
+    #[test]
+    fn a_start_already_handed_out_is_never_created_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Arc::new(Allocator::new(dir.path().to_path_buf(), FS, false, 0));
+        let runner = {
+            let a = Arc::clone(&a);
+            std::thread::spawn(move || a.run())
+        };
+        a.prefetch(0);
+        let seg0 = take_ready(&a, 0);
+        let inode = std::fs::metadata(seg0.path()).unwrap().ino();
+        // The late appender's request for segment 0 completes at once and wants nothing.
+        let mut late = a.wait_ready(0);
+        settle(&a);
+        assert_eq!(
+            std::fs::metadata(seg0.path()).unwrap().ino(),
+            inode,
+            "the live segment was replaced"
+        );
+        assert!(
+            late.try_recv().is_ok(),
+            "a handed-out start is reported ready"
+        );
+        let seg1 = take_ready(&a, FS);
+        assert_eq!(seg1.start(), FS);
+        assert!(seg0.path().exists() && seg1.path().exists());
+        a.stop();
+        runner.join().unwrap();
     }
 }

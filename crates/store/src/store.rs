@@ -172,6 +172,10 @@ pub(crate) struct PutState {
     cq_run: Vec<u8>,
     /// The newest write-behind slot (direct writes).
     wb_cur: Option<Slot>,
+    /// A segment taken from the allocator that the put path could not switch to (sealing the
+    /// current one failed): the next attempt uses it. The allocator never hands a start out
+    /// twice (`allocator.rs`), so it must not be dropped.
+    next_seg: Option<Arc<MappedFile>>,
 }
 
 /// A put buffer grown past this by a large batch is released instead of kept.
@@ -455,6 +459,7 @@ impl MessageStore {
                 buf: Vec::new(),
                 cq_run: Vec::new(),
                 wb_cur: None,
+                next_seg: None,
             }),
             drain_lock: Mutex::new(Spare::default()),
             cqs: RwLock::new(cqs),
@@ -1103,11 +1108,16 @@ impl Inner {
                     return Outcome::NeedDrain;
                 }
                 let next = st.cur.as_ref().map(|s| s.end()).unwrap_or(st.wrote);
-                match self.alloc.take(next) {
+                let took = match st.next_seg.take() {
+                    Some(seg) if seg.start() == next => Take::Ready(seg),
+                    _ => self.alloc.take(next),
+                };
+                match took {
                     Take::Ready(seg) => {
                         if let Some(old) = st.cur.clone() {
                             if let Err(e) = self.seal_segment(st, &old, wb, patience) {
-                                // Not switching: the spare is dropped and created again.
+                                // Not switching yet: keep the segment for the next attempt.
+                                st.next_seg = Some(seg);
                                 return e;
                             }
                         }
