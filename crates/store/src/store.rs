@@ -622,7 +622,15 @@ impl MessageStore {
             );
         }
         let (phys, queue_offset, ts, end, cq, staged) = loop {
-            match inner.try_append(recs, total) {
+            let outcome = inner.try_append(recs, total);
+            // Whatever the outcome (a segment switch publishes too), the committer learns of new
+            // bytes here, after the put lock is released, as RocketMQ wakes its flush service
+            // after `putMessageLock.unlock()`: the woken committer often lands on this CPU and
+            // preempts the waker, which must not happen while other appenders wait for the lock.
+            if let Some(wb) = &inner.cl.wb {
+                wb.published(inner.cl.max_phys());
+            }
+            match outcome {
                 Outcome::Done {
                     phys,
                     queue_offset,
@@ -1125,9 +1133,6 @@ impl Inner {
                         st.cur = Some(Arc::clone(&seg));
                         st.wrote = next;
                         self.cl.publish(next);
-                        if let Some(wb) = wb {
-                            wb.published(next);
-                        }
                         seg
                     }
                     Take::NotReady => return Outcome::NeedSegment(next),
@@ -1288,13 +1293,6 @@ impl Inner {
         }
         st.wrote = wrote;
         st.last_record_start = last_start;
-        drop(guard);
-        // Woken after the put lock is released, as RocketMQ wakes its flush service after
-        // `putMessageLock.unlock()`: the committer often wakes on this CPU and preempts the
-        // waker, which must not happen while other appenders wait for the lock.
-        if let (Some(wb), false) = (wb, staged) {
-            wb.published(wrote);
-        }
         Outcome::Done {
             phys: first_phys,
             queue_offset: first_q,

@@ -199,9 +199,9 @@ pub(crate) struct WriteBehind {
     pool: Mutex<Vec<Arc<Chunk>>>,
     sleep: AtomicU8,
     /// The committer thread, set when it starts. It sleeps with `park_timeout` and is woken
-    /// with `unpark`, which takes no lock: the put path wakes it under the put lock, and a
-    /// mutex shared with the committer there made the worker spin, `sched_yield` and give up
-    /// its CPU while holding the put lock whenever the committer held it (docs/store.md §6).
+    /// with `unpark`, which takes no lock: the put path wakes it on every put, and a mutex
+    /// shared with the committer there (then under the put lock) made the worker spin,
+    /// `sched_yield` and give up its CPU whenever the committer held it (docs/store.md §6).
     /// An `unpark` that comes before the `park` is kept as a token, so no wake-up is lost.
     committer: OnceLock<Thread>,
     signal: Mutex<Signal>,
@@ -487,7 +487,8 @@ impl WriteBehind {
         self.seals.lock().insert(seg_end, data_end);
     }
 
-    /// The put path published up to `end`: wakes the committer if it sleeps and has work.
+    /// The put path published up to `end` (called after every put attempt, outside the put
+    /// lock): wakes the committer if it sleeps and has work.
     pub fn published(&self, end: u64) {
         fence(Ordering::SeqCst);
         let s = self.sleep.load(Ordering::Relaxed);
