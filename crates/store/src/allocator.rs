@@ -188,39 +188,33 @@ impl Allocator {
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::MetadataExt;
-    use std::time::{Duration, Instant};
 
     use super::*;
+    use crate::test_util::wait_until;
 
     const FS: u64 = 64 << 10;
 
     /// Waits until the allocator has nothing wanted or in progress.
     fn settle(a: &Allocator) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            {
-                let s = a.state.lock();
-                if s.wanted.is_none() && s.in_progress.is_none() {
-                    return;
-                }
-            }
-            assert!(Instant::now() < deadline, "the allocator never settled");
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        wait_until("the allocator never settled", || {
+            let s = a.state.lock();
+            s.wanted.is_none() && s.in_progress.is_none()
+        });
     }
 
     fn take_ready(a: &Allocator, start: u64) -> Arc<MappedFile> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
+        let mut got = None;
+        wait_until(&format!("{start} never became ready"), || {
             match a.take(start) {
-                Take::Ready(seg) => return seg,
-                Take::Failed(e) => panic!("creating {start} failed: {e}"),
-                Take::NotReady => {
-                    assert!(Instant::now() < deadline, "{start} never became ready");
-                    std::thread::sleep(Duration::from_millis(2));
+                Take::Ready(seg) => {
+                    got = Some(seg);
+                    true
                 }
+                Take::Failed(e) => panic!("creating {start} failed: {e}"),
+                Take::NotReady => false,
             }
-        }
+        });
+        got.expect("taken")
     }
 
     /// An appender that asks for a segment another appender has already taken (it found none,

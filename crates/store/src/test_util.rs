@@ -1,8 +1,8 @@
 //! Helpers shared by the crate's own unit tests: a small store configuration, a message whose
-//! body and KEYS follow from (queue, seq), and a small multi-thread runtime.
+//! body and KEYS follow from (queue, seq), a small multi-thread runtime, and a bounded wait.
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::{encode_properties, FlushDiskType, MessageToStore, StoreConfig};
 
@@ -38,4 +38,14 @@ pub(crate) fn rt() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("a tokio runtime for the test")
+}
+
+/// Polls `done` until it holds; panics with `what` after 30 s. The bound only turns a hang into
+/// a failure, it is not a speed assertion.
+pub(crate) fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
 }
