@@ -124,6 +124,18 @@ async fn dev_serves_clients_and_keeper_then_shuts_down_cleanly() {
             metrics.contains("courier_broker_commitlog_buffer_writes_total{"),
             "{metrics}"
         );
+        // 25 sends were committed, each by at least one write that took some time.
+        let write_seconds: f64 = metrics
+            .lines()
+            .find(|l| l.starts_with("courier_broker_commitlog_buffer_write_seconds_total{"))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no write seconds in {metrics}"));
+        assert!(write_seconds > 0.0, "{metrics}");
+        assert!(
+            metrics.contains("courier_broker_commitlog_buffer_wait_seconds_total{"),
+            "{metrics}"
+        );
         assert!(metrics.contains("courier_keeper_znode_count "), "{metrics}");
 
         let status = dev.terminate();

@@ -224,10 +224,20 @@ pub struct WriteBehindStats {
     pub written_bytes: u64,
     /// Chunks allocated so far, by `warm` or on demand.
     pub chunks: u64,
+    /// Time spent inside those writes, ns. Its growth over a period, divided by the period, is
+    /// the share of it the disk was busy with the log: near 1, the disk sets the pace.
+    pub write_nanos: u64,
     /// Times the put path waited for the committer (a free chunk, or `MAX_UNCOMMITTED`).
     pub waits_for_room: u64,
+    /// Time puts spent in those waits, ns (summed over puts that waited at once).
+    pub wait_nanos: u64,
     /// Log offset below which everything is in the segment files.
     pub committed: u64,
+}
+
+/// Nanoseconds elapsed since `t` (saturating; a u64 holds 584 years of them).
+fn nanos_since(t: Instant) -> u64 {
+    u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// Rounds down to a block.
@@ -450,16 +460,24 @@ impl WriteBehind {
 
     /// Waits until `committed >= want` or the deadline; false on timeout or stop.
     fn wait_for_room(&self, want: u64, deadline: Instant) -> bool {
-        self.stats.lock().waits_for_room += 1;
-        let mut sig = self.signal.lock();
-        sig.urgent = true;
-        self.wake();
-        while self.committed() < want {
-            if sig.stop || self.room.wait_until(&mut sig, deadline).timed_out() {
-                return self.committed() >= want;
+        let started = Instant::now();
+        let got = {
+            let mut sig = self.signal.lock();
+            sig.urgent = true;
+            self.wake();
+            loop {
+                if self.committed() >= want {
+                    break true;
+                }
+                if sig.stop || self.room.wait_until(&mut sig, deadline).timed_out() {
+                    break self.committed() >= want;
+                }
             }
-        }
-        true
+        };
+        let mut st = self.stats.lock();
+        st.waits_for_room += 1;
+        st.wait_nanos += nanos_since(started);
+        got
     }
 
     /// Writes `data` at `phys` across however many live slots it spans (records that straddle
@@ -641,6 +659,7 @@ impl WriteBehind {
     fn write_at(&self, s: &Slot, data: &[u8], at: u64) -> io::Result<()> {
         use std::os::unix::fs::FileExt;
         let file_off = at - s.seg.start();
+        let started = Instant::now();
         if !self.buffered.load(Ordering::Relaxed) {
             let refused = match s.seg.direct_writer() {
                 Ok(f) => match f.write_all_at(data, file_off) {
@@ -648,6 +667,7 @@ impl WriteBehind {
                         let mut st = self.stats.lock();
                         st.direct_writes += 1;
                         st.written_bytes += data.len() as u64;
+                        st.write_nanos += nanos_since(started);
                         return Ok(());
                     }
                     Err(e) if e.raw_os_error() == Some(libc::EINVAL) => e,
@@ -665,6 +685,7 @@ impl WriteBehind {
         let mut st = self.stats.lock();
         st.buffered_writes += 1;
         st.written_bytes += data.len() as u64;
+        st.write_nanos += nanos_since(started);
         Ok(())
     }
 
@@ -893,6 +914,7 @@ mod tests {
         check(&store, 9000);
         let st = store.write_behind_stats().unwrap();
         assert!(st.direct_writes + st.buffered_writes > 0, "{st:?}");
+        assert!(st.write_nanos > 0, "{st:?}");
         // Every committed byte of this fresh log went out through one kind of write or the other.
         assert!(
             st.committed > 0 && st.written_bytes >= st.committed,
@@ -1032,5 +1054,29 @@ mod tests {
             .contains("write-behind buffer stayed full"));
         assert_eq!(store.max_offset("WB", 0), i as i64);
         assert!(store.write_behind_stats().unwrap().waits_for_room >= 1);
+    }
+
+    /// A wait for room is counted, and timed from its start to its end (here: the committer
+    /// stopping 50 ms after the waiter asked it to hurry).
+    #[test]
+    fn waits_for_room_are_counted_and_timed() {
+        let wb = std::sync::Arc::new(super::WriteBehind::new(8 << 20, 16 << 20, 0));
+        let stopper = {
+            let wb = std::sync::Arc::clone(&wb);
+            std::thread::spawn(move || {
+                // The waiter sets `urgent` once it is waiting.
+                while !wb.signal.lock().urgent {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                std::thread::sleep(Duration::from_millis(50));
+                wb.stop();
+            })
+        };
+        assert!(!wb.wait_for_room(1, Instant::now() + Duration::from_secs(30)));
+        stopper.join().unwrap();
+        let st = wb.stats();
+        assert_eq!(st.waits_for_room, 1, "{st:?}");
+        assert!(st.wait_nanos >= 50_000_000, "{st:?}");
+        assert!(st.wait_nanos < 30_000_000_000, "{st:?}");
     }
 }

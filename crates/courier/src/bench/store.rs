@@ -194,6 +194,12 @@ struct AsyncCase {
     log_mb_per_s: f64,
     /// Body MB/s divided by the disk's sequential write bandwidth.
     ratio_to_disk: f64,
+    /// With direct writes: the share of the case's time the committer spent in its writes
+    /// (near 1: the disk set the pace), and the time appenders waited for it, summed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    disk_busy_share: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    put_wait_seconds: Option<f64>,
     rss_after: Option<Rss>,
 }
 
@@ -355,6 +361,7 @@ pub fn run(args: StoreBenchArgs, rt: &tokio::runtime::Runtime) -> anyhow::Result
             ("put_batch", BATCH_TOPIC, settings.batch_size),
         ] {
             let pb = progress.bar(records, format!("async {api} {}", fmt_bytes(size)), "rec/s");
+            let wb_before = store.write_behind_stats();
             let phase = rt.block_on(append_phase(
                 store.clone(),
                 topic,
@@ -370,6 +377,11 @@ pub fn run(args: StoreBenchArgs, rt: &tokio::runtime::Runtime) -> anyhow::Result
             size_body += phase.body_bytes;
             let secs = phase.elapsed.as_secs_f64();
             let mbs = mb_per_s(phase.body_bytes, phase.elapsed);
+            let wb = wb_before.zip(store.write_behind_stats()).map(|(a, b)| {
+                let write = b.write_nanos.saturating_sub(a.write_nanos) as f64 / 1e9;
+                let wait = b.wait_nanos.saturating_sub(a.wait_nanos) as f64 / 1e9;
+                (write / secs.max(1e-9), wait)
+            });
             async_cases.push(AsyncCase {
                 record_size: size,
                 api,
@@ -383,6 +395,8 @@ pub fn run(args: StoreBenchArgs, rt: &tokio::runtime::Runtime) -> anyhow::Result
                 mb_per_s: mbs,
                 log_mb_per_s: mb_per_s(phase.log_bytes, phase.elapsed),
                 ratio_to_disk: mbs / disk.seq_write_mb_s,
+                disk_busy_share: wb.map(|w| w.0),
+                put_wait_seconds: wb.map(|w| w.1),
                 rss_after: read_rss(),
             });
         }
@@ -1102,6 +1116,7 @@ fn render_tables(s: &Summary) -> String {
             "records/s",
             "MB/s",
             "x disk",
+            "disk busy",
             "RssAnon",
         ],
     );
@@ -1118,6 +1133,9 @@ fn render_tables(s: &Summary) -> String {
             fmt_count(c.records_per_s),
             format!("{:.0}", c.mb_per_s),
             format!("{:.2}", c.ratio_to_disk),
+            c.disk_busy_share
+                .map(|b| format!("{:.0} %", b * 100.0))
+                .unwrap_or_else(|| "-".into()),
             c.rss_after
                 .map(|r| fmt_bytes(r.rss_anon_kib * 1024))
                 .unwrap_or_else(|| "-".into()),

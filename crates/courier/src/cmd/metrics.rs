@@ -172,6 +172,21 @@ fn broker(out: &mut String, ctx: &BrokerContext) {
         for (name, help, v) in counters {
             metric(out, name, "counter", help, &labels, v);
         }
+        let seconds = [
+            (
+                "courier_broker_commitlog_buffer_write_seconds_total",
+                "Time spent in those writes; its rate is the share of time the disk was busy with the log (near 1: the disk sets the pace).",
+                w.write_nanos,
+            ),
+            (
+                "courier_broker_commitlog_buffer_wait_seconds_total",
+                "Time puts spent waiting for the write-behind buffer to be written (summed over puts waiting at once).",
+                w.wait_nanos,
+            ),
+        ];
+        for (name, help, nanos) in seconds {
+            metric(out, name, "counter", help, &labels, nanos as f64 / 1e9);
+        }
         metric(
             out,
             "courier_broker_commitlog_committed_offset_bytes",
