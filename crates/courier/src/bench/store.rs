@@ -195,7 +195,8 @@ struct AsyncCase {
     /// Body MB/s divided by the disk's sequential write bandwidth.
     ratio_to_disk: f64,
     /// With direct writes: the share of the case's time the committer spent in its writes
-    /// (near 1: the disk set the pace), and the time appenders waited for it, summed.
+    /// (near 1: the disk set the pace; a write is counted whole when it ends, so a case shorter
+    /// than a few writes can show more than 1), and the time appenders waited for it, summed.
     #[serde(skip_serializing_if = "Option::is_none")]
     disk_busy_share: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
