@@ -240,9 +240,9 @@ fn prefault_queues(inner: &Inner) -> bool {
 #[cfg(test)]
 mod tests {
     use std::path::Path;
-    use std::time::{Duration, Instant, SystemTime};
+    use std::time::{Duration, SystemTime};
 
-    use crate::test_util::rt;
+    use crate::test_util::{rt, wait_at_least};
     use crate::{FlushDiskType, GetStatus, MessageStore, MessageToStore, PutStatus, StoreConfig};
 
     fn config(dir: &Path, seg: u64, window: u64, flush: FlushDiskType) -> StoreConfig {
@@ -257,22 +257,9 @@ mod tests {
         crate::test_util::msg("PF", queue, seq, len)
     }
 
-    /// Reads a figure the store's threads advance until it reaches `at_least` or 20 s pass, and
-    /// returns its last value; the bound is a hang guard, not a speed assertion.
-    fn wait_for(at_least: u64, read: impl Fn() -> u64) -> u64 {
-        let t0 = Instant::now();
-        loop {
-            let v = read();
-            if v >= at_least || t0.elapsed() > Duration::from_secs(20) {
-                return v;
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
-    }
-
     /// CommitLog bytes the prefault thread has done, once at least `at_least` (bounded wait).
     fn wait_prefaulted(store: &MessageStore, at_least: u64) -> u64 {
-        wait_for(at_least, || store.prefault_stats().bytes)
+        wait_at_least(at_least, || store.prefault_stats().bytes)
     }
 
     #[test]
@@ -318,7 +305,7 @@ mod tests {
             c.cq_entries_per_file = 100_000;
             let store = MessageStore::open(c).unwrap();
             if direct {
-                wait_for(4, || store.write_behind_stats().unwrap().chunks);
+                wait_at_least(4, || store.write_behind_stats().unwrap().chunks);
                 // 16 MiB of 4 MiB chunks, made before the first put.
                 assert_eq!(store.write_behind_stats().unwrap().chunks, 4);
             }
@@ -329,7 +316,7 @@ mod tests {
                 }
             });
             let want = 2 * crate::consume_queue::PREFAULT_AHEAD;
-            wait_for(want, || store.prefault_stats().queue_bytes);
+            wait_at_least(want, || store.prefault_stats().queue_bytes);
             // Two queues, each faulted a window ahead of its ten entries.
             assert_eq!(
                 store.prefault_stats().queue_bytes,

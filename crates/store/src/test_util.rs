@@ -1,5 +1,5 @@
 //! Helpers shared by the crate's own unit tests: a small store configuration, a message whose
-//! body and KEYS follow from (queue, seq), a small multi-thread runtime, and a bounded wait.
+//! body and KEYS follow from (queue, seq), a small multi-thread runtime, and bounded waits.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -40,12 +40,33 @@ pub(crate) fn rt() -> tokio::runtime::Runtime {
         .expect("a tokio runtime for the test")
 }
 
-/// Polls `done` until it holds; panics with `what` after 30 s. The bound only turns a hang into
-/// a failure, it is not a speed assertion.
-pub(crate) fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+/// Polls `done` every 2 ms for up to 30 s; whether it came to hold. The bound only turns a hang
+/// into a failure, it is not a speed assertion.
+fn poll(mut done: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !done() {
-        assert!(Instant::now() < deadline, "{what}");
+    loop {
+        if done() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
         std::thread::sleep(Duration::from_millis(2));
     }
+}
+
+/// Polls `done` until it holds; panics with `what` when it never does (see `poll`).
+pub(crate) fn wait_until(what: &str, done: impl FnMut() -> bool) {
+    assert!(poll(done), "{what}");
+}
+
+/// Reads a figure the store's threads advance until it reaches `at_least` (see `poll`) and
+/// returns its last value, for the caller to assert on.
+pub(crate) fn wait_at_least(at_least: u64, read: impl Fn() -> u64) -> u64 {
+    let mut v = read();
+    poll(|| {
+        v = read();
+        v >= at_least
+    });
+    v
 }
