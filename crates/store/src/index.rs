@@ -336,11 +336,10 @@ impl IndexService {
         out
     }
 
-    pub fn flush(&self) -> io::Result<()> {
-        match self.files.last() {
-            Some(f) => f.flush(),
-            None => Ok(()),
-        }
+    /// A descriptor of the newest file, to sync it after the index lock is released, so the
+    /// write-back does not hold the lock. Older files were synced when the next one was started.
+    pub fn newest_file(&self) -> io::Result<Option<std::fs::File>> {
+        self.files.last().map(|f| f.file.clone_file()).transpose()
     }
 
     /// Deletes files whose newest entry points below `min_phys` (never the newest file).
@@ -470,6 +469,41 @@ mod tests {
             let got: Vec<i32> = record_key_hashes(&topic, &props).collect();
             proptest::prop_assert_eq!(got, key_hashes_reference(&topic, &props));
         }
+    }
+
+    /// The checkpoint takes what it needs under the index lock and syncs the newest index file
+    /// after releasing it: the write-back must not stall the index thread or key lookups.
+    #[test]
+    fn checkpoint_syncs_the_index_outside_its_lock() {
+        use crate::test_util::{msg, rt, small_store, wait_until};
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = small_store(dir.path(), 1 << 20, crate::FlushDiskType::AsyncFlush);
+        let store = crate::MessageStore::open(cfg).unwrap();
+        let runtime = rt();
+        for seq in 0..20 {
+            let r = runtime.block_on(store.put(msg("IX", 0, seq, 100)));
+            assert_eq!(r.status, crate::PutStatus::PutOk);
+        }
+        let inner = store.test_inner();
+        wait_until("the index thread never caught up", || {
+            inner.index_lag() == 0
+        });
+        // Without the background threads nothing else takes the lock or writes a checkpoint.
+        store.test_stop_threads();
+        *inner.test_index_lock_free_at_sync.lock() = None;
+        inner.write_checkpoint(None).unwrap();
+        assert_eq!(
+            *inner.test_index_lock_free_at_sync.lock(),
+            Some(true),
+            "the index file was synced under the index lock"
+        );
+        let hits = store.query_by_key("IX", "k0-7", 4, 0, i64::MAX);
+        assert_eq!(
+            hits.len(),
+            1,
+            "the index still answers after the checkpoint"
+        );
+        store.shutdown().unwrap();
     }
 
     #[test]

@@ -358,6 +358,14 @@ impl MappedFile {
         self.map.flush_range(off as usize, (end - off) as usize)
     }
 
+    /// A second descriptor of the file, so that it can be synced by whoever does not own the
+    /// mapping. `sync_data` on it writes back the pages dirtied through the mapping too: Linux
+    /// tracks the dirty pages of shared file mappings, and `msync(MS_SYNC)` itself comes down to
+    /// the same fdatasync of the range.
+    pub fn clone_file(&self) -> io::Result<File> {
+        self.file.try_clone()
+    }
+
     /// Zero-copy `Bytes` over `[off, off+len)`; keeps this mapping alive while it exists.
     pub fn bytes(self: &Arc<Self>, off: u64, len: usize) -> Option<Bytes> {
         self.get(off, len)?;
