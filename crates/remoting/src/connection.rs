@@ -11,6 +11,9 @@
 //! - at most `max_in_flight` requests of a connection are processed at once;
 //!   beyond that a request is answered SYSTEM_BUSY at once (oneway ones are dropped);
 //! - a decode error closes the connection (the byte stream cannot be resynchronised);
+//! - a handler that panics is answered SYSTEM_ERROR (and logged); the connection goes on. Left
+//!   to unwind, the panic would end the read task inline, and the peer would wait for answers
+//!   on a socket nobody reads any more;
 //! - on shutdown or peer close: reading stops, waiting requests of this side fail
 //!   with `ConnectionClosed`, in-flight requests run to completion and their
 //!   responses are written, then the socket is closed.
@@ -18,12 +21,14 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Waker};
 use std::time::Duration;
 
 use bytes::BytesMut;
+use futures_util::FutureExt;
 use parking_lot::Mutex;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -32,7 +37,7 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio_util::codec::{Decoder, Encoder};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{debug, warn, Instrument};
+use tracing::{debug, error, warn, Instrument};
 
 use crate::code::{request_name, response};
 use crate::command::{next_opaque, RemotingCommand, FLAG_ONEWAY, FLAG_RESPONSE};
@@ -402,7 +407,18 @@ async fn dispatch(
             };
             let code = cmd.code;
             let result = match processor {
-                Some(p) => p.process(handle.clone(), cmd).await,
+                Some(p) => AssertUnwindSafe(p.process(handle.clone(), cmd))
+                    .catch_unwind()
+                    .await
+                    .unwrap_or_else(|panic| {
+                        let what = panic_text(panic.as_ref());
+                        error!(code, name = request_name(code), panic = what, "request handler panicked");
+                        Ok(Some(RemotingCommand::error_to(
+                            &shell,
+                            response::SYSTEM_ERROR,
+                            format!("internal error: the handler of request code {code} panicked ({what}); see the server log"),
+                        )))
+                    }),
                 None => Ok(Some(RemotingCommand::error_to(
                     &shell,
                     response::REQUEST_CODE_NOT_SUPPORTED,
@@ -436,6 +452,15 @@ async fn dispatch(
     if request.as_mut().poll(&mut cx).is_pending() {
         tasks.spawn(request);
     }
+}
+
+/// The message a panic was raised with, when it is text.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("no message")
 }
 
 async fn write_loop(

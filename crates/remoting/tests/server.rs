@@ -22,6 +22,8 @@ const BLOCK: i32 = 1001;
 const NOTE: i32 = 1002;
 const SILENT: i32 = 1003;
 const DROP_CONN: i32 = 1004;
+const PANIC_NOW: i32 = 1005;
+const PANIC_LATER: i32 = 1006;
 const LONG: Duration = Duration::from_secs(20);
 
 struct Fixture {
@@ -95,6 +97,20 @@ async fn start(max_in_flight: usize) -> Fixture {
             Ok(None) as ProcessResult
         }),
     );
+    d.register(
+        PANIC_NOW,
+        Arc::new(|_c: ConnectionHandle, _r: RemotingCommand| async move {
+            panic!("handler bug on the first poll")
+        }),
+    );
+    d.register(
+        PANIC_LATER,
+        Arc::new(|_c: ConnectionHandle, _r: RemotingCommand| async move {
+            // Pending once, so the connection spawns it before it panics.
+            tokio::task::yield_now().await;
+            panic!("handler bug after a wait")
+        }),
+    );
     let (conn_tx, conns) = mpsc::unbounded_channel();
     let shutdown = CancellationToken::new();
     let config = ServerConfig {
@@ -147,6 +163,42 @@ async fn echo_and_unknown_code() {
         resp.remark.as_deref(),
         Some(" request type 9999 not supported")
     );
+}
+
+/// A panicking handler costs its own request, answered SYSTEM_ERROR, and not the connection:
+/// before, a panic on the read task left the peer waiting on a socket nobody read.
+#[tokio::test]
+async fn a_panicking_handler_is_answered_and_the_connection_goes_on() {
+    let f = start(64).await;
+    let client = RemotingClient::default();
+    let mut conns = f.conns;
+    for (code, text) in [
+        (PANIC_NOW, "handler bug on the first poll"),
+        (PANIC_LATER, "handler bug after a wait"),
+    ] {
+        let resp = client
+            .invoke(&f.addr, RemotingCommand::new_request(code), LONG)
+            .await
+            .unwrap();
+        assert_eq!(resp.code, response::SYSTEM_ERROR);
+        let remark = resp.remark.unwrap_or_default();
+        assert!(
+            remark.contains("panicked") && remark.contains(text),
+            "{remark}"
+        );
+        let echo = client
+            .invoke(
+                &f.addr,
+                RemotingCommand::new_request(ECHO).with_body(&b"still here"[..]),
+                LONG,
+            )
+            .await
+            .unwrap();
+        assert_eq!(echo.body_bytes(), b"still here");
+    }
+    // All of it over the one connection the client opened.
+    assert!(conns.recv().await.is_some());
+    assert!(conns.try_recv().is_err(), "the client had to reconnect");
 }
 
 #[tokio::test]
