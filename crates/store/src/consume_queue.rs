@@ -211,6 +211,12 @@ impl ConsumeQueue {
             prefault_asked: AtomicBool::new(false),
         };
         let (min, max) = cq.scan_extent();
+        // What lies past the extent must read as never written. A hole among written entries (a
+        // page the kernel never wrote back before a crash, or damage) ends the search early, and
+        // the entries after it would come back at a later open once new writes fill the hole.
+        if let Some(last) = cq.files.read().last() {
+            last.zero_from((max as u64 * CQ_ENTRY_SIZE).saturating_sub(last.start()))?;
+        }
         cq.min_offset.store(min, Ordering::Release);
         cq.max_offset.store(max, Ordering::Release);
         cq.flushed.store(max, Ordering::Release);
@@ -673,6 +679,44 @@ mod tests {
         assert!(!cq.writer().write_run(10, &run(10, 14)));
         assert_eq!(cq.raw_entry(11), Some(entry(11)));
         assert_eq!(cq.raw_entry(12), None);
+    }
+
+    /// A hole inside the written entries (a page never written back before a crash, or damage)
+    /// ends the extent search early. The entries after it must not come back once new writes
+    /// fill the hole: found by the store's `recover` fuzz target, where a put acknowledged after
+    /// such an open vanished at the next restart behind three resurrected stale entries.
+    #[test]
+    fn entries_past_a_hole_do_not_come_back_after_the_hole_is_filled() {
+        let dir = tempfile::tempdir().unwrap();
+        let cq = ConsumeQueue::open(dir.path(), "T", 0, 16).unwrap();
+        for i in 0..10i64 {
+            cq.ensure_capacity(i, 1).unwrap();
+            assert!(cq.write_entry(i, entry(i)));
+            cq.publish(i + 1);
+        }
+        cq.flush().unwrap();
+        drop(cq);
+        let file = dir.path().join("T/0").join(offset_file_name(0));
+        let f = std::fs::OpenOptions::new().write(true).open(&file).unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&f, &[0u8; 20], 8 * CQ_ENTRY_SIZE).unwrap();
+        drop(f);
+
+        let cq = ConsumeQueue::open(dir.path(), "T", 0, 16).unwrap();
+        assert_eq!(cq.max_offset(), 8, "the extent ends at the hole");
+        cq.set_next(8);
+        assert!(cq.write_entry(8, entry(80)));
+        cq.publish(9);
+        cq.flush().unwrap();
+        drop(cq);
+
+        let cq = ConsumeQueue::open(dir.path(), "T", 0, 16).unwrap();
+        assert_eq!(
+            cq.max_offset(),
+            9,
+            "entry 9, written before the hole, came back"
+        );
+        assert_eq!(cq.entry(8), Some(entry(80)));
+        assert_eq!(cq.raw_entry(9).map(|e| e.size), Some(0));
     }
 
     #[test]
