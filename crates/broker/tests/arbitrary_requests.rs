@@ -1,10 +1,10 @@
-//! Arbitrary well-framed requests to a live broker: random request codes (the broker's own and
-//! unknown ones) with random header fields (real field names with numbers at the edges of their
-//! types, text, empty and very long values) and random bodies (bytes, JSON-looking text, valid
-//! and damaged batch bodies). Every request must get a response on the same connection, and
-//! between cases the broker must still store and serve a message. A handler that panics is
-//! answered SYSTEM_ERROR with a remark that says so (the remoting layer contains the panic), and
-//! the test fails on that remark.
+//! Arbitrary well-framed requests to a live broker (strategies: `courier_remoting::testkit`):
+//! every code the broker serves, shaped like its handler's header with values at the edges of
+//! their kinds, unshaped requests with random known and unknown fields, and unknown codes; bodies
+//! are random bytes, JSON-looking text, heartbeat/lock/subscription-group JSON with random values,
+//! and valid or truncated batch bodies. Every request must be answered on the same connection,
+//! never with the remark of a handler that panicked (the remoting layer contains the panic and
+//! says so), and between cases the broker must still store and serve a message.
 
 mod common;
 
@@ -12,10 +12,12 @@ use std::sync::OnceLock;
 
 use common::*;
 use courier_remoting::code::{request, response};
+use courier_remoting::connection::PANIC_REMARK;
 use courier_remoting::header::{
     CreateTopicRequestHeader, GetMaxOffsetRequestHeader, OffsetResponseHeader,
 };
 use courier_remoting::message_batch::{encode_batch, BatchMessage};
+use courier_remoting::testkit::{self, Kind::*, Shape};
 use courier_remoting::RemotingCommand;
 use proptest::prelude::*;
 
@@ -23,193 +25,21 @@ use proptest::prelude::*;
 /// case does not take minutes.
 const ANSWER_WITHIN: std::time::Duration = std::time::Duration::from_secs(3);
 
-/// Codes the broker serves, so that most requests reach a handler rather than the fallback.
-const CODES: &[i32] = &[
-    request::SEND_MESSAGE,
-    request::SEND_MESSAGE_V2,
-    request::SEND_BATCH_MESSAGE,
-    request::PULL_MESSAGE,
-    request::LITE_PULL_MESSAGE,
-    request::QUERY_MESSAGE,
-    request::VIEW_MESSAGE_BY_ID,
-    request::QUERY_CONSUMER_OFFSET,
-    request::UPDATE_CONSUMER_OFFSET,
-    request::UPDATE_AND_CREATE_TOPIC,
-    request::GET_ALL_TOPIC_CONFIG,
-    request::GET_BROKER_RUNTIME_INFO,
-    request::SEARCH_OFFSET_BY_TIMESTAMP,
-    request::GET_MAX_OFFSET,
-    request::GET_MIN_OFFSET,
-    request::GET_EARLIEST_MSG_STORETIME,
-    request::HEART_BEAT,
-    request::UNREGISTER_CLIENT,
-    request::CONSUMER_SEND_MSG_BACK,
-    request::END_TRANSACTION,
-    request::GET_CONSUMER_LIST_BY_GROUP,
-    request::LOCK_BATCH_MQ,
-    request::UNLOCK_BATCH_MQ,
-    request::CHECK_CLIENT_CONFIG,
-    request::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP,
-    request::GET_CONSUMER_CONNECTION_LIST,
-    request::GET_TOPIC_STATS_INFO,
-    request::GET_CONSUME_STATS,
-    request::DELETE_TOPIC_IN_BROKER,
-    request::DELETE_SUBSCRIPTIONGROUP,
-    request::GET_ALL_CONSUMER_OFFSET,
-    request::GET_ALL_DELAY_OFFSET,
-    request::GET_ALL_SUBSCRIPTIONGROUP_CONFIG,
-    request::GET_BROKER_CONFIG,
-    request::UPDATE_BROKER_CONFIG,
-    request::GET_TOPIC_CONFIG,
-];
-
-/// Header fields the broker's request headers read (the V2 send header's one-letter names
-/// among them) by kind of value, plus one no header has.
-const NUMBERS: &[&str] = &[
-    "queueId",
-    "queueOffset",
-    "maxMsgNums",
-    "sysFlag",
-    "commitOffset",
-    "subVersion",
-    "maxMsgBytes",
-    "defaultTopicQueueNums",
-    "bornTimestamp",
-    "flag",
-    "reconsumeTimes",
-    "maxReconsumeTimes",
-    "offset",
-    "maxNum",
-    "beginTimestamp",
-    "endTimestamp",
-    "timestamp",
-    "commitLogOffset",
-    "tranStateTableOffset",
-    "commitOrRollback",
-    "delayLevel",
-    "readQueueNums",
-    "writeQueueNums",
-    "perm",
-    "topicSysFlag",
-    "d",
-    "e",
-    "f",
+/// Names the broker knows or creates, so that requests meet existing topics and groups.
+const NAMES: &[&str] = &[
+    "T",
+    "TBW102",
+    "Alive",
     "g",
-    "h",
-    "j",
-    "l",
+    "%RETRY%g",
+    "%DLQ%g",
+    "SCHEDULE_TOPIC_XXXX",
+    "RMQ_SYS_TRANS_HALF_TOPIC",
+    "*",
+    "TagA || TagB",
+    "TAG",
+    "SQL92",
 ];
-const TEXTS: &[&str] = &[
-    "topic",
-    "consumerGroup",
-    "group",
-    "producerGroup",
-    "defaultTopic",
-    "properties",
-    "subscription",
-    "expressionType",
-    "msgId",
-    "key",
-    "clientID",
-    "transactionId",
-    "originTopic",
-    "originMsgId",
-    "attributes",
-    "topicFilterType",
-    "a",
-    "b",
-    "c",
-    "i",
-    "n",
-    "notAField",
-];
-const FLAGS: &[&str] = &[
-    "unitMode",
-    "batch",
-    "order",
-    "force",
-    "committed",
-    "fromTransactionCheck",
-    "k",
-    "m",
-];
-
-fn number() -> impl Strategy<Value = String> {
-    prop_oneof![
-        3 => prop::sample::select(vec![
-            i64::MIN,
-            i64::MAX,
-            i32::MIN as i64,
-            i32::MAX as i64,
-            -1,
-            0,
-            1,
-            2,
-            4 * 1024 * 1024 + 1,
-        ])
-        .prop_map(|n| n.to_string()),
-        2 => any::<i32>().prop_map(|n| n.to_string()),
-        1 => any::<i64>().prop_map(|n| n.to_string()),
-        1 => text(),
-    ]
-}
-
-fn text() -> impl Strategy<Value = String> {
-    prop_oneof![
-        // Names the broker knows or creates, so requests meet existing topics and groups.
-        3 => prop::sample::select(vec![
-            "T", "TBW102", "Alive", "g", "%RETRY%g", "%DLQ%g", "SCHEDULE_TOPIC_XXXX",
-            "RMQ_SYS_TRANS_HALF_TOPIC", "*", "TagA || TagB", "TAG", "SQL92",
-        ])
-        .prop_map(String::from),
-        1 => Just(String::new()),
-        2 => "[ -~]{0,40}",
-        // Property-list text: name\u{1}value\u{2}…, with the keys the broker reads.
-        2 => "((TAGS|KEYS|UNIQ_KEY|DELAY|WAIT|TRAN_MSG|PGROUP|RETRY_TOPIC|MAX_OFFSET|x)\u{1}[ -~]{0,12}\u{2}){0,4}",
-        1 => "[a-zA-Z0-9_%|-]{1,300}".prop_map(|s| s.repeat(20)),
-    ]
-}
-
-fn flag() -> impl Strategy<Value = String> {
-    prop_oneof![Just("true".to_string()), Just("false".to_string()), text()]
-}
-
-/// Each known field present with probability 0.6.
-fn fields() -> impl Strategy<Value = Vec<(&'static str, String)>> {
-    fn some_of<S: Strategy<Value = String>>(
-        names: &'static [&'static str],
-        value: S,
-    ) -> impl Strategy<Value = Vec<(&'static str, String)>> {
-        prop::collection::vec(prop::option::weighted(0.6, value), names.len()).prop_map(
-            move |vals| {
-                names
-                    .iter()
-                    .zip(vals)
-                    .filter_map(|(n, v)| v.map(|v| (*n, v)))
-                    .collect()
-            },
-        )
-    }
-    (
-        some_of(NUMBERS, number()),
-        some_of(TEXTS, text()),
-        some_of(FLAGS, flag()),
-    )
-        .prop_map(|(a, b, c)| a.into_iter().chain(b).chain(c).collect())
-}
-
-/// The kind of value a header field holds.
-#[derive(Clone, Copy, Debug)]
-enum Kind {
-    I32,
-    I64,
-    Text,
-    Flag,
-}
-use Kind::*;
-
-/// Request codes and the header fields their handler reads, with their kinds.
-type Shape = (&'static [i32], &'static [(&'static str, Kind)]);
 
 /// The shape of every code the broker serves.
 const HEADERS: &[Shape] = &[
@@ -401,50 +231,20 @@ const HEADERS: &[Shape] = &[
     ),
 ];
 
-fn value(kind: Kind) -> BoxedStrategy<String> {
-    match kind {
-        I32 => prop_oneof![
-            4 => prop::sample::select(vec![i32::MIN, -1, 0, 1, 2, 3, 7, 8, 16, 18, 19, i32::MAX])
-                .prop_map(|n| n.to_string()),
-            2 => any::<i32>().prop_map(|n| n.to_string()),
-            1 => number(),
-        ]
-        .boxed(),
-        I64 => prop_oneof![
-            3 => number(),
-            1 => (0i64..100_000).prop_map(|n| n.to_string()),
-        ]
-        .boxed(),
-        Text => text().boxed(),
-        Flag => flag().boxed(),
-    }
-}
-
-/// A request shaped like what the code's handler reads: each of its fields present with
-/// probability 0.9, valued by kind, mostly at the edges.
-fn shaped() -> impl Strategy<Value = (i32, Vec<(&'static str, String)>)> {
-    prop::sample::select(HEADERS).prop_flat_map(|(codes, fields)| {
-        let values: Vec<_> = fields
-            .iter()
-            .map(|&(name, kind)| {
-                prop::option::weighted(0.9, value(kind)).prop_map(move |v| (name, v))
-            })
-            .collect();
-        (prop::sample::select(codes), values).prop_map(|(code, vals)| {
-            (
-                code,
-                vals.into_iter()
-                    .filter_map(|(n, v)| v.map(|v| (n, v)))
-                    .collect(),
-            )
-        })
-    })
-}
-
 /// JSON bodies of the shapes the broker parses (heartbeat, lock/unlock, subscription group)
 /// with arbitrary values in them.
 fn json_body() -> impl Strategy<Value = Vec<u8>> {
-    (text(), text(), value(I32), text(), text(), value(I64), value(Flag)).prop_map(
+    let text = || testkit::text(NAMES);
+    (
+        text(),
+        text(),
+        testkit::value(I32, NAMES),
+        text(),
+        text(),
+        testkit::value(I64, NAMES),
+        testkit::value(Flag, NAMES),
+    )
+        .prop_map(
         |(topic, group, queue, sub, expr, version, flag)| {
             let esc = |s: &str| serde_json::to_string(s).unwrap();
             let (topic, group, sub, expr) = (esc(&topic), esc(&group), esc(&sub), esc(&expr));
@@ -488,36 +288,21 @@ fn body() -> impl Strategy<Value = Option<Vec<u8>>> {
     });
     prop_oneof![
         2 => Just(None),
-        1 => prop::collection::vec(any::<u8>(), 0..512).prop_map(Some),
-        1 => "[{}\\[\\]\":,a-zA-Z0-9 ]{0,200}".prop_map(|s| Some(s.into_bytes())),
+        2 => testkit::junk_body().prop_map(Some),
         2 => batch.prop_map(Some),
         2 => json_body().prop_map(Some),
     ]
 }
 
 fn command() -> impl Strategy<Value = RemotingCommand> {
-    let unshaped = (
-        prop_oneof![4 => prop::sample::select(CODES), 1 => 0i32..2000],
-        fields(),
-    );
-    let request = prop_oneof![3 => shaped(), 1 => unshaped];
-    (request, body()).prop_map(|((code, fields), body)| {
-        let mut cmd = RemotingCommand::new_request(code);
-        {
-            let ext = cmd.ext_fields_mut();
-            for (k, v) in fields {
-                ext.insert(k.to_string(), v);
-            }
-            // A pull may be held until its suspend time runs out, as it should be; keep that
-            // under the client's timeout.
-            if code == request::PULL_MESSAGE || code == request::LITE_PULL_MESSAGE {
-                ext.insert("suspendTimeoutMillis".into(), "200".into());
-            }
+    testkit::request(HEADERS, NAMES, body()).prop_map(|mut cmd| {
+        // A pull may be held until its suspend time runs out, as it should be; keep that under
+        // the client's timeout.
+        if cmd.code == request::PULL_MESSAGE || cmd.code == request::LITE_PULL_MESSAGE {
+            cmd.ext_fields_mut()
+                .insert("suspendTimeoutMillis".into(), "200".into());
         }
-        match body {
-            Some(b) => cmd.with_body(b),
-            None => cmd,
-        }
+        cmd
     })
 }
 
@@ -625,7 +410,7 @@ proptest! {
                 };
                 let remark = r.remark.unwrap_or_default();
                 prop_assert!(
-                    !remark.contains("panicked"),
+                    !remark.contains(PANIC_REMARK),
                     "code {} with {} panicked the handler: {}",
                     code,
                     fields,

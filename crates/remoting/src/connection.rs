@@ -407,7 +407,9 @@ async fn dispatch(
             };
             let code = cmd.code;
             let result = match processor {
-                Some(p) => AssertUnwindSafe(p.process(handle.clone(), cmd))
+                // The call itself is inside the async block: a processor may do its work
+                // before returning the future (the name server's do), and panic there.
+                Some(p) => AssertUnwindSafe(async { p.process(handle.clone(), cmd).await })
                     .catch_unwind()
                     .await
                     .unwrap_or_else(|panic| {
@@ -416,7 +418,7 @@ async fn dispatch(
                         Ok(Some(RemotingCommand::error_to(
                             &shell,
                             response::SYSTEM_ERROR,
-                            format!("internal error: the handler of request code {code} panicked ({what}); see the server log"),
+                            format!("internal error: {PANIC_REMARK} on request code {code} ({what}); see the server log"),
                         )))
                     }),
                 None => Ok(Some(RemotingCommand::error_to(
@@ -453,6 +455,10 @@ async fn dispatch(
         tasks.spawn(request);
     }
 }
+
+/// In the remark of the SYSTEM_ERROR that answers a request whose handler panicked; tests that
+/// throw arbitrary requests at a server look for it.
+pub const PANIC_REMARK: &str = "the request handler panicked";
 
 /// The message a panic was raised with, when it is text.
 fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {

@@ -5,7 +5,8 @@
 //! `command` (the command and its JSON / ROCKETMQ binary headers), `code`
 //! (request/response codes), `header` (typed extFields), `body` (JSON bodies,
 //! fastjson-tolerant), `message_batch` (SEND_BATCH_MESSAGE bodies), and the
-//! async runtime pieces: `processor` (dispatch), `connection`, `server`, `client`.
+//! async runtime pieces: `processor` (dispatch), `connection`, `server`, `client`. With the
+//! `testkit` feature, `testkit` has proptest strategies for arbitrary requests.
 
 pub mod body;
 pub mod client;
@@ -17,6 +18,8 @@ pub mod header;
 pub mod message_batch;
 pub mod processor;
 pub mod server;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use client::{ClientConfig, RemotingClient};
 pub use command::{ExtFields, LanguageCode, RemotingCommand, SerializeType};

@@ -24,6 +24,7 @@ const SILENT: i32 = 1003;
 const DROP_CONN: i32 = 1004;
 const PANIC_NOW: i32 = 1005;
 const PANIC_LATER: i32 = 1006;
+const PANIC_IN_CALL: i32 = 1007;
 const LONG: Duration = Duration::from_secs(20);
 
 struct Fixture {
@@ -111,6 +112,16 @@ async fn start(max_in_flight: usize) -> Fixture {
             panic!("handler bug after a wait")
         }),
     );
+    d.register(
+        PANIC_IN_CALL,
+        Arc::new(|_c: ConnectionHandle, r: RemotingCommand| {
+            // A processor that works before it returns its future, and panics there.
+            if r.code == PANIC_IN_CALL {
+                panic!("handler bug before its future");
+            }
+            async { Ok(None) as ProcessResult }
+        }),
+    );
     let (conn_tx, conns) = mpsc::unbounded_channel();
     let shutdown = CancellationToken::new();
     let config = ServerConfig {
@@ -175,6 +186,7 @@ async fn a_panicking_handler_is_answered_and_the_connection_goes_on() {
     for (code, text) in [
         (PANIC_NOW, "handler bug on the first poll"),
         (PANIC_LATER, "handler bug after a wait"),
+        (PANIC_IN_CALL, "handler bug before its future"),
     ] {
         let resp = client
             .invoke(&f.addr, RemotingCommand::new_request(code), LONG)
