@@ -12,7 +12,6 @@ use std::sync::OnceLock;
 
 use common::*;
 use courier_remoting::code::{request, response};
-use courier_remoting::connection::PANIC_REMARK;
 use courier_remoting::header::{
     CreateTopicRequestHeader, GetMaxOffsetRequestHeader, OffsetResponseHeader,
 };
@@ -20,10 +19,6 @@ use courier_remoting::message_batch::{encode_batch, BatchMessage};
 use courier_remoting::testkit::{self, Kind::*, Shape};
 use courier_remoting::RemotingCommand;
 use proptest::prelude::*;
-
-/// Far above any answer time here (pulls are held 200 ms at most), short enough that a failing
-/// case does not take minutes.
-const ANSWER_WITHIN: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Names the broker knows or creates, so that requests meet existing topics and groups.
 const NAMES: &[&str] = &[
@@ -396,27 +391,7 @@ proptest! {
     fn every_request_gets_a_response(cmds in prop::collection::vec(command(), 1..12)) {
         let s = shared();
         s.runtime.block_on(async {
-            for cmd in cmds {
-                let code = cmd.code;
-                let fields = format!("{:?}", cmd.ext_fields_view());
-                let r = s.broker.client.invoke(&s.broker.addr, cmd, ANSWER_WITHIN).await;
-                let r = match r {
-                    Ok(r) => r,
-                    Err(e) => {
-                        return Err(TestCaseError::fail(format!(
-                            "code {code} with {fields} got no response: {e:?}"
-                        )))
-                    }
-                };
-                let remark = r.remark.unwrap_or_default();
-                prop_assert!(
-                    !remark.contains(PANIC_REMARK),
-                    "code {} with {} panicked the handler: {}",
-                    code,
-                    fields,
-                    remark
-                );
-            }
+            testkit::expect_answers(&s.broker.client, &s.broker.addr, cmds).await?;
             still_serves(&s.broker).await
         })?;
     }

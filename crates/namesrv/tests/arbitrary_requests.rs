@@ -9,7 +9,6 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::OnceLock;
-use std::time::Duration;
 
 use courier_namesrv::{run, NamesrvConfig};
 use courier_remoting::body::{
@@ -17,16 +16,12 @@ use courier_remoting::body::{
     TopicRouteData,
 };
 use courier_remoting::code::{request, response};
-use courier_remoting::connection::PANIC_REMARK;
 use courier_remoting::header::{GetRouteInfoRequestHeader, RegisterBrokerRequestHeader};
 use courier_remoting::testkit::{self, Kind, Kind::*, Shape};
 use courier_remoting::{RemotingClient, RemotingCommand};
 use proptest::prelude::*;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-
-/// Far above any answer time of a name server, short enough that a failing case ends soon.
-const ANSWER_WITHIN: Duration = Duration::from_secs(3);
 
 /// Names the name server knows, so that requests meet registered brokers, clusters and topics.
 const NAMES: &[&str] = &[
@@ -239,7 +234,7 @@ async fn still_serves(s: &Shared) -> Result<(), TestCaseError> {
     };
     let cmd = RemotingCommand::request_with_header(request::REGISTER_BROKER, &header)
         .with_body(to_json(&body));
-    let r = s.client.invoke(&s.addr, cmd, ANSWER_WITHIN).await;
+    let r = s.client.invoke(&s.addr, cmd, testkit::ANSWER_WITHIN).await;
     let r = r.map_err(|e| TestCaseError::fail(format!("register after the case: {e:?}")))?;
     prop_assert_eq!(r.code, response::SUCCESS, "register: {:?}", r.remark);
     let route = GetRouteInfoRequestHeader {
@@ -247,7 +242,7 @@ async fn still_serves(s: &Shared) -> Result<(), TestCaseError> {
         accept_standard_json_only: None,
     };
     let cmd = RemotingCommand::request_with_header(request::GET_ROUTEINFO_BY_TOPIC, &route);
-    let r = s.client.invoke(&s.addr, cmd, ANSWER_WITHIN).await;
+    let r = s.client.invoke(&s.addr, cmd, testkit::ANSWER_WITHIN).await;
     let r = r.map_err(|e| TestCaseError::fail(format!("route after the case: {e:?}")))?;
     prop_assert_eq!(r.code, response::SUCCESS, "route: {:?}", r.remark);
     let data: TopicRouteData =
@@ -272,26 +267,7 @@ proptest! {
     ) {
         let s = shared();
         s.runtime.block_on(async {
-            for cmd in cmds {
-                let code = cmd.code;
-                let fields = format!("{:?}", cmd.ext_fields_view());
-                let r = match s.client.invoke(&s.addr, cmd, ANSWER_WITHIN).await {
-                    Ok(r) => r,
-                    Err(e) => {
-                        return Err(TestCaseError::fail(format!(
-                            "code {code} with {fields} got no response: {e:?}"
-                        )))
-                    }
-                };
-                let remark = r.remark.unwrap_or_default();
-                prop_assert!(
-                    !remark.contains(PANIC_REMARK),
-                    "code {} with {} panicked the handler: {}",
-                    code,
-                    fields,
-                    remark
-                );
-            }
+            testkit::expect_answers(&s.client, &s.addr, cmds).await?;
             still_serves(s).await
         })?;
     }

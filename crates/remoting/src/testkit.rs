@@ -6,9 +6,19 @@
 //! What a server must do with any of them: answer, without the remark
 //! [`PANIC_REMARK`](crate::connection::PANIC_REMARK) that marks a handler that panicked.
 
-use proptest::prelude::*;
+use std::time::Duration;
 
+use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
+
+use crate::client::RemotingClient;
 use crate::command::RemotingCommand;
+use crate::connection::PANIC_REMARK;
+
+/// How long [`expect_answers`] waits for each answer: far above any answer time of a healthy
+/// server on loopback (a broker holds a long-polling pull at most its suspend time, which callers
+/// keep short), short enough that a failing case, and its shrinking, do not take minutes.
+pub const ANSWER_WITHIN: Duration = Duration::from_secs(3);
 
 /// The kind of value a header field holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -164,4 +174,28 @@ pub fn request(
             None => cmd,
         }
     })
+}
+
+/// Sends `cmds` to `addr` one after another; fails the case on the first one that is not
+/// answered within [`ANSWER_WITHIN`] or is answered with [`PANIC_REMARK`], naming its code and
+/// header fields.
+pub async fn expect_answers(
+    client: &RemotingClient,
+    addr: &str,
+    cmds: Vec<RemotingCommand>,
+) -> Result<(), TestCaseError> {
+    for cmd in cmds {
+        let code = cmd.code;
+        let fields = format!("{:?}", cmd.ext_fields_view());
+        let answer = client.invoke(addr, cmd, ANSWER_WITHIN).await.map_err(|e| {
+            TestCaseError::fail(format!("code {code} with {fields} got no answer: {e:?}"))
+        })?;
+        let remark = answer.remark.unwrap_or_default();
+        if remark.contains(PANIC_REMARK) {
+            return Err(TestCaseError::fail(format!(
+                "code {code} with {fields} panicked the handler: {remark}"
+            )));
+        }
+    }
+    Ok(())
 }

@@ -171,6 +171,16 @@ fn read_everything(store: &MessageStore) {
     }
 }
 
+/// Triage output: the offsets of the queue the target puts to, and what recovery reported.
+fn describe(when: &str, store: &MessageStore) {
+    eprintln!(
+        "{when}: F0/0 offsets {}..{}, report {:?}",
+        store.min_offset("F0", 0),
+        store.max_offset("F0", 0),
+        store.recovery_report()
+    );
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some((&mode, data)) = data.split_first() else {
         return;
@@ -212,12 +222,7 @@ fuzz_target!(|data: &[u8]| {
         read_everything(&store);
         let debug = std::env::var_os("COURIER_FUZZ_DEBUG").is_some();
         if debug {
-            eprintln!(
-                "opened: F0/0 offsets {}..{}, report {:?}",
-                store.min_offset("F0", 0),
-                store.max_offset("F0", 0),
-                store.recovery_report()
-            );
+            describe("opened", &store);
         }
         let put = runtime().block_on(store.put(message("F0", 0, 7)));
         if debug {
@@ -245,12 +250,7 @@ fuzz_target!(|data: &[u8]| {
         let again = MessageStore::open(config(&dir))
             .expect("a store shut down cleanly after recovery must open again");
         if debug {
-            eprintln!(
-                "reopened: F0/0 offsets {}..{}, report {:?}",
-                again.min_offset("F0", 0),
-                again.max_offset("F0", 0),
-                again.recovery_report()
-            );
+            describe("reopened", &again);
         }
         if stored {
             let got = again.get_messages("F0", 0, put.queue_offset, 1, 1 << 20, None);
