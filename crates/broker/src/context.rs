@@ -34,6 +34,8 @@ pub struct BrokerStats {
     pub got_messages: AtomicU64,
     /// Pulls that were parked (long polling).
     pub held_pulls: AtomicU64,
+    /// Background services started again after a panic (`supervise.rs`).
+    pub service_restarts: AtomicU64,
 }
 
 impl BrokerStats {

@@ -21,6 +21,7 @@ pub mod registration;
 pub mod schedule;
 pub mod server;
 pub mod subscription_group;
+mod supervise;
 pub mod topic_config;
 pub mod transaction;
 

@@ -33,6 +33,7 @@ use crate::producer_manager::ProducerManager;
 use crate::rebalance_lock::RebalanceLockManager;
 use crate::schedule::ScheduleService;
 use crate::subscription_group::SubscriptionGroupManager;
+use crate::supervise::supervise;
 use crate::topic_config::TopicConfigManager;
 use crate::transaction::TransactionService;
 use crate::{processor, registration};
@@ -182,49 +183,34 @@ pub async fn serve_all(
 
     let background = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
-    {
-        let ctx = ctx.clone();
-        let token = background.clone();
-        tasks.spawn(async move {
-            let period = Duration::from_millis(ctx.config.flush_consumer_offset_interval.max(100));
-            loop {
-                tokio::select! {
-                    _ = token.cancelled() => break,
-                    _ = tokio::time::sleep(period) => {}
-                }
-                if let Err(e) = ctx.offsets.persist() {
-                    tracing::warn!(error = %e, "persisting consumer offsets failed; will retry");
-                }
-            }
-        });
-    }
-    {
-        let ctx = ctx.clone();
-        let token = background.clone();
-        tasks.spawn(async move {
-            let timeout = Duration::from_millis(ctx.config.channel_expired_timeout);
-            loop {
-                tokio::select! {
-                    _ = token.cancelled() => break,
-                    _ = tokio::time::sleep(CLIENT_SCAN_INTERVAL) => {}
-                }
-                let now = Instant::now();
-                ctx.consumers.scan_not_active(now, timeout);
-                ctx.producers.scan_not_active(now, timeout);
-            }
-        });
-    }
-    tasks.spawn(registration::run(ctx.clone(), background.clone()));
-    tasks.spawn(
-        ctx.transactions
-            .clone()
-            .run(ctx.clone(), background.clone()),
-    );
-    tasks.spawn(
-        ctx.schedule
-            .clone()
-            .run(ctx.store.clone(), background.clone()),
-    );
+    // Each background service runs under `supervise`: a panic is logged, counted and the service
+    // started again, instead of the broker going on without it.
+    let service = |name: &'static str,
+                   run: fn(Arc<BrokerContext>, CancellationToken) -> BoxFuture| {
+        let (ctx, token) = (ctx.clone(), background.clone());
+        async move {
+            let restarts = &ctx.stats.service_restarts;
+            supervise(name, token.clone(), restarts, || {
+                run(ctx.clone(), token.clone())
+            })
+            .await
+        }
+    };
+    tasks.spawn(service("consumer-offset-persist", |ctx, token| {
+        Box::pin(persist_offsets(ctx, token))
+    }));
+    tasks.spawn(service("idle-client-scan", |ctx, token| {
+        Box::pin(scan_idle_clients(ctx, token))
+    }));
+    tasks.spawn(service("namesrv-registration", |ctx, token| {
+        Box::pin(registration::run(ctx, token))
+    }));
+    tasks.spawn(service("transaction-check", |ctx, token| {
+        Box::pin(ctx.transactions.clone().run(ctx.clone(), token))
+    }));
+    tasks.spawn(service("delay-schedule", |ctx, token| {
+        Box::pin(ctx.schedule.clone().run(ctx.store.clone(), token))
+    }));
     {
         let ctx = ctx.clone();
         let shutdown = shutdown.clone();
@@ -257,4 +243,35 @@ pub async fn serve_all(
     ctx.shutting_down.cancel();
     background.cancel();
     while tasks.join_next().await.is_some() {}
+}
+
+/// A background service's future (see `supervise`).
+type BoxFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// Writes the consumer offsets table every `flushConsumerOffsetInterval`.
+async fn persist_offsets(ctx: Arc<BrokerContext>, token: CancellationToken) {
+    let period = Duration::from_millis(ctx.config.flush_consumer_offset_interval.max(100));
+    loop {
+        tokio::select! {
+            _ = token.cancelled() => break,
+            _ = tokio::time::sleep(period) => {}
+        }
+        if let Err(e) = ctx.offsets.persist() {
+            tracing::warn!(error = %e, "persisting consumer offsets failed; will retry");
+        }
+    }
+}
+
+/// Drops consumers and producers silent for longer than `channelExpiredTimeout`.
+async fn scan_idle_clients(ctx: Arc<BrokerContext>, token: CancellationToken) {
+    let timeout = Duration::from_millis(ctx.config.channel_expired_timeout);
+    loop {
+        tokio::select! {
+            _ = token.cancelled() => break,
+            _ = tokio::time::sleep(CLIENT_SCAN_INTERVAL) => {}
+        }
+        let now = Instant::now();
+        ctx.consumers.scan_not_active(now, timeout);
+        ctx.producers.scan_not_active(now, timeout);
+    }
 }

@@ -115,6 +115,13 @@ async fn dev_serves_clients_and_keeper_then_shuts_down_cleanly() {
             "{metrics}"
         );
         assert!(metrics.contains("courier_keeper_up 1\n"), "{metrics}");
+        // No background service has panicked and been started again.
+        assert!(
+            metrics.contains(
+                "courier_broker_service_restarts_total{broker=\"broker-a\",cluster=\"DefaultCluster\"} 0\n"
+            ),
+            "{metrics}"
+        );
         // The dev broker writes through the O_DIRECT write-behind buffer.
         assert!(
             metrics.contains("courier_broker_commitlog_committed_offset_bytes{"),

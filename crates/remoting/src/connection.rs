@@ -413,7 +413,7 @@ async fn dispatch(
                     .catch_unwind()
                     .await
                     .unwrap_or_else(|panic| {
-                        let what = panic_text(panic.as_ref());
+                        let what = panic_message(panic.as_ref());
                         error!(code, name = request_name(code), panic = what, "request handler panicked");
                         Ok(Some(RemotingCommand::error_to(
                             &shell,
@@ -460,8 +460,8 @@ async fn dispatch(
 /// throw arbitrary requests at a server look for it.
 pub const PANIC_REMARK: &str = "the request handler panicked";
 
-/// The message a panic was raised with, when it is text.
-fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
+/// The message a panic was raised with, when it is text (what `catch_unwind` hands back).
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
     panic
         .downcast_ref::<&str>()
         .copied()

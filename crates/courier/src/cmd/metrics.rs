@@ -115,6 +115,11 @@ fn broker(out: &mut String, ctx: &BrokerContext) {
             "Pulls parked by long polling since start.",
             s.held_pulls.load(Ordering::Relaxed),
         ),
+        (
+            "courier_broker_service_restarts_total",
+            "Background services (delay schedule, transaction check, registration, offset persistence, idle-client scan) started again after a panic; the error log names the service and the panic.",
+            s.service_restarts.load(Ordering::Relaxed),
+        ),
     ];
     for (name, help, v) in counters {
         metric(out, name, "counter", help, &labels, v);
