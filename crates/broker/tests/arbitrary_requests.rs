@@ -4,13 +4,17 @@
 //! are random bytes, JSON-looking text, heartbeat/lock/subscription-group JSON with random values,
 //! and valid or truncated batch bodies. Every request must be answered on the same connection,
 //! never with the remark of a handler that panicked (the remoting layer contains the panic and
-//! says so), and between cases the broker must still store and serve a message.
+//! says so), and between cases the broker must still store and serve a message, with no
+//! background service restarted after a panic (`serviceRestarts` in GET_BROKER_RUNTIME_INFO; the
+//! delay scheduler meets what random sends with DELAY levels 1 and 2 stored, in runs longer
+//! than a second).
 
 mod common;
 
 use std::sync::OnceLock;
 
 use common::*;
+use courier_remoting::body::{from_json, KvTable};
 use courier_remoting::code::{request, response};
 use courier_remoting::header::{
     CreateTopicRequestHeader, GetMaxOffsetRequestHeader, OffsetResponseHeader,
@@ -34,6 +38,9 @@ const NAMES: &[&str] = &[
     "TagA || TagB",
     "TAG",
     "SQL92",
+    // Properties that send a message through the delay scheduler (levels 1 and 2: 1 s and 5 s).
+    "DELAY\u{1}1\u{2}",
+    "TAGS\u{1}a\u{2}DELAY\u{1}2\u{2}",
 ];
 
 /// The shape of every code the broker serves.
@@ -363,6 +370,19 @@ async fn still_serves(b: &TestBroker) -> Result<(), TestCaseError> {
         r.remark
     );
     prop_assert_eq!(max_offset(b).await?, before + 1);
+    // No background service (the delay scheduler meets the DELAY levels of random sends) has
+    // panicked and been started again.
+    let r = b
+        .call(RemotingCommand::new_request(
+            request::GET_BROKER_RUNTIME_INFO,
+        ))
+        .await;
+    let kv: KvTable = from_json(r.body_bytes())
+        .map_err(|e| TestCaseError::fail(format!("runtime info body: {e}")))?;
+    prop_assert_eq!(
+        kv.table.get("serviceRestarts").map(String::as_str),
+        Some("0")
+    );
     Ok(())
 }
 

@@ -48,6 +48,13 @@ pub async fn process(
         "heldPullRequestsTotal",
         ctx.stats.held_pulls.load(Ordering::Relaxed).to_string(),
     );
+    put(
+        "serviceRestarts",
+        ctx.stats
+            .service_restarts
+            .load(Ordering::Relaxed)
+            .to_string(),
+    );
     put("topicCount", ctx.topics.len().to_string());
     put(
         "runtime",
