@@ -13,6 +13,8 @@ pub mod multi;
 pub mod opcode;
 pub mod records;
 pub mod request;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 pub mod types;
 
 pub use connect::{ConnectRequest, ConnectResponse};

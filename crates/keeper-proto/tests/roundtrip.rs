@@ -3,6 +3,7 @@
 //! bytes never panic the decoder.
 
 use bytes::{Bytes, BytesMut};
+use courier_keeper_proto::testkit;
 use courier_keeper_proto::*;
 use proptest::prelude::*;
 use tokio_util::codec::{Decoder, Encoder};
@@ -42,61 +43,6 @@ prop_compose! {
     }
 }
 
-fn create() -> impl Strategy<Value = CreateRequest> {
-    (s(), data(), acls(), any::<i32>()).prop_map(|(path, data, acl, flags)| CreateRequest {
-        path,
-        data,
-        acl,
-        flags,
-    })
-}
-
-fn create_ttl() -> impl Strategy<Value = CreateTtlRequest> {
-    (s(), data(), acls(), any::<i32>(), any::<i64>()).prop_map(|(path, data, acl, flags, ttl)| {
-        CreateTtlRequest {
-            path,
-            data,
-            acl,
-            flags,
-            ttl,
-        }
-    })
-}
-
-fn pw() -> impl Strategy<Value = PathWatchRequest> {
-    (s(), any::<bool>()).prop_map(|(path, watch)| PathWatchRequest { path, watch })
-}
-
-fn path_req() -> impl Strategy<Value = PathRequest> {
-    s().prop_map(|path| PathRequest { path })
-}
-
-fn multi_op() -> impl Strategy<Value = MultiOp> {
-    prop_oneof![
-        create().prop_map(|r| MultiOp::Create(OpCode::Create, r)),
-        create().prop_map(|r| MultiOp::Create(OpCode::Create2, r)),
-        create().prop_map(|r| MultiOp::Create(OpCode::CreateContainer, r)),
-        create_ttl().prop_map(MultiOp::CreateTtl),
-        (s(), any::<i32>())
-            .prop_map(|(path, version)| MultiOp::Delete(DeleteRequest { path, version })),
-        (s(), data(), any::<i32>()).prop_map(|(path, data, version)| MultiOp::SetData(
-            SetDataRequest {
-                path,
-                data,
-                version
-            }
-        )),
-        (s(), any::<i32>())
-            .prop_map(|(path, version)| MultiOp::Check(CheckVersionRequest { path, version })),
-        pw().prop_map(MultiOp::GetData),
-        pw().prop_map(MultiOp::GetChildren),
-    ]
-}
-
-fn multi() -> impl Strategy<Value = MultiRequest> {
-    proptest::collection::vec(multi_op(), 0..5).prop_map(|ops| MultiRequest { ops })
-}
-
 fn op_result() -> impl Strategy<Value = OpResult> {
     prop_oneof![
         s().prop_map(OpResult::Create),
@@ -110,87 +56,10 @@ fn op_result() -> impl Strategy<Value = OpResult> {
     ]
 }
 
+/// Every request, the ones that end a session included, with any values.
 fn request() -> impl Strategy<Value = Request> {
-    prop_oneof![
-        create().prop_map(Request::Create),
-        create().prop_map(Request::Create2),
-        create().prop_map(Request::CreateContainer),
-        create_ttl().prop_map(Request::CreateTtl),
-        (s(), any::<i32>())
-            .prop_map(|(path, version)| Request::Delete(DeleteRequest { path, version })),
-        pw().prop_map(Request::Exists),
-        pw().prop_map(Request::GetData),
-        (s(), data(), any::<i32>()).prop_map(|(path, data, version)| Request::SetData(
-            SetDataRequest {
-                path,
-                data,
-                version
-            }
-        )),
-        path_req().prop_map(Request::GetAcl),
-        (s(), acls(), any::<i32>())
-            .prop_map(|(path, acl, version)| Request::SetAcl(SetAclRequest { path, acl, version })),
-        pw().prop_map(Request::GetChildren),
-        pw().prop_map(Request::GetChildren2),
-        path_req().prop_map(Request::Sync),
-        Just(Request::Ping),
-        (s(), any::<i32>())
-            .prop_map(|(path, version)| Request::Check(CheckVersionRequest { path, version })),
-        multi().prop_map(Request::Multi),
-        multi().prop_map(Request::MultiRead),
-        (s(), s(), s(), any::<i64>()).prop_map(|(a, b, c, d)| Request::Reconfig(ReconfigRequest {
-            joining_servers: a,
-            leaving_servers: b,
-            new_members: c,
-            cur_config_id: d
-        })),
-        (s(), any::<i32>()).prop_map(|(path, watcher_type)| Request::CheckWatches(
-            WatchesRequest { path, watcher_type }
-        )),
-        (s(), any::<i32>()).prop_map(|(path, watcher_type)| Request::RemoveWatches(
-            WatchesRequest { path, watcher_type }
-        )),
-        (any::<i32>(), s(), data()).prop_map(|(auth_type, scheme, auth)| Request::Auth(
-            AuthPacket {
-                auth_type,
-                scheme,
-                auth
-            }
-        )),
-        (any::<i64>(), strings(), strings(), strings()).prop_map(|(z, a, b, c)| {
-            Request::SetWatches(SetWatches {
-                relative_zxid: z,
-                data_watches: a,
-                exist_watches: b,
-                child_watches: c,
-            })
-        }),
-        (
-            any::<i64>(),
-            strings(),
-            strings(),
-            strings(),
-            strings(),
-            strings()
-        )
-            .prop_map(|(z, a, b, c, d, e)| {
-                Request::SetWatches2(SetWatches2 {
-                    relative_zxid: z,
-                    data_watches: a,
-                    exist_watches: b,
-                    child_watches: c,
-                    persistent_watches: d,
-                    persistent_recursive_watches: e,
-                })
-            }),
-        data().prop_map(|token| Request::Sasl(SaslToken { token })),
-        path_req().prop_map(Request::GetEphemerals),
-        path_req().prop_map(Request::GetAllChildrenNumber),
-        (s(), any::<i32>())
-            .prop_map(|(path, mode)| Request::AddWatch(AddWatchRequest { path, mode })),
-        Just(Request::WhoAmI),
-        Just(Request::CloseSession),
-    ]
+    let v = testkit::Values::any();
+    prop_oneof![6 => testkit::request(&v), 1 => testkit::session_enders(&v)]
 }
 
 fn round_trip<R: Record + PartialEq + std::fmt::Debug>(v: &R) {

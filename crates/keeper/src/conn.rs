@@ -7,6 +7,7 @@
 //! the handshake) is logged and closes this connection only.
 
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,6 +18,7 @@ use courier_keeper_proto::{
     CreateResponse, ErrorCode, FrameCodec, Id, MultiOp, MultiResponse, OpCode, OpResult, Record,
     Request, StatResponse,
 };
+use futures_util::FutureExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
@@ -382,29 +384,57 @@ async fn respond_loop(
     mut items: mpsc::Receiver<(Item, Instant)>,
     reads_ahead: Arc<AtomicUsize>,
 ) {
+    // Whatever ends this task, a panic outside the guard below included, stops the connection's
+    // reading too, so it closes instead of reading requests nobody will answer.
+    let _stop_reading = handle.cancel.clone().drop_guard();
     while let Some((item, arrived)) = items.recv().await {
-        let keep = match item {
-            Item::Ready(frame) => {
-                handle.send(frame);
-                true
-            }
+        let (xid, other) = match &item {
+            Item::Ready(_) => (None, false),
             Item::Close => {
                 // Not a request: nothing was counted for it.
                 handle.cancel.cancel();
                 break;
             }
-            Item::Write { xid, req, rx } => answer_write(&handle, xid, &req, rx).await,
-            Item::DeferredWrite { xid, req, op, ids } => {
-                let rx = submit(&shared, session_id, &ids, op);
-                answer_write(&handle, xid, &req, rx).await
-            }
-            Item::Other { xid, req, mut ids } => {
-                let keep =
-                    handle_request(&shared, &handle, conn_id, session_id, &mut ids, xid, req).await;
-                reads_ahead.fetch_sub(1, Ordering::AcqRel);
-                keep
-            }
+            Item::Write { xid, .. } | Item::DeferredWrite { xid, .. } => (Some(*xid), false),
+            Item::Other { xid, .. } => (Some(*xid), true),
         };
+        // A handler that panics costs its request, answered SYSTEMERROR as ZooKeeper answers an
+        // exception while processing one, and not the connection.
+        let handled = AssertUnwindSafe(async {
+            match item {
+                Item::Ready(frame) => {
+                    handle.send(frame);
+                    true
+                }
+                Item::Close => false,
+                Item::Write { xid, req, rx } => answer_write(&handle, xid, &req, rx).await,
+                Item::DeferredWrite { xid, req, op, ids } => {
+                    let rx = submit(&shared, session_id, &ids, op);
+                    answer_write(&handle, xid, &req, rx).await
+                }
+                Item::Other { xid, req, mut ids } => {
+                    handle_request(&shared, &handle, conn_id, session_id, &mut ids, xid, req).await
+                }
+            }
+        })
+        .catch_unwind()
+        .await;
+        if other {
+            reads_ahead.fetch_sub(1, Ordering::AcqRel);
+        }
+        let keep = handled.unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("no message");
+            tracing::error!(peer = %handle.peer, xid = ?xid, panic = what, "request handler panicked; answered SYSTEMERROR");
+            if let Some(xid) = xid {
+                let code = ErrorCode::SystemError.code();
+                handle.send(reply_frame(xid, shared.last_zxid(), code, &()));
+            }
+            true
+        });
         answered(&shared, &handle, arrived);
         if !keep {
             handle.cancel.cancel();
