@@ -146,6 +146,8 @@ pub(crate) struct ConsumeQueue {
     prefaulted: AtomicU64,
     /// The queue is waiting for the prefault thread (so the put path asks once).
     prefault_asked: AtomicBool,
+    /// A file was short at open (see `repaired`).
+    repaired: bool,
 }
 
 impl ConsumeQueue {
@@ -185,16 +187,19 @@ impl ConsumeQueue {
         starts.sort_unstable();
         // Keep only the contiguous run ending at the newest file: a gap means older files are stale.
         let mut files: Vec<Arc<MappedFile>> = Vec::with_capacity(starts.len());
+        let mut repaired = false;
         for s in starts {
             if let Some(last) = files.last() {
                 if last.end() != s {
                     files.clear();
                 }
             }
+            let path = dir.join(offset_file_name(s));
+            // Files are created whole; a short one was cut by damage, and whatever it held past
+            // the cut has to come back from the CommitLog.
+            repaired |= std::fs::metadata(&path)?.len() < file_bytes;
             files.push(Arc::new(queue_file(MappedFile::open(
-                &dir.join(offset_file_name(s)),
-                s,
-                file_bytes,
+                &path, s, file_bytes,
             )?)));
         }
         let cq = ConsumeQueue {
@@ -209,6 +214,7 @@ impl ConsumeQueue {
             flushed: AtomicI64::new(0),
             prefaulted: AtomicU64::new(0),
             prefault_asked: AtomicBool::new(false),
+            repaired,
         };
         let (min, max) = cq.scan_extent();
         // What lies past the extent must read as never written. A hole among written entries (a
@@ -246,6 +252,12 @@ impl ConsumeQueue {
             }
         }
         (min, ((last.start() / CQ_ENTRY_SIZE) + lo) as i64)
+    }
+
+    /// True when a file of this queue was shorter than a queue file is at open (zero-extended):
+    /// the store then rebuilds the queues from the whole CommitLog.
+    pub fn repaired(&self) -> bool {
+        self.repaired
     }
 
     pub fn dir(&self) -> &Path {

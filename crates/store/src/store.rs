@@ -377,8 +377,25 @@ impl MessageStore {
                 ..Default::default()
             },
         };
+        // A short ConsumeQueue file lost entries whose records are still in the log. Trusting a
+        // clean checkpoint would leave that queue's max offset behind its records, and new
+        // messages would reuse their offsets (and a later crash recovery would drop them as out
+        // of order): rebuild from the first segment instead.
+        let short_queues = rec
+            .cqs
+            .values()
+            .flat_map(|m| m.values())
+            .filter(|q| q.repaired())
+            .count();
+        rec.report.repaired_cq_files = short_queues as u32;
+        let first_segment = rec.segments.first().map(|s| s.start());
+        let rebuild_from = loaded
+            .repaired
+            .first()
+            .map(|r| r.0)
+            .or(first_segment.filter(|_| short_queues > 0));
         let t0 = Instant::now();
-        let recovered = rec.run(crashed, ck, loaded.repaired.first().map(|r| r.0))?;
+        let recovered = rec.run(crashed, ck, rebuild_from)?;
         let mut report = rec.report;
         for h in &recovered.holes {
             quarantine.insert(h.offset as u64, (h.resume_offset as u64, h.reason.clone()));

@@ -247,6 +247,31 @@ fuzz_target!(|data: &[u8]| {
             .expect("a recovered store must shut down cleanly");
         drop(store);
 
+        if debug {
+            let abort = dir.join("abort").exists();
+            let segs: Vec<String> = std::fs::read_dir(dir.join("commitlog"))
+                .map(|rd| {
+                    rd.flatten()
+                        .map(|e| {
+                            format!(
+                                "{}:{}",
+                                e.file_name().to_string_lossy(),
+                                e.metadata().map(|m| m.len()).unwrap_or(0)
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let ck = std::fs::read(dir.join("checkpoint")).unwrap_or_default();
+            let at = |i: usize| {
+                ck.get(i..i + 8)
+                    .map(|b| i64::from_be_bytes(b.try_into().unwrap()))
+            };
+            eprintln!(
+                "after shutdown: abort {abort}, segments {segs:?}, checkpoint flushed {:?} logics {:?} index {:?} clean end {:?} tail {:?}",
+                at(24), at(48), at(56), at(64), at(72)
+            );
+        }
         let again = MessageStore::open(config(&dir))
             .expect("a store shut down cleanly after recovery must open again");
         if debug {
