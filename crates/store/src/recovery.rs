@@ -64,8 +64,8 @@ pub struct RecoveryReport {
     pub deleted_segments: u32,
     /// Segment files that were shorter than the segment size and were zero-extended.
     pub repaired_segments: u32,
-    /// ConsumeQueue files found shorter than a queue file and zero-extended; any such file makes
-    /// recovery rebuild the queues from the first segment.
+    /// Queues with a file found shorter than a queue file (zero-extended); any makes recovery
+    /// rebuild the queues from the first segment.
     pub repaired_cq_files: u32,
     /// CommitLog end after recovery.
     pub log_end: i64,
