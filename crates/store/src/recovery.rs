@@ -193,6 +193,16 @@ impl Recovery<'_> {
                 return None;
             }
         }
+        // The check above reads only the header right at the end. Bytes further on (damage) would
+        // sit right after the next appends, and the next clean open would find them there and
+        // scan; so the rest of the end's segment is zeroed, as a torn tail is (§7.3).
+        if let Some(i) = self.seg_index(end).filter(|i| *i < keep) {
+            let seg = &self.segments[i];
+            if let Err(e) = seg.zero_from(end - seg.start()) {
+                tracing::warn!(error = %e, "cannot zero the commitlog past its end; scanning");
+                return None;
+            }
+        }
         self.delete_segments_from(keep);
         self.finish_queues(end, &HashMap::new());
         Some(Recovered {

@@ -295,6 +295,38 @@ fn clean_shutdown_then_short_queue_file_is_rebuilt_from_the_log() {
     check_intact(&store, N + 1, &[]);
 }
 
+/// Garbage past the end of a cleanly closed log, where the next message ends: the open zeroes
+/// it, so the messages appended next are not followed by it, and the store closed again reopens
+/// without a scan. Before, the second open found the garbage right after the new tail and fell
+/// back to scanning, where other damage in the segment could cut the new messages off (found by
+/// the `recover` fuzz target).
+#[test]
+fn clean_shutdown_then_garbage_past_the_end_is_zeroed() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = write(dir.path(), true);
+    let end = w.phys[N - 1] + w.sizes[N - 1] as i64;
+    patch(dir.path(), end, 700, &[0x5a; 300]);
+
+    let store = MessageStore::open(small_config(dir.path())).unwrap();
+    assert!(store.recovery_report().clean_shutdown);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let r = rt.block_on(store.put(msg("C", 0, vec![N as u8; 700], "TagA", "new")));
+    assert_eq!((r.status, r.queue_offset), (PutStatus::PutOk, N as i64));
+    store.shutdown().unwrap();
+    drop(store);
+
+    let store = MessageStore::open(small_config(dir.path())).unwrap();
+    let rep = store.recovery_report();
+    assert!(
+        rep.clean_shutdown,
+        "a cleanly closed store scanned: {rep:?}"
+    );
+    check_intact(&store, N + 1, &[]);
+}
+
 #[test]
 fn clean_shutdown_then_mid_segment_damage_is_found_by_verify() {
     let dir = tempfile::tempdir().unwrap();

@@ -271,6 +271,13 @@ fuzz_target!(|data: &[u8]| {
                 "after shutdown: abort {abort}, segments {segs:?}, checkpoint flushed {:?} logics {:?} index {:?} clean end {:?} tail {:?}",
                 at(24), at(48), at(56), at(64), at(72)
             );
+            if let Some(end) = at(64).filter(|e| *e >= 0) {
+                let seg = end / (64 * 1024) * (64 * 1024);
+                let bytes = std::fs::read(dir.join("commitlog").join(format!("{seg:020}")))
+                    .unwrap_or_default();
+                let from = (end - seg) as usize;
+                eprintln!("bytes after the end: {:02x?}", bytes.get(from..from + 16));
+            }
         }
         let again = MessageStore::open(config(&dir))
             .expect("a store shut down cleanly after recovery must open again");
