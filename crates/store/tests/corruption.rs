@@ -59,6 +59,18 @@ fn patch(dir: &Path, phys: i64, at: u64, bytes: &[u8]) {
     f.write_all_at(bytes, off + at).unwrap();
 }
 
+/// Appends message N (the next queue offset, which the put must be given) and shuts the store
+/// down cleanly.
+fn append_next_and_close(store: MessageStore) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let r = rt.block_on(store.put(msg("C", 0, vec![N as u8; 700], "TagA", "new")));
+    assert_eq!((r.status, r.queue_offset), (PutStatus::PutOk, N as i64));
+    store.shutdown().unwrap();
+}
+
 /// Every message except those in `gone` reads back intact at its queue offset; offsets stay dense.
 fn check_intact(store: &MessageStore, expect_max: usize, gone: &[usize]) {
     assert_eq!(store.max_offset("C", 0), expect_max as i64);
@@ -282,14 +294,7 @@ fn clean_shutdown_then_short_queue_file_is_rebuilt_from_the_log() {
         "a short queue file must not be trusted: {rep:?}"
     );
     check_intact(&store, N, &[]);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let r = rt.block_on(store.put(msg("C", 0, vec![N as u8; 700], "TagA", "new")));
-    assert_eq!((r.status, r.queue_offset), (PutStatus::PutOk, N as i64));
-    store.shutdown().unwrap();
-    drop(store);
+    append_next_and_close(store);
 
     let store = MessageStore::open(small_config(dir.path())).unwrap();
     check_intact(&store, N + 1, &[]);
@@ -309,14 +314,7 @@ fn clean_shutdown_then_garbage_past_the_end_is_zeroed() {
 
     let store = MessageStore::open(small_config(dir.path())).unwrap();
     assert!(store.recovery_report().clean_shutdown);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let r = rt.block_on(store.put(msg("C", 0, vec![N as u8; 700], "TagA", "new")));
-    assert_eq!((r.status, r.queue_offset), (PutStatus::PutOk, N as i64));
-    store.shutdown().unwrap();
-    drop(store);
+    append_next_and_close(store);
 
     let store = MessageStore::open(small_config(dir.path())).unwrap();
     let rep = store.recovery_report();
