@@ -36,7 +36,7 @@ pub type Shape = (&'static [i32], &'static [(&'static str, Kind)]);
 const UNKNOWN_FIELD: &str = "notAField";
 
 /// Integers at the edges of i64 and i32, any i64, or not a number at all.
-pub fn number() -> BoxedStrategy<String> {
+fn number() -> BoxedStrategy<String> {
     prop_oneof![
         3 => prop::sample::select(vec![
             i64::MIN,
