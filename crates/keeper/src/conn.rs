@@ -137,6 +137,11 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
         }
         conns.insert(conn_id, handle.clone());
     }
+    let registration = Registration {
+        shared: shared.clone(),
+        handle: handle.clone(),
+        conn_id,
+    };
     tracing::debug!(%peer, session = format_args!("{session_id:#x}"), "session established");
 
     let mut ids = initial_ids(&peer);
@@ -192,6 +197,8 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
             }
         };
         let xid = header.xid;
+        #[cfg(test)]
+        tests::maybe_panic(xid);
         let last = matches!(req, Request::CloseSession | Request::Unknown(_));
         let item = if let Request::Auth(a) = &req {
             let (frame, keep) = auth(&shared, &handle, &mut ids, xid, a);
@@ -233,14 +240,40 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
     }
     drop(items_tx);
     let _ = responder.await;
-    {
-        shared.watches.lock().remove_conn(conn_id);
-        shared.sessions.lock().unbind(session_id, conn_id);
-        shared.conns.lock().remove(&conn_id);
-    }
-    let _ = handle.out.send(Out::Close);
+    drop(registration);
     drop(handle);
     let _ = writer.await;
+}
+
+/// A connection's place in the server's tables (connections, the session's binding, watches),
+/// given up when `serve` ends — by returning or by panicking. Without it a reader that panicked
+/// left the writer holding the socket open with the session bound, so the client saw no
+/// disconnect and waited out its request timeouts until the session expired.
+struct Registration {
+    shared: Arc<Shared>,
+    handle: ConnHandle,
+    conn_id: ConnId,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            tracing::error!(
+                peer = %self.handle.peer,
+                session = format_args!("{:#x}", self.handle.session_id),
+                "connection reader panicked; closing the connection"
+            );
+        }
+        let shared = &self.shared;
+        shared.watches.lock().remove_conn(self.conn_id);
+        shared
+            .sessions
+            .lock()
+            .unbind(self.handle.session_id, self.conn_id);
+        shared.conns.lock().remove(&self.conn_id);
+        // The writer flushes what is queued, then shuts the socket.
+        self.handle.close();
+    }
 }
 
 /// Creates or resumes the session; `None` means "reply expired and close".
@@ -699,5 +732,112 @@ fn auth(
 fn push_id(ids: &mut Vec<Id>, id: Id) {
     if !ids.contains(&id) {
         ids.push(id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicI32;
+
+    use courier_keeper_proto::{PathWatchRequest, RequestHeader};
+
+    use super::*;
+    use crate::{KeeperConfig, KeeperHandle};
+
+    /// A request with this xid makes the reading side of its connection panic (0: none).
+    static PANIC_XID: AtomicI32 = AtomicI32::new(0);
+
+    pub(super) fn maybe_panic(xid: i32) {
+        let armed = PANIC_XID.load(Ordering::Relaxed);
+        if armed != 0 && xid == armed {
+            panic!("injected panic in the connection reader");
+        }
+    }
+
+    fn framed(payload: &[u8]) -> Vec<u8> {
+        let mut out = (payload.len() as i32).to_be_bytes().to_vec();
+        out.extend_from_slice(payload);
+        out
+    }
+
+    async fn session(addr: SocketAddr) -> TcpStream {
+        let mut s = TcpStream::connect(addr).await.expect("connect");
+        let req = ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen: 0,
+            timeout_ms: 30_000,
+            session_id: 0,
+            passwd: Bytes::from(vec![0u8; 16]),
+            read_only: Some(false),
+        };
+        s.write_all(&frame(&(), &req)).await.expect("send connect");
+        let mut len = [0u8; 4];
+        s.read_exact(&mut len).await.expect("connect response");
+        let mut resp = vec![0u8; i32::from_be_bytes(len) as usize];
+        s.read_exact(&mut resp).await.expect("connect response");
+        s
+    }
+
+    async fn exists(s: &mut TcpStream, xid: i32) {
+        let mut body = bytes::BytesMut::new();
+        RequestHeader {
+            xid,
+            op: OpCode::Exists.code(),
+        }
+        .write(&mut body);
+        Request::Exists(PathWatchRequest {
+            path: "/".into(),
+            watch: false,
+        })
+        .write_body(&mut body);
+        s.write_all(&framed(&body)).await.expect("send request");
+    }
+
+    /// Reads until the server closes the socket; false if it is still open after `wait`.
+    async fn closed_within(s: &mut TcpStream, wait: Duration) -> bool {
+        let mut buf = [0u8; 4096];
+        tokio::time::timeout(wait, async {
+            loop {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await
+        .is_ok()
+    }
+
+    #[tokio::test]
+    async fn a_panicking_reader_closes_its_connection_and_the_server_goes_on() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let keeper = KeeperHandle::start(KeeperConfig {
+            data_dir: dir.path().to_path_buf(),
+            fsync: false,
+            ..KeeperConfig::default()
+        })
+        .await
+        .expect("start keeper");
+        let armed = 0x5eed_0bad;
+        PANIC_XID.store(armed, Ordering::Relaxed);
+
+        let mut victim = session(keeper.addr).await;
+        exists(&mut victim, 1).await;
+        exists(&mut victim, armed).await;
+        assert!(
+            closed_within(&mut victim, Duration::from_secs(5)).await,
+            "the connection whose reader panicked was left open"
+        );
+
+        // Other sessions are served as before.
+        let mut other = session(keeper.addr).await;
+        exists(&mut other, 7).await;
+        let mut len = [0u8; 4];
+        tokio::time::timeout(Duration::from_secs(5), other.read_exact(&mut len))
+            .await
+            .expect("the server answers another session")
+            .expect("reply");
+        PANIC_XID.store(0, Ordering::Relaxed);
+        keeper.stop().await.expect("stop keeper");
     }
 }
