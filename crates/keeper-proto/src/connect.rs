@@ -26,6 +26,21 @@ pub struct ConnectRequest {
     pub read_only: Option<bool>,
 }
 
+impl ConnectRequest {
+    /// What a current client sends to open a new session: no session id, a zero password, the
+    /// read-only byte present and false.
+    pub fn new_session(timeout_ms: i32) -> ConnectRequest {
+        ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen: 0,
+            timeout_ms,
+            session_id: 0,
+            passwd: Bytes::from(vec![0u8; 16]),
+            read_only: Some(false),
+        }
+    }
+}
+
 impl Record for ConnectRequest {
     fn write<B: BufMut>(&self, out: &mut B) {
         put_int(out, self.protocol_version);

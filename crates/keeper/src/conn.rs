@@ -762,15 +762,9 @@ mod tests {
 
     async fn session(addr: SocketAddr) -> TcpStream {
         let mut s = TcpStream::connect(addr).await.expect("connect");
-        let req = ConnectRequest {
-            protocol_version: 0,
-            last_zxid_seen: 0,
-            timeout_ms: 30_000,
-            session_id: 0,
-            passwd: Bytes::from(vec![0u8; 16]),
-            read_only: Some(false),
-        };
-        s.write_all(&frame(&(), &req)).await.expect("send connect");
+        s.write_all(&frame(&(), &ConnectRequest::new_session(30_000)))
+            .await
+            .expect("send connect");
         let mut len = [0u8; 4];
         s.read_exact(&mut len).await.expect("connect response");
         let mut resp = vec![0u8; i32::from_be_bytes(len) as usize];

@@ -146,12 +146,8 @@ async fn client_ahead_of_the_server_gets_no_session() {
     let (s, _d) = server(2000).await;
     let mut t = raw(s.addr).await;
     let req = ConnectRequest {
-        protocol_version: 0,
         last_zxid_seen: 1 << 40,
-        timeout_ms: 10_000,
-        session_id: 0,
-        passwd: Bytes::from(vec![0; 16]),
-        read_only: Some(false),
+        ..ConnectRequest::new_session(10_000)
     };
     t.write_all(&frame(&(), &req)).await.unwrap();
     let mut buf = Vec::new();

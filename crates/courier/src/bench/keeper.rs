@@ -118,14 +118,7 @@ impl Session {
             codec: FrameCodec::new(MAX_FRAME),
             xid: 0,
         };
-        let hello = ConnectRequest {
-            protocol_version: 0,
-            last_zxid_seen: 0,
-            timeout_ms: 30_000,
-            session_id: 0,
-            passwd: Bytes::from(vec![0u8; 16]),
-            read_only: Some(false),
-        };
+        let hello = ConnectRequest::new_session(30_000);
         s.wbuf.extend_from_slice(&frame(&(), &hello));
         s.flush().await?;
         let payload = s
