@@ -88,17 +88,22 @@ pub fn divert_if_delayed(msg: &mut MessageToStore, max_level: usize) -> Option<u
         return None;
     }
     let level = (level as usize).min(max_level);
+    park_in(msg, SCHEDULE_TOPIC, (level - 1) as i32);
+    Some(level)
+}
+
+/// Moves a message into a system topic's queue (delays, half messages), recording where it was
+/// headed in REAL_TOPIC / REAL_QID; a pair from an earlier move is replaced, not duplicated.
+pub fn park_in(msg: &mut MessageToStore, system_topic: &str, queue_id: i32) {
     let queue = msg.queue_id.to_string();
     let mut props: Vec<(&str, &str)> = properties_iter(&msg.properties)
         .filter(|(k, _)| *k != PROPERTY_REAL_TOPIC && *k != PROPERTY_REAL_QUEUE_ID)
         .collect();
     props.push((PROPERTY_REAL_TOPIC, &msg.topic));
     props.push((PROPERTY_REAL_QUEUE_ID, &queue));
-    let encoded = encode_properties(&props);
-    msg.properties = encoded;
-    msg.topic = SCHEDULE_TOPIC.to_string();
-    msg.queue_id = (level - 1) as i32;
-    Some(level)
+    msg.properties = encode_properties(&props);
+    msg.topic = system_topic.to_string();
+    msg.queue_id = queue_id;
 }
 
 #[derive(Serialize, Deserialize, Default)]

@@ -34,7 +34,7 @@ use parking_lot::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use crate::context::BrokerContext;
-use crate::schedule::{PROPERTY_REAL_QUEUE_ID, PROPERTY_REAL_TOPIC};
+use crate::schedule::{park_in, PROPERTY_REAL_QUEUE_ID, PROPERTY_REAL_TOPIC};
 use crate::topic_config::{
     now_ms, TRANS_CHECK_MAX_TIME_TOPIC, TRANS_HALF_TOPIC, TRANS_OP_HALF_TOPIC,
 };
@@ -52,16 +52,7 @@ pub const PROPERTY_CHECK_IMMUNITY: &str = "CHECK_IMMUNITY_TIME_IN_SECONDS";
 
 /// Rewrites a prepared send into a half message. The caller stores the result.
 pub fn to_half(msg: &mut MessageToStore) {
-    let queue = msg.queue_id.to_string();
-    let mut props: Vec<(&str, &str)> = properties_iter(&msg.properties)
-        .filter(|(k, _)| *k != PROPERTY_REAL_TOPIC && *k != PROPERTY_REAL_QUEUE_ID)
-        .collect();
-    props.push((PROPERTY_REAL_TOPIC, &msg.topic));
-    props.push((PROPERTY_REAL_QUEUE_ID, &queue));
-    let encoded = encode_properties(&props);
-    msg.properties = encoded;
-    msg.topic = TRANS_HALF_TOPIC.to_string();
-    msg.queue_id = 0;
+    park_in(msg, TRANS_HALF_TOPIC, 0);
     msg.sys_flag &= !FLAG_TRANSACTION_MASK;
 }
 
