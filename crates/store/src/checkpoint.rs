@@ -3,13 +3,16 @@
 //! 32 confirmPhyOffset (we write the flushed offset too: everything below it is durable).
 //!
 //! Courier's own fields follow at byte 40 (RocketMQ ignores them):
-//! 40 magic u32 `0x43524B50` ("CRKP"), 44 version u32 (1), 48 logicsPhyOffset i64 (every CQ entry
+//! 40 magic u32 `0x43524B50` ("CRKP"), 44 version u32 (2), 48 logicsPhyOffset i64 (every CQ entry
 //! of records below it is flushed), 56 indexPhyOffset i64 (records below it are indexed and flushed),
 //! 64 cleanEndOffset i64 (CommitLog end written at clean shutdown, else -1), 72 cleanTailOffset i64
-//! (start of the last record at clean shutdown, -1 if none), 80 crc32 of bytes 0..80.
+//! (start of the last record at clean shutdown, -1 if none), 80 crc32 of bytes 0..80; since
+//! version 2, 84 cleanCqEntries i64 (the sum of every ConsumeQueue's max offset at clean shutdown,
+//! else -1) and 92 crc32 of bytes 84..92.
 //!
 //! Invariant: written whole with pwrite + fdatasync; a checkpoint with a bad magic or CRC is
-//! treated as absent (recovery then scans from the first segment).
+//! treated as absent (recovery then scans from the first segment). cleanCqEntries has a CRC of
+//! its own so that a version-1 file (zeros there) still reads, as a checkpoint without it.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -19,7 +22,7 @@ use std::path::Path;
 use crate::message::{be_i64, be_u32};
 
 const MAGIC: u32 = 0x4352_4B50;
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 /// Size of the file (one OS page, like RocketMQ).
 pub const CHECKPOINT_SIZE: usize = 4096;
 
@@ -42,6 +45,10 @@ pub struct Checkpoint {
     pub clean_end_offset: i64,
     /// Start of the last record at clean shutdown (-1 if none or while running).
     pub clean_tail_offset: i64,
+    /// Sum of every ConsumeQueue's max offset at clean shutdown (-1 while running, or written
+    /// by a version without it). The queues' extents at the next open must add up to it: a
+    /// ConsumeQueue file deleted or cut since then leaves no other trace at a clean open.
+    pub clean_cq_entries: i64,
 }
 
 impl Default for Checkpoint {
@@ -55,6 +62,7 @@ impl Default for Checkpoint {
             index_phy_offset: 0,
             clean_end_offset: -1,
             clean_tail_offset: -1,
+            clean_cq_entries: -1,
         }
     }
 }
@@ -77,6 +85,7 @@ impl Checkpoint {
             (56, self.index_phy_offset),
             (64, self.clean_end_offset),
             (72, self.clean_tail_offset),
+            (84, self.clean_cq_entries),
         ];
         for (at, v) in fields {
             b[at..at + 8].copy_from_slice(&v.to_be_bytes());
@@ -85,6 +94,8 @@ impl Checkpoint {
         b[44..48].copy_from_slice(&VERSION.to_be_bytes());
         let crc = crc32fast::hash(&b[..80]);
         b[80..84].copy_from_slice(&crc.to_be_bytes());
+        let crc = crc32fast::hash(&b[84..92]);
+        b[92..96].copy_from_slice(&crc.to_be_bytes());
         b
     }
 
@@ -101,6 +112,10 @@ impl Checkpoint {
             index_phy_offset: be_i64(b, 56),
             clean_end_offset: be_i64(b, 64),
             clean_tail_offset: be_i64(b, 72),
+            clean_cq_entries: match b.get(84..96) {
+                Some(f) if be_u32(f, 8) == crc32fast::hash(&f[..8]) => be_i64(f, 0),
+                _ => -1,
+            },
         })
     }
 }
@@ -153,6 +168,7 @@ mod tests {
             index_phy_offset: 800,
             clean_end_offset: 1000,
             clean_tail_offset: 950,
+            clean_cq_entries: 77,
         };
         f.write(&want).unwrap();
         let raw = std::fs::read(&p).unwrap();
@@ -165,5 +181,16 @@ mod tests {
         bad[3] ^= 1;
         std::fs::write(&p, &bad).unwrap();
         assert_eq!(CheckpointFile::open(&p).unwrap().1, None);
+        // A damaged queue count only drops the count; a version-1 file (zeros there) reads too.
+        for fill in [0x5au8, 0] {
+            let mut old = raw.clone();
+            old[84..96].fill(fill);
+            std::fs::write(&p, &old).unwrap();
+            let unknown = Checkpoint {
+                clean_cq_entries: -1,
+                ..want
+            };
+            assert_eq!(CheckpointFile::open(&p).unwrap().1, Some(unknown));
+        }
     }
 }

@@ -3,7 +3,10 @@
 //! (phys offset i64, size i32, tags code i64), each file named by its 20-digit start BYTE offset.
 //!
 //! Invariants: logical offset N lives at byte N*20; entries `[min_offset, max_offset)` are all
-//! written (dense, no zero entries); an all-zero entry (size 0) means "never written"; entries are
+//! written (dense, no zero entries), and so is every entry of the last file before `max_offset`,
+//! below `min_offset` too: `open` finds the max by binary search for the first never-written entry
+//! of the last file (recovery marks what it cannot rebuild LOST, down to the start of that file);
+//! an all-zero entry (size 0) means "never written"; entries are
 //! only written by the store's put path (under the put lock) or by recovery before the store is
 //! live; `max_offset` is published (Release) after the entry bytes are written, so a reader that
 //! sees offset N < max also sees entry N. The put path assigns offsets from `next_offset`, which
@@ -489,11 +492,22 @@ impl ConsumeQueue {
         Ok(())
     }
 
-    /// Retention: moves min past entries pointing below `min_phys` and deletes files wholly below it.
-    /// Returns the number of files deleted.
+    /// Retention: moves min past entries pointing below `min_phys` and the start of the first file,
+    /// and deletes files wholly below it. Returns the number of files deleted.
     pub fn advance_min(&self, min_phys: i64) -> usize {
         let max = self.max_offset();
+        // Nothing below the first file can be read: a reader sent there would make no progress.
+        // Recovery leaves such a queue when it rebuilds one whose older files are gone.
+        let first = self
+            .files
+            .read()
+            .first()
+            .map_or(0, |f| (f.start() / CQ_ENTRY_SIZE) as i64);
         let mut min = self.min_offset();
+        if min < first.min(max) {
+            min = first.min(max);
+            self.min_offset.store(min, Ordering::Release);
+        }
         // Entries point at increasing offsets, so binary search the first one at/after min_phys.
         let (mut lo, mut hi) = (min, max);
         while lo < hi {
@@ -729,6 +743,27 @@ mod tests {
         );
         assert_eq!(cq.entry(8), Some(entry(80)));
         assert_eq!(cq.raw_entry(9).map(|e| e.size), Some(0));
+    }
+
+    /// Recovery rebuilds a queue whose older files are gone (deleted, their records too) from the
+    /// first record it finds, in a file it creates there. Nothing below that file can be read,
+    /// so the queue starts there, as it does at the next open; before, its min stayed at 0 and a
+    /// reader sent there got no entry and made no progress.
+    #[test]
+    fn min_is_never_below_the_first_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let cq = ConsumeQueue::open(dir.path(), "M", 0, 4).unwrap();
+        cq.ensure_capacity(9, 1).unwrap();
+        for i in 8..10 {
+            assert!(cq.write_entry(i, entry(i)));
+        }
+        cq.publish(10);
+        assert_eq!(cq.min_offset(), 0);
+        assert_eq!(cq.advance_min(0), 0);
+        assert_eq!((cq.min_offset(), cq.max_offset()), (8, 10));
+        drop(cq);
+        let cq = ConsumeQueue::open(dir.path(), "M", 0, 4).unwrap();
+        assert_eq!((cq.min_offset(), cq.max_offset()), (8, 10));
     }
 
     #[test]

@@ -15,9 +15,15 @@
 //! If none exists the bad bytes are a torn tail: the log ends there, the rest of that segment is
 //! zeroed and later segments are deleted.
 //!
+//! The checkpoint says the ConsumeQueue entries of every record before the scan start are on disk,
+//! so each queue's first record after it must lie within the queue's files. One past them means
+//! the queue lost files (deleted, or cut short by a hole) whose records the scan would not reach:
+//! the scan then starts over from the first segment.
+//!
 //! Then for every queue: entries pointing at or past the log end are zeroed (max moves back), and
-//! for queues the scan touched, never-written entries between the first rebuilt offset and max are
-//! filled with the LOST marker so queue offsets stay dense.
+//! for queues the scan touched, never-written entries between max and the first rebuilt offset or
+//! the end of what the queue's files held at open, whichever is lower, are filled with the LOST
+//! marker, so queue offsets stay dense and the next open finds the same max.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -67,6 +73,11 @@ pub struct RecoveryReport {
     /// Queues with a file found shorter than a queue file (zero-extended); any makes recovery
     /// rebuild the queues from the first segment.
     pub repaired_cq_files: u32,
+    /// The ConsumeQueues did not hold what they should (a queue's newest files deleted, a file
+    /// cut short): their entries did not add up to the count of the last clean shutdown, or a
+    /// crash scan met a queue's first record past the end of that queue's files. Recovery then
+    /// rebuilt the queues from the first segment.
+    pub missing_cq_entries: bool,
     /// CommitLog end after recovery.
     pub log_end: i64,
     /// Wall time of recovery.
@@ -336,23 +347,43 @@ impl Recovery<'_> {
     }
 
     /// Scans from the checkpoint's safe point, or from the start of the segment holding
-    /// `not_after` if that is earlier.
+    /// `not_after` if that is earlier; from the first segment if the queues turn out to miss
+    /// entries of records before that point.
     fn scan(
         &mut self,
         ck: Option<Checkpoint>,
         not_after: Option<u64>,
     ) -> Result<Recovered, StoreError> {
+        let mut not_after = not_after;
+        loop {
+            if let Some(r) = self.scan_once(ck, not_after)? {
+                return Ok(r);
+            }
+            // A scan from the first segment never gives up, so this goes round once more at most.
+            self.report.missing_cq_entries = true;
+            not_after = self.segments.first().map(|s| s.start());
+        }
+    }
+
+    /// One scan (see `scan`). None when it did not start at the first segment and a queue turns
+    /// out to miss entries of records before its start: nothing is truncated or finished by
+    /// then, and the entries it rewrote are right and stay.
+    fn scan_once(
+        &mut self,
+        ck: Option<Checkpoint>,
+        not_after: Option<u64>,
+    ) -> Result<Option<Recovered>, StoreError> {
         let mut touched: TouchedMap = HashMap::new();
         let mut holes = Vec::new();
         let Some(first) = self.segments.first().map(|s| s.start()) else {
             self.finish_queues(0, &touched);
-            return Ok(Recovered {
+            return Ok(Some(Recovered {
                 log_end: 0,
                 tail_start: None,
                 last_store_ts: 0,
                 holes,
                 scan_start: None,
-            });
+            }));
         };
         // Everything below min(flushed, logics) is durable in the CommitLog and its CQ entries are
         // flushed, and that offset is a record boundary (both are CommitLog ends at some moment), so
@@ -387,6 +418,7 @@ impl Recovery<'_> {
             None => (0, 0),
         };
         let scan_start = self.segments[start_idx].start() + first_off;
+        let from_first = start_idx == 0 && first_off == 0;
         let mut tail_start = None;
         let mut last_ts = 0;
         let mut i = start_idx;
@@ -422,6 +454,27 @@ impl Recovery<'_> {
                                     if m.is_dispatched() {
                                         let q = self.cq(m.topic(), m.queue_id())?;
                                         let qo = m.queue_offset();
+                                        // The checkpoint says every entry of a record before the
+                                        // scan start is on disk, so a queue's first record after
+                                        // it lies within the queue's written extent (`max_offset`
+                                        // until `finish_queues`). Past it, the queue lost files
+                                        // (deleted, or a hole cut its extent short) whose records
+                                        // only a scan from the first segment reaches; left
+                                        // unwritten, those entries would read as the queue's
+                                        // end at the next open, and later puts would be lost.
+                                        let first_seen = touched
+                                            .get(m.topic())
+                                            .is_none_or(|t| !t.contains_key(&m.queue_id()));
+                                        if !from_first && first_seen && qo > q.max_offset() {
+                                            tracing::warn!(
+                                                topic = m.topic(),
+                                                queue_id = m.queue_id(),
+                                                queue_offset = qo,
+                                                queue_end = q.max_offset(),
+                                                "consume queue ends before the records the checkpoint says it holds; rebuilding from the first segment"
+                                            );
+                                            return Ok(None);
+                                        }
                                         let e = CqEntry {
                                             phys: pos as i64,
                                             size: sz as i32,
@@ -524,13 +577,13 @@ impl Recovery<'_> {
             }
         }
         self.finish_queues(log_end, &touched);
-        Ok(Recovered {
+        Ok(Some(Recovered {
             log_end,
             tail_start,
             last_store_ts: last_ts,
             holes,
             scan_start: Some(scan_start),
-        })
+        }))
     }
 
     /// Drops entries at/past `log_end`, sets each queue's max, fills never-written gaps.
@@ -538,7 +591,9 @@ impl Recovery<'_> {
         for (topic, m) in self.cqs.iter() {
             for (qid, q) in m.iter() {
                 let t = touched.get(topic).and_then(|m| m.get(qid)).copied();
-                let old_max = q.max_offset().max(t.map(|t| t.max).unwrap_or(0));
+                // The extent the queue's files had at open (nothing has published since).
+                let had = q.max_offset();
+                let old_max = had.max(t.map(|t| t.max).unwrap_or(0));
                 q.publish(old_max);
                 let mut max = old_max;
                 while max > q.min_offset() {
@@ -560,8 +615,14 @@ impl Recovery<'_> {
                     self.report.truncated_cq_entries += (old_max - max) as u64;
                     q.truncate_to(max);
                 }
+                // Entries between the files' extent and the first record the scan found have
+                // no record in the log (a scan that did not start at the first segment never
+                // gets here with such a gap: it starts over from there). Left never-written, the
+                // first of them would end the queue at the next open (the extent search and its
+                // zeroing past the end assume written entries form a prefix of the last file)
+                // and drop every entry after it, acknowledged puts included.
                 if let Some(t) = t {
-                    for o in t.first.max(q.min_offset())..max {
+                    for o in t.first.min(had).max(q.min_offset())..max {
                         if q.raw_entry(o).is_some_and(|e| e.size == 0) {
                             q.write_entry(
                                 o,

@@ -324,6 +324,11 @@ pub(crate) fn save_quarantine(
     std::fs::rename(tmp, path)
 }
 
+/// The checkpoint's `clean_cq_entries` of these queues: the sum of their max offsets.
+fn cq_entry_count<'a>(queues: impl Iterator<Item = &'a ConsumeQueue>) -> i64 {
+    queues.fold(0i64, |n, q| n.wrapping_add(q.max_offset()))
+}
+
 pub(crate) fn valid_topic(t: &str) -> bool {
     !t.is_empty()
         && t.len() <= i16::MAX as usize
@@ -388,12 +393,32 @@ impl MessageStore {
             .filter(|q| q.repaired())
             .count();
         rec.report.repaired_cq_files = short_queues as u32;
+        // A queue's newest file(s) deleted (or a whole queue directory) leave the queue ending
+        // early with nothing wrong in the files that are left; only the count of entries the
+        // queues held at the last clean shutdown shows it. Checked after a crash too: that clean
+        // shutdown is then the last thing known about the queues that a scan from the
+        // checkpoint may not revisit.
+        let entries = cq_entry_count(
+            rec.cqs
+                .values()
+                .flat_map(|m| m.values())
+                .map(|q| q.as_ref()),
+        );
+        let missing = ck.is_some_and(|c| c.clean_cq_entries >= 0 && c.clean_cq_entries != entries);
+        if missing {
+            tracing::warn!(
+                expected = ck.map(|c| c.clean_cq_entries),
+                found = entries,
+                "consume queues do not hold the entries they held at the last clean shutdown; rebuilding them from the commitlog"
+            );
+            rec.report.missing_cq_entries = true;
+        }
         let first_segment = rec.segments.first().map(|s| s.start());
         let rebuild_from = loaded
             .repaired
             .first()
             .map(|r| r.0)
-            .or(first_segment.filter(|_| short_queues > 0));
+            .or(first_segment.filter(|_| short_queues > 0 || missing));
         let t0 = Instant::now();
         let recovered = rec.run(crashed, ck, rebuild_from)?;
         let mut report = rec.report;
@@ -1388,9 +1413,14 @@ impl Inner {
             .values()
             .flat_map(|m| m.values().cloned())
             .collect();
-        for q in cqs {
+        for q in &cqs {
             q.flush()?;
         }
+        // Puts are refused by now at a clean shutdown, so every queue's max is final.
+        let clean_cq_entries = match clean {
+            Some(_) => cq_entry_count(cqs.iter().map(|q| q.as_ref())),
+            None => -1,
+        };
         let (index_phys, index_ts) = match &self.index {
             Some(ix) => {
                 // Every entry of a record below `next` is in the newest file or in an older one
@@ -1421,6 +1451,7 @@ impl Inner {
             index_phy_offset: index_phys as i64,
             clean_end_offset: clean.map(|c| c.0 as i64).unwrap_or(-1),
             clean_tail_offset: clean.and_then(|c| c.1).map(|t| t as i64).unwrap_or(-1),
+            clean_cq_entries,
         };
         self.ckfile.lock().write(&ck)
     }

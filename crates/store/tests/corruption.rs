@@ -1,7 +1,8 @@
 //! Damaged CommitLogs: bytes flipped in the middle of a segment, a truncated tail, a zeroed tail
-//! record, garbage after the end — after a clean shutdown and after a simulated crash (store dropped
-//! without shutdown, so `abort` stays). Reopening must never panic, must report what it found with
-//! offsets, keep every intact record readable and keep queue offsets dense.
+//! record, garbage after the end; and ConsumeQueue files cut short or deleted — after a clean
+//! shutdown and after a simulated crash (store dropped without shutdown, so `abort` stays).
+//! Reopening must never panic, must report what it found with offsets, keep every intact record
+//! readable and keep queue offsets dense.
 
 mod common_util;
 
@@ -21,6 +22,11 @@ struct Written {
 
 /// Writes N messages to queue 0 of "C" (~3 segments) and closes the store (cleanly or not).
 fn write(dir: &Path, clean: bool) -> Written {
+    write_n(dir, N, clean)
+}
+
+/// `write` with `n` messages.
+fn write_n(dir: &Path, n: usize, clean: bool) -> Written {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -30,7 +36,7 @@ fn write(dir: &Path, clean: bool) -> Written {
         phys: Vec::new(),
         sizes: Vec::new(),
     };
-    for i in 0..N {
+    for i in 0..n {
         let r = rt.block_on(store.put(msg("C", 0, vec![i as u8; 700], "TagA", &format!("k{i}"))));
         assert_eq!(r.status, PutStatus::PutOk);
         w.phys.push(r.phys_offset);
@@ -298,6 +304,152 @@ fn clean_shutdown_then_short_queue_file_is_rebuilt_from_the_log() {
 
     let store = MessageStore::open(small_config(dir.path())).unwrap();
     check_intact(&store, N + 1, &[]);
+}
+
+/// The ConsumeQueue file of `C/0` holding queue offset `offset`.
+fn queue_file(dir: &Path, offset: u64) -> PathBuf {
+    dir.join("consumequeue/C/0")
+        .join(format!("{:020}", offset / 64 * 64 * 20))
+}
+
+/// The queue offsets `C/0` reads back from its min to its max, each checked against its body.
+fn readable(store: &MessageStore) -> Vec<usize> {
+    let (mut o, max) = (store.min_offset("C", 0), store.max_offset("C", 0));
+    let mut seen = Vec::new();
+    while o < max {
+        let g = store.get_messages("C", 0, o, 32, 1 << 20, None);
+        assert!(
+            g.next_begin_offset > o,
+            "no progress at {o}: {:?}",
+            g.status
+        );
+        for b in &g.messages {
+            let m = decode_record(b).expect("returned records are valid");
+            let q = m.queue_offset() as usize;
+            assert_eq!(m.body(), &vec![q as u8; 700][..]);
+            seen.push(q);
+        }
+        o = g.next_begin_offset;
+    }
+    seen
+}
+
+/// The last ConsumeQueue file deleted after a clean shutdown. Nothing left in the files shows
+/// it: the queue ended at the previous file, its last 8 messages could not be read and the next
+/// put reused offset 192 (a later crash recovery would have dropped it as out of order). The
+/// clean checkpoint's count of queue entries no longer matches, so the queue is rebuilt.
+#[test]
+fn clean_shutdown_then_last_queue_file_deleted_is_rebuilt_from_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), true);
+    std::fs::remove_file(queue_file(dir.path(), 192)).unwrap();
+
+    let store = MessageStore::open(small_config(dir.path())).unwrap();
+    let rep = store.recovery_report().clone();
+    assert!(rep.missing_cq_entries, "{rep:?}");
+    assert!(!rep.clean_shutdown, "{rep:?}");
+    check_intact(&store, N, &[]);
+    append_next_and_close(store);
+
+    let store = MessageStore::open(small_config(dir.path())).unwrap();
+    let rep = store.recovery_report();
+    assert!(
+        rep.clean_shutdown && !rep.missing_cq_entries,
+        "the rebuilt store closed cleanly scans again: {rep:?}"
+    );
+    check_intact(&store, N + 1, &[]);
+}
+
+/// Writes `at` as the checkpoint's flushed and logics offsets, as a checkpoint written while the
+/// store ran (no clean fields).
+fn checkpoint_at(dir: &Path, at: i64) {
+    let path = dir.join("checkpoint");
+    let mut ck = std::fs::read(&path).unwrap();
+    for field in [24, 32, 48] {
+        ck[field..field + 8].copy_from_slice(&at.to_be_bytes());
+    }
+    for field in [64, 72, 84] {
+        ck[field..field + 8].copy_from_slice(&(-1i64).to_be_bytes());
+    }
+    let crc = crc32fast::hash(&ck[..80]);
+    ck[80..84].copy_from_slice(&crc.to_be_bytes());
+    let crc = crc32fast::hash(&ck[84..92]);
+    ck[92..96].copy_from_slice(&crc.to_be_bytes());
+    std::fs::write(&path, ck).unwrap();
+}
+
+/// The last ConsumeQueue file deleted, then a crash whose checkpoint lies after the first
+/// records of that file. The scan from the checkpoint met the queue's first record (196) past
+/// the end of its files (192), recreated the file from there and left 192..195 unwritten: they
+/// could not be read, and at the next open the unwritten entry at the start of the queue's last
+/// file ended the queue there, dropping the later puts. Recovery now starts over from the first
+/// segment and rebuilds the file whole.
+#[test]
+fn crash_then_last_queue_file_deleted_is_rebuilt_from_the_first_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = write(dir.path(), false);
+    checkpoint_at(dir.path(), w.phys[196]);
+    std::fs::remove_file(queue_file(dir.path(), 192)).unwrap();
+
+    let store = MessageStore::open(small_config(dir.path())).unwrap();
+    let rep = store.recovery_report().clone();
+    assert!(rep.missing_cq_entries, "{rep:?}");
+    assert_eq!(rep.lost_cq_entries, 0, "{rep:?}");
+    check_intact(&store, N, &[]);
+    append_next_and_close(store);
+
+    let store = MessageStore::open(small_config(dir.path())).unwrap();
+    assert!(store.recovery_report().clean_shutdown);
+    check_intact(&store, N + 1, &[]);
+}
+
+/// The `OPEN-last-queue-files-deleted` input of the `recover` fuzz target: the queue's last
+/// files deleted, and every record of the queue before 197 gone with them (older segments
+/// deleted, the start of the segment holding 192..197 destroyed). The scan recreated the last
+/// file with its first five entries never written; the put then given offset 198 was lost at
+/// the next clean open, whose extent search stopped at the first of them and zeroed the rest.
+/// Those entries are now LOST, like any other destroyed record's.
+#[test]
+fn last_queue_files_deleted_with_their_first_records_keep_later_puts() {
+    let dir = tempfile::tempdir().unwrap();
+    // 198 messages: the put after them is entry 6 of the last queue file, where the old extent
+    // search, which probes entries 32, 16, 8, 4, 2, 1, 0 of it, saw only unwritten ones.
+    let n = 198;
+    let w = write_n(dir.path(), n, false);
+    std::fs::write(dir.path().join("checkpoint"), [0x77u8; 4096]).unwrap();
+    let (seg, _) = segment_of(dir.path(), w.phys[192]);
+    let (seg_197, at_197) = segment_of(dir.path(), w.phys[197]);
+    assert_eq!(seg, seg_197, "192..197 share a segment");
+    for e in std::fs::read_dir(dir.path().join("commitlog")).unwrap() {
+        let path = e.unwrap().path();
+        if path < seg {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    let f = OpenOptions::new().write(true).open(&seg).unwrap();
+    f.write_all_at(&vec![0u8; at_197 as usize], 0).unwrap();
+    drop(f);
+    std::fs::remove_file(queue_file(dir.path(), 128)).unwrap();
+    std::fs::remove_file(queue_file(dir.path(), 192)).unwrap();
+
+    let store = MessageStore::open(small_config(dir.path())).unwrap();
+    let rep = store.recovery_report().clone();
+    assert_eq!(rep.corrupt.len(), 1, "{rep:?}");
+    assert_eq!(store.max_offset("C", 0), n as i64, "{rep:?}");
+    assert_eq!(readable(&store), vec![197]);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let r = rt.block_on(store.put(msg("C", 0, vec![n as u8; 700], "TagA", "new")));
+    assert_eq!((r.status, r.queue_offset), (PutStatus::PutOk, n as i64));
+    store.shutdown().unwrap();
+    drop(store);
+
+    let store = MessageStore::open(small_config(dir.path())).unwrap();
+    assert!(store.recovery_report().clean_shutdown);
+    assert_eq!(store.max_offset("C", 0), n as i64 + 1);
+    assert_eq!(readable(&store), vec![197, n]);
 }
 
 /// Garbage past the end of a cleanly closed log, where the next message ends: the open zeroes
