@@ -1,5 +1,6 @@
 //! End-to-end checks of the built `courier` binary: the help teaches, the version prints, and a
-//! quick `bench store` run produces exactly one JSON line on stdout with every section filled in.
+//! quick `bench store` run produces exactly one JSON line on stdout with every section filled in,
+//! and `dev` over a damaged data dir fails naming the file and the fix.
 
 use std::process::Command;
 
@@ -69,6 +70,45 @@ fn bad_flags_fail_with_a_hint() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("use K, M, G or T"), "unhelpful error: {err}");
+}
+
+#[test]
+fn dev_with_a_damaged_topic_table_names_the_file_and_the_fix() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("broker").join("config");
+    std::fs::create_dir_all(&config).expect("config dir");
+    std::fs::write(
+        config.join("topics.json"),
+        b"{\"topicConfigTable\":{\"T\":{",
+    )
+    .expect("write");
+    let out = courier()
+        .args(["dev", "--no-metrics", "--log-level", "warn"])
+        .args([
+            "--namesrv-port",
+            "0",
+            "--broker-port",
+            "0",
+            "--keeper-port",
+            "0",
+        ])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .expect("run courier dev");
+    assert!(
+        !out.status.success(),
+        "dev started over a damaged topics.json"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("topics.json") && err.contains("restore it from"),
+        "the error should name the file and the fix: {err}"
+    );
+    assert!(
+        !err.contains("stopped unexpectedly") && !err.contains("failed; shutting"),
+        "the servers stopped on purpose were reported as failures: {err}"
+    );
 }
 
 #[test]

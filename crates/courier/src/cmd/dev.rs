@@ -209,6 +209,10 @@ pub fn run(args: DevArgs, runtime: &tokio::runtime::Runtime) -> anyhow::Result<(
             }
             Err(e) => Err(e),
         };
+        // Everything is stopping now, on purpose: the other servers' supervisors must not report
+        // their stop as unexpected (a broker that failed to open was reported as "the name
+        // server stopped unexpectedly").
+        shutdown.cancel();
         keeper_stop.cancel();
         ns_stop.cancel();
         let keeper_result = join("keeper", keeper_task).await;
