@@ -405,7 +405,12 @@ async fn max_offset(b: &TestBroker) -> Result<i64, TestCaseError> {
 proptest! {
     // Each failing run waits out the client's timeout per request left unanswered, so shrinking
     // is kept short; the failure message names the code and fields anyway.
-    #![proptest_config(ProptestConfig { cases: 128, max_shrink_iters: 16, ..ProptestConfig::default() })]
+    // 128 cases in CI; PROPTEST_CASES=N runs more (e.g. for an hour on a spare machine).
+    #![proptest_config(ProptestConfig {
+        cases: if std::env::var_os("PROPTEST_CASES").is_some() { ProptestConfig::default().cases } else { 128 },
+        max_shrink_iters: 16,
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn every_request_gets_a_response(cmds in prop::collection::vec(command(), 1..12)) {

@@ -175,7 +175,12 @@ async fn still_serves(k: &KeeperHandle) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 128, max_shrink_iters: 16, ..ProptestConfig::default() })]
+    // 128 cases in CI; PROPTEST_CASES=N runs more (e.g. for an hour on a spare machine).
+    #![proptest_config(ProptestConfig {
+        cases: if std::env::var_os("PROPTEST_CASES").is_some() { ProptestConfig::default().cases } else { 128 },
+        max_shrink_iters: 16,
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn every_request_gets_a_reply((requests, ender) in case()) {

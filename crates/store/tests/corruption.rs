@@ -80,9 +80,16 @@ fn append_next_and_close(store: MessageStore) {
 /// Every message except those in `gone` reads back intact at its queue offset; offsets stay dense.
 fn check_intact(store: &MessageStore, expect_max: usize, gone: &[usize]) {
     assert_eq!(store.max_offset("C", 0), expect_max as i64);
-    let mut o = 0i64;
+    let want: Vec<usize> = (0..expect_max).filter(|i| !gone.contains(i)).collect();
+    assert_eq!(readable_from(store, 0), want);
+}
+
+/// The queue offsets `C/0` reads back from `from` to its max, each checked against its body;
+/// every read must make progress.
+fn readable_from(store: &MessageStore, from: i64) -> Vec<usize> {
+    let (mut o, max) = (from, store.max_offset("C", 0));
     let mut seen = Vec::new();
-    while o < expect_max as i64 {
+    while o < max {
         let g = store.get_messages("C", 0, o, 32, 1 << 20, None);
         assert!(
             g.next_begin_offset > o,
@@ -97,8 +104,7 @@ fn check_intact(store: &MessageStore, expect_max: usize, gone: &[usize]) {
         }
         o = g.next_begin_offset;
     }
-    let want: Vec<usize> = (0..expect_max).filter(|i| !gone.contains(i)).collect();
-    assert_eq!(seen, want);
+    seen
 }
 
 #[test]
@@ -312,26 +318,9 @@ fn queue_file(dir: &Path, offset: u64) -> PathBuf {
         .join(format!("{:020}", offset / 64 * 64 * 20))
 }
 
-/// The queue offsets `C/0` reads back from its min to its max, each checked against its body.
+/// The queue offsets `C/0` reads back from its min to its max.
 fn readable(store: &MessageStore) -> Vec<usize> {
-    let (mut o, max) = (store.min_offset("C", 0), store.max_offset("C", 0));
-    let mut seen = Vec::new();
-    while o < max {
-        let g = store.get_messages("C", 0, o, 32, 1 << 20, None);
-        assert!(
-            g.next_begin_offset > o,
-            "no progress at {o}: {:?}",
-            g.status
-        );
-        for b in &g.messages {
-            let m = decode_record(b).expect("returned records are valid");
-            let q = m.queue_offset() as usize;
-            assert_eq!(m.body(), &vec![q as u8; 700][..]);
-            seen.push(q);
-        }
-        o = g.next_begin_offset;
-    }
-    seen
+    readable_from(store, store.min_offset("C", 0))
 }
 
 /// The last ConsumeQueue file deleted after a clean shutdown. Nothing left in the files shows
