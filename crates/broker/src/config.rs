@@ -322,7 +322,8 @@ impl BrokerConfig {
             Duration::from_millis(self.flush_commit_log_thorough_interval);
         store.sync_flush_timeout = Duration::from_millis(self.sync_flush_timeout);
         store.max_message_size = self.max_message_size;
-        store.file_reserved_time = Duration::from_secs(self.file_reserved_time * 3600);
+        store.file_reserved_time =
+            Duration::from_secs(self.file_reserved_time.saturating_mul(3600));
         store.delete_when = self.delete_when_hours_checked().unwrap_or_default();
         store.disk_max_used_space_ratio = self.disk_max_used_space_ratio;
         store.disk_space_warning_level_ratio = self.disk_space_warning_level_ratio;
@@ -387,6 +388,15 @@ mod tests {
         assert_eq!(s.file_reserved_time, Duration::from_secs(48 * 3600));
         assert_eq!(s.flush_disk_type, courier_store::FlushDiskType::SyncFlush);
         assert_eq!(s.store_host.to_string(), "127.0.0.1:20911");
+        // Hours that do not fit in seconds keep files for as long as a Duration can say.
+        let huge = BrokerConfig {
+            file_reserved_time: u64::MAX,
+            ..c
+        };
+        assert_eq!(
+            huge.store_config().file_reserved_time,
+            Duration::from_secs(u64::MAX)
+        );
     }
 
     #[test]

@@ -70,7 +70,9 @@ impl Default for Checkpoint {
 impl Checkpoint {
     /// RocketMQ's recovery lower bound: min(physic, logics) - 3 s.
     pub fn min_timestamp(&self) -> i64 {
-        self.physic_msg_timestamp.min(self.logics_msg_timestamp) - 3000
+        self.physic_msg_timestamp
+            .min(self.logics_msg_timestamp)
+            .saturating_sub(3000)
     }
 
     fn encode(&self) -> [u8; CHECKPOINT_SIZE] {

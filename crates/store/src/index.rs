@@ -149,7 +149,8 @@ impl IndexFile {
             head[16..24].copy_from_slice(&phys.to_be_bytes());
         }
         let begin = be_i64(head, 0);
-        let diff = ((store_ts - begin).max(0) / 1000).min(i32::MAX as i64) as i32;
+        // Both times may come from damaged bytes: saturate rather than overflow.
+        let diff = (store_ts.saturating_sub(begin).max(0) / 1000).min(i32::MAX as i64) as i32;
         entry[..4].copy_from_slice(&hash.to_be_bytes());
         entry[4..12].copy_from_slice(&phys.to_be_bytes());
         entry[12..16].copy_from_slice(&diff.to_be_bytes());
@@ -182,10 +183,10 @@ impl IndexFile {
             };
             let h = be_i32(e, 0);
             let phys = be_i64(e, 4);
-            let ts = base + be_i32(e, 12) as i64 * 1000;
+            let ts = base.saturating_add(be_i32(e, 12) as i64 * 1000);
             let prev = be_i32(e, 16);
             // Seconds resolution: widen the window by the truncation.
-            if h == hash && ts <= end && ts + 999 >= begin {
+            if h == hash && ts <= end && ts.saturating_add(999) >= begin {
                 out.push(phys);
             }
             if prev >= cur {
@@ -386,6 +387,25 @@ mod tests {
         assert_eq!(svc.lookup("T#k2", 100, 0, i64::MAX).len(), 6);
         assert_eq!(svc.delete_below(100), 1);
         assert_eq!(svc.files.len(), 2);
+    }
+
+    /// Timestamps come from files and records that may be damaged: a header's begin time or a
+    /// record's store time at the edges of i64 must not overflow the arithmetic (the fuzz target
+    /// `recover` found the index thread panicking on `store_ts - begin`).
+    #[test]
+    fn damaged_timestamps_do_not_overflow() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("edge");
+        let mut f = IndexFile::create(&path, 4, 8).unwrap();
+        f.put_hash(key_hash("T#a"), 100, 1_700_000_000_000);
+        for begin in [i64::MIN, i64::MAX] {
+            f.file.write(0, &begin.to_be_bytes());
+            assert!(f.put_hash(key_hash("T#a"), 200, i64::MAX));
+            assert!(f.put_hash(key_hash("T#a"), 300, i64::MIN));
+            let mut out = Vec::new();
+            f.lookup("T#a", 10, i64::MIN, i64::MAX, &mut out);
+            assert!(!out.is_empty());
+        }
     }
 
     /// The keys as first indexed: KEYS split on spaces, then UNIQ_KEY, empty ones dropped, each

@@ -88,7 +88,12 @@ impl Inner {
             };
             let expired = std::fs::metadata(victim.path())
                 .and_then(|m| m.modified())
-                .map(|mtime| mtime + self.cfg.file_reserved_time <= now)
+                // A reserve time past the clock's range (a huge setting) means "never by age".
+                .map(|mtime| {
+                    mtime
+                        .checked_add(self.cfg.file_reserved_time)
+                        .is_some_and(|t| t <= now)
+                })
                 .unwrap_or(false);
             if !(forced || (in_window && expired)) {
                 break;

@@ -94,6 +94,21 @@ fn expired_segments_are_deleted_and_queues_follow() {
     assert_eq!(store.min_phys_offset(), min_phys);
 }
 
+/// A reserve time past the clock's range (a huge `fileReservedTime`) keeps every file by age;
+/// adding it to a file's mtime used to panic the housekeeping thread.
+#[test]
+fn a_reserve_time_past_the_clock_deletes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = small_config(dir.path());
+    cfg.delete_when = (0..24).collect();
+    cfg.file_reserved_time = Duration::MAX;
+    let store = MessageStore::open(cfg).unwrap();
+    fill(&store, 200);
+    let later = SystemTime::now() + Duration::from_secs(10 * 365 * 24 * 3600);
+    assert_eq!(store.delete_expired_files(later), 0);
+    assert_eq!(store.min_phys_offset(), 0);
+}
+
 #[test]
 fn outside_delete_when_hours_nothing_is_deleted() {
     let dir = tempfile::tempdir().unwrap();
