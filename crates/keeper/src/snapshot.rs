@@ -20,7 +20,6 @@
 //! body's crc32 (u32 BE). Written to `keeper.snap.tmp`, fsynced, renamed over the old one and
 //! the directory fsynced, so a crash leaves either the old or the new snapshot, never a torn one.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write;
 use std::path::Path;
@@ -57,26 +56,55 @@ fn put_len_bytes(out: &mut Vec<u8>, b: &[u8]) {
 
 /// Streams the compact body of `state` into `w`.
 pub fn write_compact<W: Write>(state: &StateMachine, w: &mut W) -> std::io::Result<()> {
+    let mut out = Vec::with_capacity(64 << 10);
+    emit_compact(state, &mut out, 60 << 10, |chunk| {
+        w.write_all(chunk)?;
+        chunk.clear();
+        Ok(())
+    })
+}
+
+/// Encodes the compact body of `state` into `out`, handing it to `emit` whenever it holds
+/// `chunk` bytes or more, and once at the end. `emit` must leave `out` empty (clear it, or swap
+/// in another buffer: the snapshot writer passes whole buffers to its writer thread this way
+/// instead of copying them).
+pub fn emit_compact(
+    state: &StateMachine,
+    out: &mut Vec<u8>,
+    chunk: usize,
+    mut emit: impl FnMut(&mut Vec<u8>) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let tree = &state.tree;
-    let mut out: Vec<u8> = Vec::with_capacity(64 << 10);
     out.put_i64(state.last_zxid);
     out.put_u32(state.sessions.len() as u32);
     for (id, t) in &state.sessions {
         out.put_i64(*id);
         out.put_i32(*t);
     }
-    let mut acl_index: HashMap<u32, u32> = HashMap::new();
+    // Interned ACL ids are small slot numbers: a table indexed by them, not a hash map, since
+    // it is looked up once per node while writes wait.
     let lists: Vec<_> = tree.acl_lists().collect();
+    let slots = lists
+        .iter()
+        .map(|(id, _)| *id as usize + 1)
+        .max()
+        .unwrap_or(0);
+    let mut acl_index = vec![u32::MAX; slots];
     out.put_u32(lists.len() as u32);
     for (i, (id, acl)) in lists.iter().enumerate() {
-        acl_index.insert(*id, i as u32);
-        put_records(&mut out, acl.as_slice());
+        acl_index[*id as usize] = i as u32;
+        put_records(out, acl.as_slice());
     }
-    let acl_of = |id: NodeId| acl_index.get(&tree.acl_id(id)).copied().unwrap_or(u32::MAX);
+    let acl_of = |id: NodeId| {
+        acl_index
+            .get(tree.acl_id(id) as usize)
+            .copied()
+            .unwrap_or(u32::MAX)
+    };
     let root = tree.node(ROOT);
     out.put_u32(acl_of(ROOT));
-    put_len_bytes(&mut out, root.data());
-    put_stored(&mut out, root.stored());
+    put_len_bytes(out, root.data());
+    put_stored(out, root.stored());
     out.put_u32(tree.node_count().saturating_sub(1) as u32);
     let mut stack: Vec<(NodeId, u32)> = tree.child_ids(ROOT).map(|c| (c, 0)).collect();
     let mut written = 0u32;
@@ -84,17 +112,16 @@ pub fn write_compact<W: Write>(state: &StateMachine, w: &mut W) -> std::io::Resu
         written += 1;
         let n = tree.node(id);
         out.put_u32(parent);
-        put_len_bytes(&mut out, n.name().as_bytes());
-        put_len_bytes(&mut out, n.data());
+        put_len_bytes(out, n.name().as_bytes());
+        put_len_bytes(out, n.data());
         out.put_u32(acl_of(id));
-        put_stored(&mut out, n.stored());
+        put_stored(out, n.stored());
         stack.extend(tree.child_ids(id).map(|c| (c, written)));
-        if out.len() >= 60 << 10 {
-            w.write_all(&out)?;
-            out.clear();
+        if out.len() >= chunk {
+            emit(out)?;
         }
     }
-    w.write_all(&out)
+    emit(out)
 }
 
 /// The compact body of `state` in memory (small states and tests).
