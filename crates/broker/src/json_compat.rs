@@ -90,6 +90,32 @@ mod tests {
         assert_eq!(v["offsetTable"]["t@g"]["1"], 7);
     }
 
+    proptest::proptest! {
+        /// Whatever a damaged or hand-edited offsets file holds, the rewrite never panics and
+        /// only ever adds quotes; and a map keyed by unquoted numbers always parses afterwards.
+        #[test]
+        fn any_text_is_rewritten_safely(text in "[{}\\[\\],:\"\\\\ 0-9a-z.+-]{0,40}|\\PC{0,40}") {
+            let fixed = quote_numeric_keys(&text);
+            proptest::prop_assert_eq!(fixed.replace('"', ""), text.replace('"', ""));
+        }
+
+        #[test]
+        fn numeric_keys_parse_after_the_rewrite(
+            entries in proptest::collection::btree_map(-1000i64..1000, 0i64..1 << 40, 0..8),
+            spaces in " {0,2}",
+        ) {
+            let body: Vec<String> = entries
+                .iter()
+                .map(|(k, v)| format!("{spaces}{k}{spaces}:{v}"))
+                .collect();
+            let text = format!("{{\"offsetTable\":{{\"t@g\":{{{}}}}}}}", body.join(","));
+            let v: serde_json::Value = serde_json::from_str(&quote_numeric_keys(&text)).unwrap();
+            for (k, want) in &entries {
+                proptest::prop_assert_eq!(v["offsetTable"]["t@g"][k.to_string()].as_i64(), Some(*want));
+            }
+        }
+    }
+
     #[test]
     fn strings_with_braces_and_escapes_are_not_rewritten() {
         let s = r#"{"k":"a\",{0:1}","m":{2:3}}"#;
