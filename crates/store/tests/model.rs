@@ -1,7 +1,8 @@
-//! Model-based property test: random puts, batches, filtered reads and clean restarts against an
-//! in-memory model of every queue. Small segments (64 KiB) and bodies up to ~3 KiB make segments,
-//! ConsumeQueue files and index files roll over constantly; stores start and restart under either
-//! flush mode (SYNC_FLUSH writes with pwrite and zeros ahead, ASYNC_FLUSH through the mapping).
+//! Model-based property test: random puts, batches, filtered reads, clean restarts and crashes
+//! (a store dropped without shutdown) against an in-memory model of every queue. Small segments
+//! (64 KiB) and bodies up to ~3 KiB make segments, ConsumeQueue files and index files roll over
+//! constantly; stores start and restart under either flush mode (SYNC_FLUSH writes with pwrite
+//! and zeros ahead, ASYNC_FLUSH through the mapping or the write-behind buffer).
 
 mod common_util;
 
@@ -42,6 +43,11 @@ enum Op {
     },
     /// Clean restart in another write mode (`Mode`).
     Reopen { mode: Mode },
+    /// The store dropped without `shutdown` (it leaves `abort`, as a killed process does), then
+    /// opened in another write mode: crash recovery must rebuild exactly what was acknowledged.
+    /// In-process nothing acknowledged is lost (the page cache and the stopped committer keep
+    /// it), so the model is not trimmed; losing data to a real kill is `crash.rs`'s subject.
+    Crash { mode: Mode },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -53,6 +59,7 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (0..3usize, 0..3i32, 0..40i64, 1..12u32, 1..20_000u32, proptest::option::of(proptest::collection::vec(0..4usize, 1..3)))
             .prop_map(|(topic, queue, back, max_count, max_bytes, filter)| Op::Get { topic, queue, back, max_count, max_bytes, filter }),
         1 => mode().prop_map(|mode| Op::Reopen { mode }),
+        1 => mode().prop_map(|mode| Op::Crash { mode }),
     ]
 }
 
@@ -238,13 +245,18 @@ fn run(ops: Vec<Op>, mode: Mode) -> Result<(), TestCaseError> {
                     prop_assert_eq!(m.tags_code(), tag_code(e.tag));
                 }
             }
-            Op::Reopen { mode } => {
+            Op::Reopen { mode } | Op::Crash { mode } => {
+                let clean = matches!(op, Op::Reopen { .. });
                 let end = store.max_phys_offset();
-                store.shutdown().unwrap();
+                if clean {
+                    store.shutdown().unwrap();
+                }
                 drop(store);
                 apply(&mut cfg, mode);
                 store = MessageStore::open(cfg.clone()).unwrap();
-                prop_assert!(store.recovery_report().clean_shutdown);
+                let report = store.recovery_report();
+                prop_assert_eq!(report.clean_shutdown, clean);
+                prop_assert!(report.corrupt.is_empty(), "{:?}", report.corrupt);
                 prop_assert_eq!(store.max_phys_offset(), end);
                 for ((t, qid), q) in &model {
                     prop_assert_eq!(store.max_offset(TOPICS[*t], *qid), q.len() as i64);
