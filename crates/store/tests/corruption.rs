@@ -68,12 +68,18 @@ fn patch(dir: &Path, phys: i64, at: u64, bytes: &[u8]) {
 /// Appends message N (the next queue offset, which the put must be given) and shuts the store
 /// down cleanly.
 fn append_next_and_close(store: MessageStore) {
+    append_and_close(store, N);
+}
+
+/// Appends message `at` to `C/0`, requires the put to be given queue offset `at`, and shuts the
+/// store down cleanly.
+fn append_and_close(store: MessageStore, at: usize) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let r = rt.block_on(store.put(msg("C", 0, vec![N as u8; 700], "TagA", "new")));
-    assert_eq!((r.status, r.queue_offset), (PutStatus::PutOk, N as i64));
+    let r = rt.block_on(store.put(msg("C", 0, vec![at as u8; 700], "TagA", "new")));
+    assert_eq!((r.status, r.queue_offset), (PutStatus::PutOk, at as i64));
     store.shutdown().unwrap();
 }
 
@@ -426,14 +432,7 @@ fn last_queue_files_deleted_with_their_first_records_keep_later_puts() {
     assert_eq!(rep.corrupt.len(), 1, "{rep:?}");
     assert_eq!(store.max_offset("C", 0), n as i64, "{rep:?}");
     assert_eq!(readable(&store), vec![197]);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let r = rt.block_on(store.put(msg("C", 0, vec![n as u8; 700], "TagA", "new")));
-    assert_eq!((r.status, r.queue_offset), (PutStatus::PutOk, n as i64));
-    store.shutdown().unwrap();
-    drop(store);
+    append_and_close(store, n);
 
     let store = MessageStore::open(small_config(dir.path())).unwrap();
     assert!(store.recovery_report().clean_shutdown);
