@@ -170,11 +170,7 @@ struct Shared {
 fn shared() -> &'static Shared {
     static SHARED: OnceLock<Shared> = OnceLock::new();
     SHARED.get_or_init(|| {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
+        let runtime = testkit::server_runtime();
         let dir = tempfile::tempdir().unwrap();
         let shutdown = CancellationToken::new();
         let addr = runtime.block_on(async {

@@ -20,6 +20,16 @@ use crate::connection::PANIC_REMARK;
 /// keep short), short enough that a failing case, and its shrinking, do not take minutes.
 pub const ANSWER_WITHIN: Duration = Duration::from_secs(3);
 
+/// The runtime a random-request test keeps its one server on across cases: two workers, so the
+/// server's tasks and the test's client do not take turns on one thread.
+pub fn server_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime for the test server")
+}
+
 /// The kind of value a header field holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
