@@ -347,14 +347,12 @@ fn write_streaming(
             .map_err(|e| format!("starting the snapshot writer: {e}"))?;
         // Hands a filled chunk to the writer and continues in one it sent back (or a new one).
         let hand_over = |chunk: &mut Vec<u8>| {
-            let next = empty_rx
-                .try_recv()
-                .unwrap_or_else(|_| Vec::with_capacity(CHUNK + (64 << 10)));
+            let next = empty_rx.try_recv().unwrap_or_else(|_| new_chunk());
             full_tx.send(std::mem::replace(chunk, next)).map_err(|_| {
                 std::io::Error::new(std::io::ErrorKind::BrokenPipe, "snapshot writer stopped")
             })
         };
-        let mut chunk = Vec::with_capacity(CHUNK + (64 << 10));
+        let mut chunk = new_chunk();
         chunk.extend_from_slice(&(json.len() as u32).to_be_bytes());
         chunk.extend_from_slice(&json);
         let encoded = crate::snapshot::emit_compact(&state, &mut chunk, CHUNK, hand_over);
@@ -387,6 +385,12 @@ fn write_streaming(
 const CHUNK: usize = 1 << 20;
 /// Chunks queued for the writer before the encoder waits for it.
 const CHUNKS_IN_FLIGHT: usize = 4;
+
+/// A chunk with room for the node that crosses `CHUNK` (most nodes are far smaller than 64 KiB;
+/// a larger one only makes the Vec grow once).
+fn new_chunk() -> Vec<u8> {
+    Vec::with_capacity(CHUNK + (64 << 10))
+}
 
 fn sm_write_err(e: impl std::fmt::Display) -> StorageError<u64> {
     StorageError::IO {
