@@ -52,7 +52,7 @@ use crate::message::{
 use crate::prefault::{run_prefault, PrefaultStats, ZeroFence};
 use crate::recovery::{CorruptRecord, CqTable, Recovery, RecoveryReport};
 use crate::stage::{Spare, Staged, MAX_STAGED};
-use crate::write_behind::{Slot, WriteBehind};
+use crate::write_behind::{Cover, Slot, WriteBehind};
 
 /// Outcome of a put.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -236,6 +236,8 @@ pub(crate) enum Outcome {
     NeedSegment(u64),
     /// Staged bytes must be written before the put path moves to the next segment.
     NeedDrain,
+    /// The write-behind buffer has room once the committer passes this log offset.
+    NeedRoom(u64),
     Fail(PutStatus, String),
 }
 
@@ -668,6 +670,8 @@ impl MessageStore {
                 ),
             );
         }
+        // How long a put waits, in all, for the committer to free write-behind room.
+        let room_deadline = tokio::time::Instant::now() + inner.cfg.sync_flush_timeout;
         let (phys, queue_offset, ts, end, cq, staged) = loop {
             let outcome = inner.try_append(recs, total);
             // Whatever the outcome (a segment switch publishes too), the committer learns of new
@@ -703,6 +707,27 @@ impl MessageStore {
                         return PutResult::failed(
                             PutStatus::ServiceNotAvailable,
                             "store is shutting down",
+                        );
+                    }
+                }
+                Outcome::NeedRoom(at) => {
+                    // Waited for outside the put lock and without blocking the thread.
+                    let Some(wb) = &inner.cl.wb else {
+                        return PutResult::failed(
+                            PutStatus::UnknownError,
+                            "no write-behind buffer",
+                        );
+                    };
+                    if !wb.wait_committed(at, room_deadline).await {
+                        if wb.stopped() {
+                            return PutResult::failed(
+                                PutStatus::ServiceNotAvailable,
+                                "store is shutting down",
+                            );
+                        }
+                        return PutResult::failed(
+                            PutStatus::OsPageCacheBusy,
+                            wb.full_reason(inner.cfg.sync_flush_timeout),
                         );
                     }
                 }
@@ -1152,8 +1177,6 @@ impl Inner {
             }
         };
         let wb = self.cl.wb.as_ref();
-        // How long a put waits for the committer to free write-behind room before it gives up.
-        let patience = self.cfg.sync_flush_timeout;
         let need = total as u64 + END_FILE_MIN_BLANK_LENGTH as u64;
         let seg = match &st.cur {
             Some(s) if st.wrote + need <= s.end() => Arc::clone(s),
@@ -1170,7 +1193,7 @@ impl Inner {
                 match took {
                     Take::Ready(seg) => {
                         if let Some(old) = st.cur.clone() {
-                            if let Err(e) = self.seal_segment(st, &old, wb, patience) {
+                            if let Err(e) = self.seal_segment(st, &old, wb) {
                                 // Not switching yet: keep the segment for the next attempt.
                                 st.next_seg = Some(seg);
                                 return e;
@@ -1220,10 +1243,12 @@ impl Inner {
         // Only ASYNC_FLUSH stores have a write-behind buffer; SYNC_FLUSH ones stage instead.
         if let Some(wb) = wb {
             let end = first_phys + total as u64;
-            if let Err(e) = wb.cover(&mut st.wb_cur, &seg, first_phys, end, patience) {
+            match wb.cover(&mut st.wb_cur, &seg, first_phys, end) {
+                Ok(()) => {}
+                Err(Cover::WaitFor(at)) => return Outcome::NeedRoom(at),
                 // RocketMQ answers a broker that cannot keep up with "page cache busy": the
                 // client backs off and retries.
-                return Outcome::Fail(PutStatus::OsPageCacheBusy, e);
+                Err(Cover::Fail(e)) => return Outcome::Fail(PutStatus::OsPageCacheBusy, e),
             }
         }
         let mut buf = if staged {
@@ -1357,7 +1382,6 @@ impl Inner {
         st: &mut PutState,
         old: &Arc<MappedFile>,
         wb: Option<&WriteBehind>,
-        patience: Duration,
     ) -> Result<(), Outcome> {
         let rem = old.end() - st.wrote;
         let mut data_end = st.wrote;
@@ -1367,13 +1391,14 @@ impl Inner {
             blank[4..].copy_from_slice(&MAGIC_BLANK.to_be_bytes());
             data_end += blank.len() as u64;
             let res = match wb {
-                Some(wb) => wb
-                    .cover(&mut st.wb_cur, old, st.wrote, data_end, patience)
-                    .and_then(|()| {
-                        wb.copy_in(st.wrote, &blank)
-                            .then_some(())
-                            .ok_or_else(|| "no write-behind room".to_string())
-                    }),
+                Some(wb) => match wb.cover(&mut st.wb_cur, old, st.wrote, data_end) {
+                    Ok(()) => wb
+                        .copy_in(st.wrote, &blank)
+                        .then_some(())
+                        .ok_or_else(|| "no write-behind room".to_string()),
+                    Err(Cover::WaitFor(at)) => return Err(Outcome::NeedRoom(at)),
+                    Err(Cover::Fail(e)) => Err(e),
+                },
                 None => {
                     if old.unmapped_writes() {
                         self.zero_fence.before_write(data_end);

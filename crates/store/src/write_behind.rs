@@ -36,6 +36,10 @@
 //!   `COMMIT_LINGER` of puts while the committer keeps up, and never more than `MAX_UNCOMMITTED`
 //!   plus the put in progress: a put that would run further ahead waits for the committer.
 //!   SYNC_FLUSH never uses this path.
+//! - Nobody waits for the committer while holding the put lock or a thread: `cover` answers
+//!   `Cover::WaitFor` instead, and the put waits with `wait_committed`, an async wait, so a slow
+//!   disk holds up puts and nothing else on the runtime (pulls of stored messages, heartbeats, and
+//!   in `courier dev` the name server and the keeper share that runtime).
 
 use std::alloc::{alloc_zeroed, dealloc, Layout};
 use std::collections::{BTreeMap, VecDeque};
@@ -47,7 +51,8 @@ use std::thread::Thread;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use parking_lot::{Condvar, Mutex, RwLock};
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::Notify;
 
 use crate::mapped_file::MappedFile;
 
@@ -171,6 +176,16 @@ impl Slot {
     }
 }
 
+/// Why `cover` could not make room at once.
+#[derive(Debug)]
+pub(crate) enum Cover {
+    /// There is room once everything below this log offset is committed: release the put lock
+    /// and `wait_committed` for it, then try again.
+    WaitFor(u64),
+    /// Nothing can be written; the reason is for the producer.
+    Fail(String),
+}
+
 /// Wakeup state between the put path, the committer and writers waiting for room.
 #[derive(Default)]
 struct Signal {
@@ -205,7 +220,8 @@ pub(crate) struct WriteBehind {
     /// An `unpark` that comes before the `park` is kept as a token, so no wake-up is lost.
     committer: OnceLock<Thread>,
     signal: Mutex<Signal>,
-    room: Condvar,
+    /// Told (`notify_waiters`) whenever `committed` moves and at stop: puts waiting for room.
+    room: Notify,
     /// Set once an `O_DIRECT` open or write was refused: later writes use plain `pwrite`.
     buffered: AtomicBool,
     /// The last commit failed (cleared by the next success).
@@ -262,7 +278,7 @@ impl WriteBehind {
             sleep: AtomicU8::new(BUSY),
             committer: OnceLock::new(),
             signal: Mutex::new(Signal::default()),
-            room: Condvar::new(),
+            room: Notify::new(),
             buffered: AtomicBool::new(false),
             failing: AtomicBool::new(false),
             stats: Mutex::new(WriteBehindStats::default()),
@@ -300,21 +316,20 @@ impl WriteBehind {
     // ----- put path (under the put lock) -----
 
     /// Makes sure live slots cover `[phys, end)` of `seg` (`end <= seg.end()`), the newest of
-    /// them in `cur`. May wait up to `patience` for the committer to free a chunk; an error says
-    /// why nothing can be written.
+    /// them in `cur`. Never waits: without room it answers `Cover::WaitFor`, and slots made so
+    /// far stay in `cur` for the next attempt.
     pub fn cover(
         &self,
         cur: &mut Option<Slot>,
         seg: &Arc<MappedFile>,
         phys: u64,
         end: u64,
-        patience: Duration,
-    ) -> Result<(), String> {
+    ) -> Result<(), Cover> {
         // Bounded loss on a crash: wait until at most MAX_UNCOMMITTED bytes (or, for a put larger
         // than that, only the put itself) would be unwritten.
         let want = end.saturating_sub(MAX_UNCOMMITTED).min(phys);
-        if self.committed() < want && !self.wait_for_room(want, Instant::now() + patience) {
-            return Err(self.full_reason(patience));
+        if self.committed() < want {
+            return Err(Cover::WaitFor(want));
         }
         loop {
             let next_start = match cur.as_ref() {
@@ -325,24 +340,18 @@ impl WriteBehind {
                     seg.start() + rel / self.chunk_len * self.chunk_len
                 }
             };
-            let slot = self.push_slot(seg, next_start, patience)?;
+            let slot = self.push_slot(seg, next_start)?;
             *cur = Some(slot);
         }
     }
 
-    fn push_slot(
-        &self,
-        seg: &Arc<MappedFile>,
-        start: u64,
-        patience: Duration,
-    ) -> Result<Slot, String> {
+    fn push_slot(&self, seg: &Arc<MappedFile>, start: u64) -> Result<Slot, Cover> {
         let end = (start + self.chunk_len).min(seg.end());
-        let deadline = Instant::now() + patience;
         let chunk = loop {
             let mut slots = self.slots.write();
             if slots.len() < self.max_slots {
                 drop(slots);
-                break self.take_chunk()?;
+                break self.take_chunk().map_err(Cover::Fail)?;
             }
             let oldest_end = slots.front().map(|s| s.end).unwrap_or(0);
             if self.committed() >= oldest_end {
@@ -362,14 +371,11 @@ impl WriteBehind {
                         pool.push(c);
                     }
                     drop(pool);
-                    break self.take_chunk()?;
+                    break self.take_chunk().map_err(Cover::Fail)?;
                 }
                 continue;
             }
-            drop(slots);
-            if !self.wait_for_room(oldest_end, deadline) {
-                return Err(self.full_reason(patience));
-            }
+            return Err(Cover::WaitFor(oldest_end));
         };
         let slot = Slot {
             start,
@@ -383,10 +389,10 @@ impl WriteBehind {
         if have > start {
             let from = seg.get(start - seg.start(), (have - start) as usize);
             let Some(from) = from else {
-                return Err(format!(
+                return Err(Cover::Fail(format!(
                     "cannot read {} for the write-behind buffer",
                     seg.path().display()
-                ));
+                )));
             };
             // SAFETY: the slot is not live yet; nobody else sees its chunk.
             unsafe { slot.dst(start, from.len()) }.copy_from_slice(from);
@@ -399,7 +405,13 @@ impl WriteBehind {
         Ok(slot)
     }
 
-    fn full_reason(&self, patience: Duration) -> String {
+    /// True once `stop` was called: waits for room end at once.
+    pub fn stopped(&self) -> bool {
+        self.signal.lock().stop
+    }
+
+    /// Why a put that waited `patience` for room gives up (`OsPageCacheBusy`'s reason).
+    pub fn full_reason(&self, patience: Duration) -> String {
         if self.failing.load(Ordering::Acquire) {
             "writes to the commitlog keep failing (see the log); retry once the disk works again"
                 .to_string()
@@ -458,20 +470,27 @@ impl WriteBehind {
         }
     }
 
-    /// Waits until `committed >= want` or the deadline; false on timeout or stop.
-    fn wait_for_room(&self, want: u64, deadline: Instant) -> bool {
+    /// Waits until `committed >= want`, the deadline passes (false) or the store stops (false).
+    /// An async wait: the thread goes on running other tasks meanwhile (module invariants).
+    pub async fn wait_committed(&self, want: u64, deadline: tokio::time::Instant) -> bool {
         let started = Instant::now();
-        let got = {
-            let mut sig = self.signal.lock();
-            sig.urgent = true;
-            self.wake();
-            loop {
+        let got = loop {
+            // Made before the check: `notify_waiters` reaches a `Notified` from its creation on,
+            // so a commit between the check and the await still wakes it.
+            let notified = self.room.notified();
+            {
+                let mut sig = self.signal.lock();
                 if self.committed() >= want {
                     break true;
                 }
-                if sig.stop || self.room.wait_until(&mut sig, deadline).timed_out() {
-                    break self.committed() >= want;
+                if sig.stop {
+                    break false;
                 }
+                sig.urgent = true;
+            }
+            self.wake();
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                break self.committed() >= want;
             }
         };
         let mut st = self.stats.lock();
@@ -629,8 +648,7 @@ impl WriteBehind {
                 self.boundary.store(at, Ordering::Release);
             }
             self.committed.store(at, Ordering::Release);
-            let _g = self.signal.lock();
-            self.room.notify_all();
+            self.room.notify_waiters();
         }
         self.failing.store(res.is_err(), Ordering::Release);
         res
@@ -752,7 +770,8 @@ impl WriteBehind {
         let mut sig = self.signal.lock();
         sig.stop = true;
         self.wake();
-        self.room.notify_all();
+        drop(sig);
+        self.room.notify_waiters();
     }
 }
 
@@ -784,6 +803,21 @@ mod tests {
         c.direct_write = true;
         c.write_buffer_bytes = 16 << 20;
         c
+    }
+
+    /// Stops the store's threads but leaves the buffer taking puts, as if its committer had
+    /// stalled: puts that need room wait for it (stopping the store would refuse them at once).
+    fn stall_committer(store: &MessageStore) {
+        store.test_stop_threads();
+        store
+            .test_inner()
+            .cl
+            .wb
+            .as_ref()
+            .unwrap()
+            .signal
+            .lock()
+            .stop = false;
     }
 
     fn size(i: u32) -> usize {
@@ -1023,7 +1057,7 @@ mod tests {
         assert_eq!(&file[..end as usize], &log[..]);
     }
 
-    /// The ring is a bounded amount of memory: with the committer stopped a put that finds no
+    /// The ring is a bounded amount of memory: with the committer stalled a put that finds no
     /// free chunk waits (bounded by `sync_flush_timeout`), then fails as "page cache busy" and
     /// stores nothing; once the committer runs again puts succeed.
     #[test]
@@ -1034,7 +1068,7 @@ mod tests {
         // One segment holds it all: with the threads stopped no new segment could be made.
         cfg.commitlog_file_size = 64 << 20;
         let store = MessageStore::open(cfg).unwrap();
-        store.test_stop_threads();
+        stall_committer(&store);
         let runtime = rt();
         let mut refused = None;
         runtime.block_on(async {
@@ -1056,6 +1090,73 @@ mod tests {
         assert!(store.write_behind_stats().unwrap().waits_for_room >= 1);
     }
 
+    /// A put that waits for the committer leaves its thread to the runtime's other tasks. On a
+    /// one-thread runtime whose committer is stopped, the test's own task sees a put waiting,
+    /// reads a stored message, writes the ring out itself, and every put then succeeds. A put
+    /// that blocked its thread would have starved that task until `sync_flush_timeout` ran out
+    /// and then failed as "page cache busy".
+    #[test]
+    fn a_put_waiting_for_room_does_not_block_the_runtime() {
+        const PUTS: u32 = 20_000;
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = config(dir.path());
+        cfg.sync_flush_timeout = Duration::from_secs(2);
+        cfg.commitlog_file_size = 64 << 20;
+        let store = std::sync::Arc::new(MessageStore::open(cfg).unwrap());
+        stall_committer(&store);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let (statuses, rounds) = runtime.block_on(async {
+            let producer = {
+                let (store, done) = (std::sync::Arc::clone(&store), std::sync::Arc::clone(&done));
+                tokio::spawn(async move {
+                    let mut statuses = Vec::new();
+                    for i in 0..PUTS {
+                        let status = store.put(msg(0, i, 1000)).await.status;
+                        statuses.push(status);
+                        done.store(i + 1, std::sync::atomic::Ordering::Release);
+                        if status != PutStatus::PutOk {
+                            break;
+                        }
+                    }
+                    statuses
+                })
+            };
+            let wb = store.test_inner().cl.wb.as_ref().unwrap();
+            let mut rounds = 0;
+            while !producer.is_finished() {
+                if std::mem::take(&mut wb.signal.lock().urgent) {
+                    // The producer is parked inside a put, and this task runs regardless.
+                    assert!(done.load(std::sync::atomic::Ordering::Acquire) < PUTS);
+                    let got = store.get_messages("WB", 0, 0, 1, 1 << 20, None);
+                    assert_eq!(
+                        got.messages.len(),
+                        1,
+                        "a stored message reads while a put waits"
+                    );
+                    wb.commit(store.max_phys_offset() as u64).unwrap();
+                    rounds += 1;
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            (producer.await.unwrap(), rounds)
+        });
+        assert!(
+            rounds >= 1,
+            "16 MiB of ring cannot take 20 MB without a wait: {:?}",
+            statuses.last()
+        );
+        assert!(
+            statuses.iter().all(|s| *s == PutStatus::PutOk),
+            "{:?}",
+            statuses.iter().find(|s| **s != PutStatus::PutOk)
+        );
+        assert_eq!(store.max_offset("WB", 0), i64::from(PUTS));
+    }
+
     /// A wait for room is counted, and timed from its start to its end (here: the committer
     /// stopping 50 ms after the waiter asked it to hurry).
     #[test]
@@ -1072,7 +1173,9 @@ mod tests {
                 wb.stop();
             })
         };
-        assert!(!wb.wait_for_room(1, Instant::now() + Duration::from_secs(30)));
+        let waited = crate::test_util::rt()
+            .block_on(wb.wait_committed(1, tokio::time::Instant::now() + Duration::from_secs(30)));
+        assert!(!waited);
         stopper.join().unwrap();
         let st = wb.stats();
         assert_eq!(st.waits_for_room, 1, "{st:?}");
