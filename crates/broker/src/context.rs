@@ -34,6 +34,8 @@ pub struct BrokerStats {
     pub got_messages: AtomicU64,
     /// Pulls that were parked (long polling).
     pub held_pulls: AtomicU64,
+    /// Pulls whose read went to the disk and so ran on the blocking pool (`pull.rs`).
+    pub disk_pulls: AtomicU64,
     /// Background services started again after a panic (`supervise.rs`).
     pub service_restarts: AtomicU64,
 }

@@ -305,6 +305,85 @@ async fn batch_send_returns_one_msg_id_per_record() {
     b.stop().await;
 }
 
+/// A pull of messages that are no longer in memory (older than the 16 MiB write buffer, written
+/// with O_DIRECT so never in the page cache) is answered from the disk on the blocking pool,
+/// counted in the runtime info's `diskPullsTotal`; a pull at the tail, or of the same messages
+/// again (now cached), stays on the async worker. Either way the bytes are the ones sent.
+#[tokio::test]
+async fn pulls_of_messages_no_longer_in_memory_read_off_the_runtime() {
+    const PER_BATCH: usize = 128;
+    const BATCHES: usize = 40;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = small_config(dir.path());
+    cfg.direct_write = true;
+    cfg.write_buffer_size = 16 << 20;
+    cfg.message_index_enable = false;
+    let b = TestBroker::start(cfg).await;
+    let body = |i: usize| format!("{i:08}").repeat(512).into_bytes();
+    for n in 0..BATCHES {
+        let msgs: Vec<BatchMessage> = (0..PER_BATCH)
+            .map(|k| BatchMessage {
+                flag: 0,
+                body: body(n * PER_BATCH + k).into(),
+                properties: String::new(),
+            })
+            .collect();
+        let mut h: SendMessageRequestHeaderV2 = send_header("COLD", 0, "").into();
+        h.m = Some(true);
+        let cmd = RemotingCommand::request_with_header(request::SEND_BATCH_MESSAGE, &h)
+            .with_body(encode_batch(&msgs).expect("encodable batch"));
+        let r = b.call(cmd).await;
+        assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
+    }
+    let disk_pulls = || async {
+        let r = b
+            .call(RemotingCommand::new_request(
+                request::GET_BROKER_RUNTIME_INFO,
+            ))
+            .await;
+        let kv: KvTable = from_json(r.body_bytes()).unwrap();
+        kv.table["diskPullsTotal"].parse::<u64>().unwrap()
+    };
+    let pull = |offset: i64| {
+        let b = &b;
+        async move {
+            let r = b
+                .call_header(request::PULL_MESSAGE, &pull_header("cg", "COLD", 0, offset))
+                .await;
+            assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
+            decode_records(r.body_bytes())
+        }
+    };
+    assert_eq!(disk_pulls().await, 0);
+    let total = (PER_BATCH * BATCHES) as i64;
+    let tail = pull(total - 1).await;
+    assert_eq!(tail.len(), 1);
+    assert_eq!(tail[0].1, body(PER_BATCH * BATCHES - 1));
+    assert_eq!(
+        disk_pulls().await,
+        0,
+        "the newest messages are read from memory"
+    );
+    let cold = pull(0).await;
+    assert!(!cold.is_empty());
+    for (i, (offset, bytes, _)) in cold.iter().enumerate() {
+        assert_eq!(*offset, i as i64);
+        assert_eq!(*bytes, body(i));
+    }
+    assert_eq!(
+        disk_pulls().await,
+        1,
+        "20 MB back, the first messages come from the disk"
+    );
+    assert_eq!(pull(0).await.len(), cold.len());
+    assert_eq!(
+        disk_pulls().await,
+        1,
+        "read once, they are in the page cache"
+    );
+    b.stop().await;
+}
+
 #[tokio::test]
 async fn offsets_queries_and_persistence() {
     let dir = tempfile::tempdir().unwrap();

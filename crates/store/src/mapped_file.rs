@@ -231,6 +231,30 @@ impl MappedFile {
         }
     }
 
+    /// True when every page of `[off, off+len)` (clipped to the file) is in the page cache, so
+    /// reading it through the mapping waits for no disk read (`mincore`). A failed call answers
+    /// false: the caller then reads off the async runtime, which costs only a thread hop.
+    pub fn resident(&self, off: u64, len: u64) -> bool {
+        const MAX_PAGES: usize = 64;
+        let a = off / PAGE * PAGE;
+        let b = off.saturating_add(len).min(self.len);
+        if a >= b {
+            return true;
+        }
+        let pages = ((b - a).div_ceil(PAGE) as usize).min(MAX_PAGES);
+        let mut vec = [0u8; MAX_PAGES];
+        // SAFETY: the range lies inside our mapping and `vec` has a byte per page of it;
+        // mincore only reports, it changes nothing.
+        let rc = unsafe {
+            libc::mincore(
+                self.map.as_mut_ptr().add(a as usize).cast::<libc::c_void>(),
+                pages * PAGE as usize,
+                vec.as_mut_ptr(),
+            )
+        };
+        rc == 0 && vec[..pages].iter().all(|v| v & 1 == 1)
+    }
+
     /// Turns off fault readaround for this mapping (`MADV_RANDOM`); see `consume_queue.rs` for
     /// why ConsumeQueue files want it. Advice only: no byte changes, and a failure costs nothing
     /// but the readaround it meant to avoid.

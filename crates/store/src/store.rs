@@ -775,6 +775,39 @@ impl MessageStore {
         }
     }
 
+    /// Whether `get_messages` from `offset` would read log bytes that are not in memory: the
+    /// first record lies below the write-behind buffer (or the log is written through its
+    /// mapping) and a page of its first `max_bytes` (at most 256 KiB looked at) is not in the page
+    /// cache. With `O_DIRECT` writes everything older than the buffer was never cached, so a
+    /// consumer lagging more than `write_buffer_bytes` reads from the disk. The broker runs
+    /// such reads off its async workers, as RocketMQ gives pulls a thread pool of their own, so a
+    /// slow disk holds up that consumer only. A hint: a wrong answer costs a thread hop or a wait.
+    pub fn reads_from_disk(&self, topic: &str, queue_id: i32, offset: i64, max_bytes: u32) -> bool {
+        const PROBE: u64 = 256 << 10;
+        let inner = &*self.inner;
+        let Some(cq) = inner.cq(topic, queue_id) else {
+            return false;
+        };
+        if offset < cq.min_offset() || offset >= cq.max_offset() {
+            return false;
+        }
+        let Some(e) = cq.raw_entry(offset) else {
+            return false;
+        };
+        if e.is_lost() || e.phys < 0 {
+            return false;
+        }
+        let phys = e.phys as u64;
+        if phys >= inner.cl.file_floor() {
+            return false;
+        }
+        let Some(seg) = inner.cl.segment_for(phys) else {
+            return false;
+        };
+        let len = u64::from(max_bytes).clamp(u64::from(e.size.max(1) as u32), PROBE);
+        !seg.resident(phys - seg.start(), len)
+    }
+
     /// Reads up to `max_count` messages (and about `max_bytes`) from a queue starting at `offset`,
     /// keeping only entries whose tags code is in `tag_codes` when given and non-empty.
     pub fn get_messages(

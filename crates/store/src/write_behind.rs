@@ -1157,6 +1157,59 @@ mod tests {
         assert_eq!(store.max_offset("WB", 0), i64::from(PUTS));
     }
 
+    /// `reads_from_disk` answers true only for records below the buffer whose pages are not in
+    /// the page cache: with `O_DIRECT` writes that is every record older than the ring until it
+    /// is first read. Records in the ring, and a store written through its mapping, answer false.
+    #[test]
+    fn reads_from_disk_only_where_the_page_cache_lacks_the_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = config(dir.path());
+        // No index thread: it reads every record, and would cache the old ones itself.
+        cfg.message_index_enable = false;
+        let store = MessageStore::open(cfg).unwrap();
+        let runtime = rt();
+        runtime.block_on(async {
+            for i in 0..10_000u32 {
+                assert_eq!(store.put(msg(0, i, 3000)).await.status, PutStatus::PutOk);
+            }
+        });
+        let wb = store.test_inner().cl.wb.as_ref().unwrap();
+        assert!(wb.floor() > 8 << 20, "30 MB through a 16 MiB ring");
+        assert!(store.reads_from_disk("WB", 0, 0, 256 << 10));
+        assert!(
+            !store.reads_from_disk("WB", 0, 9_999, 256 << 10),
+            "the newest is in the ring"
+        );
+        assert!(
+            !store.reads_from_disk("WB", 0, 10_000, 256 << 10),
+            "past the end"
+        );
+        assert!(
+            !store.reads_from_disk("WB", 1, 0, 256 << 10),
+            "no such queue"
+        );
+        let got = store.get_messages("WB", 0, 0, 32, 256 << 10, None);
+        assert_eq!(got.messages.len(), 32);
+        assert!(
+            !store.reads_from_disk("WB", 0, 0, 32 * 3000),
+            "read once, now cached"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = config(dir.path());
+        cfg.direct_write = false;
+        let store = MessageStore::open(cfg).unwrap();
+        runtime.block_on(async {
+            for i in 0..100u32 {
+                assert_eq!(store.put(msg(0, i, 3000)).await.status, PutStatus::PutOk);
+            }
+        });
+        assert!(
+            !store.reads_from_disk("WB", 0, 0, 256 << 10),
+            "written through the page cache"
+        );
+    }
+
     /// A wait for room is counted, and timed from its start to its end (here: the committer
     /// stopping 50 ms after the waiter asked it to hurry).
     #[test]

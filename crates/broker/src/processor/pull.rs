@@ -151,7 +151,7 @@ pub async fn process(
             .commit(&h.consumer_group, &h.topic, h.queue_id, h.commit_offset);
     }
 
-    let first = read(&ctx, &h, &filter);
+    let (first, filter) = read_off_the_runtime_if_cold(&ctx, h.clone(), filter).await;
     if first.code != response::PULL_NOT_FOUND
         || h.sys_flag & PULL_FLAG_SUSPEND == 0
         || ctx.shutting_down.is_cancelled()
@@ -208,7 +208,37 @@ impl PullOutcome {
     }
 }
 
-fn read(ctx: &BrokerContext, h: &PullMessageRequestHeader, filter: &TagFilter) -> PullOutcome {
+/// `read`, on the blocking pool when the messages are no longer in memory
+/// (`MessageStore::reads_from_disk`): a consumer lagging behind the write buffer then waits for
+/// the disk alone, while the async workers go on serving sends, heartbeats and other pulls (with
+/// the default single worker a page fault there would stall them all; RocketMQ gives pulls a
+/// thread pool of their own for the same reason). Reads at the tail stay inline: no thread hop.
+async fn read_off_the_runtime_if_cold(
+    ctx: &Arc<BrokerContext>,
+    h: PullMessageRequestHeader,
+    filter: TagFilter,
+) -> (PullOutcome, TagFilter) {
+    let (_, max_bytes) = limits(ctx, &h);
+    if !ctx
+        .store
+        .reads_from_disk(&h.topic, h.queue_id, h.queue_offset, max_bytes)
+    {
+        return (read(ctx, &h, &filter), filter);
+    }
+    BrokerStats::add(&ctx.stats.disk_pulls, 1);
+    let (ctx2, h2, filter2) = (Arc::clone(ctx), h.clone(), filter.clone());
+    match tokio::task::spawn_blocking(move || read(&ctx2, &h2, &filter2)).await {
+        Ok(out) => (out, filter),
+        // The read panicked: the dispatcher's guard answers SYSTEM_ERROR, as for an inline panic.
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // The blocking pool refused it (the runtime is shutting down): read here after all.
+        Err(_) => (read(ctx, &h, &filter), filter),
+    }
+}
+
+/// The most messages and bytes one pull may return: the request's, capped by the broker's
+/// `maxTransferCountOnMessageInMemory` / `maxTransferBytesOnMessageInMemory`.
+fn limits(ctx: &BrokerContext, h: &PullMessageRequestHeader) -> (u32, u32) {
     let max_count = u32::try_from(h.max_msg_nums.max(1))
         .unwrap_or(1)
         .min(ctx.config.max_transfer_count_on_message_in_memory);
@@ -218,6 +248,11 @@ fn read(ctx: &BrokerContext, h: &PullMessageRequestHeader, filter: &TagFilter) -
         .filter(|b| *b > 0)
         .unwrap_or(u32::MAX)
         .min(ctx.config.max_transfer_bytes_on_message_in_memory);
+    (max_count, max_bytes)
+}
+
+fn read(ctx: &BrokerContext, h: &PullMessageRequestHeader, filter: &TagFilter) -> PullOutcome {
+    let (max_count, max_bytes) = limits(ctx, h);
     let r = ctx.store.get_messages(
         &h.topic,
         h.queue_id,

@@ -48,6 +48,11 @@ pub async fn process(
         "heldPullRequestsTotal",
         ctx.stats.held_pulls.load(Ordering::Relaxed).to_string(),
     );
+    // Courier's own: pulls that read from the disk, on the blocking pool (pull.rs).
+    put(
+        "diskPullsTotal",
+        ctx.stats.disk_pulls.load(Ordering::Relaxed).to_string(),
+    );
     put(
         "serviceRestarts",
         ctx.stats

@@ -116,6 +116,11 @@ fn broker(out: &mut String, ctx: &BrokerContext) {
             s.held_pulls.load(Ordering::Relaxed),
         ),
         (
+            "courier_broker_disk_pulls_total",
+            "Pulls that read messages no longer in memory (a consumer lagging behind the write buffer); they run on the blocking pool so the async workers keep serving everyone else.",
+            s.disk_pulls.load(Ordering::Relaxed),
+        ),
+        (
             "courier_broker_service_restarts_total",
             "Background services (delay schedule, transaction check, registration, offset persistence, idle-client scan) started again after a panic; the error log names the service and the panic.",
             s.service_restarts.load(Ordering::Relaxed),
