@@ -9,6 +9,7 @@ use courier_remoting::header::{
 use courier_remoting::{ConnectionHandle, ProcessResult, RemotingCommand};
 use courier_store::decode_record;
 
+use super::{off_the_runtime, shutting_down};
 use crate::context::BrokerContext;
 
 /// Handles GET_EARLIEST_MSG_STORETIME.
@@ -18,15 +19,20 @@ pub async fn process(
     req: RemotingCommand,
 ) -> ProcessResult {
     let h: GetEarliestMsgStoretimeRequestHeader = req.decode_header()?;
-    let min = ctx.store.min_offset(&h.topic, h.queue_id);
-    let r = ctx
-        .store
-        .get_messages(&h.topic, h.queue_id, min, 1, u32::MAX, None);
-    let timestamp = r
-        .messages
-        .first()
-        .and_then(|b| decode_record(b).ok().map(|m| m.store_timestamp()))
-        .unwrap_or(-1);
+    // The oldest record is the one least likely to be in memory: read it off the runtime.
+    let store = Arc::clone(&ctx.store);
+    let Some(timestamp) = off_the_runtime(move || {
+        let min = store.min_offset(&h.topic, h.queue_id);
+        let r = store.get_messages(&h.topic, h.queue_id, min, 1, u32::MAX, None);
+        r.messages
+            .first()
+            .and_then(|b| decode_record(b).ok().map(|m| m.store_timestamp()))
+            .unwrap_or(-1)
+    })
+    .await
+    else {
+        return shutting_down(&req);
+    };
     Ok(Some(RemotingCommand::success_to(&req).with_header(
         &GetEarliestMsgStoretimeResponseHeader { timestamp },
     )))

@@ -26,7 +26,7 @@ use courier_remoting::header::{
 use courier_remoting::{ConnectionHandle, ProcessResult, RemotingCommand};
 use courier_store::GetStatus;
 
-use super::error;
+use super::{error, off_the_runtime};
 use crate::context::{BrokerContext, BrokerStats};
 use crate::filter::{SubscriptionData, TagFilter};
 use crate::long_poll::WakeReason;
@@ -227,12 +227,12 @@ async fn read_off_the_runtime_if_cold(
     }
     BrokerStats::add(&ctx.stats.disk_pulls, 1);
     let (ctx2, h2, filter2) = (Arc::clone(ctx), h.clone(), filter.clone());
-    match tokio::task::spawn_blocking(move || read(&ctx2, &h2, &filter2)).await {
-        Ok(out) => (out, filter),
-        // The read panicked: the dispatcher's guard answers SYSTEM_ERROR, as for an inline panic.
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        // The blocking pool refused it (the runtime is shutting down): read here after all.
-        Err(_) => (read(ctx, &h, &filter), filter),
+    // Copied bodies: a view of the mapping would have its pages faulted in later by the
+    // connection's writer, on the async worker.
+    match off_the_runtime(move || read_body(&ctx2, &h2, &filter2, Body::Copied)).await {
+        Some(out) => (out, filter),
+        // The pool refused it (the runtime is shutting down): read here after all.
+        None => (read(ctx, &h, &filter), filter),
     }
 }
 
@@ -251,7 +251,25 @@ fn limits(ctx: &BrokerContext, h: &PullMessageRequestHeader) -> (u32, u32) {
     (max_count, max_bytes)
 }
 
+/// How a pull's body holds its messages.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Body {
+    /// A single message stays a zero-copy view of the store (several are always copied).
+    Shared,
+    /// Always copied into memory of the response's own.
+    Copied,
+}
+
 fn read(ctx: &BrokerContext, h: &PullMessageRequestHeader, filter: &TagFilter) -> PullOutcome {
+    read_body(ctx, h, filter, Body::Shared)
+}
+
+fn read_body(
+    ctx: &BrokerContext,
+    h: &PullMessageRequestHeader,
+    filter: &TagFilter,
+    how: Body,
+) -> PullOutcome {
     let (max_count, max_bytes) = limits(ctx, h);
     let r = ctx.store.get_messages(
         &h.topic,
@@ -278,7 +296,7 @@ fn read(ctx: &BrokerContext, h: &PullMessageRequestHeader, filter: &TagFilter) -
     };
     let body = if code == response::SUCCESS && !r.messages.is_empty() {
         BrokerStats::add(&ctx.stats.got_messages, r.messages.len() as u64);
-        if r.messages.len() == 1 {
+        if r.messages.len() == 1 && how == Body::Shared {
             Some(r.messages[0].clone())
         } else {
             let total: usize = r.messages.iter().map(Bytes::len).sum();

@@ -12,7 +12,7 @@ use courier_remoting::header::{
 };
 use courier_remoting::{ConnectionHandle, ProcessResult, RemotingCommand};
 
-use super::error;
+use super::{error, off_the_runtime, shutting_down};
 use crate::context::BrokerContext;
 use crate::topic_config::now_ms;
 
@@ -37,10 +37,11 @@ pub async fn process(
     let (topic, key) = (h.topic.clone(), h.key.clone());
     let (begin, end) = (h.begin_timestamp, h.end_timestamp);
     // Index lookups read files and may walk long chains: keep them off the async workers.
-    let found =
-        tokio::task::spawn_blocking(move || store.query_by_key(&topic, &key, max, begin, end))
-            .await
-            .unwrap_or_default();
+    let Some(found) =
+        off_the_runtime(move || store.query_by_key(&topic, &key, max, begin, end)).await
+    else {
+        return shutting_down(&req);
+    };
     if found.is_empty() {
         return error(
             &req,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use courier_remoting::header::{OffsetResponseHeader, SearchOffsetRequestHeader};
 use courier_remoting::{ConnectionHandle, ProcessResult, RemotingCommand};
 
+use super::{off_the_runtime, shutting_down};
 use crate::context::BrokerContext;
 
 /// Handles SEARCH_OFFSET_BY_TIMESTAMP.
@@ -15,7 +16,13 @@ pub async fn process(
     req: RemotingCommand,
 ) -> ProcessResult {
     let h: SearchOffsetRequestHeader = req.decode_header()?;
-    let offset = ctx.store.offset_by_time(&h.topic, h.queue_id, h.timestamp);
+    // A binary search that reads records anywhere in the queue's history: off the runtime.
+    let store = Arc::clone(&ctx.store);
+    let Some(offset) =
+        off_the_runtime(move || store.offset_by_time(&h.topic, h.queue_id, h.timestamp)).await
+    else {
+        return shutting_down(&req);
+    };
     Ok(Some(
         RemotingCommand::success_to(&req).with_header_json(&OffsetResponseHeader { offset }),
     ))
