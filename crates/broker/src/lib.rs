@@ -4,6 +4,7 @@
 //! and producer connections, parked pulls); `processor/` holds one small module per request code
 //! and `server` wires them to the remoting server and the message store.
 
+mod blocking;
 pub mod client_channel;
 pub mod config;
 pub mod consumer_manager;

@@ -154,7 +154,7 @@ impl ScheduleService {
     }
 
     /// Delivers every due message of every level; returns how many were delivered.
-    pub async fn deliver_due(&self, store: &MessageStore, now_ms: i64) -> usize {
+    pub async fn deliver_due(&self, store: &Arc<MessageStore>, now_ms: i64) -> usize {
         let mut delivered = 0;
         for level in 1..=self.levels.len() {
             delivered += self.deliver_level(store, level, now_ms).await;
@@ -162,13 +162,22 @@ impl ScheduleService {
         delivered
     }
 
-    async fn deliver_level(&self, store: &MessageStore, level: usize, now_ms: i64) -> usize {
+    async fn deliver_level(&self, store: &Arc<MessageStore>, level: usize, now_ms: i64) -> usize {
         let delay_ms = self.levels[level - 1].as_millis() as i64;
         let queue = (level - 1) as i32;
         let mut offset = self.offset(level);
         let mut delivered = 0;
         'outer: loop {
-            let r = store.get_messages(SCHEDULE_TOPIC, queue, offset, BATCH, u32::MAX, None);
+            // Due messages were stored up to the longest delay ago: maybe no longer in memory.
+            let r = crate::blocking::get_messages(
+                store,
+                SCHEDULE_TOPIC,
+                queue,
+                offset,
+                BATCH,
+                u32::MAX,
+            )
+            .await;
             use courier_store::GetStatus::*;
             match r.status {
                 Found => {}
@@ -304,7 +313,7 @@ mod tests {
         cfg.cq_entries_per_file = 1000;
         cfg.index_slots = 100;
         cfg.index_entries = 400;
-        let store = MessageStore::open(cfg).unwrap();
+        let store = Arc::new(MessageStore::open(cfg).unwrap());
         let svc = ScheduleService::load(
             dir.path().join("config"),
             parse_delay_levels("1s 1h").unwrap(),

@@ -155,7 +155,9 @@ impl TransactionService {
         let end = store.max_offset(TRANS_HALF_TOPIC, 0);
         let mut checks = 0;
         'scan: while offset < end {
-            let r = store.get_messages(TRANS_HALF_TOPIC, 0, offset, 32, u32::MAX, None);
+            // Halves wait up to the check interval and beyond: maybe no longer in memory.
+            let r = crate::blocking::get_messages(store, TRANS_HALF_TOPIC, 0, offset, 32, u32::MAX)
+                .await;
             if r.messages.is_empty() {
                 break;
             }

@@ -46,21 +46,7 @@ pub(crate) fn error(req: &RemotingCommand, code: i32, remark: impl Into<String>)
     Ok(Some(RemotingCommand::error_to(req, code, remark)))
 }
 
-/// Runs `f` on tokio's blocking pool: for reads that may page-fault from the disk (old records,
-/// index files), which on an async worker would stall every request that worker serves. A panic
-/// in `f` is resumed here, so the dispatcher's guard answers it as an inline one; `None` when the
-/// pool refused the task (the runtime is shutting down).
-pub(crate) async fn off_the_runtime<T, F>(f: F) -> Option<T>
-where
-    T: Send + 'static,
-    F: FnOnce() -> T + Send + 'static,
-{
-    match tokio::task::spawn_blocking(f).await {
-        Ok(v) => Some(v),
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(_) => None,
-    }
-}
+pub(crate) use crate::blocking::off_the_runtime;
 
 /// The answer when `off_the_runtime` was refused.
 pub(crate) fn shutting_down(req: &RemotingCommand) -> ProcessResult {
