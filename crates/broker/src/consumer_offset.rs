@@ -12,7 +12,6 @@
 //! whatever the client committed last (RocketMQ does not enforce monotonicity: resets go back).
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::RwLock;
@@ -34,7 +33,7 @@ struct Wrapper {
 
 /// The offset table. Share as `Arc<ConsumerOffsetManager>`.
 pub struct ConsumerOffsetManager {
-    path: PathBuf,
+    file: persist::TableFile,
     /// topic → group → queue → offset.
     table: RwLock<HashMap<String, HashMap<String, QueueOffsets>>>,
     dirty: AtomicBool,
@@ -60,7 +59,7 @@ impl ConsumerOffsetManager {
                 .insert(group.to_string(), queues.into_iter().collect());
         }
         Ok(ConsumerOffsetManager {
-            path,
+            file: persist::TableFile::new(path),
             table: RwLock::new(table),
             dirty: AtomicBool::new(false),
         })
@@ -143,8 +142,7 @@ impl ConsumerOffsetManager {
         if !self.dirty.swap(false, Ordering::AcqRel) {
             return Ok(false);
         }
-        let text = self.encode();
-        if let Err(e) = persist::write_atomically(&self.path, text.as_bytes()) {
+        if let Err(e) = self.file.write(|| self.encode().into_bytes()) {
             self.dirty.store(true, Ordering::Release);
             return Err(e);
         }

@@ -5,6 +5,10 @@
 //! the current `<file>` to `<file>.bak`, rename `<file>.tmp` to `<file>`, fsync the directory.
 //! Load protocol: read `<file>`; if it is missing or does not parse, fall back to `<file>.bak`
 //! (a crash between the two renames leaves only the .bak). Neither present = empty table.
+//!
+//! Writers of one file take turns (`TableFile`): they would otherwise share `<file>.tmp` (one
+//! renaming it away while another writes it), and a table snapshotted before a newer one could be
+//! written after it. The snapshot is taken once the turn is held.
 
 use std::fs::{self, File};
 use std::io::Write;
@@ -42,6 +46,42 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), BrokerError>
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// One table file and the turn its writers take (module comment).
+#[derive(Debug)]
+pub struct TableFile {
+    path: PathBuf,
+    turn: parking_lot::Mutex<()>,
+}
+
+impl TableFile {
+    pub fn new(path: PathBuf) -> TableFile {
+        TableFile {
+            path,
+            turn: parking_lot::Mutex::new(()),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Replaces the file with the pretty JSON of `snapshot()`, called once this writer's turn
+    /// has come.
+    pub fn write_json<T: serde::Serialize>(
+        &self,
+        snapshot: impl FnOnce() -> T,
+    ) -> Result<(), BrokerError> {
+        let _turn = self.turn.lock();
+        write_json(&self.path, &snapshot())
+    }
+
+    /// Replaces the file with `contents()`, called once this writer's turn has come.
+    pub fn write(&self, contents: impl FnOnce() -> Vec<u8>) -> Result<(), BrokerError> {
+        let _turn = self.turn.lock();
+        write_atomically(&self.path, &contents())
+    }
 }
 
 /// Serializes `value` as pretty JSON (the shape RocketMQ's tables have on disk) and replaces

@@ -116,7 +116,7 @@ struct OffsetFile {
 /// The schedule service: delay levels and per-level delivery progress.
 pub struct ScheduleService {
     levels: Vec<Duration>,
-    path: PathBuf,
+    file: persist::TableFile,
     offsets: Mutex<BTreeMap<usize, i64>>,
 }
 
@@ -130,7 +130,7 @@ impl ScheduleService {
         .unwrap_or_default();
         Ok(ScheduleService {
             levels,
-            path,
+            file: persist::TableFile::new(path),
             offsets: Mutex::new(loaded.offset_table),
         })
     }
@@ -147,10 +147,9 @@ impl ScheduleService {
 
     /// Writes delayOffset.json.
     pub fn persist(&self) -> Result<(), BrokerError> {
-        let file = OffsetFile {
+        self.file.write_json(|| OffsetFile {
             offset_table: self.offsets.lock().clone(),
-        };
-        persist::write_json(&self.path, &file)
+        })
     }
 
     /// Delivers every due message of every level; returns how many were delivered.
@@ -236,7 +235,9 @@ impl ScheduleService {
             self.deliver_due(&store, now_ms()).await;
             if last_persist.elapsed() >= PERSIST_INTERVAL {
                 last_persist = tokio::time::Instant::now();
-                if let Err(e) = self.persist() {
+                // An fsync: kept off the async worker, as the consumer offsets' is.
+                let me = Arc::clone(&self);
+                if let Some(Err(e)) = crate::blocking::off_the_runtime(move || me.persist()).await {
                     tracing::warn!(error = %e, "persisting delayOffset.json failed");
                 }
             }

@@ -256,7 +256,10 @@ async fn persist_offsets(ctx: Arc<BrokerContext>, token: CancellationToken) {
             _ = token.cancelled() => break,
             _ = tokio::time::sleep(period) => {}
         }
-        if let Err(e) = ctx.offsets.persist() {
+        // An fsync and two renames: on a busy disk tens of milliseconds that the async worker
+        // would otherwise not serve requests in.
+        let c = Arc::clone(&ctx);
+        if let Some(Err(e)) = crate::blocking::off_the_runtime(move || c.offsets.persist()).await {
             tracing::warn!(error = %e, "persisting consumer offsets failed; will retry");
         }
     }

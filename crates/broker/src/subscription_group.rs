@@ -7,7 +7,6 @@
 //! groups (`TOOLS_CONSUMER`, ...) always exist.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use parking_lot::RwLock;
@@ -104,7 +103,7 @@ struct Inner {
 
 /// The group table. Share as `Arc<SubscriptionGroupManager>`.
 pub struct SubscriptionGroupManager {
-    path: PathBuf,
+    file: persist::TableFile,
     auto_create: bool,
     inner: RwLock<Inner>,
 }
@@ -128,7 +127,7 @@ impl SubscriptionGroupManager {
                 .or_insert_with(|| Arc::new(SubscriptionGroupConfig::new(*g)));
         }
         Ok(SubscriptionGroupManager {
-            path,
+            file: persist::TableFile::new(path),
             auto_create: config.auto_create_subscription_group,
             inner: RwLock::new(Inner {
                 table,
@@ -215,7 +214,7 @@ impl SubscriptionGroupManager {
 
     /// Writes subscriptionGroup.json (atomically, keeping a .bak).
     pub fn persist(&self) -> Result<(), BrokerError> {
-        persist::write_json(&self.path, &self.wrapper())
+        self.file.write_json(|| self.wrapper())
     }
 }
 

@@ -14,7 +14,6 @@
 //!   (clients like ali-ons do not fall back to the TBW102 route and need the new route quickly).
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use parking_lot::RwLock;
@@ -222,7 +221,7 @@ struct Inner {
 
 /// The broker's topic table. Share as `Arc<TopicConfigManager>`.
 pub struct TopicConfigManager {
-    path: PathBuf,
+    file: persist::TableFile,
     auto_create: bool,
     inner: RwLock<Inner>,
     changed: Notify,
@@ -268,7 +267,7 @@ impl TopicConfigManager {
             data_version.timestamp = now_ms();
         }
         Ok(TopicConfigManager {
-            path,
+            file: persist::TableFile::new(path),
             auto_create: config.auto_create_topic_enable,
             inner: RwLock::new(Inner {
                 table,
@@ -427,7 +426,7 @@ impl TopicConfigManager {
 
     /// Writes topics.json (atomically, keeping a .bak).
     pub fn persist(&self) -> Result<(), BrokerError> {
-        persist::write_json(&self.path, &self.wrapper())
+        self.file.write_json(|| self.wrapper())
     }
 }
 
@@ -440,6 +439,36 @@ mod tests {
             store_path_root_dir: dir.to_path_buf(),
             auto_create_topic_enable: auto,
             ..BrokerConfig::default()
+        }
+    }
+
+    /// Topics created from several threads at once all reach topics.json: writes of the file
+    /// take turns, and each writes the table as it is when its turn comes, so no write fails on
+    /// another's temporary file and no older table replaces a newer one.
+    #[test]
+    fn concurrent_changes_all_reach_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path(), true);
+        let m = std::sync::Arc::new(TopicConfigManager::load(&cfg).unwrap());
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let m = std::sync::Arc::clone(&m);
+                std::thread::spawn(move || {
+                    for i in 0..40 {
+                        m.create_if_absent(&format!("C{t}-{i}"), 4, 6)
+                            .expect("every change is persisted");
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let again = TopicConfigManager::load(&cfg).unwrap();
+        for t in 0..8 {
+            for i in 0..40 {
+                assert!(again.get(&format!("C{t}-{i}")).is_some(), "C{t}-{i} lost");
+            }
         }
     }
 
