@@ -111,8 +111,20 @@ impl KvConfig {
         };
         let bytes = serde_json::to_vec_pretty(&file).map_err(|e| io(std::io::Error::other(e)))?;
         let tmp = self.path.with_extension("json.tmp");
-        std::fs::write(&tmp, bytes).map_err(io)?;
-        std::fs::rename(&tmp, &self.path).map_err(io)
+        // Synced before the rename: a power loss must leave the old file or the new one whole,
+        // since a file that does not parse stops the name server at start.
+        {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&tmp).map_err(io)?;
+            f.write_all(&bytes).map_err(io)?;
+            f.sync_data().map_err(io)?;
+        }
+        std::fs::rename(&tmp, &self.path).map_err(io)?;
+        if let Some(dir) = self.path.parent().and_then(|d| std::fs::File::open(d).ok()) {
+            // Makes the rename durable; a filesystem that refuses only weakens that.
+            let _ = dir.sync_all();
+        }
+        Ok(())
     }
 }
 
