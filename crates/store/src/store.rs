@@ -804,7 +804,10 @@ impl MessageStore {
         let Some(seg) = inner.cl.segment_for(phys) else {
             return false;
         };
-        let len = u64::from(max_bytes).clamp(u64::from(e.size.max(1) as u32), PROBE);
+        // At least the first record, at most PROBE (a record can be larger than PROBE).
+        let len = u64::from(max_bytes)
+            .max(u64::from(e.size.max(1) as u32))
+            .min(PROBE);
         !seg.resident(phys - seg.start(), len)
     }
 

@@ -1169,6 +1169,8 @@ mod tests {
         let store = MessageStore::open(cfg).unwrap();
         let runtime = rt();
         runtime.block_on(async {
+            // One record larger than the 256 KiB the check looks at.
+            assert_eq!(store.put(msg(1, 0, 300_000)).await.status, PutStatus::PutOk);
             for i in 0..10_000u32 {
                 assert_eq!(store.put(msg(0, i, 3000)).await.status, PutStatus::PutOk);
             }
@@ -1176,6 +1178,8 @@ mod tests {
         let wb = store.test_inner().cl.wb.as_ref().unwrap();
         assert!(wb.floor() > 8 << 20, "30 MB through a 16 MiB ring");
         assert!(store.reads_from_disk("WB", 0, 0, 256 << 10));
+        assert!(store.reads_from_disk("WB", 0, 0, 0), "a zero budget still reads one record");
+        assert!(store.reads_from_disk("WB", 1, 0, 16), "a record past the probe's size");
         assert!(
             !store.reads_from_disk("WB", 0, 9_999, 256 << 10),
             "the newest is in the ring"
@@ -1185,7 +1189,7 @@ mod tests {
             "past the end"
         );
         assert!(
-            !store.reads_from_disk("WB", 1, 0, 256 << 10),
+            !store.reads_from_disk("WB", 2, 0, 256 << 10),
             "no such queue"
         );
         let got = store.get_messages("WB", 0, 0, 32, 256 << 10, None);
