@@ -1178,8 +1178,14 @@ mod tests {
         let wb = store.test_inner().cl.wb.as_ref().unwrap();
         assert!(wb.floor() > 8 << 20, "30 MB through a 16 MiB ring");
         assert!(store.reads_from_disk("WB", 0, 0, 256 << 10));
-        assert!(store.reads_from_disk("WB", 0, 0, 0), "a zero budget still reads one record");
-        assert!(store.reads_from_disk("WB", 1, 0, 16), "a record past the probe's size");
+        assert!(
+            store.reads_from_disk("WB", 0, 0, 0),
+            "a zero budget still reads one record"
+        );
+        assert!(
+            store.reads_from_disk("WB", 1, 0, 16),
+            "a record past the probe's size"
+        );
         assert!(
             !store.reads_from_disk("WB", 0, 9_999, 256 << 10),
             "the newest is in the ring"

@@ -151,7 +151,7 @@ pub async fn process(
             .commit(&h.consumer_group, &h.topic, h.queue_id, h.commit_offset);
     }
 
-    let (first, filter) = read_off_the_runtime_if_cold(&ctx, h.clone(), filter).await;
+    let (first, filter) = read_off_the_runtime_if_cold(&ctx, &h, filter).await;
     if first.code != response::PULL_NOT_FOUND
         || h.sys_flag & PULL_FLAG_SUSPEND == 0
         || ctx.shutting_down.is_cancelled()
@@ -215,15 +215,15 @@ impl PullOutcome {
 /// thread pool of their own for the same reason). Reads at the tail stay inline: no thread hop.
 async fn read_off_the_runtime_if_cold(
     ctx: &Arc<BrokerContext>,
-    h: PullMessageRequestHeader,
+    h: &PullMessageRequestHeader,
     filter: TagFilter,
 ) -> (PullOutcome, TagFilter) {
-    let (_, max_bytes) = limits(ctx, &h);
+    let (_, max_bytes) = limits(ctx, h);
     if !ctx
         .store
         .reads_from_disk(&h.topic, h.queue_id, h.queue_offset, max_bytes)
     {
-        return (read(ctx, &h, &filter), filter);
+        return (read(ctx, h, &filter), filter);
     }
     BrokerStats::add(&ctx.stats.disk_pulls, 1);
     let (ctx2, h2, filter2) = (Arc::clone(ctx), h.clone(), filter.clone());
@@ -232,7 +232,7 @@ async fn read_off_the_runtime_if_cold(
     match off_the_runtime(move || read_body(&ctx2, &h2, &filter2, Body::Copied)).await {
         Some(out) => (out, filter),
         // The pool refused it (the runtime is shutting down): read here after all.
-        None => (read(ctx, &h, &filter), filter),
+        None => (read(ctx, h, &filter), filter),
     }
 }
 
