@@ -166,6 +166,11 @@ impl Allocator {
                         // Only a head start is lost: the writer does the work itself.
                         Err(e) => tracing::debug!("cannot pre-fault {}: {e}", path.display()),
                     }
+                    if let Err(e) = f.sync_dir() {
+                        // Some filesystems refuse a directory fsync; only power-loss safety of
+                        // the new name is weaker then.
+                        tracing::debug!("cannot fsync the directory of {}: {e}", path.display());
+                    }
                     Arc::new(f)
                 })
                 .map_err(|e| format!("cannot create commitlog segment {}: {e}", path.display()));

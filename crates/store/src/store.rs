@@ -448,6 +448,9 @@ impl MessageStore {
             }
             let p = cl_dir.join(crate::mapped_file::offset_file_name(log_end));
             let mut seg = MappedFile::create(&p, log_end, fs).map_err(io_err(&p))?;
+            if let Err(e) = seg.sync_dir() {
+                tracing::debug!("cannot fsync the directory of {}: {e}", p.display());
+            }
             if unmapped_writes {
                 seg = seg.with_unmapped_writes();
             }
