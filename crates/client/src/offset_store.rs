@@ -6,8 +6,10 @@
 //!   dropped and on shutdown.
 //! - Broadcasting (`Local`): offsets live in
 //!   `<dir>/<clientId>/<group>/offsets.json`, written every persist period and
-//!   on shutdown. The file is replaced atomically (write a temp file, rename),
-//!   so a crash leaves the old or the new file, never a torn one.
+//!   on shutdown. The file is replaced atomically (write a temp file, fdatasync
+//!   it, rename), so a crash or a power loss leaves the old or the new file,
+//!   never a torn one. Writers take turns (they share the temp file) and write
+//!   on the blocking pool.
 //!
 //! An offset is "the next offset to consume". Updates never move an offset
 //! backwards unless `force` is set (a reset).
@@ -33,6 +35,11 @@ pub(crate) enum OffsetStore {
     Local {
         path: PathBuf,
         table: Mutex<HashMap<MessageQueue, i64>>,
+        /// Writers of the file take turns: they share its temp file, and a table snapshotted
+        /// before a newer one must not be written after it (the snapshot is taken in the turn).
+        write_turn: tokio::sync::Mutex<()>,
+        /// Writes of the file that failed (each is retried by the next persist).
+        write_failures: std::sync::atomic::AtomicU64,
     },
 }
 
@@ -94,7 +101,20 @@ impl OffsetStore {
         Ok(OffsetStore::Local {
             path,
             table: Mutex::new(table),
+            write_turn: tokio::sync::Mutex::new(()),
+            write_failures: std::sync::atomic::AtomicU64::new(0),
         })
+    }
+
+    /// Failed writes of a broadcasting group's offset file so far (0 for a clustering group).
+    #[cfg(test)]
+    pub(crate) fn write_failures(&self) -> u64 {
+        match self {
+            OffsetStore::Remote { .. } => 0,
+            OffsetStore::Local { write_failures, .. } => {
+                write_failures.load(std::sync::atomic::Ordering::Relaxed)
+            }
+        }
     }
 
     fn table(&self) -> &Mutex<HashMap<MessageQueue, i64>> {
@@ -160,7 +180,13 @@ impl OffsetStore {
                     }
                 }
             }
-            OffsetStore::Local { path, table } => {
+            OffsetStore::Local {
+                path,
+                table,
+                write_turn,
+                write_failures,
+            } => {
+                let _turn = write_turn.lock().await;
                 let sorted: BTreeMap<MessageQueue, i64> =
                     table.lock().iter().map(|(q, o)| (q.clone(), *o)).collect();
                 let file = OffsetFile {
@@ -174,7 +200,17 @@ impl OffsetStore {
                         })
                         .collect(),
                 };
-                if let Err(e) = write_atomically(path, &file) {
+                // A write and an fsync: off the async worker, which serves the consumer's pulls.
+                let path = path.clone();
+                let written =
+                    tokio::task::spawn_blocking(move || write_atomically(&path, &file)).await;
+                let failed = match written {
+                    Ok(Ok(())) => None,
+                    Ok(Err(e)) => Some(e.to_string()),
+                    Err(e) => Some(e.to_string()),
+                };
+                if let Some(e) = failed {
+                    write_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     tracing::warn!(error = %e, "offset file write failed; retried next period");
                 }
             }
@@ -200,7 +236,13 @@ fn write_atomically(path: &Path, file: &OffsetFile) -> Result<()> {
     }
     let tmp = path.with_extension("json.tmp");
     let bytes = serde_json::to_vec_pretty(file).unwrap_or_default();
-    std::fs::write(&tmp, bytes).map_err(io)?;
+    // Synced before the rename, so a power loss too leaves the old file or the new one whole.
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp).map_err(io)?;
+        f.write_all(&bytes).map_err(io)?;
+        f.sync_data().map_err(io)?;
+    }
     std::fs::rename(&tmp, path).map_err(io)?;
     Ok(())
 }
@@ -208,6 +250,35 @@ fn write_atomically(path: &Path, file: &OffsetFile) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Persists running at once (the periodic one, a dropped queue's, shutdown's) take turns:
+    /// none fails on another's temp file, and the file ends with the newest offsets.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_persists_keep_the_newest_offsets() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Arc::new(OffsetStore::local(dir.path(), "127.0.0.1@x", "g").unwrap());
+        let tasks: Vec<_> = (0..16)
+            .map(|i| {
+                let s = Arc::clone(&s);
+                tokio::spawn(async move {
+                    let q = MessageQueue::new("T", "b", i);
+                    for o in 1..=50 {
+                        s.update(&q, o, false);
+                        s.persist(&[], false).await;
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(s.write_failures(), 0);
+        let again = OffsetStore::local(dir.path(), "127.0.0.1@x", "g").unwrap();
+        for i in 0..16 {
+            let q = MessageQueue::new("T", "b", i);
+            assert_eq!(again.read(&q).await.unwrap(), Some(50), "queue {i}");
+        }
+    }
 
     #[tokio::test]
     async fn local_offsets_survive_a_reopen_and_never_go_back() {
