@@ -308,11 +308,14 @@ async fn batch_send_returns_one_msg_id_per_record() {
 /// A pull of messages that are no longer in memory (older than the 16 MiB write buffer, written
 /// with O_DIRECT so never in the page cache) is answered from the disk on the blocking pool,
 /// counted in the runtime info's `diskPullsTotal`; a pull at the tail, or of the same messages
-/// again (now cached), stays on the async worker. Either way the bytes are the ones sent.
+/// again (now cached), stays on the async worker. Either way the bytes are the ones sent. A
+/// message sent back from there (CONSUMER_SEND_MSG_BACK) is read the same way and arrives whole.
 #[tokio::test]
 async fn pulls_of_messages_no_longer_in_memory_read_off_the_runtime() {
     const PER_BATCH: usize = 128;
-    const BATCHES: usize = 40;
+    const BATCHES: usize = 80;
+    // The message sent back below: 16 MB into a 42 MB log, far from what pulls at 0 read around.
+    const BACK_BATCH: usize = 30;
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = small_config(dir.path());
     cfg.direct_write = true;
@@ -320,6 +323,7 @@ async fn pulls_of_messages_no_longer_in_memory_read_off_the_runtime() {
     cfg.message_index_enable = false;
     let b = TestBroker::start(cfg).await;
     let body = |i: usize| format!("{i:08}").repeat(512).into_bytes();
+    let mut back_phys = -1;
     for n in 0..BATCHES {
         let msgs: Vec<BatchMessage> = (0..PER_BATCH)
             .map(|k| BatchMessage {
@@ -334,6 +338,11 @@ async fn pulls_of_messages_no_longer_in_memory_read_off_the_runtime() {
             .with_body(encode_batch(&msgs).expect("encodable batch"));
         let r = b.call(cmd).await;
         assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
+        if n == BACK_BATCH {
+            let rh: SendMessageResponseHeader = r.decode_header().unwrap();
+            let first = rh.msg_id.split(',').next().unwrap();
+            back_phys = courier_store::decode_offset_msg_id(first).unwrap().1;
+        }
     }
     let disk_pulls = || async {
         let r = b
@@ -355,6 +364,32 @@ async fn pulls_of_messages_no_longer_in_memory_read_off_the_runtime() {
         }
     };
     assert_eq!(disk_pulls().await, 0);
+    // A consumer sends an old message back (it would have pulled it, then failed on it): read
+    // from the disk off the runtime, it reaches the dead-letter queue whole.
+    let r = b
+        .call_header(
+            request::CONSUMER_SEND_MSG_BACK,
+            &ConsumerSendMsgBackRequestHeader {
+                offset: back_phys,
+                group: "cg".into(),
+                // Straight to the dead-letter queue: no delay before it can be read back.
+                delay_level: -1,
+                origin_msg_id: None,
+                origin_topic: Some("COLD".into()),
+                unit_mode: None,
+                max_reconsume_times: None,
+            },
+        )
+        .await;
+    assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
+    let r = b
+        .call_header(request::PULL_MESSAGE, &pull_header("cg", "%DLQ%cg", 0, 0))
+        .await;
+    assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
+    assert_eq!(
+        decode_records(r.body_bytes())[0].1,
+        body(BACK_BATCH * PER_BATCH)
+    );
     let total = (PER_BATCH * BATCHES) as i64;
     let tail = pull(total - 1).await;
     assert_eq!(tail.len(), 1);

@@ -800,17 +800,24 @@ impl MessageStore {
         if e.is_lost() || e.phys < 0 {
             return false;
         }
-        let phys = e.phys as u64;
-        if phys >= inner.cl.file_floor() {
-            return false;
-        }
-        let Some(seg) = inner.cl.segment_for(phys) else {
-            return false;
-        };
         // At least the first record, at most PROBE (a record can be larger than PROBE).
         let len = u64::from(max_bytes)
             .max(u64::from(e.size.max(1) as u32))
             .min(PROBE);
+        self.log_reads_from_disk(e.phys as u64, len)
+    }
+
+    /// Whether reading `[phys, phys+len)` of the log would wait for the disk: it lies below the
+    /// write-behind buffer (or the log is written through its mapping) and `mincore` finds a page
+    /// of it missing from the page cache. See `reads_from_disk`.
+    pub fn log_reads_from_disk(&self, phys: u64, len: u64) -> bool {
+        let cl = &self.inner.cl;
+        if phys >= cl.file_floor() {
+            return false;
+        }
+        let Some(seg) = cl.segment_for(phys) else {
+            return false;
+        };
         !seg.resident(phys - seg.start(), len)
     }
 

@@ -11,6 +11,7 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use courier_remoting::code::response;
 use courier_remoting::header::ConsumerSendMsgBackRequestHeader;
 use courier_remoting::{ConnectionHandle, ProcessResult, RemotingCommand};
@@ -19,7 +20,7 @@ use courier_store::{
 };
 use rand::Rng;
 
-use super::error;
+use super::{error, off_the_runtime, shutting_down};
 use crate::context::BrokerContext;
 use crate::schedule::{divert_if_delayed, PROPERTY_DELAY};
 use crate::topic_config::{perm, DLQ_GROUP_TOPIC_PREFIX, RETRY_GROUP_TOPIC_PREFIX};
@@ -51,7 +52,26 @@ pub async fn process(
     if group.retry_queue_nums <= 0 {
         return Ok(Some(RemotingCommand::success_to(&req)));
     }
-    let Some(record) = ctx.store.message_by_phys_offset(h.offset) else {
+    // The consumer pulled it moments ago, so it is nearly always in memory; if not (a pull that
+    // copied it, then a page reclaim), read it off the async worker.
+    const HEAD: u64 = 4096;
+    let found = match u64::try_from(h.offset) {
+        Ok(phys) if ctx.store.log_reads_from_disk(phys, HEAD) => {
+            let (store, offset) = (Arc::clone(&ctx.store), h.offset);
+            let Some(found) = off_the_runtime(move || {
+                store
+                    .message_by_phys_offset(offset)
+                    .map(|r| Bytes::copy_from_slice(&r))
+            })
+            .await
+            else {
+                return shutting_down(&req);
+            };
+            found
+        }
+        _ => ctx.store.message_by_phys_offset(h.offset),
+    };
+    let Some(record) = found else {
         return error(
             &req,
             response::SYSTEM_ERROR,
