@@ -63,10 +63,6 @@ impl TableFile {
         }
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Replaces the file with the pretty JSON of `snapshot()`, called once this writer's turn
     /// has come.
     pub fn write_json<T: serde::Serialize>(

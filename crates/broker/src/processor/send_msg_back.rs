@@ -52,8 +52,9 @@ pub async fn process(
     if group.retry_queue_nums <= 0 {
         return Ok(Some(RemotingCommand::success_to(&req)));
     }
-    // The consumer pulled it moments ago, so it is nearly always in memory; if not (a pull that
-    // copied it, then a page reclaim), read it off the async worker.
+    // The consumer pulled it moments ago, so it is nearly always in memory; if not (its pages
+    // were reclaimed since, or the consumer sends back what it never pulled from this broker),
+    // read it off the async worker.
     const HEAD: u64 = 4096;
     let found = match u64::try_from(h.offset) {
         Ok(phys) if ctx.store.log_reads_from_disk(phys, HEAD) => {
