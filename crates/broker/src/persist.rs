@@ -10,42 +10,22 @@
 //! renaming it away while another writes it), and a table snapshotted before a newer one could be
 //! written after it. The snapshot is taken once the turn is held.
 
-use std::fs::{self, File};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
+
+use courier_durable_file::with_suffix;
 
 use crate::error::BrokerError;
 
-fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut s = path.as_os_str().to_os_string();
-    s.push(suffix);
-    PathBuf::from(s)
-}
-
-/// Atomically replaces `path` with `contents`, keeping the previous version as `path.bak`.
+/// Atomically replaces `path` with `contents`, keeping the previous version as `path.bak`
+/// (`courier_durable_file::replace`).
 pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), BrokerError> {
-    let err = |source| BrokerError::PersistWrite {
-        path: path.to_path_buf(),
-        source,
-    };
-    let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    fs::create_dir_all(dir).map_err(err)?;
-    let tmp = with_suffix(path, ".tmp");
-    {
-        let mut f = File::create(&tmp).map_err(err)?;
-        f.write_all(contents).map_err(err)?;
-        f.sync_data().map_err(err)?;
-    }
-    if path.exists() {
-        fs::rename(path, with_suffix(path, ".bak")).map_err(err)?;
-    }
-    fs::rename(&tmp, path).map_err(err)?;
-    if let Ok(d) = File::open(dir) {
-        // A directory fsync makes the renames durable; some filesystems refuse it, which only
-        // weakens durability of the newest version (the .bak still protects the data).
-        let _ = d.sync_all();
-    }
-    Ok(())
+    courier_durable_file::replace(path, contents, Some(&with_suffix(path, ".bak"))).map_err(
+        |source| BrokerError::PersistWrite {
+            path: path.to_path_buf(),
+            source,
+        },
+    )
 }
 
 /// One table file and the turn its writers take (module comment).

@@ -227,24 +227,11 @@ impl OffsetStore {
 }
 
 fn write_atomically(path: &Path, file: &OffsetFile) -> Result<()> {
-    let io = |source| ClientError::OffsetFile {
+    let bytes = serde_json::to_vec_pretty(file).unwrap_or_default();
+    courier_durable_file::replace(path, &bytes, None).map_err(|source| ClientError::OffsetFile {
         path: path.display().to_string(),
         source,
-    };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io)?;
-    }
-    let tmp = path.with_extension("json.tmp");
-    let bytes = serde_json::to_vec_pretty(file).unwrap_or_default();
-    // Synced before the rename, so a power loss too leaves the old file or the new one whole.
-    {
-        use std::io::Write;
-        let mut f = std::fs::File::create(&tmp).map_err(io)?;
-        f.write_all(&bytes).map_err(io)?;
-        f.sync_data().map_err(io)?;
-    }
-    std::fs::rename(&tmp, path).map_err(io)?;
-    Ok(())
+    })
 }
 
 #[cfg(test)]

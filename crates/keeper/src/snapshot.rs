@@ -20,7 +20,6 @@
 //! body's crc32 (u32 BE). Written to `keeper.snap.tmp`, fsynced, renamed over the old one and
 //! the directory fsynced, so a crash leaves either the old or the new snapshot, never a torn one.
 
-use std::fs::File;
 use std::io::Write;
 use std::path::Path;
 
@@ -330,21 +329,12 @@ pub fn decode(body: &[u8]) -> Result<StateMachine, JuteError> {
 /// Writes a snapshot of `state` atomically into `dir`.
 pub fn write(dir: &Path, state: &StateMachine) -> Result<(), KeeperError> {
     let body = encode(state);
-    let tmp = dir.join(format!("{FILE}.tmp"));
     let dst = dir.join(FILE);
-    let mut f = File::create(&tmp).map_err(io_err("creating a snapshot", &tmp))?;
-    let mut trailer = Vec::with_capacity(4);
-    trailer.put_u32(crc32fast::hash(&body));
-    f.write_all(MAGIC)
-        .and_then(|_| f.write_all(&body))
-        .and_then(|_| f.write_all(&trailer))
-        .and_then(|_| f.sync_all())
-        .map_err(io_err("writing a snapshot", &tmp))?;
-    std::fs::rename(&tmp, &dst).map_err(io_err("installing a snapshot", &dst))?;
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err("syncing the data directory", dir))?;
-    Ok(())
+    let mut file = Vec::with_capacity(MAGIC.len() + body.len() + 4);
+    file.extend_from_slice(MAGIC);
+    file.extend_from_slice(&body);
+    file.put_u32(crc32fast::hash(&body));
+    courier_durable_file::replace(&dst, &file, None).map_err(io_err("writing a snapshot", &dst))
 }
 
 /// Loads the snapshot in `dir`, if there is one.

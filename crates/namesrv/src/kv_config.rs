@@ -103,28 +103,13 @@ impl KvConfig {
             path: self.path.clone(),
             source,
         };
-        if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir).map_err(io)?;
-        }
         let file = KvFile {
             config_table: table.clone(),
         };
         let bytes = serde_json::to_vec_pretty(&file).map_err(|e| io(std::io::Error::other(e)))?;
-        let tmp = self.path.with_extension("json.tmp");
-        // Synced before the rename: a power loss must leave the old file or the new one whole,
-        // since a file that does not parse stops the name server at start.
-        {
-            use std::io::Write;
-            let mut f = std::fs::File::create(&tmp).map_err(io)?;
-            f.write_all(&bytes).map_err(io)?;
-            f.sync_data().map_err(io)?;
-        }
-        std::fs::rename(&tmp, &self.path).map_err(io)?;
-        if let Some(dir) = self.path.parent().and_then(|d| std::fs::File::open(d).ok()) {
-            // Makes the rename durable; a filesystem that refuses only weakens that.
-            let _ = dir.sync_all();
-        }
-        Ok(())
+        // Synced before it replaces the old file: one that does not parse stops the name server
+        // at start.
+        courier_durable_file::replace(&self.path, &bytes, None).map_err(io)
     }
 }
 

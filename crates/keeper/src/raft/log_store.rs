@@ -285,7 +285,6 @@ fn preallocator(inner: Weak<Mutex<Inner>>, signal: Arc<Prealloc>) {
 struct Inner {
     file: Arc<File>,
     path: PathBuf,
-    dir: PathBuf,
     fsync: bool,
     purged: Option<LogId<u64>>,
     /// Entries not yet known to be applied.
@@ -438,7 +437,6 @@ impl LogStore {
         let inner = Arc::new(Mutex::new(Inner {
             file: Arc::new(file),
             path,
-            dir: dir.to_path_buf(),
             fsync,
             purged,
             entries,
@@ -761,17 +759,8 @@ impl Inner {
             }
             buf.extend_from_slice(&tail);
         }
-        let tmp = self.dir.join(format!("{FILE}.tmp"));
-        let fail = |what: &str, e: std::io::Error| format!("{what} {}: {e}", tmp.display());
-        let mut f = File::create(&tmp).map_err(|e| fail("creating", e))?;
-        f.write_all(&buf)
-            .and_then(|_| f.sync_all())
-            .map_err(|e| fail("writing", e))?;
-        drop(f);
-        std::fs::rename(&tmp, &self.path).map_err(|e| fail("renaming", e))?;
-        File::open(&self.dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| format!("syncing {}: {e}", self.dir.display()))?;
+        courier_durable_file::replace(&self.path, &buf, None)
+            .map_err(|e| format!("rewriting {}: {e}", self.path.display()))?;
         let file = OpenOptions::new()
             .read(true)
             .write(true)

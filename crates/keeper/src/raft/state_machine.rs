@@ -273,14 +273,7 @@ fn decode_file(raw: &[u8]) -> Result<(Meta, StateMachine), String> {
 }
 
 fn write_atomically(dir: &Path, raw: &[u8]) -> Result<(), std::io::Error> {
-    use std::io::Write;
-    let tmp = dir.join(format!("{FILE}.tmp"));
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(raw)?;
-    f.sync_all()?;
-    drop(f);
-    std::fs::rename(&tmp, dir.join(FILE))?;
-    std::fs::File::open(dir)?.sync_all()
+    courier_durable_file::replace(&dir.join(FILE), raw, None)
 }
 
 /// Passes writes through and keeps the crc32 of everything after the magic.

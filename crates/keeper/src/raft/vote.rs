@@ -4,8 +4,6 @@
 //! fsynced, so after a crash the file holds either the previous or the new vote, never a mix.
 //! A vote must be durable before openraft acts on it (it never votes twice in a term).
 
-use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use openraft::Vote;
@@ -53,22 +51,14 @@ impl VoteFile {
 
     /// Saves `vote` durably (see the module doc for the crash argument).
     pub fn save(&self, vote: &Vote<u64>) -> Result<(), KeeperError> {
-        let tmp = self.dir.join(format!("{FILE}.tmp"));
         let dst = self.dir.join(FILE);
         let body = serde_json::to_vec(vote).map_err(|e| KeeperError::Io {
             context: "encoding the Raft vote",
             path: dst.clone(),
             source: std::io::Error::other(e),
         })?;
-        let mut f = File::create(&tmp).map_err(io_err("creating the Raft vote", &tmp))?;
-        f.write_all(&body)
-            .and_then(|_| f.sync_all())
-            .map_err(io_err("writing the Raft vote", &tmp))?;
-        std::fs::rename(&tmp, &dst).map_err(io_err("installing the Raft vote", &dst))?;
-        File::open(&self.dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io_err("syncing the data directory", &self.dir))?;
-        Ok(())
+        courier_durable_file::replace(&dst, &body, None)
+            .map_err(io_err("writing the Raft vote", &dst))
     }
 }
 
