@@ -102,8 +102,7 @@ impl MappedFile {
     /// after the last directory sync could vanish in a power loss with records acknowledged under
     /// SYNC_FLUSH. Called once per segment, off the put path.
     pub fn sync_dir(&self) -> io::Result<()> {
-        let dir = self.path.parent().unwrap_or_else(|| Path::new("."));
-        File::open(dir)?.sync_all()
+        courier_durable_file::sync_dir(self.path.parent().unwrap_or_else(|| Path::new(".")))
     }
 
     /// Opens and maps an existing file, growing it (with zeros) to `len` if it is shorter.

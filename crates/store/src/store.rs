@@ -24,7 +24,6 @@
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -319,11 +318,7 @@ pub(crate) fn save_quarantine(
     for (a, (b, r)) in m {
         s.push_str(&format!("{a} {b} {}\n", r.replace('\n', " ")));
     }
-    let tmp = path.with_extension("tmp");
-    let mut f = File::create(&tmp)?;
-    f.write_all(s.as_bytes())?;
-    f.sync_data()?;
-    std::fs::rename(tmp, path)
+    courier_durable_file::replace(path, s.as_bytes(), None)
 }
 
 /// The checkpoint's `clean_cq_entries` of these queues: the sum of their max offsets.
