@@ -668,8 +668,9 @@ impl MessageStore {
                 ),
             );
         }
-        // How long a put waits, in all, for the committer to free write-behind room.
-        let room_deadline = tokio::time::Instant::now() + inner.cfg.sync_flush_timeout;
+        // When a put that had to wait for write-behind room gives up (set at its first wait:
+        // most puts never wait, and need no clock read for it).
+        let mut room_deadline = None;
         let (phys, queue_offset, ts, end, cq, staged) = loop {
             let outcome = inner.try_append(recs, total);
             // Whatever the outcome (a segment switch publishes too), the committer learns of new
@@ -716,7 +717,10 @@ impl MessageStore {
                             "no write-behind buffer",
                         );
                     };
-                    if !wb.wait_committed(at, room_deadline).await {
+                    let deadline = *room_deadline.get_or_insert_with(|| {
+                        tokio::time::Instant::now() + inner.cfg.sync_flush_timeout
+                    });
+                    if !wb.wait_committed(at, deadline).await {
                         if wb.stopped() {
                             return PutResult::failed(
                                 PutStatus::ServiceNotAvailable,
