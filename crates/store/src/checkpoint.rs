@@ -8,11 +8,15 @@
 //! 64 cleanEndOffset i64 (CommitLog end written at clean shutdown, else -1), 72 cleanTailOffset i64
 //! (start of the last record at clean shutdown, -1 if none), 80 crc32 of bytes 0..80; since
 //! version 2, 84 cleanCqEntries i64 (the sum of every ConsumeQueue's max offset at clean shutdown,
-//! else -1) and 92 crc32 of bytes 84..92.
+//! else -1) and 92 crc32 of bytes 84..92; since version 3, 96 cqEntriesFloor i64 (summed over the
+//! queues: the queue offset of each queue's first entry whose record starts at or after
+//! min(masterFlushedOffset, logicsPhyOffset), or its max offset if none does; -1 if unknown) and
+//! 104 crc32 of bytes 96..104.
 //!
 //! Invariant: written whole with pwrite + fdatasync; a checkpoint with a bad magic or CRC is
-//! treated as absent (recovery then scans from the first segment). cleanCqEntries has a CRC of
-//! its own so that a version-1 file (zeros there) still reads, as a checkpoint without it.
+//! treated as absent (recovery then scans from the first segment). cleanCqEntries and
+//! cqEntriesFloor have CRCs of their own so that an older file (zeros there) still reads, as a
+//! checkpoint without them.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -22,7 +26,7 @@ use std::path::Path;
 use crate::message::{be_i64, be_u32};
 
 const MAGIC: u32 = 0x4352_4B50;
-const VERSION: u32 = 2;
+const VERSION: u32 = 3;
 /// Size of the file (one OS page, like RocketMQ).
 pub const CHECKPOINT_SIZE: usize = 4096;
 
@@ -49,6 +53,13 @@ pub struct Checkpoint {
     /// by a version without it). The queues' extents at the next open must add up to it: a
     /// ConsumeQueue file deleted or cut since then leaves no other trace at a clean open.
     pub clean_cq_entries: i64,
+    /// What the queues held below this checkpoint's recovery start, min(`flushed_offset`,
+    /// `logics_phy_offset`): for each queue, the offset of its first entry of a record at or past
+    /// that start (its max offset if there is none), summed; -1 when unknown (an older version).
+    /// Those entries are flushed, and their records are never rescanned after a crash, so
+    /// recovery checks the sum: a queue whose last files were deleted and that received nothing
+    /// since the checkpoint leaves no other trace.
+    pub cq_entries_floor: i64,
 }
 
 impl Default for Checkpoint {
@@ -63,6 +74,7 @@ impl Default for Checkpoint {
             clean_end_offset: -1,
             clean_tail_offset: -1,
             clean_cq_entries: -1,
+            cq_entries_floor: -1,
         }
     }
 }
@@ -88,6 +100,7 @@ impl Checkpoint {
             (64, self.clean_end_offset),
             (72, self.clean_tail_offset),
             (84, self.clean_cq_entries),
+            (96, self.cq_entries_floor),
         ];
         for (at, v) in fields {
             b[at..at + 8].copy_from_slice(&v.to_be_bytes());
@@ -96,8 +109,10 @@ impl Checkpoint {
         b[44..48].copy_from_slice(&VERSION.to_be_bytes());
         let crc = crc32fast::hash(&b[..80]);
         b[80..84].copy_from_slice(&crc.to_be_bytes());
-        let crc = crc32fast::hash(&b[84..92]);
-        b[92..96].copy_from_slice(&crc.to_be_bytes());
+        for at in [84, 96] {
+            let crc = crc32fast::hash(&b[at..at + 8]);
+            b[at + 8..at + 12].copy_from_slice(&crc.to_be_bytes());
+        }
         b
     }
 
@@ -114,11 +129,17 @@ impl Checkpoint {
             index_phy_offset: be_i64(b, 56),
             clean_end_offset: be_i64(b, 64),
             clean_tail_offset: be_i64(b, 72),
-            clean_cq_entries: match b.get(84..96) {
-                Some(f) if be_u32(f, 8) == crc32fast::hash(&f[..8]) => be_i64(f, 0),
-                _ => -1,
-            },
+            clean_cq_entries: checked_field(b, 84),
+            cq_entries_floor: checked_field(b, 96),
         })
+    }
+}
+
+/// An i64 at `at` followed by its own CRC32; -1 when absent or the CRC does not match.
+fn checked_field(b: &[u8], at: usize) -> i64 {
+    match b.get(at..at + 12) {
+        Some(f) if be_u32(f, 8) == crc32fast::hash(&f[..8]) => be_i64(f, 0),
+        _ => -1,
     }
 }
 
@@ -171,6 +192,7 @@ mod tests {
             clean_end_offset: 1000,
             clean_tail_offset: 950,
             clean_cq_entries: 77,
+            cq_entries_floor: 70,
         };
         f.write(&want).unwrap();
         let raw = std::fs::read(&p).unwrap();
@@ -183,13 +205,21 @@ mod tests {
         bad[3] ^= 1;
         std::fs::write(&p, &bad).unwrap();
         assert_eq!(CheckpointFile::open(&p).unwrap().1, None);
-        // A damaged queue count only drops the count; a version-1 file (zeros there) reads too.
+        // A damaged queue count only drops that count; an older file (zeros there) reads too.
         for fill in [0x5au8, 0] {
             let mut old = raw.clone();
             old[84..96].fill(fill);
             std::fs::write(&p, &old).unwrap();
             let unknown = Checkpoint {
                 clean_cq_entries: -1,
+                ..want
+            };
+            assert_eq!(CheckpointFile::open(&p).unwrap().1, Some(unknown));
+            let mut old = raw.clone();
+            old[96..108].fill(fill);
+            std::fs::write(&p, &old).unwrap();
+            let unknown = Checkpoint {
+                cq_entries_floor: -1,
                 ..want
             };
             assert_eq!(CheckpointFile::open(&p).unwrap().1, Some(unknown));

@@ -340,8 +340,52 @@ impl ConsumeQueue {
     }
 
     /// Writes entry `offset` (file must exist: see `ensure_capacity`). Does not publish it.
+    /// Recovery rewrites entries below what the queue's files already held; the next `flush`
+    /// must cover them too, or a power loss could take back what the checkpoint then claims.
     pub fn write_entry(&self, offset: i64, e: CqEntry) -> bool {
+        self.flushed.fetch_min(offset.max(0), Ordering::AcqRel);
         self.writer().write_entry(offset, e)
+    }
+
+    /// The offset of the first entry in `[min_offset, end)` whose record starts at or after
+    /// `phys`, or `end` if there is none: how far the queue reaches below that CommitLog
+    /// position (the checkpoint's `cq_entries_floor`). LOST entries count as below (recovery
+    /// writes them only under rebuilt ones), and so does an unreadable one. Entries point at
+    /// increasing offsets, so the search gallops back from `end`: a queue that received
+    /// nothing since `phys` costs one read.
+    pub fn entries_below(&self, phys: i64, end: i64) -> i64 {
+        let min = self.min_offset();
+        let below = |o: i64| match self.raw_entry(o) {
+            Some(e) if e.size != 0 && !e.is_lost() => e.phys < phys,
+            Some(e) => e.size != 0,
+            None => true,
+        };
+        // Invariant: every entry in [hi, end) is at or past `phys`; `lo` is below it or `min`.
+        let (mut lo, mut hi, mut step) = (end, end, 1i64);
+        while lo > min {
+            let probe = (hi - step).max(min);
+            if below(probe) {
+                lo = probe;
+                break;
+            }
+            hi = probe;
+            lo = probe;
+            step = step.saturating_mul(2);
+        }
+        if lo == hi {
+            return hi;
+        }
+        // Now `lo` is below and everything from `hi` on is not: bisect between them.
+        let mut lo = lo + 1;
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if below(mid) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        hi
     }
 
     /// A handle for writing entries (writer only) under one read lock of the file list, with no
@@ -621,6 +665,65 @@ mod tests {
         assert!(!w.write_entry(2, entry(2)));
         assert!(w.write_entry(5, entry(5)));
         assert!(w.write_entry(9, entry(9)));
+    }
+
+    /// The checkpoint floor's search: the first entry at or past a position, from any distance
+    /// back from the end, with LOST entries (recovery's) counted as below and retention's min
+    /// as the lower bound.
+    #[test]
+    fn entries_below_finds_the_first_entry_at_or_past_a_position() {
+        let dir = tempfile::tempdir().unwrap();
+        let cq = ConsumeQueue::open(dir.path(), "F", 0, 16).unwrap();
+        assert_eq!(cq.entries_below(0, 0), 0);
+        cq.ensure_capacity(0, 100).unwrap();
+        {
+            let mut w = cq.writer();
+            for i in 0..100 {
+                assert!(w.write_entry(i, entry(i)));
+            }
+        }
+        cq.publish(100);
+        for end in [1, 2, 37, 64, 100] {
+            for phys in [-5, 0, 1, 10, 11, 155, 160, 365, 640, 989, 990, 991, 5_000] {
+                let want = (0..end).find(|&i| i * 10 >= phys).unwrap_or(end);
+                assert_eq!(cq.entries_below(phys, end), want, "phys {phys}, end {end}");
+            }
+        }
+        // Recovery's LOST marker sorts below everything.
+        let lost = CqEntry {
+            phys: LOST_ENTRY_PHYS,
+            size: 1,
+            tags_code: 0,
+        };
+        for i in 0..3 {
+            assert!(cq.write_entry(i, lost));
+        }
+        assert_eq!(cq.entries_below(25, 100), 3);
+        assert_eq!(cq.entries_below(35, 100), 4);
+        // Entries below min (retention) are not searched.
+        cq.advance_min(400);
+        assert_eq!(cq.min_offset(), 40);
+        assert_eq!(cq.entries_below(25, 100), 40);
+        assert_eq!(cq.entries_below(405, 100), 41);
+        assert_eq!(cq.entries_below(995, 100), 100);
+    }
+
+    /// Recovery rewrites an entry below what was flushed: the next flush covers it again.
+    #[test]
+    fn a_rewritten_entry_below_the_flushed_mark_is_flushed_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let cq = ConsumeQueue::open(dir.path(), "R", 0, 16).unwrap();
+        cq.ensure_capacity(0, 20).unwrap();
+        for i in 0..20 {
+            assert!(cq.write_entry(i, entry(i)));
+        }
+        cq.publish(20);
+        cq.flush().unwrap();
+        assert_eq!(cq.flushed.load(Ordering::Acquire), 20);
+        assert!(cq.write_entry(3, entry(33)));
+        assert_eq!(cq.flushed.load(Ordering::Acquire), 3);
+        cq.flush().unwrap();
+        assert_eq!(cq.flushed.load(Ordering::Acquire), 20);
     }
 
     /// Whether each page of `[off, off+len)` of the queue's files is mapped in this process

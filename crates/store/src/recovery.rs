@@ -576,6 +576,23 @@ impl Recovery<'_> {
                 break 'segs;
             }
         }
+        // A queue that lost its last files but has no record past the scan start is not caught
+        // above. The checkpoint knows how far the queues reached below its start; entries there
+        // are never rewritten or truncated after it, so anything short of that is lost files.
+        if !from_first {
+            if let Some(ck) = ck.filter(|c| c.cq_entries_floor >= 0) {
+                let at = ck.flushed_offset.min(ck.logics_phy_offset);
+                let held = self.entries_below(at, &touched);
+                if held < ck.cq_entries_floor {
+                    tracing::warn!(
+                        expected = ck.cq_entries_floor,
+                        found = held,
+                        "consume queues hold fewer entries than the checkpoint says they flushed; rebuilding from the first segment"
+                    );
+                    return Ok(None);
+                }
+            }
+        }
         self.finish_queues(log_end, &touched);
         Ok(Some(Recovered {
             log_end,
@@ -584,6 +601,22 @@ impl Recovery<'_> {
             holes,
             scan_start: Some(scan_start),
         }))
+    }
+
+    /// The checkpoint's `cq_entries_floor` as the queues stand now, for records below `at`:
+    /// each queue searched up to the larger of its files' extent and what the scan wrote.
+    fn entries_below(&self, at: i64, touched: &TouchedMap) -> i64 {
+        let mut n = 0i64;
+        for (topic, m) in self.cqs.iter() {
+            for (qid, q) in m.iter() {
+                let scanned = touched
+                    .get(topic)
+                    .and_then(|m| m.get(qid))
+                    .map_or(0, |t| t.max);
+                n = n.wrapping_add(q.entries_below(at, q.max_offset().max(scanned)));
+            }
+        }
+        n
     }
 
     /// Drops entries at/past `log_end`, sets each queue's max, fills never-written gaps.

@@ -1491,6 +1491,14 @@ impl Inner {
             Some(_) => cq_entry_count(cqs.iter().map(|q| q.as_ref())),
             None => -1,
         };
+        // Read once: the floor below must be taken at the offset the checkpoint records. Every
+        // entry of a record below `floor_at` was written before `logics_phys` was published and
+        // so was flushed above, and the record itself is flushed.
+        let flushed = self.cl.flushed();
+        let floor_at = (flushed as i64).min(logics_phys as i64);
+        let cq_entries_floor = cqs.iter().fold(0i64, |n, q| {
+            n.wrapping_add(q.entries_below(floor_at, q.max_offset()))
+        });
         let (index_phys, index_ts) = match &self.index {
             Some(ix) => {
                 // Every entry of a record below `next` is in the newest file or in an older one
@@ -1516,12 +1524,13 @@ impl Inner {
             physic_msg_timestamp: self.cl.flushed_store_ts.load(Ordering::Acquire),
             logics_msg_timestamp: logics_ts,
             index_msg_timestamp: index_ts,
-            flushed_offset: self.cl.flushed() as i64,
+            flushed_offset: flushed as i64,
             logics_phy_offset: logics_phys as i64,
             index_phy_offset: index_phys as i64,
             clean_end_offset: clean.map(|c| c.0 as i64).unwrap_or(-1),
             clean_tail_offset: clean.and_then(|c| c.1).map(|t| t as i64).unwrap_or(-1),
             clean_cq_entries,
+            cq_entries_floor,
         };
         self.ckfile.lock().write(&ck)
     }

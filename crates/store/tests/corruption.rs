@@ -363,13 +363,15 @@ fn checkpoint_at(dir: &Path, at: i64) {
     for field in [24, 32, 48] {
         ck[field..field + 8].copy_from_slice(&at.to_be_bytes());
     }
-    for field in [64, 72, 84] {
+    for field in [64, 72, 84, 96] {
         ck[field..field + 8].copy_from_slice(&(-1i64).to_be_bytes());
     }
     let crc = crc32fast::hash(&ck[..80]);
     ck[80..84].copy_from_slice(&crc.to_be_bytes());
-    let crc = crc32fast::hash(&ck[84..92]);
-    ck[92..96].copy_from_slice(&crc.to_be_bytes());
+    for field in [84, 96] {
+        let crc = crc32fast::hash(&ck[field..field + 8]);
+        ck[field + 8..field + 12].copy_from_slice(&crc.to_be_bytes());
+    }
     std::fs::write(&path, ck).unwrap();
 }
 
@@ -391,6 +393,63 @@ fn crash_then_last_queue_file_deleted_is_rebuilt_from_the_first_segment() {
     assert!(rep.missing_cq_entries, "{rep:?}");
     assert_eq!(rep.lost_cq_entries, 0, "{rep:?}");
     check_intact(&store, N, &[]);
+    append_next_and_close(store);
+
+    let store = MessageStore::open(small_config(dir.path())).unwrap();
+    assert!(store.recovery_report().clean_shutdown);
+    check_intact(&store, N + 1, &[]);
+}
+
+/// The last ConsumeQueue file of `C/0` deleted after a crash, where `C/0` received nothing after
+/// the last checkpoint the running store wrote (another queue did). The scan from that checkpoint
+/// never meets a record of `C/0`, so nothing in the log or the files left shows the loss: the
+/// queue ended at 192, its last 8 messages could not be read and the next put reused offset
+/// 192. The checkpoint's floor of queue entries (200 for `C/0`) no longer holds, so the queues
+/// are rebuilt from the first segment.
+#[test]
+fn crash_then_idle_queue_file_deleted_is_rebuilt_from_the_first_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let store = MessageStore::open(small_config(dir.path())).unwrap();
+    let mut end = 0;
+    for i in 0..N {
+        let r = rt.block_on(store.put(msg("C", 0, vec![i as u8; 700], "TagA", &format!("k{i}"))));
+        assert_eq!(r.status, PutStatus::PutOk);
+        end = r.phys_offset + r.wrote_bytes as i64;
+    }
+    // The housekeeping thread checkpoints every second; wait for one past every record of C/0.
+    let ck_path = dir.path().join("checkpoint");
+    let be = |b: &[u8], at: usize| i64::from_be_bytes(b[at..at + 8].try_into().unwrap());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let ck = std::fs::read(&ck_path).unwrap();
+        if be(&ck, 24).min(be(&ck, 48)) >= end {
+            assert_eq!(be(&ck, 96), N as i64, "the floor counts every entry of C/0");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint past {end}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    for i in 0..5 {
+        let r = rt.block_on(store.put(msg("D", 0, vec![i as u8; 700], "TagA", "d")));
+        assert_eq!(r.status, PutStatus::PutOk);
+    }
+    drop(store);
+    assert!(dir.path().join("abort").exists());
+    std::fs::remove_file(queue_file(dir.path(), 192)).unwrap();
+
+    let store = MessageStore::open(small_config(dir.path())).unwrap();
+    let rep = store.recovery_report().clone();
+    assert!(rep.missing_cq_entries, "{rep:?}");
+    assert_eq!(rep.lost_cq_entries, 0, "{rep:?}");
+    check_intact(&store, N, &[]);
+    assert_eq!(store.max_offset("D", 0), 5);
     append_next_and_close(store);
 
     let store = MessageStore::open(small_config(dir.path())).unwrap();

@@ -420,6 +420,13 @@ fn crash_rounds(mode: Mode, default_rounds: u32) {
                 "round {round}: the store claims a clean shutdown after kill -9"
             );
         }
+        // Nothing was deleted: the checkpoint's floor of queue entries must hold, or every
+        // crash would rescan the whole log from its first segment.
+        assert!(
+            !store.recovery_report().missing_cq_entries,
+            "round {round}: recovery after kill -9 thinks queue files are missing: {:?}",
+            store.recovery_report()
+        );
         // ASYNC_FLUSH may lose what lay past the recovered end, nothing before it.
         let lost_from = (mode == Mode::AsyncDirect).then(|| store.max_phys_offset());
         let lost = verify(&store, round, &acked, lost_from, &mut seen, &mut rng);
