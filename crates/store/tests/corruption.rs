@@ -27,11 +27,26 @@ fn write(dir: &Path, clean: bool) -> Written {
 
 /// `write` with `n` messages.
 fn write_n(dir: &Path, n: usize, clean: bool) -> Written {
-    let rt = tokio::runtime::Builder::new_current_thread()
+    let rt = runtime();
+    let store = MessageStore::open(small_config(dir)).unwrap();
+    let w = put_n(&rt, &store, n);
+    if clean {
+        store.shutdown().unwrap();
+    }
+    drop(store);
+    assert_eq!(dir.join("abort").exists(), !clean);
+    w
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .unwrap();
-    let store = MessageStore::open(small_config(dir)).unwrap();
+        .unwrap()
+}
+
+/// Puts messages 0..n to queue 0 of "C" (body: 700 bytes of the message's number).
+fn put_n(rt: &tokio::runtime::Runtime, store: &MessageStore, n: usize) -> Written {
     let mut w = Written {
         phys: Vec::new(),
         sizes: Vec::new(),
@@ -42,11 +57,6 @@ fn write_n(dir: &Path, n: usize, clean: bool) -> Written {
         w.phys.push(r.phys_offset);
         w.sizes.push(r.wrote_bytes as usize);
     }
-    if clean {
-        store.shutdown().unwrap();
-    }
-    drop(store);
-    assert_eq!(dir.join("abort").exists(), !clean);
     w
 }
 
@@ -74,11 +84,7 @@ fn append_next_and_close(store: MessageStore) {
 /// Appends message `at` to `C/0`, requires the put to be given queue offset `at`, and shuts the
 /// store down cleanly.
 fn append_and_close(store: MessageStore, at: usize) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let r = rt.block_on(store.put(msg("C", 0, vec![at as u8; 700], "TagA", "new")));
+    let r = runtime().block_on(store.put(msg("C", 0, vec![at as u8; 700], "TagA", "new")));
     assert_eq!((r.status, r.queue_offset), (PutStatus::PutOk, at as i64));
     store.shutdown().unwrap();
 }
@@ -139,10 +145,7 @@ fn crash_with_flipped_body_byte_mid_segment_is_reported_and_skipped() {
     check_intact(&store, N, &[victim]);
     assert!(store.message_by_phys_offset(w.phys[victim]).is_none());
     // Writes continue densely and the hole survives a clean restart.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     assert_eq!(
         rt.block_on(store.put(msg("C", 0, vec![N as u8; 700], "", "")))
             .queue_offset,
@@ -187,10 +190,7 @@ fn crash_with_zeroed_tail_record_truncates_it() {
     assert_eq!(rep.truncated_cq_entries, 1, "{rep:?}");
     assert_eq!(store.max_phys_offset(), w.phys[last]);
     check_intact(&store, N - 1, &[]);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let r = rt.block_on(store.put(msg("C", 0, vec![last as u8; 700], "", "")));
     assert_eq!((r.queue_offset, r.phys_offset), (last as i64, w.phys[last]));
     check_intact(&store, N, &[]);
@@ -387,15 +387,21 @@ fn crash_then_last_queue_file_deleted_is_rebuilt_from_the_first_segment() {
     let w = write(dir.path(), false);
     checkpoint_at(dir.path(), w.phys[196]);
     std::fs::remove_file(queue_file(dir.path(), 192)).unwrap();
+    expect_rebuilt_whole(dir.path(), |_| {});
+}
 
-    let store = MessageStore::open(small_config(dir.path())).unwrap();
+/// Opens a store whose queue `C/0` lost its last file: recovery must notice, rebuild it whole
+/// from the log (no LOST entries) and give the next put offset N, which a clean restart keeps.
+fn expect_rebuilt_whole(dir: &Path, also: impl FnOnce(&MessageStore)) {
+    let store = MessageStore::open(small_config(dir)).unwrap();
     let rep = store.recovery_report().clone();
     assert!(rep.missing_cq_entries, "{rep:?}");
     assert_eq!(rep.lost_cq_entries, 0, "{rep:?}");
     check_intact(&store, N, &[]);
+    also(&store);
     append_next_and_close(store);
 
-    let store = MessageStore::open(small_config(dir.path())).unwrap();
+    let store = MessageStore::open(small_config(dir)).unwrap();
     assert!(store.recovery_report().clean_shutdown);
     check_intact(&store, N + 1, &[]);
 }
@@ -409,17 +415,10 @@ fn crash_then_last_queue_file_deleted_is_rebuilt_from_the_first_segment() {
 #[test]
 fn crash_then_idle_queue_file_deleted_is_rebuilt_from_the_first_segment() {
     let dir = tempfile::tempdir().unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let store = MessageStore::open(small_config(dir.path())).unwrap();
-    let mut end = 0;
-    for i in 0..N {
-        let r = rt.block_on(store.put(msg("C", 0, vec![i as u8; 700], "TagA", &format!("k{i}"))));
-        assert_eq!(r.status, PutStatus::PutOk);
-        end = r.phys_offset + r.wrote_bytes as i64;
-    }
+    let w = put_n(&rt, &store, N);
+    let end = w.phys[N - 1] + w.sizes[N - 1] as i64;
     // The housekeeping thread checkpoints every second; wait for one past every record of C/0.
     let ck_path = dir.path().join("checkpoint");
     let be = |b: &[u8], at: usize| i64::from_be_bytes(b[at..at + 8].try_into().unwrap());
@@ -443,18 +442,7 @@ fn crash_then_idle_queue_file_deleted_is_rebuilt_from_the_first_segment() {
     drop(store);
     assert!(dir.path().join("abort").exists());
     std::fs::remove_file(queue_file(dir.path(), 192)).unwrap();
-
-    let store = MessageStore::open(small_config(dir.path())).unwrap();
-    let rep = store.recovery_report().clone();
-    assert!(rep.missing_cq_entries, "{rep:?}");
-    assert_eq!(rep.lost_cq_entries, 0, "{rep:?}");
-    check_intact(&store, N, &[]);
-    assert_eq!(store.max_offset("D", 0), 5);
-    append_next_and_close(store);
-
-    let store = MessageStore::open(small_config(dir.path())).unwrap();
-    assert!(store.recovery_report().clean_shutdown);
-    check_intact(&store, N + 1, &[]);
+    expect_rebuilt_whole(dir.path(), |store| assert_eq!(store.max_offset("D", 0), 5));
 }
 
 /// The `OPEN-last-queue-files-deleted` input of the `recover` fuzz target: the queue's last
