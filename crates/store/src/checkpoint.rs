@@ -206,23 +206,21 @@ mod tests {
         std::fs::write(&p, &bad).unwrap();
         assert_eq!(CheckpointFile::open(&p).unwrap().1, None);
         // A damaged queue count only drops that count; an older file (zeros there) reads too.
+        let without_count = Checkpoint {
+            clean_cq_entries: -1,
+            ..want
+        };
+        let without_floor = Checkpoint {
+            cq_entries_floor: -1,
+            ..want
+        };
         for fill in [0x5au8, 0] {
-            let mut old = raw.clone();
-            old[84..96].fill(fill);
-            std::fs::write(&p, &old).unwrap();
-            let unknown = Checkpoint {
-                clean_cq_entries: -1,
-                ..want
-            };
-            assert_eq!(CheckpointFile::open(&p).unwrap().1, Some(unknown));
-            let mut old = raw.clone();
-            old[96..108].fill(fill);
-            std::fs::write(&p, &old).unwrap();
-            let unknown = Checkpoint {
-                cq_entries_floor: -1,
-                ..want
-            };
-            assert_eq!(CheckpointFile::open(&p).unwrap().1, Some(unknown));
+            for (at, unknown) in [(84, without_count), (96, without_floor)] {
+                let mut old = raw.clone();
+                old[at..at + 12].fill(fill);
+                std::fs::write(&p, &old).unwrap();
+                assert_eq!(CheckpointFile::open(&p).unwrap().1, Some(unknown));
+            }
         }
     }
 }

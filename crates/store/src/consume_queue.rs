@@ -360,23 +360,20 @@ impl ConsumeQueue {
             Some(e) => e.size != 0,
             None => true,
         };
-        // Invariant: every entry in [hi, end) is at or past `phys`; `lo` is below it or `min`.
-        let (mut lo, mut hi, mut step) = (end, end, 1i64);
-        while lo > min {
+        // Invariant: every entry in [hi, end) is at or past `phys`.
+        let (mut hi, mut step) = (end, 1i64);
+        let mut lo = loop {
+            if hi <= min {
+                return hi;
+            }
             let probe = (hi - step).max(min);
             if below(probe) {
-                lo = probe;
-                break;
+                break probe + 1;
             }
             hi = probe;
-            lo = probe;
             step = step.saturating_mul(2);
-        }
-        if lo == hi {
-            return hi;
-        }
-        // Now `lo` is below and everything from `hi` on is not: bisect between them.
-        let mut lo = lo + 1;
+        };
+        // Entry `lo - 1` is below: bisect [lo, hi).
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             if below(mid) {
