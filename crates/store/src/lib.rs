@@ -23,7 +23,7 @@ mod verify;
 mod write_behind;
 
 pub use checkpoint::{Checkpoint, CHECKPOINT_SIZE};
-pub use config::{FlushDiskType, StoreConfig};
+pub use config::{FlushDiskType, StoreConfig, MAX_COMMIT_INTERVAL};
 pub use consume_queue::{CqEntry, CQ_ENTRY_SIZE, LOST_ENTRY_PHYS};
 pub use error::{RecordError, StoreError};
 pub use message::{

@@ -488,7 +488,14 @@ impl MessageStore {
             None
         };
 
-        let wb = write_behind.then(|| WriteBehind::new(fs, config.write_buffer_bytes, log_end));
+        let wb = write_behind.then(|| {
+            WriteBehind::new(
+                fs,
+                config.write_buffer_bytes,
+                log_end,
+                config.commit_interval,
+            )
+        });
         let cl = CommitLog::new(cl_dir.clone(), fs, segments, log_end, wb);
         cl.last_store_ts
             .store(recovered.last_store_ts, Ordering::Release);

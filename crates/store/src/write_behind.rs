@@ -33,7 +33,7 @@
 //!   is written from a zero-padded copy, never from the chunk (whose bytes past the end may be
 //!   a record being written or a stale one from the chunk's previous use).
 //! - A process crash (kill -9) loses what was not committed: at most `COMMIT_BATCH` bytes or
-//!   `COMMIT_LINGER` of puts while the committer keeps up, and never more than `MAX_UNCOMMITTED`
+//!   the commit interval's worth of puts while the committer keeps up, and never more than `MAX_UNCOMMITTED`
 //!   plus the put in progress: a put that would run further ahead waits for the committer.
 //!   SYNC_FLUSH never uses this path.
 //! - Nobody waits for the committer while holding the put lock or a thread: `cover` answers
@@ -60,10 +60,11 @@ use crate::mapped_file::MappedFile;
 const CHUNK: u64 = 4 << 20;
 /// The unit of `O_DIRECT` offsets, lengths and buffer addresses.
 pub(crate) const BLOCK: u64 = 4096;
-/// The committer starts a write at once when this much is pending...
+/// The committer starts a write at once when this much is pending, and otherwise waits up to
+/// the commit interval (`StoreConfig::commit_interval`) for more to gather.
 const COMMIT_BATCH: u64 = 2 << 20;
-/// ...and otherwise waits at most this long for more to gather.
-const COMMIT_LINGER: Duration = Duration::from_millis(2);
+/// Pause after a failed write before the next attempt.
+const RETRY_AFTER: Duration = Duration::from_millis(20);
 /// While busy, the partial last block is written at most this often: it is rewritten by the
 /// next round anyway, and each write is one more I/O request (a VM exit here).
 const TAIL_EVERY: Duration = Duration::from_millis(10);
@@ -222,6 +223,9 @@ pub(crate) struct WriteBehind {
     signal: Mutex<Signal>,
     /// Told (`notify_waiters`) whenever `committed` moves and at stop: puts waiting for room.
     room: Notify,
+    /// Longest a lingering committer waits for `COMMIT_BATCH` bytes before writing what it has.
+    /// Each write is one I/O request; fewer, larger ones cost less CPU (docs/store.md §6).
+    linger: Duration,
     /// Set once an `O_DIRECT` open or write was refused: later writes use plain `pwrite`.
     buffered: AtomicBool,
     /// The last commit failed (cleared by the next success).
@@ -263,8 +267,9 @@ fn block_floor(x: u64) -> u64 {
 
 impl WriteBehind {
     /// A buffer of `bytes` (at least `MIN_CHUNKS` chunks) for a log whose segments are
-    /// `file_size` bytes and whose bytes below `end` are already in the files.
-    pub fn new(file_size: u64, bytes: u64, end: u64) -> WriteBehind {
+    /// `file_size` bytes and whose bytes below `end` are already in the files; the committer
+    /// writes at least every `linger` while anything is pending.
+    pub fn new(file_size: u64, bytes: u64, end: u64, linger: Duration) -> WriteBehind {
         let chunk_len = CHUNK.min(file_size);
         WriteBehind {
             chunk_len,
@@ -279,6 +284,7 @@ impl WriteBehind {
             committer: OnceLock::new(),
             signal: Mutex::new(Signal::default()),
             room: Notify::new(),
+            linger,
             buffered: AtomicBool::new(false),
             failing: AtomicBool::new(false),
             stats: Mutex::new(WriteBehindStats::default()),
@@ -708,7 +714,7 @@ impl WriteBehind {
     }
 
     /// The committer thread: writes what the put path published, in batches of at least
-    /// `COMMIT_BATCH` or every `COMMIT_LINGER`; on stop, writes everything and returns.
+    /// `COMMIT_BATCH` or every `linger`; on stop, writes everything and returns.
     pub fn run(&self, max_phys: impl Fn() -> u64) {
         let _ = self.committer.set(std::thread::current());
         let mut last_tail = Instant::now();
@@ -723,17 +729,19 @@ impl WriteBehind {
                 // Whoever publishes stores the new end, then (SeqCst fence) reads `sleep`; here
                 // `sleep` is stored, then (SeqCst fence) the end is read again. So either the
                 // publisher sees IDLE / LINGER and unparks, or this re-check sees its bytes.
-                let pending = max_phys().saturating_sub(self.committed());
-                if pending == 0 {
+                if max_phys() <= self.committed() {
                     self.sleep.store(IDLE, Ordering::Relaxed);
                     fence(Ordering::SeqCst);
                     if max_phys() <= self.committed() {
                         std::thread::park_timeout(IDLE_WAIT);
                     }
-                } else if pending < COMMIT_BATCH {
+                }
+                // Woken from idle or not, a partial batch waits out the interval: a trickle of
+                // puts then costs one write per interval, not one per put.
+                if max_phys() > self.committed() {
                     self.sleep.store(LINGER, Ordering::Relaxed);
                     fence(Ordering::SeqCst);
-                    std::thread::park_timeout(COMMIT_LINGER);
+                    self.linger_until(Instant::now() + self.linger, &max_phys);
                 }
                 self.sleep.store(BUSY, Ordering::Relaxed);
             }
@@ -755,12 +763,35 @@ impl WriteBehind {
             if let Err(e) = self.commit_round(max_phys(), with_tail) {
                 tracing::error!("commitlog write failed: {e}; will retry");
                 if !stopping {
-                    std::thread::sleep(COMMIT_LINGER * 10);
+                    std::thread::sleep(RETRY_AFTER);
                 }
             }
             if stopping {
                 return;
             }
+        }
+    }
+
+    /// Parks until `deadline`, a full batch, a writer waiting for room, or stop. `park_timeout`
+    /// may return without a wake-up, so the reason is checked before giving up the wait.
+    fn linger_until(&self, deadline: Instant, max_phys: &impl Fn() -> u64) {
+        loop {
+            // Checked before parking too: the batch may have filled before `LINGER` was stored,
+            // when the put path saw no reason to wake anyone.
+            if max_phys().saturating_sub(self.committed()) >= COMMIT_BATCH {
+                return;
+            }
+            {
+                let sig = self.signal.lock();
+                if sig.stop || sig.urgent {
+                    return;
+                }
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return;
+            }
+            std::thread::park_timeout(deadline - now);
         }
     }
 
@@ -930,6 +961,59 @@ mod tests {
         // Liveness only: the committer's idle timeout (`IDLE_WAIT`) would also get it there.
         let end = store.test_inner().cl.max_phys();
         wait_until("the put was never committed", || wb.committed() >= end);
+    }
+
+    /// A lone small put waits out the commit interval before it is written, so that a trickle
+    /// of puts costs one I/O request per interval; a full batch is written without waiting for
+    /// the interval; a stop writes what is pending at once.
+    #[test]
+    fn the_committer_waits_out_the_interval_unless_a_batch_is_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = config(dir.path());
+        cfg.commit_interval = Duration::from_millis(400);
+        let store = MessageStore::open(cfg.clone()).unwrap();
+        let runtime = rt();
+        let wb = store.test_inner().cl.wb.as_ref().unwrap();
+        let put_at = Instant::now();
+        runtime.block_on(put_range(&store, 0, 1));
+        let end = store.test_inner().cl.max_phys();
+        wait_until("the put was never committed", || wb.committed() >= end);
+        let waited = put_at.elapsed();
+        assert!(
+            waited >= cfg.commit_interval,
+            "written after {waited:?}, before the interval ran out"
+        );
+
+        // More than a batch (`COMMIT_BATCH`, 2 MiB) is written as soon as it has gathered. The
+        // interval is made as long as allowed, so a committer that waited it out anyway would be
+        // seen; the rest of the second is slack for a loaded machine.
+        cfg.commit_interval = crate::MAX_COMMIT_INTERVAL;
+        store.shutdown().unwrap();
+        let store = MessageStore::open(cfg.clone()).unwrap();
+        let wb = store.test_inner().cl.wb.as_ref().unwrap();
+        let start = wb.committed();
+        let put_at = Instant::now();
+        for seq in 1..4 {
+            let r = runtime.block_on(store.put(msg(2, seq, 1 << 20)));
+            assert_eq!(r.status, PutStatus::PutOk);
+        }
+        wait_until("a full batch was never committed", || {
+            wb.committed() >= start + super::COMMIT_BATCH
+        });
+        let waited = put_at.elapsed();
+        assert!(
+            waited < cfg.commit_interval,
+            "a full batch waited {waited:?}, the whole interval"
+        );
+
+        // Stopping does not wait out the interval either: what was put is in the files.
+        runtime.block_on(put_range(&store, 1, 2));
+        store.shutdown().unwrap();
+        let store = MessageStore::open(cfg).unwrap();
+        assert!(store.recovery_report().clean_shutdown);
+        check(&store, 2);
+        assert_eq!(drain(&store, 2).len(), 3);
+        store.shutdown().unwrap();
     }
 
     /// Single puts and batches over ~30 MiB: records straddle chunks, segments roll over and the
@@ -1224,7 +1308,12 @@ mod tests {
     /// stopping 50 ms after the waiter asked it to hurry).
     #[test]
     fn waits_for_room_are_counted_and_timed() {
-        let wb = std::sync::Arc::new(super::WriteBehind::new(8 << 20, 16 << 20, 0));
+        let wb = std::sync::Arc::new(super::WriteBehind::new(
+            8 << 20,
+            16 << 20,
+            0,
+            Duration::from_millis(2),
+        ));
         let stopper = {
             let wb = std::sync::Arc::clone(&wb);
             std::thread::spawn(move || {
