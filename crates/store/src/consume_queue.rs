@@ -45,7 +45,7 @@ pub const CQ_ENTRY_SIZE: u64 = 20;
 pub const PREFAULT_AHEAD: u64 = 128 << 10;
 /// The put path asks for more once it has written this much into the faulted range, leaving the
 /// thread `PREFAULT_AHEAD - PREFAULT_STEP` bytes of margin (4 ms of a single queue taking
-/// 1.2 M entries/s; the thread polls every millisecond while the store is busy).
+/// 1.2 M entries/s; the put path wakes the thread when it asks).
 const PREFAULT_STEP: u64 = 32 << 10;
 /// Physical offset written in an entry whose record was lost (see module doc).
 pub const LOST_ENTRY_PHYS: i64 = i64::MAX;

@@ -526,6 +526,38 @@ mod tests {
         store.shutdown().unwrap();
     }
 
+    /// Caught up with a trickle of puts, the index thread sleeps `INDEX_POLL` between rounds,
+    /// not a millisecond, and what it lags behind is still found by key.
+    #[test]
+    fn a_caught_up_index_thread_does_not_wake_every_millisecond() {
+        use crate::test_util::{msg, rt, small_store, wait_until};
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = small_store(dir.path(), 1 << 20, crate::FlushDiskType::AsyncFlush);
+        let store = crate::MessageStore::open(cfg).unwrap();
+        let runtime = rt();
+        let inner = store.test_inner();
+        let sleeps = || inner.index.as_ref().unwrap().lock().sleeps;
+        let before = sleeps();
+        let started = std::time::Instant::now();
+        for seq in 0..100 {
+            let r = runtime.block_on(store.put(msg("IX", 0, seq, 100)));
+            assert_eq!(r.status, crate::PutStatus::PutOk);
+            std::thread::sleep(std::time::Duration::from_millis(3));
+        }
+        let (slept, elapsed_ms) = (sleeps() - before, started.elapsed().as_millis() as u64);
+        // One sleep per millisecond would be 300 or more; one per 10 ms is about 30.
+        assert!(
+            slept * 5 < elapsed_ms,
+            "{slept} sleeps in {elapsed_ms} ms of trickling puts"
+        );
+        let hits = store.query_by_key("IX", "k0-99", 4, 0, i64::MAX);
+        assert_eq!(hits.len(), 1, "the newest put is found by key");
+        wait_until("the index thread never caught up", || {
+            inner.index_lag() == 0
+        });
+        store.shutdown().unwrap();
+    }
+
     #[test]
     fn file_name_shape() {
         let n = index_file_name(1_700_000_000_123);

@@ -108,7 +108,8 @@ const CHUNK: u64 = 1 << 20;
 /// zero writes, profiles of 64 SYNC_FLUSH appenders showed the writers spinning on it
 /// (`rwsem_spin_on_owner`, 5 % of all CPU) while every appender waited behind the put lock.
 const ZERO_STEP: usize = 64 << 10;
-/// Poll period while the writer is moving; doubled while idle, up to `IDLE_MAX`.
+/// Poll period while the mapped CommitLog's writer is moving or queues keep asking; doubled
+/// while idle, up to `IDLE_MAX`. A queue's request also wakes the thread at once.
 const ACTIVE_POLL: Duration = Duration::from_millis(1);
 const IDLE_MAX: Duration = Duration::from_millis(32);
 
@@ -125,6 +126,8 @@ pub(crate) struct PrefaultStats {
     pub fenced: u64,
     /// madvise / fadvise / pwrite calls that failed.
     pub failures: u64,
+    /// Times the thread woke and looked for work (each a timer or an `unpark`).
+    pub rounds: u64,
 }
 
 /// The prefault thread's loop; returns when the store stops or pre-faulting is not supported.
@@ -133,6 +136,7 @@ pub(crate) fn run_prefault(inner: &Arc<Inner>) {
     if window == 0 {
         return;
     }
+    let _ = inner.prefault_thread.set(std::thread::current());
     if let Some(wb) = &inner.cl.wb {
         wb.warm(|| inner.stopper.is_stopped());
     }
@@ -146,6 +150,7 @@ pub(crate) fn run_prefault(inner: &Arc<Inner>) {
         if inner.stopper.is_stopped() {
             return;
         }
+        inner.prefault_stats.lock().rounds += 1;
         let end = inner.cl.max_phys();
         let mut worked = prefault_queues(inner);
         // With direct writes the CommitLog makes no page-cache pages: only queues need the thread.
@@ -208,14 +213,19 @@ pub(crate) fn run_prefault(inner: &Arc<Inner>) {
             }
             ahead = from;
         }
-        let moved = end != last_end;
+        // With direct writes a moving log needs nothing from this thread, and queues wake it
+        // when they ask: polling every millisecond then only cost a timer wake-up each time
+        // (about 700 a second, 2 % of a CPU, in an e2e run at 20,000 msgs/s).
+        let moved = mapped && end != last_end;
         last_end = end;
         idle = if worked || moved {
             ACTIVE_POLL
         } else {
             (idle * 2).min(IDLE_MAX)
         };
-        if inner.stopper.sleep(idle) {
+        // Woken early by a queue's request (`Inner::prefault_thread`) or by the store stopping.
+        std::thread::park_timeout(idle);
+        if inner.stopper.is_stopped() {
             return;
         }
     }
@@ -330,6 +340,46 @@ mod tests {
             }
             store.shutdown().unwrap();
         }
+    }
+
+    /// With direct writes a moving log gives the thread nothing to do, so a steady trickle of
+    /// puts lets it back off to `IDLE_MAX` instead of waking every millisecond; a queue's request
+    /// still gets served.
+    #[test]
+    fn a_moving_log_with_direct_writes_does_not_keep_the_thread_polling() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = config(dir.path(), 8 << 20, 1 << 20, FlushDiskType::AsyncFlush);
+        c.direct_write = true;
+        c.write_buffer_bytes = 16 << 20;
+        c.cq_entries_per_file = 100_000;
+        let store = MessageStore::open(c).unwrap();
+        wait_at_least(4, || store.write_behind_stats().unwrap().chunks);
+        let rt = rt();
+        assert_eq!(
+            rt.block_on(store.put(msg(0, 0, 500))).status,
+            PutStatus::PutOk
+        );
+        wait_at_least(crate::consume_queue::PREFAULT_AHEAD, || {
+            store.prefault_stats().queue_bytes
+        });
+        let before = store.prefault_stats().rounds;
+        let started = std::time::Instant::now();
+        for i in 1..=100u32 {
+            assert_eq!(
+                rt.block_on(store.put(msg(0, i, 500))).status,
+                PutStatus::PutOk
+            );
+            std::thread::sleep(Duration::from_millis(3));
+        }
+        let rounds = store.prefault_stats().rounds - before;
+        // Polling every millisecond while the log moves would be one round per millisecond
+        // slept (300 or more); backing off to 32 ms makes about one per 32 ms.
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        assert!(
+            rounds * 8 < elapsed_ms,
+            "{rounds} rounds in {elapsed_ms} ms of trickling puts"
+        );
+        store.shutdown().unwrap();
     }
 
     #[test]
