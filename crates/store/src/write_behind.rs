@@ -1006,9 +1006,19 @@ mod tests {
             "a full batch waited {waited:?}, the whole interval"
         );
 
-        // Stopping does not wait out the interval either: what was put is in the files.
+        // Stopping does not wait out the interval either: once the committer is idle, a put
+        // starts a fresh one-second wait, and the shutdown right after it neither takes that
+        // second nor leaves the put out of the files.
+        let end = store.test_inner().cl.max_phys();
+        wait_until("the rest was never committed", || wb.committed() >= end);
         runtime.block_on(put_range(&store, 1, 2));
+        let stop_at = Instant::now();
         store.shutdown().unwrap();
+        let stopped_in = stop_at.elapsed();
+        assert!(
+            stopped_in < cfg.commit_interval / 2,
+            "the shutdown took {stopped_in:?}, waiting out the interval"
+        );
         let store = MessageStore::open(cfg).unwrap();
         assert!(store.recovery_report().clean_shutdown);
         check(&store, 2);
