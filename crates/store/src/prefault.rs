@@ -343,8 +343,8 @@ mod tests {
     }
 
     /// With direct writes a moving log gives the thread nothing to do, so a steady trickle of
-    /// puts lets it back off to `IDLE_MAX` instead of waking every millisecond; a queue's request
-    /// still gets served.
+    /// puts lets it back off to `IDLE_MAX` instead of waking every millisecond (the queue's first
+    /// request is served before the count starts).
     #[test]
     fn a_moving_log_with_direct_writes_does_not_keep_the_thread_polling() {
         let dir = tempfile::tempdir().unwrap();

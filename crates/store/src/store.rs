@@ -214,8 +214,9 @@ pub(crate) struct Inner {
     pub prefault_stats: Mutex<PrefaultStats>,
     /// Queues whose next pages the prefault thread should fault in (ConsumeQueue::wants_prefault).
     pub cq_prefault: Mutex<Vec<Arc<ConsumeQueue>>>,
-    /// The prefault thread, once started: the put path wakes it (`unpark`, no lock) when it
-    /// asks for a queue, so with direct writes the thread need not poll while the log moves.
+    /// The prefault thread, once started: the put path wakes it (`unpark`, after releasing the
+    /// put lock) when it asks for a queue, so with direct writes the thread need not poll while
+    /// the log moves.
     pub prefault_thread: OnceLock<Thread>,
     /// Keeps the prefault thread's zeros off records being written (SYNC_FLUSH segments).
     pub zero_fence: ZeroFence,
@@ -238,6 +239,8 @@ pub(crate) enum Outcome {
         cq: Option<Arc<ConsumeQueue>>,
         /// The records are staged (`stage.rs`): not visible until drained.
         staged: bool,
+        /// A queue was handed to the prefault thread: wake it once the put lock is released.
+        prefault: bool,
     },
     NeedSegment(u64),
     /// Staged bytes must be written before the put path moves to the next segment.
@@ -704,7 +707,16 @@ impl MessageStore {
                     end,
                     cq,
                     staged,
-                } => break (phys, queue_offset, ts, end, cq, staged),
+                    prefault,
+                } => {
+                    // Outside the put lock, like the committer's wake-up above.
+                    if prefault {
+                        if let Some(t) = inner.prefault_thread.get() {
+                            t.unpark();
+                        }
+                    }
+                    break (phys, queue_offset, ts, end, cq, staged);
+                }
                 Outcome::NeedDrain => {
                     if let Err(e) = inner.drain_staged() {
                         return PutResult::failed(
@@ -1422,14 +1434,13 @@ impl Inner {
                 q.publish(qoff);
             }
         }
-        if let Some(q) = &cq {
-            if self.cfg.prefault_window > 0 && q.wants_prefault(qoff) {
+        let prefault = match &cq {
+            Some(q) if self.cfg.prefault_window > 0 && q.wants_prefault(qoff) => {
                 self.cq_prefault.lock().push(Arc::clone(q));
-                if let Some(t) = self.prefault_thread.get() {
-                    t.unpark();
-                }
+                true
             }
-        }
+            _ => false,
+        };
         st.wrote = wrote;
         st.last_record_start = last_start;
         Outcome::Done {
@@ -1439,6 +1450,7 @@ impl Inner {
             end: wrote,
             cq,
             staged,
+            prefault,
         }
     }
 
