@@ -101,11 +101,16 @@ impl ClientInstance {
             ..Default::default()
         };
         // One pull per delivered batch (often a single message at moderate rates): rendered
-        // straight to JSON rather than through an extFields map when the header is JSON.
-        let cmd = if self.options.serialize_type == SerializeType::Json {
-            RemotingCommand::request_with_json_fields(request::PULL_MESSAGE, header.json_members())
-        } else {
-            RemotingCommand::request_with_header(request::PULL_MESSAGE, &header)
+        // straight to the header's form rather than through an extFields map.
+        let cmd = match self.options.serialize_type {
+            SerializeType::Json => RemotingCommand::request_with_json_fields(
+                request::PULL_MESSAGE,
+                header.json_members(),
+            ),
+            SerializeType::RocketMq => RemotingCommand::request_with_plain_fields(
+                request::PULL_MESSAGE,
+                header.plain_fields(),
+            ),
         };
         let timeout = req.suspend + PULL_TIMEOUT_MARGIN;
         let resp = self.invoke(&addr, cmd, timeout).await?;

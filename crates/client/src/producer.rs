@@ -25,8 +25,7 @@ use bytes::Bytes;
 use courier_remoting::body::{HeartbeatData, ProducerData, TopicRouteData};
 use courier_remoting::code::{request, response};
 use courier_remoting::header::{
-    SendHeaderFields, SendMessageRequestHeader, SendMessageRequestHeaderV2,
-    SendMessageResponseHeader,
+    SendHeaderFields, SendMessageRequestHeader, SendMessageResponseHeader,
 };
 use courier_remoting::message_batch::{BatchBodyWriter, RECORD_OVERHEAD};
 use courier_remoting::processor::Dispatcher;
@@ -572,18 +571,20 @@ impl Producer {
             broker_name: Some(&mq.broker_name),
         };
         let v2 = code != request::SEND_MESSAGE_V2 || config.use_v2_header;
-        let mut cmd = if v2 && self.inner.instance.options.serialize_type == SerializeType::Json {
-            // Rendered straight from the producer's own strings to the JSON header's bytes: no
-            // header struct of copies, no map of owned strings.
-            RemotingCommand::request_with_json_fields(code, fields.to_v2_json_members())
-        } else {
-            let header = SendMessageRequestHeader::from(fields);
-            if v2 {
-                let v2: SendMessageRequestHeaderV2 = header.into();
-                RemotingCommand::request_with_owned_header(code, v2)
-            } else {
-                RemotingCommand::request_with_owned_header(request::SEND_MESSAGE, header)
+        let serialize_type = self.inner.instance.options.serialize_type;
+        // Rendered straight from the producer's own strings to the header's form: no header
+        // struct of copies, no map of owned strings.
+        let mut cmd = match (v2, serialize_type) {
+            (true, SerializeType::Json) => {
+                RemotingCommand::request_with_json_fields(code, fields.to_v2_json_members())
             }
+            (true, SerializeType::RocketMq) => {
+                RemotingCommand::request_with_plain_fields(code, fields.to_v2_plain_fields())
+            }
+            (false, _) => RemotingCommand::request_with_owned_header(
+                request::SEND_MESSAGE,
+                SendMessageRequestHeader::from(fields),
+            ),
         };
         cmd.body = Some(p.body.clone());
         cmd

@@ -16,7 +16,7 @@ use std::io;
 use bytes::{Buf, BufMut, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
-use crate::command::{write_json_header, RemotingCommand, SerializeType};
+use crate::command::{write_binary_header, write_json_header, RemotingCommand, SerializeType};
 
 /// Java's default `com.rocketmq.remoting.frameMaxLength`: 16 MiB.
 pub const DEFAULT_MAX_FRAME_LENGTH: usize = 16 * 1024 * 1024;
@@ -95,8 +95,7 @@ impl RemotingCodec {
         match cmd.serialize_type {
             SerializeType::Json => write_json_header(cmd, dst),
             SerializeType::RocketMq => {
-                let header = cmd.encode_header().inspect_err(|_| dst.truncate(start))?;
-                dst.put_slice(&header);
+                write_binary_header(cmd, dst).inspect_err(|_| dst.truncate(start))?
             }
         }
         let header_len = dst.len() - start - 8;

@@ -16,6 +16,6 @@ pub async fn process(
     let h: GetMaxOffsetRequestHeader = req.decode_header()?;
     let offset = ctx.store.max_offset(&h.topic, h.queue_id);
     Ok(Some(
-        RemotingCommand::success_to(&req).with_header_json(&OffsetResponseHeader { offset }),
+        RemotingCommand::success_to(&req).with_header_rendered(&OffsetResponseHeader { offset }),
     ))
 }

@@ -202,7 +202,7 @@ struct PullOutcome {
 impl PullOutcome {
     fn into_command(self, req: &RemotingCommand) -> RemotingCommand {
         let mut cmd =
-            RemotingCommand::response_to(req, self.code, None).with_header_json(&self.header);
+            RemotingCommand::response_to(req, self.code, None).with_header_rendered(&self.header);
         cmd.body = self.body;
         cmd
     }

@@ -36,6 +36,6 @@ pub async fn process(
         }
     };
     Ok(Some(
-        RemotingCommand::success_to(&req).with_header_json(&OffsetResponseHeader { offset }),
+        RemotingCommand::success_to(&req).with_header_rendered(&OffsetResponseHeader { offset }),
     ))
 }

@@ -24,6 +24,6 @@ pub async fn process(
         return shutting_down(&req);
     };
     Ok(Some(
-        RemotingCommand::success_to(&req).with_header_json(&OffsetResponseHeader { offset }),
+        RemotingCommand::success_to(&req).with_header_rendered(&OffsetResponseHeader { offset }),
     ))
 }

@@ -291,7 +291,7 @@ fn respond(
         msg_region: Some(ctx.config.region_id.clone()),
         trace_on: Some(ctx.config.trace_on.to_string()),
     };
-    let mut resp = RemotingCommand::response_to(req, code, None).with_header_json(&resp_header);
+    let mut resp = RemotingCommand::response_to(req, code, None).with_header_rendered(&resp_header);
     if code == response::FLUSH_DISK_TIMEOUT {
         resp.remark = Some("stored, but not flushed to disk within syncFlushTimeout".to_string());
     }

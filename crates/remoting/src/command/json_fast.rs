@@ -76,20 +76,34 @@ fn write_i32<B: BufMut>(v: i32, out: &mut B) {
 /// A decimal integer, digits by hand: `write!` through fmt costs more than the rest of a header.
 pub(crate) fn write_i64<B: BufMut>(v: i64, out: &mut B) {
     let mut digits = [0u8; 20];
-    let mut n = v.unsigned_abs();
+    let at = decimal_digits(v.unsigned_abs(), &mut digits);
+    if v < 0 {
+        out.put_u8(b'-');
+    }
+    out.put_slice(&digits[at..]);
+}
+
+/// Writes the decimal digits of `n` at the end of `digits`; returns where they start.
+fn decimal_digits(mut n: u64, digits: &mut [u8; 20]) -> usize {
     let mut at = digits.len();
     loop {
         at -= 1;
         digits[at] = b'0' + (n % 10) as u8;
         n /= 10;
         if n == 0 {
-            break;
+            return at;
         }
     }
+}
+
+/// A decimal integer appended to text (the plain extFields form).
+pub(crate) fn write_decimal(v: i64, out: &mut String) {
+    let mut digits = [0u8; 20];
+    let at = decimal_digits(v.unsigned_abs(), &mut digits);
     if v < 0 {
-        out.put_u8(b'-');
+        out.push('-');
     }
-    out.put_slice(&digits[at..]);
+    out.extend(digits[at..].iter().map(|&d| char::from(d)));
 }
 
 /// A JSON string with serde_json's escapes: `"` and `\` escaped, the five short control escapes,

@@ -4,9 +4,9 @@
 //! Invariants: `flag` bit 0 marks a response, bit 1 a oneway request; a response
 //! carries its request's `opaque`. `ext_fields` is a sorted map so both header
 //! encodings write keys in a stable, fastjson-like order. A body that is empty
-//! on the wire is `None`. A command decoded from a JSON header keeps its extFields unparsed in
-//! `ext_fields_raw` (the map is then empty); the accessors below read either form, and
-//! `ext_fields_mut` turns the raw form into the map.
+//! on the wire is `None`. A decoded command keeps its extFields unparsed in `ext_fields_raw`
+//! (the map is then empty); the accessors below read every form, and `ext_fields_mut` turns the
+//! others into the map.
 
 mod binary;
 mod json;
@@ -24,12 +24,13 @@ use crate::code;
 use crate::frame::FrameError;
 use crate::header::{CommandHeader, HeaderError};
 
-pub use binary::{decode_binary_header, encode_binary_header};
+pub use binary::{decode_binary_header, encode_binary_header, write_binary_header};
 pub use json::{decode_json_header, encode_json_header};
+pub(crate) use json_fast::write_decimal;
 pub use json_fast::write_header as write_json_header;
 pub(crate) use json_fast::write_i64 as write_json_i64;
 pub(crate) use json_fast::write_str as write_json_str;
-pub use raw_fields::{FieldsText, RawExtFields};
+pub use raw_fields::{FieldsText, Members, PlainFields, RawExtFields};
 
 /// The custom header fields of a command (`extFields`): string keys to string values.
 pub type ExtFields = BTreeMap<String, String>;
@@ -193,8 +194,8 @@ pub struct RemotingCommand {
     /// when they are the command's only fields; the accessors read them like the map. Decoders
     /// never set it.
     pub ext_fields_json: Option<String>,
-    /// extFields of a command decoded from a JSON header, as received (`ext_fields` is then
-    /// empty): typed headers read them without a map. Use the accessors (`decode_header`,
+    /// extFields of a decoded command, as received (`ext_fields` is then empty), or rendered for
+    /// a ROCKETMQ header (`with_header_rendered`): typed headers read them without a map. Use the accessors (`decode_header`,
     /// `take_header`, `ext_field`, `ext_fields_view`, `ext_fields_mut`) rather than the map
     /// field on a decoded command.
     pub ext_fields_raw: Option<RawExtFields>,
@@ -275,6 +276,15 @@ impl RemotingCommand {
     pub fn request_with_json_fields(code: i32, members: String) -> Self {
         let mut cmd = Self::new_request(code);
         cmd.ext_fields_json = Some(members);
+        cmd
+    }
+
+    /// A new request with a ROCKETMQ header whose extFields are already rendered (typed
+    /// headers' `plain_fields`), written out as they are.
+    pub fn request_with_plain_fields(code: i32, fields: RawExtFields) -> Self {
+        let mut cmd = Self::new_request(code);
+        cmd.serialize_type = SerializeType::RocketMq;
+        cmd.ext_fields_raw = Some(fields);
         cmd
     }
 
@@ -424,16 +434,17 @@ impl RemotingCommand {
         &mut self.ext_fields
     }
 
-    /// Adds the typed header's fields rendered straight to JSON members when the command has no
-    /// fields yet and is sent with a JSON header (the per-message responses: no map built only
-    /// to be written), else like `with_header` (a ROCKETMQ header is written from the map, so
-    /// rendered members would only be parsed back into one). Read back through the accessors,
-    /// the result is the same.
-    pub fn with_header_json<H: CommandHeader>(mut self, header: &H) -> Self {
-        if self.serialize_type == SerializeType::Json
-            && matches!(self.fields_source(), FieldsSource::Map(m) if m.is_empty())
-        {
-            self.ext_fields_json = Some(header.json_members());
+    /// Adds the typed header's fields rendered straight to the form this command's header is
+    /// written from when the command has no fields yet (the per-message responses: no map
+    /// built only to be written): JSON members for a JSON header, plain fields for a ROCKETMQ
+    /// one. Otherwise like `with_header`. Read back through the accessors, the result is the
+    /// same.
+    pub fn with_header_rendered<H: CommandHeader>(mut self, header: &H) -> Self {
+        if matches!(self.fields_source(), FieldsSource::Map(m) if m.is_empty()) {
+            match self.serialize_type {
+                SerializeType::Json => self.ext_fields_json = Some(header.json_members()),
+                SerializeType::RocketMq => self.ext_fields_raw = Some(header.plain_fields()),
+            }
             self
         } else {
             self.with_header(header)
@@ -512,7 +523,7 @@ mod tests {
     }
 
     #[test]
-    fn json_rendered_headers_read_and_write_like_the_map() {
+    fn rendered_headers_read_and_write_like_the_map() {
         use crate::header::SendMessageResponseHeader;
         let h = SendMessageResponseHeader {
             msg_id: "ID\u{1}".into(),
@@ -523,7 +534,7 @@ mod tests {
         };
         let req = RemotingCommand::new_request(310);
         let by_map = RemotingCommand::success_to(&req).with_header(&h);
-        let by_json = RemotingCommand::success_to(&req).with_header_json(&h);
+        let by_json = RemotingCommand::success_to(&req).with_header_rendered(&h);
         assert!(by_json.ext_fields.is_empty() && by_json.ext_fields_json.is_some());
         assert_eq!(by_json, by_map);
         assert_eq!(
@@ -535,15 +546,29 @@ mod tests {
             by_json.decode_header::<SendMessageResponseHeader>(),
             Ok(h.clone())
         );
-        // Answering a ROCKETMQ-header request, the fields go to the map the binary writer reads.
+        // Answering a ROCKETMQ-header request, the fields are rendered plain, and written as the
+        // map would be.
         let mut binary_req = RemotingCommand::new_request(310);
         binary_req.serialize_type = SerializeType::RocketMq;
-        let binary = RemotingCommand::success_to(&binary_req).with_header_json(&h);
-        assert!(binary.ext_fields_json.is_none() && !binary.ext_fields.is_empty());
+        let binary = RemotingCommand::success_to(&binary_req).with_header_rendered(&h);
+        assert!(binary.ext_fields_json.is_none() && binary.ext_fields.is_empty());
+        assert!(binary
+            .ext_fields_raw
+            .as_ref()
+            .is_some_and(|raw| raw.as_json().is_none()));
+        let mut binary_by_map = by_map.clone();
+        binary_by_map.serialize_type = SerializeType::RocketMq;
+        binary_by_map.opaque = binary.opaque;
+        assert_eq!(binary, binary_by_map);
+        assert_eq!(
+            binary.encode_header().unwrap(),
+            binary_by_map.encode_header().unwrap()
+        );
         assert_eq!(
             binary.decode_header::<SendMessageResponseHeader>(),
             Ok(h.clone())
         );
+        assert_eq!(binary.ext_field("queueOffset").as_deref(), Some("-9"));
         for st in [SerializeType::Json, SerializeType::RocketMq] {
             let mut a = by_json.clone();
             let mut b = by_map.clone();
@@ -569,7 +594,8 @@ mod tests {
         assert!(mixed.ext_fields_json.is_none());
         assert_eq!(mixed.ext_field("msgId"), None);
         // A second header on a rendered command goes through the map.
-        let twice = by_json.with_header_json(&crate::header::OffsetResponseHeader { offset: 5 });
+        let twice =
+            by_json.with_header_rendered(&crate::header::OffsetResponseHeader { offset: 5 });
         assert_eq!(twice.ext_field("offset").as_deref(), Some("5"));
         assert_eq!(twice.ext_field("queueId").as_deref(), Some("3"));
     }

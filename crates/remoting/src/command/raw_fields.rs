@@ -1,18 +1,26 @@
-//! `RawExtFields`: the extFields of a decoded JSON header, kept as the text of the object's
-//! members instead of a map.
+//! `RawExtFields`: the extFields of a decoded header, kept as the text of their keys and values
+//! instead of a map.
 //!
 //! Why: a send request carries fourteen fields and its response eight; building a
 //! `BTreeMap<String, String>` for them (two allocations per field plus the tree) and then taking
 //! the strings out again was the largest per-message cost of header decoding on both broker and
 //! client. Typed headers read the members straight into their fields (`CommandHeader::
-//! from_fields_text`), allocating only for the string fields they keep; the reader records
-//! where each member lies while checking them, so they are not scanned twice. `FieldsText`
-//! reads received members and pre-rendered `ext_fields_json` alike.
+//! from_fields_text`), allocating only for the string fields they keep.
 //!
-//! Invariants: the text is exactly what the JSON reader accepted as the inside of an extFields
+//! Two forms:
+//! - **JSON**: the members of a JSON header's extFields object as received; the reader records
+//!   where each member lies while checking them, so they are not scanned twice. `FieldsText`
+//!   reads received members and pre-rendered `ext_fields_json` alike.
+//! - **Plain**: keys and values laid end to end in one string, with where each ends. A ROCKETMQ
+//!   binary header decodes to this form (its entries are length-prefixed, so there is nothing to
+//!   unescape), and typed headers render to it for commands sent with that header
+//!   (`CommandHeader::plain_fields`), which the binary writer then copies out as they are.
+//!
+//! Invariants: JSON text is exactly what the JSON reader accepted as the inside of an extFields
 //! object (string keys; string, integer, `true`/`false`/`null` values), so reading it again
-//! cannot fail; its meaning is serde's: the last occurrence of a key wins, a `null` value removes
-//! the key, scalar values stand for their text.
+//! cannot fail; plain spans are ascending and end inside the text on char boundaries. The meaning
+//! is the map's: the last occurrence of a key wins, a JSON `null` value removes the key, scalar
+//! values stand for their text, and a plain value (possibly empty) is always present.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -20,12 +28,20 @@ use std::fmt;
 use super::json_fast::{members, members_to_map, Member, MemberSpan};
 use super::ExtFields;
 
-/// extFields as received, unparsed (see the module docs).
+/// extFields as received (or rendered for a binary header), unparsed (see the module docs).
 #[derive(Clone)]
 pub struct RawExtFields {
     text: Box<str>,
-    /// Where each member lies in `text`, recorded while it was checked.
-    spans: Vec<MemberSpan>,
+    spans: Spans,
+}
+
+#[derive(Clone)]
+enum Spans {
+    /// Where each member of the JSON members text lies, recorded while it was checked.
+    Json(Vec<MemberSpan>),
+    /// For each entry, where its key ends and where its value ends; the key starts where the
+    /// previous value ended (the first at 0) and the value where the key ended.
+    Plain(Vec<(usize, usize)>),
 }
 
 impl RawExtFields {
@@ -33,19 +49,45 @@ impl RawExtFields {
     pub(super) fn from_validated(text: &str, spans: Vec<MemberSpan>) -> Self {
         RawExtFields {
             text: text.into(),
-            spans,
+            spans: Spans::Json(spans),
         }
     }
 
-    /// The members' JSON text (inside the braces), as received.
-    pub fn as_json(&self) -> &str {
-        &self.text
+    /// The members' JSON text (inside the braces), as received; `None` for the plain form.
+    pub fn as_json(&self) -> Option<&str> {
+        match self.spans {
+            Spans::Json(_) => Some(&self.text),
+            Spans::Plain(_) => None,
+        }
     }
 
     /// Every member in wire order: key and value text (`None` for JSON null). A key may repeat;
     /// the last occurrence is the one that counts.
-    pub fn iter(&self) -> impl Iterator<Item = Member<'_>> {
-        self.spans.iter().filter_map(|span| span.member(&self.text))
+    pub fn iter(&self) -> Members<'_> {
+        Members {
+            text: &self.text,
+            spans: match &self.spans {
+                Spans::Json(spans) => SpansIter::Json(spans.iter()),
+                Spans::Plain(spans) => SpansIter::Plain(PlainEntries {
+                    text: &self.text,
+                    spans: spans.iter(),
+                    start: 0,
+                }),
+            },
+        }
+    }
+
+    /// The entries (key, value) in wire order when this is the plain form, for writing them out
+    /// as they are.
+    pub(super) fn plain_entries(&self) -> Option<PlainEntries<'_>> {
+        match &self.spans {
+            Spans::Plain(spans) => Some(PlainEntries {
+                text: &self.text,
+                spans: spans.iter(),
+                start: 0,
+            }),
+            Spans::Json(_) => None,
+        }
     }
 
     /// The value of `key` as the map would hold it.
@@ -57,9 +99,126 @@ impl RawExtFields {
     pub fn to_map(&self) -> ExtFields {
         members_to_map(self.iter())
     }
+
+    /// True when there are no members.
+    pub fn is_empty(&self) -> bool {
+        match &self.spans {
+            Spans::Json(spans) => spans.is_empty(),
+            Spans::Plain(spans) => spans.is_empty(),
+        }
+    }
 }
 
-/// extFields held as JSON members: received (`RawExtFields`) or pre-rendered
+/// The members of a `RawExtFields`, in wire order (a named type rather than adapters chained
+/// over the two forms: typed headers run this per request, and the chain's `next` did not
+/// inline, a visible share of the broker's samples).
+pub struct Members<'a> {
+    text: &'a str,
+    spans: SpansIter<'a>,
+}
+
+enum SpansIter<'a> {
+    Json(std::slice::Iter<'a, MemberSpan>),
+    Plain(PlainEntries<'a>),
+}
+
+impl<'a> Iterator for Members<'a> {
+    type Item = Member<'a>;
+
+    fn next(&mut self) -> Option<Member<'a>> {
+        match &mut self.spans {
+            SpansIter::Json(spans) => spans.find_map(|span| span.member(self.text)),
+            SpansIter::Plain(entries) => {
+                let (key, value) = entries.next()?;
+                Some((Cow::Borrowed(key), Some(Cow::Borrowed(value))))
+            }
+        }
+    }
+}
+
+/// The entries of the plain form: key and value, in wire order.
+#[derive(Clone)]
+pub struct PlainEntries<'a> {
+    text: &'a str,
+    spans: std::slice::Iter<'a, (usize, usize)>,
+    /// Where the next key starts.
+    start: usize,
+}
+
+impl<'a> Iterator for PlainEntries<'a> {
+    type Item = (&'a str, &'a str);
+
+    fn next(&mut self) -> Option<(&'a str, &'a str)> {
+        let &(key_end, value_end) = self.spans.next()?;
+        let key = self.text.get(self.start..key_end)?;
+        let value = self.text.get(key_end..value_end)?;
+        self.start = value_end;
+        Some((key, value))
+    }
+}
+
+/// Builds the plain form entry by entry.
+#[derive(Debug, Default)]
+pub struct PlainFields {
+    text: String,
+    spans: Vec<(usize, usize)>,
+}
+
+impl PlainFields {
+    /// A builder with room for `entries` entries of `bytes` key and value bytes in all.
+    pub fn with_capacity(entries: usize, bytes: usize) -> Self {
+        PlainFields {
+            text: String::with_capacity(bytes),
+            spans: Vec::with_capacity(entries),
+        }
+    }
+
+    /// Appends one entry whose value `write_value` appends to the text it is given.
+    pub fn push_with(&mut self, key: &str, write_value: impl FnOnce(&mut String)) {
+        self.text.push_str(key);
+        let key_end = self.text.len();
+        write_value(&mut self.text);
+        self.spans.push((key_end, self.text.len()));
+    }
+
+    /// Appends one entry.
+    pub fn push(&mut self, key: &str, value: &str) {
+        self.push_with(key, |text| text.push_str(value));
+    }
+
+    /// The plain form of entries whose keys and values were copied end to end into `text`,
+    /// with where each key and value ends; `None` unless `text` is UTF-8 and every end is a
+    /// char boundary, that is unless every key and value is UTF-8 on its own. One validation
+    /// of the whole instead of one per string (a binary header carries about thirty).
+    pub(super) fn from_concatenated(
+        text: Vec<u8>,
+        spans: Vec<(usize, usize)>,
+    ) -> Option<RawExtFields> {
+        let text = String::from_utf8(text).ok()?;
+        let boundaries = spans
+            .iter()
+            .flat_map(|&(key_end, value_end)| [key_end, value_end]);
+        for end in boundaries {
+            if !text.is_char_boundary(end) {
+                return None;
+            }
+        }
+        Some(RawExtFields {
+            text: text.into_boxed_str(),
+            spans: Spans::Plain(spans),
+        })
+    }
+
+    /// The entries as extFields.
+    pub fn finish(self) -> RawExtFields {
+        RawExtFields {
+            text: self.text.into_boxed_str(),
+            spans: Spans::Plain(self.spans),
+        }
+    }
+}
+
+/// extFields held as text: received or rendered (`RawExtFields`), or pre-rendered JSON members
 /// (`RemotingCommand::ext_fields_json`, any text in the same form).
 #[derive(Debug, Clone, Copy)]
 pub enum FieldsText<'a> {
@@ -141,7 +300,11 @@ impl fmt::Debug for RawExtFields {
 
 impl PartialEq for RawExtFields {
     fn eq(&self, other: &Self) -> bool {
-        self.text == other.text || self.to_map() == other.to_map()
+        let same_json = matches!(
+            (&self.spans, &other.spans),
+            (Spans::Json(_), Spans::Json(_))
+        ) && self.text == other.text;
+        same_json || self.to_map() == other.to_map()
     }
 }
 
@@ -185,7 +348,7 @@ mod tests {
         assert_eq!(r.get("a"), None);
         assert!(r.to_map().is_empty());
         let mut slots: [Option<Cow<'_, str>>; 1] = Default::default();
-        FieldsText::Rendered(r.as_json()).fill(&["a"], &mut slots);
+        FieldsText::Rendered(r.as_json().expect("JSON form")).fill(&["a"], &mut slots);
         assert_eq!(slots[0], None);
     }
 

@@ -30,7 +30,7 @@ pub use send::*;
 
 use std::borrow::Cow;
 
-use crate::command::{ExtFields, FieldsText};
+use crate::command::{ExtFields, FieldsText, PlainFields, RawExtFields};
 
 /// Why extFields could not be turned into a typed header.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -71,6 +71,11 @@ pub trait CommandHeader: Sized {
     /// JSON writer would produce from `ext_fields()`, without building the map.
     fn json_members(&self) -> String;
 
+    /// The header as plain extFields for a command sent with the ROCKETMQ binary header: the
+    /// entries the binary writer would produce from `ext_fields()`, in the same order, without
+    /// building the map.
+    fn plain_fields(&self) -> RawExtFields;
+
     /// Reads the header out of an extFields map the caller no longer needs: string fields are
     /// moved out instead of copied. Same result and errors as `from_ext_fields`.
     fn from_owned_ext_fields(fields: ExtFields) -> Result<Self, HeaderError> {
@@ -108,6 +113,10 @@ pub trait HeaderValue: Sized {
     fn write_json(&self, out: &mut Vec<u8>) {
         crate::command::write_json_str(&self.render(), out);
     }
+    /// Appends the value's text (`render` without a string of its own).
+    fn write_text(&self, out: &mut String) {
+        out.push_str(&self.render());
+    }
 }
 
 impl HeaderValue for String {
@@ -126,10 +135,13 @@ impl HeaderValue for String {
     fn write_json(&self, out: &mut Vec<u8>) {
         crate::command::write_json_str(self, out);
     }
+    fn write_text(&self, out: &mut String) {
+        out.push_str(self);
+    }
 }
 
 macro_rules! numeric_value {
-    ($t:ty, $name:literal $(, $json:item)?) => {
+    ($t:ty, $name:literal $(, $json:item)*) => {
         impl HeaderValue for $t {
             fn parse(field: &'static str, text: &str) -> Result<Self, HeaderError> {
                 text.parse::<$t>().map_err(|_| HeaderError::Invalid {
@@ -141,7 +153,7 @@ macro_rules! numeric_value {
             fn render(&self) -> String {
                 self.to_string()
             }
-            $($json)?
+            $($json)*
         }
     };
 }
@@ -153,6 +165,9 @@ numeric_value!(
         out.push(b'"');
         crate::command::write_json_i64(i64::from(*self), out);
         out.push(b'"');
+    },
+    fn write_text(&self, out: &mut String) {
+        crate::command::write_decimal(i64::from(*self), out);
     }
 );
 numeric_value!(
@@ -162,6 +177,9 @@ numeric_value!(
         out.push(b'"');
         crate::command::write_json_i64(*self, out);
         out.push(b'"');
+    },
+    fn write_text(&self, out: &mut String) {
+        crate::command::write_decimal(*self, out);
     }
 );
 numeric_value!(f64, "double");
@@ -176,6 +194,9 @@ impl HeaderValue for bool {
     }
     fn write_json(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(if *self { b"\"true\"" } else { b"\"false\"" });
+    }
+    fn write_text(&self, out: &mut String) {
+        out.push_str(if *self { "true" } else { "false" });
     }
 }
 
@@ -196,6 +217,8 @@ pub trait HeaderField: Sized {
 /// it is the first), or nothing when it is an absent optional field.
 pub trait JsonMember {
     fn write_member(&self, key: &str, out: &mut Vec<u8>);
+    /// Appends the field as one plain entry, or nothing when it is an absent optional field.
+    fn write_plain(&self, key: &str, out: &mut PlainFields);
 }
 
 fn member_key(key: &str, out: &mut Vec<u8>) {
@@ -239,11 +262,19 @@ macro_rules! header_field {
                 member_key(key, out);
                 self.write_json(out);
             }
+            fn write_plain(&self, key: &str, out: &mut PlainFields) {
+                out.push_with(key, |text| self.write_text(text));
+            }
         }
         impl JsonMember for Option<$t> {
             fn write_member(&self, key: &str, out: &mut Vec<u8>) {
                 if let Some(v) = self {
                     v.write_member(key, out);
+                }
+            }
+            fn write_plain(&self, key: &str, out: &mut PlainFields) {
+                if let Some(v) = self {
+                    v.write_plain(key, out);
                 }
             }
         }
@@ -288,6 +319,22 @@ macro_rules! command_header {
             $( $(#[$fmeta])* pub $field: $ty, )*
         }
 
+        impl $name {
+            const KEYS: &'static [&'static str] = &[$($key),*];
+
+            /// The indexes of the fields in the map's order (keys compared bytewise), worked
+            /// out once per header type: sorting the keys per command was a visible share of
+            /// every send's response.
+            fn key_order() -> &'static [usize] {
+                static ORDER: std::sync::OnceLock<Vec<usize>> = std::sync::OnceLock::new();
+                ORDER.get_or_init(|| {
+                    let mut order: Vec<usize> = (0..Self::KEYS.len()).collect();
+                    order.sort_unstable_by(|&a, &b| Self::KEYS[a].cmp(Self::KEYS[b]));
+                    order
+                })
+            }
+        }
+
         impl $crate::header::CommandHeader for $name {
             #[allow(unused_variables)]
             fn to_ext_fields(&self, fields: &mut $crate::command::ExtFields) {
@@ -309,19 +356,10 @@ macro_rules! command_header {
             }
             #[allow(unused_variables, unused_mut)]
             fn json_members(&self) -> String {
-                const KEYS: &[&str] = &[$($key),*];
-                let members: [(&'static str, &dyn $crate::header::JsonMember); KEYS.len()] =
+                let members: [(&'static str, &dyn $crate::header::JsonMember); Self::KEYS.len()] =
                     [$( ($key, &self.$field) ),*];
-                // The map's order (keys compared bytewise), worked out once per header type: the
-                // sort's string comparisons were a visible share of every send's response.
-                static ORDER: std::sync::OnceLock<Vec<usize>> = std::sync::OnceLock::new();
-                let order = ORDER.get_or_init(|| {
-                    let mut order: Vec<usize> = (0..KEYS.len()).collect();
-                    order.sort_unstable_by(|&a, &b| KEYS[a].cmp(KEYS[b]));
-                    order
-                });
-                let mut out: Vec<u8> = Vec::with_capacity(32 * KEYS.len());
-                for &i in order {
+                let mut out: Vec<u8> = Vec::with_capacity(32 * Self::KEYS.len());
+                for &i in Self::key_order() {
                     let (key, value) = members[i];
                     value.write_member(key, &mut out);
                 }
@@ -330,13 +368,26 @@ macro_rules! command_header {
                     .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
             }
             #[allow(unused_variables, unused_mut)]
+            fn plain_fields(&self) -> $crate::command::RawExtFields {
+                let members: [(&'static str, &dyn $crate::header::JsonMember); Self::KEYS.len()] =
+                    [$( ($key, &self.$field) ),*];
+                let mut out = $crate::command::PlainFields::with_capacity(
+                    Self::KEYS.len(),
+                    24 * Self::KEYS.len(),
+                );
+                for &i in Self::key_order() {
+                    let (key, value) = members[i];
+                    value.write_plain(key, &mut out);
+                }
+                out.finish()
+            }
+            #[allow(unused_variables, unused_mut)]
             fn from_fields_text(
                 members: $crate::command::FieldsText<'_>,
             ) -> Result<Self, $crate::header::HeaderError> {
-                const KEYS: &[&str] = &[$($key),*];
-                let mut slots: [Option<std::borrow::Cow<'_, str>>; KEYS.len()] =
+                let mut slots: [Option<std::borrow::Cow<'_, str>>; Self::KEYS.len()] =
                     [$( { let _ = $key; None } ),*];
-                members.fill(KEYS, &mut slots);
+                members.fill(Self::KEYS, &mut slots);
                 // Fields are initialised in declaration order, the order of KEYS and slots.
                 let mut slots = slots.into_iter();
                 Ok(Self { $(
@@ -496,8 +547,8 @@ mod tests {
             let want = Sample::from_ext_fields(&map);
             proptest::prop_assert_eq!(cmd.decode_header::<Sample>(), want.clone());
             // The same members read by scanning the text instead of the recorded spans.
-            if let Some(raw) = &cmd.ext_fields_raw {
-                let rendered = crate::command::FieldsText::Rendered(raw.as_json());
+            if let Some(json) = cmd.ext_fields_raw.as_ref().and_then(|raw| raw.as_json()) {
+                let rendered = crate::command::FieldsText::Rendered(json);
                 proptest::prop_assert_eq!(Sample::from_fields_text(rendered), want.clone());
                 proptest::prop_assert_eq!(rendered.to_map(), map.clone());
             }

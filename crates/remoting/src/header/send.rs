@@ -6,7 +6,7 @@
 
 use super::{command_header, member_key, HeaderError, HeaderValue};
 use crate::code::request;
-use crate::command::RemotingCommand;
+use crate::command::{PlainFields, RawExtFields, RemotingCommand};
 
 command_header! {
     /// SEND_MESSAGE request header (long key names).
@@ -140,52 +140,85 @@ impl SendHeaderFields<'_> {
     /// The V2 header (one-letter keys, already in ascending order) as extFields JSON members:
     /// the bytes the JSON writer would produce from the V2 header's map.
     pub fn to_v2_json_members(&self) -> String {
-        // Properties dominate; the rest is under 150 bytes.
-        let mut out: Vec<u8> = Vec::with_capacity(
-            160 + self.producer_group.len()
-                + self.topic.len()
-                + self.default_topic.len()
-                + self.properties.map_or(0, str::len)
-                + self.broker_name.map_or(0, str::len),
-        );
-        // The members are written by the same pieces as `CommandHeader::json_members`.
-        fn text(out: &mut Vec<u8>, key: &str, v: &str) {
-            member_key(key, out);
-            crate::command::write_json_str(v, out);
-        }
-        fn value<V: HeaderValue>(out: &mut Vec<u8>, key: &str, v: V) {
-            member_key(key, out);
-            v.write_json(out);
-        }
-        text(&mut out, "a", self.producer_group);
-        text(&mut out, "b", self.topic);
-        text(&mut out, "c", self.default_topic);
-        value(&mut out, "d", self.default_topic_queue_nums);
-        value(&mut out, "e", self.queue_id);
-        value(&mut out, "f", self.sys_flag);
-        value(&mut out, "g", self.born_timestamp);
-        value(&mut out, "h", self.flag);
-        if let Some(v) = self.properties {
-            text(&mut out, "i", v);
-        }
-        if let Some(v) = self.reconsume_times {
-            value(&mut out, "j", v);
-        }
-        if let Some(v) = self.unit_mode {
-            value(&mut out, "k", v);
-        }
-        if let Some(v) = self.max_reconsume_times {
-            value(&mut out, "l", v);
-        }
-        if let Some(v) = self.batch {
-            value(&mut out, "m", v);
-        }
-        if let Some(v) = self.broker_name {
-            text(&mut out, "n", v);
-        }
+        let mut out: Vec<u8> = Vec::with_capacity(160 + self.text_len());
+        self.write_v2(&mut out);
         // Built from &str values and ASCII escapes, so always valid UTF-8.
         String::from_utf8(out)
             .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    }
+
+    /// The V2 header as plain extFields for a ROCKETMQ binary header: the entries the binary
+    /// writer would produce from the V2 header's map.
+    pub fn to_v2_plain_fields(&self) -> RawExtFields {
+        let mut out = PlainFields::with_capacity(14, 80 + self.text_len());
+        self.write_v2(&mut out);
+        out.finish()
+    }
+
+    /// The bytes of the string fields; properties dominate, the rest is under 150 bytes.
+    fn text_len(&self) -> usize {
+        self.producer_group.len()
+            + self.topic.len()
+            + self.default_topic.len()
+            + self.properties.map_or(0, str::len)
+            + self.broker_name.map_or(0, str::len)
+    }
+
+    /// The present fields, keys ascending.
+    fn write_v2(&self, out: &mut impl MemberSink) {
+        out.text("a", self.producer_group);
+        out.text("b", self.topic);
+        out.text("c", self.default_topic);
+        out.value("d", self.default_topic_queue_nums);
+        out.value("e", self.queue_id);
+        out.value("f", self.sys_flag);
+        out.value("g", self.born_timestamp);
+        out.value("h", self.flag);
+        if let Some(v) = self.properties {
+            out.text("i", v);
+        }
+        if let Some(v) = self.reconsume_times {
+            out.value("j", v);
+        }
+        if let Some(v) = self.unit_mode {
+            out.value("k", v);
+        }
+        if let Some(v) = self.max_reconsume_times {
+            out.value("l", v);
+        }
+        if let Some(v) = self.batch {
+            out.value("m", v);
+        }
+        if let Some(v) = self.broker_name {
+            out.text("n", v);
+        }
+    }
+}
+
+/// Where `SendHeaderFields` writes its members: JSON members text, or plain fields. Both are
+/// written by the same pieces as `CommandHeader::json_members` and `plain_fields`.
+trait MemberSink {
+    fn text(&mut self, key: &str, v: &str);
+    fn value<V: HeaderValue>(&mut self, key: &str, v: V);
+}
+
+impl MemberSink for Vec<u8> {
+    fn text(&mut self, key: &str, v: &str) {
+        member_key(key, self);
+        crate::command::write_json_str(v, self);
+    }
+    fn value<V: HeaderValue>(&mut self, key: &str, v: V) {
+        member_key(key, self);
+        v.write_json(self);
+    }
+}
+
+impl MemberSink for PlainFields {
+    fn text(&mut self, key: &str, v: &str) {
+        self.push(key, v);
+    }
+    fn value<V: HeaderValue>(&mut self, key: &str, v: V) {
+        self.push_with(key, |text| v.write_text(text));
     }
 }
 
@@ -434,6 +467,24 @@ mod tests {
             fields.to_v2_json_members(),
             SendMessageRequestHeaderV2::from(h.clone()).json_members()
         );
+        // The plain rendering writes the binary header the V2 header's map would.
+        let v2 = SendMessageRequestHeaderV2::from(h.clone());
+        let mut by_plain = RemotingCommand::request_with_plain_fields(
+            request::SEND_MESSAGE_V2,
+            fields.to_v2_plain_fields(),
+        );
+        let mut by_map = RemotingCommand::request_with_header(request::SEND_MESSAGE_V2, &v2);
+        by_map.serialize_type = crate::command::SerializeType::RocketMq;
+        by_plain.opaque = by_map.opaque;
+        assert_eq!(
+            by_plain.encode_header().unwrap(),
+            by_map.encode_header().unwrap()
+        );
+        assert_eq!(
+            by_plain.decode_header::<SendMessageRequestHeaderV2>(),
+            Ok(v2.clone())
+        );
+        assert_eq!(v2.plain_fields(), fields.to_v2_plain_fields());
         assert_eq!(SendMessageRequestHeader::from(fields), h);
     }
 
