@@ -476,14 +476,7 @@ mod tests {
         let mut by_map = RemotingCommand::request_with_header(request::SEND_MESSAGE_V2, &v2);
         by_map.serialize_type = crate::command::SerializeType::RocketMq;
         by_plain.opaque = by_map.opaque;
-        assert_eq!(
-            by_plain.encode_header().unwrap(),
-            by_map.encode_header().unwrap()
-        );
-        assert_eq!(
-            by_plain.decode_header::<SendMessageRequestHeaderV2>(),
-            Ok(v2.clone())
-        );
+        crate::command::assert_rendered_like_the_map(&by_plain, &by_map, &v2);
         assert_eq!(v2.plain_fields(), fields.to_v2_plain_fields());
         assert_eq!(SendMessageRequestHeader::from(fields), h);
     }
