@@ -266,31 +266,46 @@ async fn sends_fail_over_to_the_other_broker_when_one_is_stopped() {
     cluster.stop().await;
 }
 
+/// The client's default (ROCKETMQ binary) and Java's default (JSON) header encodings, each
+/// through sends of every kind, a pull and the offset calls.
 #[tokio::test]
-async fn the_rocketmq_binary_header_encoding_works_end_to_end() {
+async fn both_header_encodings_work_end_to_end() {
+    use courier_client::SerializeType;
     let cluster = Cluster::start(1).await;
-    cluster.create_topic("Binary", 2).await;
-    let mut options = courier_client::ClientOptions::default();
-    options.set_namesrv(&cluster.namesrv);
-    options.serialize_type = courier_client::SerializeType::RocketMq;
-    let p = Producer::builder()
-        .options(options.clone())
-        .group("pg")
-        .build()
-        .unwrap();
-    let r = p
-        .send(Message::new("Binary", "bin").with_tags("B"))
-        .await
-        .unwrap();
-    p.send_oneway(Message::new("Binary", "bin-oneway"))
-        .await
-        .unwrap();
-    let pc = PullConsumer::new(options, "cg-bin").unwrap();
-    let got = pc.pull(&r.queue, "B", r.queue_offset, 1).await.unwrap();
-    assert_eq!(got.messages[0].msg_id, r.msg_id);
-    pc.update_offset(&r.queue, 1).await.unwrap();
-    assert_eq!(pc.query_offset(&r.queue).await.unwrap(), Some(1));
-    pc.shutdown().await;
-    p.shutdown().await;
+    for (topic, st) in [
+        ("Binary", SerializeType::RocketMq),
+        ("Json", SerializeType::Json),
+    ] {
+        cluster.create_topic(topic, 2).await;
+        let mut options = courier_client::ClientOptions::default();
+        options.set_namesrv(&cluster.namesrv);
+        options.serialize_type = st;
+        let p = Producer::builder()
+            .options(options.clone())
+            .group(format!("pg-{topic}"))
+            .build()
+            .unwrap();
+        let r = p
+            .send(Message::new(topic, "one").with_tags("B"))
+            .await
+            .unwrap();
+        p.send_oneway(Message::new(topic, "oneway")).await.unwrap();
+        let batch: Vec<Message> = (0..3)
+            .map(|i| Message::new(topic, format!("batch-{i}")).with_tags("B"))
+            .collect();
+        let b = p.send_batch(batch).await.unwrap();
+        assert_eq!(b.msg_id.split(',').count(), 3, "{st:?}");
+        let pc = PullConsumer::new(options, format!("cg-{topic}")).unwrap();
+        let got = pc.pull(&r.queue, "B", r.queue_offset, 1).await.unwrap();
+        assert_eq!(got.messages[0].msg_id, r.msg_id, "{st:?}");
+        assert_eq!(&got.messages[0].body[..], b"one");
+        let got = pc.pull(&b.queue, "B", b.queue_offset, 3).await.unwrap();
+        let ids: Vec<&str> = got.messages.iter().map(|m| m.msg_id.as_str()).collect();
+        assert_eq!(ids.join(","), b.msg_id, "{st:?}");
+        pc.update_offset(&r.queue, 1).await.unwrap();
+        assert_eq!(pc.query_offset(&r.queue).await.unwrap(), Some(1), "{st:?}");
+        pc.shutdown().await;
+        p.shutdown().await;
+    }
     cluster.stop().await;
 }
