@@ -31,7 +31,9 @@ use super::ExtFields;
 /// extFields as received (or rendered for a binary header), unparsed (see the module docs).
 #[derive(Clone)]
 pub struct RawExtFields {
-    text: Box<str>,
+    /// A `String`, not a `Box<str>`: the plain form is built in a buffer sized from an upper
+    /// bound, and boxing would shrink it, a reallocation and a copy per decoded or rendered header.
+    text: String,
     spans: Spans,
 }
 
@@ -204,7 +206,7 @@ impl PlainFields {
             }
         }
         Some(RawExtFields {
-            text: text.into_boxed_str(),
+            text,
             spans: Spans::Plain(spans),
         })
     }
@@ -212,7 +214,7 @@ impl PlainFields {
     /// The entries as extFields.
     pub fn finish(self) -> RawExtFields {
         RawExtFields {
-            text: self.text.into_boxed_str(),
+            text: self.text,
             spans: Spans::Plain(self.spans),
         }
     }
