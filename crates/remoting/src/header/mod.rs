@@ -213,9 +213,11 @@ pub trait HeaderField: Sized {
     fn from_text(text: Option<Cow<'_, str>>, key: &'static str) -> Result<Self, HeaderError>;
 }
 
-/// Writes a header field as one JSON object member (`"key":"value"`, preceded by a comma unless
-/// it is the first), or nothing when it is an absent optional field.
-pub trait JsonMember {
+/// Writes a header field in either rendered form (`CommandHeader::json_members`,
+/// `CommandHeader::plain_fields`), or nothing when it is an absent optional field.
+pub trait HeaderMember {
+    /// Appends the field as one JSON object member (`"key":"value"`, preceded by a comma unless
+    /// it is the first).
     fn write_member(&self, key: &str, out: &mut Vec<u8>);
     /// Appends the field as one plain entry, or nothing when it is an absent optional field.
     fn write_plain(&self, key: &str, out: &mut PlainFields);
@@ -257,7 +259,7 @@ macro_rules! header_field {
                 }
             }
         }
-        impl JsonMember for $t {
+        impl HeaderMember for $t {
             fn write_member(&self, key: &str, out: &mut Vec<u8>) {
                 member_key(key, out);
                 self.write_json(out);
@@ -266,7 +268,7 @@ macro_rules! header_field {
                 out.push_with(key, |text| self.write_text(text));
             }
         }
-        impl JsonMember for Option<$t> {
+        impl HeaderMember for Option<$t> {
             fn write_member(&self, key: &str, out: &mut Vec<u8>) {
                 if let Some(v) = self {
                     v.write_member(key, out);
@@ -356,7 +358,7 @@ macro_rules! command_header {
             }
             #[allow(unused_variables, unused_mut)]
             fn json_members(&self) -> String {
-                let members: [(&'static str, &dyn $crate::header::JsonMember); Self::KEYS.len()] =
+                let members: [(&'static str, &dyn $crate::header::HeaderMember); Self::KEYS.len()] =
                     [$( ($key, &self.$field) ),*];
                 let mut out: Vec<u8> = Vec::with_capacity(32 * Self::KEYS.len());
                 for &i in Self::key_order() {
@@ -369,7 +371,7 @@ macro_rules! command_header {
             }
             #[allow(unused_variables, unused_mut)]
             fn plain_fields(&self) -> $crate::command::RawExtFields {
-                let members: [(&'static str, &dyn $crate::header::JsonMember); Self::KEYS.len()] =
+                let members: [(&'static str, &dyn $crate::header::HeaderMember); Self::KEYS.len()] =
                     [$( ($key, &self.$field) ),*];
                 let mut out = $crate::command::PlainFields::with_capacity(
                     Self::KEYS.len(),

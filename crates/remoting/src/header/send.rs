@@ -4,7 +4,7 @@
 //! The V2 header is the same data with one-letter keys; `From` converts both ways
 //! and `SendMessageRequestHeader::from_command` picks the key set by code.
 
-use super::{command_header, member_key, HeaderError, HeaderValue};
+use super::{command_header, member_key, HeaderError, HeaderMember};
 use crate::code::request;
 use crate::command::{PlainFields, RawExtFields, RemotingCommand};
 
@@ -169,37 +169,31 @@ impl SendHeaderFields<'_> {
         out.text("a", self.producer_group);
         out.text("b", self.topic);
         out.text("c", self.default_topic);
-        out.value("d", self.default_topic_queue_nums);
-        out.value("e", self.queue_id);
-        out.value("f", self.sys_flag);
-        out.value("g", self.born_timestamp);
-        out.value("h", self.flag);
+        out.value("d", &self.default_topic_queue_nums);
+        out.value("e", &self.queue_id);
+        out.value("f", &self.sys_flag);
+        out.value("g", &self.born_timestamp);
+        out.value("h", &self.flag);
         if let Some(v) = self.properties {
             out.text("i", v);
         }
-        if let Some(v) = self.reconsume_times {
-            out.value("j", v);
-        }
-        if let Some(v) = self.unit_mode {
-            out.value("k", v);
-        }
-        if let Some(v) = self.max_reconsume_times {
-            out.value("l", v);
-        }
-        if let Some(v) = self.batch {
-            out.value("m", v);
-        }
+        // An absent optional field writes nothing.
+        out.value("j", &self.reconsume_times);
+        out.value("k", &self.unit_mode);
+        out.value("l", &self.max_reconsume_times);
+        out.value("m", &self.batch);
         if let Some(v) = self.broker_name {
             out.text("n", v);
         }
     }
 }
 
-/// Where `SendHeaderFields` writes its members: JSON members text, or plain fields. Both are
-/// written by the same pieces as `CommandHeader::json_members` and `plain_fields`.
+/// Where `SendHeaderFields` writes its members: JSON members text, or plain fields. Values go
+/// through `HeaderMember`, as in `CommandHeader::json_members` and `plain_fields`; the borrowed
+/// strings are written directly.
 trait MemberSink {
     fn text(&mut self, key: &str, v: &str);
-    fn value<V: HeaderValue>(&mut self, key: &str, v: V);
+    fn value(&mut self, key: &str, v: &impl HeaderMember);
 }
 
 impl MemberSink for Vec<u8> {
@@ -207,9 +201,8 @@ impl MemberSink for Vec<u8> {
         member_key(key, self);
         crate::command::write_json_str(v, self);
     }
-    fn value<V: HeaderValue>(&mut self, key: &str, v: V) {
-        member_key(key, self);
-        v.write_json(self);
+    fn value(&mut self, key: &str, v: &impl HeaderMember) {
+        v.write_member(key, self);
     }
 }
 
@@ -217,8 +210,8 @@ impl MemberSink for PlainFields {
     fn text(&mut self, key: &str, v: &str) {
         self.push(key, v);
     }
-    fn value<V: HeaderValue>(&mut self, key: &str, v: V) {
-        self.push_with(key, |text| v.write_text(text));
+    fn value(&mut self, key: &str, v: &impl HeaderMember) {
+        v.write_plain(key, self);
     }
 }
 
