@@ -21,6 +21,15 @@ pub struct BatchMessage {
     pub properties: String,
 }
 
+/// One message of a batch as [`BatchRecords`] reads it: borrowed from the request body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchRecord<'a> {
+    pub flag: i32,
+    pub body: &'a [u8],
+    /// The 0x01/0x02-separated properties string.
+    pub properties: &'a str,
+}
+
 /// Why a batch body is malformed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid batch message body at byte {offset}: {reason}")]
@@ -121,15 +130,23 @@ impl BatchBodyWriter {
 
 /// Decodes a SEND_BATCH_MESSAGE body; bodies share the input buffer.
 pub fn decode_batch(body: &Bytes) -> Result<Vec<BatchMessage>, BatchError> {
-    BatchRecords::new(body).collect()
+    BatchRecords::new(body)
+        .map(|r| {
+            r.map(|r| BatchMessage {
+                flag: r.flag,
+                body: body.slice_ref(r.body),
+                properties: r.properties.to_owned(),
+            })
+        })
+        .collect()
 }
 
-/// The records of a SEND_BATCH_MESSAGE body one at a time, for a caller that turns each into
-/// something else at once (the broker's send path) instead of collecting them first. Yields an
-/// error at most once, then ends; bodies share the input buffer.
+/// The records of a SEND_BATCH_MESSAGE body one at a time, borrowed from it, for a caller that
+/// turns each into something else at once (the broker's send path) instead of collecting them
+/// first. Yields an error at most once, then ends.
 #[derive(Debug)]
 pub struct BatchRecords<'a> {
-    body: &'a Bytes,
+    body: &'a [u8],
     pos: usize,
     count: usize,
     failed: bool,
@@ -137,7 +154,7 @@ pub struct BatchRecords<'a> {
 
 impl<'a> BatchRecords<'a> {
     /// Starts at the first record of `body`.
-    pub fn new(body: &'a Bytes) -> Self {
+    pub fn new(body: &'a [u8]) -> Self {
         BatchRecords {
             body,
             pos: 0,
@@ -159,7 +176,7 @@ impl<'a> BatchRecords<'a> {
         }
     }
 
-    fn record(&mut self) -> Result<BatchMessage, BatchError> {
+    fn record(&mut self) -> Result<BatchRecord<'a>, BatchError> {
         let body = self.body;
         let pos = self.pos;
         if self.count >= MAX_BATCH_MESSAGES {
@@ -206,22 +223,20 @@ impl<'a> BatchRecords<'a> {
                 ),
             ));
         }
-        // Checked before copying: a malformed record costs no allocation.
         let properties = std::str::from_utf8(props)
-            .map_err(|_| err(props_at + 2, "properties are not valid UTF-8".to_string()))?
-            .to_owned();
+            .map_err(|_| err(props_at + 2, "properties are not valid UTF-8".to_string()))?;
         self.pos = end;
         self.count += 1;
-        Ok(BatchMessage {
+        Ok(BatchRecord {
             flag,
-            body: body.slice(body_start..body_start + body_len),
+            body: &body[body_start..body_start + body_len],
             properties,
         })
     }
 }
 
-impl Iterator for BatchRecords<'_> {
-    type Item = Result<BatchMessage, BatchError>;
+impl<'a> Iterator for BatchRecords<'a> {
+    type Item = Result<BatchRecord<'a>, BatchError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.failed || self.pos >= self.body.len() {
@@ -296,7 +311,13 @@ mod tests {
         let bytes = Bytes::from(bytes);
         let mut it = BatchRecords::new(&bytes);
         assert_eq!(it.expected_len(), bytes.len() / first_len);
-        assert_eq!(it.next(), Some(Ok(msgs()[0].clone())));
+        let first = &msgs()[0];
+        let want = BatchRecord {
+            flag: first.flag,
+            body: &first.body,
+            properties: &first.properties,
+        };
+        assert_eq!(it.next(), Some(Ok(want)));
         let e = it.next().unwrap().unwrap_err();
         assert_eq!(e.offset, first_len);
         assert_eq!(it.next(), None, "nothing after an error");

@@ -78,19 +78,28 @@ pub struct MessageToStore {
 }
 
 impl MessageToStore {
-    /// A plain message with no properties, born now at 127.0.0.1:0.
-    /// Length of the CommitLog record this message becomes on a store whose host is `store_host`
-    /// (callers use it to derive each batch member's offset msgId before the append).
+    /// Length of the CommitLog record this message becomes on a store whose host is `store_host`.
     pub fn stored_len(&self, store_host: &SocketAddr) -> usize {
-        record_len(
-            self.topic.len(),
-            self.body.len(),
-            self.properties.len(),
-            &self.born_host,
-            store_host,
-        )
+        self.as_ref().stored_len(store_host)
     }
 
+    /// The message as the put path reads it.
+    pub fn as_ref(&self) -> MessageRef<'_> {
+        MessageRef {
+            topic: &self.topic,
+            queue_id: self.queue_id,
+            flag: self.flag,
+            body: &self.body,
+            properties: &self.properties,
+            sys_flag: self.sys_flag,
+            born_timestamp: self.born_timestamp,
+            born_host: self.born_host,
+            reconsume_times: self.reconsume_times,
+            prepared_transaction_offset: self.prepared_transaction_offset,
+        }
+    }
+
+    /// A plain message with no properties, born now at 127.0.0.1:0.
     pub fn new(topic: impl Into<String>, queue_id: i32, body: impl Into<Bytes>) -> Self {
         MessageToStore {
             topic: topic.into(),
@@ -104,6 +113,38 @@ impl MessageToStore {
             reconsume_times: 0,
             prepared_transaction_offset: 0,
         }
+    }
+}
+
+/// A message to store that borrows its text and bytes (fields as in [`MessageToStore`]): the
+/// messages of a SEND_BATCH_MESSAGE are appended straight from the request, sharing its topic
+/// and reading each body and properties string where the request holds them, with no
+/// allocation or copy per message before the one into the CommitLog.
+#[derive(Clone, Copy, Debug)]
+pub struct MessageRef<'a> {
+    pub topic: &'a str,
+    pub queue_id: i32,
+    pub flag: i32,
+    pub body: &'a [u8],
+    pub properties: &'a str,
+    pub sys_flag: i32,
+    pub born_timestamp: i64,
+    pub born_host: SocketAddr,
+    pub reconsume_times: i32,
+    pub prepared_transaction_offset: i64,
+}
+
+impl MessageRef<'_> {
+    /// Length of the CommitLog record this message becomes on a store whose host is `store_host`
+    /// (callers use it to derive each batch member's offset msgId before the append).
+    pub fn stored_len(&self, store_host: &SocketAddr) -> usize {
+        record_len(
+            self.topic.len(),
+            self.body.len(),
+            self.properties.len(),
+            &self.born_host,
+            store_host,
+        )
     }
 }
 
@@ -369,7 +410,7 @@ pub(crate) fn record_len(
 
 /// What the put path computes outside the lock for one message.
 pub(crate) struct PreparedRecord<'a> {
-    pub msg: &'a MessageToStore,
+    pub msg: MessageRef<'a>,
     pub len: usize,
     pub crc: u32,
     pub sys_flag: i32,
@@ -379,7 +420,7 @@ pub(crate) struct PreparedRecord<'a> {
 }
 
 impl<'a> PreparedRecord<'a> {
-    pub fn new(msg: &'a MessageToStore, store_host: &SocketAddr) -> Self {
+    pub fn new(msg: MessageRef<'a>, store_host: &SocketAddr) -> Self {
         let mut sys_flag = msg.sys_flag & !(FLAG_BORNHOST_V6 | FLAG_STOREHOST_V6);
         if msg.born_host.is_ipv6() {
             sys_flag |= FLAG_BORNHOST_V6;
@@ -390,16 +431,10 @@ impl<'a> PreparedRecord<'a> {
         let tx = sys_flag & FLAG_TRANSACTION_MASK;
         PreparedRecord {
             msg,
-            len: record_len(
-                msg.topic.len(),
-                msg.body.len(),
-                msg.properties.len(),
-                &msg.born_host,
-                store_host,
-            ),
-            crc: body_crc(&msg.body),
+            len: msg.stored_len(store_host),
+            crc: body_crc(msg.body),
             sys_flag,
-            tags_code: tags_code(property_value(&msg.properties, "TAGS")),
+            tags_code: tags_code(property_value(msg.properties, "TAGS")),
             dispatch: tx != FLAG_TRANSACTION_PREPARED && tx != FLAG_TRANSACTION_ROLLBACK,
         }
     }
@@ -433,7 +468,7 @@ pub(crate) fn write_record(
     store_timestamp: i64,
     store_host: &SocketAddr,
 ) {
-    let m = rec.msg;
+    let m = &rec.msg;
     let v2 = m.topic.len() > 127;
     let mut w = Writer { buf: dst, pos: 0 };
     w.put(&(rec.len as i32).to_be_bytes());
@@ -451,7 +486,7 @@ pub(crate) fn write_record(
     w.put(&m.reconsume_times.to_be_bytes());
     w.put(&m.prepared_transaction_offset.to_be_bytes());
     w.put(&(m.body.len() as i32).to_be_bytes());
-    w.put(&m.body);
+    w.put(m.body);
     if v2 {
         w.put(&(m.topic.len() as i16).to_be_bytes());
     } else {
@@ -470,7 +505,7 @@ pub fn encode_record(
     store_timestamp: i64,
     store_host: SocketAddr,
 ) -> Vec<u8> {
-    let rec = PreparedRecord::new(msg, &store_host);
+    let rec = PreparedRecord::new(msg.as_ref(), &store_host);
     let mut out = vec![0u8; rec.len];
     write_record(
         &mut out,

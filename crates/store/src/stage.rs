@@ -167,7 +167,7 @@ pub(crate) mod tests {
     /// Stages one record through the put path without waiting for a flush.
     fn stage(store: &MessageStore, m: &MessageToStore) -> Outcome {
         let inner = store.test_inner();
-        let rec = PreparedRecord::new(m, &inner.cfg.store_host);
+        let rec = PreparedRecord::new(m.as_ref(), &inner.cfg.store_host);
         let len = rec.len;
         inner.try_append(&[rec], len)
     }

@@ -45,8 +45,8 @@ use crate::index::IndexService;
 use crate::mapped_file::MappedFile;
 use crate::message::{
     decode_record_with, now_ms, offset_msg_id, peek_head, peek_store_timestamp, property_value,
-    write_record, MessageToStore, PreparedRecord, RecordHead, END_FILE_MIN_BLANK_LENGTH,
-    MAGIC_BLANK, MAX_PROPERTIES_LEN,
+    write_record, MessageRef, MessageToStore, PreparedRecord, RecordHead,
+    END_FILE_MIN_BLANK_LENGTH, MAGIC_BLANK, MAX_PROPERTIES_LEN,
 };
 use crate::prefault::{run_prefault, PrefaultStats, ZeroFence};
 use crate::recovery::{CorruptRecord, CqTable, Recovery, RecoveryReport};
@@ -654,15 +654,22 @@ impl MessageStore {
 
     /// Appends one message.
     pub async fn put(&self, msg: MessageToStore) -> PutResult {
-        self.append(std::slice::from_ref(&msg)).await
+        self.append(&[msg.as_ref()]).await
     }
 
     /// Appends messages of one topic and queue as one contiguous run with consecutive queue offsets.
     pub async fn put_batch(&self, msgs: Vec<MessageToStore>) -> PutResult {
-        self.append(&msgs).await
+        let refs: Vec<MessageRef<'_>> = msgs.iter().map(MessageToStore::as_ref).collect();
+        self.append(&refs).await
     }
 
-    async fn append(&self, msgs: &[MessageToStore]) -> PutResult {
+    /// [`put_batch`](Self::put_batch) of borrowed messages: the broker's SEND_BATCH_MESSAGE
+    /// path, which reads every message where the request holds it.
+    pub async fn put_batch_refs(&self, msgs: &[MessageRef<'_>]) -> PutResult {
+        self.append(msgs).await
+    }
+
+    async fn append(&self, msgs: &[MessageRef<'_>]) -> PutResult {
         let inner = &*self.inner;
         if let Err(r) = inner.validate(msgs) {
             return r;
@@ -671,10 +678,13 @@ impl MessageStore {
         let single;
         let many: Vec<PreparedRecord<'_>>;
         let recs: &[PreparedRecord<'_>] = if msgs.len() == 1 {
-            single = [PreparedRecord::new(&msgs[0], &host)];
+            single = [PreparedRecord::new(msgs[0], &host)];
             &single
         } else {
-            many = msgs.iter().map(|m| PreparedRecord::new(m, &host)).collect();
+            many = msgs
+                .iter()
+                .map(|m| PreparedRecord::new(*m, &host))
+                .collect();
             &many
         };
         let total: usize = recs.iter().map(|r| r.len).sum();
@@ -765,7 +775,7 @@ impl MessageStore {
             }
         };
         let wait = inner.cfg.flush_disk_type == FlushDiskType::SyncFlush
-            && property_value(&msgs[0].properties, "WAIT") != Some("false");
+            && property_value(msgs[0].properties, "WAIT") != Some("false");
         // Staged records become visible when a group-commit round (or the drain below) writes
         // them; the arrival listener is told only then, so a woken reader finds them.
         let status = if wait {
@@ -1171,7 +1181,7 @@ impl Inner {
             .is_some_and(|(_, (end, _))| phys < *end)
     }
 
-    fn validate(&self, msgs: &[MessageToStore]) -> Result<(), PutResult> {
+    fn validate(&self, msgs: &[MessageRef<'_>]) -> Result<(), PutResult> {
         let illegal = |r: String| Err(PutResult::failed(PutStatus::MessageIllegal, r));
         let Some(first) = msgs.first() else {
             return illegal("empty batch".into());
@@ -1194,7 +1204,7 @@ impl Inner {
                 ));
             }
         }
-        if !valid_topic(&first.topic) {
+        if !valid_topic(first.topic) {
             return illegal(format!(
                 "invalid topic {:?}: must be 1..32767 bytes without '/' or NUL",
                 first.topic
@@ -1236,14 +1246,14 @@ impl Inner {
                 ),
             );
         }
-        let m0 = recs[0].msg;
+        let m0 = &recs[0].msg;
         let n_dispatch = recs.iter().filter(|r| r.dispatch).count() as u64;
         let cq = if n_dispatch == 0 {
             None
         } else {
             match &st.last_cq {
                 Some(q) if q.queue_id == m0.queue_id && q.topic == m0.topic => Some(Arc::clone(q)),
-                _ => match self.cq_for_write(&m0.topic, m0.queue_id) {
+                _ => match self.cq_for_write(m0.topic, m0.queue_id) {
                     Ok(q) => {
                         st.last_cq = Some(Arc::clone(&q));
                         Some(q)

@@ -14,17 +14,17 @@
 //! positive `DELAY` level is stored in SCHEDULE_TOPIC_XXXX and re-stored in its topic when due; a
 //! PREPARED (transactional) one becomes a half message (see `transaction`).
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use courier_remoting::code::{request, response};
 use courier_remoting::header::{SendMessageRequestHeader, SendMessageResponseHeader};
 use courier_remoting::message_batch::BatchRecords;
 use courier_remoting::{ConnectionHandle, ProcessResult, RemotingCommand};
 use courier_store::{
-    encode_properties, offset_msg_ids, properties_iter, property_value, MessageToStore, PutResult,
-    PutStatus, FLAG_TRANSACTION_MASK, FLAG_TRANSACTION_PREPARED,
+    encode_properties, offset_msg_ids, properties_iter, property_value, MessageRef, MessageToStore,
+    PutResult, PutStatus, FLAG_TRANSACTION_MASK, FLAG_TRANSACTION_PREPARED,
 };
 use rand::Rng;
 
@@ -150,54 +150,73 @@ pub async fn process(
         sys_flag |= MULTI_TAGS_FLAG;
     }
     let born_host = conn.peer_addr();
-    let template = |body: Bytes, flag: i32, properties: String| MessageToStore {
-        topic: topic.clone(),
-        queue_id,
-        flag,
-        body,
-        properties,
-        sys_flag,
-        born_timestamp: header.born_timestamp,
-        born_host,
-        reconsume_times,
-        prepared_transaction_offset: 0,
-    };
-
     let (result, msgs_for_ids) = if batch {
         let mut records = BatchRecords::new(&body);
         // Batch-level properties (e.g. WAIT) apply to every message, as Java's broker appends
         // them; parsed once per batch, each message's own properties are then scanned once.
         let batch_props = header.properties.as_deref().unwrap_or("");
         let batch_pairs: Vec<(&str, &str)> = properties_iter(batch_props).collect();
-        let host = ctx.config.store_config_host();
-        let mut sizes = Vec::with_capacity(records.expected_len());
-        let mut to_store = Vec::with_capacity(records.expected_len());
+        // Each message's properties as stored: its own, borrowed from the request, unless a
+        // batch-level key is missing from them. The messages below borrow these, so a batch
+        // costs two vectors, not an allocation or copy per message.
+        let mut records_props = Vec::with_capacity(records.expected_len());
         for m in records.by_ref() {
             let m = match m {
                 Ok(m) => m,
                 Err(e) => return error(&req, response::MESSAGE_ILLEGAL, e.to_string()),
             };
-            let props = if has_keys(&m.properties, &batch_pairs) {
-                m.properties
+            let props = if has_keys(m.properties, &batch_pairs) {
+                Cow::Borrowed(m.properties)
             } else {
                 merge_properties(m.properties, &batch_pairs)
             };
-            let msg = template(m.body, m.flag, props);
-            sizes.push(msg.stored_len(&host));
-            to_store.push(msg);
+            records_props.push((m, props));
         }
-        if to_store.is_empty() {
+        if records_props.is_empty() {
             return error(
                 &req,
                 response::MESSAGE_ILLEGAL,
                 "the batch body holds no message",
             );
         }
-        let r = ctx.store.put_batch(to_store).await;
+        let shared = MessageRef {
+            topic: &topic,
+            queue_id,
+            flag: 0,
+            body: &[],
+            properties: "",
+            sys_flag,
+            born_timestamp: header.born_timestamp,
+            born_host,
+            reconsume_times,
+            prepared_transaction_offset: 0,
+        };
+        let msgs: Vec<MessageRef<'_>> = records_props
+            .iter()
+            .map(|(m, props)| MessageRef {
+                flag: m.flag,
+                body: m.body,
+                properties: props,
+                ..shared
+            })
+            .collect();
+        let host = ctx.config.store_config_host();
+        let sizes = msgs.iter().map(|m| m.stored_len(&host)).collect();
+        let r = ctx.store.put_batch_refs(&msgs).await;
         (r, Some(sizes))
     } else {
-        let properties = header.properties.clone().unwrap_or_default();
-        let mut msg = template(body, header.flag, properties);
+        let mut msg = MessageToStore {
+            topic,
+            queue_id,
+            flag: header.flag,
+            body,
+            properties: header.properties.clone().unwrap_or_default(),
+            sys_flag,
+            born_timestamp: header.born_timestamp,
+            born_host,
+            reconsume_times,
+            prepared_transaction_offset: 0,
+        };
         if msg.sys_flag & FLAG_TRANSACTION_MASK == FLAG_TRANSACTION_PREPARED {
             // A transactional half message waits, invisible, for END_TRANSACTION.
             to_half(&mut msg);
@@ -366,18 +385,18 @@ fn has_byte_below_3(w: u64) -> bool {
 }
 
 /// `own` plus the pairs of `batch` whose keys `own` lacks.
-fn merge_properties(own: String, batch: &[(&str, &str)]) -> String {
+fn merge_properties<'a>(own: &'a str, batch: &[(&str, &str)]) -> Cow<'a, str> {
     let extra: Vec<(&str, &str)> = batch
         .iter()
         .copied()
-        .filter(|(k, _)| property_value(&own, k).is_none())
+        .filter(|(k, _)| property_value(own, k).is_none())
         .collect();
     if extra.is_empty() {
-        return own;
+        return Cow::Borrowed(own);
     }
-    let mut merged: Vec<(&str, &str)> = properties_iter(&own).collect();
+    let mut merged: Vec<(&str, &str)> = properties_iter(own).collect();
     merged.extend(extra);
-    encode_properties(&merged)
+    Cow::Owned(encode_properties(&merged))
 }
 
 /// The comma-joined offset msgIds of a batch whose first record is at `first` and whose records
@@ -475,10 +494,13 @@ mod tests {
     #[test]
     fn missing_batch_keys_are_merged_in() {
         let batch = [("WAIT", "true"), ("TAGS", "b")];
-        let own = "TAGS\u{1}own\u{2}".to_string();
-        assert!(!has_keys(&own, &batch));
+        let own = "TAGS\u{1}own\u{2}";
+        assert!(!has_keys(own, &batch));
         let merged = merge_properties(own, &batch);
         assert_eq!(property_value(&merged, "TAGS"), Some("own"));
         assert_eq!(property_value(&merged, "WAIT"), Some("true"));
+        // Nothing missing: the message's own text, not a copy.
+        let complete = "WAIT\u{1}false\u{2}TAGS\u{1}own\u{2}";
+        assert!(matches!(merge_properties(complete, &batch), Cow::Borrowed(p) if p == complete));
     }
 }
