@@ -88,17 +88,20 @@ fn produce_then_consume_then_e2e_report_matching_counts() {
             "--sync",
             "--concurrency",
             "4",
+            "--producers",
+            "2",
         ],
         &ns,
         tmp.path(),
     );
     assert_eq!(b["mode"], "sync");
+    assert_eq!(b["producers"], 2, "{b}");
     assert_eq!(b["ok"], 640, "{b}");
 
-    // The warm-up send of each produce run is stored too: 2000 + 640 + 2.
+    // The warm-up send of each producer is stored too: 2000 + 1 and 640 + 2.
     let c = bench(&["consume", "--topic", "BenchSmoke"], &ns, tmp.path());
     assert_eq!(c["bench"], "consume");
-    assert_eq!(c["ok"], 2642, "{c}");
+    assert_eq!(c["ok"], 2643, "{c}");
     assert!(c["mb_per_s"].as_f64().expect("MB/s") > 0.0);
 
     let e = bench(

@@ -3,7 +3,8 @@
 //! the same client code and settings.
 //!
 //! - `produce` keeps `--concurrency` sends (or batches of `--batch` messages) in flight until
-//!   `--count` messages were attempted; the latency of a sample is one send's round trip.
+//!   `--count` messages were attempted, shared round-robin among `--producers` producers (each
+//!   with its own connections); the latency of a sample is one send's round trip.
 //! - `consume` drains every readable queue of the topic from its min offset up to the max offset
 //!   seen at start (or `--count` messages), with one pulling task per queue.
 //! - `e2e` produces at a fixed `--rate` (message i is due i / rate after the start; `--concurrency`
@@ -51,6 +52,11 @@ pub struct MqBenchArgs {
     /// Sends (or batches) in flight at once; for e2e the cap on unanswered sends.
     #[arg(long, default_value_t = 128, value_parser = parse_count)]
     pub concurrency: usize,
+    /// produce: independent producers (each its own client instance, so its own connection to
+    /// every broker) sharing the --concurrency sends in flight round-robin, as when several
+    /// applications send to one broker. Each sends one warm-up message before the clock starts.
+    #[arg(long, default_value_t = 1, value_parser = parse_count)]
+    pub producers: usize,
     /// Send batches of this many messages (SEND_BATCH_MESSAGE); for consume, messages per pull.
     #[arg(long, value_parser = parse_count)]
     pub batch: Option<usize>,
@@ -98,6 +104,9 @@ struct Summary {
     topic: String,
     size: u64,
     concurrency: usize,
+    /// produce: the independent producers (connections) the sends were shared among.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    producers: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     batch: Option<usize>,
     /// Messages attempted (produce, e2e) or read (consume).
@@ -380,12 +389,16 @@ async fn produce(args: &MqBenchArgs) -> anyhow::Result<Summary> {
     let count = args.count.unwrap_or(100_000);
     let size = args.size as usize;
     prepare_topic(args).await?;
-    let producer = build_producer(args)?;
-    // One send before the clock starts: routes fetched, connection open.
-    producer
-        .send(Message::new(args.topic.clone(), body(size)))
-        .await
-        .context("the warm-up send failed; check that a broker is registered with --namesrv")?;
+    let mut producers = Vec::with_capacity(args.producers);
+    for _ in 0..args.producers {
+        let producer = build_producer(args)?;
+        // One send before the clock starts: routes fetched, connection open.
+        producer
+            .send(Message::new(args.topic.clone(), body(size)))
+            .await
+            .context("the warm-up send failed; check that a broker is registered with --namesrv")?;
+        producers.push(producer);
+    }
     let progress = Progress::new(!args.json_only);
     let bar = progress.bar(count, format!("produce {}", args.topic), "msg/s");
     let per_send = args.batch.unwrap_or(1) as u64;
@@ -418,8 +431,8 @@ async fn produce(args: &MqBenchArgs) -> anyhow::Result<Summary> {
     // threads; oneway sends do not wait for an answer.
     let oneway = args.oneway;
     let mut workers = JoinSet::new();
-    for _ in 0..args.concurrency {
-        let p = producer.clone();
+    for i in 0..args.concurrency {
+        let p = producers[i % producers.len()].clone();
         let claim = claim.clone();
         let bar = bar.clone();
         let topic = args.topic.clone();
@@ -441,7 +454,9 @@ async fn produce(args: &MqBenchArgs) -> anyhow::Result<Summary> {
     }
     let elapsed = tally.elapsed_since(start);
     bar.finish_and_clear();
-    producer.shutdown().await;
+    for p in &producers {
+        p.shutdown().await;
+    }
     Ok(summary(MqBench::Produce, mode, args, count, elapsed, tally))
 }
 
@@ -490,6 +505,7 @@ fn summary(
         topic: args.topic.clone(),
         size: args.size,
         concurrency: args.concurrency,
+        producers: (bench == MqBench::Produce).then_some(args.producers),
         batch: args.batch,
         messages,
         ok: tally.ok,
