@@ -497,7 +497,9 @@ mod tests {
     fn checkpoint_syncs_the_index_outside_its_lock() {
         use crate::test_util::{msg, rt, small_store, wait_until};
         let dir = tempfile::tempdir().unwrap();
-        let cfg = small_store(dir.path(), 1 << 20, crate::FlushDiskType::AsyncFlush);
+        let mut cfg = small_store(dir.path(), 1 << 20, crate::FlushDiskType::AsyncFlush);
+        // Every checkpoint syncs the index.
+        cfg.index_flush_interval = std::time::Duration::from_nanos(1);
         let store = crate::MessageStore::open(cfg).unwrap();
         let runtime = rt();
         for seq in 0..20 {
@@ -524,6 +526,64 @@ mod tests {
             "the index still answers after the checkpoint"
         );
         store.shutdown().unwrap();
+    }
+
+    /// The checkpoint advances its index offset only when it syncs the index: at most every
+    /// `index_flush_interval`, and at a clean shutdown. In between it repeats the last sync's
+    /// offset, so a crash re-indexes from there and every key is still found.
+    #[test]
+    fn the_index_is_synced_at_most_every_index_flush_interval() {
+        use crate::checkpoint::CheckpointFile;
+        use crate::test_util::{msg, rt, small_store};
+        use std::time::{Duration, Instant};
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = small_store(dir.path(), 1 << 20, crate::FlushDiskType::AsyncFlush);
+        let interval = Duration::from_millis(400);
+        cfg.index_flush_interval = interval;
+        let ck_path = dir.path().join("checkpoint");
+        let index_offset = || {
+            let (_, ck) = CheckpointFile::open(&ck_path).unwrap();
+            ck.expect("a checkpoint").index_phy_offset
+        };
+        let store = crate::MessageStore::open(cfg.clone()).unwrap();
+        let runtime = rt();
+        let inner = store.test_inner();
+        store.test_stop_threads();
+        let put_and_index = |seqs: std::ops::Range<u32>| {
+            for seq in seqs {
+                let r = runtime.block_on(store.put(msg("IX", 0, seq, 100)));
+                assert_eq!(r.status, crate::PutStatus::PutOk);
+            }
+            // A lookup catches the index up with the log (the index thread is stopped).
+            assert!(!store.query_by_key("IX", "k0-0", 1, 0, i64::MAX).is_empty());
+            inner.cl.max_phys() as i64
+        };
+        let synced_at = Instant::now();
+        inner.write_checkpoint(None).unwrap();
+        let first = index_offset();
+        let end = put_and_index(0..20);
+        inner.write_checkpoint(None).unwrap();
+        if synced_at.elapsed() < interval {
+            assert_eq!(index_offset(), first, "synced again within the interval");
+        }
+        std::thread::sleep(interval);
+        inner.write_checkpoint(None).unwrap();
+        assert_eq!(index_offset(), end, "not synced after the interval");
+        let end = put_and_index(20..40);
+        inner.write_checkpoint(None).unwrap();
+        assert!(index_offset() < end, "synced again within the interval");
+        // A crash now (dropped without a shutdown): the reopened store re-indexes from the last
+        // sync and finds every key.
+        drop(store);
+        let store = crate::MessageStore::open(cfg.clone()).unwrap();
+        for seq in [0, 19, 20, 39] {
+            let hits = store.query_by_key("IX", &format!("k0-{seq}"), 4, 0, i64::MAX);
+            assert_eq!(hits.len(), 1, "key k0-{seq} after the crash");
+        }
+        // A clean shutdown syncs whatever the interval.
+        let end = store.test_inner().cl.max_phys() as i64;
+        store.shutdown().unwrap();
+        assert_eq!(index_offset(), end, "not synced at shutdown");
     }
 
     /// Caught up with a trickle of puts, the index thread sleeps `INDEX_POLL` between rounds,

@@ -203,6 +203,9 @@ pub(crate) struct Inner {
     alloc: Allocator,
     group: GroupCommit,
     pub index: Option<Mutex<IndexState>>,
+    /// When the newest IndexFile was last synced, and the checkpoint's index fields that sync
+    /// made true (`write_checkpoint`); None until the first checkpoint.
+    index_synced: Mutex<Option<IndexSynced>>,
     ckfile: Mutex<CheckpointFile>,
     listener: RwLock<Option<ArrivalListener>>,
     has_listener: AtomicBool,
@@ -228,6 +231,14 @@ pub(crate) struct Inner {
     /// Tests: whether the index lock was free when the last checkpoint synced the index.
     #[cfg(test)]
     pub test_index_lock_free_at_sync: Mutex<Option<bool>>,
+}
+
+/// An index sync as a checkpoint records it: every record below `phys` was indexed and synced.
+#[derive(Clone, Copy)]
+struct IndexSynced {
+    at: Instant,
+    phys: u64,
+    ts: i64,
 }
 
 pub(crate) enum Outcome {
@@ -530,6 +541,7 @@ impl MessageStore {
             alloc: Allocator::new(cl_dir, fs, unmapped_writes, prefault_window),
             group: GroupCommit::new(),
             index,
+            index_synced: Mutex::new(None),
             ckfile: Mutex::new(ckfile),
             listener: RwLock::new(None),
             has_listener: AtomicBool::new(false),
@@ -1545,22 +1557,37 @@ impl Inner {
         });
         let (index_phys, index_ts) = match &self.index {
             Some(ix) => {
-                // Every entry of a record below `next` is in the newest file or in an older one
-                // synced when it filled, so syncing the newest file after the lock is released
-                // still covers what the checkpoint claims. Under the lock, the write-back (about
-                // 10 ms a second under load) stalled the index thread and every key lookup.
-                let (next, ts, newest) = {
-                    let st = ix.lock();
-                    (st.next, st.last_ts, st.svc.newest_file()?)
-                };
-                #[cfg(test)]
-                {
-                    *self.test_index_lock_free_at_sync.lock() = Some(ix.try_lock().is_some());
+                // Between syncs (`index_flush_interval`) the checkpoint repeats the last one's
+                // fields, which stay true: they only ever claim less than has been synced.
+                let mut synced = self.index_synced.lock();
+                let interval = self.cfg.index_flush_interval;
+                match *synced {
+                    Some(s) if clean.is_none() && s.at.elapsed() < interval => (s.phys, s.ts),
+                    _ => {
+                        // Every entry of a record below `next` is in the newest file or in an older one
+                        // synced when it filled, so syncing the newest file after the lock is released
+                        // still covers what the checkpoint claims. Under the lock, the write-back (about
+                        // 10 ms a second under load) stalled the index thread and every key lookup.
+                        let (next, ts, newest) = {
+                            let st = ix.lock();
+                            (st.next, st.last_ts, st.svc.newest_file()?)
+                        };
+                        #[cfg(test)]
+                        {
+                            *self.test_index_lock_free_at_sync.lock() =
+                                Some(ix.try_lock().is_some());
+                        }
+                        if let Some(f) = newest {
+                            f.sync_data()?;
+                        }
+                        *synced = Some(IndexSynced {
+                            at: Instant::now(),
+                            phys: next,
+                            ts,
+                        });
+                        (next, ts)
+                    }
                 }
-                if let Some(f) = newest {
-                    f.sync_data()?;
-                }
-                (next, ts)
             }
             None => (logics_phys, logics_ts),
         };
