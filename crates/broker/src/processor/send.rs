@@ -318,70 +318,27 @@ fn respond(
 }
 
 /// True when `own` holds every key of `batch` (the usual case: clients put WAIT on every
-/// message, so nothing has to be merged in). One pass over `own`, with the leniency of
-/// `properties_iter`: a pair counts only with a non-empty key and value. A batch with more keys
-/// than the pass tracks is answered false, leaving it to `merge_properties`.
+/// message, so nothing has to be merged in), with the leniency of `properties_iter`: a pair
+/// counts only with a non-empty key and value. The keys hold neither separator, as
+/// `properties_iter` yields them, so `key 0x01` at the start of a pair (the string's start or
+/// after a 0x02) is that pair's whole key. Each key is looked for by its first byte (memchr):
+/// about a third of the time of a scan that splits every pair (27 against 85 ns for a 52-byte
+/// properties string with the key last, 18 against 206 with it first, a scratch loop).
 fn has_keys(own: &str, batch: &[(&str, &str)]) -> bool {
-    const TRACKED: usize = 64;
-    if batch.is_empty() {
-        return true;
-    }
-    if batch.len() >= TRACKED {
-        return false;
-    }
-    let all = (1u64 << batch.len()) - 1;
-    let mut found: u64 = 0;
-    let mut note = |k: &str, v: &str| {
-        if k.is_empty() || v.is_empty() {
-            return;
-        }
-        for (i, (bk, _)) in batch.iter().enumerate() {
-            if *bk == k {
-                found |= 1 << i;
-            }
-        }
-    };
-    // Byte-wise: the separators are ASCII, so every split point is a char boundary. Runs of
-    // eight bytes without a separator (keys and values are text) are skipped a word at a time.
     let bytes = own.as_bytes();
-    let (mut seg, mut sep) = (0, None);
-    let mut i = 0;
-    while i < bytes.len() {
-        if let Some(word) = bytes.get(i..i + 8) {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(word);
-            if !has_byte_below_3(u64::from_le_bytes(w)) {
-                i += 8;
-                continue;
-            }
-        }
-        let c = bytes[i];
-        if c == 1 && sep.is_none() {
-            sep = Some(i);
-        } else if c == 2 {
-            if let Some(e) = sep {
-                if let (Some(k), Some(v)) = (own.get(seg..e), own.get(e + 1..i)) {
-                    note(k, v);
-                }
-            }
-            (seg, sep) = (i + 1, None);
-        }
-        i += 1;
-    }
-    if let Some(e) = sep {
-        if let (Some(k), Some(v)) = (own.get(seg..e), own.get(e + 1..)) {
-            note(k, v);
-        }
-    }
-    found == all
-}
-
-/// True when some byte of `w` is 0, 1 or 2 (the properties separators are 1 and 2): the
-/// word-at-a-time "has a byte less than n" test, exact for n <= 128.
-fn has_byte_below_3(w: u64) -> bool {
-    const ONES: u64 = u64::from_le_bytes([1; 8]);
-    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
-    w.wrapping_sub(ONES * 3) & !w & HIGHS != 0
+    batch.iter().all(|(k, _)| {
+        let k = k.as_bytes();
+        debug_assert!(!k.contains(&1) && !k.contains(&2), "a key with a separator");
+        let Some(&first) = k.first() else {
+            return false;
+        };
+        memchr::memchr_iter(first, bytes).any(|p| {
+            (p == 0 || bytes[p - 1] == 2)
+                && bytes[p..].starts_with(k)
+                && bytes.get(p + k.len()) == Some(&1)
+                && bytes.get(p + k.len() + 1).is_some_and(|&b| b != 2)
+        })
+    })
 }
 
 /// `own` plus the pairs of `batch` whose keys `own` lacks.
@@ -461,25 +418,6 @@ mod tests {
         }
         assert!(has_keys("WAIT\u{1}false", &[("WAIT", "true")]));
         assert!(!has_keys("WAIT\u{1}\u{2}", &[("WAIT", "true")]));
-    }
-
-    #[test]
-    fn the_word_test_finds_exactly_the_low_bytes() {
-        for low in 0u8..=255 {
-            for at in 0..8 {
-                let mut w = [b'a'; 8];
-                w[at] = low;
-                assert_eq!(
-                    has_byte_below_3(u64::from_le_bytes(w)),
-                    low < 3,
-                    "{low} at {at}"
-                );
-            }
-        }
-        // Bytes with the high bit set (UTF-8) are not separators.
-        assert!(!has_byte_below_3(u64::from_le_bytes([
-            0xC3, 0xA9, 3, 0x80, 0xFF, 4, 5, 6
-        ])));
     }
 
     #[test]
