@@ -309,11 +309,6 @@ impl BrokerConfig {
         SocketAddr::new(ip, self.listen_port)
     }
 
-    /// The address the store writes as STOREHOST (same as `broker_addr`).
-    pub fn store_config_host(&self) -> SocketAddr {
-        self.broker_addr()
-    }
-
     /// The advertised HA address (`brokerIP1:haListenPort`).
     pub fn ha_server_addr(&self) -> String {
         let port = self

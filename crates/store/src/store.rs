@@ -659,6 +659,12 @@ impl MessageStore {
         self.stop_threads();
     }
 
+    /// The address written as STOREHOST in every record (`StoreConfig::store_host`): the host
+    /// part of the offset msgIds of what this store holds.
+    pub fn store_host(&self) -> std::net::SocketAddr {
+        self.inner.cfg.store_host
+    }
+
     /// What recovery found when this store was opened.
     pub fn recovery_report(&self) -> &RecoveryReport {
         &self.report
@@ -1199,7 +1205,9 @@ impl Inner {
             return illegal("empty batch".into());
         };
         for m in msgs {
-            if m.topic != first.topic || m.queue_id != first.queue_id {
+            // A batch's messages usually share one topic string: no compare then.
+            let same_topic = std::ptr::eq(m.topic, first.topic) || m.topic == first.topic;
+            if !same_topic || m.queue_id != first.queue_id {
                 return illegal("a batch must hold messages of one topic and queue".into());
             }
             if m.body.len() > self.cfg.max_message_size {

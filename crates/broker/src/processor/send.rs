@@ -200,7 +200,7 @@ pub async fn process(
                 ..shared
             })
             .collect();
-        let host = ctx.config.store_config_host();
+        let host = ctx.store.store_host();
         let sizes = msgs.iter().map(|m| m.stored_len(&host)).collect();
         let r = ctx.store.put_batch_refs(&msgs).await;
         (r, Some(sizes))
@@ -290,7 +290,7 @@ fn respond(
     };
     BrokerStats::add(&ctx.stats.put_messages, u64::from(result.msg_count.max(1)));
     let msg_id = match batch {
-        Some(sizes) => batch_msg_ids(ctx.config.store_config_host(), result.phys_offset, &sizes),
+        Some(sizes) => batch_msg_ids(ctx.store.store_host(), result.phys_offset, &sizes),
         None => std::mem::take(&mut result.msg_id),
     };
     // A batch answers with its own UNIQ_KEY (the request header's properties), not its
