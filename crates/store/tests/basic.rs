@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use common_util::{msg, small_config};
 use courier_store::{
-    decode_record, FlushDiskType, GetStatus, MessageStore, MessageToStore, PutStatus, StoreError,
-    FLAG_TRANSACTION_PREPARED,
+    decode_record, encode_properties, FlushDiskType, GetStatus, MessageRef, MessageStore,
+    MessageToStore, PutStatus, StoreError, FLAG_TRANSACTION_PREPARED,
 };
 
 #[tokio::test]
@@ -263,6 +263,80 @@ async fn sync_flush_group_commit_and_wait_false() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
+    store.shutdown().unwrap();
+}
+
+/// A batch of borrowed messages (slices of one request-like buffer, one shared topic) is stored
+/// as the same messages lent by owned ones would be, and its rules are the same.
+#[tokio::test]
+async fn borrowed_batch_stores_what_owned_messages_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = MessageStore::open(small_config(dir.path())).unwrap();
+    // Bodies and properties side by side in one buffer, as in a SEND_BATCH_MESSAGE body.
+    let mut request = Vec::new();
+    let mut spans = Vec::new();
+    for i in 0..5u8 {
+        let body_at = request.len();
+        request.extend(std::iter::repeat_n(b'a' + i, 40 + i as usize));
+        let props_at = request.len();
+        request.extend(encode_properties(&[("TAGS", "t"), ("KEYS", &format!("r{i}"))]).bytes());
+        spans.push((body_at..props_at, props_at..request.len()));
+    }
+    let text = std::str::from_utf8(&request).unwrap();
+    let topic = String::from("R");
+    let owned = msg("R", 0, Vec::new(), "", "");
+    let refs: Vec<MessageRef<'_>> = spans
+        .iter()
+        .map(|(body, props)| MessageRef {
+            topic: &topic,
+            flag: 7,
+            body: &request[body.clone()],
+            properties: &text[props.clone()],
+            ..owned.as_ref()
+        })
+        .collect();
+    let r = store.put_batch_refs(&refs).await;
+    assert_eq!(r.status, PutStatus::PutOk, "{:?}", r.reason);
+    assert_eq!((r.queue_offset, r.msg_count), (0, 5));
+    let copies: Vec<MessageToStore> = refs
+        .iter()
+        .map(|m| {
+            let mut c = MessageToStore::new(m.topic, m.queue_id, m.body.to_vec());
+            c.flag = m.flag;
+            c.properties = m.properties.to_string();
+            c.born_timestamp = m.born_timestamp;
+            c
+        })
+        .collect();
+    let r2 = store.put_batch(copies).await;
+    assert_eq!((r2.queue_offset, r2.wrote_bytes), (5, r.wrote_bytes));
+    let g = store.get_messages("R", 0, 0, 10, 1 << 20, None);
+    assert_eq!(g.messages.len(), 10);
+    for (i, (a, b)) in g.messages[..5].iter().zip(&g.messages[5..]).enumerate() {
+        let (a, b) = (decode_record(a).unwrap(), decode_record(b).unwrap());
+        assert_eq!(a.body(), &request[spans[i].0.clone()]);
+        assert_eq!(
+            (a.body(), a.properties(), a.topic()),
+            (b.body(), b.properties(), b.topic())
+        );
+        assert_eq!((a.flag(), a.born_timestamp()), (7, b.born_timestamp()));
+        assert_eq!(a.queue_offset() + 5, b.queue_offset());
+    }
+    let keyed = store.query_by_key("R", "r3", 4, 0, i64::MAX);
+    assert_eq!(keyed.len(), 2, "both copies of r3 are indexed");
+    // Messages of two queues, or none, are refused as for owned batches.
+    let other = MessageRef {
+        queue_id: 1,
+        ..refs[0]
+    };
+    assert_eq!(
+        store.put_batch_refs(&[refs[0], other]).await.status,
+        PutStatus::MessageIllegal
+    );
+    assert_eq!(
+        store.put_batch_refs(&[]).await.status,
+        PutStatus::MessageIllegal
+    );
     store.shutdown().unwrap();
 }
 
