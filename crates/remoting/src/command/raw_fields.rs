@@ -70,11 +70,7 @@ impl RawExtFields {
             text: &self.text,
             spans: match &self.spans {
                 Spans::Json(spans) => SpansIter::Json(spans.iter()),
-                Spans::Plain(spans) => SpansIter::Plain(PlainEntries {
-                    text: &self.text,
-                    spans: spans.iter(),
-                    start: 0,
-                }),
+                Spans::Plain(spans) => SpansIter::Plain(self.entries(spans)),
             },
         }
     }
@@ -83,12 +79,16 @@ impl RawExtFields {
     /// as they are.
     pub(super) fn plain_entries(&self) -> Option<PlainEntries<'_>> {
         match &self.spans {
-            Spans::Plain(spans) => Some(PlainEntries {
-                text: &self.text,
-                spans: spans.iter(),
-                start: 0,
-            }),
+            Spans::Plain(spans) => Some(self.entries(spans)),
             Spans::Json(_) => None,
+        }
+    }
+
+    fn entries<'a>(&'a self, spans: &'a [(usize, usize)]) -> PlainEntries<'a> {
+        PlainEntries {
+            text: &self.text,
+            spans: spans.iter(),
+            start: 0,
         }
     }
 

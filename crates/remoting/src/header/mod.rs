@@ -231,6 +231,35 @@ fn member_key(key: &str, out: &mut Vec<u8>) {
     out.push(b':');
 }
 
+/// Where a header's fields are rendered, one at a time in the map's order: JSON members text
+/// (`CommandHeader::json_members`) or plain fields (`CommandHeader::plain_fields`). Typed
+/// headers and `SendHeaderFields` write through this, so each rendering is written once.
+pub(crate) trait MemberSink {
+    /// A string field the caller holds borrowed.
+    fn text(&mut self, key: &str, v: &str);
+    /// Any header field; an absent optional one writes nothing.
+    fn value(&mut self, key: &str, v: &(impl HeaderMember + ?Sized));
+}
+
+impl MemberSink for Vec<u8> {
+    fn text(&mut self, key: &str, v: &str) {
+        member_key(key, self);
+        crate::command::write_json_str(v, self);
+    }
+    fn value(&mut self, key: &str, v: &(impl HeaderMember + ?Sized)) {
+        v.write_member(key, self);
+    }
+}
+
+impl MemberSink for PlainFields {
+    fn text(&mut self, key: &str, v: &str) {
+        self.push(key, v);
+    }
+    fn value(&mut self, key: &str, v: &(impl HeaderMember + ?Sized)) {
+        v.write_plain(key, self);
+    }
+}
+
 macro_rules! header_field {
     ($($t:ty),*) => {$(
         impl HeaderField for $t {
@@ -335,6 +364,17 @@ macro_rules! command_header {
                     order
                 })
             }
+
+            /// Renders the present fields, in the map's order, into either form.
+            #[allow(unused_variables)]
+            fn write_members(&self, out: &mut impl $crate::header::MemberSink) {
+                let members: [(&'static str, &dyn $crate::header::HeaderMember); Self::KEYS.len()] =
+                    [$( ($key, &self.$field) ),*];
+                for &i in Self::key_order() {
+                    let (key, value) = members[i];
+                    out.value(key, value);
+                }
+            }
         }
 
         impl $crate::header::CommandHeader for $name {
@@ -356,31 +396,19 @@ macro_rules! command_header {
                 $( $crate::header::HeaderField::write_owned(self.$field, &mut pairs, $key); )*
                 pairs.into_iter().collect()
             }
-            #[allow(unused_variables, unused_mut)]
             fn json_members(&self) -> String {
-                let members: [(&'static str, &dyn $crate::header::HeaderMember); Self::KEYS.len()] =
-                    [$( ($key, &self.$field) ),*];
                 let mut out: Vec<u8> = Vec::with_capacity(32 * Self::KEYS.len());
-                for &i in Self::key_order() {
-                    let (key, value) = members[i];
-                    value.write_member(key, &mut out);
-                }
+                self.write_members(&mut out);
                 // Built from &str values and ASCII escapes, so always valid UTF-8.
                 String::from_utf8(out)
                     .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
             }
-            #[allow(unused_variables, unused_mut)]
             fn plain_fields(&self) -> $crate::command::RawExtFields {
-                let members: [(&'static str, &dyn $crate::header::HeaderMember); Self::KEYS.len()] =
-                    [$( ($key, &self.$field) ),*];
                 let mut out = $crate::command::PlainFields::with_capacity(
                     Self::KEYS.len(),
                     24 * Self::KEYS.len(),
                 );
-                for &i in Self::key_order() {
-                    let (key, value) = members[i];
-                    value.write_plain(key, &mut out);
-                }
+                self.write_members(&mut out);
                 out.finish()
             }
             #[allow(unused_variables, unused_mut)]

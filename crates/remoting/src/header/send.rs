@@ -4,7 +4,7 @@
 //! The V2 header is the same data with one-letter keys; `From` converts both ways
 //! and `SendMessageRequestHeader::from_command` picks the key set by code.
 
-use super::{command_header, member_key, HeaderError, HeaderMember};
+use super::{command_header, HeaderError, MemberSink};
 use crate::code::request;
 use crate::command::{PlainFields, RawExtFields, RemotingCommand};
 
@@ -164,7 +164,8 @@ impl SendHeaderFields<'_> {
             + self.broker_name.map_or(0, str::len)
     }
 
-    /// The present fields, keys ascending.
+    /// The present fields, keys ascending; the values go through `HeaderMember` as a typed
+    /// header's do, the borrowed strings directly.
     fn write_v2(&self, out: &mut impl MemberSink) {
         out.text("a", self.producer_group);
         out.text("b", self.topic);
@@ -185,33 +186,6 @@ impl SendHeaderFields<'_> {
         if let Some(v) = self.broker_name {
             out.text("n", v);
         }
-    }
-}
-
-/// Where `SendHeaderFields` writes its members: JSON members text, or plain fields. Values go
-/// through `HeaderMember`, as in `CommandHeader::json_members` and `plain_fields`; the borrowed
-/// strings are written directly.
-trait MemberSink {
-    fn text(&mut self, key: &str, v: &str);
-    fn value(&mut self, key: &str, v: &impl HeaderMember);
-}
-
-impl MemberSink for Vec<u8> {
-    fn text(&mut self, key: &str, v: &str) {
-        member_key(key, self);
-        crate::command::write_json_str(v, self);
-    }
-    fn value(&mut self, key: &str, v: &impl HeaderMember) {
-        v.write_member(key, self);
-    }
-}
-
-impl MemberSink for PlainFields {
-    fn text(&mut self, key: &str, v: &str) {
-        self.push(key, v);
-    }
-    fn value(&mut self, key: &str, v: &impl HeaderMember) {
-        v.write_plain(key, self);
     }
 }
 
