@@ -78,11 +78,6 @@ pub struct MessageToStore {
 }
 
 impl MessageToStore {
-    /// Length of the CommitLog record this message becomes on a store whose host is `store_host`.
-    pub fn stored_len(&self, store_host: &SocketAddr) -> usize {
-        self.as_ref().stored_len(store_host)
-    }
-
     /// The message as the put path reads it.
     pub fn as_ref(&self) -> MessageRef<'_> {
         MessageRef {
@@ -135,9 +130,8 @@ pub struct MessageRef<'a> {
 }
 
 impl MessageRef<'_> {
-    /// Length of the CommitLog record this message becomes on a store whose host is `store_host`
-    /// (callers use it to derive each batch member's offset msgId before the append).
-    pub fn stored_len(&self, store_host: &SocketAddr) -> usize {
+    /// Length of the CommitLog record this message becomes on a store whose host is `store_host`.
+    fn stored_len(&self, store_host: &SocketAddr) -> usize {
         record_len(
             self.topic.len(),
             self.body.len(),
@@ -328,6 +322,23 @@ pub fn offset_msg_ids(store_host: SocketAddr, offsets: impl IntoIterator<Item = 
     }
     // Hex digits and commas only: ASCII, so this never takes the error branch.
     String::from_utf8(out).unwrap_or_default()
+}
+
+/// The [`offset_msg_ids`] of a run of records laid end to end from `first`, `lens` bytes each: a
+/// put's answer, one id per record.
+pub(crate) fn run_msg_ids(
+    store_host: SocketAddr,
+    first: i64,
+    lens: impl IntoIterator<Item = usize>,
+) -> String {
+    // `map` rather than `scan`: it keeps the length hint the output is sized from.
+    let mut next = first;
+    let offsets = lens.into_iter().map(move |len| {
+        let at = next;
+        next += len as i64;
+        at
+    });
+    offset_msg_ids(store_host, offsets)
 }
 
 /// Writes `bytes` as uppercase hex into `out`, two digits each (`out` is twice as long).
@@ -885,6 +896,29 @@ pub(crate) fn peek_store_timestamp(buf: &[u8]) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn run_ids_are_the_offset_ids_of_each_record() {
+        for host in [
+            SocketAddr::from((Ipv4Addr::new(10, 1, 2, 3), 10911)),
+            SocketAddr::from((Ipv6Addr::LOCALHOST, 10911)),
+        ] {
+            let sizes = [200usize, 1300, 77, 1];
+            let first = 0x0123_4567_89AB_CDEF - 300;
+            let ids = run_msg_ids(host, first, sizes);
+            let mut offset = first;
+            let mut want = Vec::new();
+            for s in sizes {
+                want.push(offset_msg_id(host, offset));
+                offset += s as i64;
+            }
+            assert_eq!(ids, want.join(","));
+        }
+        assert_eq!(
+            run_msg_ids(SocketAddr::from((Ipv4Addr::LOCALHOST, 1)), 0, []),
+            ""
+        );
+    }
 
     fn sample(topic: &str) -> MessageToStore {
         let mut m = MessageToStore::new(topic, 3, &b"hello body"[..]);

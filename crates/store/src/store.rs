@@ -44,7 +44,7 @@ use crate::flush::{run_async_flush, GroupCommit, Stopper};
 use crate::index::IndexService;
 use crate::mapped_file::MappedFile;
 use crate::message::{
-    decode_record_with, now_ms, offset_msg_id, peek_head, peek_store_timestamp, property_value,
+    decode_record_with, now_ms, peek_head, peek_store_timestamp, property_value, run_msg_ids,
     write_record, MessageRef, MessageToStore, PreparedRecord, RecordHead,
     END_FILE_MIN_BLANK_LENGTH, MAGIC_BLANK, MAX_PROPERTIES_LEN,
 };
@@ -90,7 +90,9 @@ pub struct PutResult {
     pub msg_count: u32,
     /// Store timestamp of the records.
     pub store_timestamp: i64,
-    /// Offset message id of the first record (empty when nothing was stored).
+    /// Offset message ids of the records, comma-joined, one for a single put (empty when nothing
+    /// was stored): what a SEND_MESSAGE or SEND_BATCH_MESSAGE answers with, as RocketMQ's store
+    /// builds it for a batch.
     pub msg_id: String,
     /// Why the put failed, for statuses other than PutOk.
     pub reason: Option<String>,
@@ -659,12 +661,6 @@ impl MessageStore {
         self.stop_threads();
     }
 
-    /// The address written as STOREHOST in every record (`StoreConfig::store_host`): the host
-    /// part of the offset msgIds of what this store holds.
-    pub fn store_host(&self) -> std::net::SocketAddr {
-        self.inner.cfg.store_host
-    }
-
     /// What recovery found when this store was opened.
     pub fn recovery_report(&self) -> &RecoveryReport {
         &self.report
@@ -827,7 +823,7 @@ impl MessageStore {
             queue_offset,
             msg_count: msgs.len() as u32,
             store_timestamp: ts,
-            msg_id: offset_msg_id(host, phys as i64),
+            msg_id: run_msg_ids(host, phys as i64, recs.iter().map(|r| r.len)),
             reason: (status != PutStatus::PutOk)
                 .then(|| "stored, but not confirmed on disk in time".to_string()),
         }

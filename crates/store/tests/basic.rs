@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use common_util::{msg, small_config};
 use courier_store::{
-    decode_record, encode_properties, FlushDiskType, GetStatus, MessageRef, MessageStore,
-    MessageToStore, PutStatus, StoreError, FLAG_TRANSACTION_PREPARED,
+    decode_record, encode_properties, offset_msg_id, FlushDiskType, GetStatus, MessageRef,
+    MessageStore, MessageToStore, PutStatus, StoreError, FLAG_TRANSACTION_PREPARED,
 };
 
 #[tokio::test]
@@ -150,10 +150,14 @@ async fn batch_is_contiguous_with_consecutive_offsets() {
     let g = store.get_messages("B", 0, 1, 32, 1 << 20, None);
     assert_eq!(g.messages.len(), 10);
     let mut expect = r.phys_offset;
+    // The answer names every record: its offset msgIds, comma-joined.
+    let ids: Vec<&str> = r.msg_id.split(',').collect();
+    assert_eq!(ids.len(), 10);
     for (i, b) in g.messages.iter().enumerate() {
         let m = decode_record(b).unwrap();
         assert_eq!(m.phys_offset(), expect);
         assert_eq!(m.queue_offset(), 1 + i as i64);
+        assert_eq!(ids[i], offset_msg_id(m.store_host(), m.phys_offset()));
         expect += b.len() as i64;
     }
     assert_eq!(expect - r.phys_offset, r.wrote_bytes as i64);

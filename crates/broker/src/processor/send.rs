@@ -15,7 +15,6 @@
 //! PREPARED (transactional) one becomes a half message (see `transaction`).
 
 use std::borrow::Cow;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use courier_remoting::code::{request, response};
@@ -23,8 +22,8 @@ use courier_remoting::header::{SendMessageRequestHeader, SendMessageResponseHead
 use courier_remoting::message_batch::BatchRecords;
 use courier_remoting::{ConnectionHandle, ProcessResult, RemotingCommand};
 use courier_store::{
-    encode_properties, offset_msg_ids, properties_iter, property_value, MessageRef, MessageToStore,
-    PutResult, PutStatus, FLAG_TRANSACTION_MASK, FLAG_TRANSACTION_PREPARED,
+    encode_properties, properties_iter, property_value, MessageRef, MessageToStore, PutResult,
+    PutStatus, FLAG_TRANSACTION_MASK, FLAG_TRANSACTION_PREPARED,
 };
 use rand::Rng;
 
@@ -150,7 +149,7 @@ pub async fn process(
         sys_flag |= MULTI_TAGS_FLAG;
     }
     let born_host = conn.peer_addr();
-    let (result, msgs_for_ids) = if batch {
+    let result = if batch {
         let mut records = BatchRecords::new(&body);
         // Batch-level properties (e.g. WAIT) apply to every message, as Java's broker appends
         // them; parsed once per batch, each message's own properties are then scanned once.
@@ -158,7 +157,7 @@ pub async fn process(
         let batch_pairs: Vec<(&str, &str)> = properties_iter(batch_props).collect();
         // Each message's properties as stored: its own, borrowed from the request, unless a
         // batch-level key is missing from them. The messages below borrow these, so a batch
-        // costs two vectors, not an allocation or copy per message.
+        // costs a few vectors, not an allocation or copy per message.
         let mut records_props = Vec::with_capacity(records.expected_len());
         for m in records.by_ref() {
             let m = match m {
@@ -200,10 +199,7 @@ pub async fn process(
                 ..shared
             })
             .collect();
-        let host = ctx.store.store_host();
-        let sizes = msgs.iter().map(|m| m.stored_len(&host)).collect();
-        let r = ctx.store.put_batch_refs(&msgs).await;
-        (r, Some(sizes))
+        ctx.store.put_batch_refs(&msgs).await
     } else {
         let mut msg = MessageToStore {
             topic,
@@ -224,10 +220,9 @@ pub async fn process(
             // A DELAY level parks the message in SCHEDULE_TOPIC_XXXX until it is due.
             divert_if_delayed(&mut msg, ctx.schedule.max_level());
         }
-        let r = ctx.store.put(msg).await;
-        (r, None)
+        ctx.store.put(msg).await
     };
-    respond(&ctx, &req, &header, queue_id, result, msgs_for_ids)
+    respond(&ctx, &req, &header, queue_id, result)
 }
 
 fn respond(
@@ -236,7 +231,6 @@ fn respond(
     header: &SendMessageRequestHeader,
     queue_id: i32,
     mut result: PutResult,
-    batch: Option<Vec<usize>>,
 ) -> ProcessResult {
     let code = match result.status {
         PutStatus::PutOk => response::SUCCESS,
@@ -289,10 +283,8 @@ fn respond(
         }
     };
     BrokerStats::add(&ctx.stats.put_messages, u64::from(result.msg_count.max(1)));
-    let msg_id = match batch {
-        Some(sizes) => batch_msg_ids(ctx.store.store_host(), result.phys_offset, &sizes),
-        None => std::mem::take(&mut result.msg_id),
-    };
+    // One offset id per record, comma-joined for a batch, as the store rendered them.
+    let msg_id = std::mem::take(&mut result.msg_id);
     // A batch answers with its own UNIQ_KEY (the request header's properties), not its
     // messages': clients know those, and Java's broker does the same.
     let transaction_id = header
@@ -356,45 +348,9 @@ fn merge_properties<'a>(own: &'a str, batch: &[(&str, &str)]) -> Cow<'a, str> {
     Cow::Owned(encode_properties(&merged))
 }
 
-/// The comma-joined offset msgIds of a batch whose first record is at `first` and whose records
-/// are `sizes` bytes long.
-fn batch_msg_ids(host: SocketAddr, first: i64, sizes: &[usize]) -> String {
-    let offsets = sizes.iter().scan(first, |next, size| {
-        let at = *next;
-        *next += *size as i64;
-        Some(at)
-    });
-    offset_msg_ids(host, offsets)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use courier_store::offset_msg_id;
-    use std::net::{Ipv4Addr, Ipv6Addr};
-
-    #[test]
-    fn batch_ids_are_the_offset_ids_of_each_record() {
-        for host in [
-            SocketAddr::from((Ipv4Addr::new(10, 1, 2, 3), 10911)),
-            SocketAddr::from((Ipv6Addr::LOCALHOST, 10911)),
-        ] {
-            let sizes = [200usize, 1300, 77, 1];
-            let first = 0x0123_4567_89AB_CDEF - 300;
-            let ids = batch_msg_ids(host, first, &sizes);
-            let mut offset = first;
-            let mut want = Vec::new();
-            for s in sizes {
-                want.push(offset_msg_id(host, offset));
-                offset += s as i64;
-            }
-            assert_eq!(ids, want.join(","));
-        }
-        assert_eq!(
-            batch_msg_ids(SocketAddr::from((Ipv4Addr::LOCALHOST, 1)), 0, &[]),
-            ""
-        );
-    }
 
     #[test]
     fn has_keys_agrees_with_property_value_on_every_short_string() {
