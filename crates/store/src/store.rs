@@ -1563,10 +1563,14 @@ impl Inner {
             Some(ix) => {
                 // Between syncs (`index_flush_interval`) the checkpoint repeats the last one's
                 // fields, which stay true: they only ever claim less than has been synced.
-                let mut synced = self.index_synced.lock();
-                let interval = self.cfg.index_flush_interval;
-                match *synced {
-                    Some(s) if clean.is_none() && s.at.elapsed() < interval => (s.phys, s.ts),
+                // Read, then let go: the lock is not held across the sync's I/O.
+                let last = *self.index_synced.lock();
+                match last {
+                    Some(s)
+                        if clean.is_none() && s.at.elapsed() < self.cfg.index_flush_interval =>
+                    {
+                        (s.phys, s.ts)
+                    }
                     _ => {
                         // Every entry of a record below `next` is in the newest file or in an older one
                         // synced when it filled, so syncing the newest file after the lock is released
@@ -1584,11 +1588,15 @@ impl Inner {
                         if let Some(f) = newest {
                             f.sync_data()?;
                         }
-                        *synced = Some(IndexSynced {
-                            at: Instant::now(),
-                            phys: next,
-                            ts,
-                        });
+                        // Kept unless an overlapping checkpoint recorded a later sync.
+                        let mut synced = self.index_synced.lock();
+                        if synced.is_none_or(|s| s.phys <= next) {
+                            *synced = Some(IndexSynced {
+                                at: Instant::now(),
+                                phys: next,
+                                ts,
+                            });
+                        }
                         (next, ts)
                     }
                 }
@@ -1651,6 +1659,15 @@ impl Inner {
             if self.stopper.is_stopped() {
                 return;
             }
+        }
+    }
+
+    /// Makes the last index sync look `by` older, so a test reaches `index_flush_interval`
+    /// without waiting for it.
+    #[cfg(test)]
+    pub(crate) fn test_age_index_sync(&self, by: Duration) {
+        if let Some(s) = self.index_synced.lock().as_mut() {
+            s.at = s.at.checked_sub(by).expect("an Instant that far back");
         }
     }
 
