@@ -440,9 +440,9 @@ async fn produce(args: &MqBenchArgs) -> anyhow::Result<Summary> {
         workers.spawn(async move {
             let mut t = Tally::default();
             while let Some(n) = claim() {
-                let msgs = make_msgs(&topic, &payload, n);
+                let unit = make_unit(&topic, &payload, n);
                 let started = Instant::now();
-                let r = send_unit(&p, msgs, oneway).await;
+                let r = send_unit(&p, unit, oneway).await;
                 t.record(n, started.elapsed(), r);
                 bar.inc(n);
             }
@@ -460,29 +460,27 @@ async fn produce(args: &MqBenchArgs) -> anyhow::Result<Summary> {
     Ok(summary(MqBench::Produce, mode, args, count, elapsed, tally))
 }
 
-fn make_msgs(topic: &str, payload: &Bytes, n: u64) -> Vec<Message> {
-    (0..n)
-        .map(|_| Message::new(topic.to_string(), payload.clone()))
-        .collect()
+/// What one send carries: a message, or a batch (a single message needs no vector).
+enum Unit {
+    One(Message),
+    Batch(Vec<Message>),
 }
 
-/// Sends one message, or one batch when `msgs` has more than one.
-async fn send_unit(
-    p: &Producer,
-    mut msgs: Vec<Message>,
-    oneway: bool,
-) -> Result<Option<SendStatus>, String> {
-    let r = if msgs.len() > 1 {
-        p.send_batch(msgs).await.map(|r| Some(r.status))
+fn make_unit(topic: &str, payload: &Bytes, n: u64) -> Unit {
+    let msg = || Message::new(topic.to_string(), payload.clone());
+    if n > 1 {
+        Unit::Batch((0..n).map(|_| msg()).collect())
     } else {
-        let Some(m) = msgs.pop() else {
-            return Ok(None);
-        };
-        if oneway {
-            p.send_oneway(m).await.map(|_| None)
-        } else {
-            p.send(m).await.map(|r| Some(r.status))
-        }
+        Unit::One(msg())
+    }
+}
+
+/// Sends one message, or one batch.
+async fn send_unit(p: &Producer, unit: Unit, oneway: bool) -> Result<Option<SendStatus>, String> {
+    let r = match unit {
+        Unit::Batch(msgs) => p.send_batch(msgs).await.map(|r| Some(r.status)),
+        Unit::One(m) if oneway => p.send_oneway(m).await.map(|_| None),
+        Unit::One(m) => p.send(m).await.map(|r| Some(r.status)),
     };
     r.map_err(|e| {
         tracing::debug!(error = %e, "send failed");
@@ -720,7 +718,7 @@ async fn e2e(args: &MqBenchArgs) -> anyhow::Result<Summary> {
                 b.extend_from_slice(&padding);
                 let msg = Message::new(topic.clone(), b.freeze());
                 let started = Instant::now();
-                let r = send_unit(&p, vec![msg], false).await;
+                let r = send_unit(&p, Unit::One(msg), false).await;
                 t.record(1, started.elapsed(), r);
                 bar.inc(1);
             }
