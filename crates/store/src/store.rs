@@ -1006,12 +1006,7 @@ impl MessageStore {
         let (mut lo, mut hi) = (cq.min_offset(), cq.max_offset());
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            let ts = cq
-                .raw_entry(mid)
-                .filter(|e| !e.is_lost())
-                .and_then(|e| inner.cl.read_record(e.phys as u64, Some(e.size as u32)))
-                .and_then(|b| peek_store_timestamp(&b))
-                .unwrap_or(i64::MIN);
+            let ts = inner.store_timestamp(&cq, mid).unwrap_or(i64::MIN);
             if ts < timestamp_ms {
                 lo = mid + 1;
             } else {
@@ -1019,6 +1014,13 @@ impl MessageStore {
             }
         }
         lo
+    }
+
+    /// When the message at queue offset `offset` was stored (RocketMQ's
+    /// `getMessageStoreTimeStamp`), if that offset holds a readable message. May read the disk.
+    pub fn store_timestamp(&self, topic: &str, queue_id: i32, offset: i64) -> Option<i64> {
+        let cq = self.inner.cq(topic, queue_id)?;
+        self.inner.store_timestamp(&cq, offset)
     }
 
     /// The record stored at `phys_offset` (zero-copy), if it exists and is intact.
@@ -1183,6 +1185,18 @@ impl Inner {
             .get(topic)
             .and_then(|m| m.get(&queue_id))
             .cloned()
+    }
+
+    /// STORETIMESTAMP of the record at queue offset `offset` of `cq`; `None` for an offset
+    /// outside the queue, a lost entry or an unreadable record.
+    fn store_timestamp(&self, cq: &ConsumeQueue, offset: i64) -> Option<i64> {
+        if offset < cq.min_offset() || offset >= cq.max_offset() {
+            return None;
+        }
+        cq.raw_entry(offset)
+            .filter(|e| !e.is_lost())
+            .and_then(|e| self.cl.read_record(e.phys as u64, Some(e.size as u32)))
+            .and_then(|b| peek_store_timestamp(&b))
     }
 
     fn is_quarantined(&self, phys: u64) -> bool {

@@ -98,6 +98,17 @@ async fn put_get_roll_and_reopen() {
         .unwrap()
         .store_timestamp();
     assert!(store.offset_by_time("TopicA", 0, ts_mid) <= 50);
+    // Each queue offset's store timestamp is its record's; none outside the queue.
+    for (i, p) in phys.iter().enumerate().step_by(37) {
+        let bytes = store.message_by_phys_offset(*p).unwrap();
+        let stored_at = decode_record(&bytes).unwrap().store_timestamp();
+        let (q, off) = ((i % 2) as i32, (i / 2) as i64);
+        assert_eq!(store.store_timestamp("TopicA", q, off), Some(stored_at));
+    }
+    assert_eq!(store.store_timestamp("TopicA", 0, 150), None);
+    assert_eq!(store.store_timestamp("TopicA", 0, -1), None);
+    assert_eq!(store.store_timestamp("TopicA", 7, 0), None);
+    assert_eq!(store.store_timestamp("NoSuchTopic", 0, 0), None);
     let end = store.max_phys_offset();
     store.shutdown().unwrap();
     store.shutdown().unwrap();
