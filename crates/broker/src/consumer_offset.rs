@@ -105,6 +105,19 @@ impl ConsumerOffsetManager {
         v
     }
 
+    /// The sum of each (group, topic)'s committed offsets: how far it has consumed in all.
+    pub fn totals(&self) -> Vec<((String, String), u64)> {
+        let table = self.table.read();
+        let mut out = Vec::new();
+        for (topic, groups) in table.iter() {
+            for (group, queues) in groups {
+                let total = queues.values().map(|o| (*o).max(0) as u64).sum();
+                out.push(((group.clone(), topic.clone()), total));
+            }
+        }
+        out
+    }
+
     /// Topics the group has committed offsets for.
     pub fn topics_of_group(&self, group: &str) -> Vec<String> {
         self.table

@@ -19,6 +19,7 @@ use crate::consumer_manager::ConsumerManager;
 use crate::consumer_offset::ConsumerOffsetManager;
 use crate::long_poll::PullHoldService;
 use crate::producer_manager::ProducerManager;
+use crate::rates::BrokerRates;
 use crate::rebalance_lock::RebalanceLockManager;
 use crate::schedule::ScheduleService;
 use crate::subscription_group::SubscriptionGroupManager;
@@ -73,6 +74,8 @@ pub struct BrokerContext {
     pub hold: Arc<PullHoldService>,
     /// Runtime counters.
     pub stats: BrokerStats,
+    /// Put and consume rates for the admin statistics.
+    pub rates: BrokerRates,
     /// Cancelled when the broker begins shutting down.
     pub shutting_down: CancellationToken,
     /// When the broker started.

@@ -17,6 +17,7 @@ pub mod long_poll;
 pub mod persist;
 pub mod processor;
 pub mod producer_manager;
+pub mod rates;
 pub mod rebalance_lock;
 pub mod registration;
 pub mod schedule;

@@ -80,6 +80,7 @@ pub async fn open(config: BrokerConfig) -> Result<Arc<BrokerContext>, BrokerErro
         transactions: Arc::new(transactions),
         hold: hold.clone(),
         stats: BrokerStats::default(),
+        rates: Default::default(),
         shutting_down: CancellationToken::new(),
         started: Instant::now(),
         config,
@@ -199,6 +200,9 @@ pub async fn serve_all(
     tasks.spawn(service("consumer-offset-persist", |ctx, token| {
         Box::pin(persist_offsets(ctx, token))
     }));
+    tasks.spawn(service("rate-sample", |ctx, token| {
+        Box::pin(sample_rates(ctx, token))
+    }));
     tasks.spawn(service("idle-client-scan", |ctx, token| {
         Box::pin(scan_idle_clients(ctx, token))
     }));
@@ -261,6 +265,29 @@ async fn persist_offsets(ctx: Arc<BrokerContext>, token: CancellationToken) {
         let c = Arc::clone(&ctx);
         if let Some(Err(e)) = crate::blocking::off_the_runtime(move || c.offsets.persist()).await {
             tracing::warn!(error = %e, "persisting consumer offsets failed; will retry");
+        }
+    }
+}
+
+/// Samples the totals behind the admin statistics' rates (`rates.rs`) every `SAMPLE_EVERY`.
+async fn sample_rates(ctx: Arc<BrokerContext>, token: CancellationToken) {
+    loop {
+        let now = Instant::now();
+        let puts = ctx
+            .topics
+            .queue_counts()
+            .into_iter()
+            .map(|(topic, queues)| {
+                let total = (0..queues)
+                    .map(|q| ctx.store.max_offset(&topic, q).max(0) as u64)
+                    .sum();
+                (topic, total)
+            });
+        ctx.rates.topic_puts.sample(puts, now);
+        ctx.rates.group_consumes.sample(ctx.offsets.totals(), now);
+        tokio::select! {
+            _ = token.cancelled() => break,
+            _ = tokio::time::sleep(crate::rates::SAMPLE_EVERY) => {}
         }
     }
 }

@@ -287,6 +287,16 @@ impl TopicConfigManager {
         self.inner.read().table.get(topic).cloned()
     }
 
+    /// Every topic with its queue count (the larger of its read and write queue numbers).
+    pub fn queue_counts(&self) -> Vec<(String, i32)> {
+        let inner = self.inner.read();
+        inner
+            .table
+            .iter()
+            .map(|(name, c)| (name.clone(), c.read_queue_nums.max(c.write_queue_nums)))
+            .collect()
+    }
+
     /// The current data version.
     pub fn data_version(&self) -> DataVersion {
         self.inner.read().data_version.clone()

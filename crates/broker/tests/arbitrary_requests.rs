@@ -215,6 +215,14 @@ const HEADERS: &[Shape] = &[
         &[("topic", Text)],
     ),
     (
+        &[request::GET_CONSUME_STATS],
+        &[
+            ("consumerGroup", Text),
+            ("topic", Text),
+            ("topicList", Text),
+        ],
+    ),
+    (
         &[
             request::HEART_BEAT,
             request::LOCK_BATCH_MQ,

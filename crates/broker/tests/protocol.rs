@@ -31,21 +31,6 @@ fn pull_header(group: &str, topic: &str, queue: i32, offset: i64) -> PullMessage
     }
 }
 
-fn create_topic(topic: &str, queues: i32, perm: i32) -> CreateTopicRequestHeader {
-    CreateTopicRequestHeader {
-        topic: topic.into(),
-        default_topic: "TBW102".into(),
-        read_queue_nums: queues,
-        write_queue_nums: queues,
-        perm,
-        topic_filter_type: None,
-        topic_sys_flag: None,
-        order: None,
-        attributes: None,
-        force: None,
-    }
-}
-
 #[tokio::test]
 async fn send_v1_v2_then_pull_with_tag_filter() {
     let dir = tempfile::tempdir().unwrap();

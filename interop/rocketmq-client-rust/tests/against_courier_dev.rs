@@ -1,7 +1,8 @@
 //! mxsm's `rocketmq-client-rust` 1.0.0 (unmodified, from crates.io) against a real `courier dev`:
 //! a producer sends messages with tags, keys and user properties; a clustering group of two push
 //! consumers must receive every message exactly once, a broadcasting group of two must receive
-//! every message in each consumer, and a tag subscription sees only its tag. Each scenario gets
+//! every message in each consumer, a tag subscription sees only its tag, and the client's admin
+//! API reads a topic's status and a group's progress (GET_TOPIC_STATS_INFO, GET_CONSUME_STATS). Each scenario gets
 //! its own server, client runtime and groups. Runs without libtest (see Cargo.toml); a failing
 //! scenario makes the process exit non-zero with the reason and the server's log tail.
 
@@ -14,8 +15,9 @@ use std::time::{Duration, Instant};
 use courier_interop_rocketmq_client_rust::{create_topic, CourierDev, HarnessResult};
 use rocketmq_client_rust::{
     ClientResult, ClientRuntime, ClientRuntimeConfig, ConsumeConcurrentlyContext,
-    ConsumeConcurrentlyStatus, DefaultMQProducer, DefaultMQPushConsumer, MQPushConsumer,
-    MessageListenerConcurrently, MessageQueueListener,
+    ConsumeConcurrentlyStatus, DefaultMQAdminExt, DefaultMQProducer, DefaultMQPushConsumer,
+    MQAdminReadExt, MQAdminTopicStatsReadExt, MQPushConsumer, MessageListenerConcurrently,
+    MessageQueueListener,
 };
 use rocketmq_model::common::consumer::consume_from_where::ConsumeFromWhere;
 use rocketmq_model::common::message::message_ext::MessageExt;
@@ -559,6 +561,88 @@ fn runtime_owner() -> HarnessResult<RuntimeOwner> {
         .map_err(|e| format!("client runtime owner: {e}"))
 }
 
+/// The client's admin API (what `mqadmin topicStatus` and `consumerProgress` ask): after a
+/// clustering group consumed everything, the topic's queues add up to every message sent, each
+/// non-empty queue has a last-update time, and the group's progress shows no lag.
+async fn admin_statistics(rts: &[Arc<ClientRuntime>; 2], dev: &CourierDev) -> HarnessResult<()> {
+    let topic = "RustClientAdminStats";
+    create_topic(dev, topic)?;
+    let group = "rust_client_admin_stats";
+    let mut members = start_pair(rts, dev, group, "stats", topic, MessageModel::Clustering).await?;
+    let consumed = async {
+        send_all(&rts[0], dev, topic).await?;
+        wait_for("every message to arrive", || {
+            members.iter().map(|m| m.got().len()).sum::<usize>() >= MESSAGES
+        })
+        .await
+    }
+    .await;
+    // Shutting down commits the consumed offsets to the broker.
+    for m in &mut members {
+        m.consumer.shutdown().await;
+    }
+    consumed?;
+
+    let mut admin = DefaultMQAdminExt::new(rts[0].clone());
+    admin.set_namesrv_addr(dev.namesrv_addr.as_str());
+    admin
+        .start()
+        .await
+        .map_err(|e| format!("admin: start: {e}"))?;
+    let result = async {
+        let broker = dev.broker_addr.clone();
+        let stats = admin
+            .topic_stats_at(broker.clone().into(), topic.into())
+            .await
+            .map_err(|e| format!("admin: topic stats: {e}"))?;
+        let table = stats.get_offset_table();
+        let total: i64 = table.values().map(|o| o.get_max_offset()).sum();
+        if table.len() != 4 || total != MESSAGES as i64 {
+            return Err(format!(
+                "topic stats: {} queues holding {total} messages, want 4 holding {MESSAGES}",
+                table.len()
+            ));
+        }
+        for (mq, o) in table {
+            if o.get_max_offset() > 0 && o.get_last_update_timestamp() <= 0 {
+                return Err(format!(
+                    "topic stats: queue {} has no last-update time",
+                    mq.queue_id()
+                ));
+            }
+        }
+        let progress = admin
+            .examine_consume_stats(
+                group.into(),
+                Some(topic.into()),
+                None,
+                Some(broker.into()),
+                None,
+            )
+            .await
+            .map_err(|e| format!("admin: consume stats: {e}"))?;
+        let consumed: i64 = progress
+            .get_offset_table()
+            .values()
+            .map(|w| w.get_consumer_offset())
+            .sum();
+        if progress.get_offset_table().len() != 4
+            || consumed != MESSAGES as i64
+            || progress.compute_total_diff() != 0
+        {
+            return Err(format!(
+                "consume stats: {} queues, {consumed} consumed, lag {}; want 4, {MESSAGES}, 0",
+                progress.get_offset_table().len(),
+                progress.compute_total_diff()
+            ));
+        }
+        Ok(())
+    }
+    .await;
+    admin.shutdown().await;
+    result
+}
+
 /// One scenario on a fresh server and two fresh client runtimes: the second member of a group
 /// gets its own runtime (its own connection pool and client instance), as a second process would.
 fn run(name: &'static str, scenario: Scenario) -> HarnessResult<()> {
@@ -617,7 +701,7 @@ fn main() -> ExitCode {
     };
     std::env::set_var("rocketmq.client.localOffsetStoreDir", offsets.path());
 
-    let scenarios: [(&'static str, Scenario); 4] = [
+    let scenarios: [(&'static str, Scenario); 5] = [
         ("clustering_two_consumers_each_message_once", |rts, dev| {
             Box::pin(clustering(rts, dev))
         }),
@@ -631,6 +715,9 @@ fn main() -> ExitCode {
             "reconsume_later_comes_back_through_retry_topic",
             |rts, dev| Box::pin(retry(rts, dev)),
         ),
+        ("admin_topic_status_and_consumer_progress", |rts, dev| {
+            Box::pin(admin_statistics(rts, dev))
+        }),
     ];
     // As with libtest, a free argument runs only the scenarios whose name contains it
     // (`cargo test -- broadcasting`); flags cargo passes (`--nocapture` ...) are ignored.

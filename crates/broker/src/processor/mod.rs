@@ -18,6 +18,7 @@ use crate::context::BrokerContext;
 
 pub mod admin;
 pub mod check_client_config;
+pub mod consume_stats;
 pub mod consumer_connection;
 pub mod consumer_list;
 pub mod earliest_msg_storetime;
@@ -34,6 +35,7 @@ pub mod runtime_info;
 pub mod search_offset;
 pub mod send;
 pub mod send_msg_back;
+pub mod topic_stats;
 pub mod unlock_batch;
 pub mod unregister_client;
 pub mod update_consumer_offset;
@@ -210,6 +212,18 @@ pub fn register_all(d: &mut Dispatcher, ctx: &Arc<BrokerContext>) {
         &[request::GET_PRODUCER_CONNECTION_LIST],
         ctx,
         admin::producer_connections,
+    );
+    wire(
+        d,
+        &[request::GET_TOPIC_STATS_INFO],
+        ctx,
+        topic_stats::process,
+    );
+    wire(
+        d,
+        &[request::GET_CONSUME_STATS],
+        ctx,
+        consume_stats::process,
     );
     wire(d, &[request::LOCK_BATCH_MQ], ctx, lock_batch::process);
     wire(d, &[request::UNLOCK_BATCH_MQ], ctx, unlock_batch::process);

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use courier_broker::{BrokerConfig, BrokerError};
 use courier_remoting::code::request;
-use courier_remoting::header::{SendMessageRequestHeader, SendMessageRequestHeaderV2};
+use courier_remoting::header::{
+    CreateTopicRequestHeader, SendMessageRequestHeader, SendMessageRequestHeaderV2,
+};
 use courier_remoting::{ClientConfig, CommandHeader, RemotingClient, RemotingCommand};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -64,6 +66,22 @@ impl TestBroker {
             h.await.unwrap().unwrap();
         }
         self.client.shutdown().await;
+    }
+}
+
+/// UPDATE_AND_CREATE_TOPIC's header for a topic of `queues` read and write queues.
+pub fn create_topic(topic: &str, queues: i32, perm: i32) -> CreateTopicRequestHeader {
+    CreateTopicRequestHeader {
+        topic: topic.into(),
+        default_topic: "TBW102".into(),
+        read_queue_nums: queues,
+        write_queue_nums: queues,
+        perm,
+        topic_filter_type: None,
+        topic_sys_flag: None,
+        order: None,
+        attributes: None,
+        force: None,
     }
 }
 

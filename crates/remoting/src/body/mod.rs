@@ -6,7 +6,9 @@
 //! `fastjson`). Unknown members are ignored and missing ones take Java's
 //! defaults. Writing: `to_json` emits standard JSON with members in the
 //! declaration order, which follows fastjson's alphabetical order. Java's
-//! fastjson parses quoted numeric keys fine, so standard JSON is always sent.
+//! fastjson parses quoted numeric keys fine, so standard JSON is sent, except
+//! for the admin statistics keyed by message queues (`stats`), which have no
+//! standard form Java reads back.
 
 pub mod fastjson;
 mod heartbeat;
@@ -14,12 +16,14 @@ mod lists;
 mod lock;
 mod register;
 mod route;
+mod stats;
 
 pub use heartbeat::*;
 pub use lists::*;
 pub use lock::*;
 pub use register::*;
 pub use route::*;
+pub use stats::*;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;

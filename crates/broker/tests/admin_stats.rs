@@ -1,0 +1,188 @@
+//! GET_TOPIC_STATS_INFO (202) and GET_CONSUME_STATS (208) over real TCP: the offsets and
+//! timestamps per queue, Java's object-keyed body form, which topics a group's progress covers,
+//! the error cases, and the sampled put and consume rates.
+
+mod common;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use common::*;
+use courier_remoting::body::{ConsumeStats, OffsetWrapper, TopicStatsTable};
+use courier_remoting::code::{request, response};
+use courier_remoting::header::UpdateConsumerOffsetRequestHeader;
+use courier_remoting::RemotingCommand;
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+fn with(code: i32, fields: &[(&str, &str)]) -> RemotingCommand {
+    let mut c = RemotingCommand::new_request(code);
+    for (k, v) in fields {
+        c.ext_fields.insert(k.to_string(), v.to_string());
+    }
+    c
+}
+
+async fn send(b: &TestBroker, topic: &str, queue: i32, n: usize) {
+    for i in 0..n {
+        let r = b
+            .call(send_cmd(
+                true,
+                send_header(topic, queue, ""),
+                format!("m{i}").as_bytes(),
+            ))
+            .await;
+        assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
+    }
+}
+
+async fn commit(b: &TestBroker, group: &str, topic: &str, queue: i32, offset: i64) {
+    let h = UpdateConsumerOffsetRequestHeader {
+        consumer_group: group.into(),
+        topic: topic.into(),
+        queue_id: queue,
+        commit_offset: offset,
+    };
+    let r = b.call_header(request::UPDATE_CONSUMER_OFFSET, &h).await;
+    assert_eq!(r.code, response::SUCCESS);
+}
+
+async fn topic_stats(b: &TestBroker, topic: &str) -> TopicStatsTable {
+    let r = b
+        .call(with(request::GET_TOPIC_STATS_INFO, &[("topic", topic)]))
+        .await;
+    assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
+    let mut t = TopicStatsTable::from_json(r.body_bytes()).unwrap();
+    t.offset_table.sort_by(|a, b| a.0.cmp(&b.0));
+    t
+}
+
+async fn consume_stats(b: &TestBroker, fields: &[(&str, &str)]) -> ConsumeStats {
+    let r = b.call(with(request::GET_CONSUME_STATS, fields)).await;
+    assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
+    let mut c = ConsumeStats::from_json(r.body_bytes()).unwrap();
+    c.offset_table.sort_by(|a, b| a.0.cmp(&b.0));
+    c
+}
+
+#[tokio::test]
+async fn topic_and_consume_stats_report_offsets_and_timestamps() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = TestBroker::start(small_config(dir.path())).await;
+    b.call_header(request::UPDATE_AND_CREATE_TOPIC, &create_topic("ST", 3, 6))
+        .await;
+    let before = now_ms();
+    send(&b, "ST", 0, 3).await;
+    send(&b, "ST", 1, 1).await;
+    let after = now_ms();
+
+    // Java's body form: the queue object itself is the key.
+    let r = b
+        .call(with(request::GET_TOPIC_STATS_INFO, &[("topic", "ST")]))
+        .await;
+    let text = String::from_utf8(r.body_bytes().to_vec()).unwrap();
+    assert!(
+        text.starts_with(r#"{"offsetTable":{{"brokerName":"broker-a","queueId":"#),
+        "{text}"
+    );
+    let t = topic_stats(&b, "ST").await;
+    assert_eq!(t.offset_table.len(), 3);
+    let q = |i: usize| &t.offset_table[i];
+    assert_eq!((q(0).0.topic.as_str(), q(0).0.queue_id), ("ST", 0));
+    assert_eq!((q(0).1.min_offset, q(0).1.max_offset), (0, 3));
+    assert_eq!((q(1).1.min_offset, q(1).1.max_offset), (0, 1));
+    assert_eq!((q(2).1.max_offset, q(2).1.last_update_timestamp), (0, 0));
+    for i in 0..2 {
+        let ts = q(i).1.last_update_timestamp;
+        assert!(
+            before <= ts && ts <= after,
+            "queue {i}: {ts} not in {before}..={after}"
+        );
+    }
+    assert_eq!(t.topic_put_tps, 0.0, "no rate before two samples");
+
+    // Progress of a group that committed offsets on queue 0 only.
+    commit(&b, "sg", "ST", 0, 2).await;
+    let c = consume_stats(&b, &[("consumerGroup", "sg")]).await;
+    assert_eq!(
+        c.offset_table.len(),
+        3,
+        "every read queue of the group's topics"
+    );
+    let w = |i: usize| c.offset_table[i].1;
+    assert_eq!(
+        (w(0).broker_offset, w(0).consumer_offset, w(0).pull_offset),
+        (3, 2, 2)
+    );
+    assert!(before <= w(0).last_timestamp && w(0).last_timestamp <= after);
+    assert_eq!(
+        w(1),
+        OffsetWrapper {
+            broker_offset: 1,
+            ..OffsetWrapper::default()
+        }
+    );
+    assert_eq!(c.consume_tps, 0.0);
+    // A topic the group never consumed is still reported when named; unknown ones are skipped.
+    let c = consume_stats(&b, &[("consumerGroup", "other"), ("topic", "ST")]).await;
+    assert_eq!(c.offset_table.len(), 3);
+    assert_eq!(c.offset_table[0].1.consumer_offset, 0);
+    let c = consume_stats(&b, &[("consumerGroup", "sg"), ("topic", "Nope")]).await;
+    assert!(c.offset_table.is_empty());
+    let c = consume_stats(&b, &[("consumerGroup", "sg"), ("topicList", "Nope;ST;")]).await;
+    assert_eq!(c.offset_table.len(), 3);
+    let c = consume_stats(&b, &[("consumerGroup", "nobody")]).await;
+    assert!(c.offset_table.is_empty());
+
+    // Errors: unknown topic, missing required fields.
+    let r = b
+        .call(with(request::GET_TOPIC_STATS_INFO, &[("topic", "Nope")]))
+        .await;
+    assert_eq!(r.code, response::TOPIC_NOT_EXIST);
+    assert!(r.remark.unwrap().contains("Nope"));
+    let r = b.call(with(request::GET_TOPIC_STATS_INFO, &[])).await;
+    assert_eq!(r.code, response::SYSTEM_ERROR);
+    assert!(r.remark.unwrap().contains("topic"));
+    let r = b
+        .call(with(request::GET_CONSUME_STATS, &[("topic", "ST")]))
+        .await;
+    assert_eq!(r.code, response::SYSTEM_ERROR);
+    assert!(r.remark.unwrap().contains("consumerGroup"));
+    b.stop().await;
+}
+
+/// The rates come from totals sampled every 10 s: the group's offsets are persisted and the
+/// broker restarted, so the first sample (at start) already has them and one more sample
+/// gives a rate.
+#[tokio::test]
+async fn sampled_rates_reach_the_statistics() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = TestBroker::start(small_config(dir.path())).await;
+    b.call_header(request::UPDATE_AND_CREATE_TOPIC, &create_topic("RT", 1, 6))
+        .await;
+    send(&b, "RT", 0, 5).await;
+    commit(&b, "rg", "RT", 0, 1).await;
+    b.stop().await;
+
+    let b = TestBroker::start(small_config(dir.path())).await;
+    send(&b, "RT", 0, 20).await;
+    commit(&b, "rg", "RT", 0, 11).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let (put_tps, consume_tps) = loop {
+        let t = topic_stats(&b, "RT").await;
+        let c = consume_stats(&b, &[("consumerGroup", "rg")]).await;
+        if t.topic_put_tps > 0.0 && c.consume_tps > 0.0 {
+            break (t.topic_put_tps, c.consume_tps);
+        }
+        assert!(std::time::Instant::now() < deadline, "no rate after 30 s");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    // 20 puts and 10 consumed between samples about 10 s apart.
+    assert!((1.0..=4.0).contains(&put_tps), "{put_tps}");
+    assert!((0.5..=2.0).contains(&consume_tps), "{consume_tps}");
+    b.stop().await;
+}

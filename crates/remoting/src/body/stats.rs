@@ -1,0 +1,231 @@
+//! Admin statistics bodies: GET_TOPIC_STATS_INFO (202) answers a `TopicStatsTable`,
+//! GET_CONSUME_STATS (208) a `ConsumeStats` (what `mqadmin topicStatus` and `consumerProgress`
+//! print).
+//!
+//! Both key their `offsetTable` by a message queue, and Java's fastjson writes an object used as
+//! a map key as the object itself: `{"offsetTable":{{"brokerName":"b","queueId":0,"topic":"t"}:
+//! {...}}}` (fact sheet §3.5). Java's tools read nothing else back, so these bodies are written
+//! in that form, members in fastjson's alphabetical order; [`from_json`](super::from_json)'s
+//! fastjson pass reads them (each key becomes a string of its JSON text, parsed here).
+
+use std::collections::BTreeMap;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::{BodyError, MessageQueue};
+
+/// One queue of a topic: its offsets and the store time of its newest message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TopicOffset {
+    // Alphabetical, as fastjson writes them.
+    pub last_update_timestamp: i64,
+    pub max_offset: i64,
+    pub min_offset: i64,
+}
+
+/// GET_TOPIC_STATS_INFO's body.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TopicStatsTable {
+    pub offset_table: Vec<(MessageQueue, TopicOffset)>,
+    /// Messages put per second over the last minute.
+    pub topic_put_tps: f64,
+}
+
+/// One queue of a consumer group's progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct OffsetWrapper {
+    // Alphabetical, as fastjson writes them.
+    /// The queue's max offset.
+    pub broker_offset: i64,
+    /// The group's committed offset.
+    pub consumer_offset: i64,
+    /// Store time of the last consumed message (the one before `consumer_offset`), 0 if none.
+    pub last_timestamp: i64,
+    /// How far the group has pulled; never behind `consumer_offset`.
+    pub pull_offset: i64,
+}
+
+/// GET_CONSUME_STATS's body.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ConsumeStats {
+    /// Messages consumed per second over the last minute.
+    pub consume_tps: f64,
+    pub offset_table: Vec<(MessageQueue, OffsetWrapper)>,
+}
+
+impl TopicStatsTable {
+    /// The body as Java's broker writes it.
+    pub fn to_fastjson(&self) -> Vec<u8> {
+        let mut out = b"{\"offsetTable\":".to_vec();
+        write_table(&mut out, &self.offset_table);
+        out.extend_from_slice(b",\"topicPutTps\":");
+        write_f64(&mut out, self.topic_put_tps);
+        out.push(b'}');
+        out
+    }
+
+    /// Reads a body in Java's form (or with the keys as JSON-text strings).
+    pub fn from_json(bytes: &[u8]) -> Result<Self, BodyError> {
+        #[derive(Deserialize, Default)]
+        #[serde(rename_all = "camelCase", default)]
+        struct Raw {
+            offset_table: BTreeMap<String, TopicOffset>,
+            topic_put_tps: f64,
+        }
+        let raw: Raw = super::from_json(bytes)?;
+        Ok(TopicStatsTable {
+            offset_table: parse_keys(raw.offset_table)?,
+            topic_put_tps: raw.topic_put_tps,
+        })
+    }
+}
+
+impl ConsumeStats {
+    /// The body as Java's broker writes it.
+    pub fn to_fastjson(&self) -> Vec<u8> {
+        let mut out = b"{\"consumeTps\":".to_vec();
+        write_f64(&mut out, self.consume_tps);
+        out.extend_from_slice(b",\"offsetTable\":");
+        write_table(&mut out, &self.offset_table);
+        out.push(b'}');
+        out
+    }
+
+    /// Reads a body in Java's form (or with the keys as JSON-text strings).
+    pub fn from_json(bytes: &[u8]) -> Result<Self, BodyError> {
+        #[derive(Deserialize, Default)]
+        #[serde(rename_all = "camelCase", default)]
+        struct Raw {
+            consume_tps: f64,
+            offset_table: BTreeMap<String, OffsetWrapper>,
+        }
+        let raw: Raw = super::from_json(bytes)?;
+        Ok(ConsumeStats {
+            consume_tps: raw.consume_tps,
+            offset_table: parse_keys(raw.offset_table)?,
+        })
+    }
+}
+
+/// A message queue as a fastjson map key: the object itself, members alphabetical.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct QueueKey<'a> {
+    broker_name: &'a str,
+    queue_id: i32,
+    topic: &'a str,
+}
+
+fn write_table<V: Serialize>(out: &mut Vec<u8>, table: &[(MessageQueue, V)]) {
+    out.push(b'{');
+    for (i, (mq, value)) in table.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let key = QueueKey {
+            broker_name: &mq.broker_name,
+            queue_id: mq.queue_id,
+            topic: &mq.topic,
+        };
+        // Plain structs of strings and integers: serializing them into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, &key);
+        out.push(b':');
+        let _ = serde_json::to_writer(&mut *out, value);
+    }
+    out.push(b'}');
+}
+
+/// A double as fastjson writes one: always with a fraction (`0.0`, `12.5`); a non-finite rate
+/// (never expected) as 0.0 rather than invalid JSON.
+fn write_f64(out: &mut Vec<u8>, v: f64) {
+    let v = if v.is_finite() { v } else { 0.0 };
+    let _ = serde_json::to_writer(&mut *out, &v);
+}
+
+/// Parses each key (a queue's JSON text) of a table read by `from_json`.
+fn parse_keys<V: DeserializeOwned>(
+    table: BTreeMap<String, V>,
+) -> Result<Vec<(MessageQueue, V)>, BodyError> {
+    table
+        .into_iter()
+        .map(|(key, v)| {
+            serde_json::from_str::<MessageQueue>(&key)
+                .map(|mq| (mq, v))
+                .map_err(|e| BodyError::Json {
+                    what: "message queue key",
+                    reason: format!("{e} in {key:?}"),
+                })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mq(topic: &str, queue_id: i32) -> MessageQueue {
+        MessageQueue {
+            topic: topic.into(),
+            broker_name: "broker-a".into(),
+            queue_id,
+        }
+    }
+
+    #[test]
+    fn topic_stats_are_written_as_java_writes_them_and_read_back() {
+        let t = TopicStatsTable {
+            offset_table: vec![(
+                mq("T", 1),
+                TopicOffset {
+                    last_update_timestamp: 1_700_000_000_000,
+                    max_offset: 12,
+                    min_offset: 2,
+                },
+            )],
+            topic_put_tps: 0.0,
+        };
+        let body = t.to_fastjson();
+        assert_eq!(
+            std::str::from_utf8(&body).unwrap(),
+            r#"{"offsetTable":{{"brokerName":"broker-a","queueId":1,"topic":"T"}:{"lastUpdateTimestamp":1700000000000,"maxOffset":12,"minOffset":2}},"topicPutTps":0.0}"#
+        );
+        assert_eq!(TopicStatsTable::from_json(&body).unwrap(), t);
+    }
+
+    #[test]
+    fn consume_stats_round_trip_with_several_queues_and_escapes() {
+        let c = ConsumeStats {
+            consume_tps: 12.5,
+            offset_table: vec![
+                (
+                    mq("a\"b", 0),
+                    OffsetWrapper {
+                        broker_offset: 10,
+                        consumer_offset: 7,
+                        last_timestamp: 5,
+                        pull_offset: 9,
+                    },
+                ),
+                (mq("a\"b", 1), OffsetWrapper::default()),
+            ],
+        };
+        let body = c.to_fastjson();
+        let text = std::str::from_utf8(&body).unwrap();
+        assert!(text.starts_with(r#"{"consumeTps":12.5,"offsetTable":{{"brokerName":"broker-a","queueId":0,"topic":"a\"b"}:{"brokerOffset":10,"consumerOffset":7,"lastTimestamp":5,"pullOffset":9}"#), "{text}");
+        let mut back = ConsumeStats::from_json(&body).unwrap();
+        back.offset_table.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(back, c);
+    }
+
+    #[test]
+    fn empty_tables_and_garbage() {
+        let c = ConsumeStats::default();
+        assert_eq!(c.to_fastjson(), br#"{"consumeTps":0.0,"offsetTable":{}}"#);
+        assert_eq!(ConsumeStats::from_json(&c.to_fastjson()).unwrap(), c);
+        assert!(TopicStatsTable::from_json(b"{\"offsetTable\":{7:{}}}").is_err());
+        assert!(TopicStatsTable::from_json(b"not json").is_err());
+    }
+}
