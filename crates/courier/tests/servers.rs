@@ -104,13 +104,33 @@ async fn dev_serves_clients_and_keeper_then_shuts_down_cleanly() {
         assert_eq!(received, sent);
         assert_eq!(got.lock().len(), 25, "no duplicates");
         servers_support::stop_client("consumer", consumer.shutdown()).await;
+        // Three more that the (stopped) group has not consumed: its lag.
+        for i in 25..28 {
+            producer
+                .send(Message::new("DevTopic", format!("hello {i}")))
+                .await
+                .unwrap();
+        }
         servers_support::stop_client("producer", producer.shutdown()).await;
 
         let metrics = servers_support::http_get(addrs.metrics, "/metrics");
         assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
         assert!(
             metrics.contains(
-                "courier_broker_put_messages_total{broker=\"broker-a\",cluster=\"DefaultCluster\"} 25\n"
+                "courier_broker_put_messages_total{broker=\"broker-a\",cluster=\"DefaultCluster\"} 28\n"
+            ),
+            "{metrics}"
+        );
+        // Per topic and per group: 28 stored, 25 of them consumed and committed at shutdown.
+        assert!(
+            metrics.contains(
+                "courier_broker_topic_messages_total{broker=\"broker-a\",cluster=\"DefaultCluster\",topic=\"DevTopic\"} 28\n"
+            ),
+            "{metrics}"
+        );
+        assert!(
+            metrics.contains(
+                "courier_broker_consumer_lag_messages{broker=\"broker-a\",cluster=\"DefaultCluster\",group=\"dev-cg\",topic=\"DevTopic\"} 3\n"
             ),
             "{metrics}"
         );
@@ -131,7 +151,7 @@ async fn dev_serves_clients_and_keeper_then_shuts_down_cleanly() {
             metrics.contains("courier_broker_commitlog_buffer_writes_total{"),
             "{metrics}"
         );
-        // 25 sends were committed, each by at least one write that took some time.
+        // 28 sends were committed, each by at least one write that took some time.
         let write_seconds: f64 = metrics
             .lines()
             .find(|l| l.starts_with("courier_broker_commitlog_buffer_write_seconds_total{"))
@@ -162,7 +182,7 @@ async fn dev_serves_clients_and_keeper_then_shuts_down_cleanly() {
         let store = courier_store::MessageStore::open(config.store_config()).unwrap();
         assert!(store.recovery_report().clean_shutdown);
         let stored: i64 = (0..4).map(|q| store.max_offset("DevTopic", q)).sum();
-        assert_eq!(stored, 25);
+        assert_eq!(stored, 28);
         store.shutdown().unwrap();
     })
     .await;
