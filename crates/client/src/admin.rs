@@ -1,12 +1,15 @@
-//! Minimal administration for tools and tests: create a topic on every master
-//! of a cluster (GET_BROKER_CLUSTER_INFO from a name server, then
-//! UPDATE_AND_CREATE_TOPIC to each master), and wait until the name servers
-//! route it through a given number of brokers. Brokers re-register a changed
-//! topic table at once, so the wait is short.
+//! Administration for tools and tests: create a topic on every master of a
+//! cluster (GET_BROKER_CLUSTER_INFO from a name server, then
+//! UPDATE_AND_CREATE_TOPIC to each master), wait until the name servers route
+//! it through a given number of brokers (brokers re-register a changed topic
+//! table at once, so the wait is short), and read a topic's status and a
+//! consumer group's progress from every master that has them, merged
+//! (GET_TOPIC_STATS_INFO, GET_CONSUME_STATS: what `mqadmin topicStatus` and
+//! `consumerProgress` show).
 
 use std::time::{Duration, Instant};
 
-use courier_remoting::body::{from_json, ClusterInfo};
+use courier_remoting::body::{from_json, ClusterInfo, ConsumeStats, TopicStatsTable};
 use courier_remoting::code::request;
 use courier_remoting::header::CreateTopicRequestHeader;
 use courier_remoting::processor::Dispatcher;
@@ -126,6 +129,84 @@ impl Admin {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Master addresses of the brokers the name servers route `topic` through, sorted.
+    async fn topic_masters(&self, topic: &str) -> Result<Vec<String>> {
+        let route =
+            self.instance
+                .fetch_route(topic)
+                .await?
+                .ok_or_else(|| ClientError::NoRoute {
+                    topic: topic.to_string(),
+                    reason: "the name server has no route for it".into(),
+                })?;
+        let mut masters: Vec<String> = route
+            .broker_datas
+            .iter()
+            .filter_map(|b| b.master_addr().map(str::to_string))
+            .collect();
+        masters.sort();
+        masters.dedup();
+        Ok(masters)
+    }
+
+    /// Every queue of `topic` on every broker routing it: min and max offsets and the store
+    /// time of the newest message; `topic_put_tps` is the sum of the brokers' rates.
+    pub async fn topic_status(&self, topic: &str) -> Result<TopicStatsTable> {
+        let mut all = TopicStatsTable::default();
+        for addr in self.topic_masters(topic).await? {
+            let mut cmd = RemotingCommand::new_request(request::GET_TOPIC_STATS_INFO);
+            cmd.ext_fields.insert("topic".into(), topic.to_string());
+            let resp = self
+                .instance
+                .invoke_ok(&addr, cmd, self.instance.options.request_timeout)
+                .await?;
+            let t =
+                TopicStatsTable::from_json(resp.body_bytes()).map_err(|e| ClientError::Decode {
+                    what: "topic stats",
+                    reason: e.to_string(),
+                })?;
+            all.offset_table.extend(t.offset_table);
+            all.topic_put_tps += t.topic_put_tps;
+        }
+        all.offset_table.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(all)
+    }
+
+    /// A consumer group's progress on every queue it consumes (of `topic` only, if given),
+    /// from every master broker: the topic's brokers when a topic is named, else all of them.
+    pub async fn consumer_progress(
+        &self,
+        group: &str,
+        topic: Option<&str>,
+    ) -> Result<ConsumeStats> {
+        let masters = match topic {
+            Some(t) => self.topic_masters(t).await?,
+            None => self.master_addrs().await?,
+        };
+        let mut all = ConsumeStats::default();
+        for addr in masters {
+            let mut cmd = RemotingCommand::new_request(request::GET_CONSUME_STATS);
+            cmd.ext_fields
+                .insert("consumerGroup".into(), group.to_string());
+            if let Some(t) = topic {
+                cmd.ext_fields.insert("topic".into(), t.to_string());
+            }
+            let resp = self
+                .instance
+                .invoke_ok(&addr, cmd, self.instance.options.request_timeout)
+                .await?;
+            let c =
+                ConsumeStats::from_json(resp.body_bytes()).map_err(|e| ClientError::Decode {
+                    what: "consume stats",
+                    reason: e.to_string(),
+                })?;
+            all.offset_table.extend(c.offset_table);
+            all.consume_tps += c.consume_tps;
+        }
+        all.offset_table.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(all)
     }
 
     /// Closes connections.

@@ -115,6 +115,13 @@ three are ready; Ctrl-C shuts everything down cleanly.",
     /// ZooKeeper-compatible coordination service.
     #[command(after_help = crate::cmd::keeper::AFTER_HELP)]
     Keeper(crate::cmd::keeper::KeeperArgs),
+
+    /// RocketMQ admin views: a topic's status, a consumer group's progress and lag.
+    #[command(
+        long_about = "Read what `mqadmin topicStatus` and `mqadmin consumerProgress` show, from \
+any RocketMQ name server and its brokers (Courier's or Apache's), without a JVM."
+    )]
+    Mqadmin(crate::cmd::mqadmin::MqadminArgs),
 }
 
 /// `courier bench ...`

@@ -34,6 +34,7 @@ fn main() -> anyhow::Result<()> {
         Command::Namesrv(args) => cmd::namesrv::run(args, &runtime),
         Command::Broker(args) => cmd::broker::run(args, &runtime),
         Command::Keeper(args) => cmd::keeper::run(args, &runtime),
+        Command::Mqadmin(args) => cmd::mqadmin::run(args, &runtime),
     }
 }
 

@@ -165,6 +165,35 @@ async fn dev_serves_clients_and_keeper_then_shuts_down_cleanly() {
         );
         assert!(metrics.contains("courier_keeper_znode_count "), "{metrics}");
 
+        // The admin views over the same state, as an operator would ask (`courier mqadmin`).
+        let mqadmin = |args: &[&str]| {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_courier"))
+                .arg("mqadmin")
+                .args(args)
+                .args(["--namesrv", &ns])
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+            text
+        };
+        let status: serde_json::Value =
+            serde_json::from_str(&mqadmin(&["topic-status", "-t", "DevTopic", "--json"])).unwrap();
+        let queues = status["queues"].as_array().unwrap();
+        assert_eq!(queues.len(), 4, "{status}");
+        let total: i64 = queues.iter().map(|q| q["maxOffset"].as_i64().unwrap()).sum();
+        assert_eq!(total, 28, "{status}");
+        assert!(queues
+            .iter()
+            .all(|q| q["maxOffset"] == 0 || q["lastUpdateTimestamp"].as_i64().unwrap() > 0));
+        let progress: serde_json::Value =
+            serde_json::from_str(&mqadmin(&["consumerProgress", "-g", "dev-cg", "--json"])).unwrap();
+        assert_eq!(progress["diffTotal"], 3, "{progress}");
+        assert_eq!(progress["queues"].as_array().unwrap().len(), 4, "{progress}");
+        let table = mqadmin(&["consumer-progress", "-g", "dev-cg", "-t", "DevTopic"]);
+        assert!(table.starts_with("#Topic"), "{table}");
+        assert!(table.contains("Diff Total: 3\n"), "{table}");
+
         let status = dev.terminate();
         assert!(status.success(), "courier dev exited with {status}");
         let broker_root = data.join("broker");

@@ -1,5 +1,6 @@
 //! The server subcommands (`namesrv`, `broker`, `keeper`, `dev`): each module owns its flags and
-//! wires one library's `run` to a listener and the process's shutdown signal. This module holds
+//! wires one library's `run` to a listener and the process's shutdown signal (`mqadmin`, a client
+//! tool, lives here too). This module holds
 //! what they share: binding a listener with an error that says what to do, and the data-dir
 //! check.
 //!
@@ -10,6 +11,7 @@ pub mod broker;
 pub mod dev;
 pub mod keeper;
 pub mod metrics;
+pub mod mqadmin;
 pub mod namesrv;
 
 use std::net::SocketAddr;
