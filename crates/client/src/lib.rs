@@ -16,6 +16,7 @@
 mod admin;
 mod allocate;
 mod broker_api;
+pub mod civil;
 mod compress;
 mod error;
 mod instance;

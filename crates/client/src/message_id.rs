@@ -12,6 +12,8 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::civil::{civil_from_days, days_from_civil};
+
 /// The offset message id of a record stored at `offset` on `store_host`.
 pub fn offset_msg_id(store_host: SocketAddr, offset: i64) -> String {
     let mut bytes = Vec::with_capacity(28);
@@ -145,30 +147,6 @@ fn month_start_ms(ms: i64) -> i64 {
     days_from_civil(y, m, 1) * 86_400_000
 }
 
-// Howard Hinnant's proleptic-Gregorian day-count conversions.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,7 +208,5 @@ mod tests {
         // 2026-11-25T18:00:00Z → 2026-11-01T00:00:00Z.
         assert_eq!(month_start_ms(1_795_629_600_000), 1_793_491_200_000);
         assert_eq!(month_start_ms(1_793_491_200_000), 1_793_491_200_000);
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
     }
 }
