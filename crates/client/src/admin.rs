@@ -5,18 +5,25 @@
 //! table at once, so the wait is short), and read a topic's status and a
 //! consumer group's progress from every master that has them, merged
 //! (GET_TOPIC_STATS_INFO, GET_CONSUME_STATS: what `mqadmin topicStatus` and
-//! `consumerProgress` show).
+//! `consumerProgress` show); and rewind (or skip) a stopped group's committed
+//! offsets to a point in time, as `mqadmin resetOffsetByTime` does for a group
+//! with no consumer online (SEARCH_OFFSET_BY_TIMESTAMP, then
+//! UPDATE_CONSUMER_OFFSET per queue). A running consumer would overwrite reset
+//! offsets at its next commit, so a group with consumers online is refused.
 
 use std::time::{Duration, Instant};
 
-use courier_remoting::body::{from_json, ClusterInfo, ConsumeStats, TopicStatsTable};
-use courier_remoting::code::request;
+use courier_remoting::body::{
+    from_json, ClusterInfo, ConsumeStats, TopicRouteData, TopicStatsTable,
+};
+use courier_remoting::code::{request, response};
 use courier_remoting::header::CreateTopicRequestHeader;
 use courier_remoting::processor::Dispatcher;
 use courier_remoting::RemotingCommand;
 
 use crate::error::{ClientError, Result};
 use crate::instance::{broker_error, ClientInstance};
+use crate::message_queue::MessageQueue;
 use crate::options::ClientOptions;
 use crate::route::{subscribe_queues, AUTO_CREATE_TOPIC_KEY};
 
@@ -131,16 +138,20 @@ impl Admin {
         }
     }
 
+    /// A fresh route of `topic` (kept in the route cache, which the per-queue calls use).
+    async fn route_of(&self, topic: &str) -> Result<std::sync::Arc<TopicRouteData>> {
+        self.instance
+            .update_route(topic)
+            .await?
+            .ok_or_else(|| ClientError::NoRoute {
+                topic: topic.to_string(),
+                reason: "the name server has no route for it".into(),
+            })
+    }
+
     /// Master addresses of the brokers the name servers route `topic` through, sorted.
     async fn topic_masters(&self, topic: &str) -> Result<Vec<String>> {
-        let route =
-            self.instance
-                .fetch_route(topic)
-                .await?
-                .ok_or_else(|| ClientError::NoRoute {
-                    topic: topic.to_string(),
-                    reason: "the name server has no route for it".into(),
-                })?;
+        let route = self.route_of(topic).await?;
         let mut masters: Vec<String> = route
             .broker_datas
             .iter()
@@ -209,8 +220,69 @@ impl Admin {
         Ok(all)
     }
 
+    /// Sets `group`'s committed offset on every readable queue of `topic` to the first message
+    /// stored at or after `timestamp_ms` (`None`: the end of the queue, skipping everything).
+    /// Without `force`, only offsets that move back (a rewind) are changed. Refused while the
+    /// group has consumers online. Returns each queue with its old offset (`None`: none yet)
+    /// and the offset it has now.
+    pub async fn reset_offset_by_time(
+        &self,
+        group: &str,
+        topic: &str,
+        timestamp_ms: Option<i64>,
+        force: bool,
+    ) -> Result<Vec<OffsetReset>> {
+        let masters = self.topic_masters(topic).await?;
+        for addr in &masters {
+            let cmd = RemotingCommand::request_with_header(
+                request::GET_CONSUMER_CONNECTION_LIST,
+                &courier_remoting::header::GetConsumerListByGroupRequestHeader {
+                    consumer_group: group.to_string(),
+                },
+            );
+            let resp = self
+                .instance
+                .invoke(addr, cmd, self.instance.options.request_timeout)
+                .await?;
+            if resp.code == response::SUCCESS {
+                return Err(ClientError::Refused(format!(
+                    "consumer group {group} has consumers online at {addr}; stop them first (a running consumer commits its own offsets over the reset ones), then reset and start them again"
+                )));
+            }
+        }
+        let route = self.route_of(topic).await?;
+        let mut out = Vec::new();
+        for queue in subscribe_queues(&route, topic) {
+            let target = match timestamp_ms {
+                Some(ts) => self.instance.search_offset(&queue, ts).await?,
+                None => self.instance.max_offset(&queue).await?,
+            };
+            let old = self.instance.query_consumer_offset(group, &queue).await?;
+            let new = if force || old.is_none_or(|o| target < o) {
+                self.instance
+                    .update_consumer_offset(group, &queue, target, false)
+                    .await?;
+                target
+            } else {
+                old.unwrap_or(target)
+            };
+            out.push(OffsetReset { queue, old, new });
+        }
+        Ok(out)
+    }
+
     /// Closes connections.
     pub async fn shutdown(&self) {
         self.instance.close().await;
     }
+}
+
+/// One queue of a [`Admin::reset_offset_by_time`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OffsetReset {
+    pub queue: MessageQueue,
+    /// The committed offset before, if the group had one.
+    pub old: Option<i64>,
+    /// The committed offset now.
+    pub new: i64,
 }

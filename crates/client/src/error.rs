@@ -46,6 +46,10 @@ pub enum ClientError {
         #[source]
         source: std::io::Error,
     },
+    /// An admin operation was refused before it changed anything; the text says why and what
+    /// to do.
+    #[error("{0}")]
+    Refused(String),
     /// The client was shut down.
     #[error("the client is shut down; create a new one")]
     ShutDown,

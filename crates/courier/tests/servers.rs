@@ -103,6 +103,25 @@ async fn dev_serves_clients_and_keeper_then_shuts_down_cleanly() {
         let received: BTreeSet<String> = got.lock().iter().map(|m| m.msg_id.clone()).collect();
         assert_eq!(received, sent);
         assert_eq!(got.lock().len(), 25, "no duplicates");
+        // `courier mqadmin`, as an operator runs it: (exit status, stdout, stderr).
+        let mqadmin_run = |args: &[&str]| {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_courier"))
+                .arg("mqadmin")
+                .args(args)
+                .args(["--namesrv", &ns])
+                .output()
+                .unwrap();
+            let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+            (out.status.success(), text(&out.stdout), text(&out.stderr))
+        };
+        let mqadmin = |args: &[&str]| {
+            let (ok, out, err) = mqadmin_run(args);
+            assert!(ok, "{out}{err}");
+            out
+        };
+        // Offsets of a group with a consumer online are not reset: it would commit over them.
+        let (ok, _, err) = mqadmin_run(&["reset-offset", "-g", "dev-cg", "-t", "DevTopic", "-s", "0"]);
+        assert!(!ok && err.contains("consumers online"), "{err}");
         servers_support::stop_client("consumer", consumer.shutdown()).await;
         // Three more that the (stopped) group has not consumed: its lag.
         for i in 25..28 {
@@ -166,17 +185,6 @@ async fn dev_serves_clients_and_keeper_then_shuts_down_cleanly() {
         assert!(metrics.contains("courier_keeper_znode_count "), "{metrics}");
 
         // The admin views over the same state, as an operator would ask (`courier mqadmin`).
-        let mqadmin = |args: &[&str]| {
-            let out = std::process::Command::new(env!("CARGO_BIN_EXE_courier"))
-                .arg("mqadmin")
-                .args(args)
-                .args(["--namesrv", &ns])
-                .output()
-                .unwrap();
-            let text = String::from_utf8_lossy(&out.stdout).into_owned();
-            assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
-            text
-        };
         let status: serde_json::Value =
             serde_json::from_str(&mqadmin(&["topic-status", "-t", "DevTopic", "--json"])).unwrap();
         let queues = status["queues"].as_array().unwrap();
@@ -193,6 +201,27 @@ async fn dev_serves_clients_and_keeper_then_shuts_down_cleanly() {
         let table = mqadmin(&["consumer-progress", "-g", "dev-cg", "-t", "DevTopic"]);
         assert!(table.starts_with("#Topic"), "{table}");
         assert!(table.contains("Diff Total: 3\n"), "{table}");
+        // Rewind the stopped group to the start (re-consume all 28), then skip to the end.
+        let diff = |progress: &str| -> i64 {
+            let v: serde_json::Value = serde_json::from_str(progress).unwrap();
+            v["diffTotal"].as_i64().unwrap()
+        };
+        let reset: serde_json::Value = serde_json::from_str(&mqadmin(&[
+            "resetOffsetByTime", "-g", "dev-cg", "-t", "DevTopic", "-s", "0", "--json",
+        ]))
+        .unwrap();
+        let queues = reset["queues"].as_array().unwrap();
+        assert_eq!(queues.len(), 4, "{reset}");
+        assert!(queues.iter().all(|q| q["newOffset"] == 0), "{reset}");
+        assert_eq!(diff(&mqadmin(&["consumer-progress", "-g", "dev-cg", "--json"])), 28);
+        // Rewind-only leaves queues that are already further back alone.
+        mqadmin(&["reset-offset", "-g", "dev-cg", "-t", "DevTopic", "-s", "now", "--rewind-only"]);
+        assert_eq!(diff(&mqadmin(&["consumer-progress", "-g", "dev-cg", "--json"])), 28);
+        let table = mqadmin(&["reset-offset", "-g", "dev-cg", "-t", "DevTopic", "-s", "now"]);
+        assert!(table.contains("4 of 4 queues moved"), "{table}");
+        assert_eq!(diff(&mqadmin(&["consumer-progress", "-g", "dev-cg", "--json"])), 0);
+        let (ok, _, err) = mqadmin_run(&["reset-offset", "-g", "dev-cg", "-t", "DevTopic", "-s", "soon"]);
+        assert!(!ok && err.contains("not a time"), "{err}");
 
         let status = dev.terminate();
         assert!(status.success(), "courier dev exited with {status}");

@@ -1,13 +1,14 @@
-//! `courier mqadmin`: the two RocketMQ admin views operators reach for most, without a JVM —
-//! a topic's status (per queue min and max offsets and when it last grew) and a consumer group's
-//! progress (per queue the broker's and the group's offsets and the lag between them). Works
-//! against any RocketMQ name server and broker that answer GET_TOPIC_STATS_INFO and
-//! GET_CONSUME_STATS, Courier's or Apache's. Tables on stdout, or one JSON document with `--json`.
+//! `courier mqadmin`: the RocketMQ admin commands operators reach for most, without a JVM — a
+//! topic's status (per queue min and max offsets and when it last grew), a consumer group's
+//! progress (per queue the broker's and the group's offsets and the lag between them), and
+//! resetting a stopped group's offsets to a point in time (re-consume from there, or skip the
+//! backlog). Works against any RocketMQ name server and brokers, Courier's or Apache's. Tables
+//! on stdout, or one JSON document with `--json`.
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use courier_client::civil::utc_iso8601_ms;
-use courier_client::Admin;
+use courier_client::civil::{civil_from_days, days_from_civil, utc_iso8601_ms};
+use courier_client::{Admin, OffsetReset};
 use courier_remoting::body::{ConsumeStats, TopicStatsTable};
 use serde_json::json;
 
@@ -27,11 +28,14 @@ pub enum MqadminCommand {
     /// Per queue a consumer group reads: broker offset, committed offset and the lag (diff).
     #[command(alias = "consumerProgress", after_help = CONSUMER_PROGRESS_HELP)]
     ConsumerProgress(ConsumerProgressArgs),
+    /// Move a stopped group's committed offsets to the first message stored at or after a time.
+    #[command(alias = "resetOffsetByTime", after_help = RESET_OFFSET_HELP)]
+    ResetOffset(ResetOffsetArgs),
 }
 
-/// `courier mqadmin topic-status`
+/// What every admin command takes.
 #[derive(Debug, Args)]
-pub struct TopicStatusArgs {
+pub struct Common {
     /// Name server address(es), `;`-separated.
     #[arg(
         long,
@@ -40,34 +44,59 @@ pub struct TopicStatusArgs {
         default_value = "127.0.0.1:9876"
     )]
     pub namesrv: String,
-    /// The topic.
-    #[arg(long, short = 't')]
-    pub topic: String,
     /// Print one JSON document instead of a table.
     #[arg(long)]
     pub json: bool,
 }
 
+/// `courier mqadmin reset-offset`
+#[derive(Debug, Args)]
+pub struct ResetOffsetArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// The consumer group (its consumers must be stopped).
+    #[arg(long, short = 'g')]
+    pub group: String,
+    /// The topic.
+    #[arg(long, short = 't')]
+    pub topic: String,
+    /// Where to: milliseconds since the epoch, an ISO 8601 UTC time (2026-11-27T04:30:00Z,
+    /// optionally with .mmm), or `now` (the end of every queue: skip the backlog).
+    #[arg(long, short = 's', value_parser = parse_when)]
+    pub timestamp: When,
+    /// Only move offsets back (re-consume); leave queues already before that time alone.
+    #[arg(long)]
+    pub rewind_only: bool,
+}
+
+/// A `--timestamp`: a time, or the end of the queues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    At(i64),
+    Now,
+}
+
+/// `courier mqadmin topic-status`
+#[derive(Debug, Args)]
+pub struct TopicStatusArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// The topic.
+    #[arg(long, short = 't')]
+    pub topic: String,
+}
+
 /// `courier mqadmin consumer-progress`
 #[derive(Debug, Args)]
 pub struct ConsumerProgressArgs {
-    /// Name server address(es), `;`-separated.
-    #[arg(
-        long,
-        short = 'n',
-        env = "NAMESRV_ADDR",
-        default_value = "127.0.0.1:9876"
-    )]
-    pub namesrv: String,
+    #[command(flatten)]
+    pub common: Common,
     /// The consumer group.
     #[arg(long, short = 'g')]
     pub group: String,
     /// Only this topic (default: every topic the group has consumed, on every broker).
     #[arg(long, short = 't')]
     pub topic: Option<String>,
-    /// Print one JSON document instead of a table.
-    #[arg(long)]
-    pub json: bool,
 }
 
 const TOPIC_STATUS_HELP: &str = "\
@@ -87,30 +116,101 @@ Clients commit every few seconds, so a running group shows a small diff even whe
 a diff that keeps growing means the group falls behind. Broadcasting groups keep their offsets
 in the clients and show none here.";
 
+const RESET_OFFSET_HELP: &str = "\
+Examples:
+  courier mqadmin reset-offset -n 127.0.0.1:9876 -g billing -t OrderEvents -s 2026-11-27T04:00:00Z
+  courier mqadmin resetOffsetByTime -g billing -t OrderEvents -s now       skip the backlog
+
+Stop the group's consumers first: a running consumer keeps its offsets in memory and commits them
+over the reset ones (the command refuses while any is online). Start them again afterwards; they
+continue from the new offsets. Each queue moves to the first message stored at or after the time
+(to its end for `now`, or for a time after its last message).";
+
+/// Parses `--timestamp`.
+fn parse_when(s: &str) -> Result<When, String> {
+    if s.eq_ignore_ascii_case("now") {
+        return Ok(When::Now);
+    }
+    if let Ok(ms) = s.parse::<i64>() {
+        return if ms >= 0 {
+            Ok(When::At(ms))
+        } else {
+            Err("a time before 1970 is not a store time".into())
+        };
+    }
+    parse_iso_utc(s).map(When::At).ok_or_else(|| {
+        format!("`{s}` is not a time; use milliseconds since the epoch, `now`, or UTC like 2026-11-27T04:30:00Z")
+    })
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.mmm]Z` as milliseconds since the epoch.
+fn parse_iso_utc(s: &str) -> Option<i64> {
+    let s = s.strip_suffix('Z')?;
+    let (date, time) = s.split_once('T')?;
+    let mut d = date.splitn(3, '-').map(str::parse::<i64>);
+    let (y, mo, da) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
+    let (hms, millis) = match time.split_once('.') {
+        Some((hms, frac)) if frac.len() == 3 => (hms, frac.parse::<i64>().ok()?),
+        Some(_) => return None,
+        None => (time, 0),
+    };
+    let mut t = hms.splitn(3, ':').map(str::parse::<i64>);
+    let (h, mi, se) = (t.next()?.ok()?, t.next()?.ok()?, t.next()?.ok()?);
+    let valid = (1..=12).contains(&mo)
+        && (1..=31).contains(&da)
+        && (0..24).contains(&h)
+        && (0..60).contains(&mi)
+        && (0..60).contains(&se);
+    if !valid {
+        return None;
+    }
+    let days = days_from_civil(y, mo as u32, da as u32);
+    // A day past the month's end (2026-02-30) would roll over: refuse it instead.
+    if civil_from_days(days) != (y, mo as u32, da as u32) {
+        return None;
+    }
+    Some(((days * 24 + h) * 60 + mi) * 60_000 + se * 1000 + millis)
+}
+
 /// Runs one admin view and prints it.
 pub fn run(args: MqadminArgs, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
     runtime.block_on(async move {
         match args.command {
             MqadminCommand::TopicStatus(a) => {
-                let admin = connect(&a.namesrv)?;
+                let admin = connect(&a.common.namesrv)?;
                 let t = admin.topic_status(&a.topic).await;
                 admin.shutdown().await;
                 let t = t.with_context(|| format!("could not read the status of topic {}", a.topic))?;
-                print!("{}", if a.json { topic_json(&a.topic, &t) } else { topic_table(&t) });
+                print!("{}", if a.common.json { topic_json(&a.topic, &t) } else { topic_table(&t) });
             }
             MqadminCommand::ConsumerProgress(a) => {
-                let admin = connect(&a.namesrv)?;
+                let admin = connect(&a.common.namesrv)?;
                 let c = admin.consumer_progress(&a.group, a.topic.as_deref()).await;
                 admin.shutdown().await;
                 let c = c.with_context(|| format!("could not read the progress of group {}", a.group))?;
-                if c.offset_table.is_empty() && !a.json {
+                if c.offset_table.is_empty() && !a.common.json {
                     eprintln!(
                         "group {} has no committed offsets{}; check the group name (it is case-sensitive)",
                         a.group,
                         a.topic.as_deref().map(|t| format!(" on topic {t}")).unwrap_or_default()
                     );
                 }
-                print!("{}", if a.json { progress_json(&a.group, &c) } else { progress_table(&c) });
+                print!("{}", if a.common.json { progress_json(&a.group, &c) } else { progress_table(&c) });
+            }
+            MqadminCommand::ResetOffset(a) => {
+                let admin = connect(&a.common.namesrv)?;
+                let when = match a.timestamp {
+                    When::At(ms) => Some(ms),
+                    When::Now => None,
+                };
+                let r = admin
+                    .reset_offset_by_time(&a.group, &a.topic, when, !a.rewind_only)
+                    .await;
+                admin.shutdown().await;
+                let r = r.with_context(|| {
+                    format!("could not reset the offsets of group {} on topic {}", a.group, a.topic)
+                })?;
+                print!("{}", if a.common.json { reset_json(&a.group, &r) } else { reset_table(&r) });
             }
         }
         Ok(())
@@ -226,6 +326,42 @@ fn progress_json(group: &str, c: &ConsumeStats) -> String {
     format!("{doc}\n")
 }
 
+fn reset_table(r: &[OffsetReset]) -> String {
+    let mut out = format!(
+        "{:<32} {:<24} {:>4} {:>14} {:>14}\n",
+        "#Topic", "#Broker Name", "#QID", "#Old Offset", "#New Offset"
+    );
+    for x in r {
+        out.push_str(&format!(
+            "{:<32} {:<24} {:>4} {:>14} {:>14}\n",
+            x.queue.topic,
+            x.queue.broker_name,
+            x.queue.queue_id,
+            x.old.map_or_else(|| "-".to_string(), |o| o.to_string()),
+            x.new
+        ));
+    }
+    let moved = r.iter().filter(|x| x.old != Some(x.new)).count();
+    out.push_str(&format!("\n{moved} of {} queues moved\n", r.len()));
+    out
+}
+
+fn reset_json(group: &str, r: &[OffsetReset]) -> String {
+    let queues: Vec<_> = r
+        .iter()
+        .map(|x| {
+            json!({
+                "topic": x.queue.topic,
+                "brokerName": x.queue.broker_name,
+                "queueId": x.queue.queue_id,
+                "oldOffset": x.old,
+                "newOffset": x.new,
+            })
+        })
+        .collect();
+    format!("{}\n", json!({ "group": group, "queues": queues }))
+}
+
 /// A store timestamp (ms since the epoch) as UTC ISO 8601, or "-" when there is none (≤ 0).
 fn time_or_dash(ms: i64) -> String {
     if ms <= 0 {
@@ -238,6 +374,40 @@ fn time_or_dash(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_parse_as_millis_now_or_utc() {
+        assert_eq!(parse_when("now"), Ok(When::Now));
+        assert_eq!(parse_when("0"), Ok(When::At(0)));
+        assert_eq!(parse_when("1795753812345"), Ok(When::At(1_795_753_812_345)));
+        assert_eq!(
+            parse_when("2026-11-27T04:30:12Z"),
+            Ok(When::At(1_795_753_812_000))
+        );
+        assert_eq!(
+            parse_when("2026-11-27T04:30:12.345Z"),
+            Ok(When::At(1_795_753_812_345))
+        );
+        assert_eq!(
+            parse_when("2000-02-29T00:00:00Z"),
+            Ok(When::At(951_782_400_000))
+        );
+        for bad in [
+            "-5",
+            "yesterday",
+            "2026-11-27T04:30:12",
+            "2026-11-27 04:30:12Z",
+            "2026-02-30T00:00:00Z",
+            "2026-13-01T00:00:00Z",
+            "2026-11-27T24:00:00Z",
+            "2026-11-27T04:30:12.3Z",
+        ] {
+            assert!(parse_when(bad).is_err(), "{bad}");
+        }
+        for ms in [0, 1, 951_782_400_123, 1_795_753_812_345] {
+            assert_eq!(parse_when(&utc_iso8601_ms(ms)), Ok(When::At(ms)));
+        }
+    }
 
     #[test]
     fn no_timestamp_prints_as_a_dash() {
