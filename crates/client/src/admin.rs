@@ -151,15 +151,7 @@ impl Admin {
 
     /// Master addresses of the brokers the name servers route `topic` through, sorted.
     async fn topic_masters(&self, topic: &str) -> Result<Vec<String>> {
-        let route = self.route_of(topic).await?;
-        let mut masters: Vec<String> = route
-            .broker_datas
-            .iter()
-            .filter_map(|b| b.master_addr().map(str::to_string))
-            .collect();
-        masters.sort();
-        masters.dedup();
-        Ok(masters)
+        Ok(masters_of(&*self.route_of(topic).await?))
     }
 
     /// Every queue of `topic` on every broker routing it: min and max offsets and the store
@@ -232,8 +224,8 @@ impl Admin {
         timestamp_ms: Option<i64>,
         force: bool,
     ) -> Result<Vec<OffsetReset>> {
-        let masters = self.topic_masters(topic).await?;
-        for addr in &masters {
+        let route = self.route_of(topic).await?;
+        for addr in &masters_of(&route) {
             let cmd = RemotingCommand::request_with_header(
                 request::GET_CONSUMER_CONNECTION_LIST,
                 &courier_remoting::header::GetConsumerListByGroupRequestHeader {
@@ -250,7 +242,6 @@ impl Admin {
                 )));
             }
         }
-        let route = self.route_of(topic).await?;
         let mut out = Vec::new();
         for queue in subscribe_queues(&route, topic) {
             let target = match timestamp_ms {
@@ -275,6 +266,18 @@ impl Admin {
     pub async fn shutdown(&self) {
         self.instance.close().await;
     }
+}
+
+/// The master addresses of a route's brokers, sorted.
+fn masters_of(route: &TopicRouteData) -> Vec<String> {
+    let mut masters: Vec<String> = route
+        .broker_datas
+        .iter()
+        .filter_map(|b| b.master_addr().map(str::to_string))
+        .collect();
+    masters.sort();
+    masters.dedup();
+    masters
 }
 
 /// One queue of a [`Admin::reset_offset_by_time`].
