@@ -10,11 +10,17 @@
 //! Invariants: lookups and commits do not allocate (topic → group → queue maps looked up by
 //! `&str`); `persist` skips the write when nothing changed since the last one; an offset is
 //! whatever the client committed last (RocketMQ does not enforce monotonicity: resets go back).
+//!
+//! Server-side offset resets (RocketMQ 5's INVOKE_BROKER_TO_RESET_OFFSET): `assign_reset` commits
+//! the new offset and keeps it pending until the group's next pull of that queue takes it
+//! (`take_reset`: the pull answers PULL_OFFSET_MOVED to it). Meanwhile commits from clients
+//! (`commit_from_client`), which still hold their old offsets in memory, are ignored. Pending
+//! resets live in memory only; a flag keeps the lock off the pull and commit paths when none is.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 
 use crate::config::BrokerConfig;
@@ -37,6 +43,10 @@ pub struct ConsumerOffsetManager {
     /// topic → group → queue → offset.
     table: RwLock<HashMap<String, HashMap<String, QueueOffsets>>>,
     dirty: AtomicBool,
+    /// (topic, group) → queue → offset a reset moved it to, until the group's next pull of it.
+    resets: Mutex<HashMap<(String, String), QueueOffsets>>,
+    /// True while `resets` may hold anything: the common case skips its lock.
+    has_resets: AtomicBool,
 }
 
 impl ConsumerOffsetManager {
@@ -62,6 +72,8 @@ impl ConsumerOffsetManager {
             file: persist::TableFile::new(path),
             table: RwLock::new(table),
             dirty: AtomicBool::new(false),
+            resets: Mutex::new(HashMap::new()),
+            has_resets: AtomicBool::new(false),
         })
     }
 
@@ -80,6 +92,60 @@ impl ConsumerOffsetManager {
             queues.insert(queue_id, offset);
         }
         self.dirty.store(true, Ordering::Release);
+    }
+
+    /// A client's commit (UPDATE_CONSUMER_OFFSET, or a pull's commit offset): stored unless a
+    /// reset of that queue is pending, which the client does not know of yet. Returns whether
+    /// it was stored.
+    pub fn commit_from_client(&self, group: &str, topic: &str, queue_id: i32, offset: i64) -> bool {
+        if self.reset_pending(group, topic, queue_id) {
+            return false;
+        }
+        self.commit(group, topic, queue_id, offset);
+        true
+    }
+
+    /// Moves the group's offset for the queue to `offset` now and keeps it pending for the
+    /// group's next pull of the queue (module docs).
+    pub fn assign_reset(&self, group: &str, topic: &str, queue_id: i32, offset: i64) {
+        {
+            let mut resets = self.resets.lock();
+            resets
+                .entry((topic.to_string(), group.to_string()))
+                .or_default()
+                .insert(queue_id, offset);
+            self.has_resets.store(true, Ordering::Release);
+        }
+        self.commit(group, topic, queue_id, offset);
+    }
+
+    /// True while a reset of the queue waits for the group's next pull.
+    pub fn reset_pending(&self, group: &str, topic: &str, queue_id: i32) -> bool {
+        if !self.has_resets.load(Ordering::Acquire) {
+            return false;
+        }
+        self.resets
+            .lock()
+            .get(&(topic.to_string(), group.to_string()))
+            .is_some_and(|q| q.contains_key(&queue_id))
+    }
+
+    /// The offset a pending reset moved the queue to, removing it (the group's pull takes it).
+    pub fn take_reset(&self, group: &str, topic: &str, queue_id: i32) -> Option<i64> {
+        if !self.has_resets.load(Ordering::Acquire) {
+            return None;
+        }
+        let mut resets = self.resets.lock();
+        let key = (topic.to_string(), group.to_string());
+        let queues = resets.get_mut(&key)?;
+        let offset = queues.remove(&queue_id)?;
+        if queues.is_empty() {
+            resets.remove(&key);
+            if resets.is_empty() {
+                self.has_resets.store(false, Ordering::Release);
+            }
+        }
+        Some(offset)
     }
 
     /// The group's committed offset for the queue, if any.
@@ -166,6 +232,34 @@ impl ConsumerOffsetManager {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pending_reset_holds_off_client_commits_until_a_pull_takes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = BrokerConfig {
+            store_path_root_dir: dir.path().to_path_buf(),
+            ..BrokerConfig::default()
+        };
+        let m = ConsumerOffsetManager::load(&config).unwrap();
+        assert!(m.commit_from_client("g", "t", 0, 50));
+        m.assign_reset("g", "t", 0, 3);
+        assert_eq!(m.query("g", "t", 0), Some(3));
+        assert!(m.reset_pending("g", "t", 0));
+        assert!(!m.reset_pending("g", "t", 1));
+        assert!(!m.reset_pending("other", "t", 0));
+        // The client still thinks it is at 50: ignored.
+        assert!(!m.commit_from_client("g", "t", 0, 51));
+        assert_eq!(m.query("g", "t", 0), Some(3));
+        assert!(
+            m.commit_from_client("g", "t", 1, 9),
+            "other queues are not held"
+        );
+        assert_eq!(m.take_reset("g", "t", 0), Some(3));
+        assert_eq!(m.take_reset("g", "t", 0), None);
+        assert!(!m.has_resets.load(Ordering::Acquire));
+        assert!(m.commit_from_client("g", "t", 0, 4));
+        assert_eq!(m.query("g", "t", 0), Some(4));
+    }
 
     fn cfg(dir: &std::path::Path) -> BrokerConfig {
         BrokerConfig {

@@ -156,6 +156,32 @@ impl PullHoldService {
         woken
     }
 
+    /// Wakes every pull parked on (topic, queue), whatever it waits for (an offset reset: they
+    /// re-run, and the reset group's pull answers the new offset). Returns how many were woken.
+    pub fn wake_queue(&self, topic: &str, queue_id: i32) -> usize {
+        if self.held.load(Ordering::Acquire) == 0 {
+            return 0;
+        }
+        let mut table = self.table.lock();
+        let Some(queues) = table.get_mut(topic) else {
+            return 0;
+        };
+        let Some(parked) = queues.remove(&queue_id) else {
+            return 0;
+        };
+        if queues.is_empty() {
+            table.remove(topic);
+        }
+        let mut woken = 0;
+        for p in parked {
+            self.held.fetch_sub(1, Ordering::AcqRel);
+            if p.tx.send(()).is_ok() {
+                woken += 1;
+            }
+        }
+        woken
+    }
+
     /// Wakes every parked pull (shutdown: they re-run and answer before the server closes).
     pub fn wake_all(&self) {
         let mut table = self.table.lock();

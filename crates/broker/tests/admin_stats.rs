@@ -1,16 +1,22 @@
-//! GET_TOPIC_STATS_INFO (202) and GET_CONSUME_STATS (208) over real TCP: the offsets and
-//! timestamps per queue, Java's object-keyed body form, which topics a group's progress covers,
-//! the error cases, and the sampled put and consume rates.
+//! The admin codes over real TCP. GET_TOPIC_STATS_INFO (202) and GET_CONSUME_STATS (208): the
+//! offsets and timestamps per queue, Java's object-keyed body form, which topics a group's
+//! progress covers, the error cases, and the sampled put and consume rates.
+//! INVOKE_BROKER_TO_RESET_OFFSET (222): offsets moved by time, to the end or to one offset, stale
+//! client commits ignored until the group's next pull, which answers the new offset — also for
+//! a pull parked by long polling.
 
 mod common;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::*;
-use courier_remoting::body::{ConsumeStats, OffsetWrapper, TopicStatsTable};
+use courier_remoting::body::{ConsumeStats, OffsetWrapper, ResetOffsetBody, TopicStatsTable};
 use courier_remoting::code::{request, response};
-use courier_remoting::header::UpdateConsumerOffsetRequestHeader;
-use courier_remoting::RemotingCommand;
+use courier_remoting::header::{
+    PullMessageResponseHeader, QueryConsumerOffsetRequestHeader, UpdateConsumerOffsetRequestHeader,
+    PULL_FLAG_SUSPEND,
+};
+use courier_remoting::{ClientConfig, RemotingClient, RemotingCommand};
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -184,5 +190,149 @@ async fn sampled_rates_reach_the_statistics() {
     // 20 puts and 10 consumed between samples about 10 s apart.
     assert!((1.0..=4.0).contains(&put_tps), "{put_tps}");
     assert!((0.5..=2.0).contains(&consume_tps), "{consume_tps}");
+    b.stop().await;
+}
+
+async fn committed(b: &TestBroker, group: &str, topic: &str, queue: i32) -> i64 {
+    let h = QueryConsumerOffsetRequestHeader {
+        consumer_group: group.into(),
+        topic: topic.into(),
+        queue_id: queue,
+        set_zero_if_not_found: None,
+    };
+    let r = b.call_header(request::QUERY_CONSUMER_OFFSET, &h).await;
+    assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
+    r.ext_field("offset").unwrap().parse().unwrap()
+}
+
+async fn reset(b: &TestBroker, fields: &[(&str, &str)]) -> RemotingCommand {
+    let mut all = vec![("group", "rg"), ("topic", "RS"), ("isForce", "true")];
+    all.extend_from_slice(fields);
+    b.call(with(request::INVOKE_BROKER_TO_RESET_OFFSET, &all))
+        .await
+}
+
+fn reset_offsets(r: &RemotingCommand) -> Vec<(i32, i64)> {
+    assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
+    let mut v: Vec<(i32, i64)> = ResetOffsetBody::from_json(r.body_bytes())
+        .unwrap()
+        .offset_table
+        .into_iter()
+        .map(|(mq, o)| (mq.queue_id, o))
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn offset_resets_move_the_group_at_its_next_pull() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = TestBroker::start(small_config(dir.path())).await;
+    b.call_header(request::UPDATE_AND_CREATE_TOPIC, &create_topic("RS", 2, 6))
+        .await;
+    b.call(
+        RemotingCommand::new_request(request::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP)
+            .with_body(br#"{"groupName":"rg"}"#.to_vec()),
+    )
+    .await;
+    send(&b, "RS", 0, 5).await;
+    send(&b, "RS", 1, 3).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let middle = now_ms().to_string();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    send(&b, "RS", 0, 3).await;
+    commit(&b, "rg", "RS", 0, 8).await;
+    commit(&b, "rg", "RS", 1, 3).await;
+
+    // Back to the first message stored after `middle`: queue 0 to 5, queue 1 stays at its end.
+    let r = reset(&b, &[("timestamp", &middle)]).await;
+    assert_eq!(reset_offsets(&r), vec![(0, 5), (1, 3)]);
+    assert_eq!(committed(&b, "rg", "RS", 0).await, 5);
+    // The running client still commits its old position: ignored until it pulls.
+    commit(&b, "rg", "RS", 0, 8).await;
+    assert_eq!(committed(&b, "rg", "RS", 0).await, 5);
+    let r = b
+        .call_header(request::PULL_MESSAGE, &pull_header("rg", "RS", 0, 8))
+        .await;
+    assert_eq!(r.code, response::PULL_OFFSET_MOVED);
+    let h: PullMessageResponseHeader = r.decode_header().unwrap();
+    assert_eq!(h.next_begin_offset, 5);
+    let r = b
+        .call_header(request::PULL_MESSAGE, &pull_header("rg", "RS", 0, 5))
+        .await;
+    assert_eq!(r.code, response::SUCCESS);
+    assert_eq!(decode_records(r.body_bytes()).len(), 3);
+    commit(&b, "rg", "RS", 0, 6).await;
+    assert_eq!(committed(&b, "rg", "RS", 0).await, 6);
+    // Another group's pulls are not affected.
+    let r = b
+        .call_header(request::PULL_MESSAGE, &pull_header("other", "RS", 0, 8))
+        .await;
+    assert_eq!(r.code, response::PULL_NOT_FOUND);
+
+    // To the end; then, without force, a reset that would move forward leaves the offset alone.
+    let r = reset(&b, &[("timestamp", "-1")]).await;
+    assert_eq!(reset_offsets(&r), vec![(0, 8), (1, 3)]);
+    let r = reset(&b, &[("timestamp", "0"), ("queueId", "0"), ("offset", "2")]).await;
+    assert_eq!(reset_offsets(&r), vec![(0, 2)]);
+    let r = reset(&b, &[("timestamp", "-1"), ("isForce", "false")]).await;
+    assert_eq!(reset_offsets(&r), vec![(0, 2), (1, 3)]);
+    assert_eq!(committed(&b, "rg", "RS", 0).await, 2);
+
+    // A pull parked at the end of queue 1 answers the reset at once, not at its timeout. (Its
+    // earlier resets are still pending, never pulled: the first pull takes them.)
+    let r = b
+        .call_header(request::PULL_MESSAGE, &pull_header("rg", "RS", 1, 3))
+        .await;
+    assert_eq!(r.code, response::PULL_OFFSET_MOVED);
+    let mut parked = pull_header("rg", "RS", 1, 3);
+    parked.sys_flag |= PULL_FLAG_SUSPEND;
+    parked.suspend_timeout_millis = 20_000;
+    // Its own client: the test's one is borrowed by the broker handle.
+    let client = RemotingClient::new(ClientConfig::default());
+    let addr = b.addr.clone();
+    let pull = tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        let cmd = RemotingCommand::request_with_header(request::PULL_MESSAGE, &parked);
+        let r = client.invoke(&addr, cmd, TIMEOUT * 3).await.unwrap();
+        (r, started.elapsed())
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let r = reset(&b, &[("timestamp", "0"), ("queueId", "1"), ("offset", "1")]).await;
+    assert_eq!(reset_offsets(&r), vec![(1, 1)]);
+    let (r, waited) = pull.await.unwrap();
+    assert_eq!(r.code, response::PULL_OFFSET_MOVED);
+    let h: PullMessageResponseHeader = r.decode_header().unwrap();
+    assert_eq!(h.next_begin_offset, 1);
+    assert!(
+        waited < Duration::from_secs(10),
+        "the parked pull waited {waited:?}"
+    );
+
+    // Errors.
+    let r = reset(
+        &b,
+        &[("timestamp", "0"), ("queueId", "0"), ("offset", "99")],
+    )
+    .await;
+    assert_eq!(r.code, response::SYSTEM_ERROR);
+    assert!(r.remark.unwrap().contains("not in consume queue range"));
+    let r = reset(&b, &[("timestamp", "0"), ("queueId", "7")]).await;
+    assert_eq!(r.code, response::SYSTEM_ERROR);
+    let unknown_topic = [("group", "rg"), ("topic", "Nope"), ("timestamp", "0")];
+    let r = b
+        .call(with(request::INVOKE_BROKER_TO_RESET_OFFSET, &unknown_topic))
+        .await;
+    assert_eq!(r.code, response::TOPIC_NOT_EXIST);
+    let unknown_group = [("group", "nogroup"), ("topic", "RS"), ("timestamp", "0")];
+    let r = b
+        .call(with(request::INVOKE_BROKER_TO_RESET_OFFSET, &unknown_group))
+        .await;
+    assert_eq!(r.code, response::SUBSCRIPTION_GROUP_NOT_EXIST);
+    let r = reset(&b, &[]).await;
+    assert_eq!(r.code, response::SYSTEM_ERROR);
+    assert!(r.remark.unwrap().contains("timestamp"));
+    let r = reset(&b, &[("timestamp", "soon")]).await;
+    assert_eq!(r.code, response::SYSTEM_ERROR);
     b.stop().await;
 }

@@ -223,6 +223,17 @@ const HEADERS: &[Shape] = &[
         ],
     ),
     (
+        &[request::INVOKE_BROKER_TO_RESET_OFFSET],
+        &[
+            ("group", Text),
+            ("topic", Text),
+            ("timestamp", I64),
+            ("isForce", Flag),
+            ("queueId", I32),
+            ("offset", I64),
+        ],
+    ),
+    (
         &[
             request::HEART_BEAT,
             request::LOCK_BATCH_MQ,

@@ -12,25 +12,6 @@ use courier_remoting::header::*;
 use courier_remoting::message_batch::{encode_batch, BatchMessage};
 use courier_remoting::RemotingCommand;
 
-fn pull_header(group: &str, topic: &str, queue: i32, offset: i64) -> PullMessageRequestHeader {
-    PullMessageRequestHeader {
-        consumer_group: group.into(),
-        topic: topic.into(),
-        queue_id: queue,
-        queue_offset: offset,
-        max_msg_nums: 32,
-        sys_flag: PULL_FLAG_SUBSCRIPTION,
-        commit_offset: 0,
-        suspend_timeout_millis: 0,
-        subscription: Some("*".into()),
-        sub_version: 0,
-        expression_type: Some("TAG".into()),
-        max_msg_bytes: None,
-        request_source: None,
-        proxy_forward_client_id: None,
-    }
-}
-
 #[tokio::test]
 async fn send_v1_v2_then_pull_with_tag_filter() {
     let dir = tempfile::tempdir().unwrap();

@@ -5,16 +5,19 @@
 //! table at once, so the wait is short), and read a topic's status and a
 //! consumer group's progress from every master that has them, merged
 //! (GET_TOPIC_STATS_INFO, GET_CONSUME_STATS: what `mqadmin topicStatus` and
-//! `consumerProgress` show); and rewind (or skip) a stopped group's committed
-//! offsets to a point in time, as `mqadmin resetOffsetByTime` does for a group
-//! with no consumer online (SEARCH_OFFSET_BY_TIMESTAMP, then
-//! UPDATE_CONSUMER_OFFSET per queue). A running consumer would overwrite reset
-//! offsets at its next commit, so a group with consumers online is refused.
+//! `consumerProgress` show); and rewind (or skip) a group's committed offsets
+//! to a point in time, as `mqadmin resetOffsetByTime` does: each broker is
+//! asked to reset them (INVOKE_BROKER_TO_RESET_OFFSET; a running group then
+//! moves at its next pull). A broker that cannot (REQUEST_CODE_NOT_SUPPORTED,
+//! or Java 4's CONSUMER_NOT_ONLINE for a stopped group) gets the offsets one
+//! queue at a time (SEARCH_OFFSET_BY_TIMESTAMP, then UPDATE_CONSUMER_OFFSET),
+//! which is refused while the group has consumers online: they would commit
+//! their in-memory offsets over the reset ones.
 
 use std::time::{Duration, Instant};
 
 use courier_remoting::body::{
-    from_json, ClusterInfo, ConsumeStats, TopicRouteData, TopicStatsTable,
+    from_json, ClusterInfo, ConsumeStats, ResetOffsetBody, TopicRouteData, TopicStatsTable,
 };
 use courier_remoting::code::{request, response};
 use courier_remoting::header::CreateTopicRequestHeader;
@@ -214,9 +217,8 @@ impl Admin {
 
     /// Sets `group`'s committed offset on every readable queue of `topic` to the first message
     /// stored at or after `timestamp_ms` (`None`: the end of the queue, skipping everything).
-    /// Without `force`, only offsets that move back (a rewind) are changed. Refused while the
-    /// group has consumers online. Returns each queue with its old offset (`None`: none yet)
-    /// and the offset it has now.
+    /// Without `force`, only offsets that move back (a rewind) are changed. Returns each queue
+    /// with its old offset (`None`: none yet) and the offset it has now.
     pub async fn reset_offset_by_time(
         &self,
         group: &str,
@@ -225,41 +227,102 @@ impl Admin {
         force: bool,
     ) -> Result<Vec<OffsetReset>> {
         let route = self.route_of(topic).await?;
-        for addr in &masters_of(&route) {
-            let cmd = RemotingCommand::request_with_header(
-                request::GET_CONSUMER_CONNECTION_LIST,
-                &courier_remoting::header::GetConsumerListByGroupRequestHeader {
-                    consumer_group: group.to_string(),
-                },
-            );
+        let queues = subscribe_queues(&route, topic);
+        let mut old = Vec::with_capacity(queues.len());
+        for q in &queues {
+            old.push(self.instance.query_consumer_offset(group, q).await?);
+        }
+        let mut out = Vec::new();
+        for b in &route.broker_datas {
+            let Some(addr) = b.master_addr() else {
+                continue;
+            };
+            let mine = || {
+                queues
+                    .iter()
+                    .zip(&old)
+                    .filter(|(q, _)| q.broker_name == b.broker_name)
+            };
+            let mut cmd = RemotingCommand::new_request(request::INVOKE_BROKER_TO_RESET_OFFSET);
+            for (k, v) in [
+                ("group", group.to_string()),
+                ("topic", topic.to_string()),
+                ("timestamp", timestamp_ms.unwrap_or(-1).to_string()),
+                ("isForce", force.to_string()),
+            ] {
+                cmd.ext_fields.insert(k.into(), v);
+            }
             let resp = self
                 .instance
                 .invoke(addr, cmd, self.instance.options.request_timeout)
                 .await?;
-            if resp.code == response::SUCCESS {
-                return Err(ClientError::Refused(format!(
-                    "consumer group {group} has consumers online at {addr}; stop them first (a running consumer commits its own offsets over the reset ones), then reset and start them again"
-                )));
+            match resp.code {
+                response::SUCCESS => {
+                    let body = ResetOffsetBody::from_json(resp.body_bytes()).map_err(|e| {
+                        ClientError::Decode {
+                            what: "offset reset",
+                            reason: e.to_string(),
+                        }
+                    })?;
+                    for (q, o) in mine() {
+                        let new = body
+                            .offset_table
+                            .iter()
+                            .find(|(mq, _)| mq.queue_id == q.queue_id)
+                            .map_or(o.unwrap_or(0), |(_, n)| *n);
+                        out.push(OffsetReset {
+                            queue: q.clone(),
+                            old: *o,
+                            new,
+                        });
+                    }
+                }
+                response::REQUEST_CODE_NOT_SUPPORTED | response::CONSUMER_NOT_ONLINE => {
+                    self.refuse_if_online(addr, group).await?;
+                    for (q, o) in mine() {
+                        let target = match timestamp_ms {
+                            Some(ts) => self.instance.search_offset(q, ts).await?,
+                            None => self.instance.max_offset(q).await?,
+                        };
+                        let new = if force || o.is_none_or(|o| target < o) {
+                            self.instance
+                                .update_consumer_offset(group, q, target, false)
+                                .await?;
+                            target
+                        } else {
+                            o.unwrap_or(target)
+                        };
+                        out.push(OffsetReset {
+                            queue: q.clone(),
+                            old: *o,
+                            new,
+                        });
+                    }
+                }
+                _ => return Err(broker_error(addr, &resp)),
             }
         }
-        let mut out = Vec::new();
-        for queue in subscribe_queues(&route, topic) {
-            let target = match timestamp_ms {
-                Some(ts) => self.instance.search_offset(&queue, ts).await?,
-                None => self.instance.max_offset(&queue).await?,
-            };
-            let old = self.instance.query_consumer_offset(group, &queue).await?;
-            let new = if force || old.is_none_or(|o| target < o) {
-                self.instance
-                    .update_consumer_offset(group, &queue, target, false)
-                    .await?;
-                target
-            } else {
-                old.unwrap_or(target)
-            };
-            out.push(OffsetReset { queue, old, new });
-        }
         Ok(out)
+    }
+
+    /// Refuses a queue-by-queue reset while `group` has consumers online at `addr`.
+    async fn refuse_if_online(&self, addr: &str, group: &str) -> Result<()> {
+        let cmd = RemotingCommand::request_with_header(
+            request::GET_CONSUMER_CONNECTION_LIST,
+            &courier_remoting::header::GetConsumerListByGroupRequestHeader {
+                consumer_group: group.to_string(),
+            },
+        );
+        let resp = self
+            .instance
+            .invoke(addr, cmd, self.instance.options.request_timeout)
+            .await?;
+        if resp.code == response::SUCCESS {
+            return Err(ClientError::Refused(format!(
+                "consumer group {group} has consumers online at {addr}, and that broker cannot reset offsets itself; stop them first (a running consumer commits its own offsets over the reset ones), then reset and start them again"
+            )));
+        }
+        Ok(())
     }
 
     /// Closes connections.

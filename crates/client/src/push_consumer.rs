@@ -634,10 +634,17 @@ impl Inner {
                     self.record_offset(&mq, &pq);
                 }
                 PullStatus::OffsetIllegal => {
-                    tracing::warn!(queue = %mq, offset, next = result.next_begin_offset, "pull offset illegal; moving on");
-                    pq.state.lock().next_offset = result.next_begin_offset;
+                    // The broker moved the queue: an admin's reset (back to re-consume, or to
+                    // the end), or the offset left the retained range. Go on from its offset;
+                    // messages still being consumed no longer hold the committed offset back.
+                    tracing::warn!(queue = %mq, offset, next = result.next_begin_offset, "the broker moved the pull offset; continuing from there");
+                    {
+                        let mut s = pq.state.lock();
+                        s.next_offset = result.next_begin_offset;
+                        s.in_flight.clear();
+                    }
                     if !pq.dropped.load(Ordering::SeqCst) {
-                        self.offsets.update(&mq, pq.commit_candidate(), true);
+                        self.offsets.update(&mq, result.next_begin_offset, true);
                     }
                 }
             }

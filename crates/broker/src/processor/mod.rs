@@ -31,6 +31,7 @@ pub mod lock_batch;
 pub mod pull;
 pub mod query_consumer_offset;
 pub mod query_message;
+pub mod reset_offset;
 pub mod runtime_info;
 pub mod search_offset;
 pub mod send;
@@ -224,6 +225,12 @@ pub fn register_all(d: &mut Dispatcher, ctx: &Arc<BrokerContext>) {
         &[request::GET_CONSUME_STATS],
         ctx,
         consume_stats::process,
+    );
+    wire(
+        d,
+        &[request::INVOKE_BROKER_TO_RESET_OFFSET],
+        ctx,
+        reset_offset::process,
     );
     wire(d, &[request::LOCK_BATCH_MQ], ctx, lock_batch::process);
     wire(d, &[request::UNLOCK_BATCH_MQ], ctx, unlock_batch::process);

@@ -146,9 +146,12 @@ pub async fn process(
         }
     };
 
+    if let Some(moved) = offset_reset(&ctx, &h) {
+        return Ok(Some(moved.into_command(&req)));
+    }
     if h.sys_flag & PULL_FLAG_COMMIT_OFFSET != 0 && h.commit_offset >= 0 {
         ctx.offsets
-            .commit(&h.consumer_group, &h.topic, h.queue_id, h.commit_offset);
+            .commit_from_client(&h.consumer_group, &h.topic, h.queue_id, h.commit_offset);
     }
 
     let (first, filter) = read_off_the_runtime_if_cold(&ctx, &h, filter).await;
@@ -190,7 +193,31 @@ pub async fn process(
     } else {
         drop(held);
     }
-    Ok(Some(read(&ctx, &h, &filter).into_command(&req)))
+    // A reset while parked wakes the pull (`reset_offset.rs`): it answers the new offset.
+    let out = offset_reset(&ctx, &h).unwrap_or_else(|| read(&ctx, &h, &filter));
+    Ok(Some(out.into_command(&req)))
+}
+
+/// PULL_OFFSET_MOVED to the offset an admin's reset moved the queue to, if one is pending for
+/// this group (`ConsumerOffsetManager::take_reset`); the client continues from there.
+fn offset_reset(ctx: &BrokerContext, h: &PullMessageRequestHeader) -> Option<PullOutcome> {
+    let offset = ctx
+        .offsets
+        .take_reset(&h.consumer_group, &h.topic, h.queue_id)?;
+    Some(PullOutcome {
+        code: response::PULL_OFFSET_MOVED,
+        header: PullMessageResponseHeader {
+            suggest_which_broker_id: 0,
+            next_begin_offset: offset,
+            min_offset: ctx.store.min_offset(&h.topic, h.queue_id),
+            max_offset: ctx.store.max_offset(&h.topic, h.queue_id),
+            offset_delta: None,
+            topic_sys_flag: None,
+            group_sys_flag: None,
+            forbidden_type: None,
+        },
+        body: None,
+    })
 }
 
 struct PullOutcome {

@@ -9,7 +9,8 @@ use std::time::Duration;
 use courier_broker::{BrokerConfig, BrokerError};
 use courier_remoting::code::request;
 use courier_remoting::header::{
-    CreateTopicRequestHeader, SendMessageRequestHeader, SendMessageRequestHeaderV2,
+    CreateTopicRequestHeader, PullMessageRequestHeader, SendMessageRequestHeader,
+    SendMessageRequestHeaderV2, PULL_FLAG_SUBSCRIPTION,
 };
 use courier_remoting::{ClientConfig, CommandHeader, RemotingClient, RemotingCommand};
 use tokio::net::TcpListener;
@@ -66,6 +67,26 @@ impl TestBroker {
             h.await.unwrap().unwrap();
         }
         self.client.shutdown().await;
+    }
+}
+
+/// A PULL_MESSAGE header for up to 32 messages of any tag, answered at once (no suspend).
+pub fn pull_header(group: &str, topic: &str, queue: i32, offset: i64) -> PullMessageRequestHeader {
+    PullMessageRequestHeader {
+        consumer_group: group.into(),
+        topic: topic.into(),
+        queue_id: queue,
+        queue_offset: offset,
+        max_msg_nums: 32,
+        sys_flag: PULL_FLAG_SUBSCRIPTION,
+        commit_offset: 0,
+        suspend_timeout_millis: 0,
+        subscription: Some("*".into()),
+        sub_version: 0,
+        expression_type: Some("TAG".into()),
+        max_msg_bytes: None,
+        request_source: None,
+        proxy_forward_client_id: None,
     }
 }
 

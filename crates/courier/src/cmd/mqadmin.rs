@@ -1,8 +1,7 @@
 //! `courier mqadmin`: the RocketMQ admin commands operators reach for most, without a JVM — a
 //! topic's status (per queue min and max offsets and when it last grew), a consumer group's
 //! progress (per queue the broker's and the group's offsets and the lag between them), and
-//! resetting a stopped group's offsets to a point in time (re-consume from there, or skip the
-//! backlog). Works against any RocketMQ name server and brokers, Courier's or Apache's. Tables
+//! resetting a group's offsets to a point in time (re-consume from there, or skip the backlog). Works against any RocketMQ name server and brokers, Courier's or Apache's. Tables
 //! on stdout, or one JSON document with `--json`.
 
 use anyhow::Context;
@@ -28,7 +27,7 @@ pub enum MqadminCommand {
     /// Per queue a consumer group reads: broker offset, committed offset and the lag (diff).
     #[command(alias = "consumerProgress", after_help = CONSUMER_PROGRESS_HELP)]
     ConsumerProgress(ConsumerProgressArgs),
-    /// Move a stopped group's committed offsets to the first message stored at or after a time.
+    /// Move a group's offsets to the first message stored at or after a time (re-consume or skip).
     #[command(alias = "resetOffsetByTime", after_help = RESET_OFFSET_HELP)]
     ResetOffset(ResetOffsetArgs),
 }
@@ -54,7 +53,7 @@ pub struct Common {
 pub struct ResetOffsetArgs {
     #[command(flatten)]
     pub common: Common,
-    /// The consumer group (its consumers must be stopped).
+    /// The consumer group.
     #[arg(long, short = 'g')]
     pub group: String,
     /// The topic.
@@ -121,10 +120,10 @@ Examples:
   courier mqadmin reset-offset -n 127.0.0.1:9876 -g billing -t OrderEvents -s 2026-11-27T04:00:00Z
   courier mqadmin resetOffsetByTime -g billing -t OrderEvents -s now       skip the backlog
 
-Stop the group's consumers first: a running consumer keeps its offsets in memory and commits them
-over the reset ones (the command refuses while any is online). Start them again afterwards; they
-continue from the new offsets. Each queue moves to the first message stored at or after the time
-(to its end for `now`, or for a time after its last message).";
+The group may be running: each broker moves it at its next pull (RocketMQ 5's server-side reset;
+Courier's brokers too). A broker that cannot do that gets the offsets queue by queue, which needs
+the group's consumers stopped first (the command refuses otherwise). Each queue moves to the first
+message stored at or after the time (to its end for `now`, or for a time after its last message).";
 
 /// Parses `--timestamp`.
 fn parse_when(s: &str) -> Result<When, String> {
@@ -341,8 +340,10 @@ fn reset_table(r: &[OffsetReset]) -> String {
             x.new
         ));
     }
-    let moved = r.iter().filter(|x| x.old != Some(x.new)).count();
-    out.push_str(&format!("\n{moved} of {} queues moved\n", r.len()));
+    out.push_str(&format!(
+        "\n{} queues reset; a running group continues from these offsets at its next pull\n",
+        r.len()
+    ));
     out
 }
 

@@ -8,13 +8,15 @@
 //! declaration order, which follows fastjson's alphabetical order. Java's
 //! fastjson parses quoted numeric keys fine, so standard JSON is sent, except
 //! for the admin statistics keyed by message queues (`stats`), which have no
-//! standard form Java reads back.
+//! standard form Java reads back, and the offset reset body (`reset_offset`).
 
 pub mod fastjson;
 mod heartbeat;
 mod lists;
 mod lock;
+mod queue_map;
 mod register;
+mod reset_offset;
 mod route;
 mod stats;
 
@@ -22,6 +24,7 @@ pub use heartbeat::*;
 pub use lists::*;
 pub use lock::*;
 pub use register::*;
+pub use reset_offset::*;
 pub use route::*;
 pub use stats::*;
 

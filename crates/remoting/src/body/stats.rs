@@ -2,17 +2,13 @@
 //! GET_CONSUME_STATS (208) a `ConsumeStats` (what `mqadmin topicStatus` and `consumerProgress`
 //! print).
 //!
-//! Both key their `offsetTable` by a message queue, and Java's fastjson writes an object used as
-//! a map key as the object itself: `{"offsetTable":{{"brokerName":"b","queueId":0,"topic":"t"}:
-//! {...}}}` (fact sheet §3.5). Java's tools read nothing else back, so these bodies are written
-//! in that form, members in fastjson's alphabetical order; [`from_json`](super::from_json)'s
-//! fastjson pass reads them (each key becomes a string of its JSON text, parsed here).
+//! Both key their `offsetTable` by a message queue, written in fastjson's form (`queue_map`).
 
 use std::collections::BTreeMap;
 
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::queue_map::{parse_keys, write_f64, write_table};
 use super::{BodyError, MessageQueue};
 
 /// One queue of a topic: its offsets and the store time of its newest message.
@@ -108,58 +104,6 @@ impl ConsumeStats {
             offset_table: parse_keys(raw.offset_table)?,
         })
     }
-}
-
-/// A message queue as a fastjson map key: the object itself, members alphabetical.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct QueueKey<'a> {
-    broker_name: &'a str,
-    queue_id: i32,
-    topic: &'a str,
-}
-
-fn write_table<V: Serialize>(out: &mut Vec<u8>, table: &[(MessageQueue, V)]) {
-    out.push(b'{');
-    for (i, (mq, value)) in table.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        let key = QueueKey {
-            broker_name: &mq.broker_name,
-            queue_id: mq.queue_id,
-            topic: &mq.topic,
-        };
-        // Plain structs of strings and integers: serializing them into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut *out, &key);
-        out.push(b':');
-        let _ = serde_json::to_writer(&mut *out, value);
-    }
-    out.push(b'}');
-}
-
-/// A double as fastjson writes one: always with a fraction (`0.0`, `12.5`); a non-finite rate
-/// (never expected) as 0.0 rather than invalid JSON.
-fn write_f64(out: &mut Vec<u8>, v: f64) {
-    let v = if v.is_finite() { v } else { 0.0 };
-    let _ = serde_json::to_writer(&mut *out, &v);
-}
-
-/// Parses each key (a queue's JSON text) of a table read by `from_json`.
-fn parse_keys<V: DeserializeOwned>(
-    table: BTreeMap<String, V>,
-) -> Result<Vec<(MessageQueue, V)>, BodyError> {
-    table
-        .into_iter()
-        .map(|(key, v)| {
-            serde_json::from_str::<MessageQueue>(&key)
-                .map(|mq| (mq, v))
-                .map_err(|e| BodyError::Json {
-                    what: "message queue key",
-                    reason: format!("{e} in {key:?}"),
-                })
-        })
-        .collect()
 }
 
 #[cfg(test)]
