@@ -214,6 +214,35 @@ fn ext(pairs: &[(&str, &str)]) -> Map<String, Value> {
 const UPDATE_AND_CREATE_TOPIC: i32 = 17;
 const GET_ROUTEINFO_BY_TOPIC: i32 = 105;
 
+const INVOKE_BROKER_TO_RESET_OFFSET: i32 = 222;
+
+/// Asks the broker to move `group`'s offsets on `topic` back to the first message stored at or
+/// after `timestamp_ms`, as RocketMQ 5's `mqadmin resetOffsetByTime` does (server side).
+pub fn reset_offset(
+    dev: &CourierDev,
+    group: &str,
+    topic: &str,
+    timestamp_ms: i64,
+) -> HarnessResult<()> {
+    let ts = timestamp_ms.to_string();
+    let (header, _) = remoting_call(
+        &dev.broker_addr,
+        INVOKE_BROKER_TO_RESET_OFFSET,
+        ext(&[
+            ("group", group),
+            ("topic", topic),
+            ("timestamp", &ts),
+            ("isForce", "true"),
+        ]),
+    )?;
+    if header["code"] != 0 {
+        return Err(format!(
+            "INVOKE_BROKER_TO_RESET_OFFSET {group} {topic} failed: {header}"
+        ));
+    }
+    Ok(())
+}
+
 /// Creates `topic` with 4 read/write queues on the broker, then waits until the name server
 /// serves its route (the broker re-registers after a topic change).
 pub fn create_topic(dev: &CourierDev, topic: &str) -> HarnessResult<()> {

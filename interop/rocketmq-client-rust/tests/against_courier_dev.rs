@@ -2,7 +2,8 @@
 //! a producer sends messages with tags, keys and user properties; a clustering group of two push
 //! consumers must receive every message exactly once, a broadcasting group of two must receive
 //! every message in each consumer, a tag subscription sees only its tag, and the client's admin
-//! API reads a topic's status and a group's progress (GET_TOPIC_STATS_INFO, GET_CONSUME_STATS). Each scenario gets
+//! API reads a topic's status and a group's progress (GET_TOPIC_STATS_INFO, GET_CONSUME_STATS),
+//! and a server-side offset reset rewinds a running group. Each scenario gets
 //! its own server, client runtime and groups. Runs without libtest (see Cargo.toml); a failing
 //! scenario makes the process exit non-zero with the reason and the server's log tail.
 
@@ -12,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use courier_interop_rocketmq_client_rust::{create_topic, CourierDev, HarnessResult};
+use courier_interop_rocketmq_client_rust::{create_topic, reset_offset, CourierDev, HarnessResult};
 use rocketmq_client_rust::{
     ClientResult, ClientRuntime, ClientRuntimeConfig, ConsumeConcurrentlyContext,
     ConsumeConcurrentlyStatus, DefaultMQAdminExt, DefaultMQProducer, DefaultMQPushConsumer,
@@ -643,6 +644,42 @@ async fn admin_statistics(rts: &[Arc<ClientRuntime>; 2], dev: &CourierDev) -> Ha
     result
 }
 
+/// A server-side offset reset (INVOKE_BROKER_TO_RESET_OFFSET, what RocketMQ 5's
+/// `mqadmin resetOffsetByTime` sends) rewinds a running clustering group: the client follows the
+/// PULL_OFFSET_MOVED its next pulls get, and every message is delivered again.
+async fn reset_rewinds(rts: &[Arc<ClientRuntime>; 2], dev: &CourierDev) -> HarnessResult<()> {
+    let topic = "RustClientReset";
+    create_topic(dev, topic)?;
+    let group = "rust_client_reset";
+    let mut members = start_pair(rts, dev, group, "reset", topic, MessageModel::Clustering).await?;
+    let result = async {
+        wait_for("the two consumers to split the 4 queues", || {
+            members
+                .iter()
+                .all(|m| m.assigned.load(Ordering::SeqCst) == 2)
+        })
+        .await?;
+        send_all(&rts[0], dev, topic).await?;
+        let total = || members.iter().map(|m| m.got().len()).sum::<usize>();
+        wait_for("every message to arrive", || total() >= MESSAGES).await?;
+        reset_offset(dev, group, topic, 0)?;
+        wait_for("every message to arrive again", || total() >= 2 * MESSAGES).await?;
+        let all: Vec<Got> = members.iter().flat_map(|m| m.got()).collect();
+        let c = counts(&all, topic)?;
+        if c.iter().any(|n| *n < 2) {
+            return Err(format!(
+                "reset: per-message delivery counts {c:?}, want each at least 2"
+            ));
+        }
+        Ok(())
+    }
+    .await;
+    for m in &mut members {
+        m.consumer.shutdown().await;
+    }
+    result
+}
+
 /// One scenario on a fresh server and two fresh client runtimes: the second member of a group
 /// gets its own runtime (its own connection pool and client instance), as a second process would.
 fn run(name: &'static str, scenario: Scenario) -> HarnessResult<()> {
@@ -701,7 +738,7 @@ fn main() -> ExitCode {
     };
     std::env::set_var("rocketmq.client.localOffsetStoreDir", offsets.path());
 
-    let scenarios: [(&'static str, Scenario); 5] = [
+    let scenarios: [(&'static str, Scenario); 6] = [
         ("clustering_two_consumers_each_message_once", |rts, dev| {
             Box::pin(clustering(rts, dev))
         }),
@@ -718,6 +755,10 @@ fn main() -> ExitCode {
         ("admin_topic_status_and_consumer_progress", |rts, dev| {
             Box::pin(admin_statistics(rts, dev))
         }),
+        (
+            "server_side_offset_reset_rewinds_a_running_group",
+            |rts, dev| Box::pin(reset_rewinds(rts, dev)),
+        ),
     ];
     // As with libtest, a free argument runs only the scenarios whose name contains it
     // (`cargo test -- broadcasting`); flags cargo passes (`--nocapture` ...) are ignored.
