@@ -2,11 +2,13 @@
 // a producer sends messages with tags, keys and user properties; a clustering group of two
 // consumers must receive every message exactly once, a broadcasting group of two must receive
 // every message in each consumer, a retried message must come back once through %RETRY%group, a
-// delayed one through the scheduler, and a tag subscription must see only its tag. Bodies, tags,
-// keys and properties are compared field by field with what was sent.
+// delayed one through the scheduler, a tag subscription must see only its tag, and a server-side
+// offset reset must rewind a running group. Bodies, tags, keys and properties are compared field
+// by field with what was sent.
 'use strict';
 
 const assert = require('node:assert/strict');
+const { execFileSync } = require('node:child_process');
 const { after, before, describe, it } = require('node:test');
 const { Consumer, Message, Producer } = require('ali-ons');
 const ConsumeFromWhere = require('ali-ons/lib/consumer/consume_from_where');
@@ -199,6 +201,26 @@ describe('ali-ons against courier dev', () => {
     for (const m of [ ...got1, ...got2 ]) {
       assert.ok(ids.has(m.msgId), `received msgId ${m.msgId} was never returned by a send`);
     }
+    assert.deepEqual(errors, []);
+  });
+
+  it('offset reset: a running group rewound by the broker receives every message again', async () => {
+    const topic = 'AliOnsReset';
+    await createTopic(topic);
+    const got = [];
+    const c = startConsumer('ali_ons_reset', 'reset-1', topic, '*', got);
+    await c.ready();
+    await waitFor('the consumer to own the 4 queues', () => ownedQueues(c, topic) === 4);
+    await sendAll(topic);
+    await waitFor(`${MESSAGES} messages`, () => got.length >= MESSAGES);
+    // What RocketMQ 5's `mqadmin resetOffsetByTime` does: the broker moves the group's offsets
+    // (INVOKE_BROKER_TO_RESET_OFFSET) and the client follows the PULL_OFFSET_MOVED of its next pull.
+    execFileSync(process.env.COURIER_BIN, [
+      'mqadmin', 'reset-offset', '-n', dev.namesrvAddr, '-g', 'ali_ons_reset', '-t', topic, '-s', '0',
+    ], { stdio: [ 'ignore', 'ignore', 'inherit' ] });
+    await waitFor(`${MESSAGES} messages again`, () => got.length >= 2 * MESSAGES);
+    const counts = countBySeq(got, topic);
+    assert.ok(counts.every(n => n >= 2), `each message at least twice after the reset: ${counts}`);
     assert.deepEqual(errors, []);
   });
 
