@@ -267,6 +267,16 @@ impl<C: Clone> ConsumerManager<C> {
         })
     }
 
+    /// Groups with clients online that subscribe to `topic`.
+    pub fn groups_subscribing(&self, topic: &str) -> Vec<String> {
+        self.groups
+            .read()
+            .iter()
+            .filter(|(_, g)| g.subscriptions.contains_key(topic))
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
     /// Names of all groups with clients.
     pub fn group_names(&self) -> Vec<String> {
         self.groups.read().keys().cloned().collect()

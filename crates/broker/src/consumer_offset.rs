@@ -184,6 +184,15 @@ impl ConsumerOffsetManager {
         out
     }
 
+    /// Groups that have committed offsets for `topic`.
+    pub fn groups_of_topic(&self, topic: &str) -> Vec<String> {
+        self.table
+            .read()
+            .get(topic)
+            .map(|groups| groups.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// Topics the group has committed offsets for.
     pub fn topics_of_group(&self, group: &str) -> Vec<String> {
         self.table

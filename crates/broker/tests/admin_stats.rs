@@ -1,6 +1,8 @@
 //! The admin codes over real TCP. GET_TOPIC_STATS_INFO (202) and GET_CONSUME_STATS (208): the
 //! offsets and timestamps per queue, Java's object-keyed body form, which topics a group's
 //! progress covers, the error cases, and the sampled put and consume rates.
+//! QUERY_TOPIC_CONSUME_BY_WHO (300) and QUERY_TOPICS_BY_CONSUMER (343): groups of a topic, topics
+//! of a group.
 //! INVOKE_BROKER_TO_RESET_OFFSET (222): offsets moved by time, to the end or to one offset, stale
 //! client commits ignored until the group's next pull, which answers the new offset — also for
 //! a pull parked by long polling.
@@ -143,6 +145,40 @@ async fn topic_and_consume_stats_report_offsets_and_timestamps() {
     assert_eq!(c.offset_table.len(), 3);
     let c = consume_stats(&b, &[("consumerGroup", "nobody")]).await;
     assert!(c.offset_table.is_empty());
+
+    // Who consumes what: groups with offsets on the topic (or online subscribers to it), and the
+    // topics a group has offsets for.
+    let r = b
+        .call(with(
+            request::QUERY_TOPIC_CONSUME_BY_WHO,
+            &[("topic", "ST")],
+        ))
+        .await;
+    let v: serde_json::Value = serde_json::from_slice(r.body_bytes()).unwrap();
+    assert_eq!(v["groupList"], serde_json::json!(["sg"]), "{v}");
+    let r = b
+        .call(with(request::QUERY_TOPICS_BY_CONSUMER, &[("group", "sg")]))
+        .await;
+    let v: serde_json::Value = serde_json::from_slice(r.body_bytes()).unwrap();
+    assert_eq!(v["topicList"], serde_json::json!(["ST"]), "{v}");
+    let port = b.addr.rsplit(':').next().unwrap();
+    assert!(
+        v["brokerAddr"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!(":{port}")),
+        "{v}"
+    );
+    let r = b
+        .call(with(
+            request::QUERY_TOPICS_BY_CONSUMER,
+            &[("group", "nobody")],
+        ))
+        .await;
+    let v: serde_json::Value = serde_json::from_slice(r.body_bytes()).unwrap();
+    assert_eq!(v["topicList"], serde_json::json!([]), "{v}");
+    let r = b.call(with(request::QUERY_TOPIC_CONSUME_BY_WHO, &[])).await;
+    assert_eq!(r.code, response::SYSTEM_ERROR);
 
     // Errors: unknown topic, missing required fields.
     let r = b

@@ -222,6 +222,8 @@ const HEADERS: &[Shape] = &[
             ("topicList", Text),
         ],
     ),
+    (&[request::QUERY_TOPIC_CONSUME_BY_WHO], &[("topic", Text)]),
+    (&[request::QUERY_TOPICS_BY_CONSUMER], &[("group", Text)]),
     (
         &[request::INVOKE_BROKER_TO_RESET_OFFSET],
         &[

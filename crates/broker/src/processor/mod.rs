@@ -18,6 +18,7 @@ use crate::context::BrokerContext;
 
 pub mod admin;
 pub mod check_client_config;
+pub mod consume_by_who;
 pub mod consume_stats;
 pub mod consumer_connection;
 pub mod consumer_list;
@@ -231,6 +232,18 @@ pub fn register_all(d: &mut Dispatcher, ctx: &Arc<BrokerContext>) {
         &[request::INVOKE_BROKER_TO_RESET_OFFSET],
         ctx,
         reset_offset::process,
+    );
+    wire(
+        d,
+        &[request::QUERY_TOPIC_CONSUME_BY_WHO],
+        ctx,
+        consume_by_who::groups_of_topic,
+    );
+    wire(
+        d,
+        &[request::QUERY_TOPICS_BY_CONSUMER],
+        ctx,
+        consume_by_who::topics_of_group,
     );
     wire(d, &[request::LOCK_BATCH_MQ], ctx, lock_batch::process);
     wire(d, &[request::UNLOCK_BATCH_MQ], ctx, unlock_batch::process);

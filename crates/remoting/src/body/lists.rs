@@ -1,6 +1,7 @@
 //! Small list/table bodies: `TopicList` (GET_ALL_TOPIC_LIST_FROM_NAMESERVER,
-//! GET_TOPICS_BY_CLUSTER), `KvTable` (GET_KVLIST_BY_NAMESPACE,
-//! GET_BROKER_RUNTIME_INFO) and `GetConsumerListByGroupResponseBody`.
+//! GET_TOPICS_BY_CLUSTER, QUERY_TOPICS_BY_CONSUMER), `KvTable` (GET_KVLIST_BY_NAMESPACE,
+//! GET_BROKER_RUNTIME_INFO), `GroupList` (QUERY_TOPIC_CONSUME_BY_WHO) and
+//! `GetConsumerListByGroupResponseBody`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -18,6 +19,13 @@ pub struct TopicList {
 #[serde(default)]
 pub struct KvTable {
     pub table: BTreeMap<String, String>,
+}
+
+/// QUERY_TOPIC_CONSUME_BY_WHO's body: the consumer groups of a topic.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct GroupList {
+    pub group_list: BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
