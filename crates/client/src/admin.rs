@@ -17,7 +17,8 @@
 use std::time::{Duration, Instant};
 
 use courier_remoting::body::{
-    from_json, ClusterInfo, ConsumeStats, ResetOffsetBody, TopicRouteData, TopicStatsTable,
+    from_json, ClusterInfo, ConsumeStats, ConsumerConnection, ResetOffsetBody, TopicList,
+    TopicRouteData, TopicStatsTable,
 };
 use courier_remoting::code::{request, response};
 use courier_remoting::header::CreateTopicRequestHeader;
@@ -215,6 +216,60 @@ impl Admin {
         Ok(all)
     }
 
+    /// Every consumer group the cluster knows: the groups behind the `%RETRY%<group>` topics
+    /// the name servers list (brokers create one for each group that consumes), sorted.
+    pub async fn consumer_groups(&self) -> Result<Vec<String>> {
+        let cmd = RemotingCommand::new_request(request::GET_ALL_TOPIC_LIST_FROM_NAMESERVER);
+        let resp = self.instance.invoke_namesrv(cmd).await?;
+        if resp.code != response::SUCCESS {
+            return Err(broker_error("name server", &resp));
+        }
+        let list: TopicList = from_json(resp.body_bytes()).map_err(|e| ClientError::Decode {
+            what: "topic list",
+            reason: e.to_string(),
+        })?;
+        Ok(list
+            .topic_list
+            .iter()
+            .filter_map(|t| t.strip_prefix(RETRY_PREFIX))
+            .filter(|g| !g.is_empty())
+            .map(str::to_string)
+            .collect())
+    }
+
+    /// The group's consumers online, summed over the master brokers, with the consume type and
+    /// message model the first broker that knows the group reports.
+    pub async fn consumer_connections(&self, group: &str) -> Result<GroupOnline> {
+        let mut online = GroupOnline::default();
+        for addr in self.master_addrs().await? {
+            let cmd = RemotingCommand::request_with_header(
+                request::GET_CONSUMER_CONNECTION_LIST,
+                &courier_remoting::header::GetConsumerListByGroupRequestHeader {
+                    consumer_group: group.to_string(),
+                },
+            );
+            let resp = self
+                .instance
+                .invoke(&addr, cmd, self.instance.options.request_timeout)
+                .await?;
+            match resp.code {
+                response::SUCCESS => {
+                    let c: ConsumerConnection =
+                        from_json(resp.body_bytes()).map_err(|e| ClientError::Decode {
+                            what: "consumer connections",
+                            reason: e.to_string(),
+                        })?;
+                    online.clients += c.connection_set.len();
+                    online.consume_type = online.consume_type.or(c.consume_type);
+                    online.message_model = online.message_model.or(c.message_model);
+                }
+                response::CONSUMER_NOT_ONLINE => {}
+                _ => return Err(broker_error(&addr, &resp)),
+            }
+        }
+        Ok(online)
+    }
+
     /// Sets `group`'s committed offset on every readable queue of `topic` to the first message
     /// stored at or after `timestamp_ms` (`None`: the end of the queue, skipping everything).
     /// Without `force`, only offsets that move back (a rewind) are changed. Returns each queue
@@ -331,6 +386,9 @@ impl Admin {
     }
 }
 
+/// Java's `MixAll.RETRY_GROUP_TOPIC_PREFIX`.
+const RETRY_PREFIX: &str = "%RETRY%";
+
 /// The master addresses of a route's brokers, sorted.
 fn masters_of(route: &TopicRouteData) -> Vec<String> {
     let mut masters: Vec<String> = route
@@ -341,6 +399,17 @@ fn masters_of(route: &TopicRouteData) -> Vec<String> {
     masters.sort();
     masters.dedup();
     masters
+}
+
+/// A consumer group's clients online ([`Admin::consumer_connections`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupOnline {
+    /// Client connections over all master brokers (a client connects to each broker it uses).
+    pub clients: usize,
+    /// CONSUME_PASSIVELY (push) or CONSUME_ACTIVELY (pull), if any client is online.
+    pub consume_type: Option<String>,
+    /// CLUSTERING or BROADCASTING, if any client is online.
+    pub message_model: Option<String>,
 }
 
 /// One queue of a [`Admin::reset_offset_by_time`].

@@ -33,7 +33,7 @@ mod push_consumer;
 mod route;
 mod subscription;
 
-pub use admin::{Admin, OffsetReset};
+pub use admin::{Admin, GroupOnline, OffsetReset};
 pub use allocate::allocate_averagely;
 pub use broker_api::{PullResult, PullStatus};
 pub use compress::compress;

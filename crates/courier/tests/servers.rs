@@ -132,6 +132,14 @@ async fn dev_serves_clients_and_keeper_then_shuts_down_cleanly() {
             *seen.entry(m.msg_id.clone()).or_default() += 1;
         }
         assert!(seen.len() == 25 && seen.values().all(|n| *n == 2), "{seen:?}");
+        // The running group shows its client in the all-groups summary.
+        let groups: serde_json::Value =
+            serde_json::from_str(&mqadmin(&["consumer-progress", "--json"])).unwrap();
+        let running = groups["groups"].as_array().unwrap();
+        let running = running.iter().find(|g| g["group"] == "dev-cg").unwrap();
+        assert_eq!(running["clients"], 1, "{groups}");
+        assert_eq!(running["consumeType"], "CONSUME_PASSIVELY", "{groups}");
+        assert_eq!(running["messageModel"], "CLUSTERING", "{groups}");
         servers_support::stop_client("consumer", consumer.shutdown()).await;
         // Three more that the (stopped) group has not consumed: its lag.
         for i in 25..28 {
@@ -211,6 +219,19 @@ async fn dev_serves_clients_and_keeper_then_shuts_down_cleanly() {
         let table = mqadmin(&["consumer-progress", "-g", "dev-cg", "-t", "DevTopic"]);
         assert!(table.starts_with("#Topic"), "{table}");
         assert!(table.contains("Diff Total: 3\n"), "{table}");
+        // Without -g: a summary line per group (the stopped consumer has no clients online).
+        let groups: serde_json::Value =
+            serde_json::from_str(&mqadmin(&["consumer-progress", "--json"])).unwrap();
+        let dev_cg = groups["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["group"] == "dev-cg")
+            .unwrap_or_else(|| panic!("no dev-cg in {groups}"));
+        assert_eq!(dev_cg["diffTotal"], 3, "{groups}");
+        assert_eq!(dev_cg["clients"], 0, "{groups}");
+        let table = mqadmin(&["consumer-progress"]);
+        assert!(table.starts_with("#Group") && table.contains("dev-cg"), "{table}");
         // Rewind the stopped group to the start (re-consume all 28), then skip to the end.
         let diff = |progress: &str| -> i64 {
             let v: serde_json::Value = serde_json::from_str(progress).unwrap();

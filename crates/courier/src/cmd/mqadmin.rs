@@ -7,7 +7,7 @@
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use courier_client::civil::{civil_from_days, days_from_civil, utc_iso8601_ms};
-use courier_client::{Admin, OffsetReset};
+use courier_client::{Admin, GroupOnline, OffsetReset};
 use courier_remoting::body::{ConsumeStats, TopicStatsTable};
 use serde_json::json;
 
@@ -90,11 +90,11 @@ pub struct TopicStatusArgs {
 pub struct ConsumerProgressArgs {
     #[command(flatten)]
     pub common: Common,
-    /// The consumer group.
+    /// The consumer group (default: a summary line for every group the cluster knows).
     #[arg(long, short = 'g')]
-    pub group: String,
+    pub group: Option<String>,
     /// Only this topic (default: every topic the group has consumed, on every broker).
-    #[arg(long, short = 't')]
+    #[arg(long, short = 't', requires = "group")]
     pub topic: Option<String>,
 }
 
@@ -107,6 +107,7 @@ The put rate is messages per second over the last minute, summed over the broker
 
 const CONSUMER_PROGRESS_HELP: &str = "\
 Examples:
+  courier mqadmin consumer-progress -n 127.0.0.1:9876            every group: clients, rate, lag
   courier mqadmin consumer-progress -n 127.0.0.1:9876 -g billing
   courier mqadmin consumerProgress -g billing -t OrderEvents --json | jq .diffTotal
 
@@ -184,17 +185,23 @@ pub fn run(args: MqadminArgs, runtime: &tokio::runtime::Runtime) -> anyhow::Resu
             }
             MqadminCommand::ConsumerProgress(a) => {
                 let admin = connect(&a.common.namesrv)?;
-                let c = admin.consumer_progress(&a.group, a.topic.as_deref()).await;
+                let Some(group) = a.group else {
+                    let all = all_groups(&admin).await;
+                    admin.shutdown().await;
+                    let all = all.context("could not list the consumer groups' progress")?;
+                    print!("{}", if a.common.json { groups_json(&all) } else { groups_table(&all) });
+                    return Ok(());
+                };
+                let c = admin.consumer_progress(&group, a.topic.as_deref()).await;
                 admin.shutdown().await;
-                let c = c.with_context(|| format!("could not read the progress of group {}", a.group))?;
+                let c = c.with_context(|| format!("could not read the progress of group {group}"))?;
                 if c.offset_table.is_empty() && !a.common.json {
                     eprintln!(
-                        "group {} has no committed offsets{}; check the group name (it is case-sensitive)",
-                        a.group,
+                        "group {group} has no committed offsets{}; check the group name (it is case-sensitive)",
                         a.topic.as_deref().map(|t| format!(" on topic {t}")).unwrap_or_default()
                     );
                 }
-                print!("{}", if a.common.json { progress_json(&a.group, &c) } else { progress_table(&c) });
+                print!("{}", if a.common.json { progress_json(&group, &c) } else { progress_table(&c) });
             }
             MqadminCommand::ResetOffset(a) => {
                 let admin = connect(&a.common.namesrv)?;
@@ -323,6 +330,64 @@ fn progress_json(group: &str, c: &ConsumeStats) -> String {
         "queues": queues,
     });
     format!("{doc}\n")
+}
+
+/// One line of the all-groups summary.
+struct GroupSummary {
+    group: String,
+    online: GroupOnline,
+    stats: ConsumeStats,
+}
+
+/// Every group's clients online and progress, as Java's `consumerProgress` without `-g` lists them.
+async fn all_groups(admin: &Admin) -> anyhow::Result<Vec<GroupSummary>> {
+    let mut out = Vec::new();
+    for group in admin.consumer_groups().await? {
+        let online = admin.consumer_connections(&group).await?;
+        let stats = admin.consumer_progress(&group, None).await?;
+        out.push(GroupSummary {
+            group,
+            online,
+            stats,
+        });
+    }
+    Ok(out)
+}
+
+fn groups_table(all: &[GroupSummary]) -> String {
+    let mut out = format!(
+        "{:<40} {:>6} {:<18} {:<13} {:>10} {:>12}\n",
+        "#Group", "#Count", "#Type", "#Model", "#TPS", "#Diff Total"
+    );
+    for g in all {
+        out.push_str(&format!(
+            "{:<40} {:>6} {:<18} {:<13} {:>10.2} {:>12}\n",
+            g.group,
+            g.online.clients,
+            g.online.consume_type.as_deref().unwrap_or("-"),
+            g.online.message_model.as_deref().unwrap_or("-"),
+            g.stats.consume_tps,
+            diff_total(&g.stats)
+        ));
+    }
+    out
+}
+
+fn groups_json(all: &[GroupSummary]) -> String {
+    let groups: Vec<_> = all
+        .iter()
+        .map(|g| {
+            json!({
+                "group": g.group,
+                "clients": g.online.clients,
+                "consumeType": g.online.consume_type,
+                "messageModel": g.online.message_model,
+                "consumeTps": g.stats.consume_tps,
+                "diffTotal": diff_total(&g.stats),
+            })
+        })
+        .collect();
+    format!("{}\n", json!({ "groups": groups }))
 }
 
 fn reset_table(r: &[OffsetReset]) -> String {
