@@ -242,16 +242,7 @@ impl Admin {
     pub async fn consumer_connections(&self, group: &str) -> Result<GroupOnline> {
         let mut online = GroupOnline::default();
         for addr in self.master_addrs().await? {
-            let cmd = RemotingCommand::request_with_header(
-                request::GET_CONSUMER_CONNECTION_LIST,
-                &courier_remoting::header::GetConsumerListByGroupRequestHeader {
-                    consumer_group: group.to_string(),
-                },
-            );
-            let resp = self
-                .instance
-                .invoke(&addr, cmd, self.instance.options.request_timeout)
-                .await?;
+            let resp = self.connections_at(&addr, group).await?;
             match resp.code {
                 response::SUCCESS => {
                     let c: ConsumerConnection =
@@ -360,19 +351,23 @@ impl Admin {
         Ok(out)
     }
 
-    /// Refuses a queue-by-queue reset while `group` has consumers online at `addr`.
-    async fn refuse_if_online(&self, addr: &str, group: &str) -> Result<()> {
+    /// GET_CONSUMER_CONNECTION_LIST of `group` at `addr`, answered as it came (SUCCESS with the
+    /// connections, or CONSUMER_NOT_ONLINE).
+    async fn connections_at(&self, addr: &str, group: &str) -> Result<RemotingCommand> {
         let cmd = RemotingCommand::request_with_header(
             request::GET_CONSUMER_CONNECTION_LIST,
             &courier_remoting::header::GetConsumerListByGroupRequestHeader {
                 consumer_group: group.to_string(),
             },
         );
-        let resp = self
-            .instance
+        self.instance
             .invoke(addr, cmd, self.instance.options.request_timeout)
-            .await?;
-        if resp.code == response::SUCCESS {
+            .await
+    }
+
+    /// Refuses a queue-by-queue reset while `group` has consumers online at `addr`.
+    async fn refuse_if_online(&self, addr: &str, group: &str) -> Result<()> {
+        if self.connections_at(addr, group).await?.code == response::SUCCESS {
             return Err(ClientError::Refused(format!(
                 "consumer group {group} has consumers online at {addr}, and that broker cannot reset offsets itself; stop them first (a running consumer commits its own offsets over the reset ones), then reset and start them again"
             )));
