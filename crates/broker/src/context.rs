@@ -81,3 +81,20 @@ pub struct BrokerContext {
     /// When the broker started.
     pub started: Instant,
 }
+
+impl BrokerContext {
+    /// Messages each topic's queues hold in all, as (topic, sum of the queues' max offsets):
+    /// the total behind a topic's put rate (`rates.rs`) and its `/metrics` counter.
+    pub fn topic_message_totals(&self) -> Vec<(String, u64)> {
+        self.topics
+            .queue_counts()
+            .into_iter()
+            .map(|(topic, queues)| {
+                let total = (0..queues)
+                    .map(|q| self.store.max_offset(&topic, q).max(0) as u64)
+                    .sum();
+                (topic, total)
+            })
+            .collect()
+    }
+}

@@ -273,17 +273,7 @@ async fn persist_offsets(ctx: Arc<BrokerContext>, token: CancellationToken) {
 async fn sample_rates(ctx: Arc<BrokerContext>, token: CancellationToken) {
     loop {
         let now = Instant::now();
-        let puts = ctx
-            .topics
-            .queue_counts()
-            .into_iter()
-            .map(|(topic, queues)| {
-                let total = (0..queues)
-                    .map(|q| ctx.store.max_offset(&topic, q).max(0) as u64)
-                    .sum();
-                (topic, total)
-            });
-        ctx.rates.topic_puts.sample(puts, now);
+        ctx.rates.topic_puts.sample(ctx.topic_message_totals(), now);
         ctx.rates.group_consumes.sample(ctx.offsets.totals(), now);
         tokio::select! {
             _ = token.cancelled() => break,

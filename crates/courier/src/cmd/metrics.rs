@@ -219,17 +219,7 @@ fn per_topic_and_group(out: &mut String, ctx: &BrokerContext) {
         escape(&ctx.config.broker_name),
         escape(&ctx.config.broker_cluster_name)
     );
-    let mut topics: Vec<(String, u64)> = ctx
-        .topics
-        .queue_counts()
-        .into_iter()
-        .map(|(topic, queues)| {
-            let total = (0..queues)
-                .map(|q| ctx.store.max_offset(&topic, q).max(0) as u64)
-                .sum();
-            (topic, total)
-        })
-        .collect();
+    let mut topics = ctx.topic_message_totals();
     topics.sort();
     family(
         out,
