@@ -25,7 +25,7 @@ use courier_remoting::header::CreateTopicRequestHeader;
 use courier_remoting::processor::Dispatcher;
 use courier_remoting::RemotingCommand;
 
-use crate::error::{ClientError, Result};
+use crate::error::{decode_failed, ClientError, Result};
 use crate::instance::{broker_error, ClientInstance};
 use crate::message_queue::MessageQueue;
 use crate::options::ClientOptions;
@@ -57,10 +57,8 @@ impl Admin {
         if resp.code != 0 {
             return Err(broker_error("name server", &resp));
         }
-        let info: ClusterInfo = from_json(resp.body_bytes()).map_err(|e| ClientError::Decode {
-            what: "cluster info",
-            reason: e.to_string(),
-        })?;
+        let info: ClusterInfo =
+            from_json(resp.body_bytes()).map_err(decode_failed("cluster info"))?;
         let mut v: Vec<String> = info
             .broker_addr_table
             .values()
@@ -169,11 +167,8 @@ impl Admin {
                 .instance
                 .invoke_ok(&addr, cmd, self.instance.options.request_timeout)
                 .await?;
-            let t =
-                TopicStatsTable::from_json(resp.body_bytes()).map_err(|e| ClientError::Decode {
-                    what: "topic stats",
-                    reason: e.to_string(),
-                })?;
+            let t = TopicStatsTable::from_json(resp.body_bytes())
+                .map_err(decode_failed("topic stats"))?;
             all.offset_table.extend(t.offset_table);
             all.topic_put_tps += t.topic_put_tps;
         }
@@ -204,11 +199,8 @@ impl Admin {
                 .instance
                 .invoke_ok(&addr, cmd, self.instance.options.request_timeout)
                 .await?;
-            let c =
-                ConsumeStats::from_json(resp.body_bytes()).map_err(|e| ClientError::Decode {
-                    what: "consume stats",
-                    reason: e.to_string(),
-                })?;
+            let c = ConsumeStats::from_json(resp.body_bytes())
+                .map_err(decode_failed("consume stats"))?;
             all.offset_table.extend(c.offset_table);
             all.consume_tps += c.consume_tps;
         }
@@ -224,10 +216,7 @@ impl Admin {
         if resp.code != response::SUCCESS {
             return Err(broker_error("name server", &resp));
         }
-        let list: TopicList = from_json(resp.body_bytes()).map_err(|e| ClientError::Decode {
-            what: "topic list",
-            reason: e.to_string(),
-        })?;
+        let list: TopicList = from_json(resp.body_bytes()).map_err(decode_failed("topic list"))?;
         Ok(list
             .topic_list
             .iter()
@@ -245,11 +234,8 @@ impl Admin {
             let resp = self.connections_at(&addr, group).await?;
             match resp.code {
                 response::SUCCESS => {
-                    let c: ConsumerConnection =
-                        from_json(resp.body_bytes()).map_err(|e| ClientError::Decode {
-                            what: "consumer connections",
-                            reason: e.to_string(),
-                        })?;
+                    let c: ConsumerConnection = from_json(resp.body_bytes())
+                        .map_err(decode_failed("consumer connections"))?;
                     online.clients += c.connection_set.len();
                     online.consume_type = online.consume_type.or(c.consume_type);
                     online.message_model = online.message_model.or(c.message_model);
@@ -304,12 +290,8 @@ impl Admin {
                 .await?;
             match resp.code {
                 response::SUCCESS => {
-                    let body = ResetOffsetBody::from_json(resp.body_bytes()).map_err(|e| {
-                        ClientError::Decode {
-                            what: "offset reset",
-                            reason: e.to_string(),
-                        }
-                    })?;
+                    let body = ResetOffsetBody::from_json(resp.body_bytes())
+                        .map_err(decode_failed("offset reset"))?;
                     for (q, o) in mine() {
                         let new = body
                             .offset_table

@@ -18,7 +18,7 @@ use courier_remoting::header::{
 };
 use courier_remoting::{CommandHeader, RemotingCommand, SerializeType};
 
-use crate::error::{ClientError, Result};
+use crate::error::{decode_failed, ClientError, Result};
 use crate::instance::{broker_error, ClientInstance};
 use crate::message_ext::{decode_messages, MessageExt};
 use crate::message_queue::MessageQueue;
@@ -121,11 +121,9 @@ impl ClientInstance {
             response::PULL_OFFSET_MOVED => PullStatus::OffsetIllegal,
             _ => return Err(broker_error(&addr, &resp)),
         };
-        let h: PullMessageResponseHeader =
-            resp.decode_header().map_err(|e| ClientError::Decode {
-                what: "pull response header",
-                reason: e.to_string(),
-            })?;
+        let h: PullMessageResponseHeader = resp
+            .decode_header()
+            .map_err(decode_failed("pull response header"))?;
         let messages = if status == PullStatus::Found {
             decode_messages(resp.body_bytes())?
         } else {
@@ -256,10 +254,7 @@ impl ClientInstance {
             .invoke_ok(addr, cmd, self.options.request_timeout)
             .await?;
         let body: GetConsumerListByGroupResponseBody =
-            from_json(resp.body_bytes()).map_err(|e| ClientError::Decode {
-                what: "consumer id list",
-                reason: e.to_string(),
-            })?;
+            from_json(resp.body_bytes()).map_err(decode_failed("consumer id list"))?;
         let mut ids = body.consumer_id_list;
         ids.sort();
         ids.dedup();
@@ -311,8 +306,5 @@ impl ClientInstance {
 fn offset_of(resp: &RemotingCommand) -> Result<i64> {
     resp.decode_header::<OffsetResponseHeader>()
         .map(|h| h.offset)
-        .map_err(|e| ClientError::Decode {
-            what: "offset response header",
-            reason: e.to_string(),
-        })
+        .map_err(decode_failed("offset response header"))
 }

@@ -55,6 +55,16 @@ pub enum ClientError {
     ShutDown,
 }
 
+/// A `map_err` for a reply part that would not decode: `ClientError::Decode` naming `what`.
+pub(crate) fn decode_failed<E: std::fmt::Display>(
+    what: &'static str,
+) -> impl FnOnce(E) -> ClientError {
+    move |e| ClientError::Decode {
+        what,
+        reason: e.to_string(),
+    }
+}
+
 impl ClientError {
     /// The broker's response code, when the failure is a broker answer.
     pub fn response_code(&self) -> Option<i32> {

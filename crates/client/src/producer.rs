@@ -33,7 +33,7 @@ use courier_remoting::{RemotingCommand, SerializeType};
 use parking_lot::Mutex;
 
 use crate::compress::{compress, SYS_FLAG_ZLIB_COMPRESSED};
-use crate::error::{ClientError, Result};
+use crate::error::{decode_failed, ClientError, Result};
 use crate::instance::{broker_error, ClientInstance};
 use crate::message::{
     java_string_hash, property, Message, NAME_VALUE_SEPARATOR, PROPERTY_SEPARATOR,
@@ -676,10 +676,9 @@ impl Producer {
             response::SLAVE_NOT_AVAILABLE => SendStatus::SlaveNotAvailable,
             _ => return Err(broker_error(&addr, &resp)),
         };
-        let h: SendMessageResponseHeader = resp.take_header().map_err(|e| ClientError::Decode {
-            what: "send response header",
-            reason: e.to_string(),
-        })?;
+        let h: SendMessageResponseHeader = resp
+            .take_header()
+            .map_err(decode_failed("send response header"))?;
         Ok((status, h))
     }
 }

@@ -14,7 +14,7 @@ use courier_remoting::code::{request, response};
 use courier_remoting::header::GetRouteInfoRequestHeader;
 use courier_remoting::RemotingCommand;
 
-use crate::error::{ClientError, Result};
+use crate::error::{decode_failed, Result};
 use crate::instance::{broker_error, ClientInstance};
 use crate::message_queue::MessageQueue;
 
@@ -35,10 +35,7 @@ impl ClientInstance {
         match resp.code {
             response::SUCCESS => {
                 let route: TopicRouteData =
-                    from_json(resp.body_bytes()).map_err(|e| ClientError::Decode {
-                        what: "topic route",
-                        reason: e.to_string(),
-                    })?;
+                    from_json(resp.body_bytes()).map_err(decode_failed("topic route"))?;
                 Ok(Some(route))
             }
             response::TOPIC_NOT_EXIST => Ok(None),
