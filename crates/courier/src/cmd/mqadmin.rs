@@ -269,13 +269,6 @@ fn topic_json(topic: &str, t: &TopicStatsTable) -> String {
     format!("{doc}\n")
 }
 
-fn diff_total(c: &ConsumeStats) -> i64 {
-    c.offset_table
-        .iter()
-        .map(|(_, w)| (w.broker_offset - w.consumer_offset).max(0))
-        .sum()
-}
-
 fn progress_table(c: &ConsumeStats) -> String {
     let mut out = format!(
         "{:<32} {:<24} {:>4} {:>14} {:>16} {:>10}  {}\n",
@@ -295,14 +288,14 @@ fn progress_table(c: &ConsumeStats) -> String {
             mq.queue_id,
             w.broker_offset,
             w.consumer_offset,
-            (w.broker_offset - w.consumer_offset).max(0),
+            w.diff(),
             time_or_dash(w.last_timestamp)
         ));
     }
     out.push_str(&format!(
         "\nConsume TPS (last minute): {:.2}\nDiff Total: {}\n",
         c.consume_tps,
-        diff_total(c)
+        c.total_diff()
     ));
     out
 }
@@ -318,7 +311,7 @@ fn progress_json(group: &str, c: &ConsumeStats) -> String {
                 "queueId": mq.queue_id,
                 "brokerOffset": w.broker_offset,
                 "consumerOffset": w.consumer_offset,
-                "diff": (w.broker_offset - w.consumer_offset).max(0),
+                "diff": w.diff(),
                 "lastTimestamp": w.last_timestamp,
             })
         })
@@ -326,7 +319,7 @@ fn progress_json(group: &str, c: &ConsumeStats) -> String {
     let doc = json!({
         "group": group,
         "consumeTps": c.consume_tps,
-        "diffTotal": diff_total(c),
+        "diffTotal": c.total_diff(),
         "queues": queues,
     });
     format!("{doc}\n")
@@ -367,7 +360,7 @@ fn groups_table(all: &[GroupSummary]) -> String {
             g.online.consume_type.as_deref().unwrap_or("-"),
             g.online.message_model.as_deref().unwrap_or("-"),
             g.stats.consume_tps,
-            diff_total(&g.stats)
+            g.stats.total_diff()
         ));
     }
     out
@@ -383,7 +376,7 @@ fn groups_json(all: &[GroupSummary]) -> String {
                 "consumeType": g.online.consume_type,
                 "messageModel": g.online.message_model,
                 "consumeTps": g.stats.consume_tps,
-                "diffTotal": diff_total(&g.stats),
+                "diffTotal": g.stats.total_diff(),
             })
         })
         .collect();

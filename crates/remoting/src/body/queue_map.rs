@@ -3,12 +3,11 @@
 //! sheet §3.5), members in alphabetical order. Java's tools read nothing else back for such
 //! maps (admin statistics, offset resets), so these bodies are written in that form;
 //! [`from_json`](super::from_json)'s fastjson pass reads them (each key becomes a string of its
-//! JSON text, which `parse_keys` parses).
-
-use std::collections::BTreeMap;
+//! JSON text, which `read_body` parses).
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde_json::Value;
 
 use super::{BodyError, MessageQueue};
 
@@ -21,8 +20,25 @@ struct QueueKey<'a> {
     topic: &'a str,
 }
 
-pub(super) fn write_table<V: Serialize>(out: &mut Vec<u8>, table: &[(MessageQueue, V)]) {
-    out.push(b'{');
+/// The member every queue-keyed body has.
+const TABLE: &str = "offsetTable";
+
+/// A body of Java's shape: `offsetTable` keyed by queue, plus, when `rate` names one, a double
+/// member (a TPS), the two in fastjson's alphabetical order.
+pub(super) fn write_body<V: Serialize>(
+    table: &[(MessageQueue, V)],
+    rate: Option<(&str, f64)>,
+) -> Vec<u8> {
+    let mut out = vec![b'{'];
+    let (before, after) = match rate {
+        Some(r) if r.0 < TABLE => (Some(r), None),
+        other => (None, other),
+    };
+    if let Some((name, v)) = before {
+        write_rate(&mut out, name, v);
+        out.push(b',');
+    }
+    out.extend_from_slice(b"\"offsetTable\":{");
     for (i, (mq, value)) in table.iter().enumerate() {
         if i > 0 {
             out.push(b',');
@@ -33,33 +49,55 @@ pub(super) fn write_table<V: Serialize>(out: &mut Vec<u8>, table: &[(MessageQueu
             topic: &mq.topic,
         };
         // Plain structs of strings and integers: serializing them into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut *out, &key);
+        let _ = serde_json::to_writer(&mut out, &key);
         out.push(b':');
-        let _ = serde_json::to_writer(&mut *out, value);
+        let _ = serde_json::to_writer(&mut out, value);
     }
     out.push(b'}');
+    if let Some((name, v)) = after {
+        out.push(b',');
+        write_rate(&mut out, name, v);
+    }
+    out.push(b'}');
+    out
 }
 
-/// A double as fastjson writes one: always with a fraction (`0.0`, `12.5`); a non-finite rate
-/// (never expected) as 0.0 rather than invalid JSON.
-pub(super) fn write_f64(out: &mut Vec<u8>, v: f64) {
+/// `"name":v`, the double as fastjson writes one: always with a fraction (`0.0`, `12.5`); a
+/// non-finite rate (never expected) as 0.0 rather than invalid JSON.
+fn write_rate(out: &mut Vec<u8>, name: &str, v: f64) {
     let v = if v.is_finite() { v } else { 0.0 };
+    let _ = serde_json::to_writer(&mut *out, name);
+    out.push(b':');
     let _ = serde_json::to_writer(&mut *out, &v);
 }
 
-/// Parses each key (a queue's JSON text) of a table read by `from_json`.
-pub(super) fn parse_keys<V: DeserializeOwned>(
-    table: BTreeMap<String, V>,
-) -> Result<Vec<(MessageQueue, V)>, BodyError> {
-    table
-        .into_iter()
-        .map(|(key, v)| {
-            serde_json::from_str::<MessageQueue>(&key)
-                .map(|mq| (mq, v))
-                .map_err(|e| BodyError::Json {
-                    what: "message queue key",
-                    reason: format!("{e} in {key:?}"),
-                })
-        })
-        .collect()
+/// Reads a body [`write_body`] writes (or one with the keys as JSON-text strings): the table,
+/// and the double member `rate` names (0 when absent, as Java defaults it).
+pub(super) fn read_body<V: DeserializeOwned>(
+    bytes: &[u8],
+    rate: Option<&str>,
+) -> Result<(Vec<(MessageQueue, V)>, f64), BodyError> {
+    let invalid = |reason: String| BodyError::Json {
+        what: "queue-keyed body",
+        reason,
+    };
+    let body: Value = super::from_json(bytes)?;
+    let rate = rate
+        .and_then(|name| body.get(name))
+        .and_then(Value::as_f64)
+        .unwrap_or(0.0);
+    let table = match body.get(TABLE) {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Object(entries)) => entries
+            .iter()
+            .map(|(key, v)| {
+                let mq = serde_json::from_str::<MessageQueue>(key)
+                    .map_err(|e| invalid(format!("{e} in the queue key {key:?}")))?;
+                let v = V::deserialize(v).map_err(|e| invalid(format!("{e} for {key:?}")))?;
+                Ok((mq, v))
+            })
+            .collect::<Result<_, BodyError>>()?,
+        Some(other) => return Err(invalid(format!("offsetTable is {other}, not an object"))),
+    };
+    Ok((table, rate))
 }

@@ -2,11 +2,7 @@
 //! the broker's RESET_CONSUMER_CLIENT_OFFSET (220) to clients — `{"offsetTable":{<queue>:12}}`,
 //! keyed by message queue in fastjson's form (`queue_map`).
 
-use std::collections::BTreeMap;
-
-use serde::Deserialize;
-
-use super::queue_map::{parse_keys, write_table};
+use super::queue_map::{read_body, write_body};
 use super::{BodyError, MessageQueue};
 
 /// Where a reset moved each queue.
@@ -18,23 +14,13 @@ pub struct ResetOffsetBody {
 impl ResetOffsetBody {
     /// The body as Java writes it.
     pub fn to_fastjson(&self) -> Vec<u8> {
-        let mut out = b"{\"offsetTable\":".to_vec();
-        write_table(&mut out, &self.offset_table);
-        out.push(b'}');
-        out
+        write_body(&self.offset_table, None)
     }
 
     /// Reads a body in Java's form (or with the keys as JSON-text strings).
     pub fn from_json(bytes: &[u8]) -> Result<Self, BodyError> {
-        #[derive(Deserialize, Default)]
-        #[serde(rename_all = "camelCase", default)]
-        struct Raw {
-            offset_table: BTreeMap<String, i64>,
-        }
-        let raw: Raw = super::from_json(bytes)?;
-        Ok(ResetOffsetBody {
-            offset_table: parse_keys(raw.offset_table)?,
-        })
+        let (offset_table, _) = read_body(bytes, None)?;
+        Ok(ResetOffsetBody { offset_table })
     }
 }
 

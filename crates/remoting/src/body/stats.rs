@@ -4,11 +4,9 @@
 //!
 //! Both key their `offsetTable` by a message queue, written in fastjson's form (`queue_map`).
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
-use super::queue_map::{parse_keys, write_f64, write_table};
+use super::queue_map::{read_body, write_body};
 use super::{BodyError, MessageQueue};
 
 /// One queue of a topic: its offsets and the store time of its newest message.
@@ -55,56 +53,50 @@ pub struct ConsumeStats {
 impl TopicStatsTable {
     /// The body as Java's broker writes it.
     pub fn to_fastjson(&self) -> Vec<u8> {
-        let mut out = b"{\"offsetTable\":".to_vec();
-        write_table(&mut out, &self.offset_table);
-        out.extend_from_slice(b",\"topicPutTps\":");
-        write_f64(&mut out, self.topic_put_tps);
-        out.push(b'}');
-        out
+        write_body(&self.offset_table, Some((PUT_TPS, self.topic_put_tps)))
     }
 
     /// Reads a body in Java's form (or with the keys as JSON-text strings).
     pub fn from_json(bytes: &[u8]) -> Result<Self, BodyError> {
-        #[derive(Deserialize, Default)]
-        #[serde(rename_all = "camelCase", default)]
-        struct Raw {
-            offset_table: BTreeMap<String, TopicOffset>,
-            topic_put_tps: f64,
-        }
-        let raw: Raw = super::from_json(bytes)?;
+        let (offset_table, topic_put_tps) = read_body(bytes, Some(PUT_TPS))?;
         Ok(TopicStatsTable {
-            offset_table: parse_keys(raw.offset_table)?,
-            topic_put_tps: raw.topic_put_tps,
+            offset_table,
+            topic_put_tps,
         })
+    }
+}
+
+impl OffsetWrapper {
+    /// Messages of the queue the group has not committed yet (`brokerOffset - consumerOffset`,
+    /// never negative): the diff `mqadmin consumerProgress` shows.
+    pub fn diff(&self) -> i64 {
+        (self.broker_offset - self.consumer_offset).max(0)
     }
 }
 
 impl ConsumeStats {
     /// The body as Java's broker writes it.
     pub fn to_fastjson(&self) -> Vec<u8> {
-        let mut out = b"{\"consumeTps\":".to_vec();
-        write_f64(&mut out, self.consume_tps);
-        out.extend_from_slice(b",\"offsetTable\":");
-        write_table(&mut out, &self.offset_table);
-        out.push(b'}');
-        out
+        write_body(&self.offset_table, Some((CONSUME_TPS, self.consume_tps)))
     }
 
     /// Reads a body in Java's form (or with the keys as JSON-text strings).
     pub fn from_json(bytes: &[u8]) -> Result<Self, BodyError> {
-        #[derive(Deserialize, Default)]
-        #[serde(rename_all = "camelCase", default)]
-        struct Raw {
-            consume_tps: f64,
-            offset_table: BTreeMap<String, OffsetWrapper>,
-        }
-        let raw: Raw = super::from_json(bytes)?;
+        let (offset_table, consume_tps) = read_body(bytes, Some(CONSUME_TPS))?;
         Ok(ConsumeStats {
-            consume_tps: raw.consume_tps,
-            offset_table: parse_keys(raw.offset_table)?,
+            consume_tps,
+            offset_table,
         })
     }
+
+    /// The sum of every queue's [`OffsetWrapper::diff`] (Java's `computeTotalDiff`).
+    pub fn total_diff(&self) -> i64 {
+        self.offset_table.iter().map(|(_, w)| w.diff()).sum()
+    }
 }
+
+const PUT_TPS: &str = "topicPutTps";
+const CONSUME_TPS: &str = "consumeTps";
 
 #[cfg(test)]
 mod tests {
