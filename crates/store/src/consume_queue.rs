@@ -408,11 +408,16 @@ impl ConsumeQueue {
     /// position that lie in existing files (a file the writer has not reached yet is faulted in
     /// by the writer itself, at most one step of it). Returns the bytes covered.
     pub fn prefault_ahead(&self) -> io::Result<u64> {
-        // Cleared first: a put that crosses the next step from here on asks again.
-        self.prefault_asked.store(false, Ordering::Release);
         let pos = self.next_offset() as u64 * CQ_ENTRY_SIZE;
         let from = pos.max(self.prefaulted.load(Ordering::Relaxed));
         let to = pos + PREFAULT_AHEAD;
+        // The end this round covers is recorded before the ask is cleared: a put in between
+        // would otherwise still see the old end and ask again, waking this thread for a window
+        // it is already faulting. Also before faulting: on failure the writer faults the pages
+        // itself, and asking again for the same range every batch would only repeat the failure.
+        self.prefaulted.fetch_max(to, Ordering::Relaxed);
+        // Cleared now: a put that crosses the next step from here on asks again.
+        self.prefault_asked.store(false, Ordering::Release);
         if from >= to {
             return Ok(0);
         }
@@ -425,9 +430,6 @@ impl ConsumeQueue {
                 .cloned()
                 .collect()
         };
-        // Recorded before faulting: on failure the writer faults the pages itself, and asking
-        // again for the same range every batch would only repeat the failure.
-        self.prefaulted.fetch_max(to, Ordering::Relaxed);
         let mut done = 0;
         for f in files {
             let a = from.max(f.start());

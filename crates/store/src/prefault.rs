@@ -327,10 +327,10 @@ mod tests {
             });
             let want = 2 * crate::consume_queue::PREFAULT_AHEAD;
             wait_at_least(want, || store.prefault_stats().queue_bytes);
-            // Two queues, each faulted a window ahead of its ten entries. A put landing while
-            // the thread serves a queue's request may ask again before the faulted end is
-            // recorded (`prefault_ahead` clears the ask first); that second round only extends
-            // the window by the entries written in between, at most the queue's 10 × 20 bytes.
+            // Two queues, each faulted a window ahead of its ten entries. A put that read the
+            // faulted end just before the thread recorded the new one may still ask again (the
+            // check and the ask are two steps); that second round only extends the window by
+            // the entries written in between, at most the queue's 10 × 20 bytes.
             let got = store.prefault_stats().queue_bytes;
             assert!(
                 (want..=want + 2 * 10 * 20).contains(&got),

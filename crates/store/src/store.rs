@@ -1586,10 +1586,11 @@ impl Inner {
                         (s.phys, s.ts)
                     }
                     _ => {
-                        // Every entry of a record below `next` is in the newest file or in an older one
-                        // synced when it filled, so syncing the newest file after the lock is released
-                        // still covers what the checkpoint claims. Under the lock, the write-back (about
-                        // 10 ms a second under load) stalled the index thread and every key lookup.
+                        // Every entry of a record below `next` is in the newest file or in an
+                        // older one synced when it filled, so syncing the newest file after the
+                        // lock is released still covers what the checkpoint claims. Under the
+                        // lock, the write-back (about 10 ms a second under load) stalled the
+                        // index thread and every key lookup.
                         let (next, ts, newest) = {
                             let st = ix.lock();
                             (st.next, st.last_ts, st.svc.newest_file()?)
