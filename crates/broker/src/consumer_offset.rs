@@ -43,8 +43,9 @@ pub struct ConsumerOffsetManager {
     /// topic → group → queue → offset.
     table: RwLock<HashMap<String, HashMap<String, QueueOffsets>>>,
     dirty: AtomicBool,
-    /// (topic, group) → queue → offset a reset moved it to, until the group's next pull of it.
-    resets: Mutex<HashMap<(String, String), QueueOffsets>>,
+    /// topic → group → queue → offset a reset moved it to, until the group's next pull of it
+    /// (looked up by `&str`, like `table`: the pull and commit paths do not allocate).
+    resets: Mutex<HashMap<String, HashMap<String, QueueOffsets>>>,
     /// True while `resets` may hold anything: the common case skips its lock.
     has_resets: AtomicBool,
 }
@@ -111,7 +112,9 @@ impl ConsumerOffsetManager {
         {
             let mut resets = self.resets.lock();
             resets
-                .entry((topic.to_string(), group.to_string()))
+                .entry(topic.to_string())
+                .or_default()
+                .entry(group.to_string())
                 .or_default()
                 .insert(queue_id, offset);
             self.has_resets.store(true, Ordering::Release);
@@ -126,7 +129,8 @@ impl ConsumerOffsetManager {
         }
         self.resets
             .lock()
-            .get(&(topic.to_string(), group.to_string()))
+            .get(topic)
+            .and_then(|groups| groups.get(group))
             .is_some_and(|q| q.contains_key(&queue_id))
     }
 
@@ -136,13 +140,16 @@ impl ConsumerOffsetManager {
             return None;
         }
         let mut resets = self.resets.lock();
-        let key = (topic.to_string(), group.to_string());
-        let queues = resets.get_mut(&key)?;
+        let groups = resets.get_mut(topic)?;
+        let queues = groups.get_mut(group)?;
         let offset = queues.remove(&queue_id)?;
         if queues.is_empty() {
-            resets.remove(&key);
-            if resets.is_empty() {
-                self.has_resets.store(false, Ordering::Release);
+            groups.remove(group);
+            if groups.is_empty() {
+                resets.remove(topic);
+                if resets.is_empty() {
+                    self.has_resets.store(false, Ordering::Release);
+                }
             }
         }
         Some(offset)
