@@ -218,6 +218,16 @@ async fn start_pair(
     Ok([first, second])
 }
 
+/// Waits until every member's last rebalance gave it `each` queues of the watched topic.
+async fn wait_assigned(members: &[Member], each: usize, what: &str) -> HarnessResult<()> {
+    wait_for(what, || {
+        members
+            .iter()
+            .all(|m| m.assigned.load(Ordering::SeqCst) == each)
+    })
+    .await
+}
+
 async fn wait_for(what: &str, mut done: impl FnMut() -> bool) -> HarnessResult<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     while !done() {
@@ -332,12 +342,7 @@ async fn clustering(rts: &[Arc<ClientRuntime>; 2], dev: &CourierDev) -> HarnessR
     let result = async {
         // Send only once the 4 queues are split 2/2: a queue changing hands mid-stream before
         // the 5 s offset commit would legitimately be redelivered.
-        wait_for("the two consumers to split the 4 queues", || {
-            members
-                .iter()
-                .all(|m| m.assigned.load(Ordering::SeqCst) == 2)
-        })
-        .await?;
+        wait_assigned(&members, 2, "the two consumers to split the 4 queues").await?;
         let ids = send_all(&rts[0], dev, topic).await?;
         wait_for("every message to arrive", || {
             members.iter().map(|m| m.got().len()).sum::<usize>() >= MESSAGES
@@ -391,11 +396,11 @@ async fn broadcasting(rts: &[Arc<ClientRuntime>; 2], dev: &CourierDev) -> Harnes
     let mut members =
         start_pair(rts, dev, group, "bcast", topic, MessageModel::Broadcasting).await?;
     let result = async {
-        wait_for("each broadcasting consumer to own all 4 queues", || {
-            members
-                .iter()
-                .all(|m| m.assigned.load(Ordering::SeqCst) == 4)
-        })
+        wait_assigned(
+            &members,
+            4,
+            "each broadcasting consumer to own all 4 queues",
+        )
         .await?;
         send_all(&rts[0], dev, topic).await?;
         wait_for("every message in each consumer", || {
@@ -653,12 +658,7 @@ async fn reset_rewinds(rts: &[Arc<ClientRuntime>; 2], dev: &CourierDev) -> Harne
     let group = "rust_client_reset";
     let mut members = start_pair(rts, dev, group, "reset", topic, MessageModel::Clustering).await?;
     let result = async {
-        wait_for("the two consumers to split the 4 queues", || {
-            members
-                .iter()
-                .all(|m| m.assigned.load(Ordering::SeqCst) == 2)
-        })
-        .await?;
+        wait_assigned(&members, 2, "the two consumers to split the 4 queues").await?;
         send_all(&rts[0], dev, topic).await?;
         let total = || members.iter().map(|m| m.got().len()).sum::<usize>();
         wait_for("every message to arrive", || total() >= MESSAGES).await?;
