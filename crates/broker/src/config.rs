@@ -107,6 +107,9 @@ pub struct BrokerConfig {
     pub max_index_num: u32,
     /// `longPollingEnable`: hold empty pulls for the client's suspend time (default true).
     pub long_polling_enable: bool,
+    /// `enablePropertyFilter`: serve SQL92 property selectors (default false, as in RocketMQ;
+    /// `courier dev` turns it on). Without it, SQL92 subscriptions are refused with Java's remark.
+    pub enable_property_filter: bool,
     /// `shortPollingTimeMills`: hold time when long polling is disabled, ms (default 1000).
     pub short_polling_time_mills: u64,
     /// `maxHeldPullRequests` (Courier): cap on parked pulls; beyond it empty pulls answer at once (default 100000).
@@ -174,6 +177,7 @@ impl Default for BrokerConfig {
             max_hash_slot_num: 5_000_000,
             max_index_num: 20_000_000,
             long_polling_enable: true,
+            enable_property_filter: false,
             short_polling_time_mills: 1_000,
             max_held_pull_requests: 100_000,
             max_transfer_count_on_message_in_memory: 32,

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::BrokerConfig;
 use crate::consumer_manager::ConsumerManager;
 use crate::consumer_offset::ConsumerOffsetManager;
+use crate::filter::SelectorCache;
 use crate::long_poll::PullHoldService;
 use crate::producer_manager::ProducerManager;
 use crate::rates::BrokerRates;
@@ -72,6 +73,8 @@ pub struct BrokerContext {
     pub transactions: Arc<TransactionService>,
     /// Parked pulls.
     pub hold: Arc<PullHoldService>,
+    /// Compiled SQL92 selectors of subscriptions.
+    pub selectors: SelectorCache,
     /// Runtime counters.
     pub stats: BrokerStats,
     /// Put and consume rates for the admin statistics.

@@ -1,12 +1,22 @@
-//! Tag filtering: parsing a subscription expression (`*`, `TagA || TagB`) into the tags set and
-//! code set clients also send, and the broker-side check of a ConsumeQueue entry's tags code.
+//! Subscription filters: tag expressions (`*`, `TagA || TagB`) matched by the ConsumeQueue's tags
+//! code, and SQL92 selectors (`a > 5 AND region = 'east'`, `courier-sql92`) matched against a
+//! record's properties. `PullFilter` is what a pull and a parked pull carry.
 //!
-//! Invariants: codes are Java `String.hashCode` of each tag (UTF-16 units, wrapping i32),
+//! Invariants: tag codes are Java `String.hashCode` of each tag (UTF-16 units, wrapping i32),
 //! sign-extended to i64 exactly as the store writes them into the ConsumeQueue; `*` or an empty
 //! expression matches everything; retry topics (`%RETRY%group`) always match everything, because
-//! redelivered messages keep their original tags while the retry subscription is `*`. The check is
-//! a hash match only: clients re-check the tag string (hash collisions pass the broker).
+//! redelivered messages keep their original tags while the retry subscription is `*`. The tag
+//! check is a hash match only: clients re-check the tag string (hash collisions pass the broker).
+//! An SQL92 selector is exact (clients do not re-check it); it is served only with
+//! `enablePropertyFilter`, as a Java broker does, and compiled once per distinct text
+//! (`SelectorCache`), not per pull.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use courier_remoting::code::response;
+use courier_sql92::{Encoded, Selector};
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 use crate::topic_config::RETRY_GROUP_TOPIC_PREFIX;
@@ -41,10 +51,43 @@ pub struct SubscriptionData {
 }
 
 fn default_expression_type() -> String {
-    "TAG".to_string()
+    EXPRESSION_TAG.to_string()
+}
+
+/// `expressionType` of tag subscriptions (also what an absent or empty type means).
+pub const EXPRESSION_TAG: &str = "TAG";
+/// `expressionType` of SQL92 property selectors.
+pub const EXPRESSION_SQL92: &str = "SQL92";
+
+/// Whether `expression_type` names the tag filter (absent and empty do too, as in Java).
+pub fn is_tag_type(expression_type: &str) -> bool {
+    expression_type.is_empty() || expression_type.eq_ignore_ascii_case(EXPRESSION_TAG)
 }
 
 impl SubscriptionData {
+    /// Builds subscription data from a pull's expression and its type, as RocketMQ's
+    /// `FilterAPI.build` does: a tag expression is parsed into tags and codes; any other type
+    /// keeps the expression as it is (it is compiled by [`PullFilter::for_subscription`]).
+    pub fn build_typed(
+        topic: &str,
+        expression: &str,
+        expression_type: &str,
+        sub_version: i64,
+    ) -> Result<Self, String> {
+        if is_tag_type(expression_type) {
+            return Self::build(topic, expression, sub_version);
+        }
+        Ok(SubscriptionData {
+            topic: topic.to_string(),
+            sub_string: expression.to_string(),
+            tags_set: Vec::new(),
+            code_set: Vec::new(),
+            expression_type: expression_type.to_string(),
+            sub_version,
+            class_filter_mode: false,
+        })
+    }
+
     /// Builds subscription data from a TAG expression, as RocketMQ's FilterAPI does.
     pub fn build(topic: &str, expression: &str, sub_version: i64) -> Result<Self, String> {
         let filter = TagFilter::parse(expression)?;
@@ -126,11 +169,8 @@ impl TagFilter {
         if topic.starts_with(RETRY_GROUP_TOPIC_PREFIX) {
             return Ok(TagFilter::all());
         }
-        if !sub.expression_type.is_empty() && !sub.expression_type.eq_ignore_ascii_case("TAG") {
-            return Err(format!(
-                "The broker does not support consumer to filter message by {}",
-                sub.expression_type
-            ));
+        if !is_tag_type(&sub.expression_type) {
+            return Err(unsupported(&sub.expression_type));
         }
         if sub.sub_string.trim() == SUB_ALL || sub.sub_string.trim().is_empty() {
             return Ok(TagFilter::all());
@@ -170,6 +210,123 @@ impl TagFilter {
     /// Broker-side check of a ConsumeQueue tags code.
     pub fn matches_code(&self, code: i64) -> bool {
         self.all || self.codes.binary_search(&code).is_ok()
+    }
+}
+
+/// Java's remark for a filter type the broker does not serve.
+fn unsupported(expression_type: &str) -> String {
+    format!("The broker does not support consumer to filter message by {expression_type}")
+}
+
+/// Why a subscription gets no filter: the response code and remark a pull (or
+/// CHECK_CLIENT_CONFIG) answers with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilterRefused {
+    pub code: i32,
+    pub remark: String,
+}
+
+/// What a pull keeps.
+#[derive(Clone, Debug)]
+pub enum PullFilter {
+    /// By the ConsumeQueue entry's tags code.
+    Tag(TagFilter),
+    /// By the record's properties.
+    Sql92(Arc<Selector>),
+}
+
+impl PullFilter {
+    /// Matches every message.
+    pub fn all() -> PullFilter {
+        PullFilter::Tag(TagFilter::all())
+    }
+
+    /// The filter for a pull on `topic` with this subscription. `property_filter` is the
+    /// broker's `enablePropertyFilter`. Retry topics match everything (their subscription is the
+    /// retry one, `*`). An SQL92 text that does not compile answers SUBSCRIPTION_PARSE_FAILED.
+    pub fn for_subscription(
+        topic: &str,
+        sub: &SubscriptionData,
+        property_filter: bool,
+        selectors: &SelectorCache,
+    ) -> Result<PullFilter, FilterRefused> {
+        if topic.starts_with(RETRY_GROUP_TOPIC_PREFIX) || is_tag_type(&sub.expression_type) {
+            return TagFilter::for_subscription(topic, sub)
+                .map(PullFilter::Tag)
+                .map_err(|remark| FilterRefused {
+                    code: response::SYSTEM_ERROR,
+                    remark,
+                });
+        }
+        if !sub.expression_type.eq_ignore_ascii_case(EXPRESSION_SQL92) || !property_filter {
+            return Err(FilterRefused {
+                code: response::SYSTEM_ERROR,
+                remark: unsupported(&sub.expression_type),
+            });
+        }
+        selectors
+            .compile(&sub.sub_string)
+            .map(PullFilter::Sql92)
+            .map_err(|e| FilterRefused {
+                code: response::SUBSCRIPTION_PARSE_FAILED,
+                remark: e.to_string(),
+            })
+    }
+
+    /// The tag codes to pass to the store, `None` for "all" and for SQL92.
+    pub fn codes(&self) -> Option<&[i64]> {
+        match self {
+            PullFilter::Tag(t) => t.codes(),
+            PullFilter::Sql92(_) => None,
+        }
+    }
+
+    /// The first stage: a ConsumeQueue entry's tags code (SQL92 cannot tell from it).
+    pub fn matches_code(&self, code: i64) -> bool {
+        match self {
+            PullFilter::Tag(t) => t.matches_code(code),
+            PullFilter::Sql92(_) => true,
+        }
+    }
+
+    /// The second stage: a record's encoded properties (tag filters took their decision already).
+    pub fn matches_properties(&self, properties: &str) -> bool {
+        match self {
+            PullFilter::Tag(_) => true,
+            PullFilter::Sql92(s) => s.matches(&Encoded(properties)),
+        }
+    }
+
+    /// Whether the second stage can reject anything, i.e. a read must look at properties.
+    pub fn reads_properties(&self) -> bool {
+        matches!(self, PullFilter::Sql92(_))
+    }
+}
+
+/// Most distinct selector texts kept compiled; past it the cache starts over (a consumer's text
+/// changes rarely, and a compile is microseconds).
+const SELECTOR_CACHE_MAX: usize = 1024;
+
+/// Compiled SQL92 selectors by their text, so that pulls of a group (whose subscription travels
+/// with every pull of a pull consumer) do not compile it each time.
+#[derive(Default)]
+pub struct SelectorCache {
+    compiled: Mutex<HashMap<String, Arc<Selector>>>,
+}
+
+impl SelectorCache {
+    /// The compiled selector for `text`.
+    pub fn compile(&self, text: &str) -> Result<Arc<Selector>, courier_sql92::ParseError> {
+        if let Some(s) = self.compiled.lock().get(text) {
+            return Ok(s.clone());
+        }
+        let selector = Arc::new(Selector::parse(text)?);
+        let mut compiled = self.compiled.lock();
+        if compiled.len() >= SELECTOR_CACHE_MAX {
+            compiled.clear();
+        }
+        compiled.insert(text.to_string(), selector.clone());
+        Ok(selector)
     }
 }
 

@@ -5,7 +5,8 @@
 //! Design: no polling loop. Each parked pull owns a oneshot receiver and waits on it with one
 //! `tokio::time::timeout_at`; the store's arrival listener calls `notify_arrival`, which completes
 //! the oneshot of every parked pull on that queue whose requested offset is <= the arrived queue
-//! offset and whose tag filter accepts the arrived tags code (a non-matching tag does not wake it).
+//! offset and whose filter accepts the arrived message: its tags code, or for an SQL92 selector
+//! its properties (a message the pull would not take does not wake it).
 //!
 //! Invariants:
 //! - `held_count()` is the number of parked pulls; `hold` refuses beyond `max_held` (the caller
@@ -24,12 +25,12 @@ use parking_lot::Mutex;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use crate::filter::TagFilter;
+use crate::filter::PullFilter;
 
 struct Parked {
     id: u64,
     offset: i64,
-    filter: Arc<TagFilter>,
+    filter: Arc<PullFilter>,
     tx: oneshot::Sender<()>,
 }
 
@@ -83,7 +84,7 @@ impl PullHoldService {
         topic: &str,
         queue_id: i32,
         offset: i64,
-        filter: Arc<TagFilter>,
+        filter: Arc<PullFilter>,
     ) -> Option<HeldPull> {
         let (tx, rx) = oneshot::channel();
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -113,14 +114,15 @@ impl PullHoldService {
         })
     }
 
-    /// Wakes the pulls parked on (topic, queue) that want `queue_offset` and accept `tags_code`.
-    /// Returns how many were woken.
+    /// Wakes the pulls parked on (topic, queue) that want `queue_offset` and accept a message
+    /// with `tags_code` and these encoded `properties`. Returns how many were woken.
     pub fn notify_arrival(
         &self,
         topic: &str,
         queue_id: i32,
         queue_offset: i64,
         tags_code: i64,
+        properties: &str,
     ) -> usize {
         if self.held.load(Ordering::Acquire) == 0 {
             return 0;
@@ -136,7 +138,10 @@ impl PullHoldService {
         let mut i = 0;
         while i < parked.len() {
             let p = &parked[i];
-            if p.offset <= queue_offset && p.filter.matches_code(tags_code) {
+            if p.offset <= queue_offset
+                && p.filter.matches_code(tags_code)
+                && p.filter.matches_properties(properties)
+            {
                 let p = parked.swap_remove(i);
                 self.held.fetch_sub(1, Ordering::AcqRel);
                 // The receiver may be gone already (client closed); nothing to wake then.
@@ -239,10 +244,11 @@ impl Drop for HeldPull {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::filter::TagFilter;
     use std::time::Duration;
 
-    fn all() -> Arc<TagFilter> {
-        Arc::new(TagFilter::all())
+    fn all() -> Arc<PullFilter> {
+        Arc::new(PullFilter::all())
     }
 
     #[tokio::test]
@@ -250,16 +256,16 @@ mod tests {
         let s = PullHoldService::new(10);
         let h = s.hold("T", 0, 5, all()).unwrap();
         assert_eq!(s.held_count(), 1);
-        assert_eq!(s.notify_arrival("T", 1, 9, 0), 0, "other queue");
-        assert_eq!(s.notify_arrival("U", 0, 9, 0), 0, "other topic");
+        assert_eq!(s.notify_arrival("T", 1, 9, 0, ""), 0, "other queue");
+        assert_eq!(s.notify_arrival("U", 0, 9, 0, ""), 0, "other topic");
         assert_eq!(
-            s.notify_arrival("T", 0, 4, 0),
+            s.notify_arrival("T", 0, 4, 0, ""),
             0,
             "older than wanted offset"
         );
         let waiter = tokio::spawn(h.wait_until(Instant::now() + Duration::from_secs(3600)));
         tokio::task::yield_now().await;
-        assert_eq!(s.notify_arrival("T", 0, 5, 0), 1);
+        assert_eq!(s.notify_arrival("T", 0, 5, 0, ""), 1);
         assert_eq!(waiter.await.unwrap(), WakeReason::Arrived);
         assert_eq!(s.held_count(), 0);
     }
@@ -267,14 +273,46 @@ mod tests {
     #[tokio::test]
     async fn non_matching_tag_does_not_wake() {
         let s = PullHoldService::new(10);
-        let f = Arc::new(TagFilter::parse("TagA").unwrap());
+        let f = Arc::new(PullFilter::Tag(TagFilter::parse("TagA").unwrap()));
         let h = s.hold("T", 0, 0, f).unwrap();
         assert_eq!(
-            s.notify_arrival("T", 0, 0, crate::filter::tag_code("TagB")),
+            s.notify_arrival("T", 0, 0, crate::filter::tag_code("TagB"), ""),
             0
         );
         assert_eq!(s.held_count(), 1);
-        assert_eq!(s.notify_arrival("T", 0, 1, 2598919), 1);
+        assert_eq!(s.notify_arrival("T", 0, 1, 2598919, ""), 1);
+        assert_eq!(
+            h.wait_until(Instant::now() + Duration::from_secs(3600))
+                .await,
+            WakeReason::Arrived
+        );
+    }
+
+    #[tokio::test]
+    async fn sql92_pull_wakes_only_for_matching_properties() {
+        let s = PullHoldService::new(10);
+        let selector = courier_sql92::Selector::parse("region = 'east' AND a > 5").unwrap();
+        let h = s
+            .hold("T", 0, 0, Arc::new(PullFilter::Sql92(Arc::new(selector))))
+            .unwrap();
+        assert_eq!(
+            s.notify_arrival("T", 0, 0, 0, "region\u{1}west\u{2}a\u{1}9\u{2}"),
+            0
+        );
+        assert_eq!(
+            s.notify_arrival("T", 0, 1, 0, "region\u{1}east\u{2}a\u{1}1\u{2}"),
+            0
+        );
+        assert_eq!(
+            s.notify_arrival("T", 0, 2, 0, ""),
+            0,
+            "no properties at all"
+        );
+        assert_eq!(s.held_count(), 1);
+        assert_eq!(
+            s.notify_arrival("T", 0, 3, 0, "a\u{1}6\u{2}region\u{1}east\u{2}"),
+            1
+        );
         assert_eq!(
             h.wait_until(Instant::now() + Duration::from_secs(3600))
                 .await,
@@ -291,7 +329,7 @@ mod tests {
             .await;
         assert_eq!(r, WakeReason::Timeout);
         assert_eq!(s.held_count(), 0);
-        assert_eq!(s.notify_arrival("T", 0, 0, 0), 0);
+        assert_eq!(s.notify_arrival("T", 0, 0, 0, ""), 0);
     }
 
     #[tokio::test]

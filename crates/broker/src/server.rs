@@ -28,6 +28,7 @@ use crate::consumer_manager::ConsumerManager;
 use crate::consumer_offset::ConsumerOffsetManager;
 use crate::context::{BrokerContext, BrokerStats};
 use crate::error::BrokerError;
+use crate::filter::SelectorCache;
 use crate::long_poll::PullHoldService;
 use crate::producer_manager::ProducerManager;
 use crate::rebalance_lock::RebalanceLockManager;
@@ -79,6 +80,7 @@ pub async fn open(config: BrokerConfig) -> Result<Arc<BrokerContext>, BrokerErro
         schedule: Arc::new(schedule),
         transactions: Arc::new(transactions),
         hold: hold.clone(),
+        selectors: SelectorCache::default(),
         stats: BrokerStats::default(),
         rates: Default::default(),
         shutting_down: CancellationToken::new(),
@@ -86,8 +88,8 @@ pub async fn open(config: BrokerConfig) -> Result<Arc<BrokerContext>, BrokerErro
         config,
     });
     ctx.store
-        .set_arrival_listener(Arc::new(move |topic, queue, offset, tags| {
-            hold.notify_arrival(topic, queue, offset, tags);
+        .set_arrival_listener(Arc::new(move |topic, queue, offset, tags, properties| {
+            hold.notify_arrival(topic, queue, offset, tags, properties);
         }));
     let weak: Weak<BrokerContext> = Arc::downgrade(&ctx);
     ctx.consumers.set_group_changed_listener(Arc::new(

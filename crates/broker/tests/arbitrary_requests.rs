@@ -38,6 +38,10 @@ const NAMES: &[&str] = &[
     "TagA || TagB",
     "TAG",
     "SQL92",
+    // SQL92 selectors, whole and broken: the broker below serves them (`enablePropertyFilter`).
+    "a > 1 AND TAGS = 'a'",
+    "a BETWEEN 1 AND",
+    "NOT (a IS NULL) OR b IN ('x', 'y')",
     // Properties that send a message through the delay scheduler (levels 1 and 2: 1 s and 5 s).
     "DELAY\u{1}1\u{2}",
     "TAGS\u{1}a\u{2}DELAY\u{1}2\u{2}",
@@ -342,7 +346,11 @@ fn shared() -> &'static Shared {
     SHARED.get_or_init(|| {
         let runtime = testkit::server_runtime();
         let dir = tempfile::tempdir().unwrap();
-        let broker = runtime.block_on(TestBroker::start(small_config(dir.path())));
+        let config = courier_broker::BrokerConfig {
+            enable_property_filter: true,
+            ..small_config(dir.path())
+        };
+        let broker = runtime.block_on(TestBroker::start(config));
         Shared {
             runtime,
             broker,

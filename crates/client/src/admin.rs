@@ -29,7 +29,7 @@ use crate::error::{decode_failed, ClientError, Result};
 use crate::instance::{broker_error, ClientInstance};
 use crate::message_queue::MessageQueue;
 use crate::options::ClientOptions;
-use crate::route::{subscribe_queues, AUTO_CREATE_TOPIC_KEY};
+use crate::route::{masters_of, subscribe_queues, AUTO_CREATE_TOPIC_KEY};
 
 /// Admin calls against one set of name servers.
 pub struct Admin {
@@ -367,17 +367,6 @@ impl Admin {
 const RETRY_PREFIX: &str = "%RETRY%";
 
 /// The master addresses of a route's brokers, sorted.
-fn masters_of(route: &TopicRouteData) -> Vec<String> {
-    let mut masters: Vec<String> = route
-        .broker_datas
-        .iter()
-        .filter_map(|b| b.master_addr().map(str::to_string))
-        .collect();
-    masters.sort();
-    masters.dedup();
-    masters
-}
-
 /// A consumer group's clients online ([`Admin::consumer_connections`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GroupOnline {

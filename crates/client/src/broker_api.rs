@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use courier_remoting::body::{
-    from_json, to_json, GetConsumerListByGroupResponseBody, HeartbeatData,
+    from_json, to_json, GetConsumerListByGroupResponseBody, HeartbeatData, SubscriptionData,
 };
 use courier_remoting::code::{request, response};
 use courier_remoting::header::{
@@ -54,6 +54,8 @@ pub(crate) struct PullRequest<'a> {
     pub offset: i64,
     pub max_nums: i32,
     pub expression: &'a str,
+    /// `TAG` or `SQL92`.
+    pub expression_type: &'a str,
     pub sub_version: i64,
     /// Long-poll hold time; zero = answer at once.
     pub suspend: Duration,
@@ -97,7 +99,7 @@ impl ClientInstance {
             suspend_timeout_millis: req.suspend.as_millis() as i64,
             subscription: Some(req.expression.to_string()),
             sub_version: req.sub_version,
-            expression_type: Some("TAG".to_string()),
+            expression_type: Some(req.expression_type.to_string()),
             ..Default::default()
         };
         // One pull per delivered batch (often a single message at moderate rates): rendered
@@ -259,6 +261,38 @@ impl ClientInstance {
         ids.sort();
         ids.dedup();
         Ok(ids)
+    }
+
+    /// CHECK_CLIENT_CONFIG to every master routing `sub.topic`: does it serve this selector?
+    /// The first refusal is the error, with the broker's reason (Java's client fails its start the
+    /// same way, before any pull could be refused one by one).
+    pub(crate) async fn check_client_config(
+        &self,
+        group: &str,
+        sub: &SubscriptionData,
+    ) -> Result<()> {
+        #[derive(serde::Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct CheckClientRequestBody<'a> {
+            client_id: &'a str,
+            group: &'a str,
+            subscription_data: &'a SubscriptionData,
+        }
+        let Some(route) = self.route(&sub.topic).await? else {
+            return Ok(());
+        };
+        let body = to_json(&CheckClientRequestBody {
+            client_id: &self.client_id,
+            group,
+            subscription_data: sub,
+        });
+        for addr in crate::route::masters_of(&route) {
+            let cmd =
+                RemotingCommand::new_request(request::CHECK_CLIENT_CONFIG).with_body(body.clone());
+            self.invoke_ok(&addr, cmd, self.options.request_timeout)
+                .await?;
+        }
+        Ok(())
     }
 
     /// HEART_BEAT to every master in the route cache; returns how many accepted.

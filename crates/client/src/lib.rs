@@ -48,4 +48,4 @@ pub use options::ClientOptions;
 pub use producer::{Producer, ProducerBuilder, SendFuture, SendResult, SendStatus};
 pub use pull_consumer::PullConsumer;
 pub use push_consumer::{ConsumeFromWhere, MessageModel, PushConsumer, PushConsumerBuilder};
-pub use subscription::Subscription;
+pub use subscription::{MessageSelector, Subscription};

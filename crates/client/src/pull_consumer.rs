@@ -14,7 +14,7 @@ use crate::message_queue::MessageQueue;
 use crate::options::ClientOptions;
 use crate::producer::now_ms;
 use crate::route::subscribe_queues;
-use crate::subscription::Subscription;
+use crate::subscription::{MessageSelector, Subscription};
 
 /// A consumer that pulls from explicit offsets.
 pub struct PullConsumer {
@@ -85,13 +85,29 @@ impl PullConsumer {
         max: i32,
         suspend: Duration,
     ) -> Result<PullResult> {
+        let selector = MessageSelector::Tag(expression.to_string());
+        self.pull_selected(queue, &selector, offset, max, suspend)
+            .await
+    }
+
+    /// Pulls with a tag expression or an SQL92 selector (`MessageSelector::by_sql`; the broker
+    /// needs `enablePropertyFilter`, and answers a selector that does not compile with
+    /// `ClientError::Broker` naming the parse error). An empty queue is held for up to `suspend`.
+    pub async fn pull_selected(
+        &self,
+        queue: &MessageQueue,
+        selector: &MessageSelector,
+        offset: i64,
+        max: i32,
+        suspend: Duration,
+    ) -> Result<PullResult> {
         if max <= 0 {
             return Err(ClientError::Config(format!(
                 "max messages per pull must be at least 1, got {max}"
             )));
         }
         self.ensure_route(&queue.topic).await?;
-        let sub = Subscription::new(queue.topic.clone(), expression, now_ms());
+        let sub = Subscription::with_selector(queue.topic.clone(), selector, now_ms());
         let mut result = self
             .instance
             .pull(PullRequest {
@@ -100,6 +116,7 @@ impl PullConsumer {
                 offset,
                 max_nums: max,
                 expression: &sub.expression,
+                expression_type: sub.expression_type(),
                 sub_version: sub.version,
                 suspend,
                 commit_offset: None,

@@ -49,7 +49,7 @@ use crate::offset_store::OffsetStore;
 use crate::options::ClientOptions;
 use crate::producer::now_ms;
 use crate::route::subscribe_queues;
-use crate::subscription::Subscription;
+use crate::subscription::{MessageSelector, Subscription};
 
 /// How a group shares messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,8 +97,8 @@ pub struct PushConsumerBuilder {
     pub group: String,
     pub model: MessageModel,
     pub consume_from: ConsumeFromWhere,
-    /// (topic, tag expression) pairs.
-    pub subscriptions: Vec<(String, String)>,
+    /// (topic, selector) pairs.
+    pub subscriptions: Vec<(String, MessageSelector)>,
     /// Messages per pull (32).
     pub pull_batch_size: i32,
     /// Broker hold time of an empty pull (15 s).
@@ -168,8 +168,16 @@ impl PushConsumerBuilder {
         self
     }
     /// Subscribes to `topic` with a tag expression (`*`, `TagA`, `TagA || TagB`).
-    pub fn subscribe(mut self, topic: impl Into<String>, expression: impl Into<String>) -> Self {
-        self.subscriptions.push((topic.into(), expression.into()));
+    pub fn subscribe(self, topic: impl Into<String>, expression: impl Into<String>) -> Self {
+        self.subscribe_with(topic, MessageSelector::Tag(expression.into()))
+    }
+
+    /// Subscribes to `topic` with a tag expression or an SQL92 selector
+    /// (`MessageSelector::by_sql("a > 5 AND region = 'east'")`). `start` asks each broker of the
+    /// topic whether it serves the selector (CHECK_CLIENT_CONFIG) and fails with its reason if
+    /// not: SQL92 needs `enablePropertyFilter` on the broker and an expression that compiles.
+    pub fn subscribe_with(mut self, topic: impl Into<String>, selector: MessageSelector) -> Self {
+        self.subscriptions.push((topic.into(), selector));
         self
     }
     pub fn options(mut self, options: ClientOptions) -> Self {
@@ -268,7 +276,7 @@ impl PushConsumerBuilder {
         let subs = self
             .subscriptions
             .iter()
-            .map(|(t, e)| Subscription::new(t.clone(), e, version))
+            .map(|(t, e)| Subscription::with_selector(t.clone(), e, version))
             .collect();
         let inner = Arc::new(Inner {
             permits: Arc::new(Semaphore::new(self.consume_concurrency)),
@@ -286,6 +294,15 @@ impl PushConsumerBuilder {
         for s in &inner.subs {
             if let Err(e) = instance.update_route(&s.topic).await {
                 tracing::warn!(topic = %s.topic, error = %e, "no route yet; retried at each rebalance");
+            }
+            if s.sql92 {
+                if let Err(e) = instance
+                    .check_client_config(&inner.config.group, &s.to_data())
+                    .await
+                {
+                    instance.close().await;
+                    return Err(e);
+                }
             }
         }
         inner.heartbeat().await;
@@ -582,6 +599,7 @@ impl Inner {
                 offset,
                 max_nums: self.config.pull_batch_size,
                 expression: &sub.expression,
+                expression_type: sub.expression_type(),
                 sub_version: sub.version,
                 suspend: self.config.long_poll_suspend,
                 commit_offset: None,

@@ -150,6 +150,18 @@ fn queues(
     out
 }
 
+/// Master addresses of the brokers a route lists, sorted.
+pub(crate) fn masters_of(route: &TopicRouteData) -> Vec<String> {
+    let mut masters: Vec<String> = route
+        .broker_datas
+        .iter()
+        .filter_map(|b| b.master_addr().map(str::to_string))
+        .collect();
+    masters.sort();
+    masters.dedup();
+    masters
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

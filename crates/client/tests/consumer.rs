@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use common::{recorder, wait_until, Cluster};
 use courier_client::{
-    ConsumeFromWhere, ConsumeResult, Message, MessageExt, MessageModel, Producer, PullConsumer,
-    PullStatus, PushConsumer,
+    ClientError, ConsumeFromWhere, ConsumeResult, Message, MessageExt, MessageModel,
+    MessageSelector, Producer, PullConsumer, PullStatus, PushConsumer,
 };
 use parking_lot::Mutex;
 
@@ -218,6 +218,93 @@ async fn tag_expressions_filter_on_the_broker_and_the_client() {
         c_count += r.messages.len();
     }
     assert_eq!(c_count, 10);
+    pc.shutdown().await;
+    c.shutdown().await;
+    p.shutdown().await;
+    cluster.stop().await;
+}
+
+#[tokio::test]
+async fn sql92_selectors_deliver_only_what_they_select() {
+    let cluster = Cluster::start(1).await;
+    cluster.create_topic("Priced", 2).await;
+    let (got, l) = recorder();
+    let selector = MessageSelector::by_sql("price > 50 AND region IN ('eu', 'us') OR vip = TRUE");
+    let c = PushConsumer::builder()
+        .namesrv(&cluster.namesrv)
+        .group("cg-sql")
+        .subscribe_with("Priced", selector.clone())
+        .consume_from(ConsumeFromWhere::FirstOffset)
+        .start(l)
+        .await
+        .unwrap();
+    let p = producer(&cluster);
+    let regions = ["eu", "us", "apac"];
+    let mut want = BTreeSet::new();
+    for i in 0..30u32 {
+        let (price, region, vip) = (i * 5, regions[i as usize % 3], i == 3);
+        if (price > 50 && region != "apac") || vip {
+            want.insert(format!("m{i}"));
+        }
+        let mut m = Message::new("Priced", format!("m{i}"))
+            .with_property("price", price.to_string())
+            .with_property("region", region);
+        if vip {
+            m = m.with_property("vip", "true");
+        }
+        p.send(m).await.unwrap();
+    }
+    wait_until("the selected messages", Duration::from_secs(20), || {
+        let n = got.lock().len();
+        let want = want.len();
+        async move { n >= want }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let bodies: BTreeSet<String> = got
+        .lock()
+        .iter()
+        .map(|m| String::from_utf8_lossy(&m.body).into_owned())
+        .collect();
+    assert_eq!(bodies, want);
+    assert_eq!(got.lock().len(), want.len(), "each once");
+
+    // The pull consumer selects the same way.
+    let pc = PullConsumer::connect(&cluster.namesrv, "cg-sql-pull").unwrap();
+    let mut pulled = BTreeSet::new();
+    for q in pc.fetch_queues("Priced").await.unwrap() {
+        let mut offset = 0;
+        loop {
+            let r = pc
+                .pull_selected(&q, &selector, offset, 32, Duration::ZERO)
+                .await
+                .unwrap();
+            pulled.extend(
+                r.messages
+                    .iter()
+                    .map(|m| String::from_utf8_lossy(&m.body).into_owned()),
+            );
+            if r.status == PullStatus::NoNewMessage || r.next_begin_offset == offset {
+                break;
+            }
+            offset = r.next_begin_offset;
+        }
+    }
+    assert_eq!(pulled, want);
+
+    // A selector the broker cannot compile stops the consumer's start, with the broker's reason.
+    let (_, l) = recorder();
+    let bad = PushConsumer::builder()
+        .namesrv(&cluster.namesrv)
+        .group("cg-sql-bad")
+        .subscribe_with("Priced", MessageSelector::by_sql("price >"))
+        .start(l)
+        .await;
+    match bad {
+        Err(ClientError::Broker { code, .. }) => assert_eq!(code, 23, "SUBSCRIPTION_PARSE_FAILED"),
+        Err(e) => panic!("unexpected error {e}"),
+        Ok(_) => panic!("a consumer with a broken selector started"),
+    }
     pc.shutdown().await;
     c.shutdown().await;
     p.shutdown().await;

@@ -97,7 +97,7 @@ and exactly one line of JSON on stdout for scripts.",
 
     /// Name server + broker + keeper in one process: the development quick start.
     #[command(
-        long_about = "Run a name server, a broker (topics auto-created) and a keeper \
+        long_about = "Run a name server, a broker (topics auto-created, SQL92 selectors on) and a keeper \
 (ZooKeeper protocol) in one process, data under --data-dir. Prints where each listens once all \
 three are ready; Ctrl-C shuts everything down cleanly.",
         after_help = crate::cmd::dev::AFTER_HELP

@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use courier_client::{
-    Admin, ConsumeFromWhere, ConsumeResult, Message, MessageExt, Producer, PushConsumer,
+    Admin, ConsumeFromWhere, ConsumeResult, Message, MessageExt, MessageSelector, Producer,
+    PullConsumer, PushConsumer,
 };
 use parking_lot::Mutex;
 use servers_support::{start_dev, Server};
@@ -103,6 +104,19 @@ async fn dev_serves_clients_and_keeper_then_shuts_down_cleanly() {
         let received: BTreeSet<String> = got.lock().iter().map(|m| m.msg_id.clone()).collect();
         assert_eq!(received, sent);
         assert_eq!(got.lock().len(), 25, "no duplicates");
+        // SQL92 selectors are on in dev: the 20 tagged messages, not the 5 untagged ones.
+        let pc = PullConsumer::connect(&ns, "dev-sql").unwrap();
+        let selector = MessageSelector::by_sql("TAGS = 'T'");
+        let mut selected = 0;
+        for q in pc.fetch_queues("DevTopic").await.unwrap() {
+            let r = pc
+                .pull_selected(&q, &selector, 0, 32, Duration::ZERO)
+                .await
+                .unwrap();
+            selected += r.messages.len();
+        }
+        assert_eq!(selected, 20);
+        pc.shutdown().await;
         // `courier mqadmin`, as an operator runs it: (exit status, stdout, stderr).
         let mqadmin_run = |args: &[&str]| {
             let out = std::process::Command::new(env!("CARGO_BIN_EXE_courier"))

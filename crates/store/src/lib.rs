@@ -35,5 +35,7 @@ pub use message::{
     MAGIC_V1, MAGIC_V2,
 };
 pub use recovery::{CorruptRecord, RecoveryReport};
-pub use store::{ArrivalListener, GetResult, GetStatus, MessageStore, PutResult, PutStatus};
+pub use store::{
+    ArrivalListener, GetResult, GetStatus, MessageStore, PropertiesFilter, PutResult, PutStatus,
+};
 pub use write_behind::{WriteBehindStats, MAX_UNCOMMITTED};

@@ -151,8 +151,14 @@ pub struct GetResult {
     pub messages: Vec<Bytes>,
 }
 
-/// Called after a message is dispatched: (topic, queue id, queue offset, tags code).
-pub type ArrivalListener = Arc<dyn Fn(&str, i32, i64, i64) + Send + Sync>;
+/// Called after a message is dispatched: (topic, queue id, queue offset, tags code, encoded
+/// properties). The properties let a long-polling reader with a property filter (SQL92) wake only
+/// for messages it would take, without reading the record back.
+pub type ArrivalListener = Arc<dyn Fn(&str, i32, i64, i64, &str) + Send + Sync>;
+
+/// Keeps a record in a read by its encoded properties (`name\u{1}value\u{2}…`): the second stage
+/// of RocketMQ's message filter, after the ConsumeQueue's tags code (SQL92 selectors).
+pub type PropertiesFilter<'a> = &'a dyn Fn(&str) -> bool;
 
 /// Most CQ entries one `get_messages` call examines (RocketMQ `maxFilterMessageCount`).
 const MAX_SCAN_ENTRIES: usize = 16_000;
@@ -812,7 +818,7 @@ impl MessageStore {
         if inner.has_listener.load(Ordering::Acquire) {
             if let (Some(l), Some(cq)) = (inner.listener.read().clone(), cq) {
                 for (q, r) in (queue_offset..).zip(recs.iter().filter(|r| r.dispatch)) {
-                    l(&cq.topic, cq.queue_id, q, r.tags_code);
+                    l(&cq.topic, cq.queue_id, q, r.tags_code, r.msg.properties);
                 }
             }
         }
@@ -882,6 +888,25 @@ impl MessageStore {
         max_count: u32,
         max_bytes: u32,
         tag_codes: Option<&[i64]>,
+    ) -> GetResult {
+        self.get_messages_filtered(
+            topic, queue_id, offset, max_count, max_bytes, tag_codes, None,
+        )
+    }
+
+    /// [`get_messages`](Self::get_messages) that also keeps only records whose properties pass
+    /// `properties` (when given). A record it rejects counts as filtered, like a tags-code
+    /// mismatch: an empty result then says `NoMatchedMessage` with `next_begin_offset` past it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn get_messages_filtered(
+        &self,
+        topic: &str,
+        queue_id: i32,
+        offset: i64,
+        max_count: u32,
+        max_bytes: u32,
+        tag_codes: Option<&[i64]>,
+        properties: Option<PropertiesFilter<'_>>,
     ) -> GetResult {
         let inner = &*self.inner;
         let Some(cq) = inner.cq(topic, queue_id) else {
@@ -958,8 +983,17 @@ impl MessageStore {
             {
                 // A record whose QUEUEOFFSET disagrees with its CQ position is not this entry's.
                 Some(b) if crate::message::be_i64(&b, crate::message::POS_QUEUE_OFFSET) == o => {
-                    bytes += b.len() as u64;
-                    res.messages.push(b);
+                    // A record whose properties cannot be read matches no property filter, as a
+                    // Java broker's failed evaluation does not.
+                    let keep = properties.is_none_or(|keep| {
+                        crate::message::index_view(&b).is_some_and(|v| keep(v.properties))
+                    });
+                    if keep {
+                        bytes += b.len() as u64;
+                        res.messages.push(b);
+                    } else {
+                        filtered = true;
+                    }
                 }
                 Some(_) => {}
                 None if e.phys < inner.cl.min_phys() as i64 => removed = true,

@@ -235,7 +235,7 @@ async fn sync_flush_group_commit_and_wait_false() {
     // reader must find the record it was told about.
     let weak = Arc::new(std::sync::OnceLock::<std::sync::Weak<MessageStore>>::new());
     let w = Arc::clone(&weak);
-    store.set_arrival_listener(Arc::new(move |t: &str, q, o, _c| {
+    store.set_arrival_listener(Arc::new(move |t: &str, q, o, _c, _p: &str| {
         assert_eq!((t, q), ("S", 0));
         if let Some(s) = w.get().and_then(|w| w.upgrade()) {
             assert!(

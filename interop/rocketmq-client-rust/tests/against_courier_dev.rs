@@ -1,7 +1,8 @@
 //! mxsm's `rocketmq-client-rust` 1.0.0 (unmodified, from crates.io) against a real `courier dev`:
 //! a producer sends messages with tags, keys and user properties; a clustering group of two push
 //! consumers must receive every message exactly once, a broadcasting group of two must receive
-//! every message in each consumer, a tag subscription sees only its tag, and the client's admin
+//! every message in each consumer, a tag subscription sees only its tag, an SQL92 selector only
+//! the messages whose properties it selects, and the client's admin
 //! API reads a topic's status and a group's progress (GET_TOPIC_STATS_INFO, GET_CONSUME_STATS),
 //! and a server-side offset reset rewinds a running group. Each scenario gets
 //! its own server, client runtime and groups. Runs without libtest (see Cargo.toml); a failing
@@ -18,7 +19,7 @@ use rocketmq_client_rust::{
     ClientResult, ClientRuntime, ClientRuntimeConfig, ConsumeConcurrentlyContext,
     ConsumeConcurrentlyStatus, DefaultMQAdminExt, DefaultMQProducer, DefaultMQPushConsumer,
     MQAdminReadExt, MQAdminTopicStatsReadExt, MQPushConsumer, MessageListenerConcurrently,
-    MessageQueueListener,
+    MessageQueueListener, MessageSelector,
 };
 use rocketmq_model::common::consumer::consume_from_where::ConsumeFromWhere;
 use rocketmq_model::common::message::message_ext::MessageExt;
@@ -124,6 +125,13 @@ impl MessageQueueListener for Assigned {
     }
 }
 
+/// How a member subscribes.
+#[derive(Clone, Copy)]
+enum Selecting<'a> {
+    Tags(&'a str),
+    Sql92(&'a str),
+}
+
 struct Member {
     consumer: DefaultMQPushConsumer,
     got: Arc<Mutex<Vec<Got>>>,
@@ -144,7 +152,7 @@ async fn start_member(
     group: &str,
     instance: &str,
     topic: &str,
-    expression: &str,
+    selecting: Selecting<'_>,
     model: MessageModel,
     retry_first: bool,
 ) -> HarnessResult<Member> {
@@ -164,10 +172,15 @@ async fn start_member(
             count: assigned.clone(),
         })))
         .build();
-    consumer
-        .subscribe(topic, expression)
-        .await
-        .map_err(|e| format!("{instance}: subscribe {topic} {expression}: {e}"))?;
+    let subscribed = match selecting {
+        Selecting::Tags(e) => consumer.subscribe(topic, e).await,
+        Selecting::Sql92(e) => {
+            consumer
+                .subscribe_with_selector(topic, Some(MessageSelector::by_sql(e)))
+                .await
+        }
+    };
+    subscribed.map_err(|e| format!("{instance}: subscribe {topic}: {e}"))?;
     consumer.register_message_listener_concurrently(Collector {
         sink: got.clone(),
         retry_first,
@@ -199,7 +212,7 @@ async fn start_pair(
         group,
         &format!("{name}-1"),
         topic,
-        "*",
+        Selecting::Tags("*"),
         model,
         false,
     )
@@ -210,7 +223,7 @@ async fn start_pair(
         group,
         &format!("{name}-2"),
         topic,
-        "*",
+        Selecting::Tags("*"),
         model,
         false,
     )
@@ -466,7 +479,7 @@ async fn tag_filter(rts: &[Arc<ClientRuntime>; 2], dev: &CourierDev) -> HarnessR
         "rust_client_tags",
         "tags-1",
         topic,
-        "TagB",
+        Selecting::Tags("TagB"),
         MessageModel::Clustering,
         false,
     )
@@ -496,6 +509,51 @@ async fn tag_filter(rts: &[Arc<ClientRuntime>; 2], dev: &CourierDev) -> HarnessR
     result
 }
 
+/// The selector the SQL92 scenario subscribes with, and which messages it selects: `seq` is a
+/// string property, compared as a number; TAGS is a property like any other.
+const SQL92_SELECTOR: &str = "seq BETWEEN 5 AND 9 OR (TAGS = 'TagA' AND seq >= 30)";
+
+fn sql92_selects(i: usize) -> bool {
+    (5..=9).contains(&i) || (tag_of(i) == "TagA" && i >= 30)
+}
+
+async fn sql92_filter(rts: &[Arc<ClientRuntime>; 2], dev: &CourierDev) -> HarnessResult<()> {
+    let topic = "RustClientSql";
+    create_topic(dev, topic)?;
+    let mut m = start_member(
+        &rts[0],
+        dev,
+        "rust_client_sql",
+        "sql-1",
+        topic,
+        Selecting::Sql92(SQL92_SELECTOR),
+        MessageModel::Clustering,
+        false,
+    )
+    .await?;
+    let want_total = (0..MESSAGES).filter(|&i| sql92_selects(i)).count();
+    let result = async {
+        wait_for("the consumer to own all 4 queues", || {
+            m.assigned.load(Ordering::SeqCst) == 4
+        })
+        .await?;
+        send_all(&rts[0], dev, topic).await?;
+        wait_for("the selected messages", || m.got().len() >= want_total).await?;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let c = counts(&m.got(), topic)?;
+        for (i, n) in c.iter().enumerate() {
+            let want = usize::from(sql92_selects(i));
+            if *n != want {
+                return Err(format!("sql92: message #{i} seen {n} times, want {want}"));
+            }
+        }
+        Ok(())
+    }
+    .await;
+    m.consumer.shutdown().await;
+    result
+}
+
 /// ReconsumeLater: CONSUMER_SEND_MSG_BACK puts the message on %RETRY%group after delay level 3
 /// (10 s), and the client gets it back once more with reconsumeTimes 1 and its fields intact.
 async fn retry(rts: &[Arc<ClientRuntime>; 2], dev: &CourierDev) -> HarnessResult<()> {
@@ -507,7 +565,7 @@ async fn retry(rts: &[Arc<ClientRuntime>; 2], dev: &CourierDev) -> HarnessResult
         "rust_client_retry",
         "retry-1",
         topic,
-        "*",
+        Selecting::Tags("*"),
         MessageModel::Clustering,
         true,
     )
@@ -738,7 +796,7 @@ fn main() -> ExitCode {
     };
     std::env::set_var("rocketmq.client.localOffsetStoreDir", offsets.path());
 
-    let scenarios: [(&'static str, Scenario); 6] = [
+    let scenarios: [(&'static str, Scenario); 7] = [
         ("clustering_two_consumers_each_message_once", |rts, dev| {
             Box::pin(clustering(rts, dev))
         }),
@@ -747,6 +805,9 @@ fn main() -> ExitCode {
         }),
         ("tag_subscription_sees_only_its_tag", |rts, dev| {
             Box::pin(tag_filter(rts, dev))
+        }),
+        ("sql92_selector_sees_only_what_it_selects", |rts, dev| {
+            Box::pin(sql92_filter(rts, dev))
         }),
         (
             "reconsume_later_comes_back_through_retry_topic",

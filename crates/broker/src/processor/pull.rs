@@ -28,7 +28,7 @@ use courier_store::GetStatus;
 
 use super::{error, off_the_runtime};
 use crate::context::{BrokerContext, BrokerStats};
-use crate::filter::{SubscriptionData, TagFilter};
+use crate::filter::{is_tag_type, PullFilter, SubscriptionData};
 use crate::long_poll::WakeReason;
 use crate::topic_config::perm;
 
@@ -98,19 +98,18 @@ pub async fn process(
             ),
         );
     }
+    let property_filter = ctx.config.enable_property_filter;
     let filter = if h.sys_flag & PULL_FLAG_SUBSCRIPTION != 0 {
         let expression = h.subscription.as_deref().unwrap_or("*");
         let expr_type = h.expression_type.as_deref().unwrap_or("TAG");
-        let sub = match SubscriptionData::build(&h.topic, expression, h.sub_version) {
-            Ok(mut s) => {
-                s.expression_type = expr_type.to_string();
-                s
-            }
-            Err(e) => return error(&req, response::SUBSCRIPTION_PARSE_FAILED, e),
-        };
-        match TagFilter::for_subscription(&h.topic, &sub) {
+        let sub =
+            match SubscriptionData::build_typed(&h.topic, expression, expr_type, h.sub_version) {
+                Ok(s) => s,
+                Err(e) => return error(&req, response::SUBSCRIPTION_PARSE_FAILED, e),
+            };
+        match PullFilter::for_subscription(&h.topic, &sub, property_filter, &ctx.selectors) {
             Ok(f) => f,
-            Err(e) => return error(&req, response::SYSTEM_ERROR, e),
+            Err(refused) => return error(&req, refused.code, refused.remark),
         }
     } else {
         if !ctx.consumers.has_group(&h.consumer_group) {
@@ -140,9 +139,24 @@ pub async fn process(
                 "the consumer's subscription not latest; the broker has not seen the client's newest heartbeat yet",
             );
         }
-        match TagFilter::for_subscription(&h.topic, &sub) {
+        match PullFilter::for_subscription(&h.topic, &sub, property_filter, &ctx.selectors) {
             Ok(f) => f,
-            Err(e) => return error(&req, response::SYSTEM_ERROR, e),
+            // Java registers a heartbeat's selector only if it compiles, and a pull then finds
+            // no filter data for the group.
+            Err(refused)
+                if refused.code == response::SUBSCRIPTION_PARSE_FAILED
+                    && !is_tag_type(&sub.expression_type) =>
+            {
+                return error(
+                    &req,
+                    response::FILTER_DATA_NOT_EXIST,
+                    format!(
+                        "The broker's consumer filter data is not exist!Your expression may be wrong! ({})",
+                        refused.remark
+                    ),
+                );
+            }
+            Err(refused) => return error(&req, refused.code, refused.remark),
         }
     };
 
@@ -243,8 +257,8 @@ impl PullOutcome {
 async fn read_off_the_runtime_if_cold(
     ctx: &Arc<BrokerContext>,
     h: &PullMessageRequestHeader,
-    filter: TagFilter,
-) -> (PullOutcome, TagFilter) {
+    filter: PullFilter,
+) -> (PullOutcome, PullFilter) {
     let (_, max_bytes) = limits(ctx, h);
     if !ctx
         .store
@@ -287,24 +301,28 @@ enum Body {
     Copied,
 }
 
-fn read(ctx: &BrokerContext, h: &PullMessageRequestHeader, filter: &TagFilter) -> PullOutcome {
+fn read(ctx: &BrokerContext, h: &PullMessageRequestHeader, filter: &PullFilter) -> PullOutcome {
     read_body(ctx, h, filter, Body::Shared)
 }
 
 fn read_body(
     ctx: &BrokerContext,
     h: &PullMessageRequestHeader,
-    filter: &TagFilter,
+    filter: &PullFilter,
     how: Body,
 ) -> PullOutcome {
     let (max_count, max_bytes) = limits(ctx, h);
-    let r = ctx.store.get_messages(
+    let by_properties = |p: &str| filter.matches_properties(p);
+    let r = ctx.store.get_messages_filtered(
         &h.topic,
         h.queue_id,
         h.queue_offset,
         max_count,
         max_bytes,
         filter.codes(),
+        filter
+            .reads_properties()
+            .then_some(&by_properties as &dyn Fn(&str) -> bool),
     );
     let code = match r.status {
         GetStatus::Found => response::SUCCESS,

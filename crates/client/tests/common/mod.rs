@@ -51,6 +51,7 @@ async fn start_broker(namesrv: &str, name: &str) -> Broker {
         mapped_file_size_consume_queue: 1000 * 20,
         max_hash_slot_num: 1000,
         max_index_num: 4000,
+        enable_property_filter: true,
         ..BrokerConfig::default()
     };
     let stop = CancellationToken::new();

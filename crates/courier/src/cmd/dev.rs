@@ -163,6 +163,8 @@ pub fn run(args: DevArgs, runtime: &tokio::runtime::Runtime) -> anyhow::Result<(
         broker_config.store_path_root_dir = broker_dir.clone();
         broker_config.namesrv_addr = Some(ns_addr.to_string());
         broker_config.auto_create_topic_enable = true;
+        // SQL92 selectors work out of the box in development, as tags do.
+        broker_config.enable_property_filter = true;
         if args.address.is_unspecified() {
             broker_config.broker_ip1 = Ipv4Addr::LOCALHOST.to_string();
         } else {
