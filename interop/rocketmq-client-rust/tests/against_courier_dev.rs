@@ -470,34 +470,43 @@ fn missing_report(members: &[Member]) -> String {
     parts.join("; ")
 }
 
-async fn tag_filter(rts: &[Arc<ClientRuntime>; 2], dev: &CourierDev) -> HarnessResult<()> {
-    let topic = "RustClientTags";
+/// One consumer owning all of `topic` with `selecting`: every message `selects` picks arrives
+/// exactly once, and no other does.
+async fn selective(
+    rt: &Arc<ClientRuntime>,
+    dev: &CourierDev,
+    topic: &str,
+    group: &str,
+    selecting: Selecting<'_>,
+    selects: fn(usize) -> bool,
+) -> HarnessResult<()> {
     create_topic(dev, topic)?;
     let mut m = start_member(
-        &rts[0],
+        rt,
         dev,
-        "rust_client_tags",
-        "tags-1",
+        group,
+        &format!("{group}-1"),
         topic,
-        Selecting::Tags("TagB"),
+        selecting,
         MessageModel::Clustering,
         false,
     )
     .await?;
+    let want_total = (0..MESSAGES).filter(|&i| selects(i)).count();
     let result = async {
         wait_for("the consumer to own all 4 queues", || {
             m.assigned.load(Ordering::SeqCst) == 4
         })
         .await?;
-        send_all(&rts[0], dev, topic).await?;
-        wait_for("the TagB messages", || m.got().len() >= MESSAGES / 2).await?;
+        send_all(rt, dev, topic).await?;
+        wait_for("the selected messages", || m.got().len() >= want_total).await?;
         tokio::time::sleep(Duration::from_millis(1500)).await;
         let c = counts(&m.got(), topic)?;
         for (i, n) in c.iter().enumerate() {
-            let want = usize::from(tag_of(i) == "TagB");
+            let want = usize::from(selects(i));
             if *n != want {
                 return Err(format!(
-                    "tags: message #{i} ({}) seen {n} times, want {want}",
+                    "{group}: message #{i} ({}) seen {n} times, want {want}",
                     tag_of(i)
                 ));
             }
@@ -509,49 +518,35 @@ async fn tag_filter(rts: &[Arc<ClientRuntime>; 2], dev: &CourierDev) -> HarnessR
     result
 }
 
+async fn tag_filter(rts: &[Arc<ClientRuntime>; 2], dev: &CourierDev) -> HarnessResult<()> {
+    let selects = |i: usize| tag_of(i) == "TagB";
+    selective(
+        &rts[0],
+        dev,
+        "RustClientTags",
+        "rust_client_tags",
+        Selecting::Tags("TagB"),
+        selects,
+    )
+    .await
+}
+
 /// The selector the SQL92 scenario subscribes with, and which messages it selects: `seq` is a
 /// string property, compared as a number; TAGS is a property like any other.
 const SQL92_SELECTOR: &str = "seq BETWEEN 5 AND 9 OR (TAGS = 'TagA' AND seq >= 30)";
 
-fn sql92_selects(i: usize) -> bool {
-    (5..=9).contains(&i) || (tag_of(i) == "TagA" && i >= 30)
-}
-
 async fn sql92_filter(rts: &[Arc<ClientRuntime>; 2], dev: &CourierDev) -> HarnessResult<()> {
-    let topic = "RustClientSql";
-    create_topic(dev, topic)?;
-    let mut m = start_member(
+    let selects = |i: usize| (5..=9).contains(&i) || (tag_of(i) == "TagA" && i >= 30);
+    let selecting = Selecting::Sql92(SQL92_SELECTOR);
+    selective(
         &rts[0],
         dev,
+        "RustClientSql",
         "rust_client_sql",
-        "sql-1",
-        topic,
-        Selecting::Sql92(SQL92_SELECTOR),
-        MessageModel::Clustering,
-        false,
+        selecting,
+        selects,
     )
-    .await?;
-    let want_total = (0..MESSAGES).filter(|&i| sql92_selects(i)).count();
-    let result = async {
-        wait_for("the consumer to own all 4 queues", || {
-            m.assigned.load(Ordering::SeqCst) == 4
-        })
-        .await?;
-        send_all(&rts[0], dev, topic).await?;
-        wait_for("the selected messages", || m.got().len() >= want_total).await?;
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-        let c = counts(&m.got(), topic)?;
-        for (i, n) in c.iter().enumerate() {
-            let want = usize::from(sql92_selects(i));
-            if *n != want {
-                return Err(format!("sql92: message #{i} seen {n} times, want {want}"));
-            }
-        }
-        Ok(())
-    }
-    .await;
-    m.consumer.shutdown().await;
-    result
+    .await
 }
 
 /// ReconsumeLater: CONSUMER_SEND_MSG_BACK puts the message on %RETRY%group after delay level 3
