@@ -2,7 +2,8 @@
 // a producer sends messages with tags, keys and user properties; a clustering group of two
 // consumers must receive every message exactly once, a broadcasting group of two must receive
 // every message in each consumer, a retried message must come back once through %RETRY%group, a
-// delayed one through the scheduler, a tag subscription must see only its tag, and a server-side
+// delayed one through the scheduler, a tag subscription must see only its tag, an SQL92 selector
+// only the messages whose properties it selects, and a server-side
 // offset reset must rewind a running group. Bodies, tags, keys and properties are compared field
 // by field with what was sent.
 'use strict';
@@ -318,6 +319,34 @@ describe('ali-ons against courier dev', () => {
     const counts = countBySeq(got, topic);
     for (let i = 0; i < MESSAGES; i++) {
       assert.equal(counts[i], tagOf(i) === 'TagB' ? 1 : 0, `message #${i} (${tagOf(i)})`);
+    }
+    assert.deepEqual(errors, []);
+  });
+
+  it('SQL92 selector: a consumer sees only the messages whose properties it selects', async () => {
+    const topic = 'AliOnsSql';
+    await createTopic(topic);
+    const got = [];
+    // ali-ons takes a non-tag expression as an object; `seq` is a string property compared
+    // as a number, TAGS a property like any other.
+    const selector = {
+      expressionType: 'SQL92',
+      subString: "seq BETWEEN 3 AND 6 OR (TAGS = 'TagB' AND seq > 33)",
+    };
+    const selects = i => (i >= 3 && i <= 6) || (tagOf(i) === 'TagB' && i > 33);
+    const c = startConsumer('ali_ons_sql', 'sql-1', topic, selector, got);
+    await c.ready();
+    await waitFor('the consumer to own all 4 queues', () => ownedQueues(c, topic) === 4);
+
+    await sendAll(topic);
+    let expected = 0;
+    for (let i = 0; i < MESSAGES; i++) if (selects(i)) expected++;
+    await waitFor(`${expected} selected messages`, () => got.length >= expected);
+    await sleep(1500);
+
+    const counts = countBySeq(got, topic);
+    for (let i = 0; i < MESSAGES; i++) {
+      assert.equal(counts[i], selects(i) ? 1 : 0, `message #${i} (${tagOf(i)})`);
     }
     assert.deepEqual(errors, []);
   });
