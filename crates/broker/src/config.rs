@@ -107,6 +107,11 @@ pub struct BrokerConfig {
     pub max_index_num: u32,
     /// `longPollingEnable`: hold empty pulls for the client's suspend time (default true).
     pub long_polling_enable: bool,
+    /// `timerWheelEnable`: accept RocketMQ 5 timer messages (`TIMER_DELIVER_MS`,
+    /// `TIMER_DELAY_SEC`, `TIMER_DELAY_MS`; default true). Off, they are refused with SYSTEM_ERROR.
+    pub timer_wheel_enable: bool,
+    /// `timerMaxDelaySec`: the furthest ahead a timer may be set, s (default 259,200: 3 days).
+    pub timer_max_delay_sec: u64,
     /// `enablePropertyFilter`: serve SQL92 property selectors (default false, as in RocketMQ;
     /// `courier dev` turns it on). Without it, SQL92 subscriptions are refused with Java's remark.
     pub enable_property_filter: bool,
@@ -178,6 +183,8 @@ impl Default for BrokerConfig {
             max_index_num: 20_000_000,
             long_polling_enable: true,
             enable_property_filter: false,
+            timer_wheel_enable: true,
+            timer_max_delay_sec: 3 * 24 * 3600,
             short_polling_time_mills: 1_000,
             max_held_pull_requests: 100_000,
             max_transfer_count_on_message_in_memory: 32,

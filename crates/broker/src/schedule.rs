@@ -17,6 +17,17 @@
 //!   keys accepted on read) every 10 s and at shutdown.
 //! - The delivered copy has `DELAY` removed and otherwise the original properties, body, flag,
 //!   born time/host and reconsume count.
+//!
+//! Timer messages (RocketMQ 5: `TIMER_DELIVER_MS`, `TIMER_DELAY_SEC`, `TIMER_DELAY_MS`) ride the
+//! same levels instead of a timer wheel of their own ([`divert_if_timer`]): the send computes
+//! the deliver time as Java's `HookUtils` does (rounded down to `TIMER_PRECISION_MS`, stored in
+//! `TIMER_OUT_MS`) and parks the message at the longest level that does not pass it. When that
+//! level is due, a message whose deliver time is still ahead is parked again, at the longest
+//! level that fits what remains, until none remains. So the per-level invariant above holds
+//! (every parking of a level waits that level's delay), a pending timer survives a restart with
+//! the level's progress, and a timer of length D costs about D / (longest level) + a few
+//! re-stores. A timer fires no earlier than its rounded deliver time and at most the shortest
+//! level (1 s by default) plus the 100 ms poll after it.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -43,6 +54,14 @@ pub const PROPERTY_DELAY: &str = "DELAY";
 pub const PROPERTY_REAL_TOPIC: &str = "REAL_TOPIC";
 /// Property holding the real queue id of a diverted message.
 pub const PROPERTY_REAL_QUEUE_ID: &str = "REAL_QID";
+/// Timer properties a producer sets (RocketMQ 5 `MessageConst`), read in this order of precedence.
+pub const PROPERTY_TIMER_DELAY_SEC: &str = "TIMER_DELAY_SEC";
+pub const PROPERTY_TIMER_DELAY_MS: &str = "TIMER_DELAY_MS";
+pub const PROPERTY_TIMER_DELIVER_MS: &str = "TIMER_DELIVER_MS";
+/// The deliver time the broker settled on, in ms (set on send; kept on the delivered copy).
+pub const PROPERTY_TIMER_OUT_MS: &str = "TIMER_OUT_MS";
+/// Deliver times are rounded down to this many ms (RocketMQ's `timerPrecisionMs` default).
+pub const TIMER_PRECISION_MS: i64 = 1000;
 
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
 const PERSIST_INTERVAL: Duration = Duration::from_secs(10);
@@ -90,6 +109,121 @@ pub fn divert_if_delayed(msg: &mut MessageToStore, max_level: usize) -> Option<u
     let level = (level as usize).min(max_level);
     park_in(msg, SCHEDULE_TOPIC, (level - 1) as i32);
     Some(level)
+}
+
+/// Why a send's timer properties are refused; the send answers with Java's code and remark.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TimerRefused {
+    /// `timerWheelEnable` is off (SYSTEM_ERROR).
+    NotEnabled,
+    /// Unparsable, or further ahead than `timerMaxDelaySec` (MESSAGE_ILLEGAL).
+    Illegal,
+}
+
+/// Handles a send's timer properties as RocketMQ 5's `HookUtils.handleScheduleMessage`: a
+/// `DELAY` level wins (the timer properties are dropped); a deliver time still ahead parks the
+/// message in the schedule topic with `TIMER_OUT_MS` (see the module doc); one already past
+/// leaves it to be stored at once. Returns whether the message was parked.
+pub fn divert_if_timer(
+    msg: &mut MessageToStore,
+    levels: &[Duration],
+    enabled: bool,
+    max_delay: Duration,
+    now_ms: i64,
+) -> Result<bool, TimerRefused> {
+    let tx = msg.sys_flag & FLAG_TRANSACTION_MASK;
+    if tx == FLAG_TRANSACTION_PREPARED || tx == FLAG_TRANSACTION_ROLLBACK {
+        return Ok(false);
+    }
+    let timer_keys = [
+        PROPERTY_TIMER_DELAY_SEC,
+        PROPERTY_TIMER_DELAY_MS,
+        PROPERTY_TIMER_DELIVER_MS,
+    ];
+    let delayed = property_value(&msg.properties, PROPERTY_DELAY)
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .is_some_and(|level| level > 0);
+    if delayed {
+        if timer_keys
+            .iter()
+            .any(|k| property_value(&msg.properties, k).is_some())
+        {
+            let props: Vec<(&str, &str)> = properties_iter(&msg.properties)
+                .filter(|(k, _)| !timer_keys.contains(k))
+                .collect();
+            msg.properties = encode_properties(&props);
+        }
+        return Ok(false);
+    }
+    // A copy the schedule already handled (it carries its settled time) is never re-timed.
+    if msg.topic == SCHEDULE_TOPIC
+        || property_value(&msg.properties, PROPERTY_TIMER_OUT_MS).is_some()
+    {
+        return Ok(false);
+    }
+    let value = |k: &str| property_value(&msg.properties, k).map(|v| v.parse::<i64>());
+    let deliver_ms = if let Some(sec) = value(PROPERTY_TIMER_DELAY_SEC) {
+        sec.ok()
+            .and_then(|s| s.checked_mul(1000))
+            .and_then(|ms| now_ms.checked_add(ms))
+    } else if let Some(ms) = value(PROPERTY_TIMER_DELAY_MS) {
+        ms.ok().and_then(|ms| now_ms.checked_add(ms))
+    } else if let Some(at) = value(PROPERTY_TIMER_DELIVER_MS) {
+        at.ok()
+    } else {
+        return Ok(false);
+    };
+    if !enabled {
+        return Err(TimerRefused::NotEnabled);
+    }
+    let Some(mut deliver_ms) = deliver_ms else {
+        return Err(TimerRefused::Illegal);
+    };
+    if deliver_ms <= now_ms {
+        return Ok(false);
+    }
+    if deliver_ms - now_ms > max_delay.as_millis().min(i64::MAX as u128) as i64 {
+        return Err(TimerRefused::Illegal);
+    }
+    // Java's rounding: down to the precision, and an exact multiple one step further down.
+    deliver_ms = if deliver_ms % TIMER_PRECISION_MS == 0 {
+        deliver_ms - TIMER_PRECISION_MS
+    } else {
+        deliver_ms / TIMER_PRECISION_MS * TIMER_PRECISION_MS
+    };
+    let out = deliver_ms.to_string();
+    let mut props: Vec<(&str, &str)> = properties_iter(&msg.properties).collect();
+    props.push((PROPERTY_TIMER_OUT_MS, &out));
+    msg.properties = encode_properties(&props);
+    if deliver_ms <= now_ms || levels.is_empty() {
+        return Ok(false);
+    }
+    park_in(
+        msg,
+        SCHEDULE_TOPIC,
+        level_for(levels, deliver_ms - now_ms) as i32 - 1,
+    );
+    Ok(true)
+}
+
+/// The longest level (1-based) whose delay does not exceed `remaining_ms`, or the shortest
+/// level when even that is longer (the timer then fires up to that level late, never early).
+fn level_for(levels: &[Duration], remaining_ms: i64) -> usize {
+    levels
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| d.as_millis() as i64 <= remaining_ms)
+        .max_by_key(|(_, d)| **d)
+        .map_or_else(
+            || {
+                levels
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|(_, d)| **d)
+                    .map_or(1, |(i, _)| i + 1)
+            },
+            |(i, _)| i + 1,
+        )
 }
 
 /// Moves a message into a system topic's queue (delays, half messages), recording where it was
@@ -140,6 +274,11 @@ impl ScheduleService {
         self.levels.len()
     }
 
+    /// The delay of each level, level 1 first.
+    pub fn levels(&self) -> &[Duration] {
+        &self.levels
+    }
+
     /// Delivery progress of a level (next schedule-queue offset).
     pub fn offset(&self, level: usize) -> i64 {
         self.offsets.lock().get(&level).copied().unwrap_or(0)
@@ -165,8 +304,15 @@ impl ScheduleService {
         let delay_ms = self.levels[level - 1].as_millis() as i64;
         let queue = (level - 1) as i32;
         let mut offset = self.offset(level);
+        // A pass takes only what was parked before it: a timer parked again on this level
+        // waits for the next pass (it is never due at once on a true clock, but a pass must end
+        // whatever clock it is given).
+        let end = store.max_offset(SCHEDULE_TOPIC, queue);
         let mut delivered = 0;
         'outer: loop {
+            if offset >= end {
+                break;
+            }
             // Due messages were stored up to the longest delay ago: maybe no longer in memory.
             let r = crate::blocking::get_messages(
                 store,
@@ -188,6 +334,9 @@ impl ScheduleService {
                 _ => break,
             }
             for record in &r.messages {
+                if offset >= end {
+                    break 'outer;
+                }
                 let Ok(m) = decode_record(record) else {
                     tracing::warn!(level, offset, "undecodable schedule record skipped");
                     offset += 1;
@@ -197,7 +346,21 @@ impl ScheduleService {
                     break 'outer;
                 }
                 let next = m.queue_offset() + 1;
-                match restore(&m) {
+                let due = restore(&m).map(|mut msg| {
+                    // A timer with time left is parked again at the level that fits it.
+                    let timer = m
+                        .property(PROPERTY_TIMER_OUT_MS)
+                        .and_then(|v| v.parse::<i64>().ok());
+                    if let Some(left) = timer.map(|at| at - now_ms).filter(|left| *left > 0) {
+                        park_in(
+                            &mut msg,
+                            SCHEDULE_TOPIC,
+                            level_for(&self.levels, left) as i32 - 1,
+                        );
+                    }
+                    msg
+                });
+                match due {
                     Some(msg) => {
                         let put = store.put(msg).await;
                         if !matches!(put.status, PutStatus::PutOk | PutStatus::FlushDiskTimeout) {
@@ -304,6 +467,150 @@ mod tests {
         prepared.properties = encode_properties(&[("DELAY", "2")]);
         prepared.sys_flag = FLAG_TRANSACTION_PREPARED;
         assert_eq!(divert_if_delayed(&mut prepared, 18), None);
+    }
+
+    fn timer_message(props: &[(&str, &str)]) -> MessageToStore {
+        let mut m = MessageToStore::new("Real", 1, &b"t"[..]);
+        m.properties = encode_properties(props);
+        m
+    }
+
+    #[test]
+    fn timer_properties_are_read_as_java_reads_them() {
+        let levels =
+            parse_delay_levels("1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h")
+                .unwrap();
+        let week = Duration::from_secs(3 * 24 * 3600);
+        let now = 1_700_000_000_300;
+        let divert = |m: &mut MessageToStore| divert_if_timer(m, &levels, true, week, now);
+
+        // DELAY_SEC wins over DELIVER_MS; the deliver time is rounded down to the second and
+        // the message waits at the longest level that does not pass it (7.3 s → 5 s).
+        let mut m = timer_message(&[("TIMER_DELAY_SEC", "7"), ("TIMER_DELIVER_MS", "1")]);
+        assert_eq!(divert(&mut m), Ok(true));
+        assert_eq!((m.topic.as_str(), m.queue_id), (SCHEDULE_TOPIC, 1));
+        assert_eq!(
+            property_value(&m.properties, "TIMER_OUT_MS"),
+            Some("1700000007000")
+        );
+        assert_eq!(property_value(&m.properties, "REAL_TOPIC"), Some("Real"));
+        assert_eq!(property_value(&m.properties, "REAL_QID"), Some("1"));
+
+        // An exact multiple of the precision goes one step earlier, as in Java.
+        let mut m = timer_message(&[("TIMER_DELIVER_MS", "1700000090000")]);
+        assert_eq!(divert(&mut m), Ok(true));
+        assert_eq!(
+            property_value(&m.properties, "TIMER_OUT_MS"),
+            Some("1700000089000")
+        );
+        assert_eq!(m.queue_id, 4, "88.7 s → the 1 min level");
+
+        let mut m = timer_message(&[("TIMER_DELAY_MS", "2500")]);
+        assert_eq!(divert(&mut m), Ok(true));
+        assert_eq!(m.queue_id, 0, "2.2 s → the 1 s level");
+
+        // Past or now: stored at once, untouched.
+        let mut m = timer_message(&[("TIMER_DELIVER_MS", "1700000000000")]);
+        assert_eq!(divert(&mut m), Ok(false));
+        assert_eq!(m.topic, "Real");
+        assert_eq!(property_value(&m.properties, "TIMER_OUT_MS"), None);
+
+        // Refused: not a number, too far ahead, or timers switched off.
+        for bad in [
+            ("TIMER_DELAY_SEC", "soon"),
+            ("TIMER_DELAY_SEC", "9999999999999999"),
+        ] {
+            assert_eq!(
+                divert(&mut timer_message(&[bad])),
+                Err(TimerRefused::Illegal)
+            );
+        }
+        let four_days = (now + 4 * 86_400_000).to_string();
+        let mut far = timer_message(&[("TIMER_DELIVER_MS", four_days.as_str())]);
+        assert_eq!(divert(&mut far), Err(TimerRefused::Illegal));
+        let mut off = timer_message(&[("TIMER_DELAY_SEC", "5")]);
+        assert_eq!(
+            divert_if_timer(&mut off, &levels, false, week, now),
+            Err(TimerRefused::NotEnabled)
+        );
+
+        // A DELAY level wins and the timer properties are dropped; a settled copy is left alone.
+        let mut m = timer_message(&[("DELAY", "2"), ("TIMER_DELAY_SEC", "60"), ("TAGS", "a")]);
+        assert_eq!(divert(&mut m), Ok(false));
+        assert_eq!(property_value(&m.properties, "TIMER_DELAY_SEC"), None);
+        assert_eq!(property_value(&m.properties, "TAGS"), Some("a"));
+        let mut m = timer_message(&[("TIMER_DELAY_SEC", "60"), ("TIMER_OUT_MS", "1")]);
+        assert_eq!(divert(&mut m), Ok(false));
+        let mut m = timer_message(&[("TIMER_DELAY_SEC", "60")]);
+        m.sys_flag = FLAG_TRANSACTION_PREPARED;
+        assert_eq!(divert(&mut m), Ok(false));
+    }
+
+    #[test]
+    fn the_level_for_a_remaining_time_is_the_longest_that_fits() {
+        let levels = parse_delay_levels("5s 1s 1m").unwrap();
+        assert_eq!(level_for(&levels, 70_000), 3);
+        assert_eq!(level_for(&levels, 59_999), 1);
+        assert_eq!(level_for(&levels, 4_999), 2);
+        assert_eq!(
+            level_for(&levels, 300),
+            2,
+            "shorter than every level: the shortest"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_timer_hops_down_the_levels_and_is_delivered_once_its_time_has_come() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = courier_store::StoreConfig::new(dir.path());
+        cfg.commitlog_file_size = 1 << 20;
+        cfg.cq_entries_per_file = 1000;
+        cfg.index_slots = 100;
+        cfg.index_entries = 400;
+        let store = Arc::new(MessageStore::open(cfg).unwrap());
+        let levels = parse_delay_levels("1s 5s").unwrap();
+        let svc = ScheduleService::load(dir.path().join("config"), levels.clone()).unwrap();
+        let start = now_ms();
+        let at = (start + 12_500).to_string();
+        let mut m = timer_message(&[("TIMER_DELIVER_MS", at.as_str()), ("TAGS", "t")]);
+        let week = Duration::from_secs(7 * 86_400);
+        assert_eq!(
+            divert_if_timer(&mut m, &levels, true, week, start),
+            Ok(true)
+        );
+        let out: i64 = property_value(&m.properties, "TIMER_OUT_MS")
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(store.put(m).await.status, PutStatus::PutOk);
+
+        // The 5 s level is due after 6 s, but 6 s remain: parked again, nothing delivered.
+        svc.deliver_due(&store, start + 6_000).await;
+        assert_eq!(store.max_offset("Real", 1), 0);
+        assert_eq!(
+            store.max_offset(SCHEDULE_TOPIC, 1),
+            2,
+            "parked twice on the 5 s level"
+        );
+        // Its time has come.
+        svc.deliver_due(&store, out).await;
+        let r = store.get_messages("Real", 1, 0, 10, u32::MAX, None);
+        assert_eq!(r.messages.len(), 1);
+        let got = decode_record(&r.messages[0]).unwrap();
+        assert_eq!(got.body(), b"t");
+        assert_eq!(got.property("TAGS"), Some("t"));
+        assert_eq!(got.property("TIMER_OUT_MS"), Some(out.to_string().as_str()));
+        assert_eq!(
+            got.property("TIMER_DELIVER_MS"),
+            Some(at.as_str()),
+            "kept, as in Java"
+        );
+        assert_eq!(
+            svc.deliver_due(&store, out + 60_000).await,
+            0,
+            "delivered once"
+        );
+        store.shutdown().unwrap();
     }
 
     #[tokio::test]

@@ -25,6 +25,14 @@ pub mod property {
     pub const RETRY_TOPIC: &str = "RETRY_TOPIC";
     pub const RECONSUME_TIME: &str = "RECONSUME_TIME";
     pub const PRODUCER_GROUP: &str = "PGROUP";
+    /// Deliver at this Unix time, ms (RocketMQ 5 timer messages).
+    pub const TIMER_DELIVER_MS: &str = "TIMER_DELIVER_MS";
+    /// Deliver this many ms after the broker stores it (RocketMQ 5 timer messages).
+    pub const TIMER_DELAY_MS: &str = "TIMER_DELAY_MS";
+    /// Deliver this many s after the broker stores it (RocketMQ 5 timer messages).
+    pub const TIMER_DELAY_SEC: &str = "TIMER_DELAY_SEC";
+    /// The deliver time the broker settled on, ms (on a delivered timer message).
+    pub const TIMER_OUT_MS: &str = "TIMER_OUT_MS";
 }
 
 /// A message to send: topic, body, optional tag and keys, user properties.
@@ -65,6 +73,24 @@ impl Message {
     /// Sets a user property.
     pub fn with_property(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.properties.insert(key.into(), value.into());
+        self
+    }
+
+    /// Delivers the message at `unix_ms` (a RocketMQ 5 timer message, Java's `setDeliverTimeMs`):
+    /// consumers see it then, not before (the broker rounds down to the second), at most 3 days
+    /// ahead by default (`timerMaxDelaySec`). A time already past delivers at once.
+    pub fn with_deliver_time_ms(mut self, unix_ms: i64) -> Self {
+        self.properties
+            .insert(property::TIMER_DELIVER_MS.to_string(), unix_ms.to_string());
+        self
+    }
+
+    /// Delivers the message `delay` after the broker stores it (Java's `setDelayTimeMs`).
+    pub fn with_delay(mut self, delay: std::time::Duration) -> Self {
+        self.properties.insert(
+            property::TIMER_DELAY_MS.to_string(),
+            delay.as_millis().to_string(),
+        );
         self
     }
 

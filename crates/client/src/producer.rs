@@ -337,9 +337,15 @@ impl Producer {
                     topic, m.topic
                 )));
             }
-            if m.property(property::DELAY_TIME_LEVEL).is_some() {
+            let timed = [
+                property::DELAY_TIME_LEVEL,
+                property::TIMER_DELIVER_MS,
+                property::TIMER_DELAY_MS,
+                property::TIMER_DELAY_SEC,
+            ];
+            if timed.iter().any(|k| m.property(k).is_some()) {
                 return Err(ClientError::InvalidMessage(
-                    "messages of a batch cannot have a delay level".into(),
+                    "messages of a batch cannot have a delay level or a deliver time (brokers ignore them in batches); send them one by one".into(),
                 ));
             }
             self.validate(&m)?;

@@ -309,3 +309,66 @@ async fn both_header_encodings_work_end_to_end() {
     }
     cluster.stop().await;
 }
+
+#[tokio::test]
+async fn timer_messages_arrive_at_their_deliver_time_and_batches_refuse_them() {
+    let cluster = Cluster::start(1).await;
+    cluster.create_topic("Timed", 1).await;
+    let p = Producer::builder()
+        .namesrv(&cluster.namesrv)
+        .group("pg-timer")
+        .build()
+        .unwrap();
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+    };
+    let at = now() + 2_400;
+    let sent = p
+        .send(Message::new("Timed", "at").with_deliver_time_ms(at))
+        .await
+        .unwrap();
+    p.send(Message::new("Timed", "after").with_delay(Duration::from_millis(1_200)))
+        .await
+        .unwrap();
+    let pc = PullConsumer::connect(&cluster.namesrv, "timer-reader").unwrap();
+    let q = sent.queue.clone();
+    let r = pc.pull(&q, "*", 0, 32).await.unwrap();
+    assert!(
+        r.messages.is_empty(),
+        "a timer message was delivered at once"
+    );
+
+    let mut got: Vec<(String, i64)> = Vec::new();
+    let mut offset = 0;
+    while got.len() < 2 {
+        let r = pc
+            .pull_blocking(&q, "*", offset, 32, Duration::from_secs(5))
+            .await
+            .unwrap();
+        let arrived = now();
+        for m in &r.messages {
+            got.push((String::from_utf8_lossy(&m.body).into_owned(), arrived));
+            let out: i64 = m.property("TIMER_OUT_MS").unwrap().parse().unwrap();
+            assert!(arrived >= out, "delivered {} ms early", out - arrived);
+        }
+        offset = r.next_begin_offset;
+    }
+    let order: Vec<&str> = got.iter().map(|(b, _)| b.as_str()).collect();
+    assert_eq!(order, ["after", "at"], "the shorter timer first");
+    assert!(got[1].1 >= at / 1000 * 1000);
+
+    let batch = vec![
+        Message::new("Timed", "a"),
+        Message::new("Timed", "b").with_deliver_time_ms(at),
+    ];
+    assert!(matches!(
+        p.send_batch(batch).await,
+        Err(ClientError::InvalidMessage(_))
+    ));
+    pc.shutdown().await;
+    p.shutdown().await;
+    cluster.stop().await;
+}

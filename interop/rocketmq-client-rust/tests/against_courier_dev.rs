@@ -2,7 +2,8 @@
 //! a producer sends messages with tags, keys and user properties; a clustering group of two push
 //! consumers must receive every message exactly once, a broadcasting group of two must receive
 //! every message in each consumer, a tag subscription sees only its tag, an SQL92 selector only
-//! the messages whose properties it selects, and the client's admin
+//! the messages whose properties it selects, a timer message (deliver time) arrives at its time
+//! and not before, and the client's admin
 //! API reads a topic's status and a group's progress (GET_TOPIC_STATS_INFO, GET_CONSUME_STATS),
 //! and a server-side offset reset rewinds a running group. Each scenario gets
 //! its own server, client runtime and groups. Runs without libtest (see Cargo.toml); a failing
@@ -549,6 +550,77 @@ async fn sql92_filter(rts: &[Arc<ClientRuntime>; 2], dev: &CourierDev) -> Harnes
     .await
 }
 
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A message with a deliver time 3 s ahead (the client's `deliver_time_ms`, RocketMQ 5's
+/// TIMER_DELIVER_MS) reaches the consumer once, at that time (rounded down to the second, as
+/// the broker's timer does) and not before.
+async fn timer(rts: &[Arc<ClientRuntime>; 2], dev: &CourierDev) -> HarnessResult<()> {
+    let topic = "RustClientTimer";
+    create_topic(dev, topic)?;
+    let mut m = start_member(
+        &rts[0],
+        dev,
+        "rust_client_timer",
+        "timer-1",
+        topic,
+        Selecting::Tags("*"),
+        MessageModel::Clustering,
+        false,
+    )
+    .await?;
+    let result = async {
+        wait_for("the consumer to own all 4 queues", || {
+            m.assigned.load(Ordering::SeqCst) == 4
+        })
+        .await?;
+        let mut producer = DefaultMQProducer::builder(rts[0].clone())
+            .producer_group("rust_client_timer_producer")
+            .name_server_addr(dev.namesrv_addr.clone())
+            .build();
+        producer
+            .start()
+            .await
+            .map_err(|e| format!("producer start: {e}"))?;
+        let at = unix_ms() + 3_000;
+        let msg = Message::builder()
+            .topic(topic)
+            .body_slice(b"timed")
+            .deliver_time_ms(at)
+            .build()
+            .map_err(|e| format!("building the timer message: {e}"))?;
+        let sent = producer.send_with_timeout(msg, 5000).await;
+        producer.shutdown().await;
+        match sent {
+            Ok(Some(r)) if r.send_status == rocketmq_client_rust::SendStatus::SendOk => {}
+            other => return Err(format!("timer send: {other:?}")),
+        }
+        wait_for("the timer message", || !m.got().is_empty()).await?;
+        let arrived = unix_ms();
+        // The broker's settled time: rounded down to the second, an exact second one earlier.
+        let due = (at - 1) / 1000 * 1000;
+        if arrived < due {
+            return Err(format!(
+                "the timer message arrived {} ms early",
+                due - arrived
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let got = m.got();
+        if got.len() != 1 || got[0].body != b"timed" {
+            return Err(format!("timer: want the one message once, got {got:?}"));
+        }
+        Ok(())
+    }
+    .await;
+    m.consumer.shutdown().await;
+    result
+}
+
 /// ReconsumeLater: CONSUMER_SEND_MSG_BACK puts the message on %RETRY%group after delay level 3
 /// (10 s), and the client gets it back once more with reconsumeTimes 1 and its fields intact.
 async fn retry(rts: &[Arc<ClientRuntime>; 2], dev: &CourierDev) -> HarnessResult<()> {
@@ -791,7 +863,7 @@ fn main() -> ExitCode {
     };
     std::env::set_var("rocketmq.client.localOffsetStoreDir", offsets.path());
 
-    let scenarios: [(&'static str, Scenario); 7] = [
+    let scenarios: [(&'static str, Scenario); 8] = [
         ("clustering_two_consumers_each_message_once", |rts, dev| {
             Box::pin(clustering(rts, dev))
         }),
@@ -803,6 +875,9 @@ fn main() -> ExitCode {
         }),
         ("sql92_selector_sees_only_what_it_selects", |rts, dev| {
             Box::pin(sql92_filter(rts, dev))
+        }),
+        ("timer_message_arrives_at_its_deliver_time", |rts, dev| {
+            Box::pin(timer(rts, dev))
         }),
         (
             "reconsume_later_comes_back_through_retry_topic",

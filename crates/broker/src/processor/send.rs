@@ -16,6 +16,7 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
+use std::time::Duration;
 
 use courier_remoting::code::{request, response};
 use courier_remoting::header::{SendMessageRequestHeader, SendMessageResponseHeader};
@@ -29,9 +30,9 @@ use rand::Rng;
 
 use super::error;
 use crate::context::{BrokerContext, BrokerStats};
-use crate::schedule::divert_if_delayed;
+use crate::schedule::{divert_if_delayed, divert_if_timer, TimerRefused};
 use crate::topic_config::{
-    is_not_allowed_send_topic, perm, validate_topic_name, TopicFilterType, TopicLookup,
+    is_not_allowed_send_topic, now_ms, perm, validate_topic_name, TopicFilterType, TopicLookup,
     DLQ_GROUP_TOPIC_PREFIX, RETRY_GROUP_TOPIC_PREFIX,
 };
 use crate::transaction::to_half;
@@ -217,7 +218,36 @@ pub async fn process(
             // A transactional half message waits, invisible, for END_TRANSACTION.
             to_half(&mut msg);
         } else {
-            // A DELAY level parks the message in SCHEDULE_TOPIC_XXXX until it is due.
+            // A timer (RocketMQ 5) or a DELAY level parks the message in SCHEDULE_TOPIC_XXXX
+            // until it is due.
+            let config = &ctx.config;
+            let timer = divert_if_timer(
+                &mut msg,
+                ctx.schedule.levels(),
+                config.timer_wheel_enable,
+                Duration::from_secs(config.timer_max_delay_sec),
+                now_ms(),
+            );
+            match timer {
+                Ok(_) => {}
+                Err(TimerRefused::NotEnabled) => {
+                    return error(
+                        &req,
+                        response::SYSTEM_ERROR,
+                        "accurate timer message is not enabled, timerWheelEnable is false",
+                    );
+                }
+                Err(TimerRefused::Illegal) => {
+                    return error(
+                        &req,
+                        response::MESSAGE_ILLEGAL,
+                        format!(
+                            "timer message illegal, the delay time should not be bigger than the max delay {}ms; or if set del msg, the delay time should be bigger than the current time",
+                            config.timer_max_delay_sec * 1000
+                        ),
+                    );
+                }
+            }
             divert_if_delayed(&mut msg, ctx.schedule.max_level());
         }
         ctx.store.put(msg).await
