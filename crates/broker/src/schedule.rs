@@ -135,6 +135,10 @@ pub fn divert_if_timer(
     if tx == FLAG_TRANSACTION_PREPARED || tx == FLAG_TRANSACTION_ROLLBACK {
         return Ok(false);
     }
+    // Every send passes here: one scan decides for the messages without a timer.
+    if !msg.properties.contains("TIMER_") {
+        return Ok(false);
+    }
     let timer_keys = [
         PROPERTY_TIMER_DELAY_SEC,
         PROPERTY_TIMER_DELAY_MS,

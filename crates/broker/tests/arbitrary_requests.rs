@@ -45,6 +45,9 @@ const NAMES: &[&str] = &[
     // Properties that send a message through the delay scheduler (levels 1 and 2: 1 s and 5 s).
     "DELAY\u{1}1\u{2}",
     "TAGS\u{1}a\u{2}DELAY\u{1}2\u{2}",
+    // Timer messages: one second ahead, and a deliver time that is no number.
+    "TIMER_DELAY_SEC\u{1}1\u{2}",
+    "TIMER_DELIVER_MS\u{1}soon\u{2}",
 ];
 
 /// The shape of every code the broker serves.

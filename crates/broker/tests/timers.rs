@@ -73,7 +73,8 @@ async fn a_timer_message_arrives_at_its_time_not_before() {
         "arrived {} ms before its time",
         out - arrived
     );
-    assert!(arrived - out < 2_500, "arrived {} ms late", arrived - out);
+    // Late by at most the 1 s level and its poll, with room for a loaded machine.
+    assert!(arrived - out < 4_000, "arrived {} ms late", arrived - out);
     assert_eq!(m.body(), b"at three");
     assert_eq!(m.property("TAGS"), Some("t"));
     assert_eq!(m.topic(), "Tm");
