@@ -473,6 +473,15 @@ mod tests {
         assert_eq!(divert_if_delayed(&mut prepared, 18), None);
     }
 
+    fn small_store(dir: &std::path::Path) -> Arc<MessageStore> {
+        let mut cfg = courier_store::StoreConfig::new(dir);
+        cfg.commitlog_file_size = 1 << 20;
+        cfg.cq_entries_per_file = 1000;
+        cfg.index_slots = 100;
+        cfg.index_entries = 400;
+        Arc::new(MessageStore::open(cfg).unwrap())
+    }
+
     fn timer_message(props: &[(&str, &str)]) -> MessageToStore {
         let mut m = MessageToStore::new("Real", 1, &b"t"[..]);
         m.properties = encode_properties(props);
@@ -566,12 +575,7 @@ mod tests {
     #[tokio::test]
     async fn a_timer_hops_down_the_levels_and_is_delivered_once_its_time_has_come() {
         let dir = tempfile::tempdir().unwrap();
-        let mut cfg = courier_store::StoreConfig::new(dir.path());
-        cfg.commitlog_file_size = 1 << 20;
-        cfg.cq_entries_per_file = 1000;
-        cfg.index_slots = 100;
-        cfg.index_entries = 400;
-        let store = Arc::new(MessageStore::open(cfg).unwrap());
+        let store = small_store(dir.path());
         let levels = parse_delay_levels("1s 5s").unwrap();
         let svc = ScheduleService::load(dir.path().join("config"), levels.clone()).unwrap();
         let start = now_ms();
@@ -620,12 +624,7 @@ mod tests {
     #[tokio::test]
     async fn due_messages_are_restored_in_order_and_progress_persists() {
         let dir = tempfile::tempdir().unwrap();
-        let mut cfg = courier_store::StoreConfig::new(dir.path());
-        cfg.commitlog_file_size = 1 << 20;
-        cfg.cq_entries_per_file = 1000;
-        cfg.index_slots = 100;
-        cfg.index_entries = 400;
-        let store = Arc::new(MessageStore::open(cfg).unwrap());
+        let store = small_store(dir.path());
         let svc = ScheduleService::load(
             dir.path().join("config"),
             parse_delay_levels("1s 1h").unwrap(),

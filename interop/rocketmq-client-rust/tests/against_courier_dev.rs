@@ -471,6 +471,38 @@ fn missing_report(members: &[Member]) -> String {
     parts.join("; ")
 }
 
+/// A fresh `topic` and one member of `group` owning all of its 4 queues.
+async fn sole_member(
+    rt: &Arc<ClientRuntime>,
+    dev: &CourierDev,
+    topic: &str,
+    group: &str,
+    selecting: Selecting<'_>,
+    retry_first: bool,
+) -> HarnessResult<Member> {
+    create_topic(dev, topic)?;
+    let mut m = start_member(
+        rt,
+        dev,
+        group,
+        &format!("{group}-1"),
+        topic,
+        selecting,
+        MessageModel::Clustering,
+        retry_first,
+    )
+    .await?;
+    let owned = wait_for("the consumer to own all 4 queues", || {
+        m.assigned.load(Ordering::SeqCst) == 4
+    })
+    .await;
+    if let Err(e) = owned {
+        m.consumer.shutdown().await;
+        return Err(e);
+    }
+    Ok(m)
+}
+
 /// One consumer owning all of `topic` with `selecting`: every message `selects` picks arrives
 /// exactly once, and no other does.
 async fn selective(
@@ -481,24 +513,9 @@ async fn selective(
     selecting: Selecting<'_>,
     selects: fn(usize) -> bool,
 ) -> HarnessResult<()> {
-    create_topic(dev, topic)?;
-    let mut m = start_member(
-        rt,
-        dev,
-        group,
-        &format!("{group}-1"),
-        topic,
-        selecting,
-        MessageModel::Clustering,
-        false,
-    )
-    .await?;
+    let mut m = sole_member(rt, dev, topic, group, selecting, false).await?;
     let want_total = (0..MESSAGES).filter(|&i| selects(i)).count();
     let result = async {
-        wait_for("the consumer to own all 4 queues", || {
-            m.assigned.load(Ordering::SeqCst) == 4
-        })
-        .await?;
         send_all(rt, dev, topic).await?;
         wait_for("the selected messages", || m.got().len() >= want_total).await?;
         tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -561,23 +578,9 @@ fn unix_ms() -> u64 {
 /// the broker's timer does) and not before.
 async fn timer(rts: &[Arc<ClientRuntime>; 2], dev: &CourierDev) -> HarnessResult<()> {
     let topic = "RustClientTimer";
-    create_topic(dev, topic)?;
-    let mut m = start_member(
-        &rts[0],
-        dev,
-        "rust_client_timer",
-        "timer-1",
-        topic,
-        Selecting::Tags("*"),
-        MessageModel::Clustering,
-        false,
-    )
-    .await?;
+    let selecting = Selecting::Tags("*");
+    let mut m = sole_member(&rts[0], dev, topic, "rust_client_timer", selecting, false).await?;
     let result = async {
-        wait_for("the consumer to own all 4 queues", || {
-            m.assigned.load(Ordering::SeqCst) == 4
-        })
-        .await?;
         let mut producer = DefaultMQProducer::builder(rts[0].clone())
             .producer_group("rust_client_timer_producer")
             .name_server_addr(dev.namesrv_addr.clone())
@@ -625,23 +628,9 @@ async fn timer(rts: &[Arc<ClientRuntime>; 2], dev: &CourierDev) -> HarnessResult
 /// (10 s), and the client gets it back once more with reconsumeTimes 1 and its fields intact.
 async fn retry(rts: &[Arc<ClientRuntime>; 2], dev: &CourierDev) -> HarnessResult<()> {
     let topic = "RustClientRetry";
-    create_topic(dev, topic)?;
-    let mut m = start_member(
-        &rts[0],
-        dev,
-        "rust_client_retry",
-        "retry-1",
-        topic,
-        Selecting::Tags("*"),
-        MessageModel::Clustering,
-        true,
-    )
-    .await?;
+    let selecting = Selecting::Tags("*");
+    let mut m = sole_member(&rts[0], dev, topic, "rust_client_retry", selecting, true).await?;
     let result = async {
-        wait_for("the consumer to own all 4 queues", || {
-            m.assigned.load(Ordering::SeqCst) == 4
-        })
-        .await?;
         send_all(&rts[0], dev, topic).await?;
         wait_for("the redelivery of #0", || m.got().len() > MESSAGES).await?;
         tokio::time::sleep(Duration::from_millis(1500)).await;
