@@ -19,6 +19,7 @@ pub mod processor;
 pub mod producer_manager;
 pub mod rates;
 pub mod rebalance_lock;
+pub mod recall;
 pub mod registration;
 pub mod schedule;
 pub mod server;

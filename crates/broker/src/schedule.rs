@@ -46,6 +46,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::BrokerError;
 use crate::json_compat::quote_numeric_keys;
 use crate::persist;
+use crate::recall::RecallTable;
 use crate::topic_config::{now_ms, SCHEDULE_TOPIC};
 
 /// Property holding the delay level.
@@ -256,6 +257,8 @@ pub struct ScheduleService {
     levels: Vec<Duration>,
     file: persist::TableFile,
     offsets: Mutex<BTreeMap<usize, i64>>,
+    /// Recalled timer messages, dropped instead of delivered.
+    pub recalls: RecallTable,
 }
 
 impl ScheduleService {
@@ -270,6 +273,7 @@ impl ScheduleService {
             levels,
             file: persist::TableFile::new(path),
             offsets: Mutex::new(loaded.offset_table),
+            recalls: RecallTable::load(&config_dir)?,
         })
     }
 
@@ -288,11 +292,12 @@ impl ScheduleService {
         self.offsets.lock().get(&level).copied().unwrap_or(0)
     }
 
-    /// Writes delayOffset.json.
+    /// Writes delayOffset.json (and timerRecall.json, which dropped messages shrink).
     pub fn persist(&self) -> Result<(), BrokerError> {
         self.file.write_json(|| OffsetFile {
             offset_table: self.offsets.lock().clone(),
-        })
+        })?;
+        self.recalls.persist()
     }
 
     /// Delivers every due message of every level; returns how many were delivered.
@@ -350,11 +355,26 @@ impl ScheduleService {
                     break 'outer;
                 }
                 let next = m.queue_offset() + 1;
+                let timer = m
+                    .property(PROPERTY_TIMER_OUT_MS)
+                    .and_then(|v| v.parse::<i64>().ok());
+                // A recalled timer is dropped when its time comes (RECALL_MESSAGE, `recall.rs`).
+                let recalled = timer.is_some_and(|at| at <= now_ms)
+                    && m.property(PROPERTY_REAL_TOPIC)
+                        .zip(m.property("UNIQ_KEY"))
+                        .is_some_and(|(topic, id)| self.recalls.take(topic, id));
+                if recalled {
+                    tracing::debug!(
+                        level,
+                        offset = m.queue_offset(),
+                        "recalled timer message dropped"
+                    );
+                    offset = next;
+                    self.offsets.lock().insert(level, offset);
+                    continue;
+                }
                 let due = restore(&m).map(|mut msg| {
                     // A timer with time left is parked again at the level that fits it.
-                    let timer = m
-                        .property(PROPERTY_TIMER_OUT_MS)
-                        .and_then(|v| v.parse::<i64>().ok());
                     if let Some(left) = timer.map(|at| at - now_ms).filter(|left| *left > 0) {
                         park_in(
                             &mut msg,

@@ -232,6 +232,14 @@ const HEADERS: &[Shape] = &[
     (&[request::QUERY_TOPIC_CONSUME_BY_WHO], &[("topic", Text)]),
     (&[request::QUERY_TOPICS_BY_CONSUMER], &[("group", Text)]),
     (
+        &[request::RECALL_MESSAGE],
+        &[
+            ("producerGroup", Text),
+            ("topic", Text),
+            ("recallHandle", Text),
+        ],
+    ),
+    (
         &[request::INVOKE_BROKER_TO_RESET_OFFSET],
         &[
             ("group", Text),

@@ -33,9 +33,18 @@ fn held_pull(topic: &str, hold: Duration) -> RemotingCommand {
 /// Waits (at most 15 s) until queue 0 of `topic` holds a message; returns its record and when
 /// it came.
 async fn wait_delivered(b: &TestBroker, topic: &str) -> (Vec<u8>, i64) {
+    wait_delivered_from(b, topic, 0).await
+}
+
+/// [`wait_delivered`] for the message at queue offset `offset`.
+async fn wait_delivered_from(b: &TestBroker, topic: &str, offset: i64) -> (Vec<u8>, i64) {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let r = b.call(held_pull(topic, Duration::from_secs(2))).await;
+        let mut h: PullMessageRequestHeader = held_pull(topic, Duration::from_secs(2))
+            .decode_header()
+            .unwrap();
+        h.queue_offset = offset;
+        let r = b.call_header(request::PULL_MESSAGE, &h).await;
         if r.code == response::SUCCESS {
             return (r.body_bytes().to_vec(), now_ms());
         }
@@ -151,5 +160,105 @@ async fn illegal_timers_and_switched_off_timers_are_refused() {
     let r = b.call(send_cmd(true, h, b"x")).await;
     assert_eq!(r.code, response::SYSTEM_ERROR);
     assert!(r.remark.unwrap().contains("timerWheelEnable"));
+    b.stop().await;
+}
+
+fn recall(topic: &str, handle: &str) -> RemotingCommand {
+    let mut c = RemotingCommand::new_request(request::RECALL_MESSAGE);
+    let f = c.ext_fields_mut();
+    f.insert("producerGroup".into(), "pg".into());
+    f.insert("topic".into(), topic.into());
+    f.insert("recallHandle".into(), handle.into());
+    c
+}
+
+fn max_offset(topic: &str) -> RemotingCommand {
+    RemotingCommand::request_with_header(
+        request::GET_MAX_OFFSET,
+        &courier_remoting::header::GetMaxOffsetRequestHeader {
+            topic: topic.into(),
+            queue_id: 0,
+            committed: None,
+        },
+    )
+}
+
+#[tokio::test]
+async fn a_recalled_timer_message_is_never_delivered_even_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = TestBroker::start(small_config(dir.path())).await;
+    let send = |id: &str| {
+        let h = send_header(
+            "Rc",
+            0,
+            &props(&[("TIMER_DELAY_SEC", "3"), ("UNIQ_KEY", id)]),
+        );
+        send_cmd(true, h, id.as_bytes())
+    };
+    let r = b.call(send("RECALLED")).await;
+    assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
+    let handle = r
+        .ext_field("recallHandle")
+        .expect("a timer send answers a recall handle")
+        .into_owned();
+    let kept = b.call(send("KEPT")).await;
+    assert!(kept.ext_field("recallHandle").is_some());
+    // A plain send has no handle.
+    let plain = b
+        .call(send_cmd(true, send_header("Rc", 0, ""), b"plain"))
+        .await;
+    assert!(plain.ext_field("recallHandle").is_none());
+
+    // Refusals first: a handle for another topic, garbage, a time already past.
+    assert_eq!(
+        b.call(recall("Other", &handle)).await.code,
+        response::TOPIC_NOT_EXIST
+    );
+    b.call_header(
+        request::UPDATE_AND_CREATE_TOPIC,
+        &create_topic("Other", 1, 6),
+    )
+    .await;
+    let r = b.call(recall("Other", &handle)).await;
+    assert_eq!(
+        (r.code, r.remark.as_deref()),
+        (
+            response::ILLEGAL_OPERATION,
+            Some("recall failed, topic not match")
+        )
+    );
+    assert_eq!(
+        b.call(recall("Rc", "not a handle")).await.code,
+        response::ILLEGAL_OPERATION
+    );
+    let past = courier_broker::recall::RecallHandle::encode("Rc", "broker-a", 1_000, "RECALLED");
+    let r = b.call(recall("Rc", &past)).await;
+    assert_eq!(
+        r.remark.as_deref(),
+        Some("recall failed, timestamp invalid")
+    );
+
+    let r = b.call(recall("Rc", &handle)).await;
+    assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
+    assert_eq!(r.ext_field("msgId").as_deref(), Some("RECALLED"));
+    // The recall is on disk before it is answered: a restart keeps it.
+    b.stop().await;
+    let b = TestBroker::start(small_config(dir.path())).await;
+
+    let (record, _) = wait_delivered_from(&b, "Rc", 1).await;
+    let m = courier_store::decode_record(&record).unwrap();
+    assert_eq!(
+        m.body(),
+        b"KEPT",
+        "offset 1 holds the kept message, not the recalled one"
+    );
+    // Past both deliver times: the topic holds the plain message and the kept one only.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let r = b.call(max_offset("Rc")).await;
+    assert_eq!(
+        r.ext_field("offset").as_deref(),
+        Some("2"),
+        "the recalled message was delivered"
+    );
     b.stop().await;
 }

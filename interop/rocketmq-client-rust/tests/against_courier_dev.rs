@@ -3,7 +3,7 @@
 //! consumers must receive every message exactly once, a broadcasting group of two must receive
 //! every message in each consumer, a tag subscription sees only its tag, an SQL92 selector only
 //! the messages whose properties it selects, a timer message (deliver time) arrives at its time
-//! and not before, and the client's admin
+//! and not before while a recalled one never does, and the client's admin
 //! API reads a topic's status and a group's progress (GET_TOPIC_STATS_INFO, GET_CONSUME_STATS),
 //! and a server-side offset reset rewinds a running group. Each scenario gets
 //! its own server, client runtime and groups. Runs without libtest (see Cargo.toml); a failing
@@ -573,9 +573,10 @@ fn unix_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// A message with a deliver time 3 s ahead (the client's `deliver_time_ms`, RocketMQ 5's
-/// TIMER_DELIVER_MS) reaches the consumer once, at that time (rounded down to the second, as
-/// the broker's timer does) and not before.
+/// Two messages with a deliver time 3 s ahead (the client's `deliver_time_ms`, RocketMQ 5's
+/// TIMER_DELIVER_MS); the producer recalls the first with the handle its send answered
+/// (`recall_message`, RocketMQ 5.3). The other reaches the consumer once, at its time (rounded
+/// down to the second, as the broker's timer does) and not before; the recalled one never does.
 async fn timer(rts: &[Arc<ClientRuntime>; 2], dev: &CourierDev) -> HarnessResult<()> {
     let topic = "RustClientTimer";
     let selecting = Selecting::Tags("*");
@@ -590,17 +591,44 @@ async fn timer(rts: &[Arc<ClientRuntime>; 2], dev: &CourierDev) -> HarnessResult
             .await
             .map_err(|e| format!("producer start: {e}"))?;
         let at = unix_ms() + 3_000;
-        let msg = Message::builder()
-            .topic(topic)
-            .body_slice(b"timed")
-            .deliver_time_ms(at)
-            .build()
-            .map_err(|e| format!("building the timer message: {e}"))?;
-        let sent = producer.send_with_timeout(msg, 5000).await;
+        let mut handles = Vec::new();
+        let mut failure = None;
+        for body in [&b"recalled"[..], b"timed"] {
+            let built = Message::builder()
+                .topic(topic)
+                .body_slice(body)
+                .deliver_time_ms(at)
+                .build();
+            let msg = match built {
+                Ok(msg) => msg,
+                Err(e) => {
+                    failure = Some(format!("building a timer message: {e}"));
+                    break;
+                }
+            };
+            match producer.send_with_timeout(msg, 5000).await {
+                Ok(Some(r)) if r.send_status == rocketmq_client_rust::SendStatus::SendOk => {
+                    handles.push(r.recall_handle.clone());
+                }
+                other => {
+                    failure = Some(format!("timer send: {other:?}"));
+                    break;
+                }
+            }
+        }
+        let recalled = match (failure, handles.first()) {
+            (Some(f), _) => Err(f),
+            (None, Some(Some(handle))) => producer
+                .recall_message(topic, handle.as_str())
+                .await
+                .map_err(|e| format!("recall: {e}")),
+            (None, other) => Err(format!(
+                "the timer send answered no recall handle: {other:?}"
+            )),
+        };
         producer.shutdown().await;
-        match sent {
-            Ok(Some(r)) if r.send_status == rocketmq_client_rust::SendStatus::SendOk => {}
-            other => return Err(format!("timer send: {other:?}")),
+        if recalled?.is_empty() {
+            return Err("the recall answered no message id".into());
         }
         wait_for("the timer message", || !m.got().is_empty()).await?;
         let arrived = unix_ms();
@@ -615,7 +643,9 @@ async fn timer(rts: &[Arc<ClientRuntime>; 2], dev: &CourierDev) -> HarnessResult
         tokio::time::sleep(Duration::from_millis(1500)).await;
         let got = m.got();
         if got.len() != 1 || got[0].body != b"timed" {
-            return Err(format!("timer: want the one message once, got {got:?}"));
+            return Err(format!(
+                "timer: want the unrecalled message once, got {got:?}"
+            ));
         }
         Ok(())
     }
@@ -865,9 +895,10 @@ fn main() -> ExitCode {
         ("sql92_selector_sees_only_what_it_selects", |rts, dev| {
             Box::pin(sql92_filter(rts, dev))
         }),
-        ("timer_message_arrives_at_its_deliver_time", |rts, dev| {
-            Box::pin(timer(rts, dev))
-        }),
+        (
+            "timer_message_arrives_at_its_deliver_time_a_recalled_one_never",
+            |rts, dev| Box::pin(timer(rts, dev)),
+        ),
         (
             "reconsume_later_comes_back_through_retry_topic",
             |rts, dev| Box::pin(retry(rts, dev)),

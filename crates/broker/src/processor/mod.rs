@@ -32,6 +32,7 @@ pub mod lock_batch;
 pub mod pull;
 pub mod query_consumer_offset;
 pub mod query_message;
+pub mod recall_message;
 pub mod reset_offset;
 pub mod runtime_info;
 pub mod search_offset;
@@ -96,6 +97,7 @@ pub fn register_all(d: &mut Dispatcher, ctx: &Arc<BrokerContext>) {
         ctx,
         pull::process,
     );
+    wire(d, &[request::RECALL_MESSAGE], ctx, recall_message::process);
     wire(
         d,
         &[request::CHECK_CLIENT_CONFIG],

@@ -30,7 +30,10 @@ use rand::Rng;
 
 use super::error;
 use crate::context::{BrokerContext, BrokerStats};
-use crate::schedule::{divert_if_delayed, divert_if_timer, TimerRefused};
+use crate::recall::RecallHandle;
+use crate::schedule::{
+    divert_if_delayed, divert_if_timer, TimerRefused, PROPERTY_REAL_TOPIC, PROPERTY_TIMER_OUT_MS,
+};
 use crate::topic_config::{
     is_not_allowed_send_topic, now_ms, perm, validate_topic_name, TopicFilterType, TopicLookup,
     DLQ_GROUP_TOPIC_PREFIX, RETRY_GROUP_TOPIC_PREFIX,
@@ -150,6 +153,8 @@ pub async fn process(
         sys_flag |= MULTI_TAGS_FLAG;
     }
     let born_host = conn.peer_addr();
+    // RocketMQ 5.3: a parked timer message's send answers with the handle that recalls it.
+    let mut recall_handle = None;
     let result = if batch {
         let mut records = BatchRecords::new(&body);
         // Batch-level properties (e.g. WAIT) apply to every message, as Java's broker appends
@@ -229,7 +234,9 @@ pub async fn process(
                 now_ms(),
             );
             match timer {
-                Ok(_) => {}
+                Ok(parked) => {
+                    recall_handle = parked.then(|| recall_handle_of(&ctx, &msg)).flatten();
+                }
                 Err(TimerRefused::NotEnabled) => {
                     return error(
                         &req,
@@ -252,7 +259,26 @@ pub async fn process(
         }
         ctx.store.put(msg).await
     };
-    respond(&ctx, &req, &header, queue_id, result)
+    respond(&ctx, &req, &header, queue_id, result, recall_handle)
+}
+
+/// The recall handle of a timer message parked by this send (`recall.rs`), as Java's
+/// `attachRecallHandle`: none for one headed to a retry topic or without a UNIQ_KEY.
+fn recall_handle_of(ctx: &BrokerContext, msg: &MessageToStore) -> Option<String> {
+    let timer_out: i64 = property_value(&msg.properties, PROPERTY_TIMER_OUT_MS)?
+        .parse()
+        .ok()?;
+    let real_topic = property_value(&msg.properties, PROPERTY_REAL_TOPIC)?;
+    if real_topic.starts_with(RETRY_GROUP_TOPIC_PREFIX) {
+        return None;
+    }
+    let uniq_key = property_value(&msg.properties, "UNIQ_KEY")?;
+    Some(RecallHandle::encode(
+        real_topic,
+        &ctx.config.broker_name,
+        timer_out,
+        uniq_key,
+    ))
 }
 
 fn respond(
@@ -261,6 +287,7 @@ fn respond(
     header: &SendMessageRequestHeader,
     queue_id: i32,
     mut result: PutResult,
+    recall_handle: Option<String>,
 ) -> ProcessResult {
     let code = match result.status {
         PutStatus::PutOk => response::SUCCESS,
@@ -328,7 +355,7 @@ fn respond(
         queue_offset: result.queue_offset,
         transaction_id,
         batch_uniq_id: None,
-        recall_handle: None,
+        recall_handle,
         msg_region: Some(ctx.config.region_id.clone()),
         trace_on: Some(ctx.config.trace_on.to_string()),
     };
