@@ -66,6 +66,9 @@ pub struct SendResult {
     pub queue: MessageQueue,
     /// Offset of the (first) message in its queue.
     pub queue_offset: i64,
+    /// For a timer message (`Message::with_delay` / `with_deliver_time_ms`) on a RocketMQ 5.3
+    /// broker: the handle [`Producer::recall_message`] withdraws it with before its time.
+    pub recall_handle: Option<String>,
 }
 
 /// Response codes after which a send is retried on another broker (Java's set).
@@ -633,6 +636,7 @@ impl Producer {
                         offset_msg_id: h.msg_id,
                         queue,
                         queue_offset: h.queue_offset,
+                        recall_handle: h.recall_handle,
                     });
                 }
                 Err(e) => {
@@ -664,6 +668,53 @@ impl Producer {
     }
 
     /// One attempt on `mq`: the broker's verdict and its response header.
+    /// Withdraws a timer message before its time (RECALL_MESSAGE, RocketMQ 5.3) with the
+    /// `recall_handle` its send returned: consumers never see it. Returns the recalled message's
+    /// id (its UNIQ_KEY). The broker refuses a handle whose time has passed or that names another
+    /// topic (`ClientError::Broker`, code 604).
+    pub async fn recall_message(&self, topic: &str, recall_handle: &str) -> Result<String> {
+        use base64::Engine;
+        let raw = base64::engine::general_purpose::URL_SAFE
+            .decode(recall_handle.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok());
+        // `v1 <topic> <brokerName> <time> <id>`: the broker the timer waits on.
+        let broker = raw
+            .as_deref()
+            .and_then(|r| r.split(' ').nth(2))
+            .map(str::to_string)
+            .ok_or_else(|| {
+                ClientError::InvalidMessage(format!(
+                    "{recall_handle:?} is not a recall handle; pass the one the send returned"
+                ))
+            })?;
+        self.queues_for(topic).await?;
+        let addr =
+            self.inner
+                .instance
+                .master_addr(&broker)
+                .ok_or_else(|| ClientError::NoRoute {
+                    topic: topic.to_string(),
+                    reason: format!(
+                        "broker {broker} of the recall handle has no known master address"
+                    ),
+                })?;
+        let mut cmd = RemotingCommand::new_request(request::RECALL_MESSAGE);
+        let fields = cmd.ext_fields_mut();
+        fields.insert("producerGroup".into(), self.inner.config.group.clone());
+        fields.insert("topic".into(), topic.to_string());
+        fields.insert("recallHandle".into(), recall_handle.to_string());
+        let resp = self
+            .inner
+            .instance
+            .invoke_ok(&addr, cmd, self.inner.config.send_timeout)
+            .await?;
+        Ok(resp
+            .ext_field("msgId")
+            .map(|m| m.into_owned())
+            .unwrap_or_default())
+    }
+
     async fn send_once(
         &self,
         p: &Prepared,

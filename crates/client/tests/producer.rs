@@ -333,6 +333,19 @@ async fn timer_messages_arrive_at_their_deliver_time_and_batches_refuse_them() {
     p.send(Message::new("Timed", "after").with_delay(Duration::from_millis(1_200)))
         .await
         .unwrap();
+    // A third one is recalled with the handle its send returned: it never arrives.
+    let doomed = p
+        .send(Message::new("Timed", "recalled").with_delay(Duration::from_millis(1_500)))
+        .await
+        .unwrap();
+    let handle = doomed
+        .recall_handle
+        .expect("a timer send returns a recall handle");
+    assert_eq!(
+        p.recall_message("Timed", &handle).await.unwrap(),
+        doomed.msg_id
+    );
+    assert!(sent.recall_handle.is_some());
     let pc = PullConsumer::connect(&cluster.namesrv, "timer-reader").unwrap();
     let q = sent.queue.clone();
     let r = pc.pull(&q, "*", 0, 32).await.unwrap();
@@ -357,7 +370,16 @@ async fn timer_messages_arrive_at_their_deliver_time_and_batches_refuse_them() {
         offset = r.next_begin_offset;
     }
     let order: Vec<&str> = got.iter().map(|(b, _)| b.as_str()).collect();
-    assert_eq!(order, ["after", "at"], "the shorter timer first");
+    assert_eq!(
+        order,
+        ["after", "at"],
+        "the shorter timer first, the recalled one never"
+    );
+    let r = pc
+        .pull_blocking(&q, "*", offset, 32, Duration::from_millis(1_500))
+        .await
+        .unwrap();
+    assert!(r.messages.is_empty(), "the recalled message arrived");
     assert!(got[1].1 >= at / 1000 * 1000);
 
     let batch = vec![
