@@ -228,3 +228,38 @@ async fn commit_rollback_and_check_back() {
     assert_eq!(max_offset(&b).await, 1);
     b.stop().await;
 }
+
+#[tokio::test]
+async fn a_committed_timer_message_waits_for_its_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = TestBroker::start(small_config(dir.path())).await;
+    let mut h = send_header(
+        "TT",
+        0,
+        &props(&[
+            ("TRAN_MSG", "true"),
+            ("PGROUP", "tpg"),
+            ("TIMER_DELAY_SEC", "2"),
+        ]),
+    );
+    h.sys_flag = 0x4;
+    let r = b.call(send_cmd(true, h, b"later")).await;
+    assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
+    let sent: SendMessageResponseHeader = r.decode_header().unwrap();
+    let (_, phys) = courier_store::decode_offset_msg_id(&sent.msg_id).unwrap();
+    let r = b
+        .call(end("tpg", sent.queue_offset, phys, TRANSACTION_COMMIT_TYPE))
+        .await;
+    assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
+    // Committed, but its timer now applies: not on the topic yet.
+    assert_eq!(max_offset(&b).await, 0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while max_offset(&b).await == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the committed timer message never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    b.stop().await;
+}

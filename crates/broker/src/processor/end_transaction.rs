@@ -4,9 +4,12 @@
 //! "Find prepared transaction message failed"), belong to `producerGroup` ("The producer group
 //! wrong"), sit at `tranStateTableOffset` in the half queue ("The transaction state table offset
 //! wrong"), and not be resolved already. COMMIT stores the real message and an op record;
-//! ROLLBACK only the op record; NOT_TYPE (unknown) leaves it for the check-back.
+//! ROLLBACK only the op record; NOT_TYPE (unknown) leaves it for the check-back. A committed
+//! message with a timer or a DELAY level waits in the schedule from the commit on, as in Java
+//! (a half message's timer is not looked at before).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use courier_remoting::code::response;
 use courier_remoting::header::{
@@ -17,7 +20,8 @@ use courier_store::{decode_record, PutStatus};
 
 use super::error;
 use crate::context::BrokerContext;
-use crate::topic_config::TRANS_HALF_TOPIC;
+use crate::schedule::{divert_if_delayed, divert_if_timer};
+use crate::topic_config::{now_ms, TRANS_HALF_TOPIC};
 use crate::transaction::{committed_message, PROPERTY_PRODUCER_GROUP};
 
 /// Handles END_TRANSACTION.
@@ -66,7 +70,7 @@ pub async fn process(
         );
     }
     if commit {
-        let Some(msg) = committed_message(&half) else {
+        let Some(mut msg) = committed_message(&half) else {
             ctx.transactions.unclaim(qo);
             return error(
                 &req,
@@ -74,6 +78,28 @@ pub async fn process(
                 "the half message has no REAL_TOPIC/REAL_QID",
             );
         };
+        // As Java's commit path: the committed message's timer (or DELAY level) now applies.
+        let config = &ctx.config;
+        let timer = divert_if_timer(
+            &mut msg,
+            ctx.schedule.levels(),
+            config.timer_wheel_enable,
+            Duration::from_secs(config.timer_max_delay_sec),
+            now_ms(),
+        );
+        if timer.is_err() {
+            ctx.transactions.unclaim(qo);
+            return error(
+                &req,
+                response::SYSTEM_ERROR,
+                format!(
+                    "storing the committed message failed: its timer is illegal or disabled (deliver time within {} ms, timerWheelEnable {})",
+                    config.timer_max_delay_sec * 1000,
+                    config.timer_wheel_enable
+                ),
+            );
+        }
+        divert_if_delayed(&mut msg, ctx.schedule.max_level());
         let put = ctx.store.put(msg).await;
         if !matches!(put.status, PutStatus::PutOk | PutStatus::FlushDiskTimeout) {
             ctx.transactions.unclaim(qo);
