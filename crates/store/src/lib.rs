@@ -37,5 +37,6 @@ pub use message::{
 pub use recovery::{CorruptRecord, RecoveryReport};
 pub use store::{
     ArrivalListener, GetResult, GetStatus, MessageStore, PropertiesFilter, PutResult, PutStatus,
+    MAX_SCAN_ENTRIES_FILTERED,
 };
 pub use write_behind::{WriteBehindStats, MAX_UNCOMMITTED};

@@ -162,6 +162,11 @@ pub type PropertiesFilter<'a> = &'a dyn Fn(&str) -> bool;
 
 /// Most CQ entries one `get_messages` call examines (RocketMQ `maxFilterMessageCount`).
 const MAX_SCAN_ENTRIES: usize = 16_000;
+/// The same bound when records are filtered by their properties: each entry scanned then reads
+/// its record and runs the filter (about a microsecond), and a read runs on the broker's async
+/// worker, so one pull through a long run of non-matching messages must not hold it for tens
+/// of milliseconds. The reader continues from `next_begin_offset` (PULL_RETRY_IMMEDIATELY).
+pub const MAX_SCAN_ENTRIES_FILTERED: usize = 2_000;
 
 pub(crate) struct PutState {
     /// SYNC_FLUSH: records encoded but not yet written to the segment file (`stage.rs`).
@@ -953,7 +958,12 @@ impl MessageStore {
         let mut scanned = 0;
         let mut window = None;
         let mut cq_file = None;
-        while o < max && res.messages.len() < want && scanned < MAX_SCAN_ENTRIES {
+        let max_scan = if properties.is_some() {
+            MAX_SCAN_ENTRIES_FILTERED
+        } else {
+            MAX_SCAN_ENTRIES
+        };
+        while o < max && res.messages.len() < want && scanned < max_scan {
             let Some(e) = cq.raw_entry_cached(&mut cq_file, o) else {
                 break;
             };

@@ -421,3 +421,40 @@ fn store_and_put_future_are_send_and_sync() {
     let fut = store.put_batch(vec![msg("X", 0, vec![1], "", "")]);
     send(&fut);
 }
+
+#[tokio::test]
+async fn a_property_filtered_read_keeps_matches_and_scans_a_bounded_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = small_config(dir.path());
+    cfg.cq_entries_per_file = 4096;
+    cfg.commitlog_file_size = 4 << 20;
+    let store = MessageStore::open(cfg).unwrap();
+    let filtered = courier_store::MAX_SCAN_ENTRIES_FILTERED as i64;
+    // A long run of messages the filter rejects, then one it keeps.
+    for i in 0..filtered + 10 {
+        let mut m = MessageToStore::new("F", 0, vec![1u8; 16]);
+        let want = if i == filtered + 5 { "yes" } else { "no" };
+        m.properties = encode_properties(&[("want", want)]);
+        assert_eq!(store.put(m).await.status, PutStatus::PutOk);
+    }
+    let keep = |props: &str| courier_store::property_value(props, "want") == Some("yes");
+    let r = store.get_messages_filtered("F", 0, 0, 32, u32::MAX, None, Some(&keep));
+    assert_eq!(r.status, GetStatus::NoMatchedMessage);
+    assert_eq!(
+        r.next_begin_offset, filtered,
+        "one read scans at most the filtered bound"
+    );
+    let r =
+        store.get_messages_filtered("F", 0, r.next_begin_offset, 32, u32::MAX, None, Some(&keep));
+    assert_eq!(r.status, GetStatus::Found);
+    assert_eq!(r.messages.len(), 1);
+    assert_eq!(
+        decode_record(&r.messages[0]).unwrap().queue_offset(),
+        filtered + 5
+    );
+    assert_eq!(r.next_begin_offset, filtered + 10);
+    // Unfiltered reads keep RocketMQ's bound.
+    let all = store.get_messages("F", 0, 0, 32, u32::MAX, None);
+    assert_eq!(all.messages.len(), 32);
+    store.shutdown().unwrap();
+}
