@@ -43,6 +43,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
+use crate::config::BrokerConfig;
 use crate::error::BrokerError;
 use crate::json_compat::quote_numeric_keys;
 use crate::persist;
@@ -121,6 +122,27 @@ pub enum TimerRefused {
     Illegal,
 }
 
+/// The schedule's part of storing a message (a single send, a committed transaction): a timer
+/// ([`divert_if_timer`]) or else a DELAY level ([`divert_if_delayed`]) parks it in the schedule
+/// topic. Returns whether a timer parked it. Every single send passes here, so a message without
+/// a timer costs one substring scan, and the clock is read only for one with.
+pub fn divert_scheduled(
+    msg: &mut MessageToStore,
+    schedule: &ScheduleService,
+    config: &BrokerConfig,
+) -> Result<bool, TimerRefused> {
+    let parked = msg.properties.contains("TIMER_")
+        && divert_if_timer(
+            msg,
+            &schedule.levels,
+            config.timer_wheel_enable,
+            Duration::from_secs(config.timer_max_delay_sec),
+            now_ms(),
+        )?;
+    divert_if_delayed(msg, schedule.max_level());
+    Ok(parked)
+}
+
 /// Handles a send's timer properties as RocketMQ 5's `HookUtils.handleScheduleMessage`: a
 /// `DELAY` level wins (the timer properties are dropped); a deliver time still ahead parks the
 /// message in the schedule topic with `TIMER_OUT_MS` (see the module doc); one already past
@@ -134,10 +156,6 @@ pub fn divert_if_timer(
 ) -> Result<bool, TimerRefused> {
     let tx = msg.sys_flag & FLAG_TRANSACTION_MASK;
     if tx == FLAG_TRANSACTION_PREPARED || tx == FLAG_TRANSACTION_ROLLBACK {
-        return Ok(false);
-    }
-    // Every send passes here: one scan decides for the messages without a timer.
-    if !msg.properties.contains("TIMER_") {
         return Ok(false);
     }
     let timer_keys = [

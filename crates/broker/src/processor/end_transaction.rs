@@ -9,7 +9,6 @@
 //! (a half message's timer is not looked at before).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use courier_remoting::code::response;
 use courier_remoting::header::{
@@ -20,8 +19,8 @@ use courier_store::{decode_record, PutStatus};
 
 use super::error;
 use crate::context::BrokerContext;
-use crate::schedule::{divert_if_delayed, divert_if_timer};
-use crate::topic_config::{now_ms, TRANS_HALF_TOPIC};
+use crate::schedule::divert_scheduled;
+use crate::topic_config::TRANS_HALF_TOPIC;
 use crate::transaction::{committed_message, PROPERTY_PRODUCER_GROUP};
 
 /// Handles END_TRANSACTION.
@@ -79,27 +78,18 @@ pub async fn process(
             );
         };
         // As Java's commit path: the committed message's timer (or DELAY level) now applies.
-        let config = &ctx.config;
-        let timer = divert_if_timer(
-            &mut msg,
-            ctx.schedule.levels(),
-            config.timer_wheel_enable,
-            Duration::from_secs(config.timer_max_delay_sec),
-            now_ms(),
-        );
-        if timer.is_err() {
+        if divert_scheduled(&mut msg, &ctx.schedule, &ctx.config).is_err() {
             ctx.transactions.unclaim(qo);
             return error(
                 &req,
                 response::SYSTEM_ERROR,
                 format!(
                     "storing the committed message failed: its timer is illegal or disabled (deliver time within {} ms, timerWheelEnable {})",
-                    config.timer_max_delay_sec * 1000,
-                    config.timer_wheel_enable
+                    ctx.config.timer_max_delay_sec * 1000,
+                    ctx.config.timer_wheel_enable
                 ),
             );
         }
-        divert_if_delayed(&mut msg, ctx.schedule.max_level());
         let put = ctx.store.put(msg).await;
         if !matches!(put.status, PutStatus::PutOk | PutStatus::FlushDiskTimeout) {
             ctx.transactions.unclaim(qo);

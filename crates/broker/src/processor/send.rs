@@ -16,7 +16,6 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::Duration;
 
 use courier_remoting::code::{request, response};
 use courier_remoting::header::{SendMessageRequestHeader, SendMessageResponseHeader};
@@ -31,11 +30,9 @@ use rand::Rng;
 use super::error;
 use crate::context::{BrokerContext, BrokerStats};
 use crate::recall::RecallHandle;
-use crate::schedule::{
-    divert_if_delayed, divert_if_timer, TimerRefused, PROPERTY_REAL_TOPIC, PROPERTY_TIMER_OUT_MS,
-};
+use crate::schedule::{divert_scheduled, TimerRefused, PROPERTY_REAL_TOPIC, PROPERTY_TIMER_OUT_MS};
 use crate::topic_config::{
-    is_not_allowed_send_topic, now_ms, perm, validate_topic_name, TopicFilterType, TopicLookup,
+    is_not_allowed_send_topic, perm, validate_topic_name, TopicFilterType, TopicLookup,
     DLQ_GROUP_TOPIC_PREFIX, RETRY_GROUP_TOPIC_PREFIX,
 };
 use crate::transaction::to_half;
@@ -225,15 +222,7 @@ pub async fn process(
         } else {
             // A timer (RocketMQ 5) or a DELAY level parks the message in SCHEDULE_TOPIC_XXXX
             // until it is due.
-            let config = &ctx.config;
-            let timer = divert_if_timer(
-                &mut msg,
-                ctx.schedule.levels(),
-                config.timer_wheel_enable,
-                Duration::from_secs(config.timer_max_delay_sec),
-                now_ms(),
-            );
-            match timer {
+            match divert_scheduled(&mut msg, &ctx.schedule, &ctx.config) {
                 Ok(parked) => {
                     recall_handle = parked.then(|| recall_handle_of(&ctx, &msg)).flatten();
                 }
@@ -250,12 +239,11 @@ pub async fn process(
                         response::MESSAGE_ILLEGAL,
                         format!(
                             "timer message illegal, the delay time should not be bigger than the max delay {}ms; or if set del msg, the delay time should be bigger than the current time",
-                            config.timer_max_delay_sec * 1000
+                            ctx.config.timer_max_delay_sec * 1000
                         ),
                     );
                 }
             }
-            divert_if_delayed(&mut msg, ctx.schedule.max_level());
         }
         ctx.store.put(msg).await
     };
