@@ -13,6 +13,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use base64::engine::general_purpose::URL_SAFE;
 use base64::Engine;
@@ -73,6 +74,9 @@ struct RecallFile {
 pub struct RecallTable {
     file: persist::TableFile,
     recalled: Mutex<BTreeMap<String, i64>>,
+    /// Entries were taken since the file was last written: the schedule's periodic persist
+    /// writes (and fsyncs) it only then.
+    taken: AtomicBool,
 }
 
 fn key(topic: &str, msg_id: &str) -> String {
@@ -90,6 +94,7 @@ impl RecallTable {
         Ok(RecallTable {
             file: persist::TableFile::new(path),
             recalled: Mutex::new(loaded.recalled),
+            taken: AtomicBool::new(false),
         })
     }
 
@@ -114,7 +119,11 @@ impl RecallTable {
     /// table (it is dropped now). The table is written back with the schedule's progress.
     pub fn take(&self, topic: &str, msg_id: &str) -> bool {
         let mut recalled = self.recalled.lock();
-        !recalled.is_empty() && recalled.remove(&key(topic, msg_id)).is_some()
+        let taken = !recalled.is_empty() && recalled.remove(&key(topic, msg_id)).is_some();
+        if taken {
+            self.taken.store(true, Ordering::Release);
+        }
+        taken
     }
 
     /// Recalls waiting for their message.
@@ -129,9 +138,19 @@ impl RecallTable {
 
     /// Writes timerRecall.json.
     pub fn persist(&self) -> Result<(), BrokerError> {
+        self.taken.store(false, Ordering::Release);
         self.file.write_json(|| RecallFile {
             recalled: self.recalled.lock().clone(),
         })
+    }
+
+    /// Writes timerRecall.json if a recall was taken since the last write (a recall itself is
+    /// written at once, by [`recall`](Self::recall)).
+    pub fn persist_if_taken(&self) -> Result<(), BrokerError> {
+        if self.taken.load(Ordering::Acquire) {
+            self.persist()?;
+        }
+        Ok(())
     }
 }
 
@@ -177,7 +196,13 @@ mod tests {
         let again = RecallTable::load(dir.path()).unwrap();
         assert_eq!(again.len(), 2);
         assert!(!again.take("U", "ID1"), "another topic's message");
+        let file = dir.path().join("timerRecall.json");
+        std::fs::remove_file(&file).unwrap();
+        again.persist_if_taken().unwrap();
+        assert!(!file.exists(), "nothing taken: nothing written");
         assert!(again.take("T", "ID1"));
+        again.persist_if_taken().unwrap();
+        assert!(file.exists(), "a taken recall is written back");
         assert!(!again.take("T", "ID1"), "taken once");
         // A day past its time, an entry nobody took is dropped at the next recall.
         again.recall("T", "ID2", 200_000_000, 100_000_000).unwrap();

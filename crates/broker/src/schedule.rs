@@ -310,12 +310,12 @@ impl ScheduleService {
         self.offsets.lock().get(&level).copied().unwrap_or(0)
     }
 
-    /// Writes delayOffset.json (and timerRecall.json, which dropped messages shrink).
+    /// Writes delayOffset.json (and timerRecall.json when dropped messages shrank it).
     pub fn persist(&self) -> Result<(), BrokerError> {
         self.file.write_json(|| OffsetFile {
             offset_table: self.offsets.lock().clone(),
         })?;
-        self.recalls.persist()
+        self.recalls.persist_if_taken()
     }
 
     /// Delivers every due message of every level; returns how many were delivered.
