@@ -162,16 +162,10 @@ impl TagFilter {
         })
     }
 
-    /// The filter for a pull on `topic` with this subscription. Retry topics match everything;
-    /// a subscription with `*` (or no tags) matches everything; otherwise its code set is used
-    /// (falling back to parsing `subString` when the client sent no codes).
-    pub fn for_subscription(topic: &str, sub: &SubscriptionData) -> Result<TagFilter, String> {
-        if topic.starts_with(RETRY_GROUP_TOPIC_PREFIX) {
-            return Ok(TagFilter::all());
-        }
-        if !is_tag_type(&sub.expression_type) {
-            return Err(unsupported(&sub.expression_type));
-        }
+    /// The filter of a tag subscription (the caller checked its type and the retry topic,
+    /// [`PullFilter::for_subscription`]): `*` (or no tags) matches everything; otherwise its code
+    /// set is used (falling back to parsing `subString` when the client sent no codes).
+    fn for_subscription(sub: &SubscriptionData) -> Result<TagFilter, String> {
         if sub.sub_string.trim() == SUB_ALL || sub.sub_string.trim().is_empty() {
             return Ok(TagFilter::all());
         }
@@ -250,8 +244,11 @@ impl PullFilter {
         property_filter: bool,
         selectors: &SelectorCache,
     ) -> Result<PullFilter, FilterRefused> {
-        if topic.starts_with(RETRY_GROUP_TOPIC_PREFIX) || is_tag_type(&sub.expression_type) {
-            return TagFilter::for_subscription(topic, sub)
+        if topic.starts_with(RETRY_GROUP_TOPIC_PREFIX) {
+            return Ok(PullFilter::all());
+        }
+        if is_tag_type(&sub.expression_type) {
+            return TagFilter::for_subscription(sub)
                 .map(PullFilter::Tag)
                 .map_err(|remark| FilterRefused {
                     code: response::SYSTEM_ERROR,
@@ -376,8 +373,9 @@ mod tests {
     #[test]
     fn retry_topics_always_match() {
         let sub = SubscriptionData::build("%RETRY%g", "TagA", 1).unwrap();
-        let f = TagFilter::for_subscription("%RETRY%g", &sub).unwrap();
-        assert!(f.is_all());
+        let f = PullFilter::for_subscription("%RETRY%g", &sub, false, &SelectorCache::default())
+            .unwrap();
+        assert!(matches!(f, PullFilter::Tag(t) if t.is_all()));
     }
 
     #[test]
@@ -388,15 +386,17 @@ mod tests {
         )
         .unwrap();
         assert_eq!(sub.expression_type, "TAG");
-        let f = TagFilter::for_subscription("T", &sub).unwrap();
+        let selectors = SelectorCache::default();
+        let f = PullFilter::for_subscription("T", &sub, false, &selectors).unwrap();
         assert!(f.matches_code(2598919));
         assert!(!f.matches_code(1));
         let sql = SubscriptionData {
             expression_type: "SQL92".into(),
             ..sub
         };
-        assert!(TagFilter::for_subscription("T", &sql)
+        assert!(PullFilter::for_subscription("T", &sql, false, &selectors)
             .unwrap_err()
+            .remark
             .contains("SQL92"));
     }
 
