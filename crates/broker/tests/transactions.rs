@@ -40,20 +40,6 @@ fn prepared(uniq: &str) -> RemotingCommand {
     send_cmd(true, h, uniq.as_bytes())
 }
 
-async fn max_offset(b: &TestBroker) -> i64 {
-    let r = b
-        .call_header(
-            request::GET_MAX_OFFSET,
-            &GetMaxOffsetRequestHeader {
-                topic: "TT".into(),
-                queue_id: 0,
-                committed: None,
-            },
-        )
-        .await;
-    r.decode_header::<OffsetResponseHeader>().unwrap().offset
-}
-
 #[tokio::test]
 async fn commit_rollback_and_check_back() {
     let dir = tempfile::tempdir().unwrap();
@@ -97,7 +83,11 @@ async fn commit_rollback_and_check_back() {
     let h: SendMessageResponseHeader = r.decode_header().unwrap();
     let (_, phys) = courier_store::decode_offset_msg_id(&h.msg_id).unwrap();
     assert_eq!(h.transaction_id.as_deref(), Some("X1"));
-    assert_eq!(max_offset(&b).await, 0, "half messages are invisible");
+    assert_eq!(
+        b.max_offset("TT", 0).await,
+        0,
+        "half messages are invisible"
+    );
 
     let r = b
         .call(end("other", h.queue_offset, phys, TRANSACTION_COMMIT_TYPE))
@@ -144,7 +134,7 @@ async fn commit_rollback_and_check_back() {
             .await;
         assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
     }
-    assert_eq!(max_offset(&b).await, 1);
+    assert_eq!(b.max_offset("TT", 0).await, 1);
     let r = b
         .call_header(
             request::PULL_MESSAGE,
@@ -197,7 +187,7 @@ async fn commit_rollback_and_check_back() {
         ))
         .await;
     assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
-    assert_eq!(max_offset(&b).await, 1);
+    assert_eq!(b.max_offset("TT", 0).await, 1);
     let again = b
         .call(end(
             "tpg",
@@ -225,7 +215,7 @@ async fn commit_rollback_and_check_back() {
         ))
         .await;
     assert_eq!(r.code, response::SYSTEM_ERROR);
-    assert_eq!(max_offset(&b).await, 1);
+    assert_eq!(b.max_offset("TT", 0).await, 1);
     b.stop().await;
 }
 
@@ -252,9 +242,9 @@ async fn a_committed_timer_message_waits_for_its_time() {
         .await;
     assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
     // Committed, but its timer now applies: not on the topic yet.
-    assert_eq!(max_offset(&b).await, 0);
+    assert_eq!(b.max_offset("TT", 0).await, 0);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while max_offset(&b).await == 0 {
+    while b.max_offset("TT", 0).await == 0 {
         assert!(
             std::time::Instant::now() < deadline,
             "the committed timer message never arrived"

@@ -9,8 +9,9 @@ use std::time::Duration;
 use courier_broker::{BrokerConfig, BrokerError};
 use courier_remoting::code::request;
 use courier_remoting::header::{
-    CreateTopicRequestHeader, PullMessageRequestHeader, SendMessageRequestHeader,
-    SendMessageRequestHeaderV2, PULL_FLAG_SUBSCRIPTION,
+    CreateTopicRequestHeader, GetMaxOffsetRequestHeader, OffsetResponseHeader,
+    PullMessageRequestHeader, SendMessageRequestHeader, SendMessageRequestHeaderV2,
+    PULL_FLAG_SUBSCRIPTION,
 };
 use courier_remoting::{ClientConfig, CommandHeader, RemotingClient, RemotingCommand};
 use tokio::net::TcpListener;
@@ -59,6 +60,17 @@ impl TestBroker {
     pub async fn call_header<H: CommandHeader>(&self, code: i32, h: &H) -> RemotingCommand {
         self.call(RemotingCommand::request_with_header(code, h))
             .await
+    }
+
+    /// GET_MAX_OFFSET of one queue: the offset its next message will get.
+    pub async fn max_offset(&self, topic: &str, queue_id: i32) -> i64 {
+        let h = GetMaxOffsetRequestHeader {
+            topic: topic.into(),
+            queue_id,
+            committed: None,
+        };
+        let r = self.call_header(request::GET_MAX_OFFSET, &h).await;
+        r.decode_header::<OffsetResponseHeader>().unwrap().offset
     }
 
     pub async fn stop(mut self) {
