@@ -260,20 +260,45 @@ struct SentIds {
     offset_ids: HashSet<String>,
 }
 
-/// Sends the numbered messages; returns the ids of the acknowledged sends.
-async fn send_all(
+/// A started producer of `group`.
+async fn started_producer(
     rt: &Arc<ClientRuntime>,
     dev: &CourierDev,
-    topic: &str,
-) -> HarnessResult<SentIds> {
+    group: &str,
+) -> HarnessResult<DefaultMQProducer> {
     let mut producer = DefaultMQProducer::builder(rt.clone())
-        .producer_group("rust_client_producer")
+        .producer_group(group)
         .name_server_addr(dev.namesrv_addr.clone())
         .build();
     producer
         .start()
         .await
         .map_err(|e| format!("producer start: {e}"))?;
+    Ok(producer)
+}
+
+/// Sends the message `built` describes (`what` names it in errors); the send must answer
+/// SEND_OK.
+async fn send_ok<E: std::fmt::Display>(
+    producer: &DefaultMQProducer,
+    built: Result<Message, E>,
+    what: &str,
+) -> HarnessResult<rocketmq_client_rust::SendResult> {
+    let msg = built.map_err(|e| format!("building {what}: {e}"))?;
+    match producer.send_with_timeout(msg, 5000).await {
+        Ok(Some(r)) if r.send_status == rocketmq_client_rust::SendStatus::SendOk => Ok(r),
+        Ok(other) => Err(format!("send {what}: unexpected result {other:?}")),
+        Err(e) => Err(format!("send {what}: {e}")),
+    }
+}
+
+/// Sends the numbered messages; returns the ids of the acknowledged sends.
+async fn send_all(
+    rt: &Arc<ClientRuntime>,
+    dev: &CourierDev,
+    topic: &str,
+) -> HarnessResult<SentIds> {
+    let mut producer = started_producer(rt, dev, "rust_client_producer").await?;
     let mut ids = SentIds::default();
     let mut outcome = Ok(());
     for i in 0..MESSAGES {
@@ -285,25 +310,14 @@ async fn send_all(
             .raw_property("seq", i.to_string())
             .and_then(|b| b.raw_property("origin", ORIGIN))
             .and_then(|b| b.build());
-        let msg = match built {
-            Ok(m) => m,
-            Err(e) => {
-                outcome = Err(format!("building message #{i}: {e}"));
-                break;
-            }
-        };
-        match producer.send_with_timeout(msg, 5000).await {
-            Ok(Some(r)) if r.send_status == rocketmq_client_rust::SendStatus::SendOk => {
+        match send_ok(&producer, built, &format!("message #{i}")).await {
+            Ok(r) => {
                 ids.uniq_keys
                     .insert(r.msg_id.map(|m| m.to_string()).unwrap_or_default());
                 ids.offset_ids.insert(r.offset_msg_id.unwrap_or_default());
             }
-            Ok(other) => {
-                outcome = Err(format!("send #{i}: unexpected result {other:?}"));
-                break;
-            }
             Err(e) => {
-                outcome = Err(format!("send #{i}: {e}"));
+                outcome = Err(e);
                 break;
             }
         }
@@ -582,14 +596,7 @@ async fn timer(rts: &[Arc<ClientRuntime>; 2], dev: &CourierDev) -> HarnessResult
     let selecting = Selecting::Tags("*");
     let mut m = sole_member(&rts[0], dev, topic, "rust_client_timer", selecting, false).await?;
     let result = async {
-        let mut producer = DefaultMQProducer::builder(rts[0].clone())
-            .producer_group("rust_client_timer_producer")
-            .name_server_addr(dev.namesrv_addr.clone())
-            .build();
-        producer
-            .start()
-            .await
-            .map_err(|e| format!("producer start: {e}"))?;
+        let mut producer = started_producer(&rts[0], dev, "rust_client_timer_producer").await?;
         let at = unix_ms() + 3_000;
         let mut handles = Vec::new();
         let mut failure = None;
@@ -599,19 +606,10 @@ async fn timer(rts: &[Arc<ClientRuntime>; 2], dev: &CourierDev) -> HarnessResult
                 .body_slice(body)
                 .deliver_time_ms(at)
                 .build();
-            let msg = match built {
-                Ok(msg) => msg,
+            match send_ok(&producer, built, "a timer message").await {
+                Ok(r) => handles.push(r.recall_handle.clone()),
                 Err(e) => {
-                    failure = Some(format!("building a timer message: {e}"));
-                    break;
-                }
-            };
-            match producer.send_with_timeout(msg, 5000).await {
-                Ok(Some(r)) if r.send_status == rocketmq_client_rust::SendStatus::SendOk => {
-                    handles.push(r.recall_handle.clone());
-                }
-                other => {
-                    failure = Some(format!("timer send: {other:?}"));
+                    failure = Some(e);
                     break;
                 }
             }
