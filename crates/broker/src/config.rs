@@ -115,6 +115,9 @@ pub struct BrokerConfig {
     /// `enablePropertyFilter`: serve SQL92 property selectors (default false, as in RocketMQ;
     /// `courier dev` turns it on). Without it, SQL92 subscriptions are refused with Java's remark.
     pub enable_property_filter: bool,
+    /// `storeReplyMessageEnable`: besides pushing a SEND_REPLY_MESSAGE to its requester, store it
+    /// in `<cluster>_REPLY_TOPIC` (default true, as in RocketMQ), where it can be looked up later.
+    pub store_reply_message_enable: bool,
     /// `shortPollingTimeMills`: hold time when long polling is disabled, ms (default 1000).
     pub short_polling_time_mills: u64,
     /// `maxHeldPullRequests` (Courier): cap on parked pulls; beyond it empty pulls answer at once (default 100000).
@@ -183,6 +186,7 @@ impl Default for BrokerConfig {
             max_index_num: 20_000_000,
             long_polling_enable: true,
             enable_property_filter: false,
+            store_reply_message_enable: true,
             timer_wheel_enable: true,
             timer_max_delay_sec: 3 * 24 * 3600,
             short_polling_time_mills: 1_000,

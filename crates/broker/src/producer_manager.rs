@@ -2,7 +2,8 @@
 //!
 //! Invariants: a group exists while it has a client; closed connections are removed at once and
 //! silent ones after `channelExpiredTimeout` by `scan_not_active`. `any_channel` hands out a live
-//! client of a group (for server-initiated requests such as CHECK_TRANSACTION_STATE).
+//! client of a group (for server-initiated requests such as CHECK_TRANSACTION_STATE);
+//! `channel_of_client` finds a requester by client id (PUSH_REPLY_MESSAGE_TO_CLIENT).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -92,6 +93,19 @@ impl<C: Clone> ProducerManager<C> {
             .map(|c| c.channel.clone())
     }
 
+    /// The connection a client registered as a producer, most recently heard from when it has
+    /// several (a reconnect, or one client in several groups). A scan of every producer: replies
+    /// are rare next to the heartbeats that would keep a second index current.
+    pub fn channel_of_client(&self, client_id: &str) -> Option<C> {
+        self.groups
+            .read()
+            .values()
+            .flat_map(|clients| clients.values())
+            .filter(|c| c.client_id == client_id)
+            .max_by_key(|c| c.last_update)
+            .map(|c| c.channel.clone())
+    }
+
     /// The clients of a group.
     pub fn clients(&self, group: &str) -> Vec<ClientChannelInfo<C>> {
         self.groups
@@ -140,7 +154,16 @@ mod tests {
         assert_eq!(m.any_channel("pg"), None);
         assert_eq!(m.group_count(), 0);
         m.register("pg", client(3, "c", t0));
+        m.register("other", client(4, "c", t0 + Duration::from_secs(1)));
+        assert_eq!(
+            m.channel_of_client("c"),
+            Some(4),
+            "the freshest registration"
+        );
+        assert_eq!(m.channel_of_client("nobody"), None);
         assert!(m.unregister("pg", "c"));
+        m.channel_closed(4);
+        assert_eq!(m.channel_of_client("c"), None);
         assert!(!m.unregister("pg", "c"));
     }
 }

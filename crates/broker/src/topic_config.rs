@@ -68,6 +68,15 @@ pub const RETRY_GROUP_TOPIC_PREFIX: &str = "%RETRY%";
 /// Prefix of per-group dead-letter topics.
 pub const DLQ_GROUP_TOPIC_PREFIX: &str = "%DLQ%";
 
+/// Suffix of the topic request-reply messages are sent back to, one per cluster.
+pub const REPLY_TOPIC_POSTFIX: &str = "REPLY_TOPIC";
+
+/// The cluster's reply topic, `<cluster>_REPLY_TOPIC`: responders send replies there
+/// (SEND_REPLY_MESSAGE), and every broker of the cluster creates it at start, as Java's does.
+pub fn reply_topic(cluster: &str) -> String {
+    format!("{cluster}_{REPLY_TOPIC_POSTFIX}")
+}
+
 /// Topics clients may not send to directly (RocketMQ's `isNotAllowedSendTopic`).
 pub fn is_not_allowed_send_topic(topic: &str) -> bool {
     matches!(
@@ -249,6 +258,7 @@ impl TopicConfigManager {
             TopicConfig::new(SCHEDULE_TOPIC, 18, rw),
             TopicConfig::new(TRANS_HALF_TOPIC, 1, rw),
             TopicConfig::new(TRANS_OP_HALF_TOPIC, 1, rw),
+            TopicConfig::new(reply_topic(&config.broker_cluster_name), 1, rw),
         ];
         if config.auto_create_topic_enable {
             system.push(TopicConfig::new(
@@ -493,6 +503,7 @@ mod tests {
             "broker-a",
             SCHEDULE_TOPIC,
             OFFSET_MOVED_EVENT,
+            "DefaultCluster_REPLY_TOPIC",
         ] {
             assert!(m.get(t).is_some(), "{t} missing");
         }

@@ -48,12 +48,15 @@ const NAMES: &[&str] = &[
     // Timer messages: one second ahead, and a deliver time that is no number.
     "TIMER_DELAY_SEC\u{1}1\u{2}",
     "TIMER_DELIVER_MS\u{1}soon\u{2}",
+    // Replies (SEND_REPLY_MESSAGE): the reply topic, and a requester that may be registered.
+    "DefaultCluster_REPLY_TOPIC",
+    "REPLY_TO_CLIENT\u{1}g\u{2}",
 ];
 
 /// The shape of every code the broker serves.
 const HEADERS: &[Shape] = &[
     (
-        &[request::SEND_MESSAGE],
+        &[request::SEND_MESSAGE, request::SEND_REPLY_MESSAGE],
         &[
             ("producerGroup", Text),
             ("topic", Text),
@@ -71,7 +74,11 @@ const HEADERS: &[Shape] = &[
         ],
     ),
     (
-        &[request::SEND_MESSAGE_V2, request::SEND_BATCH_MESSAGE],
+        &[
+            request::SEND_MESSAGE_V2,
+            request::SEND_BATCH_MESSAGE,
+            request::SEND_REPLY_MESSAGE_V2,
+        ],
         &[
             ("a", Text),
             ("b", Text),

@@ -295,17 +295,17 @@ impl ClientInstance {
         Ok(())
     }
 
-    /// HEART_BEAT to every master in the route cache; returns how many accepted.
-    pub(crate) async fn heartbeat_all(&self, data: &HeartbeatData) -> usize {
+    /// HEART_BEAT to every master in the route cache; returns those that accepted it.
+    pub(crate) async fn heartbeat_all(&self, data: &HeartbeatData) -> Vec<String> {
         let body = to_json(data);
-        let mut ok = 0;
+        let mut ok = Vec::new();
         for addr in self.all_master_addrs() {
             let cmd = RemotingCommand::new_request(request::HEART_BEAT).with_body(body.clone());
             match self
                 .invoke_ok(&addr, cmd, self.options.request_timeout)
                 .await
             {
-                Ok(_) => ok += 1,
+                Ok(_) => ok.push(addr),
                 Err(e) => tracing::warn!(broker = %addr, error = %e, "heartbeat failed"),
             }
         }

@@ -50,6 +50,9 @@ pub enum ClientError {
     /// to do.
     #[error("{0}")]
     Refused(String),
+    /// A request (`Producer::request`) was sent, but no reply came within its timeout.
+    #[error("{0}")]
+    RequestTimeout(String),
     /// The client was shut down.
     #[error("the client is shut down; create a new one")]
     ShutDown,

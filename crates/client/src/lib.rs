@@ -2,7 +2,8 @@
 //! (`courier-remoting`), usable against Courier's broker or Apache RocketMQ's.
 //!
 //! - `Producer`: sync / async / oneway / batch sends, round-robin or keyed
-//!   queue selection, retries on another broker, route refresh.
+//!   queue selection, retries on another broker, route refresh; request-reply
+//!   (`Producer::request`, answered with `Message::reply_to`).
 //! - `PushConsumer`: long-polling pulls into a concurrent listener, clustering
 //!   (average allocation, broker-stored offsets) or broadcasting (local offset
 //!   file), rebalancing on a timer and on NOTIFY_CONSUMER_IDS_CHANGED.
@@ -30,6 +31,7 @@ mod options;
 mod producer;
 mod pull_consumer;
 mod push_consumer;
+mod request_reply;
 mod route;
 mod subscription;
 
@@ -48,4 +50,5 @@ pub use options::ClientOptions;
 pub use producer::{Producer, ProducerBuilder, SendFuture, SendResult, SendStatus};
 pub use pull_consumer::PullConsumer;
 pub use push_consumer::{ConsumeFromWhere, MessageModel, PushConsumer, PushConsumerBuilder};
+pub use request_reply::reply_topic;
 pub use subscription::{MessageSelector, Subscription};

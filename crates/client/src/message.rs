@@ -33,6 +33,20 @@ pub mod property {
     pub const TIMER_DELAY_SEC: &str = "TIMER_DELAY_SEC";
     /// The deliver time the broker settled on, ms (on a delivered timer message).
     pub const TIMER_OUT_MS: &str = "TIMER_OUT_MS";
+    /// Request-reply: the id that pairs a reply with its request.
+    pub const CORRELATION_ID: &str = "CORRELATION_ID";
+    /// Request-reply: the requester's client id, where the broker pushes the reply.
+    pub const REPLY_TO_CLIENT: &str = "REPLY_TO_CLIENT";
+    /// Request-reply: how long the requester waits, ms.
+    pub const TTL: &str = "TTL";
+    /// Request-reply: "reply" on a reply message.
+    pub const MSG_TYPE: &str = "MSG_TYPE";
+    /// The cluster of the broker that stored a message (set by brokers on single sends).
+    pub const CLUSTER: &str = "CLUSTER";
+    /// Request-reply: when the broker pushed a reply, Unix ms.
+    pub const PUSH_REPLY_TIME: &str = "PUSH_REPLY_TIME";
+    /// Request-reply: when the requester received a reply, Unix ms.
+    pub const ARRIVE_TIME: &str = "ARRIVE_TIME";
 }
 
 /// A message to send: topic, body, optional tag and keys, user properties.

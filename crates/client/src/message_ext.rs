@@ -240,7 +240,7 @@ pub fn decode_message(buf: &[u8]) -> Result<(MessageExt, usize), ClientError> {
     ))
 }
 
-fn inflate(data: &[u8]) -> Result<Vec<u8>, ClientError> {
+pub(crate) fn inflate(data: &[u8]) -> Result<Vec<u8>, ClientError> {
     let mut out = Vec::new();
     flate2::read::ZlibDecoder::new(data)
         .take(MAX_INFLATED_BODY as u64 + 1)

@@ -13,7 +13,7 @@
 //!   over `compress_over` are zlib-compressed (never in batches).
 //! - The producer is cheap to clone; clones share connections and state.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -29,7 +29,7 @@ use courier_remoting::header::{
 };
 use courier_remoting::message_batch::{BatchBodyWriter, RECORD_OVERHEAD};
 use courier_remoting::processor::Dispatcher;
-use courier_remoting::{RemotingCommand, SerializeType};
+use courier_remoting::{ConnectionHandle, RemotingCommand, SerializeType};
 use parking_lot::Mutex;
 
 use crate::compress::{compress, SYS_FLAG_ZLIB_COMPRESSED};
@@ -38,10 +38,12 @@ use crate::instance::{broker_error, ClientInstance};
 use crate::message::{
     java_string_hash, property, Message, NAME_VALUE_SEPARATOR, PROPERTY_SEPARATOR,
 };
+use crate::message_ext::MessageExt;
 use crate::message_id::UniqIdGenerator;
 use crate::message_queue::MessageQueue;
 use crate::options::ClientOptions;
-use crate::route::{publish_queues, AUTO_CREATE_TOPIC_KEY};
+use crate::request_reply::{new_correlation_id, ReplyWaiters};
+use crate::route::{masters_of, publish_queues, AUTO_CREATE_TOPIC_KEY};
 
 /// The broker's verdict on a stored message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,7 +172,18 @@ impl ProducerBuilder {
                 "send timeout must be above zero".into(),
             ));
         }
-        let instance = ClientInstance::new(self.options.clone(), Dispatcher::new())?;
+        // Replies to this producer's requests arrive pushed by a broker.
+        let replies = ReplyWaiters::default();
+        let mut dispatcher = Dispatcher::new();
+        let waiters = replies.clone();
+        dispatcher.register(
+            request::PUSH_REPLY_MESSAGE_TO_CLIENT,
+            Arc::new(move |_c: ConnectionHandle, req: RemotingCommand| {
+                let answer = waiters.on_push(&req);
+                async move { Ok(Some(answer)) }
+            }),
+        );
+        let instance = ClientInstance::new(self.options.clone(), dispatcher)?;
         let uniq = UniqIdGenerator::new(self.options.client_ip);
         let inner = Arc::new(Inner {
             instance: instance.clone(),
@@ -179,21 +192,20 @@ impl ProducerBuilder {
             isolated: Mutex::new(Vec::new()),
             publish_cache: Mutex::new(HashMap::new()),
             uniq,
+            replies,
+            heartbeated: Mutex::new(HashSet::new()),
         });
         instance.spawn_periodic(inner.config.options.poll_name_server_interval, |i| {
             i.refresh_routes()
         });
-        let group = inner.config.group.clone();
-        instance.spawn_periodic(inner.config.options.heartbeat_interval, move |i| {
-            let data = HeartbeatData {
-                client_id: i.client_id.clone(),
-                producer_data_set: vec![ProducerData {
-                    group_name: group.clone(),
-                }],
-                ..Default::default()
-            };
+        // The task holds the producer's state weakly: it must not keep a dropped producer alive.
+        let weak = Arc::downgrade(&inner);
+        instance.spawn_periodic(inner.config.options.heartbeat_interval, move |_| {
+            let inner = weak.upgrade();
             async move {
-                i.heartbeat_all(&data).await;
+                if let Some(inner) = inner {
+                    Producer { inner }.heartbeat().await;
+                }
             }
         });
         Ok(Producer { inner })
@@ -212,6 +224,10 @@ struct Inner {
     /// Per topic: the route the queue list was derived from, and the list.
     publish_cache: Mutex<HashMap<String, PublishInfo>>,
     uniq: UniqIdGenerator,
+    /// Requests waiting for their replies.
+    replies: ReplyWaiters,
+    /// Brokers that took this producer's last heartbeat: they know where to push its replies.
+    heartbeated: Mutex<HashSet<String>>,
 }
 
 /// A message producer. Clones share one client.
@@ -230,6 +246,8 @@ struct Prepared {
     uniq_key: String,
     /// When the message was prepared (Unix ms): its born timestamp on the first attempt.
     born_ms: i64,
+    /// A reply (`Message::reply_to`): sent with SEND_REPLY_MESSAGE(_V2) instead of SEND_MESSAGE.
+    reply: bool,
 }
 
 /// The result of `send_async`: resolves when the broker answered.
@@ -380,9 +398,78 @@ impl Producer {
             properties: "WAIT\u{1}true\u{2}".to_string(),
             uniq_key: ids,
             born_ms,
+            reply: false,
         };
         self.send_prepared(p, request::SEND_BATCH_MESSAGE, None)
             .await
+    }
+
+    /// Sends `msg` as a request and waits for its reply (RocketMQ's request-reply): the
+    /// message gets CORRELATION_ID, REPLY_TO_CLIENT (this producer's client id) and TTL, a
+    /// consumer answers it with [`Message::reply_to`] and a producer's `send`, and the broker
+    /// pushes that reply here. `timeout` covers both the send and the wait; when it runs out after
+    /// a successful send the error is [`ClientError::RequestTimeout`].
+    pub async fn request(&self, mut msg: Message, timeout: Duration) -> Result<MessageExt> {
+        let start = Instant::now();
+        let correlation_id = new_correlation_id();
+        let topic = msg.topic.clone();
+        for (k, v) in [
+            (property::CORRELATION_ID, correlation_id.clone()),
+            (property::REPLY_TO_CLIENT, self.client_id().to_string()),
+            (property::TTL, timeout.as_millis().to_string()),
+        ] {
+            msg.properties.insert(k.to_string(), v);
+        }
+        let late = || {
+            ClientError::RequestTimeout(format!(
+                "send request message to <{topic}> OK, but wait reply message timeout, {} ms; is a consumer of {topic} answering with Message::reply_to?",
+                timeout.as_millis()
+            ))
+        };
+        // Whichever broker the reply reaches pushes it only to a producer it knows: make sure
+        // every broker of the topic has had a heartbeat before the request goes out.
+        self.queues_for(&topic).await?;
+        let route = self.inner.instance.routes.read().get(&topic).cloned();
+        if let Some(route) = route {
+            let unknown_to_some = {
+                let known = self.inner.heartbeated.lock();
+                masters_of(&route).iter().any(|a| !known.contains(a))
+            };
+            if unknown_to_some {
+                self.heartbeat().await;
+            }
+        }
+        let mut waiting = self.inner.replies.wait_for(&correlation_id);
+        let left = timeout.saturating_sub(start.elapsed());
+        match tokio::time::timeout(left, self.send(msg)).await {
+            Ok(sent) => sent?,
+            Err(_) => {
+                return Err(ClientError::RequestTimeout(format!(
+                    "send request message to <{topic}> did not finish within {} ms",
+                    timeout.as_millis()
+                )))
+            }
+        };
+        let left = timeout.saturating_sub(start.elapsed());
+        match tokio::time::timeout(left, &mut waiting.reply).await {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(_)) => Err(ClientError::ShutDown),
+            Err(_) => Err(late()),
+        }
+    }
+
+    /// HEART_BEAT with this producer's group to every broker it knows; remembers which took it.
+    async fn heartbeat(&self) {
+        let i = &self.inner.instance;
+        let data = HeartbeatData {
+            client_id: i.client_id.clone(),
+            producer_data_set: vec![ProducerData {
+                group_name: self.inner.config.group.clone(),
+            }],
+            ..Default::default()
+        };
+        let took = i.heartbeat_all(&data).await;
+        *self.inner.heartbeated.lock() = took.into_iter().collect();
     }
 
     /// The writable queues the producer would use for `topic`.
@@ -427,6 +514,7 @@ impl Producer {
         // One clock read for the id's time field and the born timestamp.
         let born_ms = now_ms();
         let uniq_key = self.inner.uniq.id_at(born_ms);
+        let reply = m.is_reply();
         let properties = properties_with_ids(m.properties, &uniq_key);
         let mut sys_flag = 0;
         let mut body = m.body;
@@ -448,6 +536,7 @@ impl Producer {
             properties,
             uniq_key,
             born_ms,
+            reply,
         })
     }
 
@@ -579,7 +668,15 @@ impl Producer {
             max_reconsume_times: None,
             broker_name: Some(&mq.broker_name),
         };
-        let v2 = code != request::SEND_MESSAGE_V2 || config.use_v2_header;
+        // A reply travels with the reply codes, as Java's client sends it: 325 with the short
+        // keys, 324 with the long ones.
+        let (code, v1_code) = if p.reply && code == request::SEND_MESSAGE_V2 {
+            (request::SEND_REPLY_MESSAGE_V2, request::SEND_REPLY_MESSAGE)
+        } else {
+            (code, request::SEND_MESSAGE)
+        };
+        let single = code == request::SEND_MESSAGE_V2 || code == request::SEND_REPLY_MESSAGE_V2;
+        let v2 = !single || config.use_v2_header;
         let serialize_type = self.inner.instance.options.serialize_type;
         // Rendered straight from the producer's own strings to the header's form: no header
         // struct of copies, no map of owned strings.
@@ -591,7 +688,7 @@ impl Producer {
                 RemotingCommand::request_with_plain_fields(code, fields.to_v2_plain_fields())
             }
             (false, _) => RemotingCommand::request_with_owned_header(
-                request::SEND_MESSAGE,
+                v1_code,
                 SendMessageRequestHeader::from(fields),
             ),
         };

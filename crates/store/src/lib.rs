@@ -29,10 +29,10 @@ pub use error::{RecordError, StoreError};
 pub use message::{
     body_crc, decode_offset_msg_id, decode_properties, decode_record, decode_record_with,
     encode_properties, encode_record, java_hash_continue, java_string_hash, offset_msg_id,
-    offset_msg_ids, properties_iter, property_value, property_values, tags_code, MessageRef,
-    MessageToStore, StoredMessage, FLAG_BORNHOST_V6, FLAG_STOREHOST_V6, FLAG_TRANSACTION_COMMIT,
-    FLAG_TRANSACTION_MASK, FLAG_TRANSACTION_PREPARED, FLAG_TRANSACTION_ROLLBACK, MAGIC_BLANK,
-    MAGIC_V1, MAGIC_V2,
+    offset_msg_ids, properties_iter, property_value, property_values, put_property, tags_code,
+    MessageRef, MessageToStore, StoredMessage, FLAG_BORNHOST_V6, FLAG_STOREHOST_V6,
+    FLAG_TRANSACTION_COMMIT, FLAG_TRANSACTION_MASK, FLAG_TRANSACTION_PREPARED,
+    FLAG_TRANSACTION_ROLLBACK, MAGIC_BLANK, MAGIC_V1, MAGIC_V2,
 };
 pub use recovery::{CorruptRecord, RecoveryReport};
 pub use store::{

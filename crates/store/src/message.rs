@@ -228,6 +228,33 @@ pub fn encode_properties(props: &[(&str, &str)]) -> String {
     out
 }
 
+/// Sets `key` to `value` in an encoded properties string, as Java's `putProperty` does before
+/// the string is re-encoded: an absent key is appended (one push, no re-encoding, which is the
+/// common case on the send path); a key present with another value is replaced, so the string
+/// never carries two pairs for it.
+pub fn put_property(props: &mut String, key: &str, value: &str) {
+    match property_value(props, key) {
+        Some(v) if v == value => {}
+        Some(_) => {
+            let pairs: Vec<(&str, &str)> = properties_iter(props)
+                .filter(|(k, _)| *k != key)
+                .chain(std::iter::once((key, value)))
+                .collect();
+            *props = encode_properties(&pairs);
+        }
+        None => {
+            if !props.is_empty() && !props.ends_with(PROPERTY_SEPARATOR) {
+                props.push(PROPERTY_SEPARATOR);
+            }
+            props.reserve(key.len() + value.len() + 2);
+            props.push_str(key);
+            props.push(NAME_VALUE_SEPARATOR);
+            props.push_str(value);
+            props.push(PROPERTY_SEPARATOR);
+        }
+    }
+}
+
 /// Decodes a properties string into borrowed pairs, with Java's leniency: segments shorter than
 /// 3 characters and pairs with an empty key or value are skipped.
 pub fn decode_properties(s: &str) -> Vec<(&str, &str)> {
@@ -896,6 +923,22 @@ pub(crate) fn peek_store_timestamp(buf: &[u8]) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn put_property_appends_keeps_or_replaces_one_pair() {
+        let mut p = String::new();
+        put_property(&mut p, "CLUSTER", "c1");
+        assert_eq!(p, "CLUSTER\u{1}c1\u{2}");
+        // A string without the trailing separator (some clients omit it) still gets one pair more.
+        let mut p = "TAGS\u{1}a".to_string();
+        put_property(&mut p, "CLUSTER", "c1");
+        assert_eq!(decode_properties(&p), [("TAGS", "a"), ("CLUSTER", "c1")]);
+        let before = p.clone();
+        put_property(&mut p, "CLUSTER", "c1");
+        assert_eq!(p, before, "the same value leaves the string alone");
+        put_property(&mut p, "CLUSTER", "c2");
+        assert_eq!(decode_properties(&p), [("TAGS", "a"), ("CLUSTER", "c2")]);
+    }
 
     #[test]
     fn run_ids_are_the_offset_ids_of_each_record() {

@@ -38,6 +38,7 @@ pub mod runtime_info;
 pub mod search_offset;
 pub mod send;
 pub mod send_msg_back;
+pub mod send_reply;
 pub mod topic_stats;
 pub mod unlock_batch;
 pub mod unregister_client;
@@ -96,6 +97,12 @@ pub fn register_all(d: &mut Dispatcher, ctx: &Arc<BrokerContext>) {
         &[request::PULL_MESSAGE, request::LITE_PULL_MESSAGE],
         ctx,
         pull::process,
+    );
+    wire(
+        d,
+        &[request::SEND_REPLY_MESSAGE, request::SEND_REPLY_MESSAGE_V2],
+        ctx,
+        send_reply::process,
     );
     wire(d, &[request::RECALL_MESSAGE], ctx, recall_message::process);
     wire(

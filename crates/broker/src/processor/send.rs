@@ -12,7 +12,8 @@
 //! TRACE_ON. Store statuses map as in the fact sheet: stored-but-not-flushed is FLUSH_DISK_TIMEOUT
 //! (never SUCCESS), nothing-stored statuses are errors without offsets. A single message with a
 //! positive `DELAY` level is stored in SCHEDULE_TOPIC_XXXX and re-stored in its topic when due; a
-//! PREPARED (transactional) one becomes a half message (see `transaction`).
+//! PREPARED (transactional) one becomes a half message (see `transaction`). A single message is
+//! stored with the property CLUSTER (the broker's cluster), as Java's broker stores it.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -22,22 +23,26 @@ use courier_remoting::header::{SendMessageRequestHeader, SendMessageResponseHead
 use courier_remoting::message_batch::BatchRecords;
 use courier_remoting::{ConnectionHandle, ProcessResult, RemotingCommand};
 use courier_store::{
-    encode_properties, properties_iter, property_value, MessageRef, MessageToStore, PutResult,
-    PutStatus, FLAG_TRANSACTION_MASK, FLAG_TRANSACTION_PREPARED,
+    encode_properties, properties_iter, property_value, put_property, MessageRef, MessageToStore,
+    PutResult, PutStatus, FLAG_TRANSACTION_MASK, FLAG_TRANSACTION_PREPARED,
 };
 use rand::Rng;
 
 use super::error;
 use crate::context::{BrokerContext, BrokerStats};
+use crate::error::BrokerError;
 use crate::recall::RecallHandle;
 use crate::schedule::{divert_scheduled, TimerRefused, PROPERTY_REAL_TOPIC, PROPERTY_TIMER_OUT_MS};
 use crate::topic_config::{
-    is_not_allowed_send_topic, perm, validate_topic_name, TopicFilterType, TopicLookup,
-    DLQ_GROUP_TOPIC_PREFIX, RETRY_GROUP_TOPIC_PREFIX,
+    is_not_allowed_send_topic, perm, validate_topic_name, TopicConfig, TopicFilterType,
+    TopicLookup, DLQ_GROUP_TOPIC_PREFIX, RETRY_GROUP_TOPIC_PREFIX,
 };
 use crate::transaction::to_half;
 
 const MULTI_TAGS_FLAG: i32 = 0x2;
+
+/// The cluster of the broker that stored a message (set on single sends, as Java does).
+pub(crate) const PROPERTY_CLUSTER: &str = "CLUSTER";
 
 /// Handles the three send codes.
 pub async fn process(
@@ -49,72 +54,15 @@ pub async fn process(
     // string into the header instead of copying it.
     let header = SendMessageRequestHeader::take_from_command(&mut req)?;
     let batch = req.code == request::SEND_BATCH_MESSAGE;
-    let broker_name = &ctx.config.broker_name;
-    if !perm::is_writeable(ctx.config.broker_permission) {
-        return error(
-            &req,
-            response::NO_PERMISSION,
-            format!("the broker[{broker_name}] sending message is forbidden (brokerPermission has no write bit)"),
-        );
-    }
-    let mut topic = header.topic.clone();
-    if let Err(reason) = validate_topic_name(&topic) {
-        return error(&req, response::MESSAGE_ILLEGAL, reason);
-    }
-    if is_not_allowed_send_topic(&topic) {
-        return error(
-            &req,
-            response::NO_PERMISSION,
-            format!("Sending message to topic[{topic}] is forbidden."),
-        );
-    }
-    let reconsume_times = header.reconsume_times.unwrap_or(0);
-    let mut config = if let Some(group) = topic.strip_prefix(RETRY_GROUP_TOPIC_PREFIX) {
-        // Retry topics exist per group; create them on demand like Java's broker does.
-        let queues = ctx
-            .groups
-            .find_or_create(group)?
-            .map(|g| g.retry_queue_nums.max(1))
-            .unwrap_or(1);
-        ctx.topics
-            .create_if_absent(&topic, queues, perm::READ | perm::WRITE)?
-    } else {
-        match ctx.topics.lookup_for_send(
-            &topic,
-            &header.default_topic,
-            header.default_topic_queue_nums,
-            0,
-        )? {
-            TopicLookup::Found { config, .. } => config,
-            TopicLookup::NotExist(remark) => return error(&req, response::TOPIC_NOT_EXIST, remark),
-        }
+    let Target {
+        mut topic,
+        mut config,
+        mut queue_id,
+    } = match check_target(&ctx, &conn, &req, &header) {
+        Ok(t) => t,
+        Err(answer) => return *answer,
     };
-    if !perm::is_writeable(config.perm) {
-        return error(
-            &req,
-            response::NO_PERMISSION,
-            format!(
-                "the topic[{topic}] sending message is forbidden (topic perm {} has no write bit)",
-                config.perm
-            ),
-        );
-    }
-    let mut queue_id = header.queue_id;
-    let queue_limit = config.write_queue_nums.max(config.read_queue_nums);
-    if queue_id >= queue_limit {
-        return error(
-            &req,
-            response::SYSTEM_ERROR,
-            format!(
-                "request queueId[{queue_id}] is illegal, {topic} has {} write queues; producer: {}",
-                config.write_queue_nums,
-                conn.peer_addr()
-            ),
-        );
-    }
-    if queue_id < 0 {
-        queue_id = rand::thread_rng().gen_range(0..config.write_queue_nums.max(1));
-    }
+    let reconsume_times = header.reconsume_times.unwrap_or(0);
     // Retry messages past their redelivery budget go to the dead-letter queue.
     if let Some(group) = topic.strip_prefix(RETRY_GROUP_TOPIC_PREFIX) {
         let max = header.max_reconsume_times.unwrap_or_else(|| {
@@ -133,17 +81,9 @@ pub async fn process(
         }
     }
 
-    let max_size = ctx.config.max_message_size;
     let body = req.body.clone().unwrap_or_default();
-    if body.len() > max_size {
-        return error(
-            &req,
-            response::MESSAGE_ILLEGAL,
-            format!(
-                "the message body size {} bytes exceeds the limit of {max_size} bytes (broker maxMessageSize); send a smaller message or raise maxMessageSize",
-                body.len()
-            ),
-        );
+    if let Err(answer) = check_body_size(&ctx, &req, body.len()) {
+        return *answer;
     }
     let mut sys_flag = header.sys_flag;
     if config.topic_filter_type == TopicFilterType::MultiTag {
@@ -204,12 +144,21 @@ pub async fn process(
             .collect();
         ctx.store.put_batch_refs(&msgs).await
     } else {
+        // Java's broker stamps every message with its cluster; a request-reply responder needs it
+        // to address the reply (`<CLUSTER>_REPLY_TOPIC`). Batches skip it: their messages are
+        // stored from the request as sent, and a request is always a single message.
+        let mut properties = header.properties.clone().unwrap_or_default();
+        put_property(
+            &mut properties,
+            PROPERTY_CLUSTER,
+            &ctx.config.broker_cluster_name,
+        );
         let mut msg = MessageToStore {
             topic,
             queue_id,
             flag: header.flag,
             body,
-            properties: header.properties.clone().unwrap_or_default(),
+            properties,
             sys_flag,
             born_timestamp: header.born_timestamp,
             born_host,
@@ -248,6 +197,131 @@ pub async fn process(
         ctx.store.put(msg).await
     };
     respond(&ctx, &req, &header, queue_id, result, recall_handle)
+}
+
+/// A send refused by the checks: the answer to return (boxed: refusals are rare, and the
+/// checks' result stays small on the path every send takes).
+pub(super) type Refusal = Box<ProcessResult>;
+
+fn refuse(req: &RemotingCommand, code: i32, remark: impl Into<String>) -> Refusal {
+    Box::new(error(req, code, remark))
+}
+
+/// Where a send lands once it passed RocketMQ's checks.
+pub(super) struct Target {
+    pub topic: String,
+    pub config: Arc<TopicConfig>,
+    /// The request's queue, or a random writable one when it asked for none (negative).
+    pub queue_id: i32,
+}
+
+/// The checks every send code (and SEND_REPLY_MESSAGE) makes before storing, in Java's order
+/// (`msgCheck`): broker write permission, topic name, topics clients may not send to, the topic's
+/// existence (auto-creating it, and retry topics on demand), its write permission, the queue id.
+/// `Err` is the answer to send instead.
+pub(super) fn check_target(
+    ctx: &BrokerContext,
+    conn: &ConnectionHandle,
+    req: &RemotingCommand,
+    header: &SendMessageRequestHeader,
+) -> Result<Target, Refusal> {
+    let broker_name = &ctx.config.broker_name;
+    if !perm::is_writeable(ctx.config.broker_permission) {
+        return Err(refuse(
+            req,
+            response::NO_PERMISSION,
+            format!("the broker[{broker_name}] sending message is forbidden (brokerPermission has no write bit)"),
+        ));
+    }
+    let topic = header.topic.clone();
+    if let Err(reason) = validate_topic_name(&topic) {
+        return Err(refuse(req, response::MESSAGE_ILLEGAL, reason));
+    }
+    if is_not_allowed_send_topic(&topic) {
+        return Err(refuse(
+            req,
+            response::NO_PERMISSION,
+            format!("Sending message to topic[{topic}] is forbidden."),
+        ));
+    }
+    let failed = |e: BrokerError| Err(Box::new(Err(e.into())));
+    let config = if let Some(group) = topic.strip_prefix(RETRY_GROUP_TOPIC_PREFIX) {
+        // Retry topics exist per group; create them on demand like Java's broker does.
+        let queues = match ctx.groups.find_or_create(group) {
+            Ok(g) => g.map(|g| g.retry_queue_nums.max(1)).unwrap_or(1),
+            Err(e) => return failed(e),
+        };
+        match ctx
+            .topics
+            .create_if_absent(&topic, queues, perm::READ | perm::WRITE)
+        {
+            Ok(c) => c,
+            Err(e) => return failed(e),
+        }
+    } else {
+        match ctx.topics.lookup_for_send(
+            &topic,
+            &header.default_topic,
+            header.default_topic_queue_nums,
+            0,
+        ) {
+            Ok(TopicLookup::Found { config, .. }) => config,
+            Ok(TopicLookup::NotExist(remark)) => {
+                return Err(refuse(req, response::TOPIC_NOT_EXIST, remark))
+            }
+            Err(e) => return failed(e),
+        }
+    };
+    if !perm::is_writeable(config.perm) {
+        return Err(refuse(
+            req,
+            response::NO_PERMISSION,
+            format!(
+                "the topic[{topic}] sending message is forbidden (topic perm {} has no write bit)",
+                config.perm
+            ),
+        ));
+    }
+    let mut queue_id = header.queue_id;
+    let queue_limit = config.write_queue_nums.max(config.read_queue_nums);
+    if queue_id >= queue_limit {
+        return Err(refuse(
+            req,
+            response::SYSTEM_ERROR,
+            format!(
+                "request queueId[{queue_id}] is illegal, {topic} has {} write queues; producer: {}",
+                config.write_queue_nums,
+                conn.peer_addr()
+            ),
+        ));
+    }
+    if queue_id < 0 {
+        queue_id = rand::thread_rng().gen_range(0..config.write_queue_nums.max(1));
+    }
+    Ok(Target {
+        topic,
+        config,
+        queue_id,
+    })
+}
+
+/// The body against `maxMessageSize`: MESSAGE_ILLEGAL naming the limit when it is over.
+pub(super) fn check_body_size(
+    ctx: &BrokerContext,
+    req: &RemotingCommand,
+    len: usize,
+) -> Result<(), Refusal> {
+    let max_size = ctx.config.max_message_size;
+    if len > max_size {
+        return Err(refuse(
+            req,
+            response::MESSAGE_ILLEGAL,
+            format!(
+                "the message body size {len} bytes exceeds the limit of {max_size} bytes (broker maxMessageSize); send a smaller message or raise maxMessageSize"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The recall handle of a timer message parked by this send (`recall.rs`), as Java's

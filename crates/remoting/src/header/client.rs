@@ -1,6 +1,7 @@
 //! Client-session headers (fact sheet §3.3, §3.4, §8): UNREGISTER_CLIENT (35),
 //! GET_CONSUMER_LIST_BY_GROUP (38), NOTIFY_CONSUMER_IDS_CHANGED (40),
-//! CONSUMER_SEND_MSG_BACK (36), END_TRANSACTION (37), CHECK_TRANSACTION_STATE (39).
+//! CONSUMER_SEND_MSG_BACK (36), END_TRANSACTION (37), CHECK_TRANSACTION_STATE (39),
+//! PUSH_REPLY_MESSAGE_TO_CLIENT (326).
 //! HEART_BEAT (34) has no custom header; its data is the JSON body.
 
 use super::command_header;
@@ -67,5 +68,29 @@ command_header! {
         transaction_id: Option<String> => "transactionId",
         offset_msg_id: Option<String> => "offsetMsgId",
         broker_name: Option<String> => "bname",
+    }
+}
+
+command_header! {
+    /// PUSH_REPLY_MESSAGE_TO_CLIENT (326), broker to requester: the reply a responder sent with
+    /// SEND_REPLY_MESSAGE(_V2), with the send's own header fields and where the reply was born
+    /// and stored. The body is the reply's body.
+    pub struct ReplyMessageRequestHeader {
+        producer_group: String => "producerGroup",
+        topic: String => "topic",
+        default_topic: String => "defaultTopic",
+        default_topic_queue_nums: i32 => "defaultTopicQueueNums",
+        queue_id: i32 => "queueId",
+        sys_flag: i32 => "sysFlag",
+        born_timestamp: i64 => "bornTimestamp",
+        flag: i32 => "flag",
+        properties: Option<String> => "properties",
+        reconsume_times: Option<i32> => "reconsumeTimes",
+        unit_mode: Option<bool> => "unitMode",
+        /// `ip:port` of the responder's connection.
+        born_host: String => "bornHost",
+        /// `ip:port` of the broker.
+        store_host: String => "storeHost",
+        store_timestamp: i64 => "storeTimestamp",
     }
 }
