@@ -43,7 +43,7 @@ use crate::message_id::UniqIdGenerator;
 use crate::message_queue::MessageQueue;
 use crate::options::ClientOptions;
 use crate::request_reply::{new_correlation_id, ReplyWaiters};
-use crate::route::{masters_of, publish_queues, AUTO_CREATE_TOPIC_KEY};
+use crate::route::{publish_queues, AUTO_CREATE_TOPIC_KEY};
 
 /// The broker's verdict on a stored message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -420,24 +420,17 @@ impl Producer {
         ] {
             msg.properties.insert(k.to_string(), v);
         }
-        let late = || {
-            ClientError::RequestTimeout(format!(
-                "send request message to <{topic}> OK, but wait reply message timeout, {} ms; is a consumer of {topic} answering with Message::reply_to?",
-                timeout.as_millis()
-            ))
-        };
-        // Whichever broker the reply reaches pushes it only to a producer it knows: make sure
-        // every broker of the topic has had a heartbeat before the request goes out.
+        // Whichever broker the reply reaches pushes it only to a producer it has had a
+        // heartbeat from: make sure every broker known (the topic's among them, or the
+        // auto-create route's for a new topic) has had one before the request goes out.
         self.queues_for(&topic).await?;
-        let route = self.inner.instance.routes.read().get(&topic).cloned();
-        if let Some(route) = route {
-            let unknown_to_some = {
-                let known = self.inner.heartbeated.lock();
-                masters_of(&route).iter().any(|a| !known.contains(a))
-            };
-            if unknown_to_some {
-                self.heartbeat().await;
-            }
+        let all = self.inner.instance.all_master_addrs();
+        let unknown_to_some = {
+            let known = self.inner.heartbeated.lock();
+            all.iter().any(|a| !known.contains(a))
+        };
+        if unknown_to_some {
+            self.heartbeat().await;
         }
         let mut waiting = self.inner.replies.wait_for(&correlation_id);
         let left = timeout.saturating_sub(start.elapsed());
@@ -454,7 +447,10 @@ impl Producer {
         match tokio::time::timeout(left, &mut waiting.reply).await {
             Ok(Ok(reply)) => Ok(reply),
             Ok(Err(_)) => Err(ClientError::ShutDown),
-            Err(_) => Err(late()),
+            Err(_) => Err(ClientError::RequestTimeout(format!(
+                "send request message to <{topic}> OK, but wait reply message timeout, {} ms; is a consumer of {topic} answering with Message::reply_to?",
+                timeout.as_millis()
+            ))),
         }
     }
 
