@@ -5,11 +5,12 @@
 //! the messages whose properties it selects, a timer message (deliver time) arrives at its time
 //! and not before while a recalled one never does, and the client's admin
 //! API reads a topic's status and a group's progress (GET_TOPIC_STATS_INFO, GET_CONSUME_STATS),
-//! and a server-side offset reset rewinds a running group. Each scenario gets
-//! its own server, client runtime and groups. Runs without libtest (see Cargo.toml); a failing
+//! a server-side offset reset rewinds a running group, and a `request` returns the reply a
+//! responder group sent for it (request-reply through the cluster's reply topic). Each scenario
+//! gets its own server, client runtime and groups. Runs without libtest (see Cargo.toml); a failing
 //! scenario makes the process exit non-zero with the reason and the server's log tail.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -20,7 +21,7 @@ use rocketmq_client_rust::{
     ClientResult, ClientRuntime, ClientRuntimeConfig, ConsumeConcurrentlyContext,
     ConsumeConcurrentlyStatus, DefaultMQAdminExt, DefaultMQProducer, DefaultMQPushConsumer,
     MQAdminReadExt, MQAdminTopicStatsReadExt, MQPushConsumer, MessageListenerConcurrently,
-    MessageQueueListener, MessageSelector,
+    MessageQueueListener, MessageSelector, MessageUtil,
 };
 use rocketmq_model::common::consumer::consume_from_where::ConsumeFromWhere;
 use rocketmq_model::common::message::message_ext::MessageExt;
@@ -70,11 +71,29 @@ struct Got {
     queue_offset: i64,
 }
 
-/// Records every delivery; with `retry_first`, asks for a redelivery of message #0 the first
-/// time it arrives.
+/// What a replying listener hands to its scenario for each request it consumed: the request's
+/// body and the CORRELATION_ID it read on it, and the reply `MessageUtil::create_reply_message`
+/// built. (The listener is synchronous; the scenario sends the reply with its own producer.)
+struct ReplyTo {
+    request_body: String,
+    correlation_id: Option<String>,
+    reply: ClientResult<Message>,
+}
+
+/// What a listener does besides recording each delivery.
+enum Reaction {
+    /// Nothing: every message is consumed.
+    Accept,
+    /// Asks for a redelivery of message #0 the first time it arrives.
+    RetryFirst,
+    /// Builds a reply (body `re: <request body>`) to every message and hands it over.
+    Reply(tokio::sync::mpsc::UnboundedSender<ReplyTo>),
+}
+
+/// Records every delivery and reacts to it as `reaction` says.
 struct Collector {
     sink: Arc<Mutex<Vec<Got>>>,
-    retry_first: bool,
+    reaction: Reaction,
 }
 
 impl MessageListenerConcurrently for Collector {
@@ -86,8 +105,27 @@ impl MessageListenerConcurrently for Collector {
         let mut sink = self.sink.lock().unwrap_or_else(|p| p.into_inner());
         let mut status = ConsumeConcurrentlyStatus::ConsumeSuccess;
         for m in msgs {
-            if self.retry_first && m.property("seq") == Some("0") && m.reconsume_times() == 0 {
-                status = ConsumeConcurrentlyStatus::ReconsumeLater;
+            match &self.reaction {
+                Reaction::Accept => {}
+                Reaction::RetryFirst => {
+                    if m.property("seq") == Some("0") && m.reconsume_times() == 0 {
+                        status = ConsumeConcurrentlyStatus::ReconsumeLater;
+                    }
+                }
+                Reaction::Reply(replies) => {
+                    let request_body = m
+                        .body()
+                        .map(|b| String::from_utf8_lossy(&b).into_owned())
+                        .unwrap_or_default();
+                    let body = format!("re: {request_body}");
+                    // The scenario outlives the consumer's deliveries; a closed channel only
+                    // means it already failed.
+                    let _ = replies.send(ReplyTo {
+                        correlation_id: m.property("CORRELATION_ID").map(str::to_string),
+                        reply: MessageUtil::create_reply_message(&m.message, body.as_bytes()),
+                        request_body,
+                    });
+                }
             }
             sink.push(Got {
                 topic: m.topic().to_string(),
@@ -155,7 +193,7 @@ async fn start_member(
     topic: &str,
     selecting: Selecting<'_>,
     model: MessageModel,
-    retry_first: bool,
+    reaction: Reaction,
 ) -> HarnessResult<Member> {
     let got = Arc::new(Mutex::new(Vec::new()));
     let assigned = Arc::new(AtomicUsize::new(0));
@@ -184,7 +222,7 @@ async fn start_member(
     subscribed.map_err(|e| format!("{instance}: subscribe {topic}: {e}"))?;
     consumer.register_message_listener_concurrently(Collector {
         sink: got.clone(),
-        retry_first,
+        reaction,
     });
     consumer
         .start()
@@ -215,7 +253,7 @@ async fn start_pair(
         topic,
         Selecting::Tags("*"),
         model,
-        false,
+        Reaction::Accept,
     )
     .await?;
     let second = start_member(
@@ -226,7 +264,7 @@ async fn start_pair(
         topic,
         Selecting::Tags("*"),
         model,
-        false,
+        Reaction::Accept,
     )
     .await?;
     Ok([first, second])
@@ -492,7 +530,7 @@ async fn sole_member(
     topic: &str,
     group: &str,
     selecting: Selecting<'_>,
-    retry_first: bool,
+    reaction: Reaction,
 ) -> HarnessResult<Member> {
     create_topic(dev, topic)?;
     let mut m = start_member(
@@ -503,7 +541,7 @@ async fn sole_member(
         topic,
         selecting,
         MessageModel::Clustering,
-        retry_first,
+        reaction,
     )
     .await?;
     let owned = wait_for("the consumer to own all 4 queues", || {
@@ -527,7 +565,7 @@ async fn selective(
     selecting: Selecting<'_>,
     selects: fn(usize) -> bool,
 ) -> HarnessResult<()> {
-    let mut m = sole_member(rt, dev, topic, group, selecting, false).await?;
+    let mut m = sole_member(rt, dev, topic, group, selecting, Reaction::Accept).await?;
     let want_total = (0..MESSAGES).filter(|&i| selects(i)).count();
     let result = async {
         send_all(rt, dev, topic).await?;
@@ -594,7 +632,8 @@ fn unix_ms() -> u64 {
 async fn timer(rts: &[Arc<ClientRuntime>; 2], dev: &CourierDev) -> HarnessResult<()> {
     let topic = "RustClientTimer";
     let selecting = Selecting::Tags("*");
-    let mut m = sole_member(&rts[0], dev, topic, "rust_client_timer", selecting, false).await?;
+    let group = "rust_client_timer";
+    let mut m = sole_member(&rts[0], dev, topic, group, selecting, Reaction::Accept).await?;
     let result = async {
         let mut producer = started_producer(&rts[0], dev, "rust_client_timer_producer").await?;
         let at = unix_ms() + 3_000;
@@ -657,7 +696,8 @@ async fn timer(rts: &[Arc<ClientRuntime>; 2], dev: &CourierDev) -> HarnessResult
 async fn retry(rts: &[Arc<ClientRuntime>; 2], dev: &CourierDev) -> HarnessResult<()> {
     let topic = "RustClientRetry";
     let selecting = Selecting::Tags("*");
-    let mut m = sole_member(&rts[0], dev, topic, "rust_client_retry", selecting, true).await?;
+    let group = "rust_client_retry";
+    let mut m = sole_member(&rts[0], dev, topic, group, selecting, Reaction::RetryFirst).await?;
     let result = async {
         send_all(&rts[0], dev, topic).await?;
         wait_for("the redelivery of #0", || m.got().len() > MESSAGES).await?;
@@ -822,6 +862,141 @@ async fn reset_rewinds(rts: &[Arc<ClientRuntime>; 2], dev: &CourierDev) -> Harne
     result
 }
 
+/// How many requests the request-reply scenario makes, one after another.
+const REQUESTS: usize = 8;
+/// The reply topic of `courier dev`'s cluster (`<cluster>_REPLY_TOPIC`); every broker creates it.
+const REPLY_TOPIC: &str = "DefaultCluster_REPLY_TOPIC";
+
+/// What mxsm's `request` returns. (The trait is not imported: in scope, its `property` would
+/// shadow the `&str` one of `MessageExt` the listeners use.)
+type ReplyMessage = Box<dyn rocketmq_model::common::message::MessageTrait + Send>;
+
+/// The replies a requester's `request` calls returned, each with its request's body, and what the
+/// responder read on each request it answered: body → CORRELATION_ID.
+type Exchanged = (Vec<(String, ReplyMessage)>, HashMap<String, Option<String>>);
+
+/// `requester` asks `q0`..`q7` on `topic`, one `request` at a time, while every reply the
+/// responder's listener hands over on `to_send` goes out through `replier`.
+async fn ask_and_answer(
+    requester: &DefaultMQProducer,
+    replier: &DefaultMQProducer,
+    topic: &str,
+    to_send: &mut tokio::sync::mpsc::UnboundedReceiver<ReplyTo>,
+) -> HarnessResult<Exchanged> {
+    let mut read = HashMap::new();
+    let replying = async {
+        while let Some(r) = to_send.recv().await {
+            let what = format!("the reply to {:?}", r.request_body);
+            read.insert(r.request_body, r.correlation_id);
+            send_ok(replier, r.reply, &what).await?;
+        }
+        Err::<(), String>("the responder's listener went away".into())
+    };
+    let requesting = async {
+        let mut answers = Vec::new();
+        for i in 0..REQUESTS {
+            let asked = format!("q{i}");
+            let msg = Message::builder()
+                .topic(topic)
+                .body_slice(asked.as_bytes())
+                .build()
+                .map_err(|e| format!("building request {asked}: {e}"))?;
+            // On a broker without request-reply no reply ever comes back: this times out.
+            let reply = requester
+                .request(msg, 10_000)
+                .await
+                .map_err(|e| format!("request {asked}: {e}"))?;
+            answers.push((asked, reply));
+        }
+        Ok(answers)
+    };
+    // The replying loop only ends on a failure; the requests decide when this is done.
+    let answers = tokio::select! {
+        answers = requesting => answers,
+        Err(e) = replying => Err(e),
+    }?;
+    Ok((answers, read))
+}
+
+/// RocketMQ request-reply: a requester's `request` sends `q0`..`q7` to a fresh topic, one at a
+/// time, each waiting for its reply. A responder group (on the other runtime, as another process)
+/// builds each reply with `MessageUtil::create_reply_message` — which needs the CLUSTER property
+/// the broker stores on the request — and a producer of the responder's sends it (the client's
+/// SEND_REPLY_MESSAGE_V2). The broker pushes it to the requester's connection
+/// (PUSH_REPLY_MESSAGE_TO_CLIENT): each request must return its own reply, body `re: q<i>`, on
+/// the cluster's reply topic, carrying the CORRELATION_ID the responder read on the request.
+/// A broker without request-reply never pushes a reply, so the first request times out.
+async fn request_reply(rts: &[Arc<ClientRuntime>; 2], dev: &CourierDev) -> HarnessResult<()> {
+    let topic = "RustClientRequest";
+    let (replies, mut to_send) = tokio::sync::mpsc::unbounded_channel();
+    let selecting = Selecting::Tags("*");
+    let group = "rust_client_responder";
+    let reaction = Reaction::Reply(replies);
+    let mut m = sole_member(&rts[1], dev, topic, group, selecting, reaction).await?;
+    let result = async {
+        let mut replier = started_producer(&rts[1], dev, "rust_client_replier").await?;
+        let requester = started_producer(&rts[0], dev, "rust_client_requester").await;
+        let exchanged = match &requester {
+            Ok(requester) => ask_and_answer(requester, &replier, topic, &mut to_send).await,
+            Err(e) => Err(e.clone()),
+        };
+        if let Ok(mut requester) = requester {
+            requester.shutdown().await;
+        }
+        replier.shutdown().await;
+        let (answers, read) = exchanged?;
+        for (asked, reply) in &answers {
+            let body = reply
+                .get_body()
+                .map(|b| String::from_utf8_lossy(b).into_owned());
+            let want = format!("re: {asked}");
+            if body.as_deref() != Some(want.as_str()) {
+                return Err(format!(
+                    "request {asked} returned a reply with body {body:?}, want {want:?}: {reply:?}"
+                ));
+            }
+            if reply.topic().as_str() != REPLY_TOPIC {
+                return Err(format!(
+                    "the reply to {asked} came on topic {}, want {REPLY_TOPIC}",
+                    reply.topic()
+                ));
+            }
+            let correlation = reply.get_properties().get("CORRELATION_ID");
+            let correlation = correlation.map(|c| c.as_str());
+            match read.get(asked) {
+                None => {
+                    return Err(format!(
+                        "request {asked} was answered, but the responder never saw it"
+                    ))
+                }
+                Some(None) => {
+                    return Err(format!(
+                        "the responder read no CORRELATION_ID on request {asked}"
+                    ))
+                }
+                Some(Some(id)) if correlation != Some(id.as_str()) => {
+                    return Err(format!(
+                        "the reply to {asked} carries CORRELATION_ID {correlation:?}, \
+                         but the request carried {id:?}"
+                    ))
+                }
+                Some(Some(_)) => {}
+            }
+        }
+        let ids: HashSet<_> = read.values().collect();
+        if ids.len() != REQUESTS || read.len() != REQUESTS {
+            return Err(format!(
+                "want {REQUESTS} requests with distinct CORRELATION_IDs at the responder, \
+                 it read {read:?}"
+            ));
+        }
+        Ok(())
+    }
+    .await;
+    m.consumer.shutdown().await;
+    result
+}
+
 /// One scenario on a fresh server and two fresh client runtimes: the second member of a group
 /// gets its own runtime (its own connection pool and client instance), as a second process would.
 fn run(name: &'static str, scenario: Scenario) -> HarnessResult<()> {
@@ -880,7 +1055,7 @@ fn main() -> ExitCode {
     };
     std::env::set_var("rocketmq.client.localOffsetStoreDir", offsets.path());
 
-    let scenarios: [(&'static str, Scenario); 8] = [
+    let scenarios: [(&'static str, Scenario); 9] = [
         ("clustering_two_consumers_each_message_once", |rts, dev| {
             Box::pin(clustering(rts, dev))
         }),
@@ -907,6 +1082,10 @@ fn main() -> ExitCode {
         (
             "server_side_offset_reset_rewinds_a_running_group",
             |rts, dev| Box::pin(reset_rewinds(rts, dev)),
+        ),
+        (
+            "request_reply_each_request_returns_its_own_reply",
+            |rts, dev| Box::pin(request_reply(rts, dev)),
         ),
     ];
     // As with libtest, a free argument runs only the scenarios whose name contains it
