@@ -28,6 +28,7 @@ mod message_id;
 mod message_queue;
 mod offset_store;
 mod options;
+mod orderly;
 mod producer;
 mod pull_consumer;
 mod push_consumer;

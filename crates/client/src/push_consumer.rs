@@ -20,6 +20,12 @@
 //! - The subscription travels with every pull (PullSysFlag SUBSCRIPTION), so a
 //!   pull never depends on the broker having seen a heartbeat first; the
 //!   client still re-checks tags, because the broker filters by hash codes.
+//! - Ordered (`orderly`): a queue's messages go to the listener from its pull
+//!   task, one call at a time in offset order, and a `Later` batch is retried
+//!   before anything behind it. In a clustering group the queue is locked on
+//!   its broker before its start offset is read and while any message is
+//!   handed over, and its task persists the offset before unlocking it when
+//!   the queue is dropped or the consumer stops (`orderly.rs`).
 //! - Shutdown: stop pulling, let in-flight consumptions finish, persist
 //!   offsets, UNREGISTER_CLIENT, close connections.
 
@@ -47,6 +53,7 @@ use crate::message_ext::MessageExt;
 use crate::message_queue::MessageQueue;
 use crate::offset_store::OffsetStore;
 use crate::options::ClientOptions;
+use crate::orderly::{self, QueueLock, LOCK_RENEW_INTERVAL, LOCK_RETRY};
 use crate::producer::now_ms;
 use crate::route::subscribe_queues;
 use crate::subscription::{MessageSelector, Subscription};
@@ -121,6 +128,9 @@ pub struct PushConsumerBuilder {
     pub max_reconsume_times: u32,
     /// Broadcasting offset files' root (`~/.rocketmq_offsets`).
     pub offset_dir: PathBuf,
+    /// Ordered consumption (Java's `MessageListenerOrderly`): each queue's messages go to the
+    /// listener one call at a time, in queue order (false).
+    pub orderly: bool,
 }
 
 impl Default for PushConsumerBuilder {
@@ -145,6 +155,7 @@ impl Default for PushConsumerBuilder {
             reconsume_delay: Duration::from_secs(1),
             max_reconsume_times: 16,
             offset_dir: home.join(".rocketmq_offsets"),
+            orderly: false,
         }
     }
 }
@@ -224,6 +235,15 @@ impl PushConsumerBuilder {
         self.reconsume_delay = d;
         self
     }
+    /// Consume in order: one listener call at a time per queue, in queue order, a `Later` batch
+    /// redelivered (after `reconsume_delay`) before anything behind it. In a clustering group each
+    /// queue is first locked on its broker, so no two clients ever consume it at once, even while
+    /// a rebalance moves it. Send related messages to one queue (`Producer::send_with_selector`).
+    pub fn orderly(mut self, on: bool) -> Self {
+        self.orderly = on;
+        self
+    }
+
     pub fn offset_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.offset_dir = dir.into();
         self
@@ -315,6 +335,13 @@ impl PushConsumerBuilder {
             let hb = hb.clone();
             async move { hb.heartbeat().await }
         });
+        if inner.locks_queues() {
+            let l = inner.clone();
+            instance.spawn_periodic(LOCK_RENEW_INTERVAL, move |_| {
+                let l = l.clone();
+                async move { l.renew_locks().await }
+            });
+        }
         let p = inner.clone();
         instance.spawn_periodic(inner.config.persist_interval, move |_| {
             let p = p.clone();
@@ -336,6 +363,9 @@ impl PushConsumerBuilder {
     }
 }
 
+/// `next_offset` of a locked queue before its lock is held and its start read.
+const UNKNOWN_OFFSET: i64 = -1;
+
 /// In-flight bookkeeping of one assigned queue.
 struct ProcessQueue {
     /// Stops pulling and redelivery waits (rebalance drop or shutdown).
@@ -343,6 +373,8 @@ struct ProcessQueue {
     /// Set by a rebalance drop: the queue's offset no longer moves here.
     dropped: AtomicBool,
     state: Mutex<QueueState>,
+    /// Ordered consumption in a clustering group: the queue's lock on its broker.
+    lock: QueueLock,
 }
 
 struct QueueState {
@@ -519,19 +551,29 @@ impl Inner {
         for (mq, pq) in dropped {
             pq.dropped.store(true, Ordering::SeqCst);
             pq.stop.cancel();
-            self.offsets.update(&mq, pq.commit_candidate(), false);
-            self.offsets.persist_and_remove(&mq).await;
+            // A locked queue's own task persists its offset and unlocks it once its
+            // consumption has stopped (`release`).
+            if !self.locks_queues() {
+                self.offsets.update(&mq, pq.commit_candidate(), false);
+                self.offsets.persist_and_remove(&mq).await;
+            }
             tracing::info!(queue = %mq, "queue dropped by rebalance");
         }
         for mq in wanted {
             if self.queues.lock().contains_key(&mq) {
                 continue;
             }
-            let start = match self.start_offset(&mq).await {
-                Ok(o) => o,
-                Err(e) => {
-                    tracing::warn!(queue = %mq, error = %e, "cannot compute the start offset; retried next rebalance");
-                    continue;
+            // A locked queue's start is read once the lock is held (`pull_loop`): only then has
+            // its previous owner persisted where it stopped.
+            let start = if self.locks_queues() {
+                UNKNOWN_OFFSET
+            } else {
+                match self.start_offset(&mq).await {
+                    Ok(o) => o,
+                    Err(e) => {
+                        tracing::warn!(queue = %mq, error = %e, "cannot compute the start offset; retried next rebalance");
+                        continue;
+                    }
                 }
             };
             let pq = Arc::new(ProcessQueue {
@@ -541,8 +583,11 @@ impl Inner {
                     in_flight: BTreeSet::new(),
                     next_offset: start,
                 }),
+                lock: QueueLock::default(),
             });
-            self.offsets.update(&mq, start, false);
+            if start != UNKNOWN_OFFSET {
+                self.offsets.update(&mq, start, false);
+            }
             self.queues.lock().insert(mq.clone(), pq.clone());
             tracing::info!(queue = %mq, offset = start, "queue assigned");
             let me = self.clone();
@@ -584,6 +629,22 @@ impl Inner {
         sub: Subscription,
         pq: Arc<ProcessQueue>,
     ) {
+        if self.locks_queues() && !self.lock_and_start(&mq, &pq).await {
+            return;
+        }
+        self.pull_until_stopped(&mq, &sub, &pq).await;
+        if self.locks_queues() {
+            self.release(&mq, &pq).await;
+        }
+    }
+
+    async fn pull_until_stopped(
+        self: &Arc<Self>,
+        mq: &MessageQueue,
+        sub: &Subscription,
+        pq: &Arc<ProcessQueue>,
+    ) {
+        let (mq, pq) = (mq.clone(), pq.clone());
         while !pq.stop.is_cancelled() {
             let (offset, in_flight) = {
                 let s = pq.state.lock();
@@ -629,6 +690,15 @@ impl Inner {
                         s.in_flight.extend(msgs.iter().map(|m| m.queue_offset));
                     }
                     self.record_offset(&mq, &pq);
+                    if self.config.orderly {
+                        // In queue order, one call at a time; the next pull waits for them.
+                        for chunk in msgs.chunks(self.config.consume_batch_max) {
+                            if !self.consume_orderly(&mq, &pq, chunk.to_vec()).await {
+                                break;
+                            }
+                        }
+                        continue;
+                    }
                     for chunk in msgs.chunks(self.config.consume_batch_max) {
                         let permit = tokio::select! {
                             _ = pq.stop.cancelled() => break,
@@ -666,6 +736,134 @@ impl Inner {
                     }
                 }
             }
+        }
+    }
+
+    /// Ordered consumption in a clustering group: queues are locked on their brokers.
+    fn locks_queues(&self) -> bool {
+        self.config.orderly && self.config.model == MessageModel::Clustering
+    }
+
+    /// Waits for the queue's lock, then reads where to start (the previous owner persisted its
+    /// offset before it unlocked). False when the queue was given up or the consumer stopped
+    /// first.
+    async fn lock_and_start(&self, mq: &MessageQueue, pq: &ProcessQueue) -> bool {
+        let group = &self.config.group;
+        loop {
+            if pq.stop.is_cancelled() {
+                return false;
+            }
+            if !pq.lock.is_held() {
+                orderly::lock(&self.instance, group, &[(mq.clone(), &pq.lock)]).await;
+            }
+            if pq.lock.is_held() {
+                match self.start_offset(mq).await {
+                    Ok(o) => {
+                        pq.state.lock().next_offset = o;
+                        self.offsets.update(mq, o, false);
+                        tracing::info!(queue = %mq, offset = o, "queue locked; consuming in order");
+                        return true;
+                    }
+                    Err(e) => {
+                        tracing::warn!(queue = %mq, error = %e, "cannot compute the start offset; retrying")
+                    }
+                }
+            }
+            self.pause(pq, LOCK_RETRY).await;
+        }
+    }
+
+    /// Hands one batch to the listener while the queue's lock is held, until it is consumed (or
+    /// given up after `max_reconsume_times`). False when the queue was given up or the consumer
+    /// stopped first: the batch stays uncommitted.
+    async fn consume_orderly(
+        &self,
+        mq: &MessageQueue,
+        pq: &ProcessQueue,
+        mut batch: Vec<MessageExt>,
+    ) -> bool {
+        let mut attempt = 0u32;
+        loop {
+            if self.locks_queues() && !pq.lock.is_held() {
+                // Lost (not renewed in time) or taken over: ask again, consume nothing meanwhile.
+                orderly::lock(
+                    &self.instance,
+                    &self.config.group,
+                    &[(mq.clone(), &pq.lock)],
+                )
+                .await;
+                if !pq.lock.is_held() {
+                    self.pause(pq, LOCK_RETRY).await;
+                    if pq.stop.is_cancelled() {
+                        return false;
+                    }
+                    continue;
+                }
+            }
+            let permit = tokio::select! {
+                _ = pq.stop.cancelled() => return false,
+                p = self.permits.clone().acquire_owned() => match p {
+                    Ok(p) => p,
+                    Err(_) => return false,
+                },
+            };
+            let result = CatchPanic(self.listener.consume(batch.clone())).await;
+            drop(permit);
+            if result == ConsumeResult::Success {
+                break;
+            }
+            attempt += 1;
+            if attempt > self.config.max_reconsume_times {
+                tracing::warn!(queue = %mq, "giving up on a batch after {attempt} redeliveries");
+                break;
+            }
+            tokio::select! {
+                _ = pq.stop.cancelled() => return false,
+                _ = tokio::time::sleep(self.config.reconsume_delay) => {}
+            }
+            for m in &mut batch {
+                m.reconsume_times += 1;
+            }
+        }
+        {
+            let mut s = pq.state.lock();
+            for m in &batch {
+                s.in_flight.remove(&m.queue_offset);
+            }
+        }
+        self.record_offset(mq, pq);
+        true
+    }
+
+    /// A locked queue's consumption has stopped: persist where it got to, then unlock, so the
+    /// next owner starts right after it.
+    async fn release(&self, mq: &MessageQueue, pq: &ProcessQueue) {
+        self.offsets.update(mq, pq.commit_candidate(), false);
+        if pq.dropped.load(Ordering::SeqCst) {
+            self.offsets.persist_and_remove(mq).await;
+        } else {
+            self.offsets.persist(std::slice::from_ref(mq), false).await;
+        }
+        orderly::unlock(
+            &self.instance,
+            &self.config.group,
+            &[(mq.clone(), &pq.lock)],
+        )
+        .await;
+    }
+
+    /// Renews the locks of every queue this client consumes (LOCK_RENEW_INTERVAL).
+    async fn renew_locks(&self) {
+        let queues: Vec<(MessageQueue, Arc<ProcessQueue>)> = self
+            .queues
+            .lock()
+            .iter()
+            .map(|(q, pq)| (q.clone(), pq.clone()))
+            .collect();
+        let locks: Vec<(MessageQueue, &QueueLock)> =
+            queues.iter().map(|(q, pq)| (q.clone(), &pq.lock)).collect();
+        if !locks.is_empty() {
+            orderly::lock(&self.instance, &self.config.group, &locks).await;
         }
     }
 
