@@ -11,10 +11,10 @@ use courier_remoting::body::{
 };
 use courier_remoting::code::{request, response};
 use courier_remoting::header::{
-    GetConsumerListByGroupRequestHeader, GetMaxOffsetRequestHeader, GetMinOffsetRequestHeader,
-    OffsetResponseHeader, PullMessageRequestHeader, PullMessageResponseHeader,
-    QueryConsumerOffsetRequestHeader, SearchOffsetRequestHeader, UnregisterClientRequestHeader,
-    UpdateConsumerOffsetRequestHeader,
+    ConsumerSendMsgBackRequestHeader, GetConsumerListByGroupRequestHeader,
+    GetMaxOffsetRequestHeader, GetMinOffsetRequestHeader, OffsetResponseHeader,
+    PullMessageRequestHeader, PullMessageResponseHeader, QueryConsumerOffsetRequestHeader,
+    SearchOffsetRequestHeader, UnregisterClientRequestHeader, UpdateConsumerOffsetRequestHeader,
 };
 use courier_remoting::{CommandHeader, RemotingCommand, SerializeType};
 
@@ -242,6 +242,40 @@ impl ClientInstance {
             .invoke_ok(&addr, cmd, self.options.request_timeout)
             .await?;
         offset_of(&resp)
+    }
+
+    /// CONSUMER_SEND_MSG_BACK of a message pulled from `broker`: the broker stores a copy in
+    /// `%RETRY%<group>` to be delivered after a delay that grows with its reconsume times (delay
+    /// level 0: the broker's choice, 3 + reconsumeTimes), or in `%DLQ%<group>` once they reach
+    /// `max_reconsume_times`.
+    pub(crate) async fn send_back(
+        &self,
+        broker: &str,
+        group: &str,
+        msg: &MessageExt,
+        max_reconsume_times: u32,
+    ) -> Result<()> {
+        let addr = self
+            .master_addr(broker)
+            .ok_or_else(|| ClientError::NoRoute {
+                topic: msg.topic.clone(),
+                reason: format!("broker {broker} has no known master address"),
+            })?;
+        let cmd = RemotingCommand::request_with_header(
+            request::CONSUMER_SEND_MSG_BACK,
+            &ConsumerSendMsgBackRequestHeader {
+                offset: msg.commit_log_offset,
+                group: group.to_string(),
+                delay_level: 0,
+                origin_msg_id: Some(msg.msg_id.clone()),
+                origin_topic: Some(msg.topic.clone()),
+                unit_mode: Some(false),
+                max_reconsume_times: Some(max_reconsume_times.min(i32::MAX as u32) as i32),
+            },
+        );
+        self.invoke_ok(&addr, cmd, self.options.request_timeout)
+            .await?;
+        Ok(())
     }
 
     /// GET_CONSUMER_LIST_BY_GROUP from `addr`, sorted.

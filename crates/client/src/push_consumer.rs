@@ -14,9 +14,14 @@
 //!   so a committed offset never skips an unconsumed message (at-least-once).
 //! - A dropped queue stops pulling at once, its offset is persisted, and
 //!   consumptions finishing afterwards no longer move its offset.
-//! - `Later` redelivers the batch in this client after `reconsume_delay`, up to
-//!   `max_reconsume_times`, keeping its offset uncommitted meanwhile (Courier's
-//!   broker has no CONSUMER_SEND_MSG_BACK retry topic yet).
+//! - `Later`, clustering: each message of the batch is sent back
+//!   (CONSUMER_SEND_MSG_BACK) and counts as consumed; the broker delivers a copy
+//!   through `%RETRY%<group>` after a delay that grows with its reconsume times,
+//!   or parks it in `%DLQ%<group>` after `max_reconsume_times`. The group
+//!   subscribes to its retry topic by itself, and a retry copy reaches the
+//!   listener under its original topic. A message the broker would not take
+//!   back is redelivered here after `reconsume_delay`, its offset held
+//!   meanwhile. Broadcasting: redelivered here, up to `max_reconsume_times`.
 //! - The subscription travels with every pull (PullSysFlag SUBSCRIPTION), so a
 //!   pull never depends on the broker having seen a heartbeat first; the
 //!   client still re-checks tags, because the broker filters by hash codes.
@@ -49,6 +54,7 @@ use crate::broker_api::{PullRequest, PullStatus};
 use crate::error::{ClientError, Result};
 use crate::instance::ClientInstance;
 use crate::listener::{CatchPanic, ConsumeResult, MessageListener};
+use crate::message::property;
 use crate::message_ext::MessageExt;
 use crate::message_queue::MessageQueue;
 use crate::offset_store::OffsetStore;
@@ -293,16 +299,29 @@ impl PushConsumerBuilder {
             }
         };
         let version = now_ms();
-        let subs = self
+        let mut subs: Vec<Subscription> = self
             .subscriptions
             .iter()
             .map(|(t, e)| Subscription::with_selector(t.clone(), e, version))
             .collect();
+        // A clustering group consumes its own retry topic, where sent-back messages come back.
+        let retry_topic = format!("{RETRY_GROUP_TOPIC_PREFIX}{}", self.group);
+        let own_retry_topic = (self.model == MessageModel::Clustering
+            && !subs.iter().any(|s| s.topic == retry_topic))
+        .then_some(retry_topic);
+        if let Some(t) = &own_retry_topic {
+            subs.push(Subscription::with_selector(
+                t.clone(),
+                &MessageSelector::by_tag("*"),
+                version,
+            ));
+        }
         let inner = Arc::new(Inner {
             permits: Arc::new(Semaphore::new(self.consume_concurrency)),
             instance: instance.clone(),
             config: self,
             subs,
+            own_retry_topic,
             listener: Arc::new(listener),
             offsets,
             queues: Mutex::new(HashMap::new()),
@@ -313,7 +332,12 @@ impl PushConsumerBuilder {
         });
         for s in &inner.subs {
             if let Err(e) = instance.update_route(&s.topic).await {
-                tracing::warn!(topic = %s.topic, error = %e, "no route yet; retried at each rebalance");
+                if s.topic.starts_with(RETRY_GROUP_TOPIC_PREFIX) {
+                    // Created by the broker on the group's first heartbeat, just below.
+                    tracing::debug!(topic = %s.topic, error = %e, "no route yet for the retry topic");
+                } else {
+                    tracing::warn!(topic = %s.topic, error = %e, "no route yet; retried at each rebalance");
+                }
             }
             if s.sql92 {
                 if let Err(e) = instance
@@ -326,7 +350,7 @@ impl PushConsumerBuilder {
             }
         }
         inner.heartbeat().await;
-        inner.clone().rebalance_all().await;
+        let mut balanced = inner.clone().rebalance_all().await;
 
         let opts = &inner.config.options;
         instance.spawn_periodic(opts.poll_name_server_interval, |i| i.refresh_routes());
@@ -350,18 +374,35 @@ impl PushConsumerBuilder {
         let r = inner.clone();
         let stop = inner.stop_pulling.clone();
         instance.spawn(async move {
+            // A subscription that could not be balanced (its route not registered yet, as the
+            // retry topic right after the group's first heartbeat) is tried again soon, backing
+            // off to the rebalance interval.
+            let mut retry = Duration::from_secs(1);
             loop {
+                let wait = if balanced {
+                    r.config.rebalance_interval
+                } else {
+                    retry.min(r.config.rebalance_interval)
+                };
                 tokio::select! {
                     _ = stop.cancelled() => break,
-                    _ = tokio::time::sleep(r.config.rebalance_interval) => {}
+                    _ = tokio::time::sleep(wait) => {}
                     _ = r.rebalance.notified() => {}
                 }
-                r.clone().rebalance_all().await;
+                balanced = r.clone().rebalance_all().await;
+                retry = if balanced {
+                    Duration::from_secs(1)
+                } else {
+                    retry * 2
+                };
             }
         });
         Ok(PushConsumer { inner })
     }
 }
+
+/// Java's `MixAll.RETRY_GROUP_TOPIC_PREFIX`: `%RETRY%<group>` is a group's retry topic.
+const RETRY_GROUP_TOPIC_PREFIX: &str = "%RETRY%";
 
 /// `next_offset` of a locked queue before its lock is held and its start read.
 const UNKNOWN_OFFSET: i64 = -1;
@@ -396,6 +437,8 @@ struct Inner {
     instance: Arc<ClientInstance>,
     config: PushConsumerBuilder,
     subs: Vec<Subscription>,
+    /// The group's retry topic when this consumer subscribed to it on its own (clustering).
+    own_retry_topic: Option<String>,
     listener: Arc<dyn MessageListener>,
     offsets: OffsetStore,
     queues: Mutex<HashMap<MessageQueue, Arc<ProcessQueue>>>,
@@ -424,9 +467,18 @@ impl PushConsumer {
         self.inner.instance.client_id()
     }
 
-    /// The queues this consumer currently pulls, sorted.
+    /// The queues of the subscribed topics this consumer currently pulls, sorted (its group's
+    /// retry topic, subscribed on its own, is left out).
     pub fn assignment(&self) -> Vec<MessageQueue> {
-        let mut v: Vec<MessageQueue> = self.inner.queues.lock().keys().cloned().collect();
+        let own_retry = &self.inner.own_retry_topic;
+        let mut v: Vec<MessageQueue> = self
+            .inner
+            .queues
+            .lock()
+            .keys()
+            .filter(|q| Some(&q.topic) != own_retry.as_ref())
+            .cloned()
+            .collect();
         v.sort();
         v
     }
@@ -487,19 +539,23 @@ impl Inner {
         self.offsets.persist(&queues, oneway).await;
     }
 
-    async fn rebalance_all(self: Arc<Self>) {
+    /// Rebalances every subscription; false when one could not be (no route yet, say).
+    async fn rebalance_all(self: Arc<Self>) -> bool {
         let _guard = self.rebalance_lock.lock().await;
         if self.stop_pulling.is_cancelled() {
-            return;
+            return true;
         }
+        let mut all = true;
         for sub in &self.subs {
             match self.allocation(&sub.topic).await {
                 Ok(mine) => self.clone().apply(sub, mine).await,
                 Err(e) => {
-                    tracing::warn!(topic = %sub.topic, error = %e, "rebalance failed; retried next round")
+                    all = false;
+                    tracing::warn!(topic = %sub.topic, error = %e, "rebalance failed; retried soon")
                 }
             }
         }
+        all
     }
 
     /// The queues of `topic` this client should own now.
@@ -679,11 +735,19 @@ impl Inner {
             };
             match result.status {
                 PullStatus::Found => {
-                    let msgs: Vec<MessageExt> = result
+                    let mut msgs: Vec<MessageExt> = result
                         .messages
                         .into_iter()
                         .filter(|m| sub.matches(m.tags()))
                         .collect();
+                    if sub.topic.starts_with(RETRY_GROUP_TOPIC_PREFIX) {
+                        // A retry copy is handed over as the message it copies, as Java does.
+                        for m in &mut msgs {
+                            if let Some(t) = m.property(property::RETRY_TOPIC) {
+                                m.topic = t.to_string();
+                            }
+                        }
+                    }
                     {
                         let mut s = pq.state.lock();
                         s.next_offset = result.next_begin_offset;
@@ -868,16 +932,27 @@ impl Inner {
     }
 
     async fn consume(&self, mq: MessageQueue, pq: Arc<ProcessQueue>, mut batch: Vec<MessageExt>) {
+        let offsets: Vec<i64> = batch.iter().map(|m| m.queue_offset).collect();
         let mut attempt = 0u32;
         loop {
             let result = CatchPanic(self.listener.consume(batch.clone())).await;
             if result == ConsumeResult::Success {
                 break;
             }
-            attempt += 1;
-            if attempt > self.config.max_reconsume_times {
-                tracing::warn!(queue = %mq, "giving up on a batch after {attempt} redeliveries");
-                break;
+            if self.config.model == MessageModel::Clustering {
+                // Java's RECONSUME_LATER: the broker takes each message back and redelivers it
+                // through the retry topic, so this queue moves on; only what it would not take
+                // is retried here.
+                batch = self.send_back_all(&mq, batch).await;
+                if batch.is_empty() {
+                    break;
+                }
+            } else {
+                attempt += 1;
+                if attempt > self.config.max_reconsume_times {
+                    tracing::warn!(queue = %mq, "giving up on a batch after {attempt} redeliveries");
+                    break;
+                }
             }
             tokio::select! {
                 // Shutting down or dropped: leave the offsets uncommitted so the
@@ -891,10 +966,32 @@ impl Inner {
         }
         {
             let mut s = pq.state.lock();
-            for m in &batch {
-                s.in_flight.remove(&m.queue_offset);
+            for o in &offsets {
+                s.in_flight.remove(o);
             }
         }
         self.record_offset(&mq, &pq);
+    }
+
+    /// Sends every message of `batch` back to the broker it was pulled from; returns those it
+    /// would not take.
+    async fn send_back_all(&self, mq: &MessageQueue, batch: Vec<MessageExt>) -> Vec<MessageExt> {
+        let mut kept = Vec::new();
+        for m in batch {
+            let sent = self
+                .instance
+                .send_back(
+                    &mq.broker_name,
+                    &self.config.group,
+                    &m,
+                    self.config.max_reconsume_times,
+                )
+                .await;
+            if let Err(e) = sent {
+                tracing::warn!(queue = %mq, offset = m.queue_offset, error = %e, "cannot send a message back for a later retry; redelivering it here");
+                kept.push(m);
+            }
+        }
+        kept
     }
 }

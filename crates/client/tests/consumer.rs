@@ -312,7 +312,7 @@ async fn sql92_selectors_deliver_only_what_they_select() {
 }
 
 #[tokio::test]
-async fn later_and_listener_panics_redeliver_the_message_until_it_succeeds() {
+async fn later_and_listener_panics_send_the_message_back_until_it_succeeds() {
     let cluster = Cluster::start(1).await;
     cluster.create_topic("Retry", 1).await;
     let calls: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
@@ -332,6 +332,13 @@ async fn later_and_listener_panics_redeliver_the_message_until_it_succeeds() {
                 let mut calls = calls.lock();
                 let n = calls.entry(msgs[0].msg_id.clone()).or_default();
                 *n += 1;
+                // Redeliveries are the broker's copies from the group's retry topic, handed
+                // over under the original topic.
+                let m = &msgs[0];
+                assert_eq!(m.topic, "Retry");
+                assert_eq!(m.reconsume_times as usize, *n - 1);
+                let via_retry = m.property("RETRY_TOPIC") == Some("Retry");
+                assert_eq!(via_retry, *n > 1, "call {n} of {:?}", m.body);
                 if *n == 1 && msgs[0].body.as_ref() == b"r0" {
                     drop(calls);
                     // A panicking listener counts as Later, as an exception does in Java.
@@ -360,6 +367,7 @@ async fn later_and_listener_panics_redeliver_the_message_until_it_succeeds() {
     .await;
     assert!(calls.lock().values().all(|n| *n == 3));
     let q = c.assignment()[0].clone();
+    assert_eq!(q.topic, "Retry");
     wait_until(
         "offset moves past all three",
         Duration::from_secs(5),
@@ -369,6 +377,97 @@ async fn later_and_listener_panics_redeliver_the_message_until_it_succeeds() {
         },
     )
     .await;
+    c.shutdown().await;
+    p.shutdown().await;
+    cluster.stop().await;
+}
+
+#[tokio::test]
+async fn a_message_failing_every_time_ends_in_the_dead_letter_queue_without_holding_others() {
+    let cluster = Cluster::start(1).await;
+    cluster.create_topic("Failing", 1).await;
+    let seen: Arc<Mutex<Vec<(String, i32)>>> = Arc::default();
+    let s2 = seen.clone();
+    let c = PushConsumer::builder()
+        .namesrv(&cluster.namesrv)
+        .group("cg-dlq")
+        .subscribe("Failing", "*")
+        .consume_from(ConsumeFromWhere::FirstOffset)
+        .max_reconsume_times(2)
+        .start(move |msgs: Vec<MessageExt>| {
+            let seen = s2.clone();
+            async move {
+                let body = String::from_utf8_lossy(&msgs[0].body).into_owned();
+                seen.lock().push((body.clone(), msgs[0].reconsume_times));
+                if body == "bad" {
+                    ConsumeResult::Later
+                } else {
+                    ConsumeResult::Success
+                }
+            }
+        })
+        .await
+        .unwrap();
+    let p = producer(&cluster);
+    p.send(Message::new("Failing", "bad")).await.unwrap();
+    for i in 0..5 {
+        p.send(Message::new("Failing", format!("good{i}")))
+            .await
+            .unwrap();
+    }
+    // The failing message does not hold the queue: everything behind it is consumed and the
+    // offset moves past all six at once.
+    let q = c.assignment()[0].clone();
+    wait_until(
+        "the offset moves past all six",
+        Duration::from_secs(10),
+        || {
+            let o = c.offset(&q);
+            async move { o == Some(6) }
+        },
+    )
+    .await;
+    let bad = |seen: &[(String, i32)]| -> Vec<i32> {
+        seen.iter()
+            .filter(|(b, _)| b == "bad")
+            .map(|(_, r)| *r)
+            .collect()
+    };
+    wait_until(
+        "three deliveries of the bad message",
+        Duration::from_secs(15),
+        || {
+            let n = bad(&seen.lock()).len();
+            async move { n >= 3 }
+        },
+    )
+    .await;
+    // Its third failure sends it to the dead-letter queue, not back again.
+    let admin = cluster.admin();
+    admin
+        .wait_for_route("%DLQ%cg-dlq", 1, Duration::from_secs(10))
+        .await
+        .unwrap();
+    admin.shutdown().await;
+    let pc = PullConsumer::connect(&cluster.namesrv, "dlq-reader").unwrap();
+    let dlq = pc.fetch_queues("%DLQ%cg-dlq").await.unwrap();
+    let r = pc.pull(&dlq[0], "*", 0, 32).await.unwrap();
+    assert_eq!(r.status, PullStatus::Found);
+    assert_eq!(r.messages.len(), 1);
+    assert_eq!(&r.messages[0].body[..], b"bad");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        bad(&seen.lock()),
+        [0, 1, 2],
+        "delivered with reconsume times 0, 1, 2, then parked"
+    );
+    let goods = seen
+        .lock()
+        .iter()
+        .filter(|(b, _)| b.starts_with("good"))
+        .count();
+    assert_eq!(goods, 5);
+    pc.shutdown().await;
     c.shutdown().await;
     p.shutdown().await;
     cluster.stop().await;

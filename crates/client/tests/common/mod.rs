@@ -52,6 +52,8 @@ async fn start_broker(namesrv: &str, name: &str) -> Broker {
         max_hash_slot_num: 1000,
         max_index_num: 4000,
         enable_property_filter: true,
+        // Sent-back messages come back after a second rather than after 10 s or more.
+        message_delay_level: vec!["1s"; 18].join(" "),
         ..BrokerConfig::default()
     };
     let stop = CancellationToken::new();
