@@ -53,17 +53,7 @@ async fn requester(
         }),
     );
     let client = RemotingClient::with_dispatcher(ClientConfig::default(), d);
-    let hb = serde_json::json!({"clientID": client_id, "producerDataSet": [{"groupName": "requesters"}], "consumerDataSet": []});
-    let r = client
-        .invoke(
-            &b.addr,
-            RemotingCommand::new_request(request::HEART_BEAT)
-                .with_body(serde_json::to_vec(&hb).unwrap()),
-            TIMEOUT,
-        )
-        .await
-        .unwrap();
-    assert_eq!(r.code, response::SUCCESS);
+    register_producer(b, &client, client_id, "requesters").await;
     (client, rx)
 }
 

@@ -62,17 +62,7 @@ async fn commit_rollback_and_check_back() {
         }),
     );
     let producer = RemotingClient::with_dispatcher(ClientConfig::default(), d);
-    let hb = serde_json::json!({"clientID": "p@1", "producerDataSet": [{"groupName": "tpg"}], "consumerDataSet": []});
-    let r = producer
-        .invoke(
-            &b.addr,
-            RemotingCommand::new_request(request::HEART_BEAT)
-                .with_body(serde_json::to_vec(&hb).unwrap()),
-            TIMEOUT,
-        )
-        .await
-        .unwrap();
-    assert_eq!(r.code, response::SUCCESS);
+    register_producer(&b, &producer, "p@1", "tpg").await;
 
     // Commit before any check-back: the test commits the first half right away.
     let r = producer

@@ -10,17 +10,9 @@ use std::time::Duration;
 use common::{recorder, wait_until, Cluster};
 use courier_client::{
     ClientError, ConsumeFromWhere, ConsumeResult, Message, MessageExt, MessageModel,
-    MessageSelector, Producer, PullConsumer, PullStatus, PushConsumer,
+    MessageSelector, PullConsumer, PullStatus, PushConsumer,
 };
 use parking_lot::Mutex;
-
-fn producer(cluster: &Cluster) -> Producer {
-    Producer::builder()
-        .namesrv(&cluster.namesrv)
-        .group("pg")
-        .build()
-        .unwrap()
-}
 
 fn ids(msgs: &[MessageExt]) -> Vec<String> {
     msgs.iter().map(|m| m.msg_id.clone()).collect()
@@ -57,7 +49,7 @@ async fn clustering_group_of_two_receives_every_message_exactly_once() {
     })
     .await;
 
-    let p = producer(&cluster);
+    let p = cluster.producer();
     let mut sent = BTreeSet::new();
     for i in 0..100 {
         let r = p
@@ -119,7 +111,7 @@ async fn broadcasting_group_of_two_each_receive_everything_and_keep_local_offset
     let c2 = consumer("two", l2).await.unwrap();
     assert_eq!(c1.assignment().len(), 4);
     assert_eq!(c2.assignment().len(), 4);
-    let p = producer(&cluster);
+    let p = cluster.producer();
     let mut sent = BTreeSet::new();
     for i in 0..40 {
         sent.insert(
@@ -190,7 +182,7 @@ async fn tag_expressions_filter_on_the_broker_and_the_client() {
         .start(l)
         .await
         .unwrap();
-    let p = producer(&cluster);
+    let p = cluster.producer();
     let tags = ["TagA", "TagB", "TagC"];
     for i in 0..30 {
         p.send(Message::new("Tagged", format!("t{i}")).with_tags(tags[i % 3]))
@@ -238,7 +230,7 @@ async fn sql92_selectors_deliver_only_what_they_select() {
         .start(l)
         .await
         .unwrap();
-    let p = producer(&cluster);
+    let p = cluster.producer();
     let regions = ["eu", "us", "apac"];
     let mut want = BTreeSet::new();
     for i in 0..30u32 {
@@ -354,7 +346,7 @@ async fn later_and_listener_panics_send_the_message_back_until_it_succeeds() {
         })
         .await
         .unwrap();
-    let p = producer(&cluster);
+    let p = cluster.producer();
     for i in 0..3 {
         p.send(Message::new("Retry", format!("r{i}")))
             .await
@@ -408,7 +400,7 @@ async fn a_message_failing_every_time_ends_in_the_dead_letter_queue_without_hold
         })
         .await
         .unwrap();
-    let p = producer(&cluster);
+    let p = cluster.producer();
     p.send(Message::new("Failing", "bad")).await.unwrap();
     for i in 0..5 {
         p.send(Message::new("Failing", format!("good{i}")))
@@ -477,7 +469,7 @@ async fn a_message_failing_every_time_ends_in_the_dead_letter_queue_without_hold
 async fn pull_consumer_reads_from_explicit_offsets_and_manages_offsets() {
     let cluster = Cluster::start(1).await;
     cluster.create_topic("Pulled", 2).await;
-    let p = producer(&cluster);
+    let p = cluster.producer();
     let pc = PullConsumer::connect(&cluster.namesrv, "cg-pull").unwrap();
     let queues = pc.fetch_queues("Pulled").await.unwrap();
     assert_eq!(queues.len(), 2);

@@ -11,17 +11,9 @@ use std::time::{Duration, Instant};
 
 use common::{wait_until, Cluster};
 use courier_client::{
-    ConsumeFromWhere, ConsumeResult, Message, MessageExt, MessageQueue, Producer, PushConsumer,
+    ConsumeFromWhere, ConsumeResult, Message, MessageExt, MessageQueue, PushConsumer,
 };
 use parking_lot::Mutex;
-
-fn producer(cluster: &Cluster) -> Producer {
-    Producer::builder()
-        .namesrv(&cluster.namesrv)
-        .group("pg")
-        .build()
-        .unwrap()
-}
 
 /// One listener call: who consumed which (queue, offset), when it started and ended.
 #[derive(Clone, Debug)]
@@ -91,7 +83,7 @@ fn consumer_builder(cluster: &Cluster, topic: &str) -> courier_client::PushConsu
 async fn each_queue_is_consumed_in_order_one_call_at_a_time() {
     let cluster = Cluster::start(1).await;
     cluster.create_topic("Ordered", 4).await;
-    let p = producer(&cluster);
+    let p = cluster.producer();
     // Eight keys over four queues; each key's messages keep their order in its queue.
     for seq in 0..25 {
         for key in 0..8 {
@@ -171,7 +163,7 @@ async fn a_queue_handed_over_is_never_consumed_twice_or_by_two_clients() {
     .await;
 
     // Messages keep coming while the second client joins and the queues move.
-    let p = producer(&cluster);
+    let p = cluster.producer();
     let sender = tokio::spawn(async move {
         for i in 0..400 {
             p.send(Message::new("Handover", format!("m{i}")))

@@ -82,6 +82,27 @@ impl TestBroker {
     }
 }
 
+/// Registers `client` with the broker as producer `client_id` of `group` (HEART_BEAT), so the
+/// broker can call it back on this connection.
+pub async fn register_producer(
+    b: &TestBroker,
+    client: &RemotingClient,
+    client_id: &str,
+    group: &str,
+) {
+    let hb = serde_json::json!({"clientID": client_id, "producerDataSet": [{"groupName": group}], "consumerDataSet": []});
+    let r = client
+        .invoke(
+            &b.addr,
+            RemotingCommand::new_request(request::HEART_BEAT)
+                .with_body(serde_json::to_vec(&hb).unwrap()),
+            TIMEOUT,
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.code, courier_remoting::code::response::SUCCESS);
+}
+
 /// A PULL_MESSAGE header for up to 32 messages of any tag, answered at once (no suspend).
 pub fn pull_header(group: &str, topic: &str, queue: i32, offset: i64) -> PullMessageRequestHeader {
     PullMessageRequestHeader {

@@ -104,6 +104,15 @@ impl Cluster {
         c
     }
 
+    /// A producer of group "pg" on this cluster.
+    pub fn producer(&self) -> courier_client::Producer {
+        courier_client::Producer::builder()
+            .namesrv(&self.namesrv)
+            .group("pg")
+            .build()
+            .unwrap()
+    }
+
     pub fn admin(&self) -> Admin {
         Admin::connect(&self.namesrv).unwrap()
     }
