@@ -5,12 +5,15 @@
 //! the messages whose properties it selects, a timer message (deliver time) arrives at its time
 //! and not before while a recalled one never does, and the client's admin
 //! API reads a topic's status and a group's progress (GET_TOPIC_STATS_INFO, GET_CONSUME_STATS),
-//! a server-side offset reset rewinds a running group, and a `request` returns the reply a
-//! responder group sent for it (request-reply through the cluster's reply topic). Each scenario
-//! gets its own server, client runtime and groups. Runs without libtest (see Cargo.toml); a failing
-//! scenario makes the process exit non-zero with the reason and the server's log tail.
+//! a server-side offset reset rewinds a running group, a `request` returns the reply a
+//! responder group sent for it (request-reply through the cluster's reply topic), and an orderly
+//! group consumes each key in order, one listener call at a time per queue, the broker's queue
+//! locks (LOCK_BATCH_MQ / UNLOCK_BATCH_MQ) keeping a member that claims every queue off the ones
+//! another member holds. Each scenario gets its own server, client runtime and groups. Runs
+//! without libtest (see Cargo.toml); a failing scenario makes the process exit non-zero with the
+//! reason and the server's log tail.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,10 +21,11 @@ use std::time::{Duration, Instant};
 
 use courier_interop_rocketmq_client_rust::{create_topic, reset_offset, CourierDev, HarnessResult};
 use rocketmq_client_rust::{
-    ClientResult, ClientRuntime, ClientRuntimeConfig, ConsumeConcurrentlyContext,
-    ConsumeConcurrentlyStatus, DefaultMQAdminExt, DefaultMQProducer, DefaultMQPushConsumer,
+    AllocateMessageQueueByConfig, ClientResult, ClientRuntime, ClientRuntimeConfig,
+    ConsumeConcurrentlyContext, ConsumeConcurrentlyStatus, ConsumeOrderlyContext,
+    ConsumeOrderlyStatus, DefaultMQAdminExt, DefaultMQProducer, DefaultMQPushConsumer,
     MQAdminReadExt, MQAdminTopicStatsReadExt, MQPushConsumer, MessageListenerConcurrently,
-    MessageQueueListener, MessageSelector, MessageUtil,
+    MessageListenerOrderly, MessageQueueListener, MessageSelector, MessageUtil,
 };
 use rocketmq_model::common::consumer::consume_from_where::ConsumeFromWhere;
 use rocketmq_model::common::message::message_ext::MessageExt;
@@ -71,6 +75,25 @@ struct Got {
     queue_offset: i64,
 }
 
+impl Got {
+    /// What a listener records of `m`.
+    fn of(m: &MessageExt) -> Got {
+        Got {
+            topic: m.topic().to_string(),
+            seq: m.property("seq").map(str::to_string),
+            body: m.body().map(|b| b.to_vec()).unwrap_or_default(),
+            tags: m.tags().map(str::to_string),
+            keys: m.keys(),
+            origin: m.property("origin").map(str::to_string),
+            msg_id: m.msg_id().to_string(),
+            uniq_key: m.property("UNIQ_KEY").map(str::to_string),
+            reconsume_times: m.reconsume_times(),
+            queue_id: m.queue_id(),
+            queue_offset: m.queue_offset(),
+        }
+    }
+}
+
 /// What a replying listener hands to its scenario for each request it consumed: the request's
 /// body and the CORRELATION_ID it read on it, and the reply `MessageUtil::create_reply_message`
 /// built. (The listener is synchronous; the scenario sends the reply with its own producer.)
@@ -88,6 +111,10 @@ enum Reaction {
     RetryFirst,
     /// Builds a reply (body `re: <request body>`) to every message and hands it over.
     Reply(tokio::sync::mpsc::UnboundedSender<ReplyTo>),
+    /// Consumes through mxsm's orderly listener instead of the concurrent one (so the client
+    /// locks its queues on the broker), taking `ORDERLY_PAUSE` per call and logging each call in
+    /// the shared log.
+    InOrder(Arc<Mutex<Vec<OrderlyCall>>>),
 }
 
 /// Records every delivery and reacts to it as `reaction` says.
@@ -106,7 +133,7 @@ impl MessageListenerConcurrently for Collector {
         let mut status = ConsumeConcurrentlyStatus::ConsumeSuccess;
         for m in msgs {
             match &self.reaction {
-                Reaction::Accept => {}
+                Reaction::Accept | Reaction::InOrder(_) => {}
                 Reaction::RetryFirst => {
                     if m.property("seq") == Some("0") && m.reconsume_times() == 0 {
                         status = ConsumeConcurrentlyStatus::ReconsumeLater;
@@ -127,21 +154,58 @@ impl MessageListenerConcurrently for Collector {
                     });
                 }
             }
-            sink.push(Got {
-                topic: m.topic().to_string(),
-                seq: m.property("seq").map(str::to_string),
-                body: m.body().map(|b| b.to_vec()).unwrap_or_default(),
-                tags: m.tags().map(str::to_string),
-                keys: m.keys(),
-                origin: m.property("origin").map(str::to_string),
-                msg_id: m.msg_id().to_string(),
-                uniq_key: m.property("UNIQ_KEY").map(str::to_string),
-                reconsume_times: m.reconsume_times(),
-                queue_id: m.queue_id(),
-                queue_offset: m.queue_offset(),
-            });
+            sink.push(Got::of(m));
         }
         Ok(status)
+    }
+}
+
+/// How long each orderly listener call takes: the first member is still busy on its queues when
+/// the second joins, and two calls on one queue at once would overlap measurably.
+const ORDERLY_PAUSE: Duration = Duration::from_millis(50);
+
+/// One call of an orderly listener: who made it, on which queue, when, and what it got.
+struct OrderlyCall {
+    member: String,
+    queue_id: i32,
+    start: Instant,
+    end: Instant,
+    got: Vec<Got>,
+}
+
+/// mxsm's orderly listener (`MessageListenerOrderly`): records each delivery like `Collector`
+/// and logs the call.
+struct InOrder {
+    member: String,
+    sink: Arc<Mutex<Vec<Got>>>,
+    calls: Arc<Mutex<Vec<OrderlyCall>>>,
+}
+
+impl MessageListenerOrderly for InOrder {
+    fn consume_message(
+        &self,
+        msgs: &[&MessageExt],
+        ctx: &mut ConsumeOrderlyContext,
+    ) -> ClientResult<ConsumeOrderlyStatus> {
+        let start = Instant::now();
+        let got: Vec<Got> = msgs.iter().map(|m| Got::of(m)).collect();
+        std::thread::sleep(ORDERLY_PAUSE);
+        let call = OrderlyCall {
+            member: self.member.clone(),
+            queue_id: ctx.get_message_queue().queue_id(),
+            start,
+            end: Instant::now(),
+            got: got.clone(),
+        };
+        self.calls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(call);
+        self.sink
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(got);
+        Ok(ConsumeOrderlyStatus::Success)
     }
 }
 
@@ -194,13 +258,14 @@ async fn start_member(
     selecting: Selecting<'_>,
     model: MessageModel,
     reaction: Reaction,
+    claim: Option<Vec<MessageQueue>>,
 ) -> HarnessResult<Member> {
     let got = Arc::new(Mutex::new(Vec::new()));
     let assigned = Arc::new(AtomicUsize::new(0));
     let mut config = rocketmq_client_rust::ClientConfig::default();
     // Two members of one group in one process need distinct client ids, as in two processes.
     config.set_instance_name(instance.into());
-    let mut consumer = DefaultMQPushConsumer::builder(rt.clone())
+    let mut builder = DefaultMQPushConsumer::builder(rt.clone())
         .client_config(config)
         .name_server_addr(dev.namesrv_addr.clone())
         .consumer_group(group)
@@ -209,8 +274,14 @@ async fn start_member(
         .message_queue_listener(Some(Arc::new(Assigned {
             topic: topic.to_string(),
             count: assigned.clone(),
-        })))
-        .build();
+        })));
+    // A claim replaces the member's share of the queues (the client's default, averagely among
+    // the group) with these queues, whoever else is in the group.
+    if let Some(queues) = claim {
+        let strategy = AllocateMessageQueueByConfig::new(queues);
+        builder = builder.allocate_message_queue_strategy(Arc::new(strategy));
+    }
+    let mut consumer = builder.build();
     let subscribed = match selecting {
         Selecting::Tags(e) => consumer.subscribe(topic, e).await,
         Selecting::Sql92(e) => {
@@ -220,10 +291,17 @@ async fn start_member(
         }
     };
     subscribed.map_err(|e| format!("{instance}: subscribe {topic}: {e}"))?;
-    consumer.register_message_listener_concurrently(Collector {
-        sink: got.clone(),
-        reaction,
-    });
+    match reaction {
+        Reaction::InOrder(calls) => consumer.register_message_listener_orderly(InOrder {
+            member: instance.to_string(),
+            sink: got.clone(),
+            calls,
+        }),
+        reaction => consumer.register_message_listener_concurrently(Collector {
+            sink: got.clone(),
+            reaction,
+        }),
+    }
     consumer
         .start()
         .await
@@ -254,6 +332,7 @@ async fn start_pair(
         Selecting::Tags("*"),
         model,
         Reaction::Accept,
+        None,
     )
     .await?;
     let second = start_member(
@@ -265,6 +344,7 @@ async fn start_pair(
         Selecting::Tags("*"),
         model,
         Reaction::Accept,
+        None,
     )
     .await?;
     Ok([first, second])
@@ -316,14 +396,28 @@ async fn started_producer(
 }
 
 /// Sends the message `built` describes (`what` names it in errors); the send must answer
-/// SEND_OK.
+/// SEND_OK. With an `order_key` it goes through mxsm's selector send
+/// (`send_with_selector_timeout`), whose selector puts every message of one key on one queue
+/// (`key % queues`).
 async fn send_ok<E: std::fmt::Display>(
     producer: &DefaultMQProducer,
     built: Result<Message, E>,
+    order_key: Option<usize>,
     what: &str,
 ) -> HarnessResult<rocketmq_client_rust::SendResult> {
     let msg = built.map_err(|e| format!("building {what}: {e}"))?;
-    match producer.send_with_timeout(msg, 5000).await {
+    let sent = match order_key {
+        None => producer.send_with_timeout(msg, 5000).await,
+        Some(key) => {
+            let by_key = |mqs: &[MessageQueue], _: &Message, key: &usize| {
+                mqs.get(key % mqs.len().max(1)).cloned()
+            };
+            producer
+                .send_with_selector_timeout(msg, by_key, key, 5000)
+                .await
+        }
+    };
+    match sent {
         Ok(Some(r)) if r.send_status == rocketmq_client_rust::SendStatus::SendOk => Ok(r),
         Ok(other) => Err(format!("send {what}: unexpected result {other:?}")),
         Err(e) => Err(format!("send {what}: {e}")),
@@ -348,7 +442,7 @@ async fn send_all(
             .raw_property("seq", i.to_string())
             .and_then(|b| b.raw_property("origin", ORIGIN))
             .and_then(|b| b.build());
-        match send_ok(&producer, built, &format!("message #{i}")).await {
+        match send_ok(&producer, built, None, &format!("message #{i}")).await {
             Ok(r) => {
                 ids.uniq_keys
                     .insert(r.msg_id.map(|m| m.to_string()).unwrap_or_default());
@@ -542,6 +636,7 @@ async fn sole_member(
         selecting,
         MessageModel::Clustering,
         reaction,
+        None,
     )
     .await?;
     let owned = wait_for("the consumer to own all 4 queues", || {
@@ -645,7 +740,7 @@ async fn timer(rts: &[Arc<ClientRuntime>; 2], dev: &CourierDev) -> HarnessResult
                 .body_slice(body)
                 .deliver_time_ms(at)
                 .build();
-            match send_ok(&producer, built, "a timer message").await {
+            match send_ok(&producer, built, None, "a timer message").await {
                 Ok(r) => handles.push(r.recall_handle.clone()),
                 Err(e) => {
                     failure = Some(e);
@@ -888,7 +983,7 @@ async fn ask_and_answer(
         while let Some(r) = to_send.recv().await {
             let what = format!("the reply to {:?}", r.request_body);
             read.insert(r.request_body, r.correlation_id);
-            send_ok(replier, r.reply, &what).await?;
+            send_ok(replier, r.reply, None, &what).await?;
         }
         Err::<(), String>("the responder's listener went away".into())
     };
@@ -997,6 +1092,234 @@ async fn request_reply(rts: &[Arc<ClientRuntime>; 2], dev: &CourierDev) -> Harne
     result
 }
 
+/// Keys of the orderly scenario and messages per key; each key's messages go to one queue.
+const ORDER_KEYS: usize = 8;
+const PER_KEY: usize = 20;
+/// How many messages of each key go out before the second member joins: 30 a queue, 1.5 s of
+/// work for the first member. Its rebalance (about 0.5 s after the second member started) and
+/// the second member's first lock requests (mxsm rebalances at most once a second, counting from
+/// its start) both find it still busy.
+const BEFORE_JOIN: usize = 15;
+
+/// Sends message `seq` of every key for each `seq` of `seqs` (key after key, so two keys
+/// interleave on each queue), body `k<key>-<seq>`, message key `k<key>` and a `seq` property,
+/// by mxsm's selector send; records the queue each key's sends landed on in `placed`.
+async fn send_keyed(
+    producer: &DefaultMQProducer,
+    topic: &str,
+    seqs: std::ops::Range<usize>,
+    placed: &mut HashMap<usize, HashSet<i32>>,
+) -> HarnessResult<()> {
+    for seq in seqs {
+        for key in 0..ORDER_KEYS {
+            let what = format!("k{key}-{seq}");
+            let built = Message::builder()
+                .topic(topic)
+                .keys(vec![format!("k{key}")])
+                .body_slice(what.as_bytes())
+                .raw_property("seq", seq.to_string())
+                .and_then(|b| b.build());
+            let sent = send_ok(producer, built, Some(key), &what).await?;
+            let queue = sent.message_queue.map_or(-1, |q| q.queue_id());
+            placed.entry(key).or_default().insert(queue);
+        }
+    }
+    Ok(())
+}
+
+/// The key and sequence number of an orderly message, checked against its body.
+fn key_seq(got: &Got) -> HarnessResult<(usize, usize)> {
+    let key = got
+        .keys
+        .as_ref()
+        .and_then(|k| k.first())
+        .and_then(|k| k.strip_prefix('k'))
+        .and_then(|k| k.parse::<usize>().ok());
+    let seq = got.seq.as_deref().and_then(|s| s.parse::<usize>().ok());
+    match (key, seq) {
+        (Some(k), Some(s))
+            if k < ORDER_KEYS && s < PER_KEY && got.body == format!("k{k}-{s}").as_bytes() =>
+        {
+            Ok((k, s))
+        }
+        _ => Err(format!("orderly: an unexpected message: {got:?}")),
+    }
+}
+
+/// Checks the orderly listener calls of both members, queue by queue in the order they started:
+/// no call starts before the previous one on its queue ended, whichever member made them; each
+/// key arrives on one queue, in sequence from #0 to its last message, each message once (and at
+/// increasing queue offsets). The one repeat allowed: when a queue changes hands, the new owner
+/// may first get again what the old owner's last call on it got — mxsm, like RocketMQ's Java
+/// client, does not commit the offset of a batch that was being consumed while its queue was
+/// dropped in a rebalance, so that batch is redelivered to the next owner. Returns the queues
+/// that changed hands.
+fn check_orderly(calls: &[OrderlyCall]) -> HarnessResult<BTreeSet<i32>> {
+    let Some(origin) = calls.iter().map(|c| c.start).min() else {
+        return Err("orderly: the listener was never called".into());
+    };
+    let ms = |t: Instant| t.duration_since(origin).as_secs_f64() * 1000.0;
+    let mut by_queue: BTreeMap<i32, Vec<&OrderlyCall>> = BTreeMap::new();
+    for c in calls {
+        by_queue.entry(c.queue_id).or_default().push(c);
+    }
+    let mut queue_of_key: HashMap<usize, i32> = HashMap::new();
+    let mut next = [0; ORDER_KEYS];
+    let mut handed_over = BTreeSet::new();
+    for (queue, mut calls) in by_queue {
+        calls.sort_by_key(|c| c.start);
+        let mut previous: Option<&OrderlyCall> = None;
+        // What the current owner may get again: the previous owner's last call.
+        let mut repeatable: Vec<(usize, usize)> = Vec::new();
+        let mut last_offset = -1;
+        for c in calls {
+            if let Some(p) = previous {
+                if c.start < p.end {
+                    return Err(format!(
+                        "orderly: on queue {queue}, a call of {} ({:.1}..{:.1} ms) began before \
+                         the previous call of {} ({:.1}..{:.1} ms) ended",
+                        c.member,
+                        ms(c.start),
+                        ms(c.end),
+                        p.member,
+                        ms(p.start),
+                        ms(p.end)
+                    ));
+                }
+                if c.member != p.member {
+                    handed_over.insert(queue);
+                    repeatable = p.got.iter().map(key_seq).collect::<HarnessResult<_>>()?;
+                }
+            }
+            for g in &c.got {
+                let (k, s) = key_seq(g)?;
+                let home = *queue_of_key.entry(k).or_insert(queue);
+                if home != queue {
+                    return Err(format!(
+                        "orderly: key k{k} arrived on queues {home} and {queue}"
+                    ));
+                }
+                if s == next[k] && g.queue_offset > last_offset {
+                    next[k] += 1;
+                    last_offset = g.queue_offset;
+                    repeatable.clear();
+                } else if let Some(i) = repeatable.iter().position(|&m| m == (k, s)) {
+                    repeatable.remove(i);
+                } else {
+                    return Err(format!(
+                        "orderly: {} got k{k}-{s} (queue {queue} offset {}) at {:.1} ms; want \
+                         k{k}-{} next, above offset {last_offset}",
+                        c.member,
+                        g.queue_offset,
+                        ms(c.start),
+                        next[k]
+                    ));
+                }
+            }
+            previous = Some(c);
+        }
+    }
+    if let Some(k) = next.iter().position(|&n| n != PER_KEY) {
+        return Err(format!(
+            "orderly: key k{k} got #0..#{} of its {PER_KEY} messages",
+            next[k]
+        ));
+    }
+    Ok(handed_over)
+}
+
+/// An orderly clustering group: with mxsm's `MessageListenerOrderly` the client pulls a queue only
+/// once the broker granted it the queue's lock (LOCK_BATCH_MQ, renewed every 20 s) and gives it
+/// back with UNLOCK_BATCH_MQ. 8 keys × 20 messages, each key on one queue by the selector send.
+/// The first member owns all 4 queues and works through the first 15 of each key, 50 ms a call.
+/// Once it has consumed from every queue, a second member joins on its own runtime, claiming all
+/// 4 queues (mxsm's `AllocateMessageQueueByConfig`, as a member with a stale view of the group
+/// would): the first member gives up 2 queues mid-stream and keeps 2, so only the broker's
+/// locks stand between the newcomer and the 2 queues the first member is still consuming — it
+/// must get the 2 given up (once the first member let go of them) and never the other 2. Then
+/// the last 5 of each key go out. `check_orderly` says what else must hold.
+async fn orderly(rts: &[Arc<ClientRuntime>; 2], dev: &CourierDev) -> HarnessResult<()> {
+    let topic = "RustClientOrderly";
+    let group = "rust_client_orderly";
+    let second = format!("{group}-2");
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let all = Selecting::Tags("*");
+    let reaction = Reaction::InOrder(calls.clone());
+    let mut members = vec![sole_member(&rts[0], dev, topic, group, all, reaction).await?];
+    let result = async {
+        let mut producer = started_producer(&rts[0], dev, "rust_client_orderly_producer").await?;
+        let mut placed = HashMap::new();
+        let sent = async {
+            send_keyed(&producer, topic, 0..BEFORE_JOIN, &mut placed).await?;
+            wait_for("the first member to consume from every queue", || {
+                let queues: HashSet<i32> = members[0].got().iter().map(|g| g.queue_id).collect();
+                queues.len() == 4
+            })
+            .await?;
+            let queues = members[0]
+                .consumer
+                .fetch_subscribe_message_queues(topic)
+                .await
+                .map_err(|e| format!("fetching the queues of {topic}: {e}"))?;
+            let model = MessageModel::Clustering;
+            let reaction = Reaction::InOrder(calls.clone());
+            let claim = Some(queues);
+            let newcomer = start_member(
+                &rts[1], dev, group, &second, topic, all, model, reaction, claim,
+            );
+            members.push(newcomer.await?);
+            // Once the first member kept 2 queues it has unlocked the other 2. (The newcomer's
+            // count is no sign: mxsm reports its claim under whichever subscribed topic it
+            // rebalanced first, which may be the group's retry topic.)
+            wait_for("the first member to give up 2 queues", || {
+                members[0].assigned.load(Ordering::SeqCst) == 2
+            })
+            .await?;
+            send_keyed(&producer, topic, BEFORE_JOIN..PER_KEY, &mut placed).await
+        }
+        .await;
+        producer.shutdown().await;
+        sent?;
+        if let Some((k, queues)) = placed.iter().find(|(_, q)| q.len() != 1) {
+            return Err(format!(
+                "orderly: the sends of key k{k} went to queues {queues:?}"
+            ));
+        }
+        wait_for("every message to arrive", || {
+            let bodies: HashSet<Vec<u8>> = members
+                .iter()
+                .flat_map(|m| m.got())
+                .map(|g| g.body)
+                .collect();
+            bodies.len() >= ORDER_KEYS * PER_KEY
+        })
+        .await?;
+        // Let late duplicates show up before checking.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let calls = calls.lock().unwrap_or_else(|p| p.into_inner());
+        let handed_over = check_orderly(&calls)?;
+        let taken: BTreeSet<i32> = calls
+            .iter()
+            .filter(|c| c.member == second)
+            .map(|c| c.queue_id)
+            .collect();
+        if handed_over.len() != 2 || taken != handed_over {
+            return Err(format!(
+                "orderly: queues {handed_over:?} changed hands and the second member consumed \
+                 from {taken:?}; want the 2 queues the first member gave up in both, and none of \
+                 the 2 it kept (locked by the first member, though the second claimed them)"
+            ));
+        }
+        Ok(())
+    }
+    .await;
+    // The claiming member first: it would take the other's queues once they are unlocked.
+    for m in members.iter_mut().rev() {
+        m.consumer.shutdown().await;
+    }
+    result
+}
+
 /// One scenario on a fresh server and two fresh client runtimes: the second member of a group
 /// gets its own runtime (its own connection pool and client instance), as a second process would.
 fn run(name: &'static str, scenario: Scenario) -> HarnessResult<()> {
@@ -1055,7 +1378,7 @@ fn main() -> ExitCode {
     };
     std::env::set_var("rocketmq.client.localOffsetStoreDir", offsets.path());
 
-    let scenarios: [(&'static str, Scenario); 9] = [
+    let scenarios: [(&'static str, Scenario); 10] = [
         ("clustering_two_consumers_each_message_once", |rts, dev| {
             Box::pin(clustering(rts, dev))
         }),
@@ -1086,6 +1409,10 @@ fn main() -> ExitCode {
         (
             "request_reply_each_request_returns_its_own_reply",
             |rts, dev| Box::pin(request_reply(rts, dev)),
+        ),
+        (
+            "orderly_consumption_keeps_each_queue_in_order",
+            |rts, dev| Box::pin(orderly(rts, dev)),
         ),
     ];
     // As with libtest, a free argument runs only the scenarios whose name contains it
