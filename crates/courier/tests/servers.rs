@@ -229,7 +229,15 @@ async fn dev_serves_clients_and_keeper_then_shuts_down_cleanly() {
         let progress: serde_json::Value =
             serde_json::from_str(&mqadmin(&["consumerProgress", "-g", "dev-cg", "--json"])).unwrap();
         assert_eq!(progress["diffTotal"], 3, "{progress}");
-        assert_eq!(progress["queues"].as_array().unwrap().len(), 4, "{progress}");
+        // The group's queues of DevTopic (its retry topic's queue may be listed too, as in Java's
+        // output, once the consumer committed an offset for it).
+        let dev_queues = progress["queues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|q| q["topic"] == "DevTopic")
+            .count();
+        assert_eq!(dev_queues, 4, "{progress}");
         let table = mqadmin(&["consumer-progress", "-g", "dev-cg", "-t", "DevTopic"]);
         assert!(table.starts_with("#Topic"), "{table}");
         assert!(table.contains("Diff Total: 3\n"), "{table}");
