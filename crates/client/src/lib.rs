@@ -3,7 +3,9 @@
 //!
 //! - `Producer`: sync / async / oneway / batch sends, round-robin or keyed
 //!   queue selection, retries on another broker, route refresh; request-reply
-//!   (`Producer::request`, answered with `Message::reply_to`).
+//!   (`Producer::request`, answered with `Message::reply_to`); transactional
+//!   messages (`Producer::send_in_transaction`, check-backs answered by the
+//!   builder's `transaction_checker`).
 //! - `PushConsumer`: long-polling pulls into a concurrent listener, clustering
 //!   (average allocation, broker-stored offsets) or broadcasting (local offset
 //!   file), rebalancing on a timer and on NOTIFY_CONSUMER_IDS_CHANGED.
@@ -35,6 +37,7 @@ mod push_consumer;
 mod request_reply;
 mod route;
 mod subscription;
+mod transaction;
 
 pub use admin::{Admin, GroupOnline, OffsetReset};
 pub use allocate::allocate_averagely;
@@ -53,3 +56,4 @@ pub use pull_consumer::PullConsumer;
 pub use push_consumer::{ConsumeFromWhere, MessageModel, PushConsumer, PushConsumerBuilder};
 pub use request_reply::reply_topic;
 pub use subscription::{MessageSelector, Subscription};
+pub use transaction::{LocalTransactionState, TransactionChecker, TransactionSendResult};

@@ -44,6 +44,9 @@ use crate::message_queue::MessageQueue;
 use crate::options::ClientOptions;
 use crate::request_reply::{new_correlation_id, ReplyWaiters};
 use crate::route::{publish_queues, AUTO_CREATE_TOPIC_KEY};
+use crate::transaction::{
+    self, LocalTransactionState, SharedChecker, TransactionChecker, TransactionSendResult,
+};
 
 /// The broker's verdict on a stored message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,6 +109,8 @@ pub struct ProducerBuilder {
     pub fault_isolation: Duration,
     /// Use SEND_MESSAGE_V2 short header keys (default) or SEND_MESSAGE long ones.
     pub use_v2_header: bool,
+    /// Answers the brokers' transaction check-backs (`transaction_checker`); none by default.
+    pub transaction_checker: Option<SharedChecker>,
 }
 
 impl Default for ProducerBuilder {
@@ -121,6 +126,7 @@ impl Default for ProducerBuilder {
             default_topic_queue_nums: 4,
             fault_isolation: Duration::from_secs(10),
             use_v2_header: true,
+            transaction_checker: None,
         }
     }
 }
@@ -133,6 +139,13 @@ impl ProducerBuilder {
     }
     pub fn group(mut self, group: impl Into<String>) -> Self {
         self.group = group.into();
+        self
+    }
+    /// Decides the fate of this group's half messages when a broker checks back on them
+    /// (CHECK_TRANSACTION_STATE): those ended `Unknown`, or never ended because the producer
+    /// died. Needed for `send_in_transaction` to be safe against crashes.
+    pub fn transaction_checker(mut self, checker: impl TransactionChecker) -> Self {
+        self.transaction_checker = Some(SharedChecker(Arc::new(checker)));
         self
     }
     pub fn send_timeout(mut self, d: Duration) -> Self {
@@ -183,6 +196,25 @@ impl ProducerBuilder {
                 async move { Ok(Some(answer)) }
             }),
         );
+        // Check-backs of this group's half messages.
+        let group = self.group.clone();
+        let checker = self.transaction_checker.clone();
+        dispatcher.register(
+            request::CHECK_TRANSACTION_STATE,
+            Arc::new(move |conn: ConnectionHandle, req: RemotingCommand| {
+                let (group, checker) = (group.clone(), checker.clone());
+                async move {
+                    match checker {
+                        Some(c) => transaction::on_check(&group, c.0.as_ref(), conn, req).await,
+                        None => tracing::warn!(
+                            group,
+                            "a broker checks on a half message, but this producer has no transaction_checker"
+                        ),
+                    }
+                    Ok(None)
+                }
+            }),
+        );
         let instance = ClientInstance::new(self.options.clone(), dispatcher)?;
         let uniq = UniqIdGenerator::new(self.options.client_ip);
         let inner = Arc::new(Inner {
@@ -226,7 +258,8 @@ struct Inner {
     uniq: UniqIdGenerator,
     /// Requests waiting for their replies.
     replies: ReplyWaiters,
-    /// Brokers that took this producer's last heartbeat: they know where to push its replies.
+    /// Brokers that took this producer's last heartbeat: they know where to push its replies
+    /// and whom to ask about its transactions.
     heartbeated: Mutex<HashSet<String>>,
 }
 
@@ -358,6 +391,12 @@ impl Producer {
                     topic, m.topic
                 )));
             }
+            if m.property(transaction::PROPERTY_TRANSACTION_PREPARED) == Some("true") {
+                return Err(ClientError::InvalidMessage(
+                    "transactional messages cannot be sent in a batch; use send_in_transaction"
+                        .into(),
+                ));
+            }
             let timed = [
                 property::DELAY_TIME_LEVEL,
                 property::TIMER_DELIVER_MS,
@@ -404,6 +443,53 @@ impl Producer {
             .await
     }
 
+    /// Sends `msg` as a transactional half message, then runs `local` (the local transaction,
+    /// given the send's result) and ends the half as it decides: committed (consumers see it),
+    /// rolled back (nobody does) or left `Unknown` for the broker to check back on with the
+    /// builder's `transaction_checker`. A half the broker did not store with SEND_OK is rolled
+    /// back without running `local`. A DELAY level on `msg` is dropped (Java refuses delayed
+    /// transactional messages the same way).
+    pub async fn send_in_transaction<F, Fut>(
+        &self,
+        mut msg: Message,
+        local: F,
+    ) -> Result<TransactionSendResult>
+    where
+        F: FnOnce(SendResult) -> Fut,
+        Fut: Future<Output = LocalTransactionState>,
+    {
+        msg.properties.remove(property::DELAY_TIME_LEVEL);
+        msg.properties.insert(
+            transaction::PROPERTY_TRANSACTION_PREPARED.to_string(),
+            "true".to_string(),
+        );
+        msg.properties.insert(
+            property::PRODUCER_GROUP.to_string(),
+            self.inner.config.group.clone(),
+        );
+        // A broker checks back only with producers of the group it has had a heartbeat from.
+        self.make_known(&msg.topic).await?;
+        let sent = self.send(msg).await?;
+        let state = if sent.status == SendStatus::SendOk {
+            local(sent.clone()).await
+        } else {
+            LocalTransactionState::Rollback
+        };
+        // Oneway, as Java's: if it is lost, the broker checks back.
+        match transaction::end_for_send(&self.inner.config.group, &sent, state) {
+            Some(cmd) => {
+                let addr = self.inner.instance.master_for(&sent.queue)?;
+                if let Err(e) = self.inner.instance.invoke_oneway(&addr, cmd).await {
+                    tracing::warn!(error = %e, msg_id = %sent.msg_id, "END_TRANSACTION not delivered; the broker will check back");
+                }
+            }
+            None => {
+                tracing::warn!(offset_msg_id = %sent.offset_msg_id, "the broker's msgId names no offset; the half is left for the check-back")
+            }
+        }
+        Ok(TransactionSendResult { send: sent, state })
+    }
+
     /// Sends `msg` as a request and waits for its reply (RocketMQ's request-reply): the
     /// message gets CORRELATION_ID, REPLY_TO_CLIENT (this producer's client id) and TTL, a
     /// consumer answers it with [`Message::reply_to`] and a producer's `send`, and the broker
@@ -421,17 +507,8 @@ impl Producer {
             msg.properties.insert(k.to_string(), v);
         }
         // Whichever broker the reply reaches pushes it only to a producer it has had a
-        // heartbeat from: make sure every broker known (the topic's among them, or the
-        // auto-create route's for a new topic) has had one before the request goes out.
-        self.queues_for(&topic).await?;
-        let all = self.inner.instance.all_master_addrs();
-        let unknown_to_some = {
-            let known = self.inner.heartbeated.lock();
-            all.iter().any(|a| !known.contains(a))
-        };
-        if unknown_to_some {
-            self.heartbeat().await;
-        }
+        // heartbeat from.
+        self.make_known(&topic).await?;
         let mut waiting = self.inner.replies.wait_for(&correlation_id);
         let left = timeout.saturating_sub(start.elapsed());
         match tokio::time::timeout(left, self.send(msg)).await {
@@ -452,6 +529,22 @@ impl Producer {
                 timeout.as_millis()
             ))),
         }
+    }
+
+    /// Makes sure every broker known (the topic's among them, or the auto-create route's for a
+    /// new topic) has had this producer's heartbeat, for what a broker calls back: a request's
+    /// reply, a transaction check-back.
+    async fn make_known(&self, topic: &str) -> Result<()> {
+        self.queues_for(topic).await?;
+        let all = self.inner.instance.all_master_addrs();
+        let unknown_to_some = {
+            let known = self.inner.heartbeated.lock();
+            all.iter().any(|a| !known.contains(a))
+        };
+        if unknown_to_some {
+            self.heartbeat().await;
+        }
+        Ok(())
     }
 
     /// HEART_BEAT with this producer's group to every broker it knows; remembers which took it.
@@ -511,8 +604,11 @@ impl Producer {
         let born_ms = now_ms();
         let uniq_key = self.inner.uniq.id_at(born_ms);
         let reply = m.is_reply();
-        let properties = properties_with_ids(m.properties, &uniq_key);
         let mut sys_flag = 0;
+        if m.property(transaction::PROPERTY_TRANSACTION_PREPARED) == Some("true") {
+            sys_flag |= transaction::SYS_FLAG_TRANSACTION_PREPARED;
+        }
+        let properties = properties_with_ids(m.properties, &uniq_key);
         let mut body = m.body;
         if let Some(limit) = self.inner.config.compress_over {
             if body.len() > limit {

@@ -54,6 +54,9 @@ async fn start_broker(namesrv: &str, name: &str) -> Broker {
         enable_property_filter: true,
         // Sent-back messages come back after a second rather than after 10 s or more.
         message_delay_level: vec!["1s"; 18].join(" "),
+        // Halves left undecided are checked back on within about a second.
+        transaction_check_interval: 200,
+        transaction_time_out: 1000,
         ..BrokerConfig::default()
     };
     let stop = CancellationToken::new();
