@@ -247,12 +247,13 @@ impl ClientInstance {
     /// CONSUMER_SEND_MSG_BACK of a message pulled from `broker`: the broker stores a copy in
     /// `%RETRY%<group>` to be delivered after a delay that grows with its reconsume times (delay
     /// level 0: the broker's choice, 3 + reconsumeTimes), or in `%DLQ%<group>` once they reach
-    /// `max_reconsume_times`.
+    /// `max_reconsume_times`, or at once with a negative `delay_level`.
     pub(crate) async fn send_back(
         &self,
         broker: &str,
         group: &str,
         msg: &MessageExt,
+        delay_level: i32,
         max_reconsume_times: u32,
     ) -> Result<()> {
         let addr = self
@@ -266,7 +267,7 @@ impl ClientInstance {
             &ConsumerSendMsgBackRequestHeader {
                 offset: msg.commit_log_offset,
                 group: group.to_string(),
-                delay_level: 0,
+                delay_level,
                 origin_msg_id: Some(msg.msg_id.clone()),
                 origin_topic: Some(msg.topic.clone()),
                 unit_mode: Some(false),

@@ -27,7 +27,8 @@
 //!   client still re-checks tags, because the broker filters by hash codes.
 //! - Ordered (`orderly`): a queue's messages go to the listener from its pull
 //!   task, one call at a time in offset order, and a `Later` batch is retried
-//!   before anything behind it. In a clustering group the queue is locked on
+//!   before anything behind it (after `max_reconsume_times`, a clustering
+//!   group parks it in the DLQ). In a clustering group the queue is locked on
 //!   its broker before its start offset is read and while any message is
 //!   handed over, and its task persists the offset before unlocking it when
 //!   the queue is dropped or the consumer stops (`orderly.rs`).
@@ -846,6 +847,7 @@ impl Inner {
         pq: &ProcessQueue,
         mut batch: Vec<MessageExt>,
     ) -> bool {
+        let offsets: Vec<i64> = batch.iter().map(|m| m.queue_offset).collect();
         let mut attempt = 0u32;
         loop {
             if self.locks_queues() && !pq.lock.is_held() {
@@ -878,8 +880,17 @@ impl Inner {
             }
             attempt += 1;
             if attempt > self.config.max_reconsume_times {
-                tracing::warn!(queue = %mq, "giving up on a batch after {attempt} redeliveries");
-                break;
+                if !self.locks_queues() {
+                    tracing::warn!(queue = %mq, "giving up on a batch after {attempt} redeliveries");
+                    break;
+                }
+                // Java parks such a message in the dead-letter queue and moves on; the queue
+                // stays blocked only while the broker would not take it.
+                batch = self.send_back_all(mq, batch, -1).await;
+                if batch.is_empty() {
+                    tracing::warn!(queue = %mq, "a batch failed {attempt} times; parked in the dead-letter queue");
+                    break;
+                }
             }
             tokio::select! {
                 _ = pq.stop.cancelled() => return false,
@@ -891,8 +902,8 @@ impl Inner {
         }
         {
             let mut s = pq.state.lock();
-            for m in &batch {
-                s.in_flight.remove(&m.queue_offset);
+            for o in &offsets {
+                s.in_flight.remove(o);
             }
         }
         self.record_offset(mq, pq);
@@ -943,7 +954,7 @@ impl Inner {
                 // Java's RECONSUME_LATER: the broker takes each message back and redelivers it
                 // through the retry topic, so this queue moves on; only what it would not take
                 // is retried here.
-                batch = self.send_back_all(&mq, batch).await;
+                batch = self.send_back_all(&mq, batch, 0).await;
                 if batch.is_empty() {
                     break;
                 }
@@ -973,9 +984,15 @@ impl Inner {
         self.record_offset(&mq, &pq);
     }
 
-    /// Sends every message of `batch` back to the broker it was pulled from; returns those it
+    /// Sends every message of `batch` back to the broker it was pulled from (`delay_level` 0: to
+    /// the retry topic with the broker's back-off; −1: to the dead-letter queue); returns those it
     /// would not take.
-    async fn send_back_all(&self, mq: &MessageQueue, batch: Vec<MessageExt>) -> Vec<MessageExt> {
+    async fn send_back_all(
+        &self,
+        mq: &MessageQueue,
+        batch: Vec<MessageExt>,
+        delay_level: i32,
+    ) -> Vec<MessageExt> {
         let mut kept = Vec::new();
         for m in batch {
             let sent = self
@@ -984,6 +1001,7 @@ impl Inner {
                     &mq.broker_name,
                     &self.config.group,
                     &m,
+                    delay_level,
                     self.config.max_reconsume_times,
                 )
                 .await;

@@ -232,3 +232,68 @@ async fn a_queue_handed_over_is_never_consumed_twice_or_by_two_clients() {
     assert!(moved >= 1, "some queue changed hands mid-stream");
     cluster.stop().await;
 }
+
+#[tokio::test]
+async fn an_ordered_message_failing_every_time_is_parked_in_the_dead_letter_queue() {
+    let cluster = Cluster::start(1).await;
+    cluster.create_topic("Poisoned", 1).await;
+    let p = cluster.producer();
+    for body in ["poison", "after0", "after1"] {
+        p.send(Message::new("Poisoned", body)).await.unwrap();
+    }
+    let seen: Arc<Mutex<Vec<(String, i32)>>> = Arc::default();
+    let s2 = seen.clone();
+    let c = consumer_builder(&cluster, "Poisoned")
+        .max_reconsume_times(2)
+        .start(move |msgs: Vec<MessageExt>| {
+            let seen = s2.clone();
+            async move {
+                let body = String::from_utf8_lossy(&msgs[0].body).into_owned();
+                seen.lock().push((body.clone(), msgs[0].reconsume_times));
+                if body == "poison" {
+                    ConsumeResult::Later
+                } else {
+                    ConsumeResult::Success
+                }
+            }
+        })
+        .await
+        .unwrap();
+    wait_until(
+        "the messages behind it consumed",
+        Duration::from_secs(15),
+        || {
+            let done = seen.lock().iter().any(|(b, _)| b == "after1");
+            async move { done }
+        },
+    )
+    .await;
+    // Three tries in place (the queue waits), then it is parked and the queue moves on in order.
+    let got = seen.lock().clone();
+    let want: Vec<(String, i32)> = [
+        ("poison", 0),
+        ("poison", 1),
+        ("poison", 2),
+        ("after0", 0),
+        ("after1", 0),
+    ]
+    .iter()
+    .map(|(b, r)| (b.to_string(), *r))
+    .collect();
+    assert_eq!(got, want);
+    let admin = cluster.admin();
+    admin
+        .wait_for_route("%DLQ%ordered", 1, Duration::from_secs(10))
+        .await
+        .unwrap();
+    admin.shutdown().await;
+    let pc = courier_client::PullConsumer::connect(&cluster.namesrv, "dlq-reader").unwrap();
+    let dlq = pc.fetch_queues("%DLQ%ordered").await.unwrap();
+    let r = pc.pull(&dlq[0], "*", 0, 32).await.unwrap();
+    assert_eq!(r.messages.len(), 1);
+    assert_eq!(&r.messages[0].body[..], b"poison");
+    pc.shutdown().await;
+    c.shutdown().await;
+    p.shutdown().await;
+    cluster.stop().await;
+}
