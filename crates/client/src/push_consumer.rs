@@ -892,21 +892,11 @@ impl Inner {
                     break;
                 }
             }
-            tokio::select! {
-                _ = pq.stop.cancelled() => return false,
-                _ = tokio::time::sleep(self.config.reconsume_delay) => {}
-            }
-            for m in &mut batch {
-                m.reconsume_times += 1;
+            if !self.before_redelivery(pq, &mut batch).await {
+                return false;
             }
         }
-        {
-            let mut s = pq.state.lock();
-            for o in &offsets {
-                s.in_flight.remove(o);
-            }
-        }
-        self.record_offset(mq, pq);
+        self.consumed(mq, pq, &offsets);
         true
     }
 
@@ -965,23 +955,36 @@ impl Inner {
                     break;
                 }
             }
-            tokio::select! {
-                // Shutting down or dropped: leave the offsets uncommitted so the
-                // batch is delivered again later.
-                _ = pq.stop.cancelled() => return,
-                _ = tokio::time::sleep(self.config.reconsume_delay) => {}
-            }
-            for m in &mut batch {
-                m.reconsume_times += 1;
+            if !self.before_redelivery(&pq, &mut batch).await {
+                return;
             }
         }
+        self.consumed(&mq, &pq, &offsets);
+    }
+
+    /// Waits `reconsume_delay` before a batch is handed over again and counts the redelivery.
+    /// False when the queue was given up or the consumer stopped meanwhile: the batch's offsets
+    /// then stay uncommitted, so it is delivered again later.
+    async fn before_redelivery(&self, pq: &ProcessQueue, batch: &mut [MessageExt]) -> bool {
+        tokio::select! {
+            _ = pq.stop.cancelled() => return false,
+            _ = tokio::time::sleep(self.config.reconsume_delay) => {}
+        }
+        for m in batch {
+            m.reconsume_times += 1;
+        }
+        true
+    }
+
+    /// The messages at `offsets` are done with: the queue's committable offset may pass them.
+    fn consumed(&self, mq: &MessageQueue, pq: &ProcessQueue, offsets: &[i64]) {
         {
             let mut s = pq.state.lock();
-            for o in &offsets {
+            for o in offsets {
                 s.in_flight.remove(o);
             }
         }
-        self.record_offset(&mq, &pq);
+        self.record_offset(mq, pq);
     }
 
     /// Sends every message of `batch` back to the broker it was pulled from (`delay_level` 0: to

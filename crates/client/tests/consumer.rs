@@ -435,18 +435,7 @@ async fn a_message_failing_every_time_ends_in_the_dead_letter_queue_without_hold
     )
     .await;
     // Its third failure sends it to the dead-letter queue, not back again.
-    let admin = cluster.admin();
-    admin
-        .wait_for_route("%DLQ%cg-dlq", 1, Duration::from_secs(10))
-        .await
-        .unwrap();
-    admin.shutdown().await;
-    let pc = PullConsumer::connect(&cluster.namesrv, "dlq-reader").unwrap();
-    let dlq = pc.fetch_queues("%DLQ%cg-dlq").await.unwrap();
-    let r = pc.pull(&dlq[0], "*", 0, 32).await.unwrap();
-    assert_eq!(r.status, PullStatus::Found);
-    assert_eq!(r.messages.len(), 1);
-    assert_eq!(&r.messages[0].body[..], b"bad");
+    assert_eq!(cluster.dlq_bodies("cg-dlq").await, [b"bad".to_vec()]);
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
         bad(&seen.lock()),
@@ -459,7 +448,6 @@ async fn a_message_failing_every_time_ends_in_the_dead_letter_queue_without_hold
         .filter(|(b, _)| b.starts_with("good"))
         .count();
     assert_eq!(goods, 5);
-    pc.shutdown().await;
     c.shutdown().await;
     p.shutdown().await;
     cluster.stop().await;

@@ -116,6 +116,22 @@ impl Cluster {
             .unwrap()
     }
 
+    /// The bodies parked in `group`'s dead-letter queue, once its topic has a route.
+    pub async fn dlq_bodies(&self, group: &str) -> Vec<Vec<u8>> {
+        let topic = format!("%DLQ%{group}");
+        let admin = self.admin();
+        admin
+            .wait_for_route(&topic, 1, Duration::from_secs(10))
+            .await
+            .unwrap();
+        admin.shutdown().await;
+        let pc = courier_client::PullConsumer::connect(&self.namesrv, "dlq-reader").unwrap();
+        let queues = pc.fetch_queues(&topic).await.unwrap();
+        let r = pc.pull(&queues[0], "*", 0, 32).await.unwrap();
+        pc.shutdown().await;
+        r.messages.iter().map(|m| m.body.to_vec()).collect()
+    }
+
     pub fn admin(&self) -> Admin {
         Admin::connect(&self.namesrv).unwrap()
     }
