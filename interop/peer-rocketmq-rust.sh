@@ -5,6 +5,14 @@
 #   interop/peer-rocketmq-rust.sh           start the peer on free loopback ports, run the checks
 #                                           (interop/peer-rocketmq-rust/src/main.rs), stop the peer
 #
+# Checks: admin, send modes + pull, clustering, broadcasting, tags, TBW102 auto-create,
+# request-reply, transactions (commit / rollback / check-back), orderly consumption (LOCK_BATCH_MQ)
+# and Later -> %RETRY% redelivery. Two of them wait on the peer's own timers, with its defaults
+# (this script does not change them): the Unknown transaction is settled at the peer's next
+# transaction check (transactionCheckInterval 30 s, for halves older than transactionTimeout 6 s;
+# the check allows 90 s), and the message answered Later comes back after delay level 3 (10 s).
+# Expect the checks to take about 45 s after the build.
+#
 # The peer binaries are NOT installed by this script (about 12 minutes of compiling on 2 cores);
 # install them once with:
 #   cargo install --locked --root ~/.cache/courier-peers/rocketmq-rust rocketmq-namesrv@1.0.0

@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use courier_client::{
-    Admin, ConsumeFromWhere, ConsumeResult, Message, MessageExt, MessageModel, Producer,
-    PullConsumer, PullStatus, PushConsumer, SendStatus,
+    Admin, ConsumeFromWhere, ConsumeResult, LocalTransactionState, Message, MessageExt,
+    MessageModel, Producer, PullConsumer, PullStatus, PushConsumer, SendStatus,
 };
 
 /// What one consumer's listener has received so far.
@@ -165,12 +165,29 @@ async fn start(
     builder: courier_client::PushConsumerBuilder,
     sink: Shared,
 ) -> Result<PushConsumer, String> {
+    start_with(builder, sink, |_| ConsumeResult::Success).await
+}
+
+/// `start` with a verdict per delivered message; every delivery is recorded in `sink`, whatever
+/// the verdict, and a batch is `Later` if any of its messages is.
+async fn start_with(
+    builder: courier_client::PushConsumerBuilder,
+    sink: Shared,
+    verdict: impl Fn(&MessageExt) -> ConsumeResult + Send + Sync + 'static,
+) -> Result<PushConsumer, String> {
+    let verdict = Arc::new(verdict);
     builder
         .start(move |msgs: Vec<MessageExt>| {
             let sink = sink.clone();
+            let verdict = verdict.clone();
             async move {
+                let later = msgs.iter().any(|m| verdict(m) == ConsumeResult::Later);
                 sink.push_all(msgs);
-                ConsumeResult::Success
+                if later {
+                    ConsumeResult::Later
+                } else {
+                    ConsumeResult::Success
+                }
             }
         })
         .await
@@ -416,6 +433,402 @@ async fn check_auto_create(ctx: &Ctx) -> CheckResult {
     ))
 }
 
+/// Request-reply: the shared producer's `request`s are answered by a push consumer that replies
+/// with `Message::reply_to` through a producer of its own (SEND_REPLY_MESSAGE_V2); the peer
+/// pushes each reply back (PUSH_REPLY_MESSAGE_TO_CLIENT) to the request that asked for it.
+async fn check_request_reply(ctx: &Ctx) -> CheckResult {
+    const REQUESTS: usize = 5;
+    let topic = "CourierPeerRequest";
+    ctx.topic(topic).await?;
+    let responder = Producer::builder()
+        .namesrv(&ctx.namesrv)
+        .group("courier_peer_responder")
+        .build()
+        .map_err(|e| format!("responder producer: {e}"))?;
+    // What went wrong on the answering side, if anything (the requests only see a timeout).
+    let problems: Arc<Mutex<Vec<String>>> = Arc::default();
+    let answering = responder.clone();
+    let seen = problems.clone();
+    let listener = move |msgs: Vec<MessageExt>| {
+        let p = answering.clone();
+        let seen = seen.clone();
+        async move {
+            for m in msgs {
+                let body = format!("re: {}", String::from_utf8_lossy(&m.body));
+                let sent = match Message::reply_to(&m, body) {
+                    Ok(reply) => p.send(reply).await.map(|_| ()).map_err(|e| e.to_string()),
+                    Err(e) => Err(format!("{e}; request properties {:?}", m.properties)),
+                };
+                if let Err(e) = sent {
+                    seen.lock().unwrap_or_else(|p| p.into_inner()).push(e);
+                }
+            }
+            ConsumeResult::Success
+        }
+    };
+    let consumer = match ctx
+        .consumer("courier_peer_answerers", "peer-r1", topic, "*")
+        .start(listener)
+        .await
+    {
+        Ok(c) => c,
+        Err(e) => {
+            responder.shutdown().await;
+            return Err(format!("push consumer start: {e}"));
+        }
+    };
+    let result = async {
+        wait_for("the answering consumer to own all 4 queues", 60, || {
+            consumer.assignment().len() == 4
+        })
+        .await?;
+        let asks: Vec<_> = (0..REQUESTS)
+            .map(|i| {
+                let requester = ctx.producer.clone();
+                let msg = Message::new(topic, format!("q{i}"));
+                tokio::spawn(async move { requester.request(msg, Duration::from_secs(10)).await })
+            })
+            .collect();
+        let mut replies = Vec::new();
+        let mut failures = Vec::new();
+        for (i, ask) in asks.into_iter().enumerate() {
+            match ask.await.map_err(|e| e.to_string()) {
+                Ok(Ok(reply)) => replies.push((i, reply)),
+                Ok(Err(e)) => failures.push(format!("request #{i}: {e}")),
+                Err(e) => failures.push(format!("request #{i}: task {e}")),
+            }
+        }
+        let problems = problems.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if !failures.is_empty() {
+            return Err(format!(
+                "{}; answering side: {problems:?}",
+                failures.join("; ")
+            ));
+        }
+        let mut reply_topics = HashSet::new();
+        for (i, reply) in &replies {
+            let want = format!("re: q{i}");
+            if reply.body.as_ref() != want.as_bytes() {
+                return Err(format!(
+                    "request #{i} got {:?}, want {want:?}",
+                    String::from_utf8_lossy(&reply.body)
+                ));
+            }
+            if reply.property("REPLY_TO_CLIENT") != Some(ctx.producer.client_id()) {
+                return Err(format!(
+                    "reply #{i}: REPLY_TO_CLIENT {:?}, want {}",
+                    reply.property("REPLY_TO_CLIENT"),
+                    ctx.producer.client_id()
+                ));
+            }
+            reply_topics.insert(reply.topic.clone());
+        }
+        if !problems.is_empty() {
+            return Err(format!("answering side: {problems:?}"));
+        }
+        Ok(format!(
+            "{REQUESTS} concurrent requests each got their own reply (via {reply_topics:?})"
+        ))
+    }
+    .await;
+    consumer.shutdown().await;
+    responder.shutdown().await;
+    result
+}
+
+/// Transactional messages: a half committed by its local transaction becomes visible, one
+/// rolled back never does, and one left `Unknown` is checked back on by the peer broker
+/// (CHECK_TRANSACTION_STATE) and committed by the producer's checker.
+async fn check_transactions(ctx: &Ctx) -> CheckResult {
+    const COMMIT: &str = "tx committed";
+    const ROLLBACK: &str = "tx rolled back";
+    const UNKNOWN: &str = "tx unknown, then committed by the check-back";
+    let topic = "CourierPeerTx";
+    ctx.topic(topic).await?;
+    // The halves the peer asked about, by body.
+    let checked: Arc<Mutex<Vec<String>>> = Arc::default();
+    let asked = checked.clone();
+    let tx = Producer::builder()
+        .namesrv(&ctx.namesrv)
+        .group("courier_peer_tx")
+        .transaction_checker(move |half: MessageExt| {
+            let asked = asked.clone();
+            async move {
+                let body = String::from_utf8_lossy(&half.body).into_owned();
+                let commit = body == UNKNOWN;
+                asked.lock().unwrap_or_else(|p| p.into_inner()).push(body);
+                if commit {
+                    LocalTransactionState::Commit
+                } else {
+                    LocalTransactionState::Rollback
+                }
+            }
+        })
+        .build()
+        .map_err(|e| format!("transactional producer: {e}"))?;
+    let s = Shared::default();
+    let c = match start(
+        ctx.consumer("courier_peer_tx_consumer", "peer-x1", topic, "*"),
+        s.clone(),
+    )
+    .await
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tx.shutdown().await;
+            return Err(e);
+        }
+    };
+    let bodies = |s: &Shared| -> Vec<String> {
+        s.snapshot()
+            .iter()
+            .map(|m| String::from_utf8_lossy(&m.body).into_owned())
+            .collect()
+    };
+    let result = async {
+        wait_for("the consumer to own all 4 queues", 60, || {
+            c.assignment().len() == 4
+        })
+        .await?;
+        let started = Instant::now();
+        for (body, state) in [
+            (COMMIT, LocalTransactionState::Commit),
+            (ROLLBACK, LocalTransactionState::Rollback),
+            (UNKNOWN, LocalTransactionState::Unknown),
+        ] {
+            let r = tx
+                .send_in_transaction(Message::new(topic, body), |sent| async move {
+                    if sent.status == SendStatus::SendOk {
+                        state
+                    } else {
+                        LocalTransactionState::Rollback
+                    }
+                })
+                .await
+                .map_err(|e| format!("send_in_transaction {body:?}: {e}"))?;
+            if r.send.status != SendStatus::SendOk || r.state != state {
+                return Err(format!(
+                    "send_in_transaction {body:?}: half {:?}, ended {:?}",
+                    r.send.status, r.state
+                ));
+            }
+        }
+        wait_for("the committed message", 30, || {
+            bodies(&s).iter().any(|b| b == COMMIT)
+        })
+        .await?;
+        let visible_after = started.elapsed();
+        let asked = || checked.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Err(e) = wait_for("the Unknown half, committed by the check-back", 90, || {
+            bodies(&s).iter().any(|b| b == UNKNOWN)
+        })
+        .await
+        {
+            return Err(if asked().is_empty() {
+                format!("{e}: the peer never checked back (CHECK_TRANSACTION_STATE)")
+            } else {
+                format!("{e}: the peer checked back on {:?}, the checker committed, yet nothing became visible", asked())
+            });
+        }
+        let checked_after = started.elapsed();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let got = bodies(&s);
+        for (body, want) in [(COMMIT, 1), (ROLLBACK, 0), (UNKNOWN, 1)] {
+            let n = got.iter().filter(|b| *b == body).count();
+            if n != want {
+                return Err(format!("{body:?} delivered {n} times, want {want}; all: {got:?}"));
+            }
+        }
+        if let Some(m) = s.snapshot().iter().find(|m| m.topic != topic) {
+            return Err(format!("delivered under topic {}, want {topic}", m.topic));
+        }
+        let asked = asked();
+        if !asked.iter().any(|b| b == UNKNOWN) {
+            return Err(format!("the Unknown half became visible, but the checker was asked only about {asked:?}"));
+        }
+        Ok(format!(
+            "commit visible after {:.1} s, rollback never; Unknown checked back ({} check(s): {:?}) and visible after {:.1} s",
+            visible_after.as_secs_f64(),
+            asked.len(),
+            asked,
+            checked_after.as_secs_f64()
+        ))
+    }
+    .await;
+    c.shutdown().await;
+    tx.shutdown().await;
+    result
+}
+
+/// Ordered consumption: two orderly consumers of one clustering group (queues locked on the
+/// peer with LOCK_BATCH_MQ) consume keyed sends; each key's messages arrive in send order, each
+/// exactly once, and each queue is consumed by one client only.
+async fn check_orderly(ctx: &Ctx) -> CheckResult {
+    const KEYS: usize = 8;
+    const PER_KEY: usize = 15;
+    let topic = "CourierPeerOrderly";
+    ctx.topic(topic).await?;
+    let group = "courier_peer_orderly";
+    // Every delivery, in the order the listener calls saw them, with the client that took it.
+    let log: Arc<Mutex<Vec<(&'static str, MessageExt)>>> = Arc::default();
+    let (s1, s2) = (Shared::default(), Shared::default());
+    let o = |inst: &'static str, sink: &Shared| {
+        let log = log.clone();
+        start_with(
+            ctx.consumer(group, inst, topic, "*").orderly(true),
+            sink.clone(),
+            move |m| {
+                log.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push((inst, m.clone()));
+                ConsumeResult::Success
+            },
+        )
+    };
+    let c1 = o("peer-o1", &s1).await?;
+    let c2 = match o("peer-o2", &s2).await {
+        Ok(c) => c,
+        Err(e) => {
+            c1.shutdown().await;
+            return Err(e);
+        }
+    };
+    let result = async {
+        wait_for("the two consumers to split the 4 queues", 60, || {
+            c1.assignment().len() == 2 && c2.assignment().len() == 2
+        })
+        .await?;
+        for seq in 0..PER_KEY {
+            for k in 0..KEYS {
+                let key = format!("order-{k}");
+                let msg = Message::new(topic, format!("{key}#{seq}"))
+                    .with_keys(key.clone())
+                    .with_property("okey", k.to_string())
+                    .with_property("oseq", seq.to_string());
+                ctx.producer
+                    .send_with_selector(msg, &key)
+                    .await
+                    .map_err(|e| format!("selector send {key}#{seq}: {e}"))?;
+            }
+        }
+        let total = KEYS * PER_KEY;
+        wait_for("every message", 60, || {
+            s1.snapshot().len() + s2.snapshot().len() >= total
+        })
+        .await?;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let log = log.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let num = |m: &MessageExt, p: &str| -> Result<usize, String> {
+            m.property(p)
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| format!("message without {p}: {:?}", m.properties))
+        };
+        let mut per_key = vec![Vec::new(); KEYS];
+        let mut queue_owner: std::collections::BTreeMap<i32, HashSet<&str>> = Default::default();
+        let mut queues_of_key: Vec<HashSet<i32>> = vec![HashSet::new(); KEYS];
+        for (client, m) in &log {
+            let k = num(m, "okey")?;
+            per_key[k].push(num(m, "oseq")?);
+            queue_owner.entry(m.queue_id).or_default().insert(client);
+            queues_of_key[k].insert(m.queue_id);
+        }
+        let want: Vec<usize> = (0..PER_KEY).collect();
+        for (k, seqs) in per_key.iter().enumerate() {
+            if *seqs != want {
+                return Err(format!("key order-{k}: consumed in order {seqs:?}, want {want:?}"));
+            }
+            if queues_of_key[k].len() != 1 {
+                return Err(format!("key order-{k} landed in queues {:?}", queues_of_key[k]));
+            }
+        }
+        if let Some((q, who)) = queue_owner.iter().find(|(_, who)| who.len() > 1) {
+            return Err(format!("queue {q} consumed by both clients {who:?}"));
+        }
+        Ok(format!(
+            "{total} messages over {KEYS} keys / {} queues, {} + {} per client, each key in order, exactly once",
+            queue_owner.len(),
+            s1.snapshot().len(),
+            s2.snapshot().len()
+        ))
+    }
+    .await;
+    c1.shutdown().await;
+    c2.shutdown().await;
+    result
+}
+
+/// `Later` in a clustering group: the message is sent back (CONSUMER_SEND_MSG_BACK), the peer
+/// stores a delayed copy in `%RETRY%<group>` and the consumer gets it again under the original
+/// topic with reconsume times 1; everything else is consumed once.
+async fn check_later_retry(ctx: &Ctx) -> CheckResult {
+    const REFUSED: usize = 5;
+    let topic = "CourierPeerLater";
+    ctx.topic(topic).await?;
+    let group = "courier_peer_later";
+    let s = Shared::default();
+    let c = start_with(ctx.consumer(group, "peer-l1", topic, "*"), s.clone(), |m| {
+        let refuse = m.property("seq") == Some(&REFUSED.to_string()) && m.reconsume_times == 0;
+        if refuse {
+            ConsumeResult::Later
+        } else {
+            ConsumeResult::Success
+        }
+    })
+    .await?;
+    let result = async {
+        wait_for("the consumer to own all 4 queues", 60, || {
+            c.assignment().len() == 4
+        })
+        .await?;
+        ctx.send_numbered(topic).await?;
+        let sent = Instant::now();
+        wait_for("every message", 60, || s.snapshot().len() >= MESSAGES).await?;
+        // Level 3 + 0 reconsume times: 10 s on the default delay levels.
+        wait_for(
+            &format!("message #{REFUSED} to come back from %RETRY%{group}"),
+            90,
+            || s.snapshot().len() > MESSAGES,
+        )
+        .await?;
+        let back_after = sent.elapsed();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let got = s.snapshot();
+        let c = counts(&got, topic)?;
+        let want: Vec<usize> = (0..MESSAGES).map(|i| if i == REFUSED { 2 } else { 1 }).collect();
+        if c != want {
+            return Err(format!("delivery counts {c:?}, want {want:?}"));
+        }
+        let again: Vec<&MessageExt> = got
+            .iter()
+            .filter(|m| check_fields(m, topic).is_ok_and(|i| i == REFUSED))
+            .collect();
+        let (first, retry) = (again[0], again[1]);
+        if first.reconsume_times != 0 || retry.reconsume_times != 1 {
+            return Err(format!(
+                "reconsume times {} then {}, want 0 then 1",
+                first.reconsume_times, retry.reconsume_times
+            ));
+        }
+        if retry.property("RETRY_TOPIC") != Some(topic) {
+            return Err(format!(
+                "the redelivery's RETRY_TOPIC is {:?}, want {topic}",
+                retry.property("RETRY_TOPIC")
+            ));
+        }
+        if retry.msg_id != first.msg_id {
+            return Err(format!("the redelivery's msg_id {} differs from {}", retry.msg_id, first.msg_id));
+        }
+        Ok(format!(
+            "#{REFUSED} answered Later came back after {:.1} s under {topic} with reconsume times 1; the other {} once",
+            back_after.as_secs_f64(),
+            MESSAGES - 1
+        ))
+    }
+    .await;
+    c.shutdown().await;
+    result
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let Some(namesrv) = std::env::args().nth(1) else {
@@ -483,6 +896,22 @@ async fn main() -> ExitCode {
         (
             "producer: TBW102 auto-create",
             timed(check_auto_create(&ctx)).await,
+        ),
+        (
+            "request-reply: request answered through another producer",
+            timed(check_request_reply(&ctx)).await,
+        ),
+        (
+            "transactions: commit, rollback, check-back",
+            timed(check_transactions(&ctx)).await,
+        ),
+        (
+            "push consumer: orderly x2 (LOCK_BATCH_MQ)",
+            timed(check_orderly(&ctx)).await,
+        ),
+        (
+            "push consumer: Later -> %RETRY% redelivery",
+            timed(check_later_retry(&ctx)).await,
         ),
     ];
     ctx.producer.shutdown().await;
