@@ -11,9 +11,10 @@
 //!   an op is skipped; one younger than `transactionTimeOut` (or its CHECK_IMMUNITY_TIME_IN_SECONDS)
 //!   ends the scan; one checked `transactionCheckMax` times is moved to
 //!   `TRANS_CHECK_MAX_TIME_TOPIC` and resolved; otherwise a copy with TRANSACTION_CHECK_TIMES + 1 is
-//!   appended to the half queue and CHECK_TRANSACTION_STATE (oneway, body = the copy's record) is
-//!   sent to a live producer of its group (`PGROUP`). The producer answers with END_TRANSACTION
-//!   naming the copy.
+//!   appended to the half queue and CHECK_TRANSACTION_STATE (oneway; body = the copy's record
+//!   with its real topic and queue put back, header topic = the half topic, as Java sends them)
+//!   is sent to a live producer of its group (`PGROUP`). The producer answers with
+//!   END_TRANSACTION naming the copy.
 //!
 //! Invariants: a half queue offset is resolved at most once (the resolved set is rebuilt from the
 //! op queue at startup, so a second COMMIT after a restart is still refused); progress only moves
@@ -27,8 +28,9 @@ use courier_remoting::code::request;
 use courier_remoting::header::CheckTransactionStateRequestHeader;
 use courier_remoting::RemotingCommand;
 use courier_store::{
-    decode_record, encode_properties, offset_msg_id, properties_iter, MessageStore, MessageToStore,
-    PutResult, PutStatus, StoredMessage, FLAG_TRANSACTION_COMMIT, FLAG_TRANSACTION_MASK,
+    decode_record, encode_properties, encode_record, offset_msg_id, properties_iter, MessageStore,
+    MessageToStore, PutResult, PutStatus, StoredMessage, FLAG_TRANSACTION_COMMIT,
+    FLAG_TRANSACTION_MASK,
 };
 use parking_lot::Mutex;
 use tokio_util::sync::CancellationToken;
@@ -263,8 +265,16 @@ impl TransactionService {
         let Some(record) = store.message_by_phys_offset(put.phys_offset) else {
             return true;
         };
+        let Some(checked) = as_checked(&record) else {
+            tracing::warn!(
+                offset = put.phys_offset,
+                "a half message without its real topic; not checked"
+            );
+            return true;
+        };
+        // As Java's `sendCheckMessage`: the header names the half topic, the message its own.
         let header = CheckTransactionStateRequestHeader {
-            topic: half.property(PROPERTY_REAL_TOPIC).map(str::to_string),
+            topic: Some(TRANS_HALF_TOPIC.to_string()),
             tran_state_table_offset: put.queue_offset,
             commit_log_offset: put.phys_offset,
             msg_id: half.property("UNIQ_KEY").map(str::to_string),
@@ -273,7 +283,7 @@ impl TransactionService {
             broker_name: Some(ctx.config.broker_name.clone()),
         };
         let cmd = RemotingCommand::request_with_header(request::CHECK_TRANSACTION_STATE, &header)
-            .with_body(record);
+            .with_body(checked);
         if let Err(e) = channel.invoke_oneway(cmd).await {
             tracing::debug!(error = %e, "CHECK_TRANSACTION_STATE not delivered");
         }
@@ -291,4 +301,32 @@ impl TransactionService {
             self.check_once(&ctx).await;
         }
     }
+}
+/// A stored half message (a record of the half queue) as a producer's check-back gets it, as
+/// Java's `sendCheckMessage` sends it: with its real topic and queue (`REAL_TOPIC` / `REAL_QID`),
+/// everything else as stored, so a checker sees the message it sent. None without those
+/// properties.
+fn as_checked(record: &[u8]) -> Option<Vec<u8>> {
+    let m = decode_record(record).ok()?;
+    let topic = m.property(PROPERTY_REAL_TOPIC)?;
+    let queue_id = m.property(PROPERTY_REAL_QUEUE_ID)?.parse().ok()?;
+    let msg = MessageToStore {
+        topic: topic.to_string(),
+        queue_id,
+        flag: m.flag(),
+        body: bytes::Bytes::copy_from_slice(m.body()),
+        properties: m.properties().to_string(),
+        sys_flag: m.sys_flag(),
+        born_timestamp: m.born_timestamp(),
+        born_host: m.born_host(),
+        reconsume_times: m.reconsume_times(),
+        prepared_transaction_offset: m.prepared_transaction_offset(),
+    };
+    Some(encode_record(
+        &msg,
+        m.queue_offset(),
+        m.phys_offset(),
+        m.store_timestamp(),
+        m.store_host(),
+    ))
 }

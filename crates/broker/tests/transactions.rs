@@ -49,14 +49,15 @@ async fn commit_rollback_and_check_back() {
     let b = TestBroker::start(config.clone()).await;
 
     // A producer that answers check-backs.
-    let (tx, mut checks) = mpsc::unbounded_channel::<CheckTransactionStateRequestHeader>();
+    let (tx, mut checks) =
+        mpsc::unbounded_channel::<(CheckTransactionStateRequestHeader, Vec<u8>)>();
     let mut d = Dispatcher::new();
     d.register(
         request::CHECK_TRANSACTION_STATE,
         Arc::new(move |_c: ConnectionHandle, req: RemotingCommand| {
             let tx = tx.clone();
             async move {
-                let _ = tx.send(req.decode_header().unwrap());
+                let _ = tx.send((req.decode_header().unwrap(), req.body_bytes().to_vec()));
                 Ok(None)
             }
         }),
@@ -110,7 +111,7 @@ async fn commit_rollback_and_check_back() {
         .call(end("tpg", h.queue_offset, phys, TRANSACTION_COMMIT_TYPE))
         .await;
     if r.code != response::SUCCESS {
-        let c = tokio::time::timeout(Duration::from_secs(10), checks.recv())
+        let (c, _) = tokio::time::timeout(Duration::from_secs(10), checks.recv())
             .await
             .unwrap()
             .unwrap();
@@ -160,11 +161,19 @@ async fn commit_rollback_and_check_back() {
         .unwrap();
     assert_eq!(r.code, response::SUCCESS);
     let c = loop {
-        let c = tokio::time::timeout(Duration::from_secs(10), checks.recv())
+        let (c, body) = tokio::time::timeout(Duration::from_secs(10), checks.recv())
             .await
             .expect("no CHECK_TRANSACTION_STATE arrived")
             .unwrap();
         if c.transaction_id.as_deref() == Some("X2") {
+            // As Java sends it: the header names the half topic, the message is the one the
+            // producer sent (its topic and queue), stored at the position END_TRANSACTION names.
+            assert_eq!(c.topic.as_deref(), Some("RMQ_SYS_TRANS_HALF_TOPIC"));
+            let m = courier_store::decode_record(&body).unwrap();
+            assert_eq!((m.topic(), m.queue_id(), m.body()), ("TT", 0, &b"X2"[..]));
+            assert_eq!(m.phys_offset(), c.commit_log_offset);
+            assert_eq!(m.queue_offset(), c.tran_state_table_offset);
+            assert_eq!(m.property("PGROUP"), Some("tpg"));
             break c;
         }
     };

@@ -159,7 +159,8 @@ pub(crate) async fn on_check(
         from_transaction_check: Some(true),
         msg_id,
         transaction_id: header.transaction_id,
-        topic: header.topic.or(Some(topic)),
+        // The message's own topic: brokers name the half topic in the check's header.
+        topic: Some(topic),
     };
     let cmd = RemotingCommand::request_with_header(request::END_TRANSACTION, &end);
     if let Err(e) = conn.invoke_oneway(cmd).await {

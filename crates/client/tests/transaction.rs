@@ -111,6 +111,11 @@ async fn halves_are_committed_rolled_back_or_settled_by_the_check_back() {
     assert!(checked.iter().all(
         |m| m.property("PGROUP") == Some("tx-group") && m.property("TRAN_MSG") == Some("true")
     ));
+    // The checker sees the message as it was sent: its topic and queue, not the half queue's.
+    assert!(
+        checked.iter().all(|m| m.topic == "Tx" && m.queue_id == 0),
+        "{checked:?}"
+    );
 
     let batch = vec![Message::new("Tx", "x").with_property("TRAN_MSG", "true")];
     assert!(
