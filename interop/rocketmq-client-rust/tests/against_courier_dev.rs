@@ -6,12 +6,14 @@
 //! and not before while a recalled one never does, and the client's admin
 //! API reads a topic's status and a group's progress (GET_TOPIC_STATS_INFO, GET_CONSUME_STATS),
 //! a server-side offset reset rewinds a running group, a `request` returns the reply a
-//! responder group sent for it (request-reply through the cluster's reply topic), and an orderly
+//! responder group sent for it (request-reply through the cluster's reply topic), an orderly
 //! group consumes each key in order, one listener call at a time per queue, the broker's queue
 //! locks (LOCK_BATCH_MQ / UNLOCK_BATCH_MQ) keeping a member that claims every queue off the ones
-//! another member holds. Each scenario gets its own server, client runtime and groups. Runs
-//! without libtest (see Cargo.toml); a failing scenario makes the process exit non-zero with the
-//! reason and the server's log tail.
+//! another member holds, and a `TransactionMQProducer`'s half messages reach a consumer only once
+//! committed — by the local transaction or by its answer to the broker's check-back
+//! (CHECK_TRANSACTION_STATE) — and never when rolled back. Each scenario gets its own server,
+//! client runtime and groups. Runs without libtest (see Cargo.toml); a failing scenario makes the
+//! process exit non-zero with the reason and the server's log tail.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::process::ExitCode;
@@ -24,8 +26,9 @@ use rocketmq_client_rust::{
     AllocateMessageQueueByConfig, ClientResult, ClientRuntime, ClientRuntimeConfig,
     ConsumeConcurrentlyContext, ConsumeConcurrentlyStatus, ConsumeOrderlyContext,
     ConsumeOrderlyStatus, DefaultMQAdminExt, DefaultMQProducer, DefaultMQPushConsumer,
-    MQAdminReadExt, MQAdminTopicStatsReadExt, MQPushConsumer, MessageListenerConcurrently,
-    MessageListenerOrderly, MessageQueueListener, MessageSelector, MessageUtil,
+    LocalTransactionState, MQAdminReadExt, MQAdminTopicStatsReadExt, MQPushConsumer,
+    MessageListenerConcurrently, MessageListenerOrderly, MessageQueueListener, MessageSelector,
+    MessageUtil, TransactionListener, TransactionMQProducer,
 };
 use rocketmq_model::common::consumer::consume_from_where::ConsumeFromWhere;
 use rocketmq_model::common::message::message_ext::MessageExt;
@@ -57,7 +60,7 @@ fn tag_of(i: usize) -> &'static str {
 }
 
 /// What a listener saw of one message.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 struct Got {
     topic: String,
     seq: Option<String>,
@@ -65,6 +68,10 @@ struct Got {
     tags: Option<String>,
     keys: Option<Vec<String>>,
     origin: Option<String>,
+    /// The `plan` user property of the transactions scenario.
+    plan: Option<String>,
+    /// TRAN_MSG, the half-message mark, which a committed message no longer carries.
+    tran_msg: Option<String>,
     /// The offset message id (store host + commit log offset) the decoder computed.
     msg_id: String,
     /// The client-generated unique key carried in the properties.
@@ -73,6 +80,35 @@ struct Got {
     /// Where the message sat, so a missing delivery can be named by queue and offset.
     queue_id: i32,
     queue_offset: i64,
+}
+
+/// As derived, but a long body shows as its first 48 characters and its length (the compressed
+/// one is 9 KB of bytes otherwise).
+impl std::fmt::Debug for Got {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = String::from_utf8_lossy(&self.body);
+        let body = if text.chars().count() > 48 {
+            let head: String = text.chars().take(48).collect();
+            format!("{head}... ({} bytes)", self.body.len())
+        } else {
+            text.into_owned()
+        };
+        f.debug_struct("Got")
+            .field("topic", &self.topic)
+            .field("seq", &self.seq)
+            .field("body", &body)
+            .field("tags", &self.tags)
+            .field("keys", &self.keys)
+            .field("origin", &self.origin)
+            .field("plan", &self.plan)
+            .field("tran_msg", &self.tran_msg)
+            .field("msg_id", &self.msg_id)
+            .field("uniq_key", &self.uniq_key)
+            .field("reconsume_times", &self.reconsume_times)
+            .field("queue_id", &self.queue_id)
+            .field("queue_offset", &self.queue_offset)
+            .finish()
+    }
 }
 
 impl Got {
@@ -85,6 +121,8 @@ impl Got {
             tags: m.tags().map(str::to_string),
             keys: m.keys(),
             origin: m.property("origin").map(str::to_string),
+            plan: m.property(PLAN).map(str::to_string),
+            tran_msg: m.property("TRAN_MSG").map(str::to_string),
             msg_id: m.msg_id().to_string(),
             uniq_key: m.property("UNIQ_KEY").map(str::to_string),
             reconsume_times: m.reconsume_times(),
@@ -360,11 +398,23 @@ async fn wait_assigned(members: &[Member], each: usize, what: &str) -> HarnessRe
     .await
 }
 
-async fn wait_for(what: &str, mut done: impl FnMut() -> bool) -> HarnessResult<()> {
-    let deadline = Instant::now() + Duration::from_secs(60);
+async fn wait_for(what: &str, done: impl FnMut() -> bool) -> HarnessResult<()> {
+    wait_for_within(Duration::from_secs(60), what, done).await
+}
+
+/// `wait_for` with another limit than 60 s.
+async fn wait_for_within(
+    limit: Duration,
+    what: &str,
+    mut done: impl FnMut() -> bool,
+) -> HarnessResult<()> {
+    let deadline = Instant::now() + limit;
     while !done() {
         if Instant::now() > deadline {
-            return Err(format!("timed out after 60 s waiting for {what}"));
+            return Err(format!(
+                "timed out after {} s waiting for {what}",
+                limit.as_secs()
+            ));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -424,6 +474,22 @@ async fn send_ok<E: std::fmt::Display>(
     }
 }
 
+/// Message #`i` to `topic`, as `check` expects it: `body_of(i)`, `tag_of(i)`, keys `key-<i>` and
+/// `alt-<i>`, user properties `seq` and `origin`, and the `extra` ones.
+fn numbered_message(topic: &str, i: usize, extra: &[(&str, &str)]) -> Result<Message, String> {
+    let mut built = Message::builder()
+        .topic(topic)
+        .tags(tag_of(i))
+        .keys(vec![format!("key-{i}"), format!("alt-{i}")])
+        .body_slice(&body_of(i))
+        .raw_property("seq", i.to_string())
+        .and_then(|b| b.raw_property("origin", ORIGIN));
+    for (k, v) in extra {
+        built = built.and_then(|b| b.raw_property(*k, *v));
+    }
+    built.and_then(|b| b.build()).map_err(|e| e.to_string())
+}
+
 /// Sends the numbered messages; returns the ids of the acknowledged sends.
 async fn send_all(
     rt: &Arc<ClientRuntime>,
@@ -434,14 +500,7 @@ async fn send_all(
     let mut ids = SentIds::default();
     let mut outcome = Ok(());
     for i in 0..MESSAGES {
-        let built = Message::builder()
-            .topic(topic)
-            .tags(tag_of(i))
-            .keys(vec![format!("key-{i}"), format!("alt-{i}")])
-            .body_slice(&body_of(i))
-            .raw_property("seq", i.to_string())
-            .and_then(|b| b.raw_property("origin", ORIGIN))
-            .and_then(|b| b.build());
+        let built = numbered_message(topic, i, &[]);
         match send_ok(&producer, built, None, &format!("message #{i}")).await {
             Ok(r) => {
                 ids.uniq_keys
@@ -1320,6 +1379,333 @@ async fn orderly(rts: &[Arc<ClientRuntime>; 2], dev: &CourierDev) -> HarnessResu
     result
 }
 
+/// The user property that tells the transactions scenario's local transactions what to answer.
+const PLAN: &str = "plan";
+/// How many transactional messages the transactions scenario sends: #0..#7, two of each plan.
+const TRANSACTIONS: usize = 8;
+/// How long the transactions scenario waits for the check-backs after its last send. `courier
+/// dev` runs the broker's defaults: a check pass every 30 s (`transactionCheckInterval`) from the
+/// broker's start, a half older than 6 s (`transactionTimeOut`) checked. The sends end a few
+/// seconds after the start, so the first pass checks them; should it find no producer of the
+/// group registered yet (a producer heartbeats every 30 s), the next pass, 30 s later, does.
+const CHECK_BACK_WITHIN: Duration = Duration::from_secs(75);
+
+/// What the transactions scenario's producer does with a message, named by its `plan` property.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Plan {
+    /// The local transaction commits: the message is visible at once.
+    Commit,
+    /// The local transaction rolls back: never visible.
+    Rollback,
+    /// The local transaction answers UNKNOW; the broker's check-back is answered COMMIT.
+    CheckCommits,
+    /// The local transaction answers UNKNOW; the broker's check-back is answered ROLLBACK.
+    CheckRollsBack,
+}
+
+impl Plan {
+    const ALL: [Plan; 4] = [
+        Plan::Commit,
+        Plan::Rollback,
+        Plan::CheckRollsBack,
+        Plan::CheckCommits,
+    ];
+
+    /// Message #`i`'s plan. #7 (`BIG_INDEX`, the compressed body) is committed by a check-back.
+    fn of(i: usize) -> Plan {
+        Plan::ALL[i % Plan::ALL.len()]
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Plan::Commit => "commit",
+            Plan::Rollback => "rollback",
+            Plan::CheckCommits => "unknown-then-commit",
+            Plan::CheckRollsBack => "unknown-then-rollback",
+        }
+    }
+
+    fn named(name: &str) -> Option<Plan> {
+        Plan::ALL.into_iter().find(|p| p.name() == name)
+    }
+
+    /// What the local transaction answers right after the half message was stored.
+    fn executed(self) -> LocalTransactionState {
+        match self {
+            Plan::Commit => LocalTransactionState::CommitMessage,
+            Plan::Rollback => LocalTransactionState::RollbackMessage,
+            Plan::CheckCommits | Plan::CheckRollsBack => LocalTransactionState::Unknown,
+        }
+    }
+
+    /// What a check-back is answered: the transaction's final outcome.
+    fn checked(self) -> LocalTransactionState {
+        match self {
+            Plan::Commit | Plan::CheckCommits => LocalTransactionState::CommitMessage,
+            Plan::Rollback | Plan::CheckRollsBack => LocalTransactionState::RollbackMessage,
+        }
+    }
+
+    fn undecided(self) -> bool {
+        self.executed() == LocalTransactionState::Unknown
+    }
+
+    fn visible(self) -> bool {
+        self.checked() == LocalTransactionState::CommitMessage
+    }
+}
+
+/// mxsm's `TransactionListener` of the transactions scenario: both the local transaction and the
+/// check-back answer as the message's `plan` property says (a message without one stays
+/// undecided); every check-back is recorded.
+struct LocalTransactions {
+    checks: Arc<Mutex<Vec<Got>>>,
+}
+
+impl TransactionListener for LocalTransactions {
+    fn execute_local_transaction(
+        &self,
+        msg: &dyn rocketmq_model::common::message::MessageTrait,
+        _arg: Option<&(dyn std::any::Any + Send + Sync)>,
+    ) -> LocalTransactionState {
+        let plan = msg.get_properties().get(PLAN).and_then(|p| Plan::named(p));
+        plan.map_or(LocalTransactionState::Unknown, Plan::executed)
+    }
+
+    fn check_local_transaction(&self, msg: &MessageExt) -> LocalTransactionState {
+        let got = Got::of(msg);
+        let plan = got.plan.as_deref().and_then(Plan::named);
+        self.checks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(got);
+        plan.map_or(LocalTransactionState::Unknown, Plan::checked)
+    }
+}
+
+/// The numbers of the transactions scenario's messages whose plan `keep` selects.
+fn planned(keep: fn(Plan) -> bool) -> BTreeSet<usize> {
+    (0..TRANSACTIONS).filter(|&i| keep(Plan::of(i))).collect()
+}
+
+/// The message numbers in `msgs` (those without a valid `seq` are left out; `counts` names them).
+fn seqs(msgs: &[Got]) -> BTreeSet<usize> {
+    msgs.iter()
+        .filter_map(|g| g.seq.as_deref()?.parse().ok())
+        .collect()
+}
+
+/// What a transactional send answered: the message's UNIQ_KEY and the queue of its half message
+/// (where the broker commits it).
+struct SentTransaction {
+    uniq_key: String,
+    queue_id: i32,
+}
+
+/// Sends the transactions scenario's messages through `send_message_in_transaction`; each must
+/// answer SEND_OK with its plan's local transaction state.
+async fn send_transactions(
+    producer: &TransactionMQProducer,
+    topic: &str,
+) -> HarnessResult<Vec<SentTransaction>> {
+    let mut sent = Vec::new();
+    for i in 0..TRANSACTIONS {
+        let plan = Plan::of(i);
+        let msg = numbered_message(topic, i, &[(PLAN, plan.name())])
+            .map_err(|e| format!("building transactional message #{i}: {e}"))?;
+        let answer = producer
+            .send_message_in_transaction(msg, None::<()>)
+            .await
+            .map_err(|e| format!("transactional send #{i} ({}): {e}", plan.name()))?;
+        let result = match (&answer.send_result, answer.local_transaction_state) {
+            (Some(r), Some(state))
+                if r.send_status == rocketmq_client_rust::SendStatus::SendOk
+                    && state == plan.executed() =>
+            {
+                r
+            }
+            _ => {
+                return Err(format!(
+                    "transactional send #{i} ({}) answered {answer:?}; want SEND_OK and local \
+                     state {}",
+                    plan.name(),
+                    plan.executed()
+                ))
+            }
+        };
+        sent.push(SentTransaction {
+            uniq_key: result
+                .msg_id
+                .as_ref()
+                .map(|k| k.to_string())
+                .unwrap_or_default(),
+            queue_id: result.message_queue.as_ref().map_or(-1, |q| q.queue_id()),
+        });
+    }
+    Ok(sent)
+}
+
+/// Checks what arrived (at the consumer or in a check-back) against the sends: every field
+/// `check` knows, the `plan` property, the UNIQ_KEY the send returned and the queue it named;
+/// `want` says which message numbers must appear, each once.
+fn check_transactional(
+    msgs: &[Got],
+    topic: &str,
+    sent: &[SentTransaction],
+    want: &BTreeSet<usize>,
+    what: &str,
+) -> HarnessResult<()> {
+    let c = counts(msgs, topic).map_err(|e| format!("{what}: {e}"))?;
+    let wanted: Vec<usize> = (0..MESSAGES)
+        .map(|i| usize::from(want.contains(&i)))
+        .collect();
+    if c != wanted {
+        let plans: Vec<String> = (0..TRANSACTIONS)
+            .map(|i| format!("#{i} {}", Plan::of(i).name()))
+            .collect();
+        return Err(format!(
+            "{what}: counts per message {:?}, want {:?} (plans: {})",
+            &c[..TRANSACTIONS],
+            &wanted[..TRANSACTIONS],
+            plans.join(", ")
+        ));
+    }
+    for g in msgs {
+        let i = check(g, topic)?;
+        let s = &sent[i];
+        if g.plan.as_deref() != Some(Plan::of(i).name())
+            || g.uniq_key.as_deref() != Some(s.uniq_key.as_str())
+            || g.queue_id != s.queue_id
+        {
+            return Err(format!(
+                "{what}: message #{i} lost its plan property, UNIQ_KEY or queue (the send \
+                 returned {} on queue {}): {g:?}",
+                s.uniq_key, s.queue_id
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// RocketMQ transactional messages through mxsm's `TransactionMQProducer`: 8 messages to a fresh
+/// topic, each a half message (TRAN_MSG, PGROUP, sysFlag TRANSACTION_PREPARED) whose local
+/// transaction then answers by its `plan` property — 2 COMMIT_MESSAGE, 2 ROLLBACK_MESSAGE
+/// (END_TRANSACTION right after the send), 4 UNKNOW. The broker checks each undecided one back
+/// (CHECK_TRANSACTION_STATE to the producer, once it is older than `transactionTimeOut`, at the
+/// next check pass); `check_local_transaction` answers COMMIT for 2 of them (one with the
+/// compressed body) and ROLLBACK for the other 2. A consumer owning the topic must get the 2
+/// committed ones at once and nothing else before the check-backs, then the 2 committed by a
+/// check-back, each once with its body, properties and queue (no TRAN_MSG left), and none rolled
+/// back. Each undecided message is checked back once, the decided ones never; the message a
+/// check-back hands to `check_local_transaction` has its body and properties, and — as
+/// RocketMQ's broker restores REAL_TOPIC and REAL_QID before sending it — its real topic and
+/// queue. This waits for the broker's first check pass, about 30 s after its start.
+async fn transactions(rts: &[Arc<ClientRuntime>; 2], dev: &CourierDev) -> HarnessResult<()> {
+    let topic = "RustClientTransactions";
+    let selecting = Selecting::Tags("*");
+    let group = "rust_client_transactions";
+    let mut m = sole_member(&rts[0], dev, topic, group, selecting, Reaction::Accept).await?;
+    let checks = Arc::new(Mutex::new(Vec::new()));
+    let checked = || checks.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let result = async {
+        // On the other runtime, as another process would be.
+        let mut producer = TransactionMQProducer::builder(rts[1].clone())
+            .producer_group("rust_client_transaction_producer")
+            .name_server_addr(dev.namesrv_addr.clone())
+            .transaction_listener(LocalTransactions {
+                checks: checks.clone(),
+            })
+            .build();
+        producer
+            .start()
+            .await
+            .map_err(|e| format!("transaction producer start: {e}"))?;
+        let outcome = async {
+            let sent = send_transactions(&producer, topic).await?;
+            let sent_at = Instant::now();
+            let committed = planned(|p| p == Plan::Commit);
+            wait_for("the messages committed by their sends", || {
+                seqs(&m.got()).is_superset(&committed)
+            })
+            .await?;
+            let early = m.got();
+            if seqs(&early) != committed {
+                return Err(format!(
+                    "before any check-back the consumer got #{:?}, want only #{committed:?} \
+                     (committed by their sends): {early:?}",
+                    seqs(&early)
+                ));
+            }
+            let undecided = planned(Plan::undecided);
+            let what = "a check-back of each undecided transaction";
+            wait_for_within(CHECK_BACK_WITHIN, what, || {
+                seqs(&checked()).is_superset(&undecided)
+            })
+            .await
+            .map_err(|e| {
+                format!(
+                    "{e}: check_local_transaction saw #{:?} of #{undecided:?}",
+                    seqs(&checked())
+                )
+            })?;
+            let checked_after = sent_at.elapsed().as_secs_f64();
+            let visible = planned(Plan::visible);
+            wait_for("the messages committed by a check-back", || {
+                seqs(&m.got()).is_superset(&visible)
+            })
+            .await?;
+            // Let anything rolled back, late or duplicated show up before checking.
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            let got = m.got();
+            check_transactional(&got, topic, &sent, &visible, "consumer")?;
+            if let Some(g) = got.iter().find(|g| g.tran_msg.is_some()) {
+                return Err(format!("a committed message still carries TRAN_MSG: {g:?}"));
+            }
+            // Where each check-back said its message was, checked last (below); the rest of
+            // it first, as if it named the real place.
+            let checks = checked();
+            let mut misplaced = Vec::new();
+            let mut placed = Vec::new();
+            for g in checks {
+                let real = g.seq.as_deref().and_then(|s| s.parse::<usize>().ok());
+                let real = real.and_then(|i| sent.get(i)).map_or(-1, |s| s.queue_id);
+                if g.topic != topic || g.queue_id != real {
+                    misplaced.push(format!(
+                        "#{} on {} queue {} (sent to {topic} queue {real})",
+                        g.seq.as_deref().unwrap_or("?"),
+                        g.topic,
+                        g.queue_id
+                    ));
+                }
+                placed.push(Got {
+                    topic: topic.to_string(),
+                    queue_id: real,
+                    ..g
+                });
+            }
+            check_transactional(&placed, topic, &sent, &undecided, "check-backs")
+                .map_err(|e| format!("{e} (checked back {checked_after:.1} s after the sends)"))?;
+            if !misplaced.is_empty() {
+                return Err(format!(
+                    "every delivery and every check-back's body, properties and count were \
+                     right, but check_local_transaction got its messages on another topic or \
+                     queue than they were sent to: {}. RocketMQ's broker puts a half message's \
+                     REAL_TOPIC and REAL_QID back before it sends CHECK_TRANSACTION_STATE \
+                     (checked back {checked_after:.1} s after the sends)",
+                    misplaced.join(", ")
+                ));
+            }
+            Ok(())
+        }
+        .await;
+        producer.shutdown().await;
+        outcome
+    }
+    .await;
+    m.consumer.shutdown().await;
+    result
+}
+
 /// One scenario on a fresh server and two fresh client runtimes: the second member of a group
 /// gets its own runtime (its own connection pool and client instance), as a second process would.
 fn run(name: &'static str, scenario: Scenario) -> HarnessResult<()> {
@@ -1378,7 +1764,7 @@ fn main() -> ExitCode {
     };
     std::env::set_var("rocketmq.client.localOffsetStoreDir", offsets.path());
 
-    let scenarios: [(&'static str, Scenario); 10] = [
+    let scenarios: [(&'static str, Scenario); 11] = [
         ("clustering_two_consumers_each_message_once", |rts, dev| {
             Box::pin(clustering(rts, dev))
         }),
@@ -1413,6 +1799,10 @@ fn main() -> ExitCode {
         (
             "orderly_consumption_keeps_each_queue_in_order",
             |rts, dev| Box::pin(orderly(rts, dev)),
+        ),
+        (
+            "transactional_messages_commit_roll_back_and_check_back",
+            |rts, dev| Box::pin(transactions(rts, dev)),
         ),
     ];
     // As with libtest, a free argument runs only the scenarios whose name contains it
