@@ -1,6 +1,8 @@
-//! Administration for tools and tests: create a topic on every master of a
-//! cluster (GET_BROKER_CLUSTER_INFO from a name server, then
-//! UPDATE_AND_CREATE_TOPIC to each master), wait until the name servers route
+//! Administration for tools and tests: list the clusters, topics and a
+//! topic's route as the name servers know them (GET_BROKER_CLUSTER_INFO,
+//! GET_ALL_TOPIC_LIST_FROM_NAMESERVER, GET_ROUTEINFO_BY_TOPIC); create or
+//! update a topic on every master of a cluster (UPDATE_AND_CREATE_TOPIC to
+//! each master), wait until the name servers route
 //! it through a given number of brokers (brokers re-register a changed topic
 //! table at once, so the wait is short), and read a topic's status and a
 //! consumer group's progress from every master that has them, merged
@@ -50,15 +52,20 @@ impl Admin {
         Self::new(o)
     }
 
-    /// Master addresses of every broker the name server knows, sorted.
-    pub async fn master_addrs(&self) -> Result<Vec<String>> {
+    /// Every cluster, broker name and broker address (by id, 0 the master) the name servers
+    /// know (GET_BROKER_CLUSTER_INFO: what `mqadmin clusterList` shows).
+    pub async fn cluster_info(&self) -> Result<ClusterInfo> {
         let cmd = RemotingCommand::new_request(request::GET_BROKER_CLUSTER_INFO);
         let resp = self.instance.invoke_namesrv(cmd).await?;
-        if resp.code != 0 {
+        if resp.code != response::SUCCESS {
             return Err(broker_error("name server", &resp));
         }
-        let info: ClusterInfo =
-            from_json(resp.body_bytes()).map_err(decode_failed("cluster info"))?;
+        from_json(resp.body_bytes()).map_err(decode_failed("cluster info"))
+    }
+
+    /// Master addresses of every broker the name server knows, sorted.
+    pub async fn master_addrs(&self) -> Result<Vec<String>> {
+        let info = self.cluster_info().await?;
         let mut v: Vec<String> = info
             .broker_addr_table
             .values()
@@ -68,16 +75,64 @@ impl Admin {
         Ok(v)
     }
 
+    /// Master addresses of the brokers of `cluster`, sorted; an unknown cluster (or one
+    /// without a master) is refused with the clusters the name servers do know.
+    pub async fn cluster_masters(&self, cluster: &str) -> Result<Vec<String>> {
+        let info = self.cluster_info().await?;
+        let mut v: Vec<String> = info
+            .cluster_addr_table
+            .get(cluster)
+            .into_iter()
+            .flatten()
+            .filter_map(|name| info.broker_addr_table.get(name)?.master_addr())
+            .map(str::to_string)
+            .collect();
+        v.sort();
+        if v.is_empty() {
+            let known: Vec<&str> = info.cluster_addr_table.keys().map(String::as_str).collect();
+            return Err(ClientError::Refused(format!(
+                "cluster {cluster} has no master broker registered (known clusters: {}); check the name (it is case-sensitive) or start its brokers",
+                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+            )));
+        }
+        Ok(v)
+    }
+
+    /// Every topic the name servers know, sorted (GET_ALL_TOPIC_LIST_FROM_NAMESERVER: what
+    /// `mqadmin topicList` shows; system and `%RETRY%` topics included).
+    pub async fn topic_list(&self) -> Result<Vec<String>> {
+        let cmd = RemotingCommand::new_request(request::GET_ALL_TOPIC_LIST_FROM_NAMESERVER);
+        let resp = self.instance.invoke_namesrv(cmd).await?;
+        if resp.code != response::SUCCESS {
+            return Err(broker_error("name server", &resp));
+        }
+        let list: TopicList = from_json(resp.body_bytes()).map_err(decode_failed("topic list"))?;
+        Ok(list.topic_list.into_iter().collect())
+    }
+
     /// Creates (or updates) `topic` with `queues` read and write queues and
     /// perm RW on one broker.
     pub async fn create_topic_on(&self, broker_addr: &str, topic: &str, queues: i32) -> Result<()> {
+        self.update_topic_on(broker_addr, topic, queues, queues)
+            .await
+    }
+
+    /// Creates (or updates) `topic` with `read` read and `write` write queues and perm RW on
+    /// one broker (UPDATE_AND_CREATE_TOPIC: what `mqadmin updateTopic` sends).
+    pub async fn update_topic_on(
+        &self,
+        broker_addr: &str,
+        topic: &str,
+        read: i32,
+        write: i32,
+    ) -> Result<()> {
         let cmd = RemotingCommand::request_with_header(
             request::UPDATE_AND_CREATE_TOPIC,
             &CreateTopicRequestHeader {
                 topic: topic.to_string(),
                 default_topic: AUTO_CREATE_TOPIC_KEY.to_string(),
-                read_queue_nums: queues,
-                write_queue_nums: queues,
+                read_queue_nums: read,
+                write_queue_nums: write,
                 perm: 6,
                 topic_filter_type: Some("SINGLE_TAG".to_string()),
                 topic_sys_flag: Some(0),
@@ -140,8 +195,9 @@ impl Admin {
         }
     }
 
-    /// A fresh route of `topic` (kept in the route cache, which the per-queue calls use).
-    async fn route_of(&self, topic: &str) -> Result<std::sync::Arc<TopicRouteData>> {
+    /// A fresh route of `topic` from the name servers (GET_ROUTEINFO_BY_TOPIC: what `mqadmin
+    /// topicRoute` shows), kept in the route cache, which the per-queue calls use.
+    pub async fn topic_route(&self, topic: &str) -> Result<std::sync::Arc<TopicRouteData>> {
         self.instance
             .update_route(topic)
             .await?
@@ -153,7 +209,7 @@ impl Admin {
 
     /// Master addresses of the brokers the name servers route `topic` through, sorted.
     async fn topic_masters(&self, topic: &str) -> Result<Vec<String>> {
-        Ok(masters_of(&*self.route_of(topic).await?))
+        Ok(masters_of(&*self.topic_route(topic).await?))
     }
 
     /// Every queue of `topic` on every broker routing it: min and max offsets and the store
@@ -211,14 +267,9 @@ impl Admin {
     /// Every consumer group the cluster knows: the groups behind the `%RETRY%<group>` topics
     /// the name servers list (brokers create one for each group that consumes), sorted.
     pub async fn consumer_groups(&self) -> Result<Vec<String>> {
-        let cmd = RemotingCommand::new_request(request::GET_ALL_TOPIC_LIST_FROM_NAMESERVER);
-        let resp = self.instance.invoke_namesrv(cmd).await?;
-        if resp.code != response::SUCCESS {
-            return Err(broker_error("name server", &resp));
-        }
-        let list: TopicList = from_json(resp.body_bytes()).map_err(decode_failed("topic list"))?;
-        Ok(list
-            .topic_list
+        Ok(self
+            .topic_list()
+            .await?
             .iter()
             .filter_map(|t| t.strip_prefix(RETRY_PREFIX))
             .filter(|g| !g.is_empty())
@@ -258,7 +309,7 @@ impl Admin {
         timestamp_ms: Option<i64>,
         force: bool,
     ) -> Result<Vec<OffsetReset>> {
-        let route = self.route_of(topic).await?;
+        let route = self.topic_route(topic).await?;
         let queues = subscribe_queues(&route, topic);
         let mut old = Vec::with_capacity(queues.len());
         for q in &queues {

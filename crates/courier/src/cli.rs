@@ -116,10 +116,11 @@ three are ready; Ctrl-C shuts everything down cleanly.",
     #[command(after_help = crate::cmd::keeper::AFTER_HELP)]
     Keeper(crate::cmd::keeper::KeeperArgs),
 
-    /// RocketMQ admin views: a topic's status, a consumer group's progress and lag.
+    /// RocketMQ admin: clusters, topics and routes, a topic's status, a group's progress and lag.
     #[command(
-        long_about = "Read what `mqadmin topicStatus` and `mqadmin consumerProgress` show, from \
-any RocketMQ name server and its brokers (Courier's or Apache's), without a JVM."
+        long_about = "Do what `mqadmin clusterList`, `topicList`, `topicRoute`, `updateTopic`, \
+`topicStatus`, `consumerProgress` and `resetOffsetByTime` do, against any RocketMQ name server and \
+its brokers (Courier's or Apache's), without a JVM."
     )]
     Mqadmin(crate::cmd::mqadmin::MqadminArgs),
 }

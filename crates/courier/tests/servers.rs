@@ -275,6 +275,27 @@ async fn dev_serves_clients_and_keeper_then_shuts_down_cleanly() {
         assert_eq!(diff(&mqadmin(&["consumer-progress", "-g", "dev-cg", "--json"])), 0);
         let (ok, _, err) = mqadmin_run(&["reset-offset", "-g", "dev-cg", "-t", "DevTopic", "-s", "soon"]);
         assert!(!ok && err.contains("not a time"), "{err}");
+        // The cluster's layout: its broker, a topic made and routed, listed with the others.
+        let clusters: serde_json::Value =
+            serde_json::from_str(&mqadmin(&["cluster-list", "--json"])).unwrap();
+        let dev_cluster = &clusters["clusters"][0];
+        assert_eq!(dev_cluster["cluster"], "DefaultCluster", "{clusters}");
+        assert_eq!(dev_cluster["brokers"][0]["brokerName"], "broker-a", "{clusters}");
+        assert!(dev_cluster["brokers"][0]["brokerAddrs"]["0"].is_string(), "{clusters}");
+        let made = mqadmin(&["updateTopic", "-t", "AdminMade", "-r", "2", "-w", "2"]);
+        assert!(made.contains("topic AdminMade updated on 1 broker(s)"), "{made}");
+        let route: serde_json::Value =
+            serde_json::from_str(&mqadmin(&["topic-route", "-t", "AdminMade", "--json"])).unwrap();
+        let q = &route["queueDatas"][0];
+        assert_eq!((&q["brokerName"], &q["readQueueNums"], &q["writeQueueNums"]), (&"broker-a".into(), &2.into(), &2.into()), "{route}");
+        let table = mqadmin(&["topicRoute", "-t", "DevTopic"]);
+        assert!(table.starts_with("#Broker Name") && table.contains("RW (6)"), "{table}");
+        let topics: serde_json::Value =
+            serde_json::from_str(&mqadmin(&["topic-list", "--json"])).unwrap();
+        let topics: Vec<&str> = topics["topics"].as_array().unwrap().iter().filter_map(|t| t.as_str()).collect();
+        assert!(topics.contains(&"AdminMade") && topics.contains(&"DevTopic"), "{topics:?}");
+        assert!(topics.is_sorted(), "{topics:?}");
+        assert!(mqadmin(&["clusterList"]).starts_with("#Cluster Name"));
 
         let status = dev.terminate();
         assert!(status.success(), "courier dev exited with {status}");

@@ -1,14 +1,18 @@
 //! `courier mqadmin`: the RocketMQ admin commands operators reach for most, without a JVM — a
 //! topic's status (per queue min and max offsets and when it last grew), a consumer group's
 //! progress (per queue the broker's and the group's offsets and the lag between them), and
-//! resetting a group's offsets to a point in time (re-consume from there, or skip the backlog). Works against any RocketMQ name server and brokers, Courier's or Apache's. Tables
+//! resetting a group's offsets to a point in time (re-consume from there, or skip the backlog);
+//! and the cluster's layout: its brokers, its topics, a topic's route, and creating or updating a
+//! topic on every master. Works against any RocketMQ name server and brokers, Courier's or Apache's. Tables
 //! on stdout, or one JSON document with `--json`.
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use courier_client::civil::{civil_from_days, days_from_civil, utc_iso8601_ms};
 use courier_client::{Admin, GroupOnline, OffsetReset};
-use courier_remoting::body::{ConsumeStats, TopicStatsTable};
+use courier_remoting::body::{
+    ClusterInfo, ConsumeStats, TopicRouteData, TopicStatsTable, PERM_READ, PERM_WRITE,
+};
 use serde_json::json;
 
 /// `courier mqadmin ...`
@@ -30,6 +34,18 @@ pub enum MqadminCommand {
     /// Move a group's offsets to the first message stored at or after a time (re-consume or skip).
     #[command(alias = "resetOffsetByTime", after_help = RESET_OFFSET_HELP)]
     ResetOffset(ResetOffsetArgs),
+    /// Every cluster, its broker names, and each broker's id (0 the master) and address.
+    #[command(alias = "clusterList", after_help = CLUSTER_LIST_HELP)]
+    ClusterList(ClusterListArgs),
+    /// Every topic the name servers know, sorted (system and %RETRY% topics included).
+    #[command(alias = "topicList", after_help = TOPIC_LIST_HELP)]
+    TopicList(TopicListArgs),
+    /// A topic's route: its brokers and their addresses, and each broker's queues and perm.
+    #[command(alias = "topicRoute", after_help = TOPIC_ROUTE_HELP)]
+    TopicRoute(TopicRouteArgs),
+    /// Create or update a topic on every master of a cluster (or one broker), then wait for its route.
+    #[command(alias = "updateTopic", after_help = UPDATE_TOPIC_HELP)]
+    UpdateTopic(UpdateTopicArgs),
 }
 
 /// What every admin command takes.
@@ -97,6 +113,86 @@ pub struct ConsumerProgressArgs {
     #[arg(long, short = 't', requires = "group")]
     pub topic: Option<String>,
 }
+
+/// `courier mqadmin cluster-list`
+#[derive(Debug, Args)]
+pub struct ClusterListArgs {
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// `courier mqadmin topic-list`
+#[derive(Debug, Args)]
+pub struct TopicListArgs {
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// `courier mqadmin topic-route`
+#[derive(Debug, Args)]
+pub struct TopicRouteArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// The topic.
+    #[arg(long, short = 't')]
+    pub topic: String,
+}
+
+/// `courier mqadmin update-topic`
+#[derive(Debug, Args)]
+pub struct UpdateTopicArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// The topic to create or update.
+    #[arg(long, short = 't')]
+    pub topic: String,
+    /// Read queues per broker.
+    #[arg(long = "read-queues", short = 'r', default_value_t = 8, value_parser = clap::value_parser!(i32).range(1..))]
+    pub read: i32,
+    /// Write queues per broker.
+    #[arg(long = "write-queues", short = 'w', default_value_t = 8, value_parser = clap::value_parser!(i32).range(1..))]
+    pub write: i32,
+    /// On every master of this cluster (default: every master the name servers know).
+    #[arg(long, short = 'c', conflicts_with = "broker")]
+    pub cluster: Option<String>,
+    /// On this one broker only (its address, host:port).
+    #[arg(long, short = 'b')]
+    pub broker: Option<String>,
+}
+
+const CLUSTER_LIST_HELP: &str = "\
+Examples:
+  courier mqadmin cluster-list -n 127.0.0.1:9876
+  courier mqadmin clusterList --json | jq '.clusters[].brokers[].brokerAddrs'
+
+Broker id 0 is the master; other ids are slaves. A broker missing here has not registered (or its
+registration expired): check that it runs and that its namesrvAddr points at this name server.";
+
+const TOPIC_LIST_HELP: &str = "\
+Examples:
+  courier mqadmin topic-list -n 127.0.0.1:9876
+  courier mqadmin topicList --json | jq -r '.topics[]' | grep -v '^%RETRY%'
+
+One topic per line. %RETRY%<group> topics belong to consumer groups; the others in capitals with
+underscores (TBW102, SCHEDULE_TOPIC_XXXX, RMQ_SYS_...) are the brokers' own.";
+
+const TOPIC_ROUTE_HELP: &str = "\
+Examples:
+  courier mqadmin topic-route -n 127.0.0.1:9876 -t OrderEvents
+  courier mqadmin topicRoute -t OrderEvents --json | jq '.queueDatas'
+
+What producers and consumers get from the name server: which brokers serve the topic, at which
+addresses, and how many read and write queues each has. Perm: R readable, W writable.";
+
+const UPDATE_TOPIC_HELP: &str = "\
+Examples:
+  courier mqadmin update-topic -n 127.0.0.1:9876 -t OrderEvents              8 read, 8 write queues
+  courier mqadmin updateTopic -t OrderEvents -r 16 -w 16 -c DefaultCluster
+  courier mqadmin update-topic -t OrderEvents -b 127.0.0.1:10911             one broker only
+
+Creates the topic (perm RW) or changes its queue counts where it exists, then waits until the name
+servers route it through those brokers. Shrinking the write queues first and the read queues after
+consumers drained the dropped queues loses no message.";
 
 const TOPIC_STATUS_HELP: &str = "\
 Examples:
@@ -218,9 +314,64 @@ pub fn run(args: MqadminArgs, runtime: &tokio::runtime::Runtime) -> anyhow::Resu
                 })?;
                 print!("{}", if a.common.json { reset_json(&a.group, &r) } else { reset_table(&r) });
             }
+            MqadminCommand::ClusterList(a) => {
+                let admin = connect(&a.common.namesrv)?;
+                let c = admin.cluster_info().await;
+                admin.shutdown().await;
+                let c = c.context("could not read the cluster list from the name server")?;
+                print!("{}", if a.common.json { cluster_json(&c) } else { cluster_table(&c) });
+            }
+            MqadminCommand::TopicList(a) => {
+                let admin = connect(&a.common.namesrv)?;
+                let t = admin.topic_list().await;
+                admin.shutdown().await;
+                let t = t.context("could not read the topic list from the name server")?;
+                if a.common.json {
+                    println!("{}", json!({ "topics": t }));
+                } else {
+                    t.iter().for_each(|t| println!("{t}"));
+                }
+            }
+            MqadminCommand::TopicRoute(a) => {
+                let admin = connect(&a.common.namesrv)?;
+                let r = admin.topic_route(&a.topic).await;
+                admin.shutdown().await;
+                let r = r.with_context(|| format!("could not read the route of topic {}", a.topic))?;
+                print!("{}", if a.common.json { route_json(&a.topic, &r) } else { route_table(&r) });
+            }
+            MqadminCommand::UpdateTopic(a) => {
+                let admin = connect(&a.common.namesrv)?;
+                let done = update_topic(&admin, &a).await;
+                admin.shutdown().await;
+                let brokers = done.with_context(|| format!("could not create or update topic {}", a.topic))?;
+                print!("{}", if a.common.json { update_json(&a, &brokers) } else { update_table(&a, &brokers) });
+            }
         }
         Ok(())
     })
+}
+
+/// Sends the topic's config to the chosen masters and waits until they route it; returns them.
+async fn update_topic(admin: &Admin, a: &UpdateTopicArgs) -> anyhow::Result<Vec<String>> {
+    let brokers = match (&a.broker, &a.cluster) {
+        (Some(b), _) => vec![b.clone()],
+        (None, Some(c)) => admin.cluster_masters(c).await?,
+        (None, None) => admin.master_addrs().await?,
+    };
+    anyhow::ensure!(
+        !brokers.is_empty(),
+        "the name server lists no broker; start one and let it register, or name one with -b"
+    );
+    for b in &brokers {
+        admin
+            .update_topic_on(b, &a.topic, a.read, a.write)
+            .await
+            .with_context(|| format!("broker {b} refused the topic"))?;
+    }
+    admin
+        .wait_for_route(&a.topic, brokers.len(), std::time::Duration::from_secs(10))
+        .await?;
+    Ok(brokers)
 }
 
 fn connect(namesrv: &str) -> anyhow::Result<Admin> {
@@ -421,6 +572,109 @@ fn reset_json(group: &str, r: &[OffsetReset]) -> String {
     format!("{}\n", json!({ "group": group, "queues": queues }))
 }
 
+fn cluster_table(c: &ClusterInfo) -> String {
+    let mut out = format!(
+        "{:<24} {:<24} {:>4}  {}\n",
+        "#Cluster Name", "#Broker Name", "#BID", "#Addr"
+    );
+    for (cluster, names) in &c.cluster_addr_table {
+        for b in names.iter().filter_map(|n| c.broker_addr_table.get(n)) {
+            for (id, addr) in &b.broker_addrs {
+                out.push_str(&format!(
+                    "{cluster:<24} {:<24} {id:>4}  {addr}\n",
+                    b.broker_name
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn cluster_json(c: &ClusterInfo) -> String {
+    let clusters: Vec<_> = c
+        .cluster_addr_table
+        .iter()
+        .map(|(cluster, names)| {
+            let brokers: Vec<_> = names
+                .iter()
+                .filter_map(|n| c.broker_addr_table.get(n))
+                .map(|b| json!({ "brokerName": b.broker_name, "brokerAddrs": b.broker_addrs }))
+                .collect();
+            json!({ "cluster": cluster, "brokers": brokers })
+        })
+        .collect();
+    format!("{}\n", json!({ "clusters": clusters }))
+}
+
+/// A topic perm as letters: `RW`, `R-`, `-W` or `--`.
+fn perm_letters(perm: i32) -> String {
+    let r = if perm & PERM_READ != 0 { 'R' } else { '-' };
+    let w = if perm & PERM_WRITE != 0 { 'W' } else { '-' };
+    format!("{r}{w}")
+}
+
+fn route_table(r: &TopicRouteData) -> String {
+    let mut out = format!(
+        "{:<24} {:<24} {:>4}  {}\n",
+        "#Broker Name", "#Cluster", "#BID", "#Addr"
+    );
+    for b in &r.broker_datas {
+        for (id, addr) in &b.broker_addrs {
+            out.push_str(&format!(
+                "{:<24} {:<24} {id:>4}  {addr}\n",
+                b.broker_name, b.cluster
+            ));
+        }
+    }
+    out.push_str(&format!(
+        "\n{:<24} {:>12} {:>13}  {}\n",
+        "#Broker Name", "#Read Queues", "#Write Queues", "#Perm"
+    ));
+    for q in &r.queue_datas {
+        out.push_str(&format!(
+            "{:<24} {:>12} {:>13}  {} ({})\n",
+            q.broker_name,
+            q.read_queue_nums,
+            q.write_queue_nums,
+            perm_letters(q.perm),
+            q.perm
+        ));
+    }
+    out
+}
+
+fn route_json(topic: &str, r: &TopicRouteData) -> String {
+    let doc = json!({ "topic": topic, "brokerDatas": r.broker_datas, "queueDatas": r.queue_datas });
+    format!("{doc}\n")
+}
+
+fn update_table(a: &UpdateTopicArgs, brokers: &[String]) -> String {
+    let mut out = format!(
+        "{:<24} {:>12} {:>13}  {}\n",
+        "#Broker Addr", "#Read Queues", "#Write Queues", "#Perm"
+    );
+    for b in brokers {
+        out.push_str(&format!("{b:<24} {:>12} {:>13}  RW (6)\n", a.read, a.write));
+    }
+    out.push_str(&format!(
+        "\ntopic {} updated on {} broker(s) and routed\n",
+        a.topic,
+        brokers.len()
+    ));
+    out
+}
+
+fn update_json(a: &UpdateTopicArgs, brokers: &[String]) -> String {
+    let doc = json!({
+        "topic": a.topic,
+        "readQueueNums": a.read,
+        "writeQueueNums": a.write,
+        "perm": 6,
+        "brokers": brokers,
+    });
+    format!("{doc}\n")
+}
+
 /// A store timestamp (ms since the epoch) as UTC ISO 8601, or "-" when there is none (≤ 0).
 fn time_or_dash(ms: i64) -> String {
     if ms <= 0 {
@@ -466,6 +720,14 @@ mod tests {
         for ms in [0, 1, 951_782_400_123, 1_795_753_812_345] {
             assert_eq!(parse_when(&utc_iso8601_ms(ms)), Ok(When::At(ms)));
         }
+    }
+
+    #[test]
+    fn perms_print_as_letters() {
+        assert_eq!(perm_letters(6), "RW");
+        assert_eq!(perm_letters(4), "R-");
+        assert_eq!(perm_letters(2), "-W");
+        assert_eq!(perm_letters(0), "--");
     }
 
     #[test]
