@@ -14,7 +14,11 @@
 //! or Java 4's CONSUMER_NOT_ONLINE for a stopped group) gets the offsets one
 //! queue at a time (SEARCH_OFFSET_BY_TIMESTAMP, then UPDATE_CONSUMER_OFFSET),
 //! which is refused while the group has consumers online: they would commit
-//! their in-memory offsets over the reset ones.
+//! their in-memory offsets over the reset ones. And look messages up, as
+//! `mqadmin queryMsgById` and `queryMsgByKey` do: by offset msgId from the
+//! broker it names (VIEW_MESSAGE_BY_ID), or by client msgId (UNIQ_KEY) or key
+//! from every master routing the topic (QUERY_MESSAGE, through the brokers'
+//! message index).
 
 use std::time::{Duration, Instant};
 
@@ -23,12 +27,16 @@ use courier_remoting::body::{
     TopicRouteData, TopicStatsTable,
 };
 use courier_remoting::code::{request, response};
-use courier_remoting::header::CreateTopicRequestHeader;
+use courier_remoting::header::{
+    CreateTopicRequestHeader, QueryMessageRequestHeader, ViewMessageRequestHeader, UNIQUE_KEY_QUERY,
+};
 use courier_remoting::processor::Dispatcher;
 use courier_remoting::RemotingCommand;
 
 use crate::error::{decode_failed, ClientError, Result};
 use crate::instance::{broker_error, ClientInstance};
+use crate::message_ext::{decode_message, decode_messages, MessageExt};
+use crate::message_id::decode_offset_msg_id;
 use crate::message_queue::MessageQueue;
 use crate::options::ClientOptions;
 use crate::route::{masters_of, subscribe_queues, AUTO_CREATE_TOPIC_KEY};
@@ -379,6 +387,116 @@ impl Admin {
                     }
                 }
                 _ => return Err(broker_error(addr, &resp)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The message an offset msgId names, from the broker it names (VIEW_MESSAGE_BY_ID with the
+    /// CommitLog offset it carries: what `mqadmin queryMsgById` asks first). A client msgId
+    /// (UNIQ_KEY) is refused: look it up with [`Admin::query_by_uniq_key`].
+    pub async fn view_message(&self, offset_msg_id: &str) -> Result<MessageExt> {
+        let Some((host, offset)) = decode_offset_msg_id(offset_msg_id) else {
+            return Err(ClientError::Refused(format!(
+                "{offset_msg_id} is not an offset msgId (32 hex digits naming a broker and a CommitLog offset); if it is a client msgId, look it up by its topic"
+            )));
+        };
+        let addr = host.to_string();
+        let cmd = RemotingCommand::request_with_header(
+            request::VIEW_MESSAGE_BY_ID,
+            &ViewMessageRequestHeader {
+                offset,
+                topic: None,
+            },
+        );
+        let resp = self
+            .instance
+            .invoke(&addr, cmd, self.instance.options.request_timeout)
+            .await?;
+        match resp.code {
+            response::SUCCESS => decode_message(resp.body_bytes()).map(|(m, _)| m),
+            response::SYSTEM_ERROR => Err(ClientError::Refused(format!(
+                "broker {addr} has no message at CommitLog offset {offset} (msgId {offset_msg_id}): {}; check that the id is from this cluster",
+                resp.remark.as_deref().unwrap_or("retention may have deleted it")
+            ))),
+            _ => Err(broker_error(&addr, &resp)),
+        }
+    }
+
+    /// The messages of `topic` whose client msgId (UNIQ_KEY) is `msg_id`, from every master
+    /// routing the topic (QUERY_MESSAGE with `_UNIQUE_KEY_QUERY=true`, over all time). More than
+    /// one when the producer resent it (a retry) or it was consumed and sent back for retry.
+    pub async fn query_by_uniq_key(&self, topic: &str, msg_id: &str) -> Result<Vec<MessageExt>> {
+        let found = self.query_index(topic, msg_id, 32, true).await?;
+        let found: Vec<MessageExt> = found.into_iter().filter(|m| m.msg_id == msg_id).collect();
+        if found.is_empty() {
+            return Err(ClientError::Refused(format!(
+                "no message with msgId {msg_id} in topic {topic}; check the topic (a client msgId is looked up by it) and that the brokers' messageIndexEnable is on"
+            )));
+        }
+        Ok(found)
+    }
+
+    /// The messages of `topic` with `key` among their keys (KEYS), at most `max` from each master
+    /// routing the topic (QUERY_MESSAGE over all time: what `mqadmin queryMsgByKey` asks),
+    /// sorted by store time.
+    pub async fn query_by_key(&self, topic: &str, key: &str, max: i32) -> Result<Vec<MessageExt>> {
+        let found = self.query_index(topic, key, max, false).await?;
+        let mut found: Vec<MessageExt> = found
+            .into_iter()
+            .filter(|m| m.keys().is_some_and(|k| k.split(' ').any(|k| k == key)))
+            .collect();
+        if found.is_empty() {
+            return Err(ClientError::Refused(format!(
+                "no message with key {key} in topic {topic}; keys are indexed only when the broker's messageIndexEnable is on (keys are case-sensitive)"
+            )));
+        }
+        found.sort_by_key(|m| (m.store_timestamp, m.commit_log_offset));
+        Ok(found)
+    }
+
+    /// QUERY_MESSAGE for `key` (a UNIQ_KEY when `uniq`) on every master routing `topic`, from the
+    /// epoch to now; the records of all of them, duplicates (the same broker and offset) dropped.
+    async fn query_index(
+        &self,
+        topic: &str,
+        key: &str,
+        max: i32,
+        uniq: bool,
+    ) -> Result<Vec<MessageExt>> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(i64::MAX, |d| d.as_millis() as i64);
+        let mut out: Vec<MessageExt> = Vec::new();
+        for addr in self.topic_masters(topic).await? {
+            let mut cmd = RemotingCommand::request_with_header(
+                request::QUERY_MESSAGE,
+                &QueryMessageRequestHeader {
+                    topic: topic.to_string(),
+                    key: key.to_string(),
+                    max_num: max,
+                    begin_timestamp: 0,
+                    end_timestamp: now,
+                },
+            );
+            if uniq {
+                cmd.ext_fields
+                    .insert(UNIQUE_KEY_QUERY.into(), "true".to_string());
+            }
+            let resp = self
+                .instance
+                .invoke(&addr, cmd, self.instance.options.request_timeout)
+                .await?;
+            match resp.code {
+                response::SUCCESS => {
+                    for m in decode_messages(resp.body_bytes())? {
+                        if !out.iter().any(|o| o.offset_msg_id == m.offset_msg_id) {
+                            out.push(m);
+                        }
+                    }
+                }
+                response::QUERY_NOT_FOUND => {}
+                _ => return Err(broker_error(&addr, &resp)),
             }
         }
         Ok(out)

@@ -48,7 +48,7 @@ pub use error::{ClientError, Result};
 pub use listener::{ConsumeFuture, ConsumeResult, MessageListener};
 pub use message::{decode_properties, encode_properties, java_string_hash, property, Message};
 pub use message_ext::{decode_message, decode_messages, MessageExt};
-pub use message_id::{offset_msg_id, UniqIdGenerator};
+pub use message_id::{decode_offset_msg_id, offset_msg_id, UniqIdGenerator};
 pub use message_queue::MessageQueue;
 pub use options::ClientOptions;
 pub use producer::{Producer, ProducerBuilder, SendFuture, SendResult, SendStatus};

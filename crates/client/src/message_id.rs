@@ -26,6 +26,32 @@ pub fn offset_msg_id(store_host: SocketAddr, offset: i64) -> String {
     hex_upper(&bytes)
 }
 
+/// The store host and CommitLog offset an offset message id names (what [`offset_msg_id`] makes:
+/// 32 hex digits for an IPv4 host, 56 for IPv6, either case); `None` for anything else, a client
+/// (UNIQ_KEY) id included: its port field holds the client's pid, which no port's top bits do.
+pub fn decode_offset_msg_id(id: &str) -> Option<(SocketAddr, i64)> {
+    let ip_len = match id.len() {
+        32 => 4,
+        56 => 16,
+        _ => return None,
+    };
+    let mut bytes = [0u8; 28];
+    let bytes = &mut bytes[..id.len() / 2];
+    let nibble = |c: u8| char::from(c).to_digit(16);
+    for (b, pair) in bytes.iter_mut().zip(id.as_bytes().chunks_exact(2)) {
+        *b = (nibble(pair[0])? << 4 | nibble(pair[1])?) as u8;
+    }
+    let (ip, rest) = bytes.split_at(ip_len);
+    let ip = match <[u8; 4]>::try_from(ip) {
+        Ok(v4) => IpAddr::from(v4),
+        Err(_) => IpAddr::from(<[u8; 16]>::try_from(ip).ok()?),
+    };
+    let port = i32::from_be_bytes(rest[..4].try_into().ok()?);
+    let port = u16::try_from(port).ok().filter(|p| *p != 0)?;
+    let offset = i64::from_be_bytes(rest[4..].try_into().ok()?);
+    (offset >= 0).then_some((SocketAddr::new(ip, port), offset))
+}
+
 fn hex_upper(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
     let mut s = String::with_capacity(bytes.len() * 2);
@@ -158,6 +184,37 @@ mod tests {
             offset_msg_id(host, 0x0A1B2C),
             "0A00000100002A9F00000000000A1B2C"
         );
+    }
+
+    #[test]
+    fn offset_ids_decode_to_their_host_and_offset() {
+        for host in ["10.0.0.1:10911", "[::1]:10911"] {
+            let host: SocketAddr = host.parse().unwrap();
+            let id = offset_msg_id(host, 0x0123_4567_89AB);
+            assert_eq!(decode_offset_msg_id(&id), Some((host, 0x0123_4567_89AB)));
+            assert_eq!(
+                decode_offset_msg_id(&id.to_ascii_lowercase()),
+                Some((host, 0x0123_4567_89AB))
+            );
+        }
+        // Wrong length, not hex, port 0 or beyond u16, negative offset.
+        for bad in [
+            "0",
+            "0A00000100002A9F00000000000A1B2",
+            "0A00000100002A9F00000000000A1BZZ",
+            "0A0000010000000000000000000A1B2C",
+            "0A00000100012A9F00000000000A1B2C",
+            "0A00000100002A9F80000000000A1B2C",
+            "0A00000100002A9F00000000000A1B\u{e9}",
+            "0A00000100002A9F00000000000A1B+F",
+        ] {
+            assert_eq!(decode_offset_msg_id(bad), None, "{bad}");
+        }
+        // A client id (UNIQ_KEY) carries the pid where the port's top bits would be.
+        let g = UniqIdGenerator::new("127.0.0.1".parse().unwrap());
+        if std::process::id() as i16 != 0 {
+            assert_eq!(decode_offset_msg_id(&g.next_id()), None);
+        }
     }
 
     #[test]

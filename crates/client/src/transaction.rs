@@ -26,6 +26,7 @@ use courier_remoting::{ConnectionHandle, RemotingCommand};
 
 use crate::message::property;
 use crate::message_ext::{decode_message, MessageExt};
+use crate::message_id::decode_offset_msg_id;
 use crate::producer::SendResult;
 
 /// Marks a half message (Java's `PROPERTY_TRANSACTION_PREPARED`).
@@ -94,10 +95,9 @@ impl std::fmt::Debug for SharedChecker {
     }
 }
 
-/// The CommitLog offset an offset msgId names (its last 16 hex digits, for IPv4 and IPv6 hosts).
+/// The CommitLog offset an offset msgId names (for IPv4 and IPv6 hosts).
 pub(crate) fn commit_log_offset_of(offset_msg_id: &str) -> Option<i64> {
-    let tail = offset_msg_id.get(offset_msg_id.len().checked_sub(16)?..)?;
-    u64::from_str_radix(tail, 16).ok().map(|v| v as i64)
+    decode_offset_msg_id(offset_msg_id).map(|(_, offset)| offset)
 }
 
 /// END_TRANSACTION for the half `sent` stored.

@@ -116,7 +116,7 @@ three are ready; Ctrl-C shuts everything down cleanly.",
     #[command(after_help = crate::cmd::keeper::AFTER_HELP)]
     Keeper(crate::cmd::keeper::KeeperArgs),
 
-    /// RocketMQ admin: clusters, topics and routes, a topic's status, a group's progress and lag.
+    /// RocketMQ admin: clusters, topics and routes, a topic's status, a group's progress and lag, messages by id or key.
     #[command(
         long_about = "Do what `mqadmin clusterList`, `topicList`, `topicRoute`, `updateTopic`, \
 `topicStatus`, `consumerProgress` and `resetOffsetByTime` do, against any RocketMQ name server and \

@@ -155,13 +155,18 @@ async fn dev_serves_clients_and_keeper_then_shuts_down_cleanly() {
         assert_eq!(running["consumeType"], "CONSUME_PASSIVELY", "{groups}");
         assert_eq!(running["messageModel"], "CLUSTERING", "{groups}");
         servers_support::stop_client("consumer", consumer.shutdown()).await;
-        // Three more that the (stopped) group has not consumed: its lag.
+        // Three more that the (stopped) group has not consumed: its lag. The first has a key,
+        // looked up below with `mqadmin query-msg-by-key` and `query-msg-by-id`.
+        let mut keyed = None;
         for i in 25..28 {
-            producer
-                .send(Message::new("DevTopic", format!("hello {i}")))
-                .await
-                .unwrap();
+            let mut m = Message::new("DevTopic", format!("hello {i}"));
+            if i == 25 {
+                m = m.with_keys("admin-key");
+            }
+            let r = producer.send(m).await.unwrap();
+            keyed.get_or_insert(r);
         }
+        let keyed = keyed.unwrap();
         servers_support::stop_client("producer", producer.shutdown()).await;
 
         let metrics = servers_support::http_get(addrs.metrics, "/metrics");
@@ -296,6 +301,27 @@ async fn dev_serves_clients_and_keeper_then_shuts_down_cleanly() {
         assert!(topics.contains(&"AdminMade") && topics.contains(&"DevTopic"), "{topics:?}");
         assert!(topics.is_sorted(), "{topics:?}");
         assert!(mqadmin(&["clusterList"]).starts_with("#Cluster Name"));
+        // Message lookups: by key, by offset msgId (the broker it names), by client msgId (-t).
+        let by_key: serde_json::Value = serde_json::from_str(&mqadmin(&[
+            "query-msg-by-key", "-t", "DevTopic", "-k", "admin-key", "--json",
+        ]))
+        .unwrap();
+        let hits = by_key["messages"].as_array().unwrap();
+        assert_eq!(hits.len(), 1, "{by_key}");
+        assert_eq!(hits[0]["msgId"], keyed.msg_id.as_str(), "{by_key}");
+        assert_eq!(hits[0]["offsetMsgId"], keyed.offset_msg_id.as_str(), "{by_key}");
+        for args in [
+            &["queryMsgById", "-i", &keyed.offset_msg_id, "--json"][..],
+            &["query-msg-by-id", "-i", &keyed.msg_id, "-t", "DevTopic", "--json"][..],
+        ] {
+            let m: serde_json::Value = serde_json::from_str(&mqadmin(args)).unwrap();
+            assert_eq!(m["msgId"], keyed.msg_id.as_str(), "{m}");
+            assert_eq!(m["offsetMsgId"], keyed.offset_msg_id.as_str(), "{m}");
+            assert_eq!((&m["keys"], &m["body"], &m["bodyEncoding"]), (&"admin-key".into(), &"hello 25".into(), &"utf-8".into()), "{m}");
+            assert_eq!(m["queueId"], keyed.queue.queue_id, "{m}");
+        }
+        let (ok, _, err) = mqadmin_run(&["query-msg-by-id", "-i", &keyed.msg_id]);
+        assert!(!ok && err.contains("add -t TOPIC"), "{err}");
 
         let status = dev.terminate();
         assert!(status.success(), "courier dev exited with {status}");

@@ -3,13 +3,14 @@
 //! progress (per queue the broker's and the group's offsets and the lag between them), and
 //! resetting a group's offsets to a point in time (re-consume from there, or skip the backlog);
 //! and the cluster's layout: its brokers, its topics, a topic's route, and creating or updating a
-//! topic on every master. Works against any RocketMQ name server and brokers, Courier's or Apache's. Tables
+//! topic on every master; and looking a message up by its msgId (offset or client id) or by key.
+//! Works against any RocketMQ name server and brokers, Courier's or Apache's. Tables
 //! on stdout, or one JSON document with `--json`.
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use courier_client::civil::{civil_from_days, days_from_civil, utc_iso8601_ms};
-use courier_client::{Admin, GroupOnline, OffsetReset};
+use courier_client::{decode_offset_msg_id, Admin, GroupOnline, MessageExt, OffsetReset};
 use courier_remoting::body::{
     ClusterInfo, ConsumeStats, TopicRouteData, TopicStatsTable, PERM_READ, PERM_WRITE,
 };
@@ -46,6 +47,12 @@ pub enum MqadminCommand {
     /// Create or update a topic on every master of a cluster (or one broker), then wait for its route.
     #[command(alias = "updateTopic", after_help = UPDATE_TOPIC_HELP)]
     UpdateTopic(UpdateTopicArgs),
+    /// One message by its offset msgId (from the broker it names) or client msgId (with -t).
+    #[command(alias = "queryMsgById", after_help = QUERY_BY_ID_HELP)]
+    QueryMsgById(QueryMsgByIdArgs),
+    /// The messages of a topic with a key, one line each, by store time.
+    #[command(alias = "queryMsgByKey", after_help = QUERY_BY_KEY_HELP)]
+    QueryMsgByKey(QueryMsgByKeyArgs),
 }
 
 /// What every admin command takes.
@@ -159,6 +166,57 @@ pub struct UpdateTopicArgs {
     #[arg(long, short = 'b')]
     pub broker: Option<String>,
 }
+
+/// `courier mqadmin query-msg-by-id`
+#[derive(Debug, Args)]
+pub struct QueryMsgByIdArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// The msgId: an offset msgId (what SendResult's offsetMsgId holds) or a client msgId.
+    #[arg(long = "msg-id", short = 'i')]
+    pub msg_id: String,
+    /// The topic; needed to look up a client msgId (UNIQ_KEY).
+    #[arg(long, short = 't')]
+    pub topic: Option<String>,
+}
+
+/// `courier mqadmin query-msg-by-key`
+#[derive(Debug, Args)]
+pub struct QueryMsgByKeyArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// The topic.
+    #[arg(long, short = 't')]
+    pub topic: String,
+    /// The key (one of the message's KEYS; case-sensitive).
+    #[arg(long, short = 'k')]
+    pub key: String,
+    /// At most this many messages from each broker.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(i32).range(1..))]
+    pub max: i32,
+}
+
+const QUERY_BY_ID_HELP: &str = "\
+Examples:
+  courier mqadmin query-msg-by-id -n 127.0.0.1:9876 -i 7F00000100002A9F0000000000001A2B
+  courier mqadmin queryMsgById -i 7F000001B2C418B4AAC2355D2A840005 -t OrderEvents   client msgId
+  courier mqadmin query-msg-by-id -i 7F00000100002A9F0000000000001A2B --json | jq -r .body
+
+An offset msgId names the broker that stored the message and where: it is asked directly. Any
+other id is a client msgId (UNIQ_KEY, what consumers see as msgId), looked up in the message
+index of every master routing the topic given with -t. The body prints as text when it is UTF-8,
+else as hex (its first 256 bytes). With --json, \"body\" is the text when it is UTF-8 and base64
+otherwise, as \"bodyEncoding\" (utf-8 or base64) says; several messages (a resent client msgId)
+are a list under \"messages\".";
+
+const QUERY_BY_KEY_HELP: &str = "\
+Examples:
+  courier mqadmin query-msg-by-key -n 127.0.0.1:9876 -t OrderEvents -k order-1234
+  courier mqadmin queryMsgByKey -t OrderEvents -k order-1234 --max 16 --json | jq -r '.messages[].msgId'
+
+Looks the key up in the message index of every master routing the topic, over all time; --max
+caps the messages from each broker. Keys are indexed only while the broker's messageIndexEnable
+is on (the default). Take a msgId to `query-msg-by-id` for the message's properties and body.";
 
 const CLUSTER_LIST_HELP: &str = "\
 Examples:
@@ -346,6 +404,22 @@ pub fn run(args: MqadminArgs, runtime: &tokio::runtime::Runtime) -> anyhow::Resu
                 let brokers = done.with_context(|| format!("could not create or update topic {}", a.topic))?;
                 print!("{}", if a.common.json { update_json(&a, &brokers) } else { update_table(&a, &brokers) });
             }
+            MqadminCommand::QueryMsgById(a) => {
+                let admin = connect(&a.common.namesrv)?;
+                let found = query_by_id(&admin, &a.msg_id, a.topic.as_deref()).await;
+                admin.shutdown().await;
+                let found = found.with_context(|| format!("could not look up message {}", a.msg_id))?;
+                print!("{}", if a.common.json { messages_json(&found) } else { messages_text(&found) });
+            }
+            MqadminCommand::QueryMsgByKey(a) => {
+                let admin = connect(&a.common.namesrv)?;
+                let found = admin.query_by_key(&a.topic, &a.key, a.max).await;
+                admin.shutdown().await;
+                let found = found.with_context(|| {
+                    format!("could not look up key {} in topic {}", a.key, a.topic)
+                })?;
+                print!("{}", if a.common.json { key_json(&a, &found) } else { key_table(&found) });
+            }
         }
         Ok(())
     })
@@ -372,6 +446,28 @@ async fn update_topic(admin: &Admin, a: &UpdateTopicArgs) -> anyhow::Result<Vec<
         .wait_for_route(&a.topic, brokers.len(), std::time::Duration::from_secs(10))
         .await?;
     Ok(brokers)
+}
+
+/// An offset msgId from the broker it names (falling back to the index when `topic` is given and
+/// that fails, as Java does); any other id as a client msgId in `topic`'s brokers' index.
+async fn query_by_id(
+    admin: &Admin,
+    msg_id: &str,
+    topic: Option<&str>,
+) -> anyhow::Result<Vec<MessageExt>> {
+    if decode_offset_msg_id(msg_id).is_some() {
+        match (admin.view_message(msg_id).await, topic) {
+            (Ok(m), _) => return Ok(vec![m]),
+            (Err(e), None) => return Err(e.into()),
+            (Err(_), Some(_)) => {}
+        }
+    }
+    let Some(topic) = topic else {
+        anyhow::bail!(
+            "{msg_id} is not an offset msgId, so it is looked up as a client msgId (UNIQ_KEY), which needs its topic: add -t TOPIC"
+        );
+    };
+    Ok(admin.query_by_uniq_key(topic, msg_id).await?)
 }
 
 fn connect(namesrv: &str) -> anyhow::Result<Admin> {
@@ -675,6 +771,154 @@ fn update_json(a: &UpdateTopicArgs, brokers: &[String]) -> String {
     format!("{doc}\n")
 }
 
+/// Most body bytes printed as hex when the body is not text.
+const HEX_BODY_LIMIT: usize = 256;
+
+/// A body as people read it: the text when it is UTF-8, else the hex of its first bytes.
+fn body_text(body: &[u8]) -> String {
+    if let Ok(text) = std::str::from_utf8(body) {
+        return text.to_string();
+    }
+    let shown = &body[..body.len().min(HEX_BODY_LIMIT)];
+    let hex: String = shown.iter().map(|b| format!("{b:02X}")).collect();
+    if shown.len() < body.len() {
+        format!(
+            "(not UTF-8; hex of the first {} of {} bytes) {hex}",
+            shown.len(),
+            body.len()
+        )
+    } else {
+        format!("(not UTF-8; hex) {hex}")
+    }
+}
+
+fn messages_text(found: &[MessageExt]) -> String {
+    let mut out = String::new();
+    for (i, m) in found.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let props: Vec<String> = m
+            .properties
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        for (name, value) in [
+            ("Topic", m.topic.clone()),
+            ("Queue ID", m.queue_id.to_string()),
+            ("Queue Offset", m.queue_offset.to_string()),
+            ("Tags", m.tags().unwrap_or("-").to_string()),
+            ("Keys", m.keys().unwrap_or("-").to_string()),
+            ("Msg ID", m.msg_id.clone()),
+            ("Offset Msg ID", m.offset_msg_id.clone()),
+            (
+                "Born Timestamp",
+                format!("{} ({})", m.born_timestamp, time_or_dash(m.born_timestamp)),
+            ),
+            (
+                "Store Timestamp",
+                format!(
+                    "{} ({})",
+                    m.store_timestamp,
+                    time_or_dash(m.store_timestamp)
+                ),
+            ),
+            ("Born Host", m.born_host.to_string()),
+            ("Store Host", m.store_host.to_string()),
+            ("Reconsume Times", m.reconsume_times.to_string()),
+            ("Properties", props.join(", ")),
+            ("Body Size", m.body.len().to_string()),
+            ("Body", body_text(&m.body)),
+        ] {
+            out.push_str(&format!("{:<17} {value}\n", format!("{name}:")));
+        }
+    }
+    out
+}
+
+fn message_json(m: &MessageExt) -> serde_json::Value {
+    use base64::Engine;
+    let (body, encoding) = match std::str::from_utf8(&m.body) {
+        Ok(text) => (text.to_string(), "utf-8"),
+        Err(_) => (
+            base64::engine::general_purpose::STANDARD.encode(&m.body),
+            "base64",
+        ),
+    };
+    json!({
+        "topic": m.topic,
+        "queueId": m.queue_id,
+        "queueOffset": m.queue_offset,
+        "tags": m.tags(),
+        "keys": m.keys(),
+        "msgId": m.msg_id,
+        "offsetMsgId": m.offset_msg_id,
+        "bornTimestamp": m.born_timestamp,
+        "bornTime": time_or_dash(m.born_timestamp),
+        "storeTimestamp": m.store_timestamp,
+        "storeTime": time_or_dash(m.store_timestamp),
+        "bornHost": m.born_host.to_string(),
+        "storeHost": m.store_host.to_string(),
+        "reconsumeTimes": m.reconsume_times,
+        "properties": m.properties,
+        "bodySize": m.body.len(),
+        "body": body,
+        "bodyEncoding": encoding,
+    })
+}
+
+/// One message as one JSON document; several (a resent client msgId) as `{"messages": [...]}`.
+fn messages_json(found: &[MessageExt]) -> String {
+    match found {
+        [m] => format!("{}\n", message_json(m)),
+        _ => {
+            let all: Vec<_> = found.iter().map(message_json).collect();
+            format!("{}\n", json!({ "messages": all }))
+        }
+    }
+}
+
+fn key_table(found: &[MessageExt]) -> String {
+    let mut out = format!(
+        "{:<34} {:>4} {:>12}  {:<24}  {}\n",
+        "#Message ID", "#QID", "#Offset", "#Store Time", "#Tags"
+    );
+    for m in found {
+        out.push_str(&format!(
+            "{:<34} {:>4} {:>12}  {:<24}  {}\n",
+            m.msg_id,
+            m.queue_id,
+            m.queue_offset,
+            time_or_dash(m.store_timestamp),
+            m.tags().unwrap_or("-")
+        ));
+    }
+    out
+}
+
+fn key_json(a: &QueryMsgByKeyArgs, found: &[MessageExt]) -> String {
+    let all: Vec<_> = found
+        .iter()
+        .map(|m| {
+            json!({
+                "msgId": m.msg_id,
+                "offsetMsgId": m.offset_msg_id,
+                "brokerAddr": m.store_host.to_string(),
+                "queueId": m.queue_id,
+                "queueOffset": m.queue_offset,
+                "storeTimestamp": m.store_timestamp,
+                "storeTime": time_or_dash(m.store_timestamp),
+                "tags": m.tags(),
+                "keys": m.keys(),
+            })
+        })
+        .collect();
+    format!(
+        "{}\n",
+        json!({ "topic": a.topic, "key": a.key, "messages": all })
+    )
+}
+
 /// A store timestamp (ms since the epoch) as UTC ISO 8601, or "-" when there is none (≤ 0).
 fn time_or_dash(ms: i64) -> String {
     if ms <= 0 {
@@ -728,6 +972,18 @@ mod tests {
         assert_eq!(perm_letters(4), "R-");
         assert_eq!(perm_letters(2), "-W");
         assert_eq!(perm_letters(0), "--");
+    }
+
+    #[test]
+    fn bodies_print_as_text_or_truncated_hex() {
+        assert_eq!(body_text(b"hello"), "hello");
+        assert_eq!(body_text(&[0xFF, 0x01]), "(not UTF-8; hex) FF01");
+        let long = body_text(&[0xFF; 300]);
+        assert!(
+            long.starts_with("(not UTF-8; hex of the first 256 of 300 bytes) FFFF"),
+            "{long}"
+        );
+        assert!(long.ends_with(&"FF".repeat(256)), "{long}");
     }
 
     #[test]
