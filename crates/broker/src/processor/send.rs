@@ -147,12 +147,13 @@ pub async fn process(
         // Java's broker stamps every message with its cluster; a request-reply responder needs it
         // to address the reply (`<CLUSTER>_REPLY_TOPIC`). Batches skip it: their messages are
         // stored from the request as sent, and a request is always a single message.
-        let mut properties = header.properties.clone().unwrap_or_default();
-        put_property(
-            &mut properties,
-            PROPERTY_CLUSTER,
-            &ctx.config.broker_cluster_name,
-        );
+        let own = header.properties.as_deref().unwrap_or("");
+        let cluster = &ctx.config.broker_cluster_name;
+        // Room for the pair from the start: one allocation per send, not a copy and a regrowth.
+        let mut properties =
+            String::with_capacity(own.len() + PROPERTY_CLUSTER.len() + cluster.len() + 3);
+        properties.push_str(own);
+        put_property(&mut properties, PROPERTY_CLUSTER, cluster);
         let mut msg = MessageToStore {
             topic,
             queue_id,
