@@ -39,7 +39,7 @@ use crate::message_ext::{decode_message, decode_messages, MessageExt};
 use crate::message_id::decode_offset_msg_id;
 use crate::message_queue::MessageQueue;
 use crate::options::ClientOptions;
-use crate::route::{masters_of, subscribe_queues, AUTO_CREATE_TOPIC_KEY};
+use crate::route::{masters_of, subscribe_queues, AUTO_CREATE_TOPIC_KEY, RETRY_GROUP_TOPIC_PREFIX};
 
 /// Admin calls against one set of name servers.
 pub struct Admin {
@@ -279,7 +279,7 @@ impl Admin {
             .topic_list()
             .await?
             .iter()
-            .filter_map(|t| t.strip_prefix(RETRY_PREFIX))
+            .filter_map(|t| t.strip_prefix(RETRY_GROUP_TOPIC_PREFIX))
             .filter(|g| !g.is_empty())
             .map(str::to_string)
             .collect())
@@ -531,9 +531,6 @@ impl Admin {
         self.instance.close().await;
     }
 }
-
-/// Java's `MixAll.RETRY_GROUP_TOPIC_PREFIX`.
-const RETRY_PREFIX: &str = "%RETRY%";
 
 /// The master addresses of a route's brokers, sorted.
 /// A consumer group's clients online ([`Admin::consumer_connections`]).

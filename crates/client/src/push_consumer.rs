@@ -62,7 +62,7 @@ use crate::offset_store::OffsetStore;
 use crate::options::ClientOptions;
 use crate::orderly::{self, QueueLock, LOCK_RENEW_INTERVAL, LOCK_RETRY};
 use crate::producer::now_ms;
-use crate::route::subscribe_queues;
+use crate::route::{subscribe_queues, RETRY_GROUP_TOPIC_PREFIX};
 use crate::subscription::{MessageSelector, Subscription};
 
 /// How a group shares messages.
@@ -401,9 +401,6 @@ impl PushConsumerBuilder {
         Ok(PushConsumer { inner })
     }
 }
-
-/// Java's `MixAll.RETRY_GROUP_TOPIC_PREFIX`: `%RETRY%<group>` is a group's retry topic.
-const RETRY_GROUP_TOPIC_PREFIX: &str = "%RETRY%";
 
 /// `next_offset` of a locked queue before its lock is held and its start read.
 const UNKNOWN_OFFSET: i64 = -1;

@@ -21,6 +21,9 @@ use crate::message_queue::MessageQueue;
 /// The name of the auto-create template topic.
 pub const AUTO_CREATE_TOPIC_KEY: &str = "TBW102";
 
+/// Java's `MixAll.RETRY_GROUP_TOPIC_PREFIX`: `%RETRY%<group>` is a consumer group's retry topic.
+pub(crate) const RETRY_GROUP_TOPIC_PREFIX: &str = "%RETRY%";
+
 impl ClientInstance {
     /// Fetches `topic`'s route from a name server; `None` when no name server knows it.
     pub async fn fetch_route(&self, topic: &str) -> Result<Option<TopicRouteData>> {
