@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{recorder, wait_until, Cluster};
+use common::{failing_on, recorder, wait_until, Cluster};
 use courier_client::{
     ClientError, ConsumeFromWhere, ConsumeResult, Message, MessageExt, MessageModel,
     MessageSelector, PullConsumer, PullStatus, PushConsumer,
@@ -378,26 +378,14 @@ async fn later_and_listener_panics_send_the_message_back_until_it_succeeds() {
 async fn a_message_failing_every_time_ends_in_the_dead_letter_queue_without_holding_others() {
     let cluster = Cluster::start(1).await;
     cluster.create_topic("Failing", 1).await;
-    let seen: Arc<Mutex<Vec<(String, i32)>>> = Arc::default();
-    let s2 = seen.clone();
+    let (seen, listener) = failing_on("bad");
     let c = PushConsumer::builder()
         .namesrv(&cluster.namesrv)
         .group("cg-dlq")
         .subscribe("Failing", "*")
         .consume_from(ConsumeFromWhere::FirstOffset)
         .max_reconsume_times(2)
-        .start(move |msgs: Vec<MessageExt>| {
-            let seen = s2.clone();
-            async move {
-                let body = String::from_utf8_lossy(&msgs[0].body).into_owned();
-                seen.lock().push((body.clone(), msgs[0].reconsume_times));
-                if body == "bad" {
-                    ConsumeResult::Later
-                } else {
-                    ConsumeResult::Success
-                }
-            }
-        })
+        .start(listener)
         .await
         .unwrap();
     let p = cluster.producer();

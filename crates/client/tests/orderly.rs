@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{wait_until, Cluster};
+use common::{failing_on, wait_until, Cluster};
 use courier_client::{
     ConsumeFromWhere, ConsumeResult, Message, MessageExt, MessageQueue, PushConsumer,
 };
@@ -241,22 +241,10 @@ async fn an_ordered_message_failing_every_time_is_parked_in_the_dead_letter_queu
     for body in ["poison", "after0", "after1"] {
         p.send(Message::new("Poisoned", body)).await.unwrap();
     }
-    let seen: Arc<Mutex<Vec<(String, i32)>>> = Arc::default();
-    let s2 = seen.clone();
+    let (seen, listener) = failing_on("poison");
     let c = consumer_builder(&cluster, "Poisoned")
         .max_reconsume_times(2)
-        .start(move |msgs: Vec<MessageExt>| {
-            let seen = s2.clone();
-            async move {
-                let body = String::from_utf8_lossy(&msgs[0].body).into_owned();
-                seen.lock().push((body.clone(), msgs[0].reconsume_times));
-                if body == "poison" {
-                    ConsumeResult::Later
-                } else {
-                    ConsumeResult::Success
-                }
-            }
-        })
+        .start(listener)
         .await
         .unwrap();
     wait_until(

@@ -182,6 +182,26 @@ where
 /// Messages a test listener received.
 pub type Received = Arc<Mutex<Vec<MessageExt>>>;
 
+/// (body, reconsume times) of every delivery a [`failing_on`] listener saw, in order.
+pub type Deliveries = Arc<Mutex<Vec<(String, i32)>>>;
+
+/// A listener that records every delivery and answers `Later` to the message whose body is
+/// `bad` (every time), `Success` to the others.
+pub fn failing_on(bad: &'static str) -> (Deliveries, impl MessageListener) {
+    let seen: Deliveries = Arc::default();
+    let s = seen.clone();
+    let listener = move |msgs: Vec<MessageExt>| {
+        let body = String::from_utf8_lossy(&msgs[0].body).into_owned();
+        s.lock().push((body.clone(), msgs[0].reconsume_times));
+        std::future::ready(if body == bad {
+            ConsumeResult::Later
+        } else {
+            ConsumeResult::Success
+        })
+    };
+    (seen, listener)
+}
+
 /// A listener that records what it receives and always succeeds.
 pub fn recorder() -> (Received, impl MessageListener) {
     let got = Arc::new(Mutex::new(Vec::new()));
