@@ -239,6 +239,19 @@ impl<C: Clone> ConsumerManager<C> {
         ids
     }
 
+    /// The connection of one client of a group, the one heard from last when it has several
+    /// (a reconnect whose old connection has not been noticed closed yet).
+    pub fn find_channel(&self, group: &str, client_id: &str) -> Option<ClientChannelInfo<C>> {
+        self.groups
+            .read()
+            .get(group)?
+            .channels
+            .values()
+            .filter(|c| c.client_id == client_id)
+            .max_by_key(|c| c.last_update)
+            .cloned()
+    }
+
     /// The group's registered subscription to `topic`.
     pub fn subscription(&self, group: &str, topic: &str) -> Option<SubscriptionData> {
         self.groups

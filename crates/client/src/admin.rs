@@ -18,17 +18,22 @@
 //! `mqadmin queryMsgById` and `queryMsgByKey` do: by offset msgId from the
 //! broker it names (VIEW_MESSAGE_BY_ID), or by client msgId (UNIQ_KEY) or key
 //! from every master routing the topic (QUERY_MESSAGE, through the brokers'
-//! message index).
+//! message index). And ask a group's consumers themselves, through a broker
+//! they are connected to: for their running info (GET_CONSUMER_RUNNING_INFO:
+//! `mqadmin consumerStatus`), or to consume one stored message now
+//! (CONSUME_MESSAGE_DIRECTLY: `mqadmin queryMsgById -g … -d …`).
 
 use std::time::{Duration, Instant};
 
 use courier_remoting::body::{
-    from_json, ClusterInfo, ConsumeStats, ConsumerConnection, ResetOffsetBody, TopicList,
-    TopicRouteData, TopicStatsTable,
+    from_json, ClusterInfo, ConsumeMessageDirectlyResult, ConsumeStats, ConsumerConnection,
+    ConsumerRunningInfo, ResetOffsetBody, TopicList, TopicRouteData, TopicStatsTable,
 };
 use courier_remoting::code::{request, response};
 use courier_remoting::header::{
-    CreateTopicRequestHeader, QueryMessageRequestHeader, ViewMessageRequestHeader, UNIQUE_KEY_QUERY,
+    ConsumeMessageDirectlyResultRequestHeader, CreateTopicRequestHeader,
+    GetConsumerRunningInfoRequestHeader, QueryMessageRequestHeader, ViewMessageRequestHeader,
+    UNIQUE_KEY_QUERY,
 };
 use courier_remoting::processor::Dispatcher;
 use courier_remoting::RemotingCommand;
@@ -504,6 +509,112 @@ impl Admin {
 
     /// GET_CONSUMER_CONNECTION_LIST of `group` at `addr`, answered as it came (SUCCESS with the
     /// connections, or CONSUMER_NOT_ONLINE).
+    /// Each client of `group` online (only `client_id`, if given), with the running info it
+    /// reports: GET_CONSUMER_RUNNING_INFO through the first master broker listing it, which
+    /// forwards the question (what `mqadmin consumerStatus` shows). Sorted by client id; empty
+    /// when none is online. A client that did not answer is listed with the broker's reason.
+    pub async fn consumer_running_info(
+        &self,
+        group: &str,
+        client_id: Option<&str>,
+    ) -> Result<Vec<ConsumerStatus>> {
+        let mut found: Vec<ConsumerStatus> = Vec::new();
+        for addr in self.master_addrs().await? {
+            let resp = self.connections_at(&addr, group).await?;
+            match resp.code {
+                response::SUCCESS => {}
+                response::CONSUMER_NOT_ONLINE => continue,
+                _ => return Err(broker_error(&addr, &resp)),
+            }
+            let online: ConsumerConnection =
+                from_json(resp.body_bytes()).map_err(decode_failed("consumer connections"))?;
+            for c in online.connection_set {
+                let wanted = client_id.is_none_or(|id| id == c.client_id);
+                if !wanted || found.iter().any(|f| f.client_id == c.client_id) {
+                    continue;
+                }
+                let cmd = RemotingCommand::request_with_header(
+                    request::GET_CONSUMER_RUNNING_INFO,
+                    &GetConsumerRunningInfoRequestHeader {
+                        consumer_group: group.to_string(),
+                        client_id: c.client_id.clone(),
+                        jstack_enable: Some(false),
+                    },
+                );
+                // The broker waits up to 10 s for the consumer; leave it that long.
+                let answer = self
+                    .instance
+                    .invoke(&addr, cmd, CONSUMER_CALL_TIMEOUT)
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| match r.code {
+                        response::SUCCESS => ConsumerRunningInfo::from_json(r.body_bytes())
+                            .map_err(|e| e.to_string()),
+                        code => Err(format!(
+                            "code {code}: {}",
+                            r.remark.as_deref().unwrap_or("no remark")
+                        )),
+                    });
+                found.push(ConsumerStatus {
+                    client_id: c.client_id,
+                    client_addr: c.client_addr,
+                    language: c.language,
+                    version: c.version,
+                    broker: addr.clone(),
+                    info: answer,
+                });
+            }
+        }
+        found.sort_by(|a, b| a.client_id.cmp(&b.client_id));
+        Ok(found)
+    }
+
+    /// Has `client_id`, a consumer of `group`, consume the message `offset_msg_id` names now,
+    /// whatever its offsets say (CONSUME_MESSAGE_DIRECTLY to the broker that stored it, which
+    /// hands the message to that consumer's listener and returns its verdict). Offsets do not
+    /// move and a failure is not retried: this is for checking a listener against a message, or
+    /// pushing one message through again by hand.
+    pub async fn consume_message_directly(
+        &self,
+        group: &str,
+        client_id: &str,
+        offset_msg_id: &str,
+    ) -> Result<ConsumeMessageDirectlyResult> {
+        let Some((host, _)) = decode_offset_msg_id(offset_msg_id) else {
+            return Err(ClientError::Refused(format!(
+                "{offset_msg_id} is not an offset msgId; find the message's offset msgId first (query-msg-by-id -t TOPIC with its client msgId prints it)"
+            )));
+        };
+        let addr = host.to_string();
+        let cmd = RemotingCommand::request_with_header(
+            request::CONSUME_MESSAGE_DIRECTLY,
+            &ConsumeMessageDirectlyResultRequestHeader {
+                consumer_group: group.to_string(),
+                client_id: Some(client_id.to_string()),
+                msg_id: Some(offset_msg_id.to_string()),
+                ..Default::default()
+            },
+        );
+        let resp = self
+            .instance
+            .invoke(&addr, cmd, CONSUMER_CALL_TIMEOUT)
+            .await?;
+        match resp.code {
+            response::SUCCESS => {
+                from_json(resp.body_bytes()).map_err(decode_failed("consume-directly result"))
+            }
+            response::SYSTEM_ERROR | response::CONSUME_MSG_TIMEOUT => {
+                Err(ClientError::Refused(format!(
+                    "{addr}: {}",
+                    resp.remark
+                        .as_deref()
+                        .unwrap_or("the consumer could not be asked")
+                )))
+            }
+            _ => Err(broker_error(&addr, &resp)),
+        }
+    }
+
     async fn connections_at(&self, addr: &str, group: &str) -> Result<RemotingCommand> {
         let cmd = RemotingCommand::request_with_header(
             request::GET_CONSUMER_CONNECTION_LIST,
@@ -542,6 +653,26 @@ pub struct GroupOnline {
     pub consume_type: Option<String>,
     /// CLUSTERING or BROADCASTING, if any client is online.
     pub message_model: Option<String>,
+}
+
+/// How long a question a broker forwards to a consumer may take: the broker's own 10 s wait
+/// for the consumer, plus the round trips.
+const CONSUMER_CALL_TIMEOUT: Duration = Duration::from_secs(12);
+
+/// One consumer as [`Admin::consumer_running_info`] found it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConsumerStatus {
+    pub client_id: String,
+    /// Its address as the broker sees the connection.
+    pub client_addr: String,
+    /// "JAVA", "RUST", ...
+    pub language: String,
+    /// `MQVersion` ordinal it reports.
+    pub version: i32,
+    /// The master broker that forwarded the question.
+    pub broker: String,
+    /// What it answered, or why there is no answer.
+    pub info: std::result::Result<ConsumerRunningInfo, String>,
 }
 
 /// One queue of a [`Admin::reset_offset_by_time`].

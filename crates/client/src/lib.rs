@@ -8,7 +8,8 @@
 //!   builder's `transaction_checker`).
 //! - `PushConsumer`: long-polling pulls into a concurrent listener, clustering
 //!   (average allocation, broker-stored offsets) or broadcasting (local offset
-//!   file), rebalancing on a timer and on NOTIFY_CONSUMER_IDS_CHANGED.
+//!   file), rebalancing on a timer and on NOTIFY_CONSUMER_IDS_CHANGED; answers
+//!   an admin's GET_CONSUMER_RUNNING_INFO and CONSUME_MESSAGE_DIRECTLY.
 //! - `PullConsumer`: pulls from explicit offsets and manages offsets itself.
 //! - `MessageExt` / `decode_messages`: the stored-record decoder for PULL bodies.
 //! - `Admin`: create topics and wait for their routes (tools, tests, benches).
@@ -21,6 +22,7 @@ mod allocate;
 mod broker_api;
 pub mod civil;
 mod compress;
+mod consume_stats;
 mod error;
 mod instance;
 mod listener;
@@ -39,7 +41,7 @@ mod route;
 mod subscription;
 mod transaction;
 
-pub use admin::{Admin, GroupOnline, OffsetReset};
+pub use admin::{Admin, ConsumerStatus, GroupOnline, OffsetReset};
 pub use allocate::allocate_averagely;
 pub use broker_api::{PullResult, PullStatus};
 pub use compress::compress;

@@ -12,6 +12,7 @@
 //! consumes the queue at the same time.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use courier_remoting::body::{
@@ -24,6 +25,7 @@ use parking_lot::Mutex;
 use crate::error::{decode_failed, Result};
 use crate::instance::ClientInstance;
 use crate::message_queue::MessageQueue;
+use crate::producer::now_ms;
 
 /// How long a granted lock counts as held without a renewal (Java's
 /// `REBALANCE_LOCK_MAX_LIVE_TIME`); the broker's own expiry is 60 s.
@@ -38,6 +40,8 @@ pub(crate) const LOCK_RETRY: Duration = Duration::from_secs(1);
 pub(crate) struct QueueLock {
     /// Until when the lock counts as held; `None` when not held.
     until: Mutex<Option<Instant>>,
+    /// When the broker last granted it (Unix ms, 0: never), for the running info.
+    granted_ms: AtomicI64,
 }
 
 impl QueueLock {
@@ -46,8 +50,16 @@ impl QueueLock {
         self.until.lock().is_some_and(|t| Instant::now() < t)
     }
 
+    /// When the broker last granted the lock (Unix ms), 0 if never.
+    pub fn last_granted_ms(&self) -> i64 {
+        self.granted_ms.load(Ordering::Relaxed)
+    }
+
     fn set(&self, granted: bool) {
         *self.until.lock() = granted.then(|| Instant::now() + LOCK_MAX_LIVE);
+        if granted {
+            self.granted_ms.store(now_ms(), Ordering::Relaxed);
+        }
     }
 }
 

@@ -32,14 +32,16 @@
 //!   its broker before its start offset is read and while any message is
 //!   handed over, and its task persists the offset before unlocking it when
 //!   the queue is dropped or the consumer stops (`orderly.rs`).
+//! - Admins' questions forwarded by a broker (running info, consuming one message
+//!   directly) are answered by `admin_calls`.
 //! - Shutdown: stop pulling, let in-flight consumptions finish, persist
 //!   offsets, UNREGISTER_CLIENT, close connections.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use courier_remoting::body::{ConsumerData, HeartbeatData};
 use courier_remoting::code::request;
@@ -52,9 +54,10 @@ use tokio_util::task::TaskTracker;
 
 use crate::allocate::allocate_averagely;
 use crate::broker_api::{PullRequest, PullStatus};
+use crate::consume_stats::ConsumeStats;
 use crate::error::{ClientError, Result};
 use crate::instance::ClientInstance;
-use crate::listener::{CatchPanic, ConsumeResult, MessageListener};
+use crate::listener::{consume_caught, ConsumeResult, MessageListener};
 use crate::message::property;
 use crate::message_ext::MessageExt;
 use crate::message_queue::MessageQueue;
@@ -64,6 +67,8 @@ use crate::orderly::{self, QueueLock, LOCK_RENEW_INTERVAL, LOCK_RETRY};
 use crate::producer::now_ms;
 use crate::route::{subscribe_queues, RETRY_GROUP_TOPIC_PREFIX};
 use crate::subscription::{MessageSelector, Subscription};
+
+mod admin_calls;
 
 /// How a group shares messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -292,6 +297,8 @@ impl PushConsumerBuilder {
                 }
             }),
         );
+        let slot = admin_calls::ConsumerSlot::default();
+        admin_calls::register(&mut dispatcher, &slot);
         let instance = ClientInstance::new(self.options.clone(), dispatcher)?;
         let offsets = match self.model {
             MessageModel::Clustering => OffsetStore::remote(instance.clone(), &self.group),
@@ -330,7 +337,10 @@ impl PushConsumerBuilder {
             rebalance_lock: tokio::sync::Mutex::new(()),
             stop_pulling: CancellationToken::new(),
             work: TaskTracker::new(),
+            stats: ConsumeStats::default(),
+            started_ms: now_ms(),
         });
+        let _ = slot.set(Arc::downgrade(&inner));
         for s in &inner.subs {
             if let Err(e) = instance.update_route(&s.topic).await {
                 if s.topic.starts_with(RETRY_GROUP_TOPIC_PREFIX) {
@@ -417,17 +427,22 @@ struct ProcessQueue {
 }
 
 struct QueueState {
-    /// Offsets pulled and handed to the listener, not yet consumed.
-    in_flight: BTreeSet<i64>,
+    /// Offsets pulled and handed to the listener, not yet consumed, with their body sizes.
+    in_flight: BTreeMap<i64, usize>,
     /// The next offset to pull.
     next_offset: i64,
+    /// When the queue was last pulled and a listener call on it last ended (Unix ms, 0: never).
+    last_pull_ms: i64,
+    last_consume_ms: i64,
 }
 
 impl ProcessQueue {
     /// The offset that may be committed now.
     fn commit_candidate(&self) -> i64 {
         let s = self.state.lock();
-        s.in_flight.first().copied().unwrap_or(s.next_offset)
+        s.in_flight
+            .first_key_value()
+            .map_or(s.next_offset, |(o, _)| *o)
     }
 }
 
@@ -447,6 +462,10 @@ struct Inner {
     stop_pulling: CancellationToken,
     /// Pull and consume tasks.
     work: TaskTracker,
+    /// Per-topic rates for the running info.
+    stats: ConsumeStats,
+    /// When the consumer started (Unix ms).
+    started_ms: i64,
 }
 
 /// A running push consumer.
@@ -634,8 +653,10 @@ impl Inner {
                 stop: self.stop_pulling.child_token(),
                 dropped: AtomicBool::new(false),
                 state: Mutex::new(QueueState {
-                    in_flight: BTreeSet::new(),
+                    in_flight: BTreeMap::new(),
                     next_offset: start,
+                    last_pull_ms: 0,
+                    last_consume_ms: 0,
                 }),
                 lock: QueueLock::default(),
             });
@@ -719,10 +740,12 @@ impl Inner {
                 suspend: self.config.long_poll_suspend,
                 commit_offset: None,
             };
+            let pull_started = Instant::now();
             let result = tokio::select! {
                 _ = pq.stop.cancelled() => break,
                 r = self.instance.pull(req) => r,
             };
+            pq.state.lock().last_pull_ms = now_ms();
             let result = match result {
                 Ok(r) => r,
                 Err(e) => {
@@ -733,6 +756,8 @@ impl Inner {
             };
             match result.status {
                 PullStatus::Found => {
+                    self.stats
+                        .pulled(&mq.topic, result.messages.len(), pull_started.elapsed());
                     let mut msgs: Vec<MessageExt> = result
                         .messages
                         .into_iter()
@@ -749,7 +774,8 @@ impl Inner {
                     {
                         let mut s = pq.state.lock();
                         s.next_offset = result.next_begin_offset;
-                        s.in_flight.extend(msgs.iter().map(|m| m.queue_offset));
+                        s.in_flight
+                            .extend(msgs.iter().map(|m| (m.queue_offset, m.body.len())));
                     }
                     self.record_offset(&mq, &pq);
                     if self.config.orderly {
@@ -780,6 +806,7 @@ impl Inner {
                     }
                 }
                 PullStatus::NoNewMessage | PullStatus::NoMatchedMessage => {
+                    // A long poll's round trip is mostly the broker holding it: not counted.
                     pq.state.lock().next_offset = result.next_begin_offset;
                     self.record_offset(&mq, &pq);
                 }
@@ -870,7 +897,7 @@ impl Inner {
                     Err(_) => return false,
                 },
             };
-            let result = CatchPanic(self.listener.consume(batch.clone())).await;
+            let result = self.call_listener(mq, pq, batch.clone()).await;
             drop(permit);
             if result == ConsumeResult::Success {
                 break;
@@ -933,7 +960,7 @@ impl Inner {
         let offsets: Vec<i64> = batch.iter().map(|m| m.queue_offset).collect();
         let mut attempt = 0u32;
         loop {
-            let result = CatchPanic(self.listener.consume(batch.clone())).await;
+            let result = self.call_listener(&mq, &pq, batch.clone()).await;
             if result == ConsumeResult::Success {
                 break;
             }
@@ -957,6 +984,25 @@ impl Inner {
             }
         }
         self.consumed(&mq, &pq, &offsets);
+    }
+
+    /// One listener call on messages of `mq`, counted in the consumer's statistics.
+    async fn call_listener(
+        &self,
+        mq: &MessageQueue,
+        pq: &ProcessQueue,
+        batch: Vec<MessageExt>,
+    ) -> ConsumeResult {
+        let (n, started) = (batch.len(), Instant::now());
+        let result = consume_caught(self.listener.as_ref(), batch).await;
+        self.stats.consumed(
+            &mq.topic,
+            n,
+            result == ConsumeResult::Success,
+            started.elapsed(),
+        );
+        pq.state.lock().last_consume_ms = now_ms();
+        result
     }
 
     /// Waits `reconsume_delay` before a batch is handed over again and counts the redelivery.

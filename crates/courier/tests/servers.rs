@@ -154,6 +154,31 @@ async fn dev_serves_clients_and_keeper_then_shuts_down_cleanly() {
         assert_eq!(running["clients"], 1, "{groups}");
         assert_eq!(running["consumeType"], "CONSUME_PASSIVELY", "{groups}");
         assert_eq!(running["messageModel"], "CLUSTERING", "{groups}");
+        // The running client as it reports itself, asked through the broker.
+        let status: serde_json::Value = serde_json::from_str(&mqadmin(&[
+            "consumer-status", "-g", "dev-cg", "--json",
+        ]))
+        .unwrap();
+        let client = &status["clients"][0];
+        assert_eq!(client["clientId"], consumer.client_id(), "{status}");
+        assert_eq!(client["info"]["properties"]["consumerGroup"], "dev-cg", "{status}");
+        let queues = client["info"]["mqTable"].as_array().unwrap();
+        let dev_queues = queues.iter().filter(|q| q["topic"] == "DevTopic").count();
+        assert_eq!(dev_queues, 4, "{status}");
+        assert_eq!(client["info"]["properties"]["PROP_CLIENT_VERSION"], "V5_3_3", "{status}");
+        assert_eq!(status["sameSubscriptions"], true, "{status}");
+        let table = mqadmin(&["consumerStatus", "-g", "dev-cg"]);
+        assert!(table.starts_with("#Client ID") && table.contains(consumer.client_id()), "{table}");
+        // One message consumed directly by that client: its listener gets it once more.
+        let (before, first) = {
+            let g = got.lock();
+            (g.len(), g[0].offset_msg_id.clone())
+        };
+        let verdict = mqadmin(&[
+            "query-msg-by-id", "-i", &first, "-g", "dev-cg", "-d", consumer.client_id(),
+        ]);
+        assert!(verdict.contains("CR_SUCCESS"), "{verdict}");
+        assert_eq!(got.lock().len(), before + 1);
         servers_support::stop_client("consumer", consumer.shutdown()).await;
         // Three more that the (stopped) group has not consumed: its lag. The first has a key,
         // looked up below with `mqadmin query-msg-by-key` and `query-msg-by-id`.

@@ -985,6 +985,87 @@ async fn admin_statistics(rts: &[Arc<ClientRuntime>; 2], dev: &CourierDev) -> Ha
     result
 }
 
+/// `courier mqadmin` run against this scenario's name server; its stdout, or why it failed.
+async fn mqadmin(dev: &CourierDev, args: &[&str]) -> HarnessResult<String> {
+    let bin = std::env::var("COURIER_BIN").map_err(|_| "COURIER_BIN is not set".to_string())?;
+    let mut cmd = std::process::Command::new(bin);
+    cmd.arg("mqadmin")
+        .args(args)
+        .args(["-n", &dev.namesrv_addr]);
+    // Blocking: the client answering the broker runs on the client runtime's threads meanwhile.
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .map_err(|e| format!("mqadmin: {e}"))?
+        .map_err(|e| format!("mqadmin: {e}"))?;
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    if out.status.success() {
+        Ok(text(&out.stdout))
+    } else {
+        Err(format!(
+            "mqadmin {args:?} failed: {}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        ))
+    }
+}
+
+/// Courier's `mqadmin consumerStatus` and `queryMsgById -g -d` against this client: the broker
+/// forwards GET_CONSUMER_RUNNING_INFO and CONSUME_MESSAGE_DIRECTLY to it, and what it answers
+/// (its running info in Java's fastjson form, its listener's verdict on one message handed to
+/// it again) comes back through the broker to Courier's admin.
+async fn consumer_status(rts: &[Arc<ClientRuntime>; 2], dev: &CourierDev) -> HarnessResult<()> {
+    let topic = "RustClientStatus";
+    create_topic(dev, topic)?;
+    let group = "rust_client_status";
+    let mut member = start_member(
+        &rts[0],
+        dev,
+        group,
+        "status-1",
+        topic,
+        Selecting::Tags("*"),
+        MessageModel::Clustering,
+        Reaction::Accept,
+        None,
+    )
+    .await?;
+    let result = async {
+        let ids = send_all(&rts[1], dev, topic).await?;
+        wait_for("every message to arrive", || member.got().len() >= MESSAGES).await?;
+        let status = mqadmin(dev, &["consumer-status", "-g", group, "--json"]).await?;
+        let v: serde_json::Value =
+            serde_json::from_str(&status).map_err(|e| format!("consumer-status JSON: {e}: {status}"))?;
+        let client = &v["clients"][0];
+        let info = &client["info"];
+        let queues = info["mqTable"].as_array().map_or(0, |t| {
+            t.iter().filter(|q| q["topic"] == topic).count()
+        });
+        let subscribed = info["subscriptionSet"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|d| d["topic"] == topic));
+        if queues != 4 || !subscribed {
+            return Err(format!("consumer-status: {queues} queues of {topic}, subscribed {subscribed}; want 4 and true: {status}"));
+        }
+        let client_id = client["clientId"].as_str().unwrap_or_default().to_string();
+        let one = ids.offset_ids.iter().next().cloned().unwrap_or_default();
+        let verdict = mqadmin(
+            dev,
+            &["query-msg-by-id", "-i", &one, "-g", group, "-d", &client_id],
+        )
+        .await?;
+        if !verdict.contains("CR_SUCCESS") {
+            return Err(format!("direct consumption: {verdict}"));
+        }
+        wait_for("the message handed over again", || {
+            member.got().len() == MESSAGES + 1
+        })
+        .await
+    }
+    .await;
+    member.consumer.shutdown().await;
+    result
+}
+
 /// A server-side offset reset (INVOKE_BROKER_TO_RESET_OFFSET, what RocketMQ 5's
 /// `mqadmin resetOffsetByTime` sends) rewinds a running clustering group: the client follows the
 /// PULL_OFFSET_MOVED its next pulls get, and every message is delivered again.
@@ -1764,7 +1845,7 @@ fn main() -> ExitCode {
     };
     std::env::set_var("rocketmq.client.localOffsetStoreDir", offsets.path());
 
-    let scenarios: [(&'static str, Scenario); 11] = [
+    let scenarios: [(&'static str, Scenario); 12] = [
         ("clustering_two_consumers_each_message_once", |rts, dev| {
             Box::pin(clustering(rts, dev))
         }),
@@ -1788,6 +1869,10 @@ fn main() -> ExitCode {
         ("admin_topic_status_and_consumer_progress", |rts, dev| {
             Box::pin(admin_statistics(rts, dev))
         }),
+        (
+            "courier_mqadmin_asks_the_running_consumer_through_the_broker",
+            |rts, dev| Box::pin(consumer_status(rts, dev)),
+        ),
         (
             "server_side_offset_reset_rewinds_a_running_group",
             |rts, dev| Box::pin(reset_rewinds(rts, dev)),

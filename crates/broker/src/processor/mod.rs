@@ -19,11 +19,14 @@ use crate::context::BrokerContext;
 pub mod admin;
 pub mod check_client_config;
 pub mod consume_by_who;
+pub mod consume_directly;
 pub mod consume_stats;
 pub mod consumer_connection;
 pub mod consumer_list;
+pub mod consumer_running_info;
 pub mod earliest_msg_storetime;
 pub mod end_transaction;
+mod forward_to_consumer;
 pub mod get_all_topic_config;
 pub mod get_max_offset;
 pub mod get_min_offset;
@@ -53,6 +56,24 @@ pub(crate) fn error(req: &RemotingCommand, code: i32, remark: impl Into<String>)
 }
 
 pub(crate) use crate::blocking::off_the_runtime;
+
+/// A copy of the CommitLog record at `offset` (`None`: no record there), read off the async
+/// worker: any record however old, which may have to come from disk. `Err` is the answer to
+/// `req` when the broker is shutting down and refused the blocking read.
+pub(crate) async fn record_off_the_runtime(
+    ctx: &BrokerContext,
+    req: &RemotingCommand,
+    offset: i64,
+) -> Result<Option<bytes::Bytes>, ProcessResult> {
+    let store = Arc::clone(&ctx.store);
+    off_the_runtime(move || {
+        store
+            .message_by_phys_offset(offset)
+            .map(|r| bytes::Bytes::copy_from_slice(&r))
+    })
+    .await
+    .ok_or_else(|| shutting_down(req))
+}
 
 /// The answer when `off_the_runtime` was refused.
 pub(crate) fn shutting_down(req: &RemotingCommand) -> ProcessResult {
@@ -253,6 +274,18 @@ pub fn register_all(d: &mut Dispatcher, ctx: &Arc<BrokerContext>) {
         &[request::QUERY_TOPICS_BY_CONSUMER],
         ctx,
         consume_by_who::topics_of_group,
+    );
+    wire(
+        d,
+        &[request::GET_CONSUMER_RUNNING_INFO],
+        ctx,
+        consumer_running_info::process,
+    );
+    wire(
+        d,
+        &[request::CONSUME_MESSAGE_DIRECTLY],
+        ctx,
+        consume_directly::process,
     );
     wire(d, &[request::LOCK_BATCH_MQ], ctx, lock_batch::process);
     wire(d, &[request::UNLOCK_BATCH_MQ], ctx, unlock_batch::process);

@@ -11,7 +11,6 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use courier_remoting::code::response;
 use courier_remoting::header::ConsumerSendMsgBackRequestHeader;
 use courier_remoting::{ConnectionHandle, ProcessResult, RemotingCommand};
@@ -20,7 +19,7 @@ use courier_store::{
 };
 use rand::Rng;
 
-use super::{error, off_the_runtime, shutting_down};
+use super::{error, record_off_the_runtime};
 use crate::context::BrokerContext;
 use crate::schedule::{divert_if_delayed, PROPERTY_DELAY};
 use crate::topic_config::{perm, DLQ_GROUP_TOPIC_PREFIX, RETRY_GROUP_TOPIC_PREFIX};
@@ -58,17 +57,10 @@ pub async fn process(
     const HEAD: u64 = 4096;
     let found = match u64::try_from(h.offset) {
         Ok(phys) if ctx.store.log_reads_from_disk(phys, HEAD) => {
-            let (store, offset) = (Arc::clone(&ctx.store), h.offset);
-            let Some(found) = off_the_runtime(move || {
-                store
-                    .message_by_phys_offset(offset)
-                    .map(|r| Bytes::copy_from_slice(&r))
-            })
-            .await
-            else {
-                return shutting_down(&req);
-            };
-            found
+            match record_off_the_runtime(&ctx, &req, h.offset).await {
+                Ok(found) => found,
+                Err(answer) => return answer,
+            }
         }
         _ => ctx.store.message_by_phys_offset(h.offset),
     };

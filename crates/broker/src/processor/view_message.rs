@@ -3,12 +3,11 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use courier_remoting::code::response;
 use courier_remoting::header::ViewMessageRequestHeader;
 use courier_remoting::{ConnectionHandle, ProcessResult, RemotingCommand};
 
-use super::{error, off_the_runtime, shutting_down};
+use super::{error, record_off_the_runtime};
 use crate::context::BrokerContext;
 
 /// Handles VIEW_MESSAGE_BY_ID.
@@ -18,16 +17,10 @@ pub async fn process(
     req: RemotingCommand,
 ) -> ProcessResult {
     let h: ViewMessageRequestHeader = req.decode_header()?;
-    // Any record, however old: read (and copy, so the writer faults nothing in) off the runtime.
-    let store = Arc::clone(&ctx.store);
-    let Some(found) = off_the_runtime(move || {
-        store
-            .message_by_phys_offset(h.offset)
-            .map(|r| Bytes::copy_from_slice(&r))
-    })
-    .await
-    else {
-        return shutting_down(&req);
+    // Any record, however old: read (and copied, so the writer faults nothing in) off the runtime.
+    let found = match record_off_the_runtime(&ctx, &req, h.offset).await {
+        Ok(found) => found,
+        Err(answer) => return answer,
     };
     match found {
         Some(record) => Ok(Some(RemotingCommand::success_to(&req).with_body(record))),

@@ -3,7 +3,9 @@
 //! progress (per queue the broker's and the group's offsets and the lag between them), and
 //! resetting a group's offsets to a point in time (re-consume from there, or skip the backlog);
 //! and the cluster's layout: its brokers, its topics, a topic's route, and creating or updating a
-//! topic on every master; and looking a message up by its msgId (offset or client id) or by key.
+//! topic on every master; and looking a message up by its msgId (offset or client id) or by key;
+//! and asking a group's consumers themselves (`consumers`): their running info, or to consume one
+//! message now.
 //! Works against any RocketMQ name server and brokers, Courier's or Apache's. Tables
 //! on stdout, or one JSON document with `--json`.
 
@@ -15,6 +17,10 @@ use courier_remoting::body::{
     ClusterInfo, ConsumeStats, TopicRouteData, TopicStatsTable, PERM_READ, PERM_WRITE,
 };
 use serde_json::json;
+
+mod consumers;
+
+use consumers::{ConsumerStatusArgs, CONSUMER_STATUS_HELP};
 
 /// `courier mqadmin ...`
 #[derive(Debug, Args)]
@@ -53,6 +59,9 @@ pub enum MqadminCommand {
     /// The messages of a topic with a key, one line each, by store time.
     #[command(alias = "queryMsgByKey", after_help = QUERY_BY_KEY_HELP)]
     QueryMsgByKey(QueryMsgByKeyArgs),
+    /// Each client of a consumer group as it reports itself: settings, queues, rates.
+    #[command(alias = "consumerStatus", after_help = CONSUMER_STATUS_HELP)]
+    ConsumerStatus(ConsumerStatusArgs),
 }
 
 /// What every admin command takes.
@@ -178,6 +187,13 @@ pub struct QueryMsgByIdArgs {
     /// The topic; needed to look up a client msgId (UNIQ_KEY).
     #[arg(long, short = 't')]
     pub topic: Option<String>,
+    /// With -d: the consumer group whose client should consume the message now.
+    #[arg(long = "consumer-group", short = 'g', requires = "client_id")]
+    pub group: Option<String>,
+    /// With -g: the client (its client id) that should consume the message now, whatever its
+    /// offsets say; its listener's verdict is printed. Offsets do not move.
+    #[arg(long = "client-id", short = 'd', requires = "group")]
+    pub client_id: Option<String>,
 }
 
 /// `courier mqadmin query-msg-by-key`
@@ -207,7 +223,12 @@ other id is a client msgId (UNIQ_KEY, what consumers see as msgId), looked up in
 index of every master routing the topic given with -t. The body prints as text when it is UTF-8,
 else as hex (its first 256 bytes). With --json, \"body\" is the text when it is UTF-8 and base64
 otherwise, as \"bodyEncoding\" (utf-8 or base64) says; several messages (a resent client msgId)
-are a list under \"messages\".";
+are a list under \"messages\".
+
+  courier mqadmin query-msg-by-id -i 7F00000100002A9F0000000000001A2B -g billing -d 10.0.0.7@12345#1
+With -g and -d, that client of the group consumes the message now (its listener gets it once more,
+whatever the group's offsets say) and its verdict is printed; nothing is retried or committed.
+consumer-status lists the group's client ids.";
 
 const QUERY_BY_KEY_HELP: &str = "\
 Examples:
@@ -407,9 +428,28 @@ pub fn run(args: MqadminArgs, runtime: &tokio::runtime::Runtime) -> anyhow::Resu
             MqadminCommand::QueryMsgById(a) => {
                 let admin = connect(&a.common.namesrv)?;
                 let found = query_by_id(&admin, &a.msg_id, a.topic.as_deref()).await;
+                let found = match found {
+                    Ok(f) => f,
+                    Err(e) => {
+                        admin.shutdown().await;
+                        return Err(e.context(format!("could not look up message {}", a.msg_id)));
+                    }
+                };
+                if let (Some(group), Some(client)) = (&a.group, &a.client_id) {
+                    let done = consume_found(&admin, group, client, &found).await;
+                    admin.shutdown().await;
+                    print!("{}", consumers::direct_result(client, &done?, a.common.json));
+                    return Ok(());
+                }
                 admin.shutdown().await;
-                let found = found.with_context(|| format!("could not look up message {}", a.msg_id))?;
                 print!("{}", if a.common.json { messages_json(&found) } else { messages_text(&found) });
+            }
+            MqadminCommand::ConsumerStatus(a) => {
+                let admin = connect(&a.common.namesrv)?;
+                let shown = consumers::consumer_status(&admin, &a).await;
+                admin.shutdown().await;
+                let shown = shown.with_context(|| format!("could not ask group {}'s consumers", a.group))?;
+                print!("{shown}");
             }
             MqadminCommand::QueryMsgByKey(a) => {
                 let admin = connect(&a.common.namesrv)?;
@@ -446,6 +486,31 @@ async fn update_topic(admin: &Admin, a: &UpdateTopicArgs) -> anyhow::Result<Vec<
         .wait_for_route(&a.topic, brokers.len(), std::time::Duration::from_secs(10))
         .await?;
     Ok(brokers)
+}
+
+/// Has `client` of `group` consume the message looked up (Java's `queryMsgById -g -d`): sent to
+/// the broker that stored it, by its offset msgId.
+async fn consume_found(
+    admin: &Admin,
+    group: &str,
+    client: &str,
+    found: &[MessageExt],
+) -> anyhow::Result<courier_remoting::body::ConsumeMessageDirectlyResult> {
+    let [m] = found else {
+        anyhow::bail!(
+            "the id names {} messages (a resent client msgId); pick one by its offset msgId (query-msg-by-id without -g/-d lists them)",
+            found.len()
+        );
+    };
+    admin
+        .consume_message_directly(group, client, &m.offset_msg_id)
+        .await
+        .with_context(|| {
+            format!(
+                "client {client} of group {group} could not be asked to consume {}",
+                m.offset_msg_id
+            )
+        })
 }
 
 /// An offset msgId from the broker it names (falling back to the index when `topic` is given and

@@ -8,7 +8,8 @@
 //! declaration order, which follows fastjson's alphabetical order. Java's
 //! fastjson parses quoted numeric keys fine, so standard JSON is sent, except
 //! for the admin statistics keyed by message queues (`stats`), which have no
-//! standard form Java reads back, and the offset reset body (`reset_offset`).
+//! standard form Java reads back, the offset reset body (`reset_offset`) and a consumer's
+//! running info (`running_info`).
 
 pub mod fastjson;
 mod heartbeat;
@@ -18,6 +19,7 @@ mod queue_map;
 mod register;
 mod reset_offset;
 mod route;
+mod running_info;
 mod stats;
 
 pub use heartbeat::*;
@@ -26,6 +28,7 @@ pub use lock::*;
 pub use register::*;
 pub use reset_offset::*;
 pub use route::*;
+pub use running_info::*;
 pub use stats::*;
 
 use serde::de::DeserializeOwned;

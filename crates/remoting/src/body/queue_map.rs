@@ -38,7 +38,19 @@ pub(super) fn write_body<V: Serialize>(
         write_rate(&mut out, name, v);
         out.push(b',');
     }
-    out.extend_from_slice(b"\"offsetTable\":{");
+    out.extend_from_slice(b"\"offsetTable\":");
+    write_map(&mut out, table);
+    if let Some((name, v)) = after {
+        out.push(b',');
+        write_rate(&mut out, name, v);
+    }
+    out.push(b'}');
+    out
+}
+
+/// Appends `table` as one fastjson map keyed by queue: `{{queue}:value,...}`.
+pub(super) fn write_map<V: Serialize>(out: &mut Vec<u8>, table: &[(MessageQueue, V)]) {
+    out.push(b'{');
     for (i, (mq, value)) in table.iter().enumerate() {
         if i > 0 {
             out.push(b',');
@@ -49,17 +61,11 @@ pub(super) fn write_body<V: Serialize>(
             topic: &mq.topic,
         };
         // Plain structs of strings and integers: serializing them into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut out, &key);
+        let _ = serde_json::to_writer(&mut *out, &key);
         out.push(b':');
-        let _ = serde_json::to_writer(&mut out, value);
+        let _ = serde_json::to_writer(&mut *out, value);
     }
     out.push(b'}');
-    if let Some((name, v)) = after {
-        out.push(b',');
-        write_rate(&mut out, name, v);
-    }
-    out.push(b'}');
-    out
 }
 
 /// `"name":v`, the double as fastjson writes one: always with a fraction (`0.0`, `12.5`); a
@@ -77,17 +83,29 @@ pub(super) fn read_body<V: DeserializeOwned>(
     bytes: &[u8],
     rate: Option<&str>,
 ) -> Result<(Vec<(MessageQueue, V)>, f64), BodyError> {
-    let invalid = |reason: String| BodyError::Json {
-        what: "queue-keyed body",
-        reason,
-    };
     let body: Value = super::from_json(bytes)?;
     let rate = rate
         .and_then(|name| body.get(name))
         .and_then(Value::as_f64)
         .unwrap_or(0.0);
-    let table = match body.get(TABLE) {
-        None | Some(Value::Null) => Vec::new(),
+    let table = read_map(body.get(TABLE), TABLE)?;
+    Ok((table, rate))
+}
+
+/// Reads one queue-keyed map member (`name` is for the error) from a body [`from_json`]
+/// normalized: each key is a string holding the queue's JSON. Absent or null is empty.
+///
+/// [`from_json`]: super::from_json
+pub(super) fn read_map<V: DeserializeOwned>(
+    member: Option<&Value>,
+    name: &str,
+) -> Result<Vec<(MessageQueue, V)>, BodyError> {
+    let invalid = |reason: String| BodyError::Json {
+        what: "queue-keyed body",
+        reason,
+    };
+    match member {
+        None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::Object(entries)) => entries
             .iter()
             .map(|(key, v)| {
@@ -96,8 +114,7 @@ pub(super) fn read_body<V: DeserializeOwned>(
                 let v = V::deserialize(v).map_err(|e| invalid(format!("{e} for {key:?}")))?;
                 Ok((mq, v))
             })
-            .collect::<Result<_, BodyError>>()?,
-        Some(other) => return Err(invalid(format!("offsetTable is {other}, not an object"))),
-    };
-    Ok((table, rate))
+            .collect(),
+        Some(other) => Err(invalid(format!("{name} is {other}, not an object"))),
+    }
 }

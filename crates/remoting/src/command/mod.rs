@@ -43,6 +43,8 @@ pub const FLAG_ONEWAY: i32 = 1 << 1;
 /// The version this implementation reports (`MQVersion.Version.V5_3_3` ordinal),
 /// high enough that peers send standard JSON (≥ V4_9_4 = 401).
 pub const CURRENT_VERSION: i32 = 479;
+/// The name of [`CURRENT_VERSION`] (what Java's `MQVersion.getVersionDesc` gives for it).
+pub const CURRENT_VERSION_NAME: &str = "V5_3_3";
 
 /// `MQVersion` ordinal of V4_9_4: from this version on, clients accept (and name
 /// servers send) route JSON with quoted numeric map keys.

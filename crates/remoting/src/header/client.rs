@@ -1,7 +1,8 @@
 //! Client-session headers (fact sheet §3.3, §3.4, §8): UNREGISTER_CLIENT (35),
 //! GET_CONSUMER_LIST_BY_GROUP (38), NOTIFY_CONSUMER_IDS_CHANGED (40),
 //! CONSUMER_SEND_MSG_BACK (36), END_TRANSACTION (37), CHECK_TRANSACTION_STATE (39),
-//! PUSH_REPLY_MESSAGE_TO_CLIENT (326).
+//! PUSH_REPLY_MESSAGE_TO_CLIENT (326), GET_CONSUMER_RUNNING_INFO (307) and
+//! CONSUME_MESSAGE_DIRECTLY (309) (an admin's question a broker forwards to one consumer).
 //! HEART_BEAT (34) has no custom header; its data is the JSON body.
 
 use super::command_header;
@@ -92,5 +93,29 @@ command_header! {
         /// `ip:port` of the broker.
         store_host: String => "storeHost",
         store_timestamp: i64 => "storeTimestamp",
+    }
+}
+
+command_header! {
+    /// GET_CONSUMER_RUNNING_INFO: sent to a broker, which forwards it as is to the consumer.
+    pub struct GetConsumerRunningInfoRequestHeader {
+        consumer_group: String => "consumerGroup",
+        client_id: String => "clientId",
+        /// Ask for a thread dump as well.
+        jstack_enable: Option<bool> => "jstackEnable",
+    }
+}
+
+command_header! {
+    /// CONSUME_MESSAGE_DIRECTLY: sent to the broker that stored `msgId` (an offset message id);
+    /// it adds `brokerName` and the message as the body, and forwards it to the consumer.
+    pub struct ConsumeMessageDirectlyResultRequestHeader {
+        consumer_group: String => "consumerGroup",
+        client_id: Option<String> => "clientId",
+        msg_id: Option<String> => "msgId",
+        broker_name: Option<String> => "brokerName",
+        topic: Option<String> => "topic",
+        topic_sys_flag: Option<i32> => "topicSysFlag",
+        group_sys_flag: Option<i32> => "groupSysFlag",
     }
 }

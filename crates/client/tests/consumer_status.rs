@@ -1,0 +1,160 @@
+//! An admin asking a running push consumer about itself through the broker, against a real
+//! name server and broker: its running info (settings, subscriptions, every assigned queue with
+//! its offsets, per-topic rates) and consuming one stored message directly, with the listener's
+//! verdict — success, later, or a panic — coming back to the admin.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{wait_until, Cluster};
+use courier_client::{
+    ConsumeFromWhere, ConsumeResult, Message, MessageExt, MessageListener, PushConsumer,
+};
+use courier_remoting::body::{prop, CmResult};
+use parking_lot::Mutex;
+use std::sync::Arc;
+
+/// A listener that records bodies, answers `Later` to "later" and panics on "panic".
+fn listener() -> (Arc<Mutex<Vec<String>>>, impl MessageListener) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let l = move |msgs: Vec<MessageExt>| {
+        let body = String::from_utf8_lossy(&msgs[0].body).into_owned();
+        s.lock().push(body.clone());
+        match body.as_str() {
+            "panic" => panic!("the listener cannot take this one"),
+            "later" => std::future::ready(ConsumeResult::Later),
+            _ => std::future::ready(ConsumeResult::Success),
+        }
+    };
+    (seen, l)
+}
+
+#[tokio::test]
+async fn a_running_consumer_reports_its_state_and_consumes_a_message_directly() {
+    let cluster = Cluster::start(1).await;
+    cluster.create_topic("Watched", 4).await;
+    let (seen, l) = listener();
+    let consumer = PushConsumer::builder()
+        .namesrv(&cluster.namesrv)
+        .group("watched-group")
+        .subscribe("Watched", "*")
+        .consume_from(ConsumeFromWhere::FirstOffset)
+        .start(l)
+        .await
+        .unwrap();
+    let p = cluster.producer();
+    let mut sent = Vec::new();
+    for i in 0..20 {
+        sent.push(
+            p.send(Message::new("Watched", format!("m{i}")))
+                .await
+                .unwrap(),
+        );
+    }
+    wait_until("20 consumed", Duration::from_secs(20), || {
+        let n = seen.lock().len();
+        async move { n >= 20 }
+    })
+    .await;
+
+    let admin = cluster.admin();
+    let all = admin
+        .consumer_running_info("watched-group", None)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 1, "{all:?}");
+    let status = &all[0];
+    assert_eq!(status.client_id, consumer.client_id());
+    let info = status.info.as_ref().expect("the consumer answered");
+    assert_eq!(info.properties["consumerGroup"], "watched-group");
+    assert_eq!(info.properties["messageModel"], "CLUSTERING");
+    assert_eq!(info.properties[prop::CONSUME_ORDERLY], "false");
+    assert_eq!(info.properties[prop::CONSUME_TYPE], "CONSUME_PASSIVELY");
+    assert_eq!(
+        info.properties[prop::NAMESERVER_ADDR],
+        format!("{};", cluster.namesrv)
+    );
+    let topics: Vec<&str> = info
+        .subscription_set
+        .iter()
+        .map(|s| s.topic.as_str())
+        .collect();
+    assert_eq!(topics, ["%RETRY%watched-group", "Watched"]);
+    // Every queue of the topic is this consumer's, each with where it got to.
+    let watched: Vec<_> = info
+        .mq_table
+        .iter()
+        .filter(|(q, _)| q.topic == "Watched")
+        .collect();
+    assert_eq!(watched.len(), 4);
+    let committed: i64 = watched.iter().map(|(_, pq)| pq.commit_offset).sum();
+    assert_eq!(committed, 20, "{watched:?}");
+    assert!(watched
+        .iter()
+        .all(|(_, pq)| pq.cached_msg_count == 0 && !pq.droped));
+    assert!(watched.iter().all(|(_, pq)| pq.last_pull_timestamp > 0));
+    let rates = &info.status_table["Watched"];
+    assert!(
+        rates.consume_ok_tps > 0.0 && rates.pull_tps > 0.0,
+        "{rates:?}"
+    );
+    assert_eq!(rates.consume_failed_msgs, 0);
+
+    // One message handed over again, whatever the offsets say.
+    let r = admin
+        .consume_message_directly(
+            "watched-group",
+            consumer.client_id(),
+            &sent[3].offset_msg_id,
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.consume_result, Some(CmResult::CrSuccess));
+    assert!(!r.order && r.auto_commit);
+    assert_eq!(seen.lock().last().map(String::as_str), Some("m3"));
+    assert_eq!(seen.lock().len(), 21);
+
+    // The listener's other answers.
+    for (body, expected) in [
+        ("later", CmResult::CrLater),
+        ("panic", CmResult::CrThrowException),
+    ] {
+        // Sent to another topic the group does not consume, so only the direct call sees it.
+        cluster.create_topic("Elsewhere", 1).await;
+        let r = p.send(Message::new("Elsewhere", body)).await.unwrap();
+        let verdict = admin
+            .consume_message_directly("watched-group", consumer.client_id(), &r.offset_msg_id)
+            .await
+            .unwrap();
+        assert_eq!(verdict.consume_result, Some(expected), "{body}");
+    }
+
+    // Refusals name what is wrong.
+    let err = admin
+        .consume_message_directly("watched-group", "nobody@1", &sent[0].offset_msg_id)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not online"), "{err}");
+    let err = admin
+        .consume_message_directly("watched-group", consumer.client_id(), &sent[0].msg_id)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not an offset msgId"), "{err}");
+    assert!(admin
+        .consumer_running_info("nobody-group", None)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(admin
+        .consumer_running_info("watched-group", Some("other@1"))
+        .await
+        .unwrap()
+        .is_empty());
+
+    admin.shutdown().await;
+    consumer.shutdown().await;
+    p.shutdown().await;
+    cluster.stop().await;
+}
