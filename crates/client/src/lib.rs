@@ -41,7 +41,7 @@ mod route;
 mod subscription;
 mod transaction;
 
-pub use admin::{Admin, ConsumerStatus, GroupOnline, OffsetReset};
+pub use admin::{Admin, ConsumerStatus, GroupOnline, MessageTrack, OffsetReset, TrackType};
 pub use allocate::allocate_averagely;
 pub use broker_api::{PullResult, PullStatus};
 pub use compress::compress;

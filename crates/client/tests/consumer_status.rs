@@ -1,7 +1,8 @@
 //! An admin asking a running push consumer about itself through the broker, against a real
 //! name server and broker: its running info (settings, subscriptions, every assigned queue with
 //! its offsets, per-topic rates) and consuming one stored message directly, with the listener's
-//! verdict — success, later, or a panic — coming back to the admin.
+//! verdict — success, later, or a panic — coming back to the admin; and what each group of a
+//! topic did with a message (its message tracks).
 
 mod common;
 
@@ -9,7 +10,8 @@ use std::time::Duration;
 
 use common::{wait_until, Cluster};
 use courier_client::{
-    ConsumeFromWhere, ConsumeResult, Message, MessageExt, MessageListener, PushConsumer,
+    ConsumeFromWhere, ConsumeResult, Message, MessageExt, MessageListener, MessageModel,
+    PushConsumer, TrackType,
 };
 use courier_remoting::body::{prop, CmResult};
 use parking_lot::Mutex;
@@ -155,6 +157,126 @@ async fn a_running_consumer_reports_its_state_and_consumes_a_message_directly() 
 
     admin.shutdown().await;
     consumer.shutdown().await;
+    p.shutdown().await;
+    cluster.stop().await;
+}
+
+/// A push consumer of `group` on `topic` from its first offset, committing every 100 ms. Pulls
+/// are held 1 s at most: a group whose tags leave the message out is not woken by its arrival,
+/// and moves past it only when its held pull times out.
+async fn consumer_of(
+    cluster: &Cluster,
+    group: &str,
+    tags: &str,
+    model: MessageModel,
+    listener: impl MessageListener,
+) -> PushConsumer {
+    PushConsumer::builder()
+        .namesrv(&cluster.namesrv)
+        .group(group)
+        .model(model)
+        .subscribe("Tracked", tags)
+        .consume_from(ConsumeFromWhere::FirstOffset)
+        .persist_interval(Duration::from_millis(100))
+        .long_poll_suspend(Duration::from_secs(1))
+        .offset_dir(std::env::temp_dir().join("courier-track-offsets"))
+        .start(listener)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn message_tracks_tell_what_each_group_did_with_a_message() {
+    let cluster = Cluster::start(1).await;
+    cluster.create_topic("Tracked", 1).await;
+    let ok = |_m: Vec<MessageExt>| std::future::ready(ConsumeResult::Success);
+    let slow = |_m: Vec<MessageExt>| async {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        ConsumeResult::Success
+    };
+    // Offline by the time the message arrives, with an offset committed before it.
+    let gone = consumer_of(&cluster, "track-gone", "*", MessageModel::Clustering, ok).await;
+    wait_until("track-gone's queue", Duration::from_secs(10), || {
+        let n = gone.assignment().len();
+        async move { n == 1 }
+    })
+    .await;
+    gone.shutdown().await;
+    let all = consumer_of(&cluster, "track-all", "*", MessageModel::Clustering, ok).await;
+    let other = consumer_of(
+        &cluster,
+        "track-other",
+        "Other",
+        MessageModel::Clustering,
+        ok,
+    )
+    .await;
+    let every = consumer_of(&cluster, "track-every", "*", MessageModel::Broadcasting, ok).await;
+    let stuck = consumer_of(&cluster, "track-stuck", "*", MessageModel::Clustering, slow).await;
+
+    let p = cluster.producer();
+    let sent = p
+        .send(Message::new("Tracked", "tracked").with_tags("TagA"))
+        .await
+        .unwrap();
+    let admin = cluster.admin();
+    for group in ["track-all", "track-other"] {
+        wait_until(
+            "the group's offset committed past it",
+            Duration::from_secs(20),
+            || {
+                let admin = &admin;
+                async move {
+                    admin
+                        .consumer_progress(group, Some("Tracked"))
+                        .await
+                        .is_ok_and(|c| c.offset_table.iter().any(|(_, w)| w.consumer_offset > 0))
+                }
+            },
+        )
+        .await;
+    }
+    let msg = admin.view_message(&sent.offset_msg_id).await.unwrap();
+    let tracks = admin.message_tracks(&msg).await.unwrap();
+    let of = |g: &str| {
+        tracks
+            .iter()
+            .find(|t| t.group == g)
+            .unwrap_or_else(|| panic!("no track for {g}: {tracks:?}"))
+    };
+    assert_eq!(of("track-all").track, TrackType::Consumed, "{tracks:?}");
+    assert_eq!(
+        of("track-other").track,
+        TrackType::ConsumedButFiltered,
+        "{tracks:?}"
+    );
+    assert_eq!(
+        of("track-every").track,
+        TrackType::ConsumeBroadcasting,
+        "{tracks:?}"
+    );
+    assert_eq!(
+        of("track-stuck").track,
+        TrackType::NotConsumeYet,
+        "{tracks:?}"
+    );
+    let gone_track = of("track-gone");
+    assert_eq!(gone_track.track, TrackType::NotOnline, "{tracks:?}");
+    assert!(
+        gone_track
+            .detail
+            .as_deref()
+            .unwrap_or("")
+            .contains("has not reached"),
+        "{gone_track:?}"
+    );
+
+    admin.shutdown().await;
+    for c in [all, other, every] {
+        c.shutdown().await;
+    }
+    // `stuck` is left to the runtime's end: its listener holds the message for 30 s.
+    drop(stuck);
     p.shutdown().await;
     cluster.stop().await;
 }

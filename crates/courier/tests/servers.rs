@@ -344,6 +344,12 @@ async fn dev_serves_clients_and_keeper_then_shuts_down_cleanly() {
             assert_eq!(m["offsetMsgId"], keyed.offset_msg_id.as_str(), "{m}");
             assert_eq!((&m["keys"], &m["body"], &m["bodyEncoding"]), (&"admin-key".into(), &"hello 25".into(), &"utf-8".into()), "{m}");
             assert_eq!(m["queueId"], keyed.queue.queue_id, "{m}");
+            // Sent after the group stopped, then skipped by the reset to `now`: its track says
+            // the group is offline and its committed offset is past the message.
+            let track = m["tracks"].as_array().and_then(|t| t.iter().find(|t| t["consumerGroup"] == "dev-cg"));
+            let track = track.unwrap_or_else(|| panic!("no track for dev-cg: {m}"));
+            assert_eq!(track["trackType"], "NOT_ONLINE", "{m}");
+            assert!(track["detail"].as_str().unwrap_or("").contains("past the message"), "{m}");
         }
         let (ok, _, err) = mqadmin_run(&["query-msg-by-id", "-i", &keyed.msg_id]);
         assert!(!ok && err.contains("add -t TOPIC"), "{err}");

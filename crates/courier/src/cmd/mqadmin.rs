@@ -12,7 +12,9 @@
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use courier_client::civil::{civil_from_days, days_from_civil, utc_iso8601_ms};
-use courier_client::{decode_offset_msg_id, Admin, GroupOnline, MessageExt, OffsetReset};
+use courier_client::{
+    decode_offset_msg_id, Admin, GroupOnline, MessageExt, MessageTrack, OffsetReset,
+};
 use courier_remoting::body::{
     ClusterInfo, ConsumeStats, TopicRouteData, TopicStatsTable, PERM_READ, PERM_WRITE,
 };
@@ -224,6 +226,12 @@ index of every master routing the topic given with -t. The body prints as text w
 else as hex (its first 256 bytes). With --json, \"body\" is the text when it is UTF-8 and base64
 otherwise, as \"bodyEncoding\" (utf-8 or base64) says; several messages (a resent client msgId)
 are a list under \"messages\".
+
+Under each message, its tracks: every consumer group of the topic and what it did with it —
+CONSUMED (its committed offset is past it), CONSUMED_BUT_FILTERED (past it, but its tags leave it
+out), NOT_CONSUME_YET, NOT_ONLINE (with what its committed offset says), PULL or
+CONSUME_BROADCASTING (offsets the brokers do not see). Committed offsets trail consumption by up
+to the clients' commit interval (5 s by default).
 
   courier mqadmin query-msg-by-id -i 7F00000100002A9F0000000000001A2B -g billing -d 10.0.0.7@12345#1
 With -g and -d, that client of the group consumes the message now (its listener gets it once more,
@@ -441,8 +449,13 @@ pub fn run(args: MqadminArgs, runtime: &tokio::runtime::Runtime) -> anyhow::Resu
                     print!("{}", consumers::direct_result(client, &done?, a.common.json));
                     return Ok(());
                 }
+                // Which groups have consumed each message; a failure here still shows the message.
+                let mut tracks = Vec::with_capacity(found.len());
+                for m in &found {
+                    tracks.push(admin.message_tracks(m).await.map_err(|e| e.to_string()));
+                }
                 admin.shutdown().await;
-                print!("{}", if a.common.json { messages_json(&found) } else { messages_text(&found) });
+                print!("{}", if a.common.json { messages_json(&found, &tracks) } else { messages_text(&found, &tracks) });
             }
             MqadminCommand::ConsumerStatus(a) => {
                 let admin = connect(&a.common.namesrv)?;
@@ -857,9 +870,13 @@ fn body_text(body: &[u8]) -> String {
     }
 }
 
-fn messages_text(found: &[MessageExt]) -> String {
+/// Each message's consumer groups and what they did with it (`Admin::message_tracks`), or why
+/// that could not be read.
+type Tracks = Result<Vec<MessageTrack>, String>;
+
+fn messages_text(found: &[MessageExt], tracks: &[Tracks]) -> String {
     let mut out = String::new();
-    for (i, m) in found.iter().enumerate() {
+    for (i, (m, t)) in found.iter().zip(tracks).enumerate() {
         if i > 0 {
             out.push('\n');
         }
@@ -897,6 +914,23 @@ fn messages_text(found: &[MessageExt]) -> String {
         ] {
             out.push_str(&format!("{:<17} {value}\n", format!("{name}:")));
         }
+        match t {
+            Ok(t) if t.is_empty() => {
+                out.push_str("Message Tracks:   no consumer group knows the topic\n")
+            }
+            Ok(t) => {
+                out.push_str("Message Tracks:\n");
+                for track in t {
+                    out.push_str(&format!(
+                        "  {:<32} {:<22} {}\n",
+                        track.group,
+                        track.track.java_name(),
+                        track.detail.as_deref().unwrap_or("")
+                    ));
+                }
+            }
+            Err(e) => out.push_str(&format!("Message Tracks:   could not be read: {e}\n")),
+        }
     }
     out
 }
@@ -933,11 +967,29 @@ fn message_json(m: &MessageExt) -> serde_json::Value {
 }
 
 /// One message as one JSON document; several (a resent client msgId) as `{"messages": [...]}`.
-fn messages_json(found: &[MessageExt]) -> String {
-    match found {
-        [m] => format!("{}\n", message_json(m)),
+fn messages_json(found: &[MessageExt], tracks: &[Tracks]) -> String {
+    let with_tracks = |m: &MessageExt, t: &Tracks| {
+        let mut v = message_json(m);
+        match t {
+            Ok(t) => {
+                let t: Vec<_> = t
+                    .iter()
+                    .map(|t| json!({"consumerGroup": t.group, "trackType": t.track.java_name(), "detail": t.detail}))
+                    .collect();
+                v["tracks"] = json!(t);
+            }
+            Err(e) => v["tracksError"] = json!(e),
+        }
+        v
+    };
+    match (found, tracks) {
+        ([m], [t]) => format!("{}\n", with_tracks(m, t)),
         _ => {
-            let all: Vec<_> = found.iter().map(message_json).collect();
+            let all: Vec<_> = found
+                .iter()
+                .zip(tracks)
+                .map(|(m, t)| with_tracks(m, t))
+                .collect();
             format!("{}\n", json!({ "messages": all }))
         }
     }
