@@ -118,6 +118,11 @@ pub struct BrokerConfig {
     /// `storeReplyMessageEnable`: besides pushing a SEND_REPLY_MESSAGE to its requester, store it
     /// in `<cluster>_REPLY_TOPIC` (default true, as in RocketMQ), where it can be looked up later.
     pub store_reply_message_enable: bool,
+    /// `useServerSideResetOffset`: an offset reset (INVOKE_BROKER_TO_RESET_OFFSET) is carried out
+    /// by the broker, as RocketMQ 5 does (default true). Off, the broker works out the offsets
+    /// and sends them to the group's online clients (RESET_CONSUMER_CLIENT_OFFSET), which commit
+    /// them, as RocketMQ 4 did; for clients that only follow that way.
+    pub use_server_side_reset_offset: bool,
     /// `shortPollingTimeMills`: hold time when long polling is disabled, ms (default 1000).
     pub short_polling_time_mills: u64,
     /// `maxHeldPullRequests` (Courier): cap on parked pulls; beyond it empty pulls answer at once (default 100000).
@@ -187,6 +192,7 @@ impl Default for BrokerConfig {
             long_polling_enable: true,
             enable_property_filter: false,
             store_reply_message_enable: true,
+            use_server_side_reset_offset: true,
             timer_wheel_enable: true,
             timer_max_delay_sec: 3 * 24 * 3600,
             short_polling_time_mills: 1_000,

@@ -372,3 +372,88 @@ async fn offset_resets_move_the_group_at_its_next_pull() {
     assert_eq!(r.code, response::SYSTEM_ERROR);
     b.stop().await;
 }
+
+#[tokio::test]
+async fn without_server_side_resets_the_offsets_go_to_the_online_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = courier_broker::BrokerConfig {
+        use_server_side_reset_offset: false,
+        ..small_config(dir.path())
+    };
+    let b = TestBroker::start(config).await;
+    b.call_header(request::UPDATE_AND_CREATE_TOPIC, &create_topic("RS", 2, 6))
+        .await;
+    b.call(
+        RemotingCommand::new_request(request::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP)
+            .with_body(br#"{"groupName":"rg"}"#.to_vec()),
+    )
+    .await;
+    send(&b, "RS", 0, 5).await;
+    commit(&b, "rg", "RS", 0, 5).await;
+
+    // Nobody online: there is no one to move, so the reset is refused.
+    let r = reset(&b, &[("timestamp", "0")]).await;
+    assert_eq!(r.code, response::CONSUMER_NOT_ONLINE, "{:?}", r.remark);
+    assert!(r.remark.unwrap().contains("useServerSideResetOffset"));
+
+    // A client of the group: it gets the offsets, the broker commits nothing itself.
+    let (tx, mut pushed) = tokio::sync::mpsc::unbounded_channel();
+    let mut d = courier_remoting::Dispatcher::new();
+    d.register(
+        request::RESET_CONSUMER_CLIENT_OFFSET,
+        std::sync::Arc::new(
+            move |_c: courier_remoting::ConnectionHandle, req: RemotingCommand| {
+                let _ = tx.send(req);
+                async { Ok(None) }
+            },
+        ),
+    );
+    let client = RemotingClient::with_dispatcher(ClientConfig::default(), d);
+    let hb = serde_json::json!({
+        "clientID": "c@1",
+        "consumerDataSet": [{"groupName": "rg", "consumeType": "CONSUME_PASSIVELY",
+            "messageModel": "CLUSTERING", "consumeFromWhere": "CONSUME_FROM_LAST_OFFSET",
+            "subscriptionDataSet": [{"topic": "RS", "subString": "*"}]}],
+        "producerDataSet": []
+    });
+    let r = client
+        .invoke(
+            &b.addr,
+            RemotingCommand::new_request(request::HEART_BEAT)
+                .with_body(serde_json::to_vec(&hb).unwrap()),
+            TIMEOUT,
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.code, response::SUCCESS);
+
+    let r = reset(&b, &[("timestamp", "0")]).await;
+    assert_eq!(reset_offsets(&r), vec![(0, 0), (1, 0)]);
+    let push = tokio::time::timeout(TIMEOUT, pushed.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(push.is_oneway());
+    assert_eq!(push.ext_field("group").as_deref(), Some("rg"));
+    assert_eq!(push.ext_field("topic").as_deref(), Some("RS"));
+    assert_eq!(push.ext_field("timestamp").as_deref(), Some("0"));
+    let mut told: Vec<(i32, i64)> = ResetOffsetBody::from_json(push.body_bytes())
+        .unwrap()
+        .offset_table
+        .into_iter()
+        .map(|(mq, o)| (mq.queue_id, o))
+        .collect();
+    told.sort();
+    assert_eq!(told, vec![(0, 0), (1, 0)]);
+    assert_eq!(
+        committed(&b, "rg", "RS", 0).await,
+        5,
+        "the clients commit, not the broker"
+    );
+    // The group's next pull is served as asked: nothing pending on the broker.
+    let r = b
+        .call_header(request::PULL_MESSAGE, &pull_header("rg", "RS", 0, 5))
+        .await;
+    assert_eq!(r.code, response::PULL_NOT_FOUND);
+    b.stop().await;
+}

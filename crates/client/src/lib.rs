@@ -9,7 +9,8 @@
 //! - `PushConsumer`: long-polling pulls into a concurrent listener, clustering
 //!   (average allocation, broker-stored offsets) or broadcasting (local offset
 //!   file), rebalancing on a timer and on NOTIFY_CONSUMER_IDS_CHANGED; answers
-//!   an admin's GET_CONSUMER_RUNNING_INFO and CONSUME_MESSAGE_DIRECTLY.
+//!   an admin's GET_CONSUMER_RUNNING_INFO and CONSUME_MESSAGE_DIRECTLY, and follows a
+//!   RocketMQ 4 broker's RESET_CONSUMER_CLIENT_OFFSET.
 //! - `PullConsumer`: pulls from explicit offsets and manages offsets itself.
 //! - `MessageExt` / `decode_messages`: the stored-record decoder for PULL bodies.
 //! - `Admin`: create topics and wait for their routes (tools, tests, benches).

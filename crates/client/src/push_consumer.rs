@@ -424,6 +424,10 @@ struct ProcessQueue {
     state: Mutex<QueueState>,
     /// Ordered consumption in a clustering group: the queue's lock on its broker.
     lock: QueueLock,
+    /// Where a broker's RESET_CONSUMER_CLIENT_OFFSET moves the queue; the pull task applies it
+    /// (`apply_reset`), woken by `reset_signal` even from a held pull.
+    reset: Mutex<Option<i64>>,
+    reset_signal: Notify,
 }
 
 struct QueueState {
@@ -659,6 +663,8 @@ impl Inner {
                     last_consume_ms: 0,
                 }),
                 lock: QueueLock::default(),
+                reset: Mutex::new(None),
+                reset_signal: Notify::new(),
             });
             if start != UNKNOWN_OFFSET {
                 self.offsets.update(&mq, start, false);
@@ -721,6 +727,7 @@ impl Inner {
     ) {
         let (mq, pq) = (mq.clone(), pq.clone());
         while !pq.stop.is_cancelled() {
+            self.apply_reset(&mq, &pq).await;
             let (offset, in_flight) = {
                 let s = pq.state.lock();
                 (s.next_offset, s.in_flight.len())
@@ -743,8 +750,13 @@ impl Inner {
             let pull_started = Instant::now();
             let result = tokio::select! {
                 _ = pq.stop.cancelled() => break,
+                _ = pq.reset_signal.notified() => continue,
                 r = self.instance.pull(req) => r,
             };
+            if pq.reset.lock().is_some() {
+                // Pulled from where the queue was before the reset: dropped, pulled again.
+                continue;
+            }
             pq.state.lock().last_pull_ms = now_ms();
             let result = match result {
                 Ok(r) => r,
@@ -826,6 +838,25 @@ impl Inner {
                 }
             }
         }
+    }
+
+    /// Moves the queue to where a broker's reset put it, if one is waiting: messages in flight
+    /// no longer hold the committed offset back, the next pull starts there, and the offset is
+    /// committed at once (Java 4's clients persist a reset queue's offset as they apply it).
+    async fn apply_reset(&self, mq: &MessageQueue, pq: &ProcessQueue) {
+        let Some(to) = pq.reset.lock().take() else {
+            return;
+        };
+        {
+            let mut s = pq.state.lock();
+            s.next_offset = to;
+            s.in_flight.clear();
+        }
+        if !pq.dropped.load(Ordering::SeqCst) {
+            self.offsets.update(mq, to, true);
+            self.offsets.persist(std::slice::from_ref(mq), true).await;
+        }
+        tracing::warn!(queue = %mq, offset = to, "offset reset by the broker; continuing from there");
     }
 
     /// Ordered consumption in a clustering group: queues are locked on their brokers.

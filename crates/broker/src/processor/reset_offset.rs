@@ -10,11 +10,16 @@
 //! that handles PULL_OFFSET_MOVED follows, so no request to the clients is needed.
 //! `isForce=false` (Java 4's option) moves only the queues whose offset goes back. The answer is
 //! the new offset of every queue reset (`ResetOffsetBody`).
+//!
+//! With `useServerSideResetOffset = false` the broker does what RocketMQ 4's did instead: it
+//! works out the same offsets, commits nothing, and sends them to every client of the group
+//! connected to it (RESET_CONSUMER_CLIENT_OFFSET, oneway), which move to them and commit them.
+//! With no client online that cannot work, so it is refused with CONSUMER_NOT_ONLINE.
 
 use std::sync::Arc;
 
 use courier_remoting::body::{MessageQueue, ResetOffsetBody};
-use courier_remoting::code::response;
+use courier_remoting::code::{request, response};
 use courier_remoting::{ConnectionHandle, HeaderError, ProcessResult, RemotingCommand};
 
 use super::error;
@@ -110,12 +115,15 @@ pub async fn process(
         targets.extend((0..config.read_queue_nums).map(|q| (q, target_of(q))));
     }
 
+    let server_side = ctx.config.use_server_side_reset_offset;
     let mut body = ResetOffsetBody::default();
     for (q, target) in targets {
         let current = ctx.offsets.query(&group, &topic, q);
         let new = if force || current.is_none_or(|c| target < c) {
-            ctx.offsets.assign_reset(&group, &topic, q, target);
-            ctx.hold.wake_queue(&topic, q);
+            if server_side {
+                ctx.offsets.assign_reset(&group, &topic, q, target);
+                ctx.hold.wake_queue(&topic, q);
+            }
             target
         } else {
             current.unwrap_or(target)
@@ -127,8 +135,33 @@ pub async fn process(
         };
         body.offset_table.push((mq, new));
     }
-    tracing::info!(%group, %topic, timestamp, force, queues = body.offset_table.len(), "consumer offsets reset");
-    Ok(Some(
-        RemotingCommand::success_to(&req).with_body(body.to_fastjson()),
-    ))
+    let body = body.to_fastjson();
+    if !server_side {
+        let clients = ctx
+            .consumers
+            .snapshot(&group)
+            .map(|g| g.channels)
+            .unwrap_or_default();
+        if clients.is_empty() {
+            return error(
+                &req,
+                response::CONSUMER_NOT_ONLINE,
+                format!("Consumer not online, so can not reset offset, Group: {group} Topic: {topic} Timestamp: {timestamp}; start the group's consumers, or turn useServerSideResetOffset on"),
+            );
+        }
+        for c in clients {
+            let mut push = RemotingCommand::new_request(request::RESET_CONSUMER_CLIENT_OFFSET)
+                .with_body(body.clone());
+            let fields = push.ext_fields_mut();
+            fields.insert("topic".into(), topic.clone());
+            fields.insert("group".into(), group.clone());
+            fields.insert("timestamp".into(), timestamp.to_string());
+            fields.insert("isForce".into(), force.to_string());
+            if let Err(e) = c.channel.invoke_oneway(push).await {
+                tracing::warn!(%group, client = %c.client_id, error = %e, "could not send an offset reset to a client");
+            }
+        }
+    }
+    tracing::info!(%group, %topic, timestamp, force, server_side, "consumer offsets reset");
+    Ok(Some(RemotingCommand::success_to(&req).with_body(body)))
 }

@@ -1,7 +1,10 @@
-//! What a push consumer answers when an admin asks about it through a broker: its running info
-//! (GET_CONSUMER_RUNNING_INFO, 307) and the consumption of one message handed to it
-//! (CONSUME_MESSAGE_DIRECTLY, 309). Java's client answers both; `mqadmin consumerStatus` and the
-//! dashboards' consumer views read the first, `mqadmin queryMsgById -g … -d …` sends the second.
+//! What a push consumer does when an admin reaches it through a broker: answer with its running
+//! info (GET_CONSUMER_RUNNING_INFO, 307), consume one message handed to it
+//! (CONSUME_MESSAGE_DIRECTLY, 309), and move its queues where an offset reset put them
+//! (RESET_CONSUMER_CLIENT_OFFSET, 220, oneway: how RocketMQ 4 brokers, and Courier's with
+//! `useServerSideResetOffset = false`, carry out `mqadmin resetOffsetByTime`). Java's client does
+//! all three; `mqadmin consumerStatus` and the dashboards' consumer views read the first,
+//! `mqadmin queryMsgById -g … -d …` sends the second.
 //!
 //! The handlers are registered before the consumer exists (its client instance takes the
 //! dispatcher), so they reach it through a slot filled once it is built, and answer
@@ -16,6 +19,7 @@ use std::time::Instant;
 
 use courier_remoting::body::{
     self, prop, CmResult, ConsumeMessageDirectlyResult, ConsumerRunningInfo, ProcessQueueInfo,
+    ResetOffsetBody,
 };
 use courier_remoting::code::{request, response};
 use courier_remoting::command::CURRENT_VERSION_NAME;
@@ -29,6 +33,7 @@ use super::{ConsumeFromWhere, Inner, MessageModel};
 use crate::listener::{call_caught, ConsumeResult};
 use crate::message::property;
 use crate::message_ext::decode_message;
+use crate::message_queue::MessageQueue;
 use crate::route::RETRY_GROUP_TOPIC_PREFIX;
 use crate::subscription::Subscription;
 
@@ -45,6 +50,17 @@ pub(super) fn register(dispatcher: &mut Dispatcher, slot: &ConsumerSlot) {
         Arc::new(move |_c: ConnectionHandle, req: RemotingCommand| {
             let consumer = s.get().and_then(Weak::upgrade);
             async move { running_info(consumer, req) }
+        }),
+    );
+    let s = slot.clone();
+    dispatcher.register(
+        request::RESET_CONSUMER_CLIENT_OFFSET,
+        Arc::new(move |_c: ConnectionHandle, req: RemotingCommand| {
+            let consumer = s.get().and_then(Weak::upgrade);
+            async move {
+                reset_offsets(consumer, &req);
+                Ok(None)
+            }
         }),
     );
     let s = slot.clone();
@@ -78,6 +94,30 @@ fn running_info(consumer: Option<Arc<Inner>>, req: RemotingCommand) -> ProcessRe
     };
     let body = c.running_info().to_fastjson();
     Ok(Some(RemotingCommand::success_to(&req).with_body(body)))
+}
+
+/// Hands each queue of the reset this consumer pulls to its pull task (`Inner::apply_reset`); a
+/// reset of another group, or of queues it does not pull, is not its business.
+fn reset_offsets(consumer: Option<Arc<Inner>>, req: &RemotingCommand) {
+    let group = req.ext_field("group").unwrap_or_default();
+    let Some(c) = of_group(consumer, &group) else {
+        return;
+    };
+    let body = match ResetOffsetBody::from_json(req.body_bytes()) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!(error = %e, "an offset reset from a broker does not decode; ignored");
+            return;
+        }
+    };
+    let queues = c.queues.lock();
+    for (q, offset) in body.offset_table {
+        let mq = MessageQueue::new(q.topic, q.broker_name, q.queue_id);
+        if let Some(pq) = queues.get(&mq) {
+            *pq.reset.lock() = Some(offset);
+            pq.reset_signal.notify_one();
+        }
+    }
 }
 
 async fn consume_directly(consumer: Option<Arc<Inner>>, req: RemotingCommand) -> ProcessResult {

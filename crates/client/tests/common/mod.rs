@@ -38,11 +38,11 @@ pub struct Cluster {
     pub brokers: Vec<Broker>,
 }
 
-async fn start_broker(namesrv: &str, name: &str) -> Broker {
+async fn start_broker(namesrv: &str, name: &str, tweak: fn(&mut BrokerConfig)) -> Broker {
     let dir = tempfile::tempdir().unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let config = BrokerConfig {
+    let mut config = BrokerConfig {
         broker_name: name.to_string(),
         listen_port: port,
         namesrv_addr: Some(namesrv.to_string()),
@@ -59,6 +59,7 @@ async fn start_broker(namesrv: &str, name: &str) -> Broker {
         transaction_time_out: 1000,
         ..BrokerConfig::default()
     };
+    tweak(&mut config);
     let stop = CancellationToken::new();
     let task = tokio::spawn(courier_broker::run(config, listener, stop.clone()));
     Broker {
@@ -73,6 +74,11 @@ async fn start_broker(namesrv: &str, name: &str) -> Broker {
 impl Cluster {
     /// A name server and `brokers` brokers named broker-a, broker-b, ...
     pub async fn start(brokers: usize) -> Cluster {
+        Self::start_with(brokers, |_| {}).await
+    }
+
+    /// [`Cluster::start`] with every broker's configuration changed by `tweak`.
+    pub async fn start_with(brokers: usize, tweak: fn(&mut BrokerConfig)) -> Cluster {
         let ns_dir = tempfile::tempdir().unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let namesrv = listener.local_addr().unwrap().to_string();
@@ -87,7 +93,7 @@ impl Cluster {
         let mut list = Vec::new();
         for i in 0..brokers {
             let name = format!("broker-{}", (b'a' + i as u8) as char);
-            list.push(start_broker(&namesrv, &name).await);
+            list.push(start_broker(&namesrv, &name, tweak).await);
         }
         let c = Cluster {
             namesrv,
