@@ -241,6 +241,17 @@ async fn committed(b: &TestBroker, group: &str, topic: &str, queue: i32) -> i64 
     r.ext_field("offset").unwrap().parse().unwrap()
 }
 
+/// Topic RS (two queues) and group rg, which the reset tests move.
+async fn reset_topic_and_group(b: &TestBroker) {
+    b.call_header(request::UPDATE_AND_CREATE_TOPIC, &create_topic("RS", 2, 6))
+        .await;
+    b.call(
+        RemotingCommand::new_request(request::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP)
+            .with_body(br#"{"groupName":"rg"}"#.to_vec()),
+    )
+    .await;
+}
+
 async fn reset(b: &TestBroker, fields: &[(&str, &str)]) -> RemotingCommand {
     let mut all = vec![("group", "rg"), ("topic", "RS"), ("isForce", "true")];
     all.extend_from_slice(fields);
@@ -264,13 +275,7 @@ fn reset_offsets(r: &RemotingCommand) -> Vec<(i32, i64)> {
 async fn offset_resets_move_the_group_at_its_next_pull() {
     let dir = tempfile::tempdir().unwrap();
     let b = TestBroker::start(small_config(dir.path())).await;
-    b.call_header(request::UPDATE_AND_CREATE_TOPIC, &create_topic("RS", 2, 6))
-        .await;
-    b.call(
-        RemotingCommand::new_request(request::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP)
-            .with_body(br#"{"groupName":"rg"}"#.to_vec()),
-    )
-    .await;
+    reset_topic_and_group(&b).await;
     send(&b, "RS", 0, 5).await;
     send(&b, "RS", 1, 3).await;
     tokio::time::sleep(Duration::from_millis(20)).await;
@@ -381,13 +386,7 @@ async fn without_server_side_resets_the_offsets_go_to_the_online_clients() {
         ..small_config(dir.path())
     };
     let b = TestBroker::start(config).await;
-    b.call_header(request::UPDATE_AND_CREATE_TOPIC, &create_topic("RS", 2, 6))
-        .await;
-    b.call(
-        RemotingCommand::new_request(request::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP)
-            .with_body(br#"{"groupName":"rg"}"#.to_vec()),
-    )
-    .await;
+    reset_topic_and_group(&b).await;
     send(&b, "RS", 0, 5).await;
     commit(&b, "rg", "RS", 0, 5).await;
 
@@ -409,23 +408,15 @@ async fn without_server_side_resets_the_offsets_go_to_the_online_clients() {
         ),
     );
     let client = RemotingClient::with_dispatcher(ClientConfig::default(), d);
-    let hb = serde_json::json!({
-        "clientID": "c@1",
-        "consumerDataSet": [{"groupName": "rg", "consumeType": "CONSUME_PASSIVELY",
-            "messageModel": "CLUSTERING", "consumeFromWhere": "CONSUME_FROM_LAST_OFFSET",
-            "subscriptionDataSet": [{"topic": "RS", "subString": "*"}]}],
-        "producerDataSet": []
-    });
-    let r = client
-        .invoke(
-            &b.addr,
-            RemotingCommand::new_request(request::HEART_BEAT)
-                .with_body(serde_json::to_vec(&hb).unwrap()),
-            TIMEOUT,
-        )
-        .await
-        .unwrap();
-    assert_eq!(r.code, response::SUCCESS);
+    register_consumer(
+        &b,
+        &client,
+        "c@1",
+        "rg",
+        "RS",
+        courier_remoting::command::CURRENT_VERSION,
+    )
+    .await;
 
     let r = reset(&b, &[("timestamp", "0")]).await;
     assert_eq!(reset_offsets(&r), vec![(0, 0), (1, 0)]);

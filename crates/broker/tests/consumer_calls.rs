@@ -58,24 +58,7 @@ async fn consumer(
         }),
     );
     let client = RemotingClient::with_dispatcher(ClientConfig::default(), d);
-    let hb = serde_json::json!({
-        "clientID": client_id,
-        "consumerDataSet": [{
-            "groupName": "g",
-            "consumeType": "CONSUME_PASSIVELY",
-            "messageModel": "CLUSTERING",
-            "consumeFromWhere": "CONSUME_FROM_LAST_OFFSET",
-            "unitMode": false,
-            "subscriptionDataSet": [{"topic": "CT", "subString": "*", "tagsSet": [], "codeSet": [],
-                "subVersion": 1, "classFilterMode": false}]
-        }],
-        "producerDataSet": []
-    });
-    let mut cmd = RemotingCommand::new_request(request::HEART_BEAT)
-        .with_body(serde_json::to_vec(&hb).unwrap());
-    cmd.version = version;
-    let r = client.invoke(&b.addr, cmd, TIMEOUT).await.unwrap();
-    assert_eq!(r.code, response::SUCCESS);
+    register_consumer(b, &client, client_id, "g", "CT", version).await;
     (client, rx)
 }
 

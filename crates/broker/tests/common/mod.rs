@@ -91,15 +91,45 @@ pub async fn register_producer(
     group: &str,
 ) {
     let hb = serde_json::json!({"clientID": client_id, "producerDataSet": [{"groupName": group}], "consumerDataSet": []});
-    let r = client
-        .invoke(
-            &b.addr,
-            RemotingCommand::new_request(request::HEART_BEAT)
-                .with_body(serde_json::to_vec(&hb).unwrap()),
-            TIMEOUT,
-        )
-        .await
-        .unwrap();
+    heartbeat(b, client, &hb, courier_remoting::command::CURRENT_VERSION).await;
+}
+
+/// Registers `client` with the broker as push consumer `client_id` of `group`, clustering, all
+/// of `topic`, reporting client version `version` (HEART_BEAT).
+pub async fn register_consumer(
+    b: &TestBroker,
+    client: &RemotingClient,
+    client_id: &str,
+    group: &str,
+    topic: &str,
+    version: i32,
+) {
+    let hb = serde_json::json!({
+        "clientID": client_id,
+        "consumerDataSet": [{
+            "groupName": group,
+            "consumeType": "CONSUME_PASSIVELY",
+            "messageModel": "CLUSTERING",
+            "consumeFromWhere": "CONSUME_FROM_LAST_OFFSET",
+            "unitMode": false,
+            "subscriptionDataSet": [{"topic": topic, "subString": "*", "tagsSet": [], "codeSet": [],
+                "subVersion": 1, "classFilterMode": false}]
+        }],
+        "producerDataSet": []
+    });
+    heartbeat(b, client, &hb, version).await;
+}
+
+async fn heartbeat(
+    b: &TestBroker,
+    client: &RemotingClient,
+    body: &serde_json::Value,
+    version: i32,
+) {
+    let mut cmd = RemotingCommand::new_request(request::HEART_BEAT)
+        .with_body(serde_json::to_vec(body).unwrap());
+    cmd.version = version;
+    let r = client.invoke(&b.addr, cmd, TIMEOUT).await.unwrap();
     assert_eq!(r.code, courier_remoting::code::response::SUCCESS);
 }
 
