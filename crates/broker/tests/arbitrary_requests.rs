@@ -247,6 +247,23 @@ const HEADERS: &[Shape] = &[
         ],
     ),
     (
+        &[request::GET_CONSUMER_RUNNING_INFO],
+        &[
+            ("consumerGroup", Text),
+            ("clientId", Text),
+            ("jstackEnable", Flag),
+        ],
+    ),
+    (
+        &[request::CONSUME_MESSAGE_DIRECTLY],
+        &[
+            ("consumerGroup", Text),
+            ("clientId", Text),
+            ("msgId", Text),
+            ("topic", Text),
+        ],
+    ),
+    (
         &[request::INVOKE_BROKER_TO_RESET_OFFSET],
         &[
             ("group", Text),

@@ -32,8 +32,10 @@
 //!   its broker before its start offset is read and while any message is
 //!   handed over, and its task persists the offset before unlocking it when
 //!   the queue is dropped or the consumer stops (`orderly.rs`).
-//! - Admins' questions forwarded by a broker (running info, consuming one message
-//!   directly) are answered by `admin_calls`.
+//! - Admins' requests forwarded by a broker (running info, consuming one message
+//!   directly, a RocketMQ 4 offset reset) are handled by `admin_calls`; a reset
+//!   is applied by the queue's pull task between pulls (`apply_reset`), so it
+//!   never races the task's own bookkeeping.
 //! - Shutdown: stop pulling, let in-flight consumptions finish, persist
 //!   offsets, UNREGISTER_CLIENT, close connections.
 

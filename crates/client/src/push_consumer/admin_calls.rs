@@ -8,7 +8,7 @@
 //!
 //! The handlers are registered before the consumer exists (its client instance takes the
 //! dispatcher), so they reach it through a slot filled once it is built, and answer
-//! SYSTEM_ERROR until then or after it is gone. A direct consumption is one listener call on the
+//! SYSTEM_ERROR until then or after it is gone (a reset then has nothing to move). A direct consumption is one listener call on the
 //! message: it moves no offset, sends nothing back and does not count in the statistics, as in
 //! Java. A thread dump (`jstackEnable`) is a JVM's; none is attached.
 
@@ -42,7 +42,7 @@ pub(super) type ConsumerSlot = Arc<OnceLock<Weak<Inner>>>;
 
 const MIB: usize = 1024 * 1024;
 
-/// Registers the two handlers on `dispatcher`; they serve the consumer put in `slot`.
+/// Registers the three handlers on `dispatcher`; they serve the consumer put in `slot`.
 pub(super) fn register(dispatcher: &mut Dispatcher, slot: &ConsumerSlot) {
     let s = slot.clone();
     dispatcher.register(
