@@ -18,7 +18,8 @@
 //! `mqadmin queryMsgById` and `queryMsgByKey` do: by offset msgId from the
 //! broker it names (VIEW_MESSAGE_BY_ID), or by client msgId (UNIQ_KEY) or key
 //! from every master routing the topic (QUERY_MESSAGE, through the brokers'
-//! message index), with which consumer groups have consumed it (`message_track`). And ask a group's consumers themselves, through a broker
+//! message index), with which consumer groups have consumed it (`message_track`). And the
+//! brokers' runtime figures, a group's connections and deleting a topic (`broker_views`). And ask a group's consumers themselves, through a broker
 //! they are connected to: for their running info (GET_CONSUMER_RUNNING_INFO:
 //! `mqadmin consumerStatus`), or to consume one stored message now
 //! (CONSUME_MESSAGE_DIRECTLY: `mqadmin queryMsgById -g … -d …`).
@@ -46,6 +47,7 @@ use crate::message_queue::MessageQueue;
 use crate::options::ClientOptions;
 use crate::route::{masters_of, subscribe_queues, AUTO_CREATE_TOPIC_KEY, RETRY_GROUP_TOPIC_PREFIX};
 
+mod broker_views;
 mod message_track;
 
 pub use message_track::{MessageTrack, TrackType};

@@ -16,7 +16,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -226,6 +226,7 @@ impl ProducerBuilder {
             uniq,
             replies,
             heartbeated: Mutex::new(HashSet::new()),
+            heartbeat_pending: AtomicBool::new(false),
         });
         instance.spawn_periodic(inner.config.options.poll_name_server_interval, |i| {
             i.refresh_routes()
@@ -261,6 +262,8 @@ struct Inner {
     /// Brokers that took this producer's last heartbeat: they know where to push its replies
     /// and whom to ask about its transactions.
     heartbeated: Mutex<HashSet<String>>,
+    /// A heartbeat to a newly met broker is under way (`cache_queues`).
+    heartbeat_pending: AtomicBool,
 }
 
 /// A message producer. Clones share one client.
@@ -686,10 +689,31 @@ impl Producer {
         queues: Vec<MessageQueue>,
     ) -> Arc<Vec<MessageQueue>> {
         let queues = Arc::new(queues);
+        let unknown_broker = {
+            let known = self.inner.heartbeated.lock();
+            route
+                .broker_datas
+                .iter()
+                .filter_map(|b| b.master_addr())
+                .any(|a| !known.contains(a))
+        };
         self.inner
             .publish_cache
             .lock()
             .insert(topic.to_string(), (route, queues.clone()));
+        // A broker first met through this route hears from the producer now, not at the next
+        // periodic heartbeat (Java's producers heartbeat a second after they start): it then
+        // lists the producer (GET_PRODUCER_CONNECTION_LIST) and can call it back. One at a time.
+        if unknown_broker && !self.inner.heartbeat_pending.swap(true, Ordering::AcqRel) {
+            let weak = Arc::downgrade(&self.inner);
+            self.inner.instance.spawn(async move {
+                if let Some(inner) = weak.upgrade() {
+                    let p = Producer { inner };
+                    p.heartbeat().await;
+                    p.inner.heartbeat_pending.store(false, Ordering::Release);
+                }
+            });
+        }
         queues
     }
 

@@ -169,6 +169,18 @@ async fn dev_serves_clients_and_keeper_then_shuts_down_cleanly() {
         assert_eq!(status["sameSubscriptions"], true, "{status}");
         let table = mqadmin(&["consumerStatus", "-g", "dev-cg"]);
         assert!(table.starts_with("#Client ID") && table.contains(consumer.client_id()), "{table}");
+        // Who is connected: the consumer, with its subscription, and the producer.
+        let conns: serde_json::Value = serde_json::from_str(&mqadmin(&[
+            "consumer-connection", "-g", "dev-cg", "--json",
+        ]))
+        .unwrap();
+        let c = &conns["brokers"][0]["connection"];
+        assert_eq!(c["connectionSet"][0]["clientId"], consumer.client_id(), "{conns}");
+        assert_eq!(c["subscriptionTable"]["DevTopic"]["subString"], "*", "{conns}");
+        let table = mqadmin(&["producerConnection", "-g", "dev-pg"]);
+        assert!(table.starts_with("#Broker") && table.lines().count() == 2, "{table}");
+        let (ok, _, err) = mqadmin_run(&["producer-connection", "-g", "nobody-pg"]);
+        assert!(!ok && err.contains("no producer of group nobody-pg"), "{err}");
         // One message consumed directly by that client: its listener gets it once more.
         let (before, first) = {
             let g = got.lock();
@@ -325,6 +337,15 @@ async fn dev_serves_clients_and_keeper_then_shuts_down_cleanly() {
         let topics: Vec<&str> = topics["topics"].as_array().unwrap().iter().filter_map(|t| t.as_str()).collect();
         assert!(topics.contains(&"AdminMade") && topics.contains(&"DevTopic"), "{topics:?}");
         assert!(topics.is_sorted(), "{topics:?}");
+        let deleted = mqadmin(&["deleteTopic", "-t", "AdminMade"]);
+        assert!(deleted.contains("topic AdminMade deleted from 1 broker(s)"), "{deleted}");
+        let topics = mqadmin(&["topic-list"]);
+        assert!(!topics.lines().any(|t| t == "AdminMade") && topics.contains("DevTopic"), "{topics}");
+        let status: serde_json::Value =
+            serde_json::from_str(&mqadmin(&["broker-status", "--json"])).unwrap();
+        let figures = status["brokers"].as_object().and_then(|b| b.values().next()).unwrap();
+        assert!(figures["msgPutTotalTodayNow"].as_str().is_some(), "{status}");
+        assert!(mqadmin(&["brokerStatus"]).starts_with("Broker 127.0.0.1:"));
         assert!(mqadmin(&["clusterList"]).starts_with("#Cluster Name"));
         // Message lookups: by key, by offset msgId (the broker it names), by client msgId (-t).
         let by_key: serde_json::Value = serde_json::from_str(&mqadmin(&[

@@ -5,7 +5,8 @@
 //! and the cluster's layout: its brokers, its topics, a topic's route, and creating or updating a
 //! topic on every master; and looking a message up by its msgId (offset or client id) or by key;
 //! and asking a group's consumers themselves (`consumers`): their running info, or to consume one
-//! message now.
+//! message now; a broker's runtime figures, a group's connections, deleting a topic
+//! (`broker_views`).
 //! Works against any RocketMQ name server and brokers, Courier's or Apache's. Tables
 //! on stdout, or one JSON document with `--json`.
 
@@ -20,8 +21,13 @@ use courier_remoting::body::{
 };
 use serde_json::json;
 
+mod broker_views;
 mod consumers;
 
+use broker_views::{
+    BrokerStatusArgs, ConnectionArgs, DeleteTopicArgs, BROKER_STATUS_HELP, CONNECTION_HELP,
+    DELETE_TOPIC_HELP,
+};
 use consumers::{ConsumerStatusArgs, CONSUMER_STATUS_HELP};
 
 /// `courier mqadmin ...`
@@ -64,6 +70,18 @@ pub enum MqadminCommand {
     /// Each client of a consumer group as it reports itself: settings, queues, rates.
     #[command(alias = "consumerStatus", after_help = CONSUMER_STATUS_HELP)]
     ConsumerStatus(ConsumerStatusArgs),
+    /// Each consumer of a group connected to the brokers, and what the group subscribes to.
+    #[command(alias = "consumerConnection", after_help = CONNECTION_HELP)]
+    ConsumerConnection(ConnectionArgs),
+    /// Each producer of a group connected to the brokers.
+    #[command(alias = "producerConnection", after_help = CONNECTION_HELP)]
+    ProducerConnection(ConnectionArgs),
+    /// A broker's runtime figures: messages put and got, CommitLog offsets, held pulls, uptime.
+    #[command(alias = "brokerStatus", after_help = BROKER_STATUS_HELP)]
+    BrokerStatus(BrokerStatusArgs),
+    /// Deletes a topic from the brokers and the name servers.
+    #[command(alias = "deleteTopic", after_help = DELETE_TOPIC_HELP)]
+    DeleteTopic(DeleteTopicArgs),
 }
 
 /// What every admin command takes.
@@ -463,6 +481,30 @@ pub fn run(args: MqadminArgs, runtime: &tokio::runtime::Runtime) -> anyhow::Resu
                 admin.shutdown().await;
                 let shown = shown.with_context(|| format!("could not ask group {}'s consumers", a.group))?;
                 print!("{shown}");
+            }
+            MqadminCommand::ConsumerConnection(a) => {
+                let admin = connect(&a.common.namesrv)?;
+                let shown = broker_views::consumer_connection(&admin, &a).await;
+                admin.shutdown().await;
+                print!("{}", shown.with_context(|| format!("could not list group {}'s consumers", a.group))?);
+            }
+            MqadminCommand::ProducerConnection(a) => {
+                let admin = connect(&a.common.namesrv)?;
+                let shown = broker_views::producer_connection(&admin, &a).await;
+                admin.shutdown().await;
+                print!("{}", shown.with_context(|| format!("could not list group {}'s producers", a.group))?);
+            }
+            MqadminCommand::BrokerStatus(a) => {
+                let admin = connect(&a.common.namesrv)?;
+                let shown = broker_views::broker_status(&admin, &a).await;
+                admin.shutdown().await;
+                print!("{}", shown.context("could not read the brokers' status")?);
+            }
+            MqadminCommand::DeleteTopic(a) => {
+                let admin = connect(&a.common.namesrv)?;
+                let done = broker_views::delete_topic(&admin, &a).await;
+                admin.shutdown().await;
+                print!("{}", done.with_context(|| format!("could not delete topic {}", a.topic))?);
             }
             MqadminCommand::QueryMsgByKey(a) => {
                 let admin = connect(&a.common.namesrv)?;

@@ -1,0 +1,129 @@
+//! The admin views of brokers and connections `mqadmin` users reach for when something looks
+//! wrong: a broker's runtime figures (GET_BROKER_RUNTIME_INFO: `brokerStatus`), who is connected
+//! as a consumer or producer of a group (GET_CONSUMER_CONNECTION_LIST,
+//! GET_PRODUCER_CONNECTION_LIST: `consumerConnection`, `producerConnection`), and deleting a topic
+//! from the brokers and then the name servers (DELETE_TOPIC_IN_BROKER, DELETE_TOPIC_IN_NAMESRV:
+//! `deleteTopic`), brokers first: a name server that still routes the topic for a moment sends
+//! producers to brokers that auto-create it or refuse it, whereas the other order would leave
+//! brokers re-registering it with the name servers.
+
+use std::collections::BTreeMap;
+
+use courier_remoting::body::{from_json, Connection, ConsumerConnection, KvTable};
+use courier_remoting::code::{request, response};
+use courier_remoting::header::{DeleteTopicFromNamesrvRequestHeader, DeleteTopicRequestHeader};
+use courier_remoting::RemotingCommand;
+use serde::Deserialize;
+
+use super::Admin;
+use crate::error::{decode_failed, ClientError, Result};
+use crate::instance::broker_error;
+
+/// GET_PRODUCER_CONNECTION_LIST's body.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct ProducerConnection {
+    connection_set: Vec<Connection>,
+}
+
+impl Admin {
+    /// A broker's runtime figures by name, as it reports them (GET_BROKER_RUNTIME_INFO).
+    pub async fn broker_runtime_info(&self, addr: &str) -> Result<BTreeMap<String, String>> {
+        let cmd = RemotingCommand::new_request(request::GET_BROKER_RUNTIME_INFO);
+        let resp = self
+            .instance
+            .invoke_ok(addr, cmd, self.instance.options.request_timeout)
+            .await?;
+        let kv: KvTable = from_json(resp.body_bytes()).map_err(decode_failed("runtime info"))?;
+        Ok(kv.table)
+    }
+
+    /// The group's consumer connections on every master that has any, by broker address: the
+    /// clients, and the subscriptions and model they registered.
+    pub async fn consumer_connection(
+        &self,
+        group: &str,
+    ) -> Result<Vec<(String, ConsumerConnection)>> {
+        let mut all = Vec::new();
+        for addr in self.master_addrs().await? {
+            let resp = self.connections_at(&addr, group).await?;
+            match resp.code {
+                response::SUCCESS => {
+                    let c = from_json(resp.body_bytes())
+                        .map_err(decode_failed("consumer connections"))?;
+                    all.push((addr, c));
+                }
+                response::CONSUMER_NOT_ONLINE => {}
+                _ => return Err(broker_error(&addr, &resp)),
+            }
+        }
+        Ok(all)
+    }
+
+    /// The group's producer connections on every master that has any, by broker address.
+    pub async fn producer_connection(&self, group: &str) -> Result<Vec<(String, Vec<Connection>)>> {
+        let mut all = Vec::new();
+        for addr in self.master_addrs().await? {
+            let mut cmd = RemotingCommand::new_request(request::GET_PRODUCER_CONNECTION_LIST);
+            cmd.ext_fields
+                .insert("producerGroup".into(), group.to_string());
+            let resp = self
+                .instance
+                .invoke(&addr, cmd, self.instance.options.request_timeout)
+                .await?;
+            match resp.code {
+                response::SUCCESS => {
+                    let c: ProducerConnection = from_json(resp.body_bytes())
+                        .map_err(decode_failed("producer connections"))?;
+                    all.push((addr, c.connection_set));
+                }
+                // "the producer group[..] not exist": none of its producers is connected here.
+                response::SYSTEM_ERROR => {}
+                _ => return Err(broker_error(&addr, &resp)),
+            }
+        }
+        Ok(all)
+    }
+
+    /// Deletes `topic` from every master of `cluster` (every master the name servers know when
+    /// `None`), then from every name server; returns the brokers it was deleted from. The brokers
+    /// drop its configuration and consumer offsets; its stored messages age out with the log.
+    pub async fn delete_topic(&self, topic: &str, cluster: Option<&str>) -> Result<Vec<String>> {
+        let masters = match cluster {
+            Some(c) => self.cluster_masters(c).await?,
+            None => self.master_addrs().await?,
+        };
+        if masters.is_empty() {
+            return Err(ClientError::Refused(format!(
+                "no master broker{} is registered; nothing to delete {topic} from",
+                cluster
+                    .map(|c| format!(" of cluster {c}"))
+                    .unwrap_or_default()
+            )));
+        }
+        for addr in &masters {
+            let cmd = RemotingCommand::request_with_header(
+                request::DELETE_TOPIC_IN_BROKER,
+                &DeleteTopicRequestHeader {
+                    topic: topic.to_string(),
+                },
+            );
+            self.instance
+                .invoke_ok(addr, cmd, self.instance.options.request_timeout)
+                .await?;
+        }
+        for addr in &self.instance.options.namesrv_addrs {
+            let cmd = RemotingCommand::request_with_header(
+                request::DELETE_TOPIC_IN_NAMESRV,
+                &DeleteTopicFromNamesrvRequestHeader {
+                    topic: topic.to_string(),
+                    cluster_name: cluster.map(str::to_string),
+                },
+            );
+            self.instance
+                .invoke_ok(addr, cmd, self.instance.options.request_timeout)
+                .await?;
+        }
+        Ok(masters)
+    }
+}

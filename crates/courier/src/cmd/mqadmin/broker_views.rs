@@ -1,0 +1,212 @@
+//! `broker-status`, `consumer-connection`, `producer-connection` and `delete-topic`: a broker's
+//! runtime figures, who is connected as a group's consumers or producers, and deleting a topic
+//! (Java's `brokerStatus`, `consumerConnection`, `producerConnection`, `deleteTopic`).
+
+use clap::Args;
+use courier_client::Admin;
+use serde_json::json;
+
+use super::Common;
+
+/// `courier mqadmin broker-status`
+#[derive(Debug, Args)]
+pub struct BrokerStatusArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// One broker (its address, host:port); default: every master the name servers know.
+    #[arg(long, short = 'b')]
+    pub broker: Option<String>,
+}
+
+/// `courier mqadmin consumer-connection` / `producer-connection`
+#[derive(Debug, Args)]
+pub struct ConnectionArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// The consumer or producer group.
+    #[arg(long, short = 'g')]
+    pub group: String,
+}
+
+/// `courier mqadmin delete-topic`
+#[derive(Debug, Args)]
+pub struct DeleteTopicArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// The topic.
+    #[arg(long, short = 't')]
+    pub topic: String,
+    /// Only from the masters of this cluster (default: every master the name servers know).
+    #[arg(long, short = 'c')]
+    pub cluster: Option<String>,
+}
+
+pub(super) const BROKER_STATUS_HELP: &str = "\
+Examples:
+  courier mqadmin broker-status -n 127.0.0.1:9876                  every master
+  courier mqadmin brokerStatus -b 127.0.0.1:10911 --json | jq -r .commitLogMaxOffset
+
+Each broker's runtime figures by name, as it reports them: messages put and got since it
+started (msgPutTotalTodayNow, msgGetTotalTodayNow), its CommitLog offsets (flushedPhysOffset
+trailing commitLogMaxOffset by more than a few MB means the disk is behind), pulls held by long
+polling, topics, uptime and version.";
+
+pub(super) const CONNECTION_HELP: &str = "\
+Examples:
+  courier mqadmin consumer-connection -n 127.0.0.1:9876 -g billing
+  courier mqadmin producerConnection -g order-service --json | jq '.brokers[].connections[].clientId'
+
+Every client of the group connected to each master broker: its client id, address, language and
+version; for consumers also the group's consume type, model, where new queues start, and the
+subscriptions the clients registered (clients of one group that subscribe differently fight over
+queues). A client connects to every broker it uses, so it is listed once per broker.";
+
+pub(super) const DELETE_TOPIC_HELP: &str = "\
+Examples:
+  courier mqadmin delete-topic -n 127.0.0.1:9876 -t OldEvents
+  courier mqadmin deleteTopic -t OldEvents -c DefaultCluster
+
+Deletes the topic from the brokers (its configuration and the consumer offsets kept for it),
+then from every name server, so that producers and consumers stop finding it. Messages already
+stored are not erased at once: they age out with the CommitLog (fileReservedTime). Producers
+still sending to the topic re-create it on brokers that auto-create topics.";
+
+/// `broker-status`: one block (or JSON member) per broker.
+pub(super) async fn broker_status(admin: &Admin, a: &BrokerStatusArgs) -> anyhow::Result<String> {
+    let brokers = match &a.broker {
+        Some(b) => vec![b.clone()],
+        None => admin.master_addrs().await?,
+    };
+    anyhow::ensure!(
+        !brokers.is_empty(),
+        "the name server lists no broker; start one and let it register, or name one with -b"
+    );
+    let mut all = Vec::new();
+    for b in brokers {
+        let kv = admin.broker_runtime_info(&b).await?;
+        all.push((b, kv));
+    }
+    if a.common.json {
+        return Ok(match &all[..] {
+            [(_, kv)] if a.broker.is_some() => format!("{}\n", json!(kv)),
+            _ => {
+                let brokers: serde_json::Map<_, _> =
+                    all.into_iter().map(|(b, kv)| (b, json!(kv))).collect();
+                format!("{}\n", json!({ "brokers": brokers }))
+            }
+        });
+    }
+    let mut out = String::new();
+    for (i, (b, kv)) in all.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(&format!("Broker {b}\n"));
+        for (k, v) in kv {
+            out.push_str(&format!("  {k:<32} : {v}\n"));
+        }
+    }
+    Ok(out)
+}
+
+/// `consumer-connection`.
+pub(super) async fn consumer_connection(
+    admin: &Admin,
+    a: &ConnectionArgs,
+) -> anyhow::Result<String> {
+    let all = admin.consumer_connection(&a.group).await?;
+    anyhow::ensure!(
+        !all.is_empty(),
+        "no consumer of group {} is connected to any master broker",
+        a.group
+    );
+    if a.common.json {
+        let brokers: Vec<_> = all
+            .iter()
+            .map(|(b, c)| json!({"broker": b, "connection": c}))
+            .collect();
+        return Ok(format!(
+            "{}\n",
+            json!({"group": a.group, "brokers": brokers})
+        ));
+    }
+    let mut out = connections_table(
+        all.iter()
+            .flat_map(|(b, c)| c.connection_set.iter().map(move |x| (b.as_str(), x))),
+    );
+    let (_, first) = &all[0];
+    let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    out.push_str(&format!(
+        "\nConsume type: {}   Message model: {}   Consume from: {}\n\n{:<32} {}\n",
+        or_dash(&first.consume_type),
+        or_dash(&first.message_model),
+        or_dash(&first.consume_from_where),
+        "#Topic",
+        "#Subscription"
+    ));
+    for (topic, s) in &first.subscription_table {
+        out.push_str(&format!(
+            "{topic:<32} {} ({})\n",
+            s.sub_string, s.expression_type
+        ));
+    }
+    Ok(out)
+}
+
+/// `producer-connection`.
+pub(super) async fn producer_connection(
+    admin: &Admin,
+    a: &ConnectionArgs,
+) -> anyhow::Result<String> {
+    let all = admin.producer_connection(&a.group).await?;
+    anyhow::ensure!(
+        !all.is_empty(),
+        "no producer of group {} is connected to any master broker (producers connect when they first send)",
+        a.group
+    );
+    if a.common.json {
+        let brokers: Vec<_> = all
+            .iter()
+            .map(|(b, c)| json!({"broker": b, "connections": c}))
+            .collect();
+        return Ok(format!(
+            "{}\n",
+            json!({"group": a.group, "brokers": brokers})
+        ));
+    }
+    Ok(connections_table(
+        all.iter()
+            .flat_map(|(b, c)| c.iter().map(move |x| (b.as_str(), x))),
+    ))
+}
+
+fn connections_table<'a>(
+    rows: impl Iterator<Item = (&'a str, &'a courier_remoting::body::Connection)>,
+) -> String {
+    let mut out = format!(
+        "{:<22} {:<40} {:<22} {:<8} {}\n",
+        "#Broker", "#Client ID", "#Client Address", "#Lang", "#Version"
+    );
+    for (b, c) in rows {
+        out.push_str(&format!(
+            "{:<22} {:<40} {:<22} {:<8} {}\n",
+            b, c.client_id, c.client_addr, c.language, c.version
+        ));
+    }
+    out
+}
+
+/// `delete-topic`.
+pub(super) async fn delete_topic(admin: &Admin, a: &DeleteTopicArgs) -> anyhow::Result<String> {
+    let brokers = admin.delete_topic(&a.topic, a.cluster.as_deref()).await?;
+    Ok(if a.common.json {
+        format!("{}\n", json!({"topic": a.topic, "brokers": brokers}))
+    } else {
+        format!(
+            "topic {} deleted from {} broker(s) ({}) and the name servers\n",
+            a.topic,
+            brokers.len(),
+            brokers.join(", ")
+        )
+    })
+}
