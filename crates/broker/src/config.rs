@@ -11,12 +11,12 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::BrokerError;
 
 /// How the CommitLog is flushed before a send is acknowledged.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, Default)]
 pub enum FlushDiskType {
     /// Acknowledge after the page-cache write; a flush thread syncs in the background.
     #[default]
@@ -28,7 +28,7 @@ pub enum FlushDiskType {
 }
 
 /// The broker's configuration. Field docs give the RocketMQ key and its default.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct BrokerConfig {
     /// `brokerName`: the broker group's name in routes (default "broker-a").

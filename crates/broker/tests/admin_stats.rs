@@ -448,3 +448,36 @@ async fn without_server_side_resets_the_offsets_go_to_the_online_clients() {
     assert_eq!(r.code, response::PULL_NOT_FOUND);
     b.stop().await;
 }
+
+#[tokio::test]
+async fn broker_config_is_answered_as_java_properties() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = TestBroker::start(small_config(dir.path())).await;
+    let r = b
+        .call(RemotingCommand::new_request(request::GET_BROKER_CONFIG))
+        .await;
+    assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
+    let text = String::from_utf8(r.body_bytes().to_vec()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.contains(&"brokerName=broker-a"), "{text}");
+    assert!(
+        lines.contains(&"brokerClusterName=DefaultCluster"),
+        "{text}"
+    );
+    assert!(lines.contains(&"flushDiskType=ASYNC_FLUSH"), "{text}");
+    assert!(lines.contains(&"brokerIP1=127.0.0.1"), "{text}");
+    let port = b.addr.rsplit(':').next().unwrap();
+    assert!(
+        lines.contains(&format!("listenPort={port}").as_str()),
+        "{text}"
+    );
+    assert!(lines.contains(&"maxMessageSize=4194304"), "{text}");
+    assert!(lines.iter().all(|l| l.contains('=')), "{text}");
+    let version: serde_json::Value =
+        serde_json::from_str(&r.ext_field("version").unwrap()).unwrap();
+    assert!(
+        version["timestamp"].as_i64().unwrap() > 1_700_000_000_000,
+        "{version}"
+    );
+    b.stop().await;
+}

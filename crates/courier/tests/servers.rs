@@ -346,6 +346,10 @@ async fn dev_serves_clients_and_keeper_then_shuts_down_cleanly() {
         let figures = status["brokers"].as_object().and_then(|b| b.values().next()).unwrap();
         assert!(figures["msgPutTotalTodayNow"].as_str().is_some(), "{status}");
         assert!(mqadmin(&["brokerStatus"]).starts_with("Broker 127.0.0.1:"));
+        let config: serde_json::Value =
+            serde_json::from_str(&mqadmin(&["getBrokerConfig", "-b", &figures_addr(&status), "--json"])).unwrap();
+        assert_eq!(config["brokerName"], "broker-a", "{config}");
+        assert_eq!(config["flushDiskType"], "ASYNC_FLUSH", "{config}");
         assert!(mqadmin(&["clusterList"]).starts_with("#Cluster Name"));
         // Message lookups: by key, by offset msgId (the broker it names), by client msgId (-t).
         let by_key: serde_json::Value = serde_json::from_str(&mqadmin(&[
@@ -396,6 +400,15 @@ async fn dev_serves_clients_and_keeper_then_shuts_down_cleanly() {
         store.shutdown().unwrap();
     })
     .await;
+}
+
+/// The one broker address of a `broker-status --json` answer.
+fn figures_addr(status: &serde_json::Value) -> String {
+    status["brokers"]
+        .as_object()
+        .and_then(|b| b.keys().next())
+        .cloned()
+        .unwrap()
 }
 
 fn broker_toml(name: &str, root: &std::path::Path) -> String {

@@ -1,7 +1,8 @@
 //! Small admin codes used by RocketMQ's admin tools, one handler each:
 //! GET_ALL_SUBSCRIPTIONGROUP_CONFIG (201), DELETE_SUBSCRIPTIONGROUP (207),
-//! DELETE_TOPIC_IN_BROKER (215), GET_ALL_CONSUMER_OFFSET (43), GET_TOPIC_CONFIG (351) and
-//! GET_PRODUCER_CONNECTION_LIST (204). Bodies use the same JSON shapes as the config files.
+//! DELETE_TOPIC_IN_BROKER (215), GET_ALL_CONSUMER_OFFSET (43), GET_TOPIC_CONFIG (351),
+//! GET_PRODUCER_CONNECTION_LIST (204) and GET_BROKER_CONFIG (26). Bodies use the same JSON shapes
+//! as the config files (the broker's configuration: Java's `key=value` lines).
 
 use std::sync::Arc;
 
@@ -73,6 +74,35 @@ pub async fn all_consumer_offsets(
     Ok(Some(
         RemotingCommand::success_to(&req).with_body(ctx.offsets.encode().into_bytes()),
     ))
+}
+
+/// GET_BROKER_CONFIG: the configuration the broker runs with, as Java's broker answers it: one
+/// `key=value` line per setting (RocketMQ's key names, as in the config file; lists and tables
+/// as their JSON text), sorted, and the header `version` (a DataVersion stamped at start: the
+/// configuration does not change while the broker runs).
+pub async fn broker_config(
+    ctx: Arc<BrokerContext>,
+    _conn: ConnectionHandle,
+    req: RemotingCommand,
+) -> ProcessResult {
+    let mut text = String::new();
+    if let serde_json::Value::Object(all) = serde_json::to_value(&ctx.config).unwrap_or_default() {
+        for (k, v) in all {
+            match v {
+                serde_json::Value::Null => continue,
+                serde_json::Value::String(s) => text.push_str(&format!("{k}={s}\n")),
+                other => text.push_str(&format!("{k}={other}\n")),
+            }
+        }
+    }
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let started_ms = now_ms - ctx.started.elapsed().as_millis() as i64;
+    let version = format!(r#"{{"counter":0,"stateVersion":0,"timestamp":{started_ms}}}"#);
+    let mut r = RemotingCommand::success_to(&req).with_body(text.into_bytes());
+    r.ext_fields_mut().insert("version".into(), version);
+    Ok(Some(r))
 }
 
 /// GET_TOPIC_CONFIG: header `topic`; body = the topic's config JSON, TOPIC_NOT_EXIST if unknown.

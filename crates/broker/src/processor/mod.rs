@@ -239,6 +239,7 @@ pub fn register_all(d: &mut Dispatcher, ctx: &Arc<BrokerContext>) {
         admin::all_consumer_offsets,
     );
     wire(d, &[request::GET_TOPIC_CONFIG], ctx, admin::topic_config);
+    wire(d, &[request::GET_BROKER_CONFIG], ctx, admin::broker_config);
     wire(
         d,
         &[request::GET_PRODUCER_CONNECTION_LIST],

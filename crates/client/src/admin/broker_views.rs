@@ -1,5 +1,6 @@
 //! The admin views of brokers and connections `mqadmin` users reach for when something looks
-//! wrong: a broker's runtime figures (GET_BROKER_RUNTIME_INFO: `brokerStatus`), who is connected
+//! wrong: a broker's runtime figures (GET_BROKER_RUNTIME_INFO: `brokerStatus`) and the
+//! configuration it runs with (GET_BROKER_CONFIG: `getBrokerConfig`), who is connected
 //! as a consumer or producer of a group (GET_CONSUMER_CONNECTION_LIST,
 //! GET_PRODUCER_CONNECTION_LIST: `consumerConnection`, `producerConnection`), and deleting a topic
 //! from the brokers and then the name servers (DELETE_TOPIC_IN_BROKER, DELETE_TOPIC_IN_NAMESRV:
@@ -36,6 +37,23 @@ impl Admin {
             .await?;
         let kv: KvTable = from_json(resp.body_bytes()).map_err(decode_failed("runtime info"))?;
         Ok(kv.table)
+    }
+
+    /// The configuration a broker runs with, by RocketMQ key (GET_BROKER_CONFIG: Java's
+    /// `key=value` lines).
+    pub async fn broker_config(&self, addr: &str) -> Result<BTreeMap<String, String>> {
+        let cmd = RemotingCommand::new_request(request::GET_BROKER_CONFIG);
+        let resp = self
+            .instance
+            .invoke_ok(addr, cmd, self.instance.options.request_timeout)
+            .await?;
+        let text = String::from_utf8_lossy(resp.body_bytes());
+        Ok(text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            .collect())
     }
 
     /// The group's consumer connections on every master that has any, by broker address: the

@@ -25,8 +25,8 @@ mod broker_views;
 mod consumers;
 
 use broker_views::{
-    BrokerStatusArgs, ConnectionArgs, DeleteTopicArgs, BROKER_STATUS_HELP, CONNECTION_HELP,
-    DELETE_TOPIC_HELP,
+    BrokerStatusArgs, ConnectionArgs, DeleteTopicArgs, BROKER_CONFIG_HELP, BROKER_STATUS_HELP,
+    CONNECTION_HELP, DELETE_TOPIC_HELP,
 };
 use consumers::{ConsumerStatusArgs, CONSUMER_STATUS_HELP};
 
@@ -79,6 +79,9 @@ pub enum MqadminCommand {
     /// A broker's runtime figures: messages put and got, CommitLog offsets, held pulls, uptime.
     #[command(alias = "brokerStatus", after_help = BROKER_STATUS_HELP)]
     BrokerStatus(BrokerStatusArgs),
+    /// The configuration each broker runs with, every key and its value.
+    #[command(alias = "getBrokerConfig", after_help = BROKER_CONFIG_HELP)]
+    BrokerConfig(BrokerStatusArgs),
     /// Deletes a topic from the brokers and the name servers.
     #[command(alias = "deleteTopic", after_help = DELETE_TOPIC_HELP)]
     DeleteTopic(DeleteTopicArgs),
@@ -499,6 +502,12 @@ pub fn run(args: MqadminArgs, runtime: &tokio::runtime::Runtime) -> anyhow::Resu
                 let shown = broker_views::broker_status(&admin, &a).await;
                 admin.shutdown().await;
                 print!("{}", shown.context("could not read the brokers' status")?);
+            }
+            MqadminCommand::BrokerConfig(a) => {
+                let admin = connect(&a.common.namesrv)?;
+                let shown = broker_views::broker_config(&admin, &a).await;
+                admin.shutdown().await;
+                print!("{}", shown.context("could not read the brokers' configuration")?);
             }
             MqadminCommand::DeleteTopic(a) => {
                 let admin = connect(&a.common.namesrv)?;

@@ -1,6 +1,9 @@
-//! `broker-status`, `consumer-connection`, `producer-connection` and `delete-topic`: a broker's
-//! runtime figures, who is connected as a group's consumers or producers, and deleting a topic
-//! (Java's `brokerStatus`, `consumerConnection`, `producerConnection`, `deleteTopic`).
+//! `broker-status`, `broker-config`, `consumer-connection`, `producer-connection` and
+//! `delete-topic`: a broker's runtime figures and configuration, who is connected as a group's
+//! consumers or producers, and deleting a topic (Java's `brokerStatus`, `getBrokerConfig`,
+//! `consumerConnection`, `producerConnection`, `deleteTopic`).
+
+use std::collections::BTreeMap;
 
 use clap::Args;
 use courier_client::Admin;
@@ -8,7 +11,7 @@ use serde_json::json;
 
 use super::Common;
 
-/// `courier mqadmin broker-status`
+/// `courier mqadmin broker-status` / `broker-config`
 #[derive(Debug, Args)]
 pub struct BrokerStatusArgs {
     #[command(flatten)]
@@ -51,6 +54,14 @@ started (msgPutTotalTodayNow, msgGetTotalTodayNow), its CommitLog offsets (flush
 trailing commitLogMaxOffset by more than a few MB means the disk is behind), pulls held by long
 polling, topics, uptime and version.";
 
+pub(super) const BROKER_CONFIG_HELP: &str = "\
+Examples:
+  courier mqadmin broker-config -n 127.0.0.1:9876                  every master
+  courier mqadmin getBrokerConfig -b 127.0.0.1:10911 --json | jq -r .flushDiskType
+
+The configuration each broker runs with, every key with its value, defaults included, under
+RocketMQ's names (the keys of the broker's config file): check what a broker really uses.";
+
 pub(super) const CONNECTION_HELP: &str = "\
 Examples:
   courier mqadmin consumer-connection -n 127.0.0.1:9876 -g billing
@@ -73,6 +84,26 @@ still sending to the topic re-create it on brokers that auto-create topics.";
 
 /// `broker-status`: one block (or JSON member) per broker.
 pub(super) async fn broker_status(admin: &Admin, a: &BrokerStatusArgs) -> anyhow::Result<String> {
+    let mut all = Vec::new();
+    for b in brokers_of(admin, a).await? {
+        let kv = admin.broker_runtime_info(&b).await?;
+        all.push((b, kv));
+    }
+    Ok(per_broker(a, all))
+}
+
+/// `broker-config`: the same shape as `broker-status`.
+pub(super) async fn broker_config(admin: &Admin, a: &BrokerStatusArgs) -> anyhow::Result<String> {
+    let mut all = Vec::new();
+    for b in brokers_of(admin, a).await? {
+        let kv = admin.broker_config(&b).await?;
+        all.push((b, kv));
+    }
+    Ok(per_broker(a, all))
+}
+
+/// The broker `-b` names, or every master.
+async fn brokers_of(admin: &Admin, a: &BrokerStatusArgs) -> anyhow::Result<Vec<String>> {
     let brokers = match &a.broker {
         Some(b) => vec![b.clone()],
         None => admin.master_addrs().await?,
@@ -81,20 +112,21 @@ pub(super) async fn broker_status(admin: &Admin, a: &BrokerStatusArgs) -> anyhow
         !brokers.is_empty(),
         "the name server lists no broker; start one and let it register, or name one with -b"
     );
-    let mut all = Vec::new();
-    for b in brokers {
-        let kv = admin.broker_runtime_info(&b).await?;
-        all.push((b, kv));
-    }
+    Ok(brokers)
+}
+
+/// One block of `key : value` lines per broker, or JSON: the table itself for one broker named
+/// with -b, else `{"brokers":{addr:table}}`.
+fn per_broker(a: &BrokerStatusArgs, all: Vec<(String, BTreeMap<String, String>)>) -> String {
     if a.common.json {
-        return Ok(match &all[..] {
+        return match &all[..] {
             [(_, kv)] if a.broker.is_some() => format!("{}\n", json!(kv)),
             _ => {
                 let brokers: serde_json::Map<_, _> =
                     all.into_iter().map(|(b, kv)| (b, json!(kv))).collect();
                 format!("{}\n", json!({ "brokers": brokers }))
             }
-        });
+        };
     }
     let mut out = String::new();
     for (i, (b, kv)) in all.iter().enumerate() {
@@ -103,10 +135,10 @@ pub(super) async fn broker_status(admin: &Admin, a: &BrokerStatusArgs) -> anyhow
         }
         out.push_str(&format!("Broker {b}\n"));
         for (k, v) in kv {
-            out.push_str(&format!("  {k:<32} : {v}\n"));
+            out.push_str(&format!("  {k:<40} : {v}\n"));
         }
     }
-    Ok(out)
+    out
 }
 
 /// `consumer-connection`.
