@@ -116,11 +116,14 @@ three are ready; Ctrl-C shuts everything down cleanly.",
     #[command(after_help = crate::cmd::keeper::AFTER_HELP)]
     Keeper(crate::cmd::keeper::KeeperArgs),
 
-    /// RocketMQ admin: clusters, topics and routes, a topic's status, a group's progress and lag, messages by id or key.
+    /// RocketMQ admin: clusters, brokers, topics and routes, groups' progress, clients and settings, messages by id or key.
     #[command(
-        long_about = "Do what `mqadmin clusterList`, `topicList`, `topicRoute`, `updateTopic`, \
-`topicStatus`, `consumerProgress` and `resetOffsetByTime` do, against any RocketMQ name server and \
-its brokers (Courier's or Apache's), without a JVM."
+        long_about = "Do what RocketMQ's `mqadmin` does for the questions operators ask most, against \
+any RocketMQ name server and its brokers (Courier's or Apache's), without a JVM: clusterList, \
+brokerStatus, getBrokerConfig, topicList, topicRoute, topicStatus, updateTopic, deleteTopic, \
+consumerProgress, consumerStatus, consumerConnection, producerConnection, updateSubGroup, \
+deleteSubGroup, resetOffsetByTime, queryMsgById (with each group's track, or consumed directly by \
+one client) and queryMsgByKey. Java's command names work as aliases."
     )]
     Mqadmin(crate::cmd::mqadmin::MqadminArgs),
 }

@@ -346,6 +346,17 @@ async fn dev_serves_clients_and_keeper_then_shuts_down_cleanly() {
         let figures = status["brokers"].as_object().and_then(|b| b.values().next()).unwrap();
         assert!(figures["msgPutTotalTodayNow"].as_str().is_some(), "{status}");
         assert!(mqadmin(&["brokerStatus"]).starts_with("Broker 127.0.0.1:"));
+        // A group's settings: consuming switched off, then the settings deleted (the defaults
+        // come back with the group's next heartbeat).
+        let updated = mqadmin(&["updateSubGroup", "-g", "dev-sql", "-s", "false", "-r", "3"]);
+        assert!(updated.contains("group dev-sql updated on 1 broker(s)"), "{updated}");
+        let pc = PullConsumer::connect(&ns, "dev-sql").unwrap();
+        let q = pc.fetch_queues("DevTopic").await.unwrap().remove(0);
+        let refused = pc.pull(&q, "*", 0, 32).await.unwrap_err();
+        assert!(refused.to_string().contains("consume"), "{refused}");
+        pc.shutdown().await;
+        let deleted = mqadmin(&["delete-sub-group", "-g", "dev-sql"]);
+        assert!(deleted.contains("group dev-sql deleted from 1 broker(s)"), "{deleted}");
         let config: serde_json::Value =
             serde_json::from_str(&mqadmin(&["getBrokerConfig", "-b", &figures_addr(&status), "--json"])).unwrap();
         assert_eq!(config["brokerName"], "broker-a", "{config}");

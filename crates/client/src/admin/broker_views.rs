@@ -4,7 +4,9 @@
 //! as a consumer or producer of a group (GET_CONSUMER_CONNECTION_LIST,
 //! GET_PRODUCER_CONNECTION_LIST: `consumerConnection`, `producerConnection`), and deleting a topic
 //! from the brokers and then the name servers (DELETE_TOPIC_IN_BROKER, DELETE_TOPIC_IN_NAMESRV:
-//! `deleteTopic`), brokers first: a name server that still routes the topic for a moment sends
+//! `deleteTopic`), and creating, changing or deleting a consumer group's settings on the brokers
+//! (UPDATE_AND_CREATE_SUBSCRIPTIONGROUP, DELETE_SUBSCRIPTIONGROUP: `updateSubGroup`,
+//! `deleteSubGroup`). A topic goes from the brokers first: a name server that still routes the topic for a moment sends
 //! producers to brokers that auto-create it or refuse it, whereas the other order would leave
 //! brokers re-registering it with the name servers.
 
@@ -28,6 +30,69 @@ struct ProducerConnection {
 }
 
 impl Admin {
+    /// The masters of `cluster`, or every master the name servers know; an error when none.
+    async fn masters_or_cluster(&self, cluster: Option<&str>, what: &str) -> Result<Vec<String>> {
+        let masters = match cluster {
+            Some(c) => self.cluster_masters(c).await?,
+            None => self.master_addrs().await?,
+        };
+        if masters.is_empty() {
+            return Err(ClientError::Refused(format!(
+                "no master broker{} is registered; nothing to {what}",
+                cluster
+                    .map(|c| format!(" of cluster {c}"))
+                    .unwrap_or_default()
+            )));
+        }
+        Ok(masters)
+    }
+
+    /// Creates or replaces consumer group `group`'s settings on every master of `cluster` (every
+    /// master when `None`): `settings` holds the SubscriptionGroupConfig members to set (Java's
+    /// names, e.g. `retryMaxTimes`); the brokers give every other member Java's default, as
+    /// `mqadmin updateSubGroup` does. Returns the brokers.
+    pub async fn update_subscription_group(
+        &self,
+        group: &str,
+        settings: serde_json::Map<String, serde_json::Value>,
+        cluster: Option<&str>,
+    ) -> Result<Vec<String>> {
+        let masters = self
+            .masters_or_cluster(cluster, &format!("update group {group} on"))
+            .await?;
+        let mut body = settings;
+        body.insert("groupName".into(), group.into());
+        let body = serde_json::Value::Object(body).to_string();
+        for addr in &masters {
+            let cmd = RemotingCommand::new_request(request::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP)
+                .with_body(body.clone().into_bytes());
+            self.instance
+                .invoke_ok(addr, cmd, self.instance.options.request_timeout)
+                .await?;
+        }
+        Ok(masters)
+    }
+
+    /// Deletes consumer group `group`'s settings from every master of `cluster` (every master
+    /// when `None`); returns the brokers.
+    pub async fn delete_subscription_group(
+        &self,
+        group: &str,
+        cluster: Option<&str>,
+    ) -> Result<Vec<String>> {
+        let masters = self
+            .masters_or_cluster(cluster, &format!("delete group {group} from"))
+            .await?;
+        for addr in &masters {
+            let mut cmd = RemotingCommand::new_request(request::DELETE_SUBSCRIPTIONGROUP);
+            cmd.ext_fields.insert("groupName".into(), group.to_string());
+            self.instance
+                .invoke_ok(addr, cmd, self.instance.options.request_timeout)
+                .await?;
+        }
+        Ok(masters)
+    }
+
     /// A broker's runtime figures by name, as it reports them (GET_BROKER_RUNTIME_INFO).
     pub async fn broker_runtime_info(&self, addr: &str) -> Result<BTreeMap<String, String>> {
         let cmd = RemotingCommand::new_request(request::GET_BROKER_RUNTIME_INFO);
@@ -107,18 +172,9 @@ impl Admin {
     /// `None`), then from every name server; returns the brokers it was deleted from. The brokers
     /// drop its configuration and consumer offsets; its stored messages age out with the log.
     pub async fn delete_topic(&self, topic: &str, cluster: Option<&str>) -> Result<Vec<String>> {
-        let masters = match cluster {
-            Some(c) => self.cluster_masters(c).await?,
-            None => self.master_addrs().await?,
-        };
-        if masters.is_empty() {
-            return Err(ClientError::Refused(format!(
-                "no master broker{} is registered; nothing to delete {topic} from",
-                cluster
-                    .map(|c| format!(" of cluster {c}"))
-                    .unwrap_or_default()
-            )));
-        }
+        let masters = self
+            .masters_or_cluster(cluster, &format!("delete {topic} from"))
+            .await?;
         for addr in &masters {
             let cmd = RemotingCommand::request_with_header(
                 request::DELETE_TOPIC_IN_BROKER,

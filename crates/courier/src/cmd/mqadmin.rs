@@ -5,8 +5,8 @@
 //! and the cluster's layout: its brokers, its topics, a topic's route, and creating or updating a
 //! topic on every master; and looking a message up by its msgId (offset or client id) or by key;
 //! and asking a group's consumers themselves (`consumers`): their running info, or to consume one
-//! message now; a broker's runtime figures, a group's connections, deleting a topic
-//! (`broker_views`).
+//! message now; a broker's runtime figures and configuration, a group's connections, deleting a
+//! topic (`broker_views`); a consumer group's settings (`groups`).
 //! Works against any RocketMQ name server and brokers, Courier's or Apache's. Tables
 //! on stdout, or one JSON document with `--json`.
 
@@ -23,12 +23,16 @@ use serde_json::json;
 
 mod broker_views;
 mod consumers;
+mod groups;
 
 use broker_views::{
     BrokerStatusArgs, ConnectionArgs, DeleteTopicArgs, BROKER_CONFIG_HELP, BROKER_STATUS_HELP,
     CONNECTION_HELP, DELETE_TOPIC_HELP,
 };
 use consumers::{ConsumerStatusArgs, CONSUMER_STATUS_HELP};
+use groups::{
+    DeleteSubGroupArgs, UpdateSubGroupArgs, DELETE_SUB_GROUP_HELP, UPDATE_SUB_GROUP_HELP,
+};
 
 /// `courier mqadmin ...`
 #[derive(Debug, Args)]
@@ -85,6 +89,12 @@ pub enum MqadminCommand {
     /// Deletes a topic from the brokers and the name servers.
     #[command(alias = "deleteTopic", after_help = DELETE_TOPIC_HELP)]
     DeleteTopic(DeleteTopicArgs),
+    /// Creates or changes a consumer group's settings (retries, consume on/off, broadcasting).
+    #[command(alias = "updateSubGroup", after_help = UPDATE_SUB_GROUP_HELP)]
+    UpdateSubGroup(UpdateSubGroupArgs),
+    /// Deletes a consumer group's settings from the brokers.
+    #[command(alias = "deleteSubGroup", after_help = DELETE_SUB_GROUP_HELP)]
+    DeleteSubGroup(DeleteSubGroupArgs),
 }
 
 /// What every admin command takes.
@@ -479,41 +489,44 @@ pub fn run(args: MqadminArgs, runtime: &tokio::runtime::Runtime) -> anyhow::Resu
                 print!("{}", if a.common.json { messages_json(&found, &tracks) } else { messages_text(&found, &tracks) });
             }
             MqadminCommand::ConsumerStatus(a) => {
-                let admin = connect(&a.common.namesrv)?;
-                let shown = consumers::consumer_status(&admin, &a).await;
-                admin.shutdown().await;
-                let shown = shown.with_context(|| format!("could not ask group {}'s consumers", a.group))?;
-                print!("{shown}");
+                let what = || format!("could not ask group {}'s consumers", a.group);
+                let view = async |admin: &Admin| consumers::consumer_status(admin, &a).await;
+                show(&a.common.namesrv, what, view).await?
             }
             MqadminCommand::ConsumerConnection(a) => {
-                let admin = connect(&a.common.namesrv)?;
-                let shown = broker_views::consumer_connection(&admin, &a).await;
-                admin.shutdown().await;
-                print!("{}", shown.with_context(|| format!("could not list group {}'s consumers", a.group))?);
+                let what = || format!("could not list group {}'s consumers", a.group);
+                let view = async |admin: &Admin| broker_views::consumer_connection(admin, &a).await;
+                show(&a.common.namesrv, what, view).await?
             }
             MqadminCommand::ProducerConnection(a) => {
-                let admin = connect(&a.common.namesrv)?;
-                let shown = broker_views::producer_connection(&admin, &a).await;
-                admin.shutdown().await;
-                print!("{}", shown.with_context(|| format!("could not list group {}'s producers", a.group))?);
+                let what = || format!("could not list group {}'s producers", a.group);
+                let view = async |admin: &Admin| broker_views::producer_connection(admin, &a).await;
+                show(&a.common.namesrv, what, view).await?
             }
             MqadminCommand::BrokerStatus(a) => {
-                let admin = connect(&a.common.namesrv)?;
-                let shown = broker_views::broker_status(&admin, &a).await;
-                admin.shutdown().await;
-                print!("{}", shown.context("could not read the brokers' status")?);
+                let what = || "could not read the brokers' status".to_string();
+                let view = async |admin: &Admin| broker_views::broker_status(admin, &a).await;
+                show(&a.common.namesrv, what, view).await?
             }
             MqadminCommand::BrokerConfig(a) => {
-                let admin = connect(&a.common.namesrv)?;
-                let shown = broker_views::broker_config(&admin, &a).await;
-                admin.shutdown().await;
-                print!("{}", shown.context("could not read the brokers' configuration")?);
+                let what = || "could not read the brokers' configuration".to_string();
+                let view = async |admin: &Admin| broker_views::broker_config(admin, &a).await;
+                show(&a.common.namesrv, what, view).await?
+            }
+            MqadminCommand::UpdateSubGroup(a) => {
+                let what = || format!("could not update group {}", a.group);
+                let view = async |admin: &Admin| groups::update(admin, &a).await;
+                show(&a.common.namesrv, what, view).await?
+            }
+            MqadminCommand::DeleteSubGroup(a) => {
+                let what = || format!("could not delete group {}", a.group);
+                let view = async |admin: &Admin| groups::delete(admin, &a).await;
+                show(&a.common.namesrv, what, view).await?
             }
             MqadminCommand::DeleteTopic(a) => {
-                let admin = connect(&a.common.namesrv)?;
-                let done = broker_views::delete_topic(&admin, &a).await;
-                admin.shutdown().await;
-                print!("{}", done.with_context(|| format!("could not delete topic {}", a.topic))?);
+                let what = || format!("could not delete topic {}", a.topic);
+                let view = async |admin: &Admin| broker_views::delete_topic(admin, &a).await;
+                show(&a.common.namesrv, what, view).await?
             }
             MqadminCommand::QueryMsgByKey(a) => {
                 let admin = connect(&a.common.namesrv)?;
@@ -527,6 +540,20 @@ pub fn run(args: MqadminArgs, runtime: &tokio::runtime::Runtime) -> anyhow::Resu
         }
         Ok(())
     })
+}
+
+/// Connects to `namesrv`, runs `view`, shuts the admin down whatever it returned, and prints what
+/// it rendered (`what` says what failed).
+async fn show(
+    namesrv: &str,
+    what: impl FnOnce() -> String,
+    view: impl AsyncFnOnce(&Admin) -> anyhow::Result<String>,
+) -> anyhow::Result<()> {
+    let admin = connect(namesrv)?;
+    let shown = view(&admin).await;
+    admin.shutdown().await;
+    print!("{}", shown.with_context(what)?);
+    Ok(())
 }
 
 /// Sends the topic's config to the chosen masters and waits until they route it; returns them.
