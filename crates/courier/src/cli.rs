@@ -123,7 +123,7 @@ any RocketMQ name server and its brokers (Courier's or Apache's), without a JVM:
 brokerStatus, getBrokerConfig, topicList, topicRoute, topicStatus, updateTopic, deleteTopic, \
 consumerProgress, consumerStatus, consumerConnection, producerConnection, updateSubGroup, \
 deleteSubGroup, resetOffsetByTime, queryMsgById (with each group's track, or consumed directly by \
-one client) and queryMsgByKey. Java's command names work as aliases."
+one client), queryMsgByKey, sendMessage and consumeMessage. Java's command names work as aliases."
     )]
     Mqadmin(crate::cmd::mqadmin::MqadminArgs),
 }

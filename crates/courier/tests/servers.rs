@@ -357,6 +357,27 @@ async fn dev_serves_clients_and_keeper_then_shuts_down_cleanly() {
         pc.shutdown().await;
         let deleted = mqadmin(&["delete-sub-group", "-g", "dev-sql"]);
         assert!(deleted.contains("group dev-sql deleted from 1 broker(s)"), "{deleted}");
+        // A message sent by hand (to a topic of its own: DevTopic's count is checked at the end)
+        // and read back from where it was stored.
+        let sent: serde_json::Value = serde_json::from_str(&mqadmin(&[
+            "sendMessage", "-t", "HandTopic", "-p", "by hand", "-c", "Manual", "-k", "hand-key", "--json",
+        ]))
+        .unwrap();
+        assert_eq!(sent["sendStatus"], "SEND_OK", "{sent}");
+        let (broker, queue, offset) = (
+            sent["brokerName"].as_str().unwrap().to_string(),
+            sent["queueId"].to_string(),
+            sent["queueOffset"].to_string(),
+        );
+        let read: serde_json::Value = serde_json::from_str(&mqadmin(&[
+            "consume-message", "-t", "HandTopic", "-b", &broker, "-i", &queue, "-o", &offset, "-c", "1",
+            "--json",
+        ]))
+        .unwrap();
+        let m = &read["messages"][0];
+        assert_eq!((&m["body"], &m["tags"], &m["keys"]), (&"by hand".into(), &"Manual".into(), &"hand-key".into()), "{read}");
+        assert_eq!(m["msgId"], sent["msgId"], "{read}");
+        assert!(mqadmin(&["consumeMessage", "-t", "HandTopic"]).contains("Body:             by hand"));
         let config: serde_json::Value =
             serde_json::from_str(&mqadmin(&["getBrokerConfig", "-b", &figures_addr(&status), "--json"])).unwrap();
         assert_eq!(config["brokerName"], "broker-a", "{config}");

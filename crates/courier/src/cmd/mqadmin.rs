@@ -6,7 +6,8 @@
 //! topic on every master; and looking a message up by its msgId (offset or client id) or by key;
 //! and asking a group's consumers themselves (`consumers`): their running info, or to consume one
 //! message now; a broker's runtime figures and configuration, a group's connections, deleting a
-//! topic (`broker_views`); a consumer group's settings (`groups`).
+//! topic (`broker_views`); a consumer group's settings (`groups`); sending a message and reading
+//! messages back (`messages`).
 //! Works against any RocketMQ name server and brokers, Courier's or Apache's. Tables
 //! on stdout, or one JSON document with `--json`.
 
@@ -24,6 +25,7 @@ use serde_json::json;
 mod broker_views;
 mod consumers;
 mod groups;
+mod messages;
 
 use broker_views::{
     BrokerStatusArgs, ConnectionArgs, DeleteTopicArgs, BROKER_CONFIG_HELP, BROKER_STATUS_HELP,
@@ -33,6 +35,7 @@ use consumers::{ConsumerStatusArgs, CONSUMER_STATUS_HELP};
 use groups::{
     DeleteSubGroupArgs, UpdateSubGroupArgs, DELETE_SUB_GROUP_HELP, UPDATE_SUB_GROUP_HELP,
 };
+use messages::{ConsumeMessageArgs, SendMessageArgs, CONSUME_MESSAGE_HELP, SEND_MESSAGE_HELP};
 
 /// `courier mqadmin ...`
 #[derive(Debug, Args)]
@@ -95,6 +98,12 @@ pub enum MqadminCommand {
     /// Deletes a consumer group's settings from the brokers.
     #[command(alias = "deleteSubGroup", after_help = DELETE_SUB_GROUP_HELP)]
     DeleteSubGroup(DeleteSubGroupArgs),
+    /// Sends one message and prints where it was stored.
+    #[command(alias = "sendMessage", after_help = SEND_MESSAGE_HELP)]
+    SendMessage(SendMessageArgs),
+    /// Reads messages from a topic's queues and prints them, committing nothing.
+    #[command(alias = "consumeMessage", after_help = CONSUME_MESSAGE_HELP)]
+    ConsumeMessage(ConsumeMessageArgs),
 }
 
 /// What every admin command takes.
@@ -522,6 +531,14 @@ pub fn run(args: MqadminArgs, runtime: &tokio::runtime::Runtime) -> anyhow::Resu
                 let what = || format!("could not delete group {}", a.group);
                 let view = async |admin: &Admin| groups::delete(admin, &a).await;
                 show(&a.common.namesrv, what, view).await?
+            }
+            MqadminCommand::SendMessage(a) => {
+                let sent = messages::send(&a.common.namesrv, &a).await;
+                print!("{}", sent.with_context(|| format!("could not send to topic {}", a.topic))?);
+            }
+            MqadminCommand::ConsumeMessage(a) => {
+                let read = messages::consume(&a.common.namesrv, &a).await;
+                print!("{}", read.with_context(|| format!("could not read topic {}", a.topic))?);
             }
             MqadminCommand::DeleteTopic(a) => {
                 let what = || format!("could not delete topic {}", a.topic);
@@ -958,40 +975,7 @@ fn messages_text(found: &[MessageExt], tracks: &[Tracks]) -> String {
         if i > 0 {
             out.push('\n');
         }
-        let props: Vec<String> = m
-            .properties
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        for (name, value) in [
-            ("Topic", m.topic.clone()),
-            ("Queue ID", m.queue_id.to_string()),
-            ("Queue Offset", m.queue_offset.to_string()),
-            ("Tags", m.tags().unwrap_or("-").to_string()),
-            ("Keys", m.keys().unwrap_or("-").to_string()),
-            ("Msg ID", m.msg_id.clone()),
-            ("Offset Msg ID", m.offset_msg_id.clone()),
-            (
-                "Born Timestamp",
-                format!("{} ({})", m.born_timestamp, time_or_dash(m.born_timestamp)),
-            ),
-            (
-                "Store Timestamp",
-                format!(
-                    "{} ({})",
-                    m.store_timestamp,
-                    time_or_dash(m.store_timestamp)
-                ),
-            ),
-            ("Born Host", m.born_host.to_string()),
-            ("Store Host", m.store_host.to_string()),
-            ("Reconsume Times", m.reconsume_times.to_string()),
-            ("Properties", props.join(", ")),
-            ("Body Size", m.body.len().to_string()),
-            ("Body", body_text(&m.body)),
-        ] {
-            out.push_str(&format!("{:<17} {value}\n", format!("{name}:")));
-        }
+        out.push_str(&message_text(m));
         match t {
             Ok(t) if t.is_empty() => {
                 out.push_str("Message Tracks:   no consumer group knows the topic\n")
@@ -1009,6 +993,46 @@ fn messages_text(found: &[MessageExt], tracks: &[Tracks]) -> String {
             }
             Err(e) => out.push_str(&format!("Message Tracks:   could not be read: {e}\n")),
         }
+    }
+    out
+}
+
+/// One message's fields, a line each, its body as text (or hex when it is not UTF-8).
+fn message_text(m: &MessageExt) -> String {
+    let props: Vec<String> = m
+        .properties
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let mut out = String::new();
+    for (name, value) in [
+        ("Topic", m.topic.clone()),
+        ("Queue ID", m.queue_id.to_string()),
+        ("Queue Offset", m.queue_offset.to_string()),
+        ("Tags", m.tags().unwrap_or("-").to_string()),
+        ("Keys", m.keys().unwrap_or("-").to_string()),
+        ("Msg ID", m.msg_id.clone()),
+        ("Offset Msg ID", m.offset_msg_id.clone()),
+        (
+            "Born Timestamp",
+            format!("{} ({})", m.born_timestamp, time_or_dash(m.born_timestamp)),
+        ),
+        (
+            "Store Timestamp",
+            format!(
+                "{} ({})",
+                m.store_timestamp,
+                time_or_dash(m.store_timestamp)
+            ),
+        ),
+        ("Born Host", m.born_host.to_string()),
+        ("Store Host", m.store_host.to_string()),
+        ("Reconsume Times", m.reconsume_times.to_string()),
+        ("Properties", props.join(", ")),
+        ("Body Size", m.body.len().to_string()),
+        ("Body", body_text(&m.body)),
+    ] {
+        out.push_str(&format!("{:<17} {value}\n", format!("{name}:")));
     }
     out
 }
