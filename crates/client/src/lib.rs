@@ -46,6 +46,9 @@ pub use admin::{Admin, ConsumerStatus, GroupOnline, MessageTrack, OffsetReset, T
 pub use allocate::allocate_averagely;
 pub use broker_api::{PullResult, PullStatus};
 pub use compress::compress;
+pub use courier_remoting::body::{
+    CmResult, ConsumeMessageDirectlyResult, ConsumeStatus, ConsumerRunningInfo, ProcessQueueInfo,
+};
 pub use courier_remoting::SerializeType;
 pub use error::{ClientError, Result};
 pub use listener::{ConsumeFuture, ConsumeResult, MessageListener};

@@ -415,6 +415,70 @@ async fn check_tags(ctx: &Ctx) -> CheckResult {
     result
 }
 
+/// Courier's admin asking a running Courier consumer through the peer broker: the peer forwards
+/// GET_CONSUMER_RUNNING_INFO and CONSUME_MESSAGE_DIRECTLY to it (RocketMQ's `callConsumer`) and
+/// passes its answers back; and the peer lists the producer (which heartbeats a newly met broker
+/// at once) among the group's connections.
+async fn check_consumer_calls(ctx: &Ctx) -> CheckResult {
+    let topic = "CourierPeerStatus";
+    ctx.topic(topic).await?;
+    let s = Shared::default();
+    let c = start(
+        ctx.consumer("courier_peer_status", "peer-s1", topic, "*"),
+        s.clone(),
+    )
+    .await?;
+    let result = async {
+        wait_for("the consumer to own all 4 queues", 60, || {
+            c.assignment().len() == 4
+        })
+        .await?;
+        let r = ctx
+            .producer
+            .send(message(topic, 0))
+            .await
+            .map_err(|e| format!("send: {e}"))?;
+        wait_for("the message", 60, || !s.snapshot().is_empty()).await?;
+        let all = ctx
+            .admin
+            .consumer_running_info("courier_peer_status", None)
+            .await
+            .map_err(|e| format!("running info: {e}"))?;
+        let [one] = &all[..] else {
+            return Err(format!("{} clients answered, want 1: {all:?}", all.len()));
+        };
+        let info = one.info.as_ref().map_err(|e| format!("running info: {e}"))?;
+        let queues = info.mq_table.iter().filter(|(q, _)| q.topic == topic).count();
+        if queues != 4 {
+            return Err(format!("running info lists {queues} queues of {topic}, want 4"));
+        }
+        let verdict = ctx
+            .admin
+            .consume_message_directly("courier_peer_status", c.client_id(), &r.offset_msg_id)
+            .await
+            .map_err(|e| format!("consume directly: {e}"))?;
+        if verdict.consume_result != Some(courier_client::CmResult::CrSuccess) {
+            return Err(format!("consume directly answered {verdict:?}"));
+        }
+        wait_for("the message handed over again", 10, || s.snapshot().len() == 2).await?;
+        let producers = ctx
+            .admin
+            .producer_connection("courier_peer_producer")
+            .await
+            .map_err(|e| format!("producer connection: {e}"))?;
+        let listed: usize = producers.iter().map(|(_, c)| c.len()).sum();
+        if listed == 0 {
+            return Err("the peer lists no producer of courier_peer_producer".into());
+        }
+        Ok(format!(
+            "running info with 4 queues, CR_SUCCESS on a direct consumption, {listed} producer connection(s)"
+        ))
+    }
+    .await;
+    c.shutdown().await;
+    result
+}
+
 /// An unknown topic: the producer falls back to the TBW102 route and the broker auto-creates it.
 async fn check_auto_create(ctx: &Ctx) -> CheckResult {
     let topic = format!("CourierPeerAuto{}", std::process::id());
@@ -912,6 +976,10 @@ async fn main() -> ExitCode {
         (
             "push consumer: Later -> %RETRY% redelivery",
             timed(check_later_retry(&ctx)).await,
+        ),
+        (
+            "admin: consumer running info, direct consumption, producer connection",
+            timed(check_consumer_calls(&ctx)).await,
         ),
     ];
     ctx.producer.shutdown().await;
