@@ -257,6 +257,19 @@ async fn dev_serves_clients_and_keeper_then_shuts_down_cleanly() {
             "{metrics}"
         );
         assert!(metrics.contains("courier_keeper_znode_count "), "{metrics}");
+        // Every metric the shipped alerting rules use is served.
+        let rules = include_str!("../../../deploy/prometheus/courier-alerts.yml");
+        let mut used: Vec<&str> = rules
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|w| w.starts_with("courier_"))
+            .collect();
+        used.sort();
+        used.dedup();
+        assert!(used.len() >= 8, "{used:?}");
+        for m in used {
+            let served = metrics.lines().any(|l| l.starts_with(m) && l[m.len()..].starts_with(['{', ' ']));
+            assert!(served, "deploy/prometheus/courier-alerts.yml uses {m}, which /metrics does not serve");
+        }
 
         // The admin views over the same state, as an operator would ask (`courier mqadmin`).
         let status: serde_json::Value =
