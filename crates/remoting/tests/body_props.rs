@@ -1,0 +1,145 @@
+//! Property tests of the bodies written in fastjson's object-keyed form: a consumer's running
+//! info and an offset reset round-trip whatever their strings hold (quotes, braces, colons and
+//! non-ASCII text in topics, broker names and properties), and arbitrary bytes given to their
+//! readers are an error or a value, never a panic.
+
+use std::collections::BTreeMap;
+
+use courier_remoting::body::{
+    ConsumeStatus, ConsumerRunningInfo, MessageQueue, ProcessQueueInfo, ResetOffsetBody,
+    SubscriptionData,
+};
+use proptest::prelude::*;
+
+/// Text with the characters that matter to a JSON writer and to fastjson's key form.
+fn text() -> impl Strategy<Value = String> {
+    "[a-zA-Z0-9%_ {}:,\"\\\\é漢-]{0,12}"
+}
+
+fn queue() -> impl Strategy<Value = MessageQueue> {
+    (text(), text(), any::<i32>()).prop_map(|(topic, broker_name, queue_id)| MessageQueue {
+        topic,
+        broker_name,
+        queue_id,
+    })
+}
+
+fn process_queue() -> impl Strategy<Value = ProcessQueueInfo> {
+    (
+        any::<i64>(),
+        any::<i32>(),
+        any::<i64>(),
+        any::<bool>(),
+        any::<bool>(),
+        any::<i64>(),
+    )
+        .prop_map(
+            |(commit_offset, cached, at, locked, droped, ts)| ProcessQueueInfo {
+                commit_offset,
+                cached_msg_count: cached,
+                cached_msg_min_offset: at,
+                cached_msg_max_offset: at.saturating_add(1),
+                locked,
+                droped,
+                last_pull_timestamp: ts,
+                ..Default::default()
+            },
+        )
+}
+
+fn status() -> impl Strategy<Value = ConsumeStatus> {
+    let rate = || -1e12f64..1e12;
+    (rate(), rate(), rate(), rate(), rate(), any::<i64>()).prop_map(
+        |(pull_tps, pull_rt, ok, failed, rt, failed_msgs)| ConsumeStatus {
+            pull_tps,
+            pull_rt,
+            consume_ok_tps: ok,
+            consume_failed_tps: failed,
+            consume_rt: rt,
+            consume_failed_msgs: failed_msgs,
+        },
+    )
+}
+
+fn running_info() -> impl Strategy<Value = ConsumerRunningInfo> {
+    (
+        prop::option::of(text()),
+        prop::collection::btree_map(queue(), process_queue(), 0..6),
+        prop::collection::btree_map(text(), text(), 0..6),
+        prop::collection::btree_map(text(), status(), 0..3),
+        prop::collection::vec((text(), text()), 0..3),
+    )
+        .prop_map(
+            |(jstack, queues, properties, status_table, subs)| ConsumerRunningInfo {
+                jstack,
+                mq_table: queues.into_iter().collect(),
+                properties,
+                status_table,
+                subscription_set: subs
+                    .into_iter()
+                    .map(|(topic, sub_string)| SubscriptionData {
+                        topic,
+                        sub_string,
+                        ..Default::default()
+                    })
+                    .collect(),
+                user_consumer_info: BTreeMap::new(),
+            },
+        )
+}
+
+proptest! {
+    #[test]
+    fn running_info_round_trips(info in running_info()) {
+        let back = ConsumerRunningInfo::from_json(&info.to_fastjson()).unwrap();
+        // The reader lists queues in the order of their JSON keys; compare them as a set.
+        let sorted = |mut v: Vec<(MessageQueue, ProcessQueueInfo)>| {
+            v.sort_by(|a, b| a.0.cmp(&b.0));
+            v
+        };
+        prop_assert_eq!(sorted(back.mq_table.clone()), sorted(info.mq_table.clone()));
+        prop_assert_eq!(back.properties, info.properties);
+        // serde_json reads a double to within one unit in the last place (no float_roundtrip).
+        prop_assert_eq!(back.status_table.len(), info.status_table.len());
+        for ((kb, b), (ki, i)) in back.status_table.iter().zip(&info.status_table) {
+            prop_assert_eq!(kb, ki);
+            prop_assert_eq!(b.consume_failed_msgs, i.consume_failed_msgs);
+            for (x, y) in [
+                (b.pull_tps, i.pull_tps),
+                (b.pull_rt, i.pull_rt),
+                (b.consume_ok_tps, i.consume_ok_tps),
+                (b.consume_failed_tps, i.consume_failed_tps),
+                (b.consume_rt, i.consume_rt),
+            ] {
+                prop_assert!((x - y).abs() <= y.abs() * 1e-15, "{} != {}", x, y);
+            }
+        }
+        prop_assert_eq!(back.subscription_set, info.subscription_set);
+        prop_assert_eq!(back.jstack, info.jstack);
+    }
+
+    #[test]
+    fn reset_offsets_round_trip(table in prop::collection::btree_map(queue(), any::<i64>(), 0..8)) {
+        let body = ResetOffsetBody { offset_table: table.clone().into_iter().collect() };
+        let mut back = ResetOffsetBody::from_json(&body.to_fastjson()).unwrap().offset_table;
+        back.sort_by(|a, b| a.0.cmp(&b.0));
+        prop_assert_eq!(back, table.into_iter().collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn arbitrary_bodies_never_panic(data in prop::collection::vec(any::<u8>(), 0..256)) {
+        let _ = ConsumerRunningInfo::from_json(&data);
+        let _ = ResetOffsetBody::from_json(&data);
+    }
+
+    #[test]
+    fn mangled_running_info_never_panics(info in running_info(), cut in any::<prop::sample::Index>(), byte in any::<u8>()) {
+        let mut bytes = info.to_fastjson();
+        if !bytes.is_empty() {
+            let at = cut.index(bytes.len());
+            bytes[at] = byte;
+            let _ = ConsumerRunningInfo::from_json(&bytes);
+            let _ = ConsumerRunningInfo::from_json(&bytes[..at]);
+        }
+    }
+}
