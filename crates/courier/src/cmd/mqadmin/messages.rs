@@ -127,7 +127,9 @@ pub(super) async fn send(namesrv: &str, a: &SendMessageArgs) -> anyhow::Result<S
 
 /// `consume-message`.
 pub(super) async fn consume(namesrv: &str, a: &ConsumeMessageArgs) -> anyhow::Result<String> {
-    let pc = PullConsumer::connect(namesrv, "courier-mqadmin")?;
+    // The group every RocketMQ broker keeps for tools (Java's TOOLS_CONSUMER), so reading works on
+    // brokers that do not create groups on first use; nothing is committed for it.
+    let pc = PullConsumer::connect(namesrv, "TOOLS_CONSUMER")?;
     let read = read(&pc, a).await;
     pc.shutdown().await;
     let found = read?;
