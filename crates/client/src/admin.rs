@@ -27,8 +27,8 @@
 use std::time::{Duration, Instant};
 
 use courier_remoting::body::{
-    from_json, ClusterInfo, ConsumeMessageDirectlyResult, ConsumeStats, ConsumerConnection,
-    ConsumerRunningInfo, ResetOffsetBody, TopicList, TopicRouteData, TopicStatsTable,
+    from_json, ClusterInfo, ConsumeMessageDirectlyResult, ConsumeStats, ConsumerRunningInfo,
+    ResetOffsetBody, TopicList, TopicRouteData, TopicStatsTable,
 };
 use courier_remoting::code::{request, response};
 use courier_remoting::header::{
@@ -300,19 +300,10 @@ impl Admin {
     /// message model the first broker that knows the group reports.
     pub async fn consumer_connections(&self, group: &str) -> Result<GroupOnline> {
         let mut online = GroupOnline::default();
-        for addr in self.master_addrs().await? {
-            let resp = self.connections_at(&addr, group).await?;
-            match resp.code {
-                response::SUCCESS => {
-                    let c: ConsumerConnection = from_json(resp.body_bytes())
-                        .map_err(decode_failed("consumer connections"))?;
-                    online.clients += c.connection_set.len();
-                    online.consume_type = online.consume_type.or(c.consume_type);
-                    online.message_model = online.message_model.or(c.message_model);
-                }
-                response::CONSUMER_NOT_ONLINE => {}
-                _ => return Err(broker_error(&addr, &resp)),
-            }
+        for (_, c) in self.consumer_connection(group).await? {
+            online.clients += c.connection_set.len();
+            online.consume_type = online.consume_type.or(c.consume_type);
+            online.message_model = online.message_model.or(c.message_model);
         }
         Ok(online)
     }
@@ -513,8 +504,6 @@ impl Admin {
         Ok(out)
     }
 
-    /// GET_CONSUMER_CONNECTION_LIST of `group` at `addr`, answered as it came (SUCCESS with the
-    /// connections, or CONSUMER_NOT_ONLINE).
     /// Each client of `group` online (only `client_id`, if given), with the running info it
     /// reports: GET_CONSUMER_RUNNING_INFO through the first master broker listing it, which
     /// forwards the question (what `mqadmin consumerStatus` shows). Sorted by client id; empty
@@ -525,15 +514,7 @@ impl Admin {
         client_id: Option<&str>,
     ) -> Result<Vec<ConsumerStatus>> {
         let mut found: Vec<ConsumerStatus> = Vec::new();
-        for addr in self.master_addrs().await? {
-            let resp = self.connections_at(&addr, group).await?;
-            match resp.code {
-                response::SUCCESS => {}
-                response::CONSUMER_NOT_ONLINE => continue,
-                _ => return Err(broker_error(&addr, &resp)),
-            }
-            let online: ConsumerConnection =
-                from_json(resp.body_bytes()).map_err(decode_failed("consumer connections"))?;
+        for (addr, online) in self.consumer_connection(group).await? {
             for c in online.connection_set {
                 let wanted = client_id.is_none_or(|id| id == c.client_id);
                 if !wanted || found.iter().any(|f| f.client_id == c.client_id) {
@@ -621,6 +602,8 @@ impl Admin {
         }
     }
 
+    /// GET_CONSUMER_CONNECTION_LIST of `group` at `addr`, answered as it came (SUCCESS with the
+    /// connections, or CONSUMER_NOT_ONLINE).
     async fn connections_at(&self, addr: &str, group: &str) -> Result<RemotingCommand> {
         let cmd = RemotingCommand::request_with_header(
             request::GET_CONSUMER_CONNECTION_LIST,

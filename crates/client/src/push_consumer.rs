@@ -41,7 +41,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -414,6 +414,17 @@ impl PushConsumerBuilder {
     }
 }
 
+/// `ProcessQueue::reset` when no reset waits.
+const NO_RESET: i64 = i64::MIN;
+
+/// A retry copy (pulled from `%RETRY%<group>`) is handed to the listener as the message it
+/// copies, under its original topic, as Java does.
+fn handed_over_as_original(m: &mut MessageExt) {
+    if let Some(t) = m.property(property::RETRY_TOPIC) {
+        m.topic = t.to_string();
+    }
+}
+
 /// `next_offset` of a locked queue before its lock is held and its start read.
 const UNKNOWN_OFFSET: i64 = -1;
 
@@ -427,8 +438,8 @@ struct ProcessQueue {
     /// Ordered consumption in a clustering group: the queue's lock on its broker.
     lock: QueueLock,
     /// Where a broker's RESET_CONSUMER_CLIENT_OFFSET moves the queue; the pull task applies it
-    /// (`apply_reset`), woken by `reset_signal` even from a held pull.
-    reset: Mutex<Option<i64>>,
+    /// (`apply_reset`), woken by `reset_signal` even from a held pull; `NO_RESET` when none waits.
+    reset: AtomicI64,
     reset_signal: Notify,
 }
 
@@ -665,7 +676,7 @@ impl Inner {
                     last_consume_ms: 0,
                 }),
                 lock: QueueLock::default(),
-                reset: Mutex::new(None),
+                reset: AtomicI64::new(NO_RESET),
                 reset_signal: Notify::new(),
             });
             if start != UNKNOWN_OFFSET {
@@ -755,11 +766,10 @@ impl Inner {
                 _ = pq.reset_signal.notified() => continue,
                 r = self.instance.pull(req) => r,
             };
-            if pq.reset.lock().is_some() {
+            if pq.reset.load(Ordering::Acquire) != NO_RESET {
                 // Pulled from where the queue was before the reset: dropped, pulled again.
                 continue;
             }
-            pq.state.lock().last_pull_ms = now_ms();
             let result = match result {
                 Ok(r) => r,
                 Err(e) => {
@@ -779,15 +789,12 @@ impl Inner {
                         .collect();
                     if sub.topic.starts_with(RETRY_GROUP_TOPIC_PREFIX) {
                         // A retry copy is handed over as the message it copies, as Java does.
-                        for m in &mut msgs {
-                            if let Some(t) = m.property(property::RETRY_TOPIC) {
-                                m.topic = t.to_string();
-                            }
-                        }
+                        msgs.iter_mut().for_each(handed_over_as_original);
                     }
                     {
                         let mut s = pq.state.lock();
                         s.next_offset = result.next_begin_offset;
+                        s.last_pull_ms = now_ms();
                         s.in_flight
                             .extend(msgs.iter().map(|m| (m.queue_offset, m.body.len())));
                     }
@@ -821,7 +828,11 @@ impl Inner {
                 }
                 PullStatus::NoNewMessage | PullStatus::NoMatchedMessage => {
                     // A long poll's round trip is mostly the broker holding it: not counted.
-                    pq.state.lock().next_offset = result.next_begin_offset;
+                    {
+                        let mut s = pq.state.lock();
+                        s.next_offset = result.next_begin_offset;
+                        s.last_pull_ms = now_ms();
+                    }
                     self.record_offset(&mq, &pq);
                 }
                 PullStatus::OffsetIllegal => {
@@ -829,36 +840,40 @@ impl Inner {
                     // the end), or the offset left the retained range. Go on from its offset;
                     // messages still being consumed no longer hold the committed offset back.
                     tracing::warn!(queue = %mq, offset, next = result.next_begin_offset, "the broker moved the pull offset; continuing from there");
-                    {
-                        let mut s = pq.state.lock();
-                        s.next_offset = result.next_begin_offset;
-                        s.in_flight.clear();
-                    }
-                    if !pq.dropped.load(Ordering::SeqCst) {
-                        self.offsets.update(&mq, result.next_begin_offset, true);
-                    }
+                    self.move_queue(&mq, &pq, result.next_begin_offset);
                 }
             }
         }
     }
 
-    /// Moves the queue to where a broker's reset put it, if one is waiting: messages in flight
-    /// no longer hold the committed offset back, the next pull starts there, and the offset is
-    /// committed at once (Java 4's clients persist a reset queue's offset as they apply it).
+    /// Moves the queue to where a broker's RESET_CONSUMER_CLIENT_OFFSET put it, if one is
+    /// waiting, and commits that at once (Java 4's clients persist a reset queue's offset as
+    /// they apply it).
     async fn apply_reset(&self, mq: &MessageQueue, pq: &ProcessQueue) {
-        let Some(to) = pq.reset.lock().take() else {
+        let to = pq.reset.swap(NO_RESET, Ordering::AcqRel);
+        if to == NO_RESET {
             return;
-        };
+        }
+        tracing::warn!(queue = %mq, offset = to, "offset reset by the broker; continuing from there");
+        if self.move_queue(mq, pq, to) {
+            self.offsets.persist(std::slice::from_ref(mq), true).await;
+        }
+    }
+
+    /// The next pull of the queue starts at `to`, and messages still being consumed no longer
+    /// hold the committed offset back: it is `to` now (unless the queue was dropped, whose offset
+    /// no longer moves here; false then).
+    fn move_queue(&self, mq: &MessageQueue, pq: &ProcessQueue, to: i64) -> bool {
         {
             let mut s = pq.state.lock();
             s.next_offset = to;
             s.in_flight.clear();
         }
-        if !pq.dropped.load(Ordering::SeqCst) {
+        let live = !pq.dropped.load(Ordering::SeqCst);
+        if live {
             self.offsets.update(mq, to, true);
-            self.offsets.persist(std::slice::from_ref(mq), true).await;
         }
-        tracing::warn!(queue = %mq, offset = to, "offset reset by the broker; continuing from there");
+        live
     }
 
     /// Ordered consumption in a clustering group: queues are locked on their brokers.

@@ -30,6 +30,20 @@ struct ProducerConnection {
 }
 
 impl Admin {
+    /// Sends what `cmd` makes to each of `addrs` in turn; the first refusal is the error.
+    async fn invoke_ok_each(
+        &self,
+        addrs: &[String],
+        cmd: impl Fn() -> RemotingCommand,
+    ) -> Result<()> {
+        for addr in addrs {
+            self.instance
+                .invoke_ok(addr, cmd(), self.instance.options.request_timeout)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// The masters of `cluster`, or every master the name servers know; an error when none.
     async fn masters_or_cluster(&self, cluster: Option<&str>, what: &str) -> Result<Vec<String>> {
         let masters = match cluster {
@@ -62,14 +76,12 @@ impl Admin {
             .await?;
         let mut body = settings;
         body.insert("groupName".into(), group.into());
-        let body = serde_json::Value::Object(body).to_string();
-        for addr in &masters {
-            let cmd = RemotingCommand::new_request(request::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP)
-                .with_body(body.clone().into_bytes());
-            self.instance
-                .invoke_ok(addr, cmd, self.instance.options.request_timeout)
-                .await?;
-        }
+        let body = bytes::Bytes::from(serde_json::Value::Object(body).to_string());
+        self.invoke_ok_each(&masters, || {
+            RemotingCommand::new_request(request::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP)
+                .with_body(body.clone())
+        })
+        .await?;
         Ok(masters)
     }
 
@@ -83,13 +95,12 @@ impl Admin {
         let masters = self
             .masters_or_cluster(cluster, &format!("delete group {group} from"))
             .await?;
-        for addr in &masters {
+        self.invoke_ok_each(&masters, || {
             let mut cmd = RemotingCommand::new_request(request::DELETE_SUBSCRIPTIONGROUP);
             cmd.ext_fields.insert("groupName".into(), group.to_string());
-            self.instance
-                .invoke_ok(addr, cmd, self.instance.options.request_timeout)
-                .await?;
-        }
+            cmd
+        })
+        .await?;
         Ok(masters)
     }
 
@@ -175,29 +186,25 @@ impl Admin {
         let masters = self
             .masters_or_cluster(cluster, &format!("delete {topic} from"))
             .await?;
-        for addr in &masters {
-            let cmd = RemotingCommand::request_with_header(
+        self.invoke_ok_each(&masters, || {
+            RemotingCommand::request_with_header(
                 request::DELETE_TOPIC_IN_BROKER,
                 &DeleteTopicRequestHeader {
                     topic: topic.to_string(),
                 },
-            );
-            self.instance
-                .invoke_ok(addr, cmd, self.instance.options.request_timeout)
-                .await?;
-        }
-        for addr in &self.instance.options.namesrv_addrs {
-            let cmd = RemotingCommand::request_with_header(
+            )
+        })
+        .await?;
+        self.invoke_ok_each(&self.instance.options.namesrv_addrs, || {
+            RemotingCommand::request_with_header(
                 request::DELETE_TOPIC_IN_NAMESRV,
                 &DeleteTopicFromNamesrvRequestHeader {
                     topic: topic.to_string(),
                     cluster_name: cluster.map(str::to_string),
                 },
-            );
-            self.instance
-                .invoke_ok(addr, cmd, self.instance.options.request_timeout)
-                .await?;
-        }
+            )
+        })
+        .await?;
         Ok(masters)
     }
 }

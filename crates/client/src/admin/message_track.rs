@@ -10,12 +10,11 @@
 use std::collections::BTreeSet;
 
 use courier_remoting::body::{from_json, ConsumerConnection, GroupList};
-use courier_remoting::code::{request, response};
+use courier_remoting::code::request;
 use courier_remoting::RemotingCommand;
 
 use super::Admin;
 use crate::error::{decode_failed, Result};
-use crate::instance::broker_error;
 use crate::message_ext::MessageExt;
 
 /// What a group has done with a message (Java's `TrackType`).
@@ -138,19 +137,12 @@ impl Admin {
 
     /// The group's consumer connections as the first master that has any reports them.
     async fn online_connection(&self, group: &str) -> Result<Option<ConsumerConnection>> {
-        for addr in self.master_addrs().await? {
-            let resp = self.connections_at(&addr, group).await?;
-            match resp.code {
-                response::SUCCESS => {
-                    return from_json(resp.body_bytes())
-                        .map(Some)
-                        .map_err(decode_failed("consumer connections"))
-                }
-                response::CONSUMER_NOT_ONLINE => {}
-                _ => return Err(broker_error(&addr, &resp)),
-            }
-        }
-        Ok(None)
+        Ok(self
+            .consumer_connection(group)
+            .await?
+            .into_iter()
+            .next()
+            .map(|(_, c)| c))
     }
 
     /// The group's committed offset on the queue `msg` is stored in (the queue of the broker that

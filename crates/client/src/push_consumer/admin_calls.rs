@@ -8,9 +8,9 @@
 //!
 //! The handlers are registered before the consumer exists (its client instance takes the
 //! dispatcher), so they reach it through a slot filled once it is built, and answer
-//! SYSTEM_ERROR until then or after it is gone (a reset then has nothing to move). A direct consumption is one listener call on the
-//! message: it moves no offset, sends nothing back and does not count in the statistics, as in
-//! Java. A thread dump (`jstackEnable`) is a JVM's; none is attached.
+//! SYSTEM_ERROR until then or after it is gone (a reset then has nothing to move). A direct
+//! consumption is one listener call on the message: it moves no offset, sends nothing back and
+//! does not count in the statistics, as in Java. A thread dump (`jstackEnable`) is a JVM's; none is attached.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -29,9 +29,8 @@ use courier_remoting::header::{
 use courier_remoting::processor::Dispatcher;
 use courier_remoting::{ConnectionHandle, ProcessResult, RemotingCommand};
 
-use super::{ConsumeFromWhere, Inner, MessageModel};
+use super::{handed_over_as_original, ConsumeFromWhere, Inner, MessageModel};
 use crate::listener::{call_caught, ConsumeResult};
-use crate::message::property;
 use crate::message_ext::decode_message;
 use crate::message_queue::MessageQueue;
 use crate::route::RETRY_GROUP_TOPIC_PREFIX;
@@ -114,7 +113,7 @@ fn reset_offsets(consumer: Option<Arc<Inner>>, req: &RemotingCommand) {
     for (q, offset) in body.offset_table {
         let mq = MessageQueue::new(q.topic, q.broker_name, q.queue_id);
         if let Some(pq) = queues.get(&mq) {
-            *pq.reset.lock() = Some(offset);
+            pq.reset.store(offset, Ordering::Release);
             pq.reset_signal.notify_one();
         }
     }
@@ -139,9 +138,7 @@ async fn consume_directly(consumer: Option<Arc<Inner>>, req: RemotingCommand) ->
     // A retry copy is handed over as the message it copies, as a pulled one is.
     let retry_topic = format!("{RETRY_GROUP_TOPIC_PREFIX}{}", c.config.group);
     if msg.topic == retry_topic {
-        if let Some(t) = msg.property(property::RETRY_TOPIC) {
-            msg.topic = t.to_string();
-        }
+        handed_over_as_original(&mut msg);
     }
     tracing::info!(topic = %msg.topic, offset_msg_id = %msg.offset_msg_id, broker = h.broker_name.as_deref().unwrap_or(""), "consuming a message an admin handed over");
     let started = Instant::now();
