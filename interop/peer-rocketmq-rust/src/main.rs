@@ -381,20 +381,33 @@ async fn check_broadcasting(ctx: &Ctx) -> CheckResult {
     result
 }
 
-async fn check_tags(ctx: &Ctx) -> CheckResult {
-    let topic = "CourierPeerTags";
+/// `topic` created, and one consumer of `group` on it (recording into the returned sink) once
+/// it owns all 4 queues.
+async fn sole_consumer(
+    ctx: &Ctx,
+    group: &str,
+    instance: &str,
+    topic: &str,
+    expr: &str,
+) -> Result<(Shared, PushConsumer), String> {
     ctx.topic(topic).await?;
     let s = Shared::default();
-    let c = start(
-        ctx.consumer("courier_peer_tags", "peer-t1", topic, "TagB"),
-        s.clone(),
-    )
-    .await?;
+    let c = start(ctx.consumer(group, instance, topic, expr), s.clone()).await?;
+    if let Err(e) = wait_for("the consumer to own all 4 queues", 60, || {
+        c.assignment().len() == 4
+    })
+    .await
+    {
+        c.shutdown().await;
+        return Err(e);
+    }
+    Ok((s, c))
+}
+
+async fn check_tags(ctx: &Ctx) -> CheckResult {
+    let topic = "CourierPeerTags";
+    let (s, c) = sole_consumer(ctx, "courier_peer_tags", "peer-t1", topic, "TagB").await?;
     let result = async {
-        wait_for("the consumer to own all 4 queues", 60, || {
-            c.assignment().len() == 4
-        })
-        .await?;
         ctx.send_numbered(topic).await?;
         wait_for("the TagB messages", 60, || {
             s.snapshot().len() >= MESSAGES / 2
@@ -421,18 +434,8 @@ async fn check_tags(ctx: &Ctx) -> CheckResult {
 /// at once) among the group's connections.
 async fn check_consumer_calls(ctx: &Ctx) -> CheckResult {
     let topic = "CourierPeerStatus";
-    ctx.topic(topic).await?;
-    let s = Shared::default();
-    let c = start(
-        ctx.consumer("courier_peer_status", "peer-s1", topic, "*"),
-        s.clone(),
-    )
-    .await?;
+    let (s, c) = sole_consumer(ctx, "courier_peer_status", "peer-s1", topic, "*").await?;
     let result = async {
-        wait_for("the consumer to own all 4 queues", 60, || {
-            c.assignment().len() == 4
-        })
-        .await?;
         let r = ctx
             .producer
             .send(message(topic, 0))
