@@ -152,6 +152,9 @@ pub struct BrokerConfig {
     pub region_id: String,
     /// `traceOn`: sent back as TRACE_ON on sends (default true).
     pub trace_on: bool,
+    /// `configBlackList`: ";"-separated keys UPDATE_BROKER_CONFIG may not change (default
+    /// "configBlackList;brokerConfigPath", as in RocketMQ); only the config file sets them.
+    pub config_black_list: String,
 }
 
 impl Default for BrokerConfig {
@@ -210,11 +213,16 @@ impl Default for BrokerConfig {
             transaction_check_interval: 30_000,
             region_id: "DefaultRegion".to_string(),
             trace_on: true,
+            config_black_list: "configBlackList;brokerConfigPath".to_string(),
         }
     }
 }
 
 impl BrokerConfig {
+    /// The keys whose value is an `Option`: a config without them leaves them out when it is
+    /// written (GET_BROKER_CONFIG, the TOML form), so they are named here.
+    pub const OPTIONAL_KEYS: &'static [&'static str] = &["haListenPort", "namesrvAddr"];
+
     /// Parses a TOML document and validates the values.
     pub fn from_toml_str(text: &str) -> Result<BrokerConfig, BrokerError> {
         let config: BrokerConfig =

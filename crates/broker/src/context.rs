@@ -18,6 +18,7 @@ use crate::config::BrokerConfig;
 use crate::consumer_manager::ConsumerManager;
 use crate::consumer_offset::ConsumerOffsetManager;
 use crate::filter::SelectorCache;
+use crate::live_config::LiveConfig;
 use crate::long_poll::PullHoldService;
 use crate::producer_manager::ProducerManager;
 use crate::rates::BrokerRates;
@@ -51,8 +52,8 @@ impl BrokerStats {
 
 /// Shared broker state.
 pub struct BrokerContext {
-    /// The configuration the broker runs with.
-    pub config: BrokerConfig,
+    /// The configuration the broker runs with; UPDATE_BROKER_CONFIG changes it (`config()` reads it).
+    pub settings: LiveConfig,
     /// The message store.
     pub store: Arc<MessageStore>,
     /// Topic table.
@@ -86,6 +87,11 @@ pub struct BrokerContext {
 }
 
 impl BrokerContext {
+    /// The configuration now (see `LiveConfig::get`): take it once per request or per round.
+    pub fn config(&self) -> arc_swap::Guard<Arc<BrokerConfig>> {
+        self.settings.get()
+    }
+
     /// Messages each topic's queues hold in all, as (topic, sum of the queues' max offsets):
     /// the total behind a topic's put rate (`rates.rs`) and its `/metrics` counter.
     pub fn topic_message_totals(&self) -> Vec<(String, u64)> {

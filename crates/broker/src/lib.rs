@@ -13,6 +13,7 @@ pub mod context;
 pub mod error;
 pub mod filter;
 pub mod json_compat;
+pub mod live_config;
 pub mod long_poll;
 pub mod persist;
 pub mod processor;

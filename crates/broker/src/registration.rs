@@ -29,7 +29,7 @@ struct RegisterBrokerBody {
 /// The REGISTER_BROKER body for the current topic table.
 pub fn register_body(ctx: &BrokerContext) -> Vec<u8> {
     let mut wrapper = ctx.topics.wrapper();
-    let broker_perm = ctx.config.broker_permission;
+    let broker_perm = ctx.config().broker_permission;
     if !perm::is_writeable(broker_perm) || !perm::is_readable(broker_perm) {
         for t in wrapper.topic_config_table.values_mut() {
             t.perm &= broker_perm;
@@ -43,7 +43,7 @@ pub fn register_body(ctx: &BrokerContext) -> Vec<u8> {
 }
 
 fn register_request(ctx: &BrokerContext) -> RemotingCommand {
-    let c = &ctx.config;
+    let c = &ctx.config();
     let header = RegisterBrokerRequestHeader {
         broker_name: c.broker_name.clone(),
         broker_addr: c.broker_addr().to_string(),
@@ -62,9 +62,9 @@ fn register_request(ctx: &BrokerContext) -> RemotingCommand {
 
 /// Registers once with every name server, all in parallel; returns how many accepted.
 pub async fn register_all(ctx: &BrokerContext, client: &Arc<RemotingClient>) -> usize {
-    let timeout = Duration::from_millis(ctx.config.register_broker_timeout_mills);
+    let timeout = Duration::from_millis(ctx.config().register_broker_timeout_mills);
     let mut calls = tokio::task::JoinSet::new();
-    for addr in ctx.config.namesrv_addrs() {
+    for addr in ctx.config().namesrv_addrs() {
         let cmd = register_request(ctx);
         let client = client.clone();
         calls.spawn(async move {
@@ -90,7 +90,7 @@ pub async fn register_all(ctx: &BrokerContext, client: &Arc<RemotingClient>) -> 
 
 /// Sends UNREGISTER_BROKER to every name server (best effort).
 pub async fn unregister_all(ctx: &BrokerContext, client: &RemotingClient) {
-    let c = &ctx.config;
+    let c = &ctx.config();
     let timeout = Duration::from_millis(3000);
     for addr in c.namesrv_addrs() {
         let header = UnregisterBrokerRequestHeader {
@@ -106,19 +106,22 @@ pub async fn unregister_all(ctx: &BrokerContext, client: &RemotingClient) {
     }
 }
 
-/// The registration loop; returns after unregistering when `shutdown` is cancelled.
+/// The registration loop; returns after unregistering when `shutdown` is cancelled. The name
+/// servers and the period are read each round, so UPDATE_BROKER_CONFIG can change them; without
+/// any name server the loop only waits for that.
 pub async fn run(ctx: Arc<BrokerContext>, shutdown: CancellationToken) {
-    if ctx.config.namesrv_addrs().is_empty() {
-        return;
-    }
     let client = Arc::new(RemotingClient::new(ClientConfig::default()));
-    let period =
-        Duration::from_millis(ctx.config.register_name_server_period.clamp(10_000, 60_000));
     loop {
-        register_all(&ctx, &client).await;
+        let (has_namesrv, period_ms) = {
+            let c = ctx.config();
+            (!c.namesrv_addrs().is_empty(), c.register_name_server_period)
+        };
+        if has_namesrv {
+            register_all(&ctx, &client).await;
+        }
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            _ = tokio::time::sleep(period) => {}
+            _ = tokio::time::sleep(Duration::from_millis(period_ms.clamp(10_000, 60_000))) => {}
             _ = ctx.topics.changed().notified() => {}
         }
     }

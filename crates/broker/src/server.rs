@@ -29,6 +29,7 @@ use crate::consumer_offset::ConsumerOffsetManager;
 use crate::context::{BrokerContext, BrokerStats};
 use crate::error::BrokerError;
 use crate::filter::SelectorCache;
+use crate::live_config::LiveConfig;
 use crate::long_poll::PullHoldService;
 use crate::producer_manager::ProducerManager;
 use crate::rebalance_lock::RebalanceLockManager;
@@ -85,7 +86,7 @@ pub async fn open(config: BrokerConfig) -> Result<Arc<BrokerContext>, BrokerErro
         rates: Default::default(),
         shutting_down: CancellationToken::new(),
         started: Instant::now(),
-        config,
+        settings: LiveConfig::new(config),
     });
     ctx.store
         .set_arrival_listener(Arc::new(move |topic, queue, offset, tags, properties| {
@@ -256,8 +257,8 @@ type BoxFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
 
 /// Writes the consumer offsets table every `flushConsumerOffsetInterval`.
 async fn persist_offsets(ctx: Arc<BrokerContext>, token: CancellationToken) {
-    let period = Duration::from_millis(ctx.config.flush_consumer_offset_interval.max(100));
     loop {
+        let period = Duration::from_millis(ctx.config().flush_consumer_offset_interval.max(100));
         tokio::select! {
             _ = token.cancelled() => break,
             _ = tokio::time::sleep(period) => {}
@@ -286,12 +287,12 @@ async fn sample_rates(ctx: Arc<BrokerContext>, token: CancellationToken) {
 
 /// Drops consumers and producers silent for longer than `channelExpiredTimeout`.
 async fn scan_idle_clients(ctx: Arc<BrokerContext>, token: CancellationToken) {
-    let timeout = Duration::from_millis(ctx.config.channel_expired_timeout);
     loop {
         tokio::select! {
             _ = token.cancelled() => break,
             _ = tokio::time::sleep(CLIENT_SCAN_INTERVAL) => {}
         }
+        let timeout = Duration::from_millis(ctx.config().channel_expired_timeout);
         let now = Instant::now();
         ctx.consumers.scan_not_active(now, timeout);
         ctx.producers.scan_not_active(now, timeout);

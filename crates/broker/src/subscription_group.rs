@@ -7,6 +7,7 @@
 //! groups (`TOOLS_CONSUMER`, ...) always exist.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
@@ -104,7 +105,8 @@ struct Inner {
 /// The group table. Share as `Arc<SubscriptionGroupManager>`.
 pub struct SubscriptionGroupManager {
     file: persist::TableFile,
-    auto_create: bool,
+    /// `autoCreateSubscriptionGroup`; UPDATE_BROKER_CONFIG may turn it on or off.
+    auto_create: AtomicBool,
     inner: RwLock<Inner>,
 }
 
@@ -128,7 +130,7 @@ impl SubscriptionGroupManager {
         }
         Ok(SubscriptionGroupManager {
             file: persist::TableFile::new(path),
-            auto_create: config.auto_create_subscription_group,
+            auto_create: AtomicBool::new(config.auto_create_subscription_group),
             inner: RwLock::new(Inner {
                 table,
                 data_version: loaded.data_version,
@@ -141,6 +143,11 @@ impl SubscriptionGroupManager {
         self.inner.read().table.get(group).cloned()
     }
 
+    /// Turns group auto-creation on or off while the broker runs.
+    pub fn set_auto_create(&self, on: bool) {
+        self.auto_create.store(on, Ordering::Relaxed);
+    }
+
     /// The group's config, auto-creating it when `autoCreateSubscriptionGroup` is on.
     pub fn find_or_create(
         &self,
@@ -149,7 +156,7 @@ impl SubscriptionGroupManager {
         if let Some(g) = self.get(group) {
             return Ok(Some(g));
         }
-        if !self.auto_create {
+        if !self.auto_create.load(Ordering::Relaxed) {
             return Ok(None);
         }
         let created = {

@@ -14,6 +14,7 @@
 //!   (clients like ali-ons do not fall back to the TBW102 route and need the new route quickly).
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
@@ -231,7 +232,8 @@ struct Inner {
 /// The broker's topic table. Share as `Arc<TopicConfigManager>`.
 pub struct TopicConfigManager {
     file: persist::TableFile,
-    auto_create: bool,
+    /// `autoCreateTopicEnable`; UPDATE_BROKER_CONFIG may turn it on or off.
+    auto_create: AtomicBool,
     inner: RwLock<Inner>,
     changed: Notify,
 }
@@ -278,7 +280,7 @@ impl TopicConfigManager {
         }
         Ok(TopicConfigManager {
             file: persist::TableFile::new(path),
-            auto_create: config.auto_create_topic_enable,
+            auto_create: AtomicBool::new(config.auto_create_topic_enable),
             inner: RwLock::new(Inner {
                 table,
                 data_version,
@@ -354,7 +356,7 @@ impl TopicConfigManager {
                 "topic[{topic}] not exist, apply first please! (autoCreateTopicEnable is off or the template {default_topic} cannot be inherited)"
             ))
         };
-        if !self.auto_create {
+        if !self.auto_create.load(Ordering::Relaxed) {
             return Ok(not_exist());
         }
         let created = {
@@ -436,6 +438,26 @@ impl TopicConfigManager {
             self.after_change()?;
         }
         Ok(existed)
+    }
+
+    /// Turns topic auto-creation on or off while the broker runs. Turning it on creates the
+    /// `TBW102` template (with `queues` queues) if the broker started without it, as producers
+    /// look its route up to send to a topic that does not exist yet.
+    pub fn set_auto_create(&self, on: bool, queues: i32) -> Result<(), BrokerError> {
+        self.auto_create.store(on, Ordering::Relaxed);
+        if on {
+            let rw_inherit = perm::READ | perm::WRITE | perm::INHERIT;
+            self.create_if_absent(AUTO_CREATE_TOPIC_KEY, queues, rw_inherit)?;
+        }
+        Ok(())
+    }
+
+    /// Something the name servers see besides the topics changed (the broker's permission, its
+    /// name server list): a new data version, and the registration loop registers at once, as
+    /// Java's broker does after such an UPDATE_BROKER_CONFIG.
+    pub fn broker_changed(&self) -> Result<(), BrokerError> {
+        self.inner.write().data_version.bump();
+        self.after_change()
     }
 
     fn after_change(&self) -> Result<(), BrokerError> {

@@ -147,7 +147,7 @@ impl TransactionService {
     /// One check-back pass; returns how many checks were sent.
     pub async fn check_once(&self, ctx: &BrokerContext) -> usize {
         let store = &ctx.store;
-        let cfg = &ctx.config;
+        let cfg = &ctx.config();
         let mut offset = ctx
             .offsets
             .query(CHECK_GROUP, TRANS_HALF_TOPIC, 0)
@@ -279,8 +279,8 @@ impl TransactionService {
             commit_log_offset: put.phys_offset,
             msg_id: half.property("UNIQ_KEY").map(str::to_string),
             transaction_id: half.property("UNIQ_KEY").map(str::to_string),
-            offset_msg_id: Some(offset_msg_id(ctx.config.broker_addr(), put.phys_offset)),
-            broker_name: Some(ctx.config.broker_name.clone()),
+            offset_msg_id: Some(offset_msg_id(ctx.config().broker_addr(), put.phys_offset)),
+            broker_name: Some(ctx.config().broker_name.clone()),
         };
         let cmd = RemotingCommand::request_with_header(request::CHECK_TRANSACTION_STATE, &header)
             .with_body(checked);
@@ -292,8 +292,8 @@ impl TransactionService {
 
     /// Runs check passes every `transactionCheckInterval` until `stop`.
     pub async fn run(self: Arc<Self>, ctx: Arc<BrokerContext>, stop: CancellationToken) {
-        let period = Duration::from_millis(ctx.config.transaction_check_interval.max(10));
         loop {
+            let period = Duration::from_millis(ctx.config().transaction_check_interval.max(10));
             tokio::select! {
                 _ = stop.cancelled() => break,
                 _ = tokio::time::sleep(period) => {}

@@ -395,6 +395,25 @@ async fn dev_serves_clients_and_keeper_then_shuts_down_cleanly() {
             serde_json::from_str(&mqadmin(&["getBrokerConfig", "-b", &figures_addr(&status), "--json"])).unwrap();
         assert_eq!(config["brokerName"], "broker-a", "{config}");
         assert_eq!(config["flushDiskType"], "ASYNC_FLUSH", "{config}");
+        // The broker made read-only while it runs, as an operator drains it: the route says so
+        // at once (the broker registers again), not at the next 30 s registration.
+        let ro = mqadmin(&["updateBrokerConfig", "-c", "DefaultCluster", "-k", "brokerPermission", "-v", "4"]);
+        assert!(ro.contains("applied now: brokerPermission"), "{ro}");
+        wait_until("the route to show the broker read-only", Duration::from_secs(5), || {
+            mqadmin(&["topicRoute", "-t", "DevTopic"]).contains("R- (4)")
+        })
+        .await;
+        // `courier dev` without --broker-config has no file for a start-only key.
+        let addr = figures_addr(&status);
+        let (ok, out, err) =
+            mqadmin_run(&["update-broker-config", "-b", &addr, "-k", "flushDiskType", "-v", "SYNC_FLUSH"]);
+        assert!(!ok && err.contains("--config FILE"), "{out}{err}");
+        let rw = mqadmin(&["update-broker-config", "-b", &addr, "-k", "brokerPermission", "-v", "6"]);
+        assert!(rw.contains("update broker config success"), "{rw}");
+        wait_until("the route to show the broker writable", Duration::from_secs(5), || {
+            mqadmin(&["topicRoute", "-t", "DevTopic"]).contains("RW (6)")
+        })
+        .await;
         assert!(mqadmin(&["clusterList"]).starts_with("#Cluster Name"));
         // Message lookups: by key, by offset msgId (the broker it names), by client msgId (-t).
         let by_key: serde_json::Value = serde_json::from_str(&mqadmin(&[

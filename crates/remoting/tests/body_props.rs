@@ -1,13 +1,14 @@
 //! Property tests of the bodies written in fastjson's object-keyed form: a consumer's running
 //! info and an offset reset round-trip whatever their strings hold (quotes, braces, colons and
 //! non-ASCII text in topics, broker names and properties), and arbitrary bytes given to their
-//! readers are an error or a value, never a panic.
+//! readers are an error or a value, never a panic. The broker configuration's properties text
+//! (GET/UPDATE_BROKER_CONFIG) round-trips any keys and values, and any text reads without a panic.
 
 use std::collections::BTreeMap;
 
 use courier_remoting::body::{
-    ConsumeStatus, ConsumerRunningInfo, MessageQueue, ProcessQueueInfo, ResetOffsetBody,
-    SubscriptionData,
+    read_properties, write_properties, ConsumeStatus, ConsumerRunningInfo, MessageQueue,
+    ProcessQueueInfo, ResetOffsetBody, SubscriptionData,
 };
 use proptest::prelude::*;
 
@@ -141,5 +142,16 @@ proptest! {
             let _ = ConsumerRunningInfo::from_json(&bytes);
             let _ = ConsumerRunningInfo::from_json(&bytes[..at]);
         }
+    }
+
+    #[test]
+    fn properties_round_trip(pairs in prop::collection::vec(("\\PC{0,10}", "[ =:#!\\\\\t\n\r\u{c}a-z\u{1}é😀\\PC]{0,12}"), 0..6)) {
+        let text = write_properties(&pairs);
+        prop_assert_eq!(read_properties(&text), pairs, "{:?}", text);
+    }
+
+    #[test]
+    fn any_text_reads_as_properties(text in "[ =:#!\\\\\t\n\ru0-9a-fA-FD\\PC]{0,64}") {
+        let _ = read_properties(&text);
     }
 }

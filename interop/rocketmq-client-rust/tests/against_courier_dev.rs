@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use courier_interop_rocketmq_client_rust::{create_topic, reset_offset, CourierDev, HarnessResult};
 use rocketmq_client_rust::{
-    AllocateMessageQueueByConfig, ClientResult, ClientRuntime, ClientRuntimeConfig,
+    AllocateMessageQueueByConfig, BrokerAdmin, ClientResult, ClientRuntime, ClientRuntimeConfig,
     ConsumeConcurrentlyContext, ConsumeConcurrentlyStatus, ConsumeOrderlyContext,
     ConsumeOrderlyStatus, DefaultMQAdminExt, DefaultMQProducer, DefaultMQPushConsumer,
     LocalTransactionState, MQAdminReadExt, MQAdminTopicStatsReadExt, MQPushConsumer,
@@ -985,6 +985,110 @@ async fn admin_statistics(rts: &[Arc<ClientRuntime>; 2], dev: &CourierDev) -> Ha
     result
 }
 
+/// mxsm's admin changes the broker's configuration while it runs (UPDATE_BROKER_CONFIG, what
+/// `mqadmin updateBrokerConfig` sends: Java properties text) and reads it back (GET_BROKER_CONFIG).
+/// A lower `maxMessageSize` refuses the producer's 2 KiB message at once, the old value lets it
+/// through again, and a key the broker does not know is refused rather than ignored. A broker
+/// that ignored the update would store the 2 KiB message; one without the code refuses it.
+async fn broker_config_update(
+    rts: &[Arc<ClientRuntime>; 2],
+    dev: &CourierDev,
+) -> HarnessResult<()> {
+    let topic = "RustClientBrokerConfig";
+    create_topic(dev, topic)?;
+    let producer = started_producer(&rts[0], dev, "rust_client_config_producer").await?;
+    let mut admin = DefaultMQAdminExt::new(rts[0].clone());
+    admin.set_namesrv_addr(dev.namesrv_addr.as_str());
+    admin
+        .start()
+        .await
+        .map_err(|e| format!("admin: start: {e}"))?;
+    let broker = dev.broker_addr.clone();
+    let result = async {
+        fn limit<K: std::fmt::Display, V: std::fmt::Display>(
+            config: &HashMap<K, V>,
+        ) -> Option<String> {
+            config
+                .iter()
+                .find(|(k, _)| k.to_string() == "maxMessageSize")
+                .map(|(_, v)| v.to_string())
+        }
+        let read = async || {
+            admin
+                .get_broker_config(broker.clone().into())
+                .await
+                .map_err(|e| format!("admin: get broker config: {e}"))
+        };
+        let set = async |value: &str| {
+            admin
+                .update_broker_config(
+                    broker.clone().into(),
+                    HashMap::from([("maxMessageSize".into(), value.into())]),
+                )
+                .await
+                .map_err(|e| format!("admin: update maxMessageSize={value}: {e}"))
+        };
+        let message = || {
+            Message::builder()
+                .topic(topic)
+                .body_slice(&[b'x'; 2048])
+                .build()
+        };
+        let before = limit(&read().await?);
+        if before.as_deref() != Some("4194304") {
+            return Err(format!(
+                "maxMessageSize before the update: {before:?}, want 4194304"
+            ));
+        }
+        set("1024").await?;
+        let after = limit(&read().await?);
+        if after.as_deref() != Some("1024") {
+            return Err(format!(
+                "maxMessageSize after the update: {after:?}, want 1024"
+            ));
+        }
+        let msg = message().map_err(|e| format!("building the 2 KiB message: {e}"))?;
+        match producer.send_with_timeout(msg, 5000).await {
+            Ok(sent) => {
+                return Err(format!(
+                    "a 2 KiB message was stored with maxMessageSize 1024: {sent:?}"
+                ))
+            }
+            // The client hides the broker's code; its error class says the broker refused it
+            // (MESSAGE_ILLEGAL), not that no route or connection was found.
+            Err(e) if e.to_string().contains("broker.operation.failed") => {}
+            Err(e) => {
+                return Err(format!(
+                    "the 2 KiB message failed, but not at the broker: {e}"
+                ))
+            }
+        }
+        set("4194304").await?;
+        send_ok(
+            &producer,
+            message(),
+            None,
+            "the 2 KiB message after the limit went back",
+        )
+        .await?;
+        let unknown = admin
+            .update_broker_config(
+                broker.clone().into(),
+                HashMap::from([("noSuchBrokerKey".into(), "1".into())]),
+            )
+            .await;
+        if unknown.is_ok() {
+            return Err("an unknown key was accepted".into());
+        }
+        Ok(())
+    }
+    .await;
+    admin.shutdown().await;
+    let mut producer = producer;
+    producer.shutdown().await;
+    result
+}
+
 /// `courier mqadmin` run against this scenario's name server; its stdout, or why it failed.
 async fn mqadmin(dev: &CourierDev, args: &[&str]) -> HarnessResult<String> {
     let bin = std::env::var("COURIER_BIN").map_err(|_| "COURIER_BIN is not set".to_string())?;
@@ -1854,7 +1958,7 @@ fn main() -> ExitCode {
     };
     std::env::set_var("rocketmq.client.localOffsetStoreDir", offsets.path());
 
-    let scenarios: [(&'static str, Scenario); 12] = [
+    let scenarios: [(&'static str, Scenario); 13] = [
         ("clustering_two_consumers_each_message_once", |rts, dev| {
             Box::pin(clustering(rts, dev))
         }),
@@ -1882,6 +1986,9 @@ fn main() -> ExitCode {
             "courier_mqadmin_asks_the_running_consumer_through_the_broker",
             |rts, dev| Box::pin(consumer_status(rts, dev)),
         ),
+        ("admin_changes_the_running_broker_config", |rts, dev| {
+            Box::pin(broker_config_update(rts, dev))
+        }),
         (
             "server_side_offset_reset_rewinds_a_running_group",
             |rts, dev| Box::pin(reset_rewinds(rts, dev)),

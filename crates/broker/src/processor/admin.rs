@@ -78,15 +78,18 @@ pub async fn all_consumer_offsets(
 
 /// GET_BROKER_CONFIG: the configuration the broker runs with, as Java's broker answers it: one
 /// `key=value` line per setting (RocketMQ's key names, as in the config file; lists and tables
-/// as their JSON text), sorted, and the header `version` (a DataVersion stamped at start: the
-/// configuration does not change while the broker runs).
+/// as their JSON text), sorted, and the header `version` (the configuration's DataVersion: its
+/// counter counts the UPDATE_BROKER_CONFIGs that changed something, its timestamp is the last
+/// one's, or the start's).
 pub async fn broker_config(
     ctx: Arc<BrokerContext>,
     _conn: ConnectionHandle,
     req: RemotingCommand,
 ) -> ProcessResult {
     let mut text = String::new();
-    if let serde_json::Value::Object(all) = serde_json::to_value(&ctx.config).unwrap_or_default() {
+    if let serde_json::Value::Object(all) =
+        serde_json::to_value(&**ctx.config()).unwrap_or_default()
+    {
         for (k, v) in all {
             match v {
                 serde_json::Value::Null => continue,
@@ -95,11 +98,8 @@ pub async fn broker_config(
             }
         }
     }
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    let started_ms = now_ms - ctx.started.elapsed().as_millis() as i64;
-    let version = format!(r#"{{"counter":0,"stateVersion":0,"timestamp":{started_ms}}}"#);
+    let (counter, changed_ms) = ctx.settings.version();
+    let version = format!(r#"{{"counter":{counter},"stateVersion":0,"timestamp":{changed_ms}}}"#);
     let mut r = RemotingCommand::success_to(&req).with_body(text.into_bytes());
     r.ext_fields_mut().insert("version".into(), version);
     Ok(Some(r))

@@ -28,7 +28,7 @@ pub async fn process(
 ) -> ProcessResult {
     let body: CheckClientRequestBody = courier_remoting::body::from_json(req.body_bytes())?;
     if let Some(sub) = body.subscription_data {
-        let enabled = ctx.config.enable_property_filter;
+        let enabled = ctx.config().enable_property_filter;
         // Checked as for the subscribed topic itself, never as for a retry topic.
         let topic = sub
             .topic

@@ -41,7 +41,8 @@ pub async fn topics_of_group(
     let body = TopicList {
         broker_addr: Some(format!(
             "{}:{}",
-            ctx.config.broker_ip1, ctx.config.listen_port
+            ctx.config().broker_ip1,
+            ctx.config().listen_port
         )),
         topic_list: ctx.offsets.topics_of_group(&group).into_iter().collect(),
     };

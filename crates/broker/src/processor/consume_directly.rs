@@ -42,7 +42,7 @@ pub async fn process(
         );
     };
     let mut fields = req.ext_fields_view().into_owned();
-    fields.insert("brokerName".into(), ctx.config.broker_name.clone());
+    fields.insert("brokerName".into(), ctx.config().broker_name.clone());
     if let Some(t) = h.topic.as_deref().and_then(|t| ctx.topics.get(t)) {
         fields.insert("topicSysFlag".into(), t.topic_sys_flag.to_string());
     }

@@ -84,7 +84,7 @@ pub async fn process(
                 };
                 let mq = MessageQueue {
                     topic: topic.clone(),
-                    broker_name: ctx2.config.broker_name.clone(),
+                    broker_name: ctx2.config().broker_name.clone(),
                     queue_id: q,
                 };
                 let progress = OffsetWrapper {

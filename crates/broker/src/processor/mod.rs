@@ -45,6 +45,7 @@ pub mod send_reply;
 pub mod topic_stats;
 pub mod unlock_batch;
 pub mod unregister_client;
+pub mod update_broker_config;
 pub mod update_consumer_offset;
 pub mod update_subscription_group;
 pub mod update_topic;
@@ -240,6 +241,12 @@ pub fn register_all(d: &mut Dispatcher, ctx: &Arc<BrokerContext>) {
     );
     wire(d, &[request::GET_TOPIC_CONFIG], ctx, admin::topic_config);
     wire(d, &[request::GET_BROKER_CONFIG], ctx, admin::broker_config);
+    wire(
+        d,
+        &[request::UPDATE_BROKER_CONFIG],
+        ctx,
+        update_broker_config::process,
+    );
     wire(
         d,
         &[request::GET_PRODUCER_CONNECTION_LIST],

@@ -43,8 +43,9 @@ pub async fn process(
     req: RemotingCommand,
 ) -> ProcessResult {
     let h: PullMessageRequestHeader = req.decode_header()?;
-    let broker_name = &ctx.config.broker_name;
-    if !perm::is_readable(ctx.config.broker_permission) {
+    let config = ctx.config();
+    if !perm::is_readable(config.broker_permission) {
+        let broker_name = &config.broker_name;
         return error(
             &req,
             response::NO_PERMISSION,
@@ -98,7 +99,11 @@ pub async fn process(
             ),
         );
     }
-    let property_filter = ctx.config.enable_property_filter;
+    let property_filter = config.enable_property_filter;
+    // Not held across the reads and the wait below: a long poll would keep an old config alive.
+    let (long_polling, short_polling_ms) =
+        (config.long_polling_enable, config.short_polling_time_mills);
+    drop(config);
     let filter = if h.sys_flag & PULL_FLAG_SUBSCRIPTION != 0 {
         let expression = h.subscription.as_deref().unwrap_or("*");
         let expr_type = h.expression_type.as_deref().unwrap_or("TAG");
@@ -175,12 +180,12 @@ pub async fn process(
     {
         return Ok(Some(first.into_command(&req)));
     }
-    let hold_ms = if ctx.config.long_polling_enable {
+    let hold_ms = if long_polling {
         u64::try_from(h.suspend_timeout_millis)
             .unwrap_or(0)
             .min(MAX_SUSPEND_MILLIS)
     } else {
-        ctx.config.short_polling_time_mills.min(MAX_SUSPEND_MILLIS)
+        short_polling_ms.min(MAX_SUSPEND_MILLIS)
     };
     if hold_ms == 0 {
         return Ok(Some(first.into_command(&req)));
@@ -282,13 +287,13 @@ async fn read_off_the_runtime_if_cold(
 fn limits(ctx: &BrokerContext, h: &PullMessageRequestHeader) -> (u32, u32) {
     let max_count = u32::try_from(h.max_msg_nums.max(1))
         .unwrap_or(1)
-        .min(ctx.config.max_transfer_count_on_message_in_memory);
+        .min(ctx.config().max_transfer_count_on_message_in_memory);
     let max_bytes = h
         .max_msg_bytes
         .and_then(|b| u32::try_from(b).ok())
         .filter(|b| *b > 0)
         .unwrap_or(u32::MAX)
-        .min(ctx.config.max_transfer_bytes_on_message_in_memory);
+        .min(ctx.config().max_transfer_bytes_on_message_in_memory);
     (max_count, max_bytes)
 }
 

@@ -31,7 +31,7 @@ pub async fn process(
         .ext_field("recallHandle")
         .ok_or(HeaderError::Missing("recallHandle"))?
         .into_owned();
-    if !perm::is_writeable(ctx.config.broker_permission) {
+    if !perm::is_writeable(ctx.config().broker_permission) {
         return error(
             &req,
             response::SERVICE_NOT_AVAILABLE,
@@ -59,7 +59,7 @@ pub async fn process(
             "recall failed, topic not match",
         );
     }
-    if h.broker_name != ctx.config.broker_name {
+    if h.broker_name != ctx.config().broker_name {
         return error(
             &req,
             response::ILLEGAL_OPERATION,
@@ -69,7 +69,7 @@ pub async fn process(
     let now = now_ms();
     let left = h.deliver_ms - now;
     let max_ms =
-        i64::try_from(ctx.config.timer_max_delay_sec.saturating_mul(1000)).unwrap_or(i64::MAX);
+        i64::try_from(ctx.config().timer_max_delay_sec.saturating_mul(1000)).unwrap_or(i64::MAX);
     if left <= 0 || left >= max_ms {
         return error(
             &req,

@@ -115,7 +115,7 @@ pub async fn process(
         targets.extend((0..config.read_queue_nums).map(|q| (q, target_of(q))));
     }
 
-    let server_side = ctx.config.use_server_side_reset_offset;
+    let server_side = ctx.config().use_server_side_reset_offset;
     let mut body = ResetOffsetBody::default();
     for (q, target) in targets {
         let current = ctx.offsets.query(&group, &topic, q);
@@ -130,7 +130,7 @@ pub async fn process(
         };
         let mq = MessageQueue {
             topic: topic.clone(),
-            broker_name: ctx.config.broker_name.clone(),
+            broker_name: ctx.config().broker_name.clone(),
             queue_id: q,
         };
         body.offset_table.push((mq, new));

@@ -25,8 +25,11 @@ pub async fn process(
     let gets = ctx.stats.got_messages.load(Ordering::Relaxed);
     put("brokerVersionDesc", "V4_9_4".into());
     put("brokerVersion", "401".into());
-    put("brokerName", ctx.config.broker_name.clone());
-    put("brokerClusterName", ctx.config.broker_cluster_name.clone());
+    put("brokerName", ctx.config().broker_name.clone());
+    put(
+        "brokerClusterName",
+        ctx.config().broker_cluster_name.clone(),
+    );
     put("msgPutTotalTodayNow", puts.to_string());
     put("msgGetTotalTodayNow", gets.to_string());
     put("msgPutTotalSinceStart", puts.to_string());

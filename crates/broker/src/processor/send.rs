@@ -148,7 +148,7 @@ pub async fn process(
         // to address the reply (`<CLUSTER>_REPLY_TOPIC`). Batches skip it: their messages are
         // stored from the request as sent, and a request is always a single message.
         let own = header.properties.as_deref().unwrap_or("");
-        let cluster = &ctx.config.broker_cluster_name;
+        let cluster = &ctx.config().broker_cluster_name;
         // Room for the pair from the start: one allocation per send, not a copy and a regrowth.
         let mut properties =
             String::with_capacity(own.len() + PROPERTY_CLUSTER.len() + cluster.len() + 3);
@@ -172,7 +172,7 @@ pub async fn process(
         } else {
             // A timer (RocketMQ 5) or a DELAY level parks the message in SCHEDULE_TOPIC_XXXX
             // until it is due.
-            match divert_scheduled(&mut msg, &ctx.schedule, &ctx.config) {
+            match divert_scheduled(&mut msg, &ctx.schedule, &ctx.config()) {
                 Ok(parked) => {
                     recall_handle = parked.then(|| recall_handle_of(&ctx, &msg)).flatten();
                 }
@@ -189,7 +189,7 @@ pub async fn process(
                         response::MESSAGE_ILLEGAL,
                         format!(
                             "timer message illegal, the delay time should not be bigger than the max delay {}ms; or if set del msg, the delay time should be bigger than the current time",
-                            ctx.config.timer_max_delay_sec * 1000
+                            ctx.config().timer_max_delay_sec * 1000
                         ),
                     );
                 }
@@ -226,8 +226,9 @@ pub(super) fn check_target(
     req: &RemotingCommand,
     header: &SendMessageRequestHeader,
 ) -> Result<Target, Refusal> {
-    let broker_name = &ctx.config.broker_name;
-    if !perm::is_writeable(ctx.config.broker_permission) {
+    let config = ctx.config();
+    if !perm::is_writeable(config.broker_permission) {
+        let broker_name = &config.broker_name;
         return Err(refuse(
             req,
             response::NO_PERMISSION,
@@ -312,7 +313,7 @@ pub(super) fn check_body_size(
     req: &RemotingCommand,
     len: usize,
 ) -> Result<(), Refusal> {
-    let max_size = ctx.config.max_message_size;
+    let max_size = ctx.config().max_message_size;
     if len > max_size {
         return Err(refuse(
             req,
@@ -338,7 +339,7 @@ fn recall_handle_of(ctx: &BrokerContext, msg: &MessageToStore) -> Option<String>
     let uniq_key = property_value(&msg.properties, "UNIQ_KEY")?;
     Some(RecallHandle::encode(
         real_topic,
-        &ctx.config.broker_name,
+        &ctx.config().broker_name,
         timer_out,
         uniq_key,
     ))
@@ -419,8 +420,8 @@ fn respond(
         transaction_id,
         batch_uniq_id: None,
         recall_handle,
-        msg_region: Some(ctx.config.region_id.clone()),
-        trace_on: Some(ctx.config.trace_on.to_string()),
+        msg_region: Some(ctx.config().region_id.clone()),
+        trace_on: Some(ctx.config().trace_on.to_string()),
     };
     let mut resp = RemotingCommand::response_to(req, code, None).with_header_rendered(&resp_header);
     if code == response::FLUSH_DISK_TIMEOUT {

@@ -38,13 +38,13 @@ pub async fn process(
             format!("subscription group [{}] does not exist", h.group),
         );
     };
-    if !perm::is_writeable(ctx.config.broker_permission) {
+    if !perm::is_writeable(ctx.config().broker_permission) {
         return error(
             &req,
             response::NO_PERMISSION,
             format!(
                 "the broker[{}] sending message is forbidden",
-                ctx.config.broker_name
+                ctx.config().broker_name
             ),
         );
     }

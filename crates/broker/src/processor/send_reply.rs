@@ -58,11 +58,11 @@ pub async fn process(
         msg_id: "0".into(),
         queue_id,
         queue_offset: 0,
-        msg_region: Some(ctx.config.region_id.clone()),
-        trace_on: Some(ctx.config.trace_on.to_string()),
+        msg_region: Some(ctx.config().region_id.clone()),
+        trace_on: Some(ctx.config().trace_on.to_string()),
         ..Default::default()
     };
-    if ctx.config.store_reply_message_enable {
+    if ctx.config().store_reply_message_enable {
         let msg = MessageToStore {
             topic,
             queue_id,
@@ -141,7 +141,7 @@ async fn push(
         reconsume_times: header.reconsume_times,
         unit_mode: header.unit_mode,
         born_host: conn.peer_addr().to_string(),
-        store_host: ctx.config.broker_addr().to_string(),
+        store_host: ctx.config().broker_addr().to_string(),
         store_timestamp: now,
     };
     let cmd =

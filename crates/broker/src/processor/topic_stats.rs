@@ -31,7 +31,7 @@ pub async fn process(
     };
     let queues = config.read_queue_nums.max(config.write_queue_nums);
     let topic_put_tps = ctx.rates.topic_puts.per_second(&topic);
-    let broker_name = ctx.config.broker_name.clone();
+    let broker_name = ctx.config().broker_name.clone();
     let store = Arc::clone(&ctx.store);
     // The newest message of an idle queue may be on disk only: read off the runtime.
     let Some(offset_table) = off_the_runtime(move || {

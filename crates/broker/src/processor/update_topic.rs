@@ -22,7 +22,7 @@ pub async fn process(
     if let Err(reason) = validate_topic_name(&h.topic) {
         return error(&req, response::SYSTEM_ERROR, reason);
     }
-    if h.topic == ctx.config.broker_cluster_name {
+    if h.topic == ctx.config().broker_cluster_name {
         return error(
             &req,
             response::SYSTEM_ERROR,

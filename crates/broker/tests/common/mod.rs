@@ -39,12 +39,26 @@ pub fn small_config(dir: &Path) -> BrokerConfig {
 }
 
 impl TestBroker {
-    pub async fn start(mut config: BrokerConfig) -> TestBroker {
+    pub async fn start(config: BrokerConfig) -> TestBroker {
+        Self::start_with_file(config, None).await
+    }
+
+    /// A broker started as `courier broker --config FILE` starts one: UPDATE_BROKER_CONFIG
+    /// writes its changes into `file`.
+    pub async fn start_with_file(mut config: BrokerConfig, file: Option<&Path>) -> TestBroker {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         config.listen_port = port;
         let shutdown = CancellationToken::new();
-        let handle = tokio::spawn(courier_broker::run(config, listener, shutdown.clone()));
+        let (token, file) = (shutdown.clone(), file.map(Path::to_path_buf));
+        let handle = tokio::spawn(async move {
+            let ctx = courier_broker::server::open(config).await?;
+            if let Some(file) = file {
+                ctx.settings.save_changes_to(file);
+            }
+            courier_broker::server::serve(ctx.clone(), listener, token).await;
+            courier_broker::server::close(&ctx).await
+        });
         TestBroker {
             addr: format!("127.0.0.1:{port}"),
             shutdown,

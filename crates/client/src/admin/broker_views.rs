@@ -1,6 +1,7 @@
 //! The admin views of brokers and connections `mqadmin` users reach for when something looks
 //! wrong: a broker's runtime figures (GET_BROKER_RUNTIME_INFO: `brokerStatus`) and the
-//! configuration it runs with (GET_BROKER_CONFIG: `getBrokerConfig`), who is connected
+//! configuration it runs with (GET_BROKER_CONFIG: `getBrokerConfig`) and changing it
+//! (UPDATE_BROKER_CONFIG: `updateBrokerConfig`), who is connected
 //! as a consumer or producer of a group (GET_CONSUMER_CONNECTION_LIST,
 //! GET_PRODUCER_CONNECTION_LIST: `consumerConnection`, `producerConnection`), and deleting a topic
 //! from the brokers and then the name servers (DELETE_TOPIC_IN_BROKER, DELETE_TOPIC_IN_NAMESRV:
@@ -12,7 +13,9 @@
 
 use std::collections::BTreeMap;
 
-use courier_remoting::body::{from_json, Connection, ConsumerConnection, KvTable};
+use courier_remoting::body::{
+    from_json, read_properties, write_properties, Connection, ConsumerConnection, KvTable,
+};
 use courier_remoting::code::{request, response};
 use courier_remoting::header::{DeleteTopicFromNamesrvRequestHeader, DeleteTopicRequestHeader};
 use courier_remoting::RemotingCommand;
@@ -123,13 +126,28 @@ impl Admin {
             .instance
             .invoke_ok(addr, cmd, self.instance.options.request_timeout)
             .await?;
-        let text = String::from_utf8_lossy(resp.body_bytes());
-        Ok(text
-            .lines()
-            .filter(|l| !l.trim_start().starts_with('#'))
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        Ok(read_properties(&String::from_utf8_lossy(resp.body_bytes()))
+            .into_iter()
             .collect())
+    }
+
+    /// Changes settings of the broker at `addr` (UPDATE_BROKER_CONFIG: `updateBrokerConfig`),
+    /// each `(key, value)` under RocketMQ's key names, all or none. Returns the broker's account of
+    /// the change: which keys apply now, which at its next start, and where it saved them
+    /// (Courier's brokers say; a Java broker answers with nothing). A key the broker may not
+    /// change, does not know, or a value that does not fit is an error naming it.
+    pub async fn update_broker_config(
+        &self,
+        addr: &str,
+        settings: &[(String, String)],
+    ) -> Result<String> {
+        let cmd = RemotingCommand::new_request(request::UPDATE_BROKER_CONFIG)
+            .with_body(write_properties(settings).into_bytes());
+        let resp = self
+            .instance
+            .invoke_ok(addr, cmd, self.instance.options.request_timeout)
+            .await?;
+        Ok(resp.remark.unwrap_or_default())
     }
 
     /// The group's consumer connections on every master that has any, by broker address: the

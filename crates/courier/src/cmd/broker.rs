@@ -57,7 +57,8 @@ A config file uses RocketMQ's broker.conf keys in TOML syntax, e.g.
   namesrvAddr = \"127.0.0.1:9876\"
   storePathRootDir = \"/var/lib/courier/broker-a\"
   flushDiskType = \"SYNC_FLUSH\"
-Flags override the file. Ctrl-C (SIGINT) or SIGTERM shuts down gracefully (drains requests,
+Flags override the file. `courier mqadmin update-broker-config` changes a running broker's
+settings and writes them into this file, keeping its comments. Ctrl-C (SIGINT) or SIGTERM shuts down gracefully (drains requests,
 flushes, writes the clean-shutdown checkpoint); a second signal exits at once.";
 
 /// Reads the config file (or the defaults) and applies the flags.
@@ -96,8 +97,10 @@ pub struct RunningBroker {
 
 impl RunningBroker {
     /// Opens the store (recovery included) and starts serving `listener` until `shutdown`.
+    /// `config_file` is where the config came from: UPDATE_BROKER_CONFIG writes changes into it.
     pub async fn start(
         mut config: BrokerConfig,
+        config_file: Option<&std::path::Path>,
         listener: TcpListener,
         shutdown: CancellationToken,
     ) -> anyhow::Result<RunningBroker> {
@@ -107,6 +110,10 @@ impl RunningBroker {
         let ctx = courier_broker::server::open(config)
             .await
             .map_err(|e| explain(e, &root))?;
+        if let Some(path) = config_file {
+            ctx.settings
+                .save_changes_to(std::path::absolute(path).unwrap_or(path.to_path_buf()));
+        }
         let serving = tokio::spawn(courier_broker::server::serve(
             ctx.clone(),
             listener,
@@ -144,7 +151,9 @@ pub fn run(args: BrokerArgs, runtime: &tokio::runtime::Runtime) -> anyhow::Resul
         let addr = bind_addr(&args, &config);
         let listener = bind("the broker", addr, "--listen").await?;
         let names = config.namesrv_addrs();
-        let broker = RunningBroker::start(config, listener, shutdown.clone()).await?;
+        let broker =
+            RunningBroker::start(config, args.config.as_deref(), listener, shutdown.clone())
+                .await?;
         let metrics = match args.metrics_port {
             Some(port) => {
                 let sources = super::metrics::Sources {
@@ -164,7 +173,7 @@ pub fn run(args: BrokerArgs, runtime: &tokio::runtime::Runtime) -> anyhow::Resul
             }
             None => None,
         };
-        let c = &broker.ctx.config;
+        let c = &broker.ctx.config();
         let registers = if names.is_empty() {
             "no name server (set --namesrv or namesrvAddr)".to_string()
         } else {

@@ -171,11 +171,16 @@ pub fn run(args: DevArgs, runtime: &tokio::runtime::Runtime) -> anyhow::Result<(
             broker_config.broker_ip1 = args.address.to_string();
         }
         let broker_stop = CancellationToken::new();
-        let broker =
-            RunningBroker::start(broker_config, broker_listener, broker_stop.clone()).await;
+        let broker = RunningBroker::start(
+            broker_config,
+            args.broker_config.as_deref(),
+            broker_listener,
+            broker_stop.clone(),
+        )
+        .await;
         let result = match broker {
             Ok(broker) => {
-                let name = broker.ctx.config.broker_name.clone();
+                let name = broker.ctx.config().broker_name.clone();
                 let metrics_stop = CancellationToken::new();
                 let mut metrics = None;
                 if let Some(port) = metrics_port(&args) {
@@ -296,7 +301,7 @@ fn announce(
     registered: bool,
     started: Instant,
 ) {
-    let c = &broker.ctx.config;
+    let c = &broker.ctx.config();
     let reg = if registered {
         "registered"
     } else {

@@ -95,8 +95,8 @@ fn metric(
 fn broker(out: &mut String, ctx: &BrokerContext) {
     let labels = format!(
         "{{broker=\"{}\",cluster=\"{}\"}}",
-        escape(&ctx.config.broker_name),
-        escape(&ctx.config.broker_cluster_name)
+        escape(&ctx.config().broker_name),
+        escape(&ctx.config().broker_cluster_name)
     );
     let s = &ctx.stats;
     let counters = [
@@ -216,8 +216,8 @@ fn broker(out: &mut String, ctx: &BrokerContext) {
 fn per_topic_and_group(out: &mut String, ctx: &BrokerContext) {
     let base = format!(
         "broker=\"{}\",cluster=\"{}\"",
-        escape(&ctx.config.broker_name),
-        escape(&ctx.config.broker_cluster_name)
+        escape(&ctx.config().broker_name),
+        escape(&ctx.config().broker_cluster_name)
     );
     let mut topics = ctx.topic_message_totals();
     topics.sort();

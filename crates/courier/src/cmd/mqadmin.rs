@@ -28,8 +28,8 @@ mod groups;
 mod messages;
 
 use broker_views::{
-    BrokerStatusArgs, ConnectionArgs, DeleteTopicArgs, BROKER_CONFIG_HELP, BROKER_STATUS_HELP,
-    CONNECTION_HELP, DELETE_TOPIC_HELP,
+    BrokerStatusArgs, ConnectionArgs, DeleteTopicArgs, UpdateBrokerConfigArgs, BROKER_CONFIG_HELP,
+    BROKER_STATUS_HELP, CONNECTION_HELP, DELETE_TOPIC_HELP, UPDATE_BROKER_CONFIG_HELP,
 };
 use consumers::{ConsumerStatusArgs, CONSUMER_STATUS_HELP};
 use groups::{
@@ -89,6 +89,9 @@ pub enum MqadminCommand {
     /// The configuration each broker runs with, every key and its value.
     #[command(alias = "getBrokerConfig", after_help = BROKER_CONFIG_HELP)]
     BrokerConfig(BrokerStatusArgs),
+    /// Changes a setting of a broker (or of a cluster's masters); most apply at once.
+    #[command(alias = "updateBrokerConfig", after_help = UPDATE_BROKER_CONFIG_HELP)]
+    UpdateBrokerConfig(UpdateBrokerConfigArgs),
     /// Deletes a topic from the brokers and the name servers.
     #[command(alias = "deleteTopic", after_help = DELETE_TOPIC_HELP)]
     DeleteTopic(DeleteTopicArgs),
@@ -520,6 +523,11 @@ pub fn run(args: MqadminArgs, runtime: &tokio::runtime::Runtime) -> anyhow::Resu
             MqadminCommand::BrokerConfig(a) => {
                 let what = || "could not read the brokers' configuration".to_string();
                 let view = async |admin: &Admin| broker_views::broker_config(admin, &a).await;
+                show(&a.common.namesrv, what, view).await?
+            }
+            MqadminCommand::UpdateBrokerConfig(a) => {
+                let what = || format!("could not set {} on the brokers", a.key);
+                let view = async |admin: &Admin| broker_views::update_broker_config(admin, &a).await;
                 show(&a.common.namesrv, what, view).await?
             }
             MqadminCommand::UpdateSubGroup(a) => {

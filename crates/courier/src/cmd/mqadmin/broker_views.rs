@@ -1,10 +1,12 @@
-//! `broker-status`, `broker-config`, `consumer-connection`, `producer-connection` and
-//! `delete-topic`: a broker's runtime figures and configuration, who is connected as a group's
-//! consumers or producers, and deleting a topic (Java's `brokerStatus`, `getBrokerConfig`,
+//! `broker-status`, `broker-config`, `update-broker-config`, `consumer-connection`,
+//! `producer-connection` and `delete-topic`: a broker's runtime figures and configuration,
+//! changing that configuration, who is connected as a group's consumers or producers, and
+//! deleting a topic (Java's `brokerStatus`, `getBrokerConfig`, `updateBrokerConfig`,
 //! `consumerConnection`, `producerConnection`, `deleteTopic`).
 
 use std::collections::BTreeMap;
 
+use anyhow::Context;
 use clap::Args;
 use courier_client::Admin;
 use serde_json::json;
@@ -19,6 +21,26 @@ pub struct BrokerStatusArgs {
     /// One broker (its address, host:port); default: every master the name servers know.
     #[arg(long, short = 'b')]
     pub broker: Option<String>,
+}
+
+/// `courier mqadmin update-broker-config`
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["broker", "cluster"])))]
+pub struct UpdateBrokerConfigArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// One broker (its address, host:port).
+    #[arg(long, short = 'b')]
+    pub broker: Option<String>,
+    /// Every master of this cluster.
+    #[arg(long, short = 'c')]
+    pub cluster: Option<String>,
+    /// The key, under RocketMQ's name (e.g. brokerPermission).
+    #[arg(long, short = 'k')]
+    pub key: String,
+    /// The new value.
+    #[arg(long, short = 'v')]
+    pub value: String,
 }
 
 /// `courier mqadmin consumer-connection` / `producer-connection`
@@ -62,6 +84,22 @@ Examples:
 The configuration each broker runs with, every key with its value, defaults included, under
 RocketMQ's names (the keys of the broker's config file): check what a broker really uses.";
 
+pub(super) const UPDATE_BROKER_CONFIG_HELP: &str = "\
+Examples:
+  courier mqadmin update-broker-config -b 127.0.0.1:10911 -k brokerPermission -v 4
+  courier mqadmin updateBrokerConfig -c DefaultCluster -k maxMessageSize -v 1048576
+
+Changes one setting of a broker, or of every master of a cluster, under RocketMQ's key names.
+Each broker says what it did. Most request-path keys apply at once: brokerPermission (4 =
+read-only: producers move to other brokers, consumers drain this one; 6 = read and write again),
+autoCreateTopicEnable, autoCreateSubscriptionGroup, namesrvAddr, maxMessageSize,
+longPollingEnable, enablePropertyFilter and the other keys listed in the README. The rest (the
+store's files and flushing, ports, names) are used only when the broker starts: they are written
+to the broker's config file for its next start. A broker started from a config file saves every
+change in it, keeping its comments; one started without a file keeps a change only until it
+stops, and refuses start-only keys. An unknown key, a key listed in configBlackList, or a value
+that does not fit is refused, and nothing changes.";
+
 pub(super) const CONNECTION_HELP: &str = "\
 Examples:
   courier mqadmin consumer-connection -n 127.0.0.1:9876 -g billing
@@ -100,6 +138,49 @@ pub(super) async fn broker_config(admin: &Admin, a: &BrokerStatusArgs) -> anyhow
         all.push((b, kv));
     }
     Ok(per_broker(a, all))
+}
+
+/// `update-broker-config`: each broker's account of the change.
+pub(super) async fn update_broker_config(
+    admin: &Admin,
+    a: &UpdateBrokerConfigArgs,
+) -> anyhow::Result<String> {
+    let brokers = match (&a.broker, &a.cluster) {
+        (Some(b), _) => vec![b.clone()],
+        (None, Some(c)) => admin.cluster_masters(c).await?,
+        (None, None) => Vec::new(),
+    };
+    anyhow::ensure!(
+        !brokers.is_empty(),
+        "cluster {} has no master registered with the name server; `courier mqadmin clusterList` \
+         shows the clusters",
+        a.cluster.as_deref().unwrap_or_default()
+    );
+    let settings = [(a.key.clone(), a.value.clone())];
+    let mut done = Vec::new();
+    for b in brokers {
+        let said = admin
+            .update_broker_config(&b, &settings)
+            .await
+            .with_context(|| format!("broker {b} refused {}={}", a.key, a.value))?;
+        done.push((b, said));
+    }
+    if a.common.json {
+        let brokers: serde_json::Map<_, _> =
+            done.into_iter().map(|(b, said)| (b, json!(said))).collect();
+        return Ok(format!("{}\n", json!({ "brokers": brokers })));
+    }
+    Ok(done
+        .into_iter()
+        .map(|(b, said)| {
+            let said = if said.is_empty() {
+                "done".to_string()
+            } else {
+                said
+            };
+            format!("update broker config success, {b}: {said}\n")
+        })
+        .collect())
 }
 
 /// The broker `-b` names, or every master.
