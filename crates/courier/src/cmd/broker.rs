@@ -58,8 +58,9 @@ A config file uses RocketMQ's broker.conf keys in TOML syntax, e.g.
   storePathRootDir = \"/var/lib/courier/broker-a\"
   flushDiskType = \"SYNC_FLUSH\"
 Flags override the file. `courier mqadmin update-broker-config` changes a running broker's
-settings and writes them into this file, keeping its comments. Ctrl-C (SIGINT) or SIGTERM shuts down gracefully (drains requests,
-flushes, writes the clean-shutdown checkpoint); a second signal exits at once.";
+settings and writes them into this file, keeping its comments. Ctrl-C (SIGINT) or SIGTERM shuts
+down gracefully (drains requests, flushes, writes the clean-shutdown checkpoint); a second signal
+exits at once.";
 
 /// Reads the config file (or the defaults) and applies the flags.
 pub fn load_config(args: &BrokerArgs) -> anyhow::Result<BrokerConfig> {
