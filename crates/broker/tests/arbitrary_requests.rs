@@ -255,6 +255,10 @@ const HEADERS: &[Shape] = &[
         ],
     ),
     (
+        &[request::INVOKE_BROKER_TO_GET_CONSUMER_STATUS],
+        &[("topic", Text), ("group", Text), ("clientAddr", Text)],
+    ),
+    (
         &[request::CONSUME_MESSAGE_DIRECTLY],
         &[
             ("consumerGroup", Text),

@@ -3,6 +3,9 @@
 //! connection with the admin's fields (and, for 309, the broker's name, the topic's sys flag and
 //! the stored message as the body); the consumer's answer comes back to the admin as it was
 //! given; and every refusal — not online, too old, an id that names nothing — is Java's.
+//! INVOKE_BROKER_TO_GET_CONSUMER_STATUS (223) asks every client of the group (or the one named)
+//! for the offsets it holds (GET_CONSUMER_STATUS_FROM_CLIENT, 221) and answers them by client id,
+//! leaving out a client that does not answer in time.
 
 mod common;
 
@@ -213,5 +216,125 @@ async fn a_message_to_consume_directly_is_sent_to_the_consumer_with_the_stored_r
         seen.try_recv().is_err(),
         "refused requests were not forwarded"
     );
+    b.stop().await;
+}
+
+/// A connection registered as consumer `client_id` of group `g` that answers
+/// GET_CONSUMER_STATUS_FROM_CLIENT with `held` as its offsets, after `delay`, and records the
+/// header fields it was asked with.
+async fn offsets_holder(
+    b: &TestBroker,
+    client_id: &str,
+    version: i32,
+    held: Vec<(i32, i64)>,
+    delay: std::time::Duration,
+) -> (RemotingClient, mpsc::UnboundedReceiver<Seen>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let mut d = Dispatcher::new();
+    d.register(
+        request::GET_CONSUMER_STATUS_FROM_CLIENT,
+        Arc::new(move |_c: ConnectionHandle, req: RemotingCommand| {
+            let (tx, held) = (tx.clone(), held.clone());
+            async move {
+                let _ = tx.send((req.code, req.ext_fields_view().into_owned(), Vec::new()));
+                tokio::time::sleep(delay).await;
+                let topic = req.ext_field("topic").unwrap_or_default().into_owned();
+                let body = courier_remoting::body::GetConsumerStatusBody {
+                    message_queue_table: held
+                        .iter()
+                        .map(|&(queue_id, offset)| {
+                            let q = courier_remoting::body::MessageQueue {
+                                topic: topic.clone(),
+                                broker_name: "broker-a".into(),
+                                queue_id,
+                            };
+                            (q, offset)
+                        })
+                        .collect(),
+                    consumer_table: Vec::new(),
+                };
+                Ok(Some(
+                    RemotingCommand::success_to(&req).with_body(body.to_fastjson()),
+                ))
+            }
+        }),
+    );
+    let client = RemotingClient::with_dispatcher(ClientConfig::default(), d);
+    register_consumer(b, &client, client_id, "g", "CT", version).await;
+    (client, rx)
+}
+
+fn consumer_status(client: Option<&str>) -> RemotingCommand {
+    RemotingCommand::request_with_header(
+        request::INVOKE_BROKER_TO_GET_CONSUMER_STATUS,
+        &GetConsumerStatusRequestHeader {
+            topic: "CT".into(),
+            group: "g".into(),
+            client_addr: client.map(str::to_string),
+        },
+    )
+}
+
+#[tokio::test]
+async fn consumer_status_gathers_the_offsets_each_client_holds() {
+    use courier_remoting::body::GetConsumerStatusBody;
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let b = TestBroker::start(small_config(dir.path())).await;
+    let r = b.call(consumer_status(None)).await;
+    assert_eq!(r.code, response::SYSTEM_ERROR);
+    let remark = r.remark.unwrap_or_default();
+    assert!(
+        remark.contains("No Any Consumer online in the consumer group: [g]"),
+        "{remark}"
+    );
+
+    let quick = Duration::ZERO;
+    let (c1, mut seen1) = offsets_holder(&b, "c@1", 400, vec![(0, 7), (1, 9)], quick).await;
+    let (c2, mut seen2) = offsets_holder(&b, "c@2", 400, vec![(2, 3)], quick).await;
+    // This one answers after the broker's 5 s: left out, not an error.
+    let (c3, _seen3) = offsets_holder(&b, "c@3", 400, vec![(3, 1)], Duration::from_secs(6)).await;
+    let r = b.call(consumer_status(None)).await;
+    assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
+    let body = GetConsumerStatusBody::from_json(r.body_bytes()).unwrap();
+    let tables: Vec<(String, Vec<(i32, i64)>)> = body
+        .consumer_table
+        .into_iter()
+        .map(|(c, t)| (c, t.into_iter().map(|(q, o)| (q.queue_id, o)).collect()))
+        .collect();
+    assert_eq!(
+        tables,
+        vec![
+            ("c@1".to_string(), vec![(0, 7), (1, 9)]),
+            ("c@2".to_string(), vec![(2, 3)]),
+        ]
+    );
+    let (code, fields, _) = seen1.try_recv().unwrap();
+    assert_eq!(code, request::GET_CONSUMER_STATUS_FROM_CLIENT);
+    assert_eq!(fields.get("topic").map(String::as_str), Some("CT"));
+    assert_eq!(fields.get("group").map(String::as_str), Some("g"));
+    assert!(seen2.try_recv().is_ok());
+
+    // Only the client named.
+    let r = b.call(consumer_status(Some("c@2"))).await;
+    assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
+    let body = GetConsumerStatusBody::from_json(r.body_bytes()).unwrap();
+    let clients: Vec<&str> = body
+        .consumer_table
+        .iter()
+        .map(|(c, _)| c.as_str())
+        .collect();
+    assert_eq!(clients, ["c@2"]);
+    assert!(seen1.try_recv().is_err(), "c@1 was not asked");
+
+    // A client older than V3_0_7_SNAPSHOT (ordinal 28) makes it refuse, as Java does.
+    let (c4, _seen4) = offsets_holder(&b, "c@4", 27, vec![], quick).await;
+    let r = b.call(consumer_status(None)).await;
+    assert_eq!(r.code, response::SYSTEM_ERROR);
+    let remark = r.remark.unwrap_or_default();
+    assert!(remark.contains("does not support this feature"), "{remark}");
+    for c in [c1, c2, c3, c4] {
+        c.shutdown().await;
+    }
     b.stop().await;
 }

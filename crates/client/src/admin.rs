@@ -22,7 +22,8 @@
 //! brokers' runtime figures, a group's connections and deleting a topic (`broker_views`). And ask a group's consumers themselves, through a broker
 //! they are connected to: for their running info (GET_CONSUMER_RUNNING_INFO:
 //! `mqadmin consumerStatus`), or to consume one stored message now
-//! (CONSUME_MESSAGE_DIRECTLY: `mqadmin queryMsgById -g … -d …`).
+//! (CONSUME_MESSAGE_DIRECTLY: `mqadmin queryMsgById -g … -d …`), or for the offsets they
+//! hold for a topic (`offsets_held`: `mqadmin getConsumerStatus`).
 
 use std::time::{Duration, Instant};
 
@@ -49,8 +50,10 @@ use crate::route::{masters_of, subscribe_queues, AUTO_CREATE_TOPIC_KEY, RETRY_GR
 
 mod broker_views;
 mod message_track;
+mod offsets_held;
 
 pub use message_track::{MessageTrack, TrackType};
+pub use offsets_held::HeldOffsets;
 
 /// Admin calls against one set of name servers.
 pub struct Admin {

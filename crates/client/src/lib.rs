@@ -42,7 +42,9 @@ mod route;
 mod subscription;
 mod transaction;
 
-pub use admin::{Admin, ConsumerStatus, GroupOnline, MessageTrack, OffsetReset, TrackType};
+pub use admin::{
+    Admin, ConsumerStatus, GroupOnline, HeldOffsets, MessageTrack, OffsetReset, TrackType,
+};
 pub use allocate::allocate_averagely;
 pub use broker_api::{PullResult, PullStatus};
 pub use compress::compress;

@@ -20,6 +20,20 @@ impl MessageQueue {
             queue_id,
         }
     }
+
+    /// The queue as the wire bodies name it.
+    pub(crate) fn to_wire(&self) -> courier_remoting::body::MessageQueue {
+        courier_remoting::body::MessageQueue {
+            topic: self.topic.clone(),
+            broker_name: self.broker_name.clone(),
+            queue_id: self.queue_id,
+        }
+    }
+
+    /// A queue a wire body names.
+    pub(crate) fn from_wire(q: courier_remoting::body::MessageQueue) -> Self {
+        MessageQueue::new(q.topic, q.broker_name, q.queue_id)
+    }
 }
 
 impl fmt::Display for MessageQueue {

@@ -156,6 +156,20 @@ impl OffsetStore {
         self.table().lock().get(mq).copied()
     }
 
+    /// The in-memory offsets of `topic`'s queues, sorted by queue (what a consumer answers
+    /// GET_CONSUMER_STATUS_FROM_CLIENT with, as Java's `cloneOffsetTable(topic)`).
+    pub(crate) fn of_topic(&self, topic: &str) -> Vec<(MessageQueue, i64)> {
+        let mut held: Vec<_> = self
+            .table()
+            .lock()
+            .iter()
+            .filter(|(q, _)| q.topic == topic)
+            .map(|(q, o)| (q.clone(), *o))
+            .collect();
+        held.sort();
+        held
+    }
+
     /// Persists the offsets of `queues` (remote) or the whole table (local).
     /// Remote commits are oneway when `oneway` (the periodic commit, as Java
     /// does) and awaited otherwise (shutdown, dropped queue), so a later reader

@@ -63,14 +63,6 @@ impl QueueLock {
     }
 }
 
-fn to_wire(q: &MessageQueue) -> WireQueue {
-    WireQueue {
-        topic: q.topic.clone(),
-        broker_name: q.broker_name.clone(),
-        queue_id: q.queue_id,
-    }
-}
-
 fn request_body(
     client_id: &str,
     group: &str,
@@ -79,7 +71,7 @@ fn request_body(
     LockBatchRequestBody {
         client_id: client_id.to_string(),
         consumer_group: group.to_string(),
-        mq_set: queues.iter().map(|(q, _)| to_wire(q)).collect(),
+        mq_set: queues.iter().map(|(q, _)| q.to_wire()).collect(),
         only_this_broker: true,
     }
 }
@@ -100,7 +92,7 @@ pub(crate) async fn lock(
             }
         };
         for (q, state) in &batch {
-            state.set(granted.contains(&to_wire(q)));
+            state.set(granted.contains(&q.to_wire()));
         }
     }
 }

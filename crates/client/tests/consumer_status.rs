@@ -1,8 +1,8 @@
 //! An admin asking a running push consumer about itself through the broker, against a real
 //! name server and broker: its running info (settings, subscriptions, every assigned queue with
 //! its offsets, per-topic rates) and consuming one stored message directly, with the listener's
-//! verdict — success, later, or a panic — coming back to the admin; and what each group of a
-//! topic did with a message (its message tracks).
+//! verdict — success, later, or a panic — coming back to the admin; the offsets it holds for a
+//! topic; and what each group of a topic did with a message (its message tracks).
 
 mod common;
 
@@ -103,6 +103,23 @@ async fn a_running_consumer_reports_its_state_and_consumes_a_message_directly() 
         "{rates:?}"
     );
     assert_eq!(rates.consume_failed_msgs, 0);
+
+    // The offsets it holds for the topic (INVOKE_BROKER_TO_GET_CONSUMER_STATUS, answered by the
+    // consumer itself): one per queue, 20 messages in all, matching its running info.
+    let held = admin
+        .consumer_offsets_held("watched-group", "Watched", None)
+        .await
+        .unwrap();
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(held[0].0, consumer.client_id());
+    let queues: Vec<i32> = held[0].1.iter().map(|(q, _)| q.queue_id).collect();
+    assert_eq!(queues, [0, 1, 2, 3]);
+    assert_eq!(held[0].1.iter().map(|(_, o)| o).sum::<i64>(), 20);
+    let only = admin
+        .consumer_offsets_held("watched-group", "Watched", Some("other@1"))
+        .await
+        .unwrap();
+    assert!(only.is_empty(), "{only:?}");
 
     // One message handed over again, whatever the offsets say.
     let r = admin

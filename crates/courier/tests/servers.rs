@@ -169,6 +169,15 @@ async fn dev_serves_clients_and_keeper_then_shuts_down_cleanly() {
         assert_eq!(status["sameSubscriptions"], true, "{status}");
         let table = mqadmin(&["consumerStatus", "-g", "dev-cg"]);
         assert!(table.starts_with("#Client ID") && table.contains(consumer.client_id()), "{table}");
+        // The offsets the consumer holds, from the consumer itself through the broker.
+        let held: serde_json::Value = serde_json::from_str(&mqadmin(&[
+            "get-consumer-status", "-g", "dev-cg", "-t", "DevTopic", "--json",
+        ]))
+        .unwrap();
+        let queues = held["clients"][consumer.client_id()].as_array().unwrap();
+        assert_eq!(queues.len(), 4, "{held}");
+        let table = mqadmin(&["getConsumerStatus", "-g", "dev-cg", "-t", "DevTopic"]);
+        assert!(table.contains("#clientId") && table.lines().count() == 6, "{table}");
         // Who is connected: the consumer, with its subscription, and the producer.
         let conns: serde_json::Value = serde_json::from_str(&mqadmin(&[
             "consumer-connection", "-g", "dev-cg", "--json",

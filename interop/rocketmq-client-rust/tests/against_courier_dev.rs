@@ -1113,10 +1113,11 @@ async fn mqadmin(dev: &CourierDev, args: &[&str]) -> HarnessResult<String> {
     }
 }
 
-/// Courier's `mqadmin consumerStatus` and `queryMsgById -g -d` against this client: the broker
-/// forwards GET_CONSUMER_RUNNING_INFO and CONSUME_MESSAGE_DIRECTLY to it, and what it answers
-/// (its running info in Java's fastjson form, its listener's verdict on one message handed to
-/// it again) comes back through the broker to Courier's admin.
+/// Courier's `mqadmin consumerStatus`, `getConsumerStatus` and `queryMsgById -g -d` against this
+/// client: the broker forwards GET_CONSUMER_RUNNING_INFO and CONSUME_MESSAGE_DIRECTLY to it and
+/// asks it GET_CONSUMER_STATUS_FROM_CLIENT, and what it answers (its running info in Java's
+/// fastjson form, the offsets it holds, its listener's verdict on one message handed to it again)
+/// comes back through the broker to Courier's admin.
 async fn consumer_status(rts: &[Arc<ClientRuntime>; 2], dev: &CourierDev) -> HarnessResult<()> {
     let topic = "RustClientStatus";
     create_topic(dev, topic)?;
@@ -1151,6 +1152,16 @@ async fn consumer_status(rts: &[Arc<ClientRuntime>; 2], dev: &CourierDev) -> Har
             return Err(format!("consumer-status: {queues} queues of {topic}, subscribed {subscribed}; want 4 and true: {status}"));
         }
         let client_id = client["clientId"].as_str().unwrap_or_default().to_string();
+        // The offsets it holds (INVOKE_BROKER_TO_GET_CONSUMER_STATUS, answered by mxsm's client
+        // to the broker's GET_CONSUMER_STATUS_FROM_CLIENT): one per queue of the topic. Offsets
+        // are kept once a queue is pulled, so all four are there after every message arrived.
+        let held = mqadmin(dev, &["getConsumerStatus", "-g", group, "-t", topic, "--json"]).await?;
+        let v: serde_json::Value = serde_json::from_str(&held)
+            .map_err(|e| format!("getConsumerStatus JSON: {e}: {held}"))?;
+        let queues = v["clients"][client_id.as_str()].as_array().map_or(0, Vec::len);
+        if queues != 4 {
+            return Err(format!("getConsumerStatus: {queues} queues held by {client_id}, want 4: {held}"));
+        }
         let one = ids.offset_ids.iter().next().cloned().unwrap_or_default();
         let verdict = mqadmin(
             dev,

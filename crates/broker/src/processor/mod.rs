@@ -28,6 +28,7 @@ pub mod earliest_msg_storetime;
 pub mod end_transaction;
 mod forward_to_consumer;
 pub mod get_all_topic_config;
+pub mod get_consumer_status;
 pub mod get_max_offset;
 pub mod get_min_offset;
 pub mod heartbeat;
@@ -241,6 +242,12 @@ pub fn register_all(d: &mut Dispatcher, ctx: &Arc<BrokerContext>) {
     );
     wire(d, &[request::GET_TOPIC_CONFIG], ctx, admin::topic_config);
     wire(d, &[request::GET_BROKER_CONFIG], ctx, admin::broker_config);
+    wire(
+        d,
+        &[request::INVOKE_BROKER_TO_GET_CONSUMER_STATUS],
+        ctx,
+        get_consumer_status::process,
+    );
     wire(
         d,
         &[request::UPDATE_BROKER_CONFIG],

@@ -1,10 +1,11 @@
 //! What a push consumer does when an admin reaches it through a broker: answer with its running
 //! info (GET_CONSUMER_RUNNING_INFO, 307), consume one message handed to it
-//! (CONSUME_MESSAGE_DIRECTLY, 309), and move its queues where an offset reset put them
+//! (CONSUME_MESSAGE_DIRECTLY, 309), move its queues where an offset reset put them
 //! (RESET_CONSUMER_CLIENT_OFFSET, 220, oneway: how RocketMQ 4 brokers, and Courier's with
-//! `useServerSideResetOffset = false`, carry out `mqadmin resetOffsetByTime`). Java's client does
-//! all three; `mqadmin consumerStatus` and the dashboards' consumer views read the first,
-//! `mqadmin queryMsgById -g … -d …` sends the second.
+//! `useServerSideResetOffset = false`, carry out `mqadmin resetOffsetByTime`), and tell the
+//! offsets it holds for a topic (GET_CONSUMER_STATUS_FROM_CLIENT, 221). Java's client does all
+//! four; `mqadmin consumerStatus` and the dashboards' consumer views read the first,
+//! `mqadmin queryMsgById -g … -d …` sends the second, `mqadmin getConsumerStatus` the fourth.
 //!
 //! The handlers are registered before the consumer exists (its client instance takes the
 //! dispatcher), so they reach it through a slot filled once it is built, and answer
@@ -18,13 +19,14 @@ use std::sync::{Arc, OnceLock, Weak};
 use std::time::Instant;
 
 use courier_remoting::body::{
-    self, prop, CmResult, ConsumeMessageDirectlyResult, ConsumerRunningInfo, ProcessQueueInfo,
-    ResetOffsetBody,
+    self, prop, CmResult, ConsumeMessageDirectlyResult, ConsumerRunningInfo, GetConsumerStatusBody,
+    ProcessQueueInfo, ResetOffsetBody,
 };
 use courier_remoting::code::{request, response};
 use courier_remoting::command::CURRENT_VERSION_NAME;
 use courier_remoting::header::{
     ConsumeMessageDirectlyResultRequestHeader, GetConsumerRunningInfoRequestHeader,
+    GetConsumerStatusRequestHeader,
 };
 use courier_remoting::processor::Dispatcher;
 use courier_remoting::{ConnectionHandle, ProcessResult, RemotingCommand};
@@ -41,7 +43,7 @@ pub(super) type ConsumerSlot = Arc<OnceLock<Weak<Inner>>>;
 
 const MIB: usize = 1024 * 1024;
 
-/// Registers the three handlers on `dispatcher`; they serve the consumer put in `slot`.
+/// Registers the four handlers on `dispatcher`; they serve the consumer put in `slot`.
 pub(super) fn register(dispatcher: &mut Dispatcher, slot: &ConsumerSlot) {
     let s = slot.clone();
     dispatcher.register(
@@ -60,6 +62,14 @@ pub(super) fn register(dispatcher: &mut Dispatcher, slot: &ConsumerSlot) {
                 reset_offsets(consumer, &req);
                 Ok(None)
             }
+        }),
+    );
+    let s = slot.clone();
+    dispatcher.register(
+        request::GET_CONSUMER_STATUS_FROM_CLIENT,
+        Arc::new(move |_c: ConnectionHandle, req: RemotingCommand| {
+            let consumer = s.get().and_then(Weak::upgrade);
+            async move { offsets_held(consumer, req) }
         }),
     );
     let s = slot.clone();
@@ -95,6 +105,25 @@ fn running_info(consumer: Option<Arc<Inner>>, req: RemotingCommand) -> ProcessRe
     Ok(Some(RemotingCommand::success_to(&req).with_body(body)))
 }
 
+/// The offsets this consumer holds in memory for the asked topic; an empty table for a group it
+/// is not (as Java answers).
+fn offsets_held(consumer: Option<Arc<Inner>>, req: RemotingCommand) -> ProcessResult {
+    let h: GetConsumerStatusRequestHeader = req.decode_header()?;
+    let message_queue_table = of_group(consumer, &h.group)
+        .map(|c| c.offsets.of_topic(&h.topic))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(q, offset)| (q.to_wire(), offset))
+        .collect();
+    let answer = GetConsumerStatusBody {
+        message_queue_table,
+        consumer_table: Vec::new(),
+    };
+    Ok(Some(
+        RemotingCommand::success_to(&req).with_body(answer.to_fastjson()),
+    ))
+}
+
 /// Hands each queue of the reset this consumer pulls to its pull task (`Inner::apply_reset`); a
 /// reset of another group, or of queues it does not pull, is not its business.
 fn reset_offsets(consumer: Option<Arc<Inner>>, req: &RemotingCommand) {
@@ -111,7 +140,7 @@ fn reset_offsets(consumer: Option<Arc<Inner>>, req: &RemotingCommand) {
     };
     let queues = c.queues.lock();
     for (q, offset) in body.offset_table {
-        let mq = MessageQueue::new(q.topic, q.broker_name, q.queue_id);
+        let mq = MessageQueue::from_wire(q);
         if let Some(pq) = queues.get(&mq) {
             pq.reset.store(offset, Ordering::Release);
             pq.reset_signal.notify_one();
@@ -196,12 +225,7 @@ impl Inner {
                     locked: pq.lock.is_held(),
                     ..Default::default()
                 };
-                let wire = body::MessageQueue {
-                    topic: q.topic,
-                    broker_name: q.broker_name,
-                    queue_id: q.queue_id,
-                };
-                (wire, info)
+                (q.to_wire(), info)
             })
             .collect();
         mq_table.sort_by(|a, b| a.0.cmp(&b.0));

@@ -31,7 +31,7 @@ use broker_views::{
     BrokerStatusArgs, ConnectionArgs, DeleteTopicArgs, UpdateBrokerConfigArgs, BROKER_CONFIG_HELP,
     BROKER_STATUS_HELP, CONNECTION_HELP, DELETE_TOPIC_HELP, UPDATE_BROKER_CONFIG_HELP,
 };
-use consumers::{ConsumerStatusArgs, CONSUMER_STATUS_HELP};
+use consumers::{ConsumerStatusArgs, HeldOffsetsArgs, CONSUMER_STATUS_HELP, HELD_OFFSETS_HELP};
 use groups::{
     DeleteSubGroupArgs, UpdateSubGroupArgs, DELETE_SUB_GROUP_HELP, UPDATE_SUB_GROUP_HELP,
 };
@@ -77,6 +77,9 @@ pub enum MqadminCommand {
     /// Each client of a consumer group as it reports itself: settings, queues, rates.
     #[command(alias = "consumerStatus", after_help = CONSUMER_STATUS_HELP)]
     ConsumerStatus(ConsumerStatusArgs),
+    /// The offsets each client of a group holds in memory for a topic, as the clients answer.
+    #[command(alias = "getConsumerStatus", after_help = HELD_OFFSETS_HELP)]
+    GetConsumerStatus(HeldOffsetsArgs),
     /// Each consumer of a group connected to the brokers, and what the group subscribes to.
     #[command(alias = "consumerConnection", after_help = CONNECTION_HELP)]
     ConsumerConnection(ConnectionArgs),
@@ -503,6 +506,11 @@ pub fn run(args: MqadminArgs, runtime: &tokio::runtime::Runtime) -> anyhow::Resu
             MqadminCommand::ConsumerStatus(a) => {
                 let what = || format!("could not ask group {}'s consumers", a.group);
                 let view = async |admin: &Admin| consumers::consumer_status(admin, &a).await;
+                show(&a.common.namesrv, what, view).await?
+            }
+            MqadminCommand::GetConsumerStatus(a) => {
+                let what = || format!("could not ask group {}'s consumers for their offsets", a.group);
+                let view = async |admin: &Admin| consumers::held_offsets(admin, &a).await;
                 show(&a.common.namesrv, what, view).await?
             }
             MqadminCommand::ConsumerConnection(a) => {

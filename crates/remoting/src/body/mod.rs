@@ -11,6 +11,7 @@
 //! standard form Java reads back, the offset reset body (`reset_offset`) and a consumer's
 //! running info (`running_info`).
 
+mod consumer_status;
 pub mod fastjson;
 mod heartbeat;
 mod lists;
@@ -23,6 +24,7 @@ mod route;
 mod running_info;
 mod stats;
 
+pub use consumer_status::*;
 pub use heartbeat::*;
 pub use lists::*;
 pub use lock::*;

@@ -97,6 +97,17 @@ command_header! {
 }
 
 command_header! {
+    /// INVOKE_BROKER_TO_GET_CONSUMER_STATUS (admin to broker) and GET_CONSUMER_STATUS_FROM_CLIENT
+    /// (broker to each consumer, without `clientAddr`): the offsets a group's clients hold for a
+    /// topic. `clientAddr` (a client id, despite the name) asks only that client.
+    pub struct GetConsumerStatusRequestHeader {
+        topic: String => "topic",
+        group: String => "group",
+        client_addr: Option<String> => "clientAddr",
+    }
+}
+
+command_header! {
     /// GET_CONSUMER_RUNNING_INFO: sent to a broker, which forwards it as is to the consumer.
     pub struct GetConsumerRunningInfoRequestHeader {
         consumer_group: String => "consumerGroup",

@@ -1,7 +1,8 @@
 //! The mqadmin views that ask a group's consumers themselves, through a broker they are
 //! connected to: `consumer-status` (Java's `consumerStatus`: each client's settings,
 //! subscriptions, queues and rates, and whether the group's clients agree on what they
-//! subscribe to) and the direct consumption `query-msg-by-id -g GROUP -d CLIENT` asks for.
+//! subscribe to), `get-consumer-status` (Java's `getConsumerStatus`: the offsets each client holds
+//! for a topic) and the direct consumption `query-msg-by-id -g GROUP -d CLIENT` asks for.
 
 use clap::Args;
 use courier_client::{Admin, ConsumerStatus};
@@ -22,6 +23,32 @@ pub struct ConsumerStatusArgs {
     #[arg(long = "client-id", short = 'i')]
     pub client_id: Option<String>,
 }
+
+/// `courier mqadmin get-consumer-status`
+#[derive(Debug, Args)]
+pub struct HeldOffsetsArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// The consumer group.
+    #[arg(long, short = 'g')]
+    pub group: String,
+    /// The topic.
+    #[arg(long, short = 't')]
+    pub topic: String,
+    /// Only this client (its client id).
+    #[arg(long = "client-id", short = 'i')]
+    pub client_id: Option<String>,
+}
+
+pub(super) const HELD_OFFSETS_HELP: &str = "\
+Examples:
+  courier mqadmin get-consumer-status -n 127.0.0.1:9876 -g billing -t OrderEvents
+  courier mqadmin getConsumerStatus -g billing -t OrderEvents --json | jq '.clients'
+
+The offsets each client of the group holds in memory for the topic's queues, asked through a
+broker the clients are connected to. A consumer commits them every few seconds, so they may be
+ahead of consumer-progress's committed offsets; a queue whose offset stays put while
+consumer-progress shows a lag is stuck in that client.";
 
 pub(super) const CONSUMER_STATUS_HELP: &str = "\
 Examples:
@@ -62,6 +89,54 @@ pub(super) async fn consumer_status(
         (false, true) => all.iter().map(client_text).collect(),
         (false, false) => summary_table(&all),
     })
+}
+
+/// `get-consumer-status`: one line per client and queue, or JSON.
+pub(super) async fn held_offsets(admin: &Admin, a: &HeldOffsetsArgs) -> anyhow::Result<String> {
+    let held = admin
+        .consumer_offsets_held(&a.group, &a.topic, a.client_id.as_deref())
+        .await?;
+    if a.common.json {
+        let clients: serde_json::Map<_, _> = held
+            .iter()
+            .map(|(client, table)| {
+                let queues: Vec<_> = table
+                    .iter()
+                    .map(|(q, o)| json!({"brokerName": q.broker_name, "queueId": q.queue_id, "offset": o}))
+                    .collect();
+                (client.clone(), json!(queues))
+            })
+            .collect();
+        return Ok(format!(
+            "{}\n",
+            json!({"group": a.group, "topic": a.topic, "clients": clients})
+        ));
+    }
+    let mut out = format!(
+        "get consumer status from client. group={}, topic={}, originClientId={}\n",
+        a.group,
+        a.topic,
+        a.client_id.as_deref().unwrap_or("")
+    );
+    out.push_str(&format!(
+        "{:<50}  {:<15}  {:<8}  {}\n",
+        "#clientId", "#brokerName", "#queueId", "#offset"
+    ));
+    for (client, table) in &held {
+        if table.is_empty() {
+            out.push_str(&format!("{client:<50}  (holds no offset for this topic)\n"));
+        }
+        for (q, offset) in table {
+            out.push_str(&format!(
+                "{client:<50}  {:<15}  {:<8}  {offset}\n",
+                q.broker_name, q.queue_id
+            ));
+        }
+    }
+    if held.is_empty() {
+        out.push_str("(no client answered in time)\n");
+    }
+    Ok(out)
 }
 
 /// True when every client that answered subscribes to the same topics with the same
