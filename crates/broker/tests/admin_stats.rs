@@ -6,6 +6,7 @@
 //! INVOKE_BROKER_TO_RESET_OFFSET (222): offsets moved by time, to the end or to one offset, stale
 //! client commits ignored until the group's next pull, which answers the new offset — also for
 //! a pull parked by long polling.
+//! GET_BROKER_CONSUME_STATS (317): every group's progress on the broker at once.
 
 mod common;
 
@@ -479,5 +480,91 @@ async fn broker_config_is_answered_as_java_properties() {
         version["timestamp"].as_i64().unwrap() > 1_700_000_000_000,
         "{version}"
     );
+    b.stop().await;
+}
+
+async fn create_group(b: &TestBroker, group: &str) {
+    let body = format!(r#"{{"groupName":"{group}"}}"#);
+    let r = b
+        .call(
+            RemotingCommand::new_request(request::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP)
+                .with_body(body.into_bytes()),
+        )
+        .await;
+    assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
+}
+
+#[tokio::test]
+async fn broker_consume_stats_list_every_group_with_its_lag() {
+    use courier_remoting::body::ConsumeStatsList;
+    let dir = tempfile::tempdir().unwrap();
+    let b = TestBroker::start(small_config(dir.path())).await;
+    b.call_header(request::UPDATE_AND_CREATE_TOPIC, &create_topic("BS", 2, 6))
+        .await;
+    let mut ordered = create_topic("BO", 1, 6);
+    ordered.order = Some(true);
+    b.call_header(request::UPDATE_AND_CREATE_TOPIC, &ordered)
+        .await;
+    send(&b, "BS", 0, 5).await;
+    send(&b, "BS", 1, 3).await;
+    send(&b, "BO", 0, 4).await;
+    // g1 is 2 behind on BS and 4 behind on BO; g2 caught up on BS; g3 has no offsets.
+    for g in ["g1", "g2", "g3"] {
+        create_group(&b, g).await;
+    }
+    commit(&b, "g1", "BS", 0, 3).await;
+    commit(&b, "g1", "BS", 1, 3).await;
+    commit(&b, "g1", "BO", 0, 0).await;
+    commit(&b, "g2", "BS", 0, 5).await;
+    commit(&b, "g2", "BS", 1, 3).await;
+
+    let r = b
+        .call(with(
+            request::GET_BROKER_CONSUME_STATS,
+            &[("isOrder", "false")],
+        ))
+        .await;
+    assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
+    let list = ConsumeStatsList::from_json(r.body_bytes()).unwrap();
+    assert_eq!(list.broker_addr, b.addr);
+    let of = |g: &str| {
+        list.consume_stats_list
+            .iter()
+            .find(|(name, _)| name == g)
+            .map(|(_, s)| s.clone())
+            .unwrap_or_else(|| panic!("{g} is not listed: {list:?}"))
+    };
+    let g1 = of("g1");
+    let lag: Vec<(String, i64)> = g1
+        .iter()
+        .map(|s| (s.offset_table[0].0.topic.clone(), s.total_diff()))
+        .collect();
+    assert_eq!(lag, [("BO".to_string(), 4), ("BS".to_string(), 2)]);
+    let bs = g1
+        .iter()
+        .find(|s| s.offset_table[0].0.topic == "BS")
+        .unwrap();
+    assert_eq!(bs.offset_table.len(), 2);
+    assert!(bs.offset_table[0].1.last_timestamp > 0, "{bs:?}");
+    assert_eq!(of("g2").iter().map(|s| s.total_diff()).sum::<i64>(), 0);
+    assert!(of("g3").is_empty());
+    assert_eq!(list.total_diff, 6);
+
+    // Only ordered topics.
+    let r = b
+        .call(with(
+            request::GET_BROKER_CONSUME_STATS,
+            &[("isOrder", "true")],
+        ))
+        .await;
+    let list = ConsumeStatsList::from_json(r.body_bytes()).unwrap();
+    let topics: Vec<&str> = list
+        .consume_stats_list
+        .iter()
+        .flat_map(|(_, s)| s)
+        .map(|s| s.offset_table[0].0.topic.as_str())
+        .collect();
+    assert_eq!(topics, ["BO"]);
+    assert_eq!(list.total_diff, 4);
     b.stop().await;
 }

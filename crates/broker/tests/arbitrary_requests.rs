@@ -255,6 +255,10 @@ const HEADERS: &[Shape] = &[
         ],
     ),
     (
+        &[request::GET_BROKER_CONSUME_STATS],
+        &[("isOrder", Flag)],
+    ),
+    (
         &[request::INVOKE_BROKER_TO_GET_CONSUMER_STATUS],
         &[("topic", Text), ("group", Text), ("clientAddr", Text)],
     ),

@@ -331,6 +331,17 @@ async fn dev_serves_clients_and_keeper_then_shuts_down_cleanly() {
         assert_eq!(queues.len(), 4, "{reset}");
         assert!(queues.iter().all(|q| q["newOffset"] == 0), "{reset}");
         assert_eq!(diff(&mqadmin(&["consumer-progress", "-g", "dev-cg", "--json"])), 28);
+        // The same lag in the broker-wide view, every group at once.
+        let all: serde_json::Value =
+            serde_json::from_str(&mqadmin(&["broker-consume-stats", "-l", "1", "--json"])).unwrap();
+        let broker = all["brokers"].as_object().and_then(|b| b.values().next()).unwrap();
+        let behind: i64 = broker["queues"].as_array().unwrap().iter()
+            .filter(|q| q["group"] == "dev-cg" && q["topic"] == "DevTopic")
+            .map(|q| q["diff"].as_i64().unwrap())
+            .sum();
+        assert_eq!(behind, 28, "{all}");
+        let table = mqadmin(&["brokerConsumeStats"]);
+        assert!(table.starts_with("#Topic") && table.contains("Diff Total: "), "{table}");
         // Rewind-only leaves queues that are already further back alone.
         mqadmin(&["reset-offset", "-g", "dev-cg", "-t", "DevTopic", "-s", "now", "--rewind-only"]);
         assert_eq!(diff(&mqadmin(&["consumer-progress", "-g", "dev-cg", "--json"])), 28);

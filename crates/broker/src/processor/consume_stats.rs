@@ -69,34 +69,10 @@ pub async fn process(
     let ctx2 = Arc::clone(&ctx);
     // Timestamps of consumed messages may be on disk only: read off the runtime.
     let Some(offset_table) = off_the_runtime(move || {
-        let mut table = Vec::new();
-        for (topic, n) in &queues {
-            for q in 0..*n {
-                let broker_offset = ctx2.store.max_offset(topic, q).max(0);
-                let consumer_offset = ctx2.offsets.query(&group, topic, q).unwrap_or(0).max(0);
-                let last_timestamp = if consumer_offset > 0 {
-                    ctx2.store
-                        .store_timestamp(topic, q, consumer_offset - 1)
-                        .filter(|t| *t > 0)
-                        .unwrap_or(0)
-                } else {
-                    0
-                };
-                let mq = MessageQueue {
-                    topic: topic.clone(),
-                    broker_name: ctx2.config().broker_name.clone(),
-                    queue_id: q,
-                };
-                let progress = OffsetWrapper {
-                    broker_offset,
-                    consumer_offset,
-                    last_timestamp,
-                    pull_offset: consumer_offset,
-                };
-                table.push((mq, progress));
-            }
-        }
-        table
+        queues
+            .iter()
+            .flat_map(|(topic, n)| progress(&ctx2, &group, topic, *n))
+            .collect()
     })
     .await
     else {
@@ -109,4 +85,42 @@ pub async fn process(
     Ok(Some(
         RemotingCommand::success_to(&req).with_body(stats.to_fastjson()),
     ))
+}
+
+/// The group's progress on queues `0..queues` of `topic`: max offset, committed offset (0 if
+/// none) and the store time of the last consumed message (0 if none or unreadable). Reads the
+/// store, maybe from disk: call it off the async workers.
+pub(super) fn progress(
+    ctx: &BrokerContext,
+    group: &str,
+    topic: &str,
+    queues: i32,
+) -> Vec<(MessageQueue, OffsetWrapper)> {
+    let broker_name = ctx.config().broker_name.clone();
+    (0..queues)
+        .map(|q| {
+            let broker_offset = ctx.store.max_offset(topic, q).max(0);
+            let consumer_offset = ctx.offsets.query(group, topic, q).unwrap_or(0).max(0);
+            let last_timestamp = if consumer_offset > 0 {
+                ctx.store
+                    .store_timestamp(topic, q, consumer_offset - 1)
+                    .filter(|t| *t > 0)
+                    .unwrap_or(0)
+            } else {
+                0
+            };
+            let mq = MessageQueue {
+                topic: topic.to_string(),
+                broker_name: broker_name.clone(),
+                queue_id: q,
+            };
+            let progress = OffsetWrapper {
+                broker_offset,
+                consumer_offset,
+                last_timestamp,
+                pull_offset: consumer_offset,
+            };
+            (mq, progress)
+        })
+        .collect()
 }

@@ -17,6 +17,7 @@ use courier_remoting::{ConnectionHandle, Dispatcher, ProcessResult, RemotingComm
 use crate::context::BrokerContext;
 
 pub mod admin;
+pub mod broker_consume_stats;
 pub mod check_client_config;
 pub mod consume_by_who;
 pub mod consume_directly;
@@ -271,6 +272,12 @@ pub fn register_all(d: &mut Dispatcher, ctx: &Arc<BrokerContext>) {
         &[request::GET_CONSUME_STATS],
         ctx,
         consume_stats::process,
+    );
+    wire(
+        d,
+        &[request::GET_BROKER_CONSUME_STATS],
+        ctx,
+        broker_consume_stats::process,
     );
     wire(
         d,

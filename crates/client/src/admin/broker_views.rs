@@ -1,7 +1,8 @@
 //! The admin views of brokers and connections `mqadmin` users reach for when something looks
 //! wrong: a broker's runtime figures (GET_BROKER_RUNTIME_INFO: `brokerStatus`) and the
 //! configuration it runs with (GET_BROKER_CONFIG: `getBrokerConfig`) and changing it
-//! (UPDATE_BROKER_CONFIG: `updateBrokerConfig`), who is connected
+//! (UPDATE_BROKER_CONFIG: `updateBrokerConfig`), every group's lag on it
+//! (GET_BROKER_CONSUME_STATS: `brokerConsumeStats`), who is connected
 //! as a consumer or producer of a group (GET_CONSUMER_CONNECTION_LIST,
 //! GET_PRODUCER_CONNECTION_LIST: `consumerConnection`, `producerConnection`), and deleting a topic
 //! from the brokers and then the name servers (DELETE_TOPIC_IN_BROKER, DELETE_TOPIC_IN_NAMESRV:
@@ -14,7 +15,8 @@
 use std::collections::BTreeMap;
 
 use courier_remoting::body::{
-    from_json, read_properties, write_properties, Connection, ConsumerConnection, KvTable,
+    from_json, read_properties, write_properties, Connection, ConsumeStatsList, ConsumerConnection,
+    KvTable,
 };
 use courier_remoting::code::{request, response};
 use courier_remoting::header::{DeleteTopicFromNamesrvRequestHeader, DeleteTopicRequestHeader};
@@ -129,6 +131,25 @@ impl Admin {
         Ok(read_properties(&String::from_utf8_lossy(resp.body_bytes()))
             .into_iter()
             .collect())
+    }
+
+    /// Every consumer group's progress on the broker at `addr` (GET_BROKER_CONSUME_STATS:
+    /// `brokerConsumeStats`): per group, one `ConsumeStats` per topic it has committed offsets
+    /// for; only ordered topics with `ordered_only`.
+    pub async fn broker_consume_stats(
+        &self,
+        addr: &str,
+        ordered_only: bool,
+    ) -> Result<ConsumeStatsList> {
+        let mut cmd = RemotingCommand::new_request(request::GET_BROKER_CONSUME_STATS);
+        cmd.ext_fields
+            .insert("isOrder".into(), ordered_only.to_string());
+        let resp = self
+            .instance
+            .invoke_ok(addr, cmd, self.instance.options.request_timeout)
+            .await?;
+        ConsumeStatsList::from_json(resp.body_bytes())
+            .map_err(decode_failed("broker consume stats"))
     }
 
     /// Changes settings of the broker at `addr` (UPDATE_BROKER_CONFIG: `updateBrokerConfig`),

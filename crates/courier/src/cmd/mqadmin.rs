@@ -28,8 +28,9 @@ mod groups;
 mod messages;
 
 use broker_views::{
-    BrokerStatusArgs, ConnectionArgs, DeleteTopicArgs, UpdateBrokerConfigArgs, BROKER_CONFIG_HELP,
-    BROKER_STATUS_HELP, CONNECTION_HELP, DELETE_TOPIC_HELP, UPDATE_BROKER_CONFIG_HELP,
+    BrokerConsumeStatsArgs, BrokerStatusArgs, ConnectionArgs, DeleteTopicArgs,
+    UpdateBrokerConfigArgs, BROKER_CONFIG_HELP, BROKER_CONSUME_STATS_HELP, BROKER_STATUS_HELP,
+    CONNECTION_HELP, DELETE_TOPIC_HELP, UPDATE_BROKER_CONFIG_HELP,
 };
 use consumers::{ConsumerStatusArgs, HeldOffsetsArgs, CONSUMER_STATUS_HELP, HELD_OFFSETS_HELP};
 use groups::{
@@ -92,6 +93,9 @@ pub enum MqadminCommand {
     /// The configuration each broker runs with, every key and its value.
     #[command(alias = "getBrokerConfig", after_help = BROKER_CONFIG_HELP)]
     BrokerConfig(BrokerStatusArgs),
+    /// Every consumer group's lag on each broker: per queue, broker and committed offsets.
+    #[command(alias = "brokerConsumeStats", after_help = BROKER_CONSUME_STATS_HELP)]
+    BrokerConsumeStats(BrokerConsumeStatsArgs),
     /// Changes a setting of a broker (or of a cluster's masters); most apply at once.
     #[command(alias = "updateBrokerConfig", after_help = UPDATE_BROKER_CONFIG_HELP)]
     UpdateBrokerConfig(UpdateBrokerConfigArgs),
@@ -531,6 +535,11 @@ pub fn run(args: MqadminArgs, runtime: &tokio::runtime::Runtime) -> anyhow::Resu
             MqadminCommand::BrokerConfig(a) => {
                 let what = || "could not read the brokers' configuration".to_string();
                 let view = async |admin: &Admin| broker_views::broker_config(admin, &a).await;
+                show(&a.common.namesrv, what, view).await?
+            }
+            MqadminCommand::BrokerConsumeStats(a) => {
+                let what = || "could not read the brokers' consume stats".to_string();
+                let view = async |admin: &Admin| broker_views::broker_consume_stats(admin, &a).await;
                 show(&a.common.namesrv, what, view).await?
             }
             MqadminCommand::UpdateBrokerConfig(a) => {

@@ -1,12 +1,15 @@
 //! Admin statistics bodies: GET_TOPIC_STATS_INFO (202) answers a `TopicStatsTable`,
 //! GET_CONSUME_STATS (208) a `ConsumeStats` (what `mqadmin topicStatus` and `consumerProgress`
-//! print).
+//! print), GET_BROKER_CONSUME_STATS (317) a `ConsumeStatsList`: every group's `ConsumeStats` on
+//! one broker (`mqadmin brokerConsumeStats`, and what the RocketMQ exporter scrapes).
 //!
-//! Both key their `offsetTable` by a message queue, written in fastjson's form (`queue_map`).
+//! Each keys its `offsetTable` by a message queue, written in fastjson's form (`queue_map`).
 
 use serde::{Deserialize, Serialize};
 
-use super::queue_map::{read_body, write_body};
+use serde_json::Value;
+
+use super::queue_map::{read_body, read_map, write_body};
 use super::{BodyError, MessageQueue};
 
 /// One queue of a topic: its offsets and the store time of its newest message.
@@ -95,6 +98,102 @@ impl ConsumeStats {
     }
 }
 
+/// GET_BROKER_CONSUME_STATS's body: per consumer group (in the order the broker lists them),
+/// one `ConsumeStats` per topic it has committed offsets for.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ConsumeStatsList {
+    pub broker_addr: String,
+    pub consume_stats_list: Vec<(String, Vec<ConsumeStats>)>,
+    /// The sum of every listed queue's diff.
+    pub total_diff: i64,
+    /// Messages pulled but not committed; Courier keeps no separate pull offset, so 0.
+    pub total_inflight_diff: i64,
+}
+
+impl ConsumeStatsList {
+    /// The body as Java's broker writes it: `{"brokerAddr":…,"consumeStatsList":[{"group":
+    /// [<ConsumeStats>,…]},…],"totalDiff":…,"totalInflightDiff":…}`, one single-member object per
+    /// group, as Java's list of maps comes out.
+    pub fn to_fastjson(&self) -> Vec<u8> {
+        let mut out = b"{\"brokerAddr\":".to_vec();
+        out.extend_from_slice(&serde_json::to_vec(&self.broker_addr).unwrap_or_default());
+        out.extend_from_slice(b",\"consumeStatsList\":[");
+        for (i, (group, stats)) in self.consume_stats_list.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.push(b'{');
+            out.extend_from_slice(&serde_json::to_vec(group).unwrap_or_default());
+            out.extend_from_slice(b":[");
+            for (j, s) in stats.iter().enumerate() {
+                if j > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(&s.to_fastjson());
+            }
+            out.extend_from_slice(b"]}");
+        }
+        out.extend_from_slice(
+            format!(
+                "],\"totalDiff\":{},\"totalInflightDiff\":{}}}",
+                self.total_diff, self.total_inflight_diff
+            )
+            .as_bytes(),
+        );
+        out
+    }
+
+    /// Reads a body in Java's form (or with the queue keys as JSON-text strings).
+    pub fn from_json(bytes: &[u8]) -> Result<Self, BodyError> {
+        let invalid = |reason: String| BodyError::Json {
+            what: "broker consume stats",
+            reason,
+        };
+        let body: Value = super::from_json(bytes)?;
+        let mut consume_stats_list = Vec::new();
+        for entry in body
+            .get("consumeStatsList")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let groups = entry
+                .as_object()
+                .ok_or_else(|| invalid(format!("a consumeStatsList entry is {entry}")))?;
+            for (group, stats) in groups {
+                let stats = stats
+                    .as_array()
+                    .ok_or_else(|| invalid(format!("group {group}'s stats are {stats}")))?
+                    .iter()
+                    .map(ConsumeStats::from_value)
+                    .collect::<Result<_, _>>()?;
+                consume_stats_list.push((group.clone(), stats));
+            }
+        }
+        let number = |name: &str| body.get(name).and_then(Value::as_i64).unwrap_or(0);
+        Ok(ConsumeStatsList {
+            broker_addr: body
+                .get("brokerAddr")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            consume_stats_list,
+            total_diff: number("totalDiff"),
+            total_inflight_diff: number("totalInflightDiff"),
+        })
+    }
+}
+
+impl ConsumeStats {
+    /// One `ConsumeStats` inside a larger body that `from_json` already normalized.
+    fn from_value(v: &Value) -> Result<Self, BodyError> {
+        Ok(ConsumeStats {
+            consume_tps: v.get(CONSUME_TPS).and_then(Value::as_f64).unwrap_or(0.0),
+            offset_table: read_map(v.get("offsetTable"), "offsetTable")?,
+        })
+    }
+}
+
 const PUT_TPS: &str = "topicPutTps";
 const CONSUME_TPS: &str = "consumeTps";
 
@@ -154,6 +253,47 @@ mod tests {
         let mut back = ConsumeStats::from_json(&body).unwrap();
         back.offset_table.sort_by(|a, b| a.0.cmp(&b.0));
         assert_eq!(back, c);
+    }
+
+    #[test]
+    fn broker_consume_stats_are_written_as_java_writes_them_and_read_back() {
+        let w = |b, c| OffsetWrapper {
+            broker_offset: b,
+            consumer_offset: c,
+            last_timestamp: 0,
+            pull_offset: c,
+        };
+        let list = ConsumeStatsList {
+            broker_addr: "127.0.0.1:10911".into(),
+            consume_stats_list: vec![
+                (
+                    "g\"1".into(),
+                    vec![ConsumeStats {
+                        consume_tps: 1.5,
+                        offset_table: vec![(mq("T", 0), w(10, 4)), (mq("T", 1), w(3, 3))],
+                    }],
+                ),
+                ("g2".into(), Vec::new()),
+            ],
+            total_diff: 6,
+            total_inflight_diff: 0,
+        };
+        let body = list.to_fastjson();
+        let text = std::str::from_utf8(&body).unwrap();
+        assert!(
+            text.starts_with(r#"{"brokerAddr":"127.0.0.1:10911","consumeStatsList":[{"g\"1":[{"consumeTps":1.5,"offsetTable":{{"brokerName":"broker-a","queueId":0,"topic":"T"}:"#),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(r#"},{"g2":[]}],"totalDiff":6,"totalInflightDiff":0}"#),
+            "{text}"
+        );
+        assert_eq!(ConsumeStatsList::from_json(&body).unwrap(), list);
+        assert!(ConsumeStatsList::from_json(br#"{"consumeStatsList":[3]}"#).is_err());
+        assert_eq!(
+            ConsumeStatsList::from_json(b"{}").unwrap(),
+            ConsumeStatsList::default()
+        );
     }
 
     #[test]

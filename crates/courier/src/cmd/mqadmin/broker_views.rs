@@ -1,8 +1,9 @@
-//! `broker-status`, `broker-config`, `update-broker-config`, `consumer-connection`,
-//! `producer-connection` and `delete-topic`: a broker's runtime figures and configuration,
-//! changing that configuration, who is connected as a group's consumers or producers, and
-//! deleting a topic (Java's `brokerStatus`, `getBrokerConfig`, `updateBrokerConfig`,
-//! `consumerConnection`, `producerConnection`, `deleteTopic`).
+//! `broker-status`, `broker-config`, `update-broker-config`, `broker-consume-stats`,
+//! `consumer-connection`, `producer-connection` and `delete-topic`: a broker's runtime figures
+//! and configuration, changing that configuration, every group's lag on it, who is connected as
+//! a group's consumers or producers, and deleting a topic (Java's `brokerStatus`,
+//! `getBrokerConfig`, `updateBrokerConfig`, `brokerConsumeStats`, `consumerConnection`,
+//! `producerConnection`, `deleteTopic`).
 
 use std::collections::BTreeMap;
 
@@ -21,6 +22,22 @@ pub struct BrokerStatusArgs {
     /// One broker (its address, host:port); default: every master the name servers know.
     #[arg(long, short = 'b')]
     pub broker: Option<String>,
+}
+
+/// `courier mqadmin broker-consume-stats`
+#[derive(Debug, Args)]
+pub struct BrokerConsumeStatsArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// One broker (its address, host:port); default: every master the name servers know.
+    #[arg(long, short = 'b')]
+    pub broker: Option<String>,
+    /// Only ordered topics.
+    #[arg(long, short = 'o')]
+    pub ordered: bool,
+    /// Only queues at least this far behind (their diff).
+    #[arg(long, short = 'l', default_value_t = 0)]
+    pub level: i64,
 }
 
 /// `courier mqadmin update-broker-config`
@@ -84,6 +101,17 @@ Examples:
 The configuration each broker runs with, every key with its value, defaults included, under
 RocketMQ's names (the keys of the broker's config file): check what a broker really uses.";
 
+pub(super) const BROKER_CONSUME_STATS_HELP: &str = "\
+Examples:
+  courier mqadmin broker-consume-stats -n 127.0.0.1:9876               every master, every queue
+  courier mqadmin brokerConsumeStats -b 127.0.0.1:10911 -l 1000        queues 1,000 or more behind
+  courier mqadmin broker-consume-stats --json | jq '.brokers[].totalDiff'
+
+Every consumer group's progress on each broker in one call: per topic the group has committed
+offsets for, each queue's broker offset, the group's committed offset, the difference (its
+lag) and when the last consumed message was stored. Topics the group's running consumers no
+longer subscribe to are left out. For one group across all brokers, consumer-progress -g.";
+
 pub(super) const UPDATE_BROKER_CONFIG_HELP: &str = "\
 Examples:
   courier mqadmin update-broker-config -b 127.0.0.1:10911 -k brokerPermission -v 4
@@ -138,6 +166,87 @@ pub(super) async fn broker_config(admin: &Admin, a: &BrokerStatusArgs) -> anyhow
         all.push((b, kv));
     }
     Ok(per_broker(a, all))
+}
+
+/// `broker-consume-stats`: one line per queue at or above the level, or JSON.
+pub(super) async fn broker_consume_stats(
+    admin: &Admin,
+    a: &BrokerConsumeStatsArgs,
+) -> anyhow::Result<String> {
+    let brokers = match &a.broker {
+        Some(b) => vec![b.clone()],
+        None => admin.master_addrs().await?,
+    };
+    anyhow::ensure!(
+        !brokers.is_empty(),
+        "the name server lists no broker; start one and let it register, or name one with -b"
+    );
+    let mut all = Vec::new();
+    for b in brokers {
+        let list = admin.broker_consume_stats(&b, a.ordered).await?;
+        all.push((b, list));
+    }
+    // (broker, group, queue, progress) for every queue at or above the level.
+    let rows = all.iter().flat_map(|(b, list)| {
+        list.consume_stats_list
+            .iter()
+            .flat_map(move |(group, stats)| {
+                stats.iter().flat_map(move |s| {
+                    s.offset_table
+                        .iter()
+                        .filter(|(_, w)| w.diff() >= a.level)
+                        .map(move |(q, w)| (b, group, q, w))
+                })
+            })
+    });
+    if a.common.json {
+        let mut brokers = serde_json::Map::new();
+        for (b, list) in &all {
+            brokers.insert(
+                b.clone(),
+                json!({"totalDiff": list.total_diff, "queues": []}),
+            );
+        }
+        for (b, group, q, w) in rows {
+            let queue = json!({
+                "group": group, "topic": q.topic, "brokerName": q.broker_name, "queueId": q.queue_id,
+                "brokerOffset": w.broker_offset, "consumerOffset": w.consumer_offset,
+                "diff": w.diff(), "lastTimestamp": w.last_timestamp,
+            });
+            if let Some(queues) = brokers[b.as_str()]["queues"].as_array_mut() {
+                queues.push(queue);
+            }
+        }
+        return Ok(format!("{}\n", json!({ "brokers": brokers })));
+    }
+    let mut out = format!(
+        "{:<32}  {:<32}  {:<16}  {:>4}  {:>14}  {:>16}  {:>10}  {}\n",
+        "#Topic",
+        "#Group",
+        "#Broker Name",
+        "#QID",
+        "#Broker Offset",
+        "#Consumer Offset",
+        "#Diff",
+        "#LastTime"
+    );
+    for (_, group, q, w) in rows {
+        out.push_str(&format!(
+            "{:<32}  {:<32}  {:<16}  {:>4}  {:>14}  {:>16}  {:>10}  {}\n",
+            q.topic,
+            group,
+            q.broker_name,
+            q.queue_id,
+            w.broker_offset,
+            w.consumer_offset,
+            w.diff(),
+            super::time_or_dash(w.last_timestamp)
+        ));
+    }
+    for (b, list) in &all {
+        out.push_str(&format!("Diff Total: {} ({b})\n", list.total_diff));
+    }
+    Ok(out)
 }
 
 /// `update-broker-config`: each broker's account of the change.
