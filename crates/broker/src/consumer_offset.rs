@@ -210,6 +210,22 @@ impl ConsumerOffsetManager {
             .collect()
     }
 
+    /// Gives `dest` the offsets `src` has committed for `topic` (replacing what `dest` had there);
+    /// returns how many queues were copied (0: `src` has none, and `dest` is left alone).
+    pub fn clone_offsets(&self, src: &str, dest: &str, topic: &str) -> usize {
+        let mut table = self.table.write();
+        let Some(groups) = table.get_mut(topic) else {
+            return 0;
+        };
+        let Some(offsets) = groups.get(src).cloned() else {
+            return 0;
+        };
+        let copied = offsets.len();
+        groups.insert(dest.to_string(), offsets);
+        self.dirty.store(true, Ordering::Release);
+        copied
+    }
+
     /// Drops every offset of a topic (topic deletion).
     pub fn remove_topic(&self, topic: &str) {
         if self.table.write().remove(topic).is_some() {

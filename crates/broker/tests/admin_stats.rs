@@ -7,6 +7,7 @@
 //! client commits ignored until the group's next pull, which answers the new offset — also for
 //! a pull parked by long polling.
 //! GET_BROKER_CONSUME_STATS (317): every group's progress on the broker at once.
+//! CLONE_GROUP_OFFSET (314): one group's committed offsets copied to another.
 
 mod common;
 
@@ -566,5 +567,48 @@ async fn broker_consume_stats_list_every_group_with_its_lag() {
         .collect();
     assert_eq!(topics, ["BO"]);
     assert_eq!(list.total_diff, 4);
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn clone_group_offset_gives_a_new_group_the_old_ones_offsets() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = TestBroker::start(small_config(dir.path())).await;
+    b.call_header(request::UPDATE_AND_CREATE_TOPIC, &create_topic("CL", 2, 6))
+        .await;
+    commit(&b, "old", "CL", 0, 5).await;
+    commit(&b, "old", "CL", 1, 2).await;
+    commit(&b, "new", "CL", 0, 99).await;
+    let clone = |topic: Option<&str>| {
+        let mut fields = vec![("srcGroup", "old"), ("destGroup", "new")];
+        if let Some(t) = topic {
+            fields.push(("topic", t));
+        }
+        with(request::CLONE_GROUP_OFFSET, &fields)
+    };
+    let r = b.call(clone(Some("CL"))).await;
+    assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
+    assert_eq!(r.remark.as_deref(), Some("cloned CL (2 queues)"));
+    assert_eq!(committed(&b, "new", "CL", 0).await, 5);
+    assert_eq!(committed(&b, "new", "CL", 1).await, 2);
+    assert_eq!(
+        committed(&b, "old", "CL", 0).await,
+        5,
+        "the source keeps its offsets"
+    );
+
+    // The old group's online consumers subscribe elsewhere: skipped unless offline.
+    let client = RemotingClient::new(ClientConfig::default());
+    register_consumer(&b, &client, "c@1", "old", "Other", 400).await;
+    commit(&b, "old", "CL", 0, 7).await;
+    let r = b.call(clone(None)).await;
+    assert_eq!(r.remark.as_deref(), Some("nothing cloned"));
+    assert_eq!(committed(&b, "new", "CL", 0).await, 5);
+    let mut offline = clone(Some("CL"));
+    offline.ext_fields.insert("offline".into(), "true".into());
+    let r = b.call(offline).await;
+    assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
+    assert_eq!(committed(&b, "new", "CL", 0).await, 7);
+    client.shutdown().await;
     b.stop().await;
 }

@@ -254,10 +254,7 @@ const HEADERS: &[Shape] = &[
             ("jstackEnable", Flag),
         ],
     ),
-    (
-        &[request::GET_BROKER_CONSUME_STATS],
-        &[("isOrder", Flag)],
-    ),
+    (&[request::GET_BROKER_CONSUME_STATS], &[("isOrder", Flag)]),
     (
         &[request::INVOKE_BROKER_TO_GET_CONSUMER_STATUS],
         &[("topic", Text), ("group", Text), ("clientAddr", Text)],

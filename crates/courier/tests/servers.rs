@@ -331,6 +331,10 @@ async fn dev_serves_clients_and_keeper_then_shuts_down_cleanly() {
         assert_eq!(queues.len(), 4, "{reset}");
         assert!(queues.iter().all(|q| q["newOffset"] == 0), "{reset}");
         assert_eq!(diff(&mqadmin(&["consumer-progress", "-g", "dev-cg", "--json"])), 28);
+        // A new group started where dev-cg is: the same 28 to go.
+        let cloned = mqadmin(&["cloneGroupOffset", "-s", "dev-cg", "-d", "dev-clone", "-t", "DevTopic"]);
+        assert!(cloned.contains("cloned DevTopic (4 queues)"), "{cloned}");
+        assert_eq!(diff(&mqadmin(&["consumer-progress", "-g", "dev-clone", "--json"])), 28);
         // The same lag in the broker-wide view, every group at once.
         let all: serde_json::Value =
             serde_json::from_str(&mqadmin(&["broker-consume-stats", "-l", "1", "--json"])).unwrap();

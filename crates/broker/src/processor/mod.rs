@@ -19,6 +19,7 @@ use crate::context::BrokerContext;
 pub mod admin;
 pub mod broker_consume_stats;
 pub mod check_client_config;
+pub mod clone_group_offset;
 pub mod consume_by_who;
 pub mod consume_directly;
 pub mod consume_stats;
@@ -272,6 +273,12 @@ pub fn register_all(d: &mut Dispatcher, ctx: &Arc<BrokerContext>) {
         &[request::GET_CONSUME_STATS],
         ctx,
         consume_stats::process,
+    );
+    wire(
+        d,
+        &[request::CLONE_GROUP_OFFSET],
+        ctx,
+        clone_group_offset::process,
     );
     wire(
         d,

@@ -8,7 +8,8 @@
 //! from the brokers and then the name servers (DELETE_TOPIC_IN_BROKER, DELETE_TOPIC_IN_NAMESRV:
 //! `deleteTopic`), and creating, changing or deleting a consumer group's settings on the brokers
 //! (UPDATE_AND_CREATE_SUBSCRIPTIONGROUP, DELETE_SUBSCRIPTIONGROUP: `updateSubGroup`,
-//! `deleteSubGroup`). A topic goes from the brokers first: a name server that still routes the topic for a moment sends
+//! `deleteSubGroup`), and starting a group where another got to (CLONE_GROUP_OFFSET:
+//! `cloneGroupOffset`). A topic goes from the brokers first: a name server that still routes the topic for a moment sends
 //! producers to brokers that auto-create it or refuse it, whereas the other order would leave
 //! brokers re-registering it with the name servers.
 
@@ -19,7 +20,9 @@ use courier_remoting::body::{
     KvTable,
 };
 use courier_remoting::code::{request, response};
-use courier_remoting::header::{DeleteTopicFromNamesrvRequestHeader, DeleteTopicRequestHeader};
+use courier_remoting::header::{
+    CloneGroupOffsetRequestHeader, DeleteTopicFromNamesrvRequestHeader, DeleteTopicRequestHeader,
+};
 use courier_remoting::RemotingCommand;
 use serde::Deserialize;
 
@@ -88,6 +91,35 @@ impl Admin {
         })
         .await?;
         Ok(masters)
+    }
+
+    /// Gives consumer group `dest` the offsets group `src` committed for `topic`, on every master
+    /// routing the topic (CLONE_GROUP_OFFSET: `cloneGroupOffset`), replacing what `dest` had.
+    /// A broker skips the topic when `src`'s running consumers do not subscribe to it, unless
+    /// `offline`. Returns each broker with its account ("cloned T (4 queues)" from Courier's).
+    pub async fn clone_group_offset(
+        &self,
+        src: &str,
+        dest: &str,
+        topic: &str,
+        offline: bool,
+    ) -> Result<Vec<(String, String)>> {
+        let header = CloneGroupOffsetRequestHeader {
+            src_group: src.to_string(),
+            dest_group: dest.to_string(),
+            topic: Some(topic.to_string()),
+            offline: Some(offline),
+        };
+        let mut done = Vec::new();
+        for addr in self.topic_masters(topic).await? {
+            let cmd = RemotingCommand::request_with_header(request::CLONE_GROUP_OFFSET, &header);
+            let resp = self
+                .instance
+                .invoke_ok(&addr, cmd, self.instance.options.request_timeout)
+                .await?;
+            done.push((addr, resp.remark.unwrap_or_default()));
+        }
+        Ok(done)
     }
 
     /// Deletes consumer group `group`'s settings from every master of `cluster` (every master

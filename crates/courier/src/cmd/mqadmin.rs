@@ -34,7 +34,8 @@ use broker_views::{
 };
 use consumers::{ConsumerStatusArgs, HeldOffsetsArgs, CONSUMER_STATUS_HELP, HELD_OFFSETS_HELP};
 use groups::{
-    DeleteSubGroupArgs, UpdateSubGroupArgs, DELETE_SUB_GROUP_HELP, UPDATE_SUB_GROUP_HELP,
+    CloneGroupOffsetArgs, DeleteSubGroupArgs, UpdateSubGroupArgs, CLONE_GROUP_OFFSET_HELP,
+    DELETE_SUB_GROUP_HELP, UPDATE_SUB_GROUP_HELP,
 };
 use messages::{ConsumeMessageArgs, SendMessageArgs, CONSUME_MESSAGE_HELP, SEND_MESSAGE_HELP};
 
@@ -108,6 +109,9 @@ pub enum MqadminCommand {
     /// Deletes a consumer group's settings from the brokers.
     #[command(alias = "deleteSubGroup", after_help = DELETE_SUB_GROUP_HELP)]
     DeleteSubGroup(DeleteSubGroupArgs),
+    /// Starts a consumer group where another got to: copies its committed offsets for a topic.
+    #[command(alias = "cloneGroupOffset", after_help = CLONE_GROUP_OFFSET_HELP)]
+    CloneGroupOffset(CloneGroupOffsetArgs),
     /// Sends one message and prints where it was stored.
     #[command(alias = "sendMessage", after_help = SEND_MESSAGE_HELP)]
     SendMessage(SendMessageArgs),
@@ -555,6 +559,11 @@ pub fn run(args: MqadminArgs, runtime: &tokio::runtime::Runtime) -> anyhow::Resu
             MqadminCommand::DeleteSubGroup(a) => {
                 let what = || format!("could not delete group {}", a.group);
                 let view = async |admin: &Admin| groups::delete(admin, &a).await;
+                show(&a.common.namesrv, what, view).await?
+            }
+            MqadminCommand::CloneGroupOffset(a) => {
+                let what = || format!("could not clone group {}'s offsets to {}", a.src, a.dest);
+                let view = async |admin: &Admin| groups::clone_offsets(admin, &a).await;
                 show(&a.common.namesrv, what, view).await?
             }
             MqadminCommand::SendMessage(a) => {

@@ -1,6 +1,6 @@
 //! Consumer-offset and queue-offset headers (fact sheet §3.3): QUERY_CONSUMER_OFFSET
 //! (14), UPDATE_CONSUMER_OFFSET (15), GET_MAX_OFFSET (30), GET_MIN_OFFSET (31),
-//! SEARCH_OFFSET_BY_TIMESTAMP (29), GET_EARLIEST_MSG_STORETIME (32).
+//! SEARCH_OFFSET_BY_TIMESTAMP (29), GET_EARLIEST_MSG_STORETIME (32), CLONE_GROUP_OFFSET (314).
 
 use super::command_header;
 
@@ -65,5 +65,17 @@ command_header! {
 command_header! {
     pub struct GetEarliestMsgStoretimeResponseHeader {
         timestamp: i64 => "timestamp",
+    }
+}
+
+command_header! {
+    /// CLONE_GROUP_OFFSET (314): `mqadmin cloneGroupOffset`. `destGroup` gets the offsets
+    /// `srcGroup` committed for `topic`; `offline` skips the check that `srcGroup`'s online
+    /// consumers subscribe to the topic.
+    pub struct CloneGroupOffsetRequestHeader {
+        src_group: String => "srcGroup",
+        dest_group: String => "destGroup",
+        topic: Option<String> => "topic",
+        offline: Option<bool> => "offline",
     }
 }

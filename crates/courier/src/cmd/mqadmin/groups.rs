@@ -1,7 +1,8 @@
-//! `update-sub-group` and `delete-sub-group` (Java's `updateSubGroup`, `deleteSubGroup`): a
-//! consumer group's settings on the brokers — whether it may consume, whether it may be
-//! broadcast, how often a failing message is retried before the dead-letter queue, and the rest
-//! of SubscriptionGroupConfig.
+//! `update-sub-group`, `delete-sub-group` and `clone-group-offset` (Java's `updateSubGroup`,
+//! `deleteSubGroup`, `cloneGroupOffset`): a consumer group's settings on the brokers — whether it
+//! may consume, whether it may be broadcast, how often a failing message is retried before the
+//! dead-letter queue, and the rest of SubscriptionGroupConfig — and starting a group where
+//! another one got to.
 
 use clap::Args;
 use courier_client::Admin;
@@ -56,6 +57,36 @@ pub struct DeleteSubGroupArgs {
     #[arg(long, short = 'c')]
     pub cluster: Option<String>,
 }
+
+/// `courier mqadmin clone-group-offset`
+#[derive(Debug, Args)]
+pub struct CloneGroupOffsetArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// The group whose offsets are copied.
+    #[arg(long = "src", short = 's')]
+    pub src: String,
+    /// The group that gets them.
+    #[arg(long = "dest", short = 'd')]
+    pub dest: String,
+    /// The topic.
+    #[arg(long, short = 't')]
+    pub topic: String,
+    /// Copy even where the source group's running consumers do not subscribe to the topic.
+    #[arg(long, short = 'o')]
+    pub offline: bool,
+}
+
+pub(super) const CLONE_GROUP_OFFSET_HELP: &str = "\
+Examples:
+  courier mqadmin clone-group-offset -n 127.0.0.1:9876 -s billing -d billing-v2 -t OrderEvents
+  courier mqadmin cloneGroupOffset -s billing -d billing-v2 -t OrderEvents -o
+
+Starts a new consumer group where an old one got to, on every broker of the topic: the new
+group gets the old group's committed offsets, replacing its own. Run it before the new group's
+consumers start: running consumers keep their offsets in memory and commit them over the copy.
+Where the old group's running consumers no longer subscribe to the topic nothing is copied,
+unless -o (offline) is given.";
 
 pub(super) const UPDATE_SUB_GROUP_HELP: &str = "\
 Examples:
@@ -126,5 +157,39 @@ pub(super) async fn delete(admin: &Admin, a: &DeleteSubGroupArgs) -> anyhow::Res
             brokers.len(),
             brokers.join(", ")
         )
+    })
+}
+
+/// `clone-group-offset`.
+pub(super) async fn clone_offsets(
+    admin: &Admin,
+    a: &CloneGroupOffsetArgs,
+) -> anyhow::Result<String> {
+    let done = admin
+        .clone_group_offset(&a.src, &a.dest, &a.topic, a.offline)
+        .await?;
+    Ok(if a.common.json {
+        let brokers: Map<String, Value> = done
+            .into_iter()
+            .map(|(b, said)| (b, Value::from(said)))
+            .collect();
+        format!(
+            "{}\n",
+            json!({"src": a.src, "dest": a.dest, "topic": a.topic, "brokers": brokers})
+        )
+    } else {
+        done.into_iter()
+            .map(|(b, said)| {
+                let said = if said.is_empty() {
+                    "done".to_string()
+                } else {
+                    said
+                };
+                format!(
+                    "clone group offset {} -> {} on {b}: {said}\n",
+                    a.src, a.dest
+                )
+            })
+            .collect()
     })
 }
