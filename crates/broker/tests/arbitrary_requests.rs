@@ -254,6 +254,15 @@ const HEADERS: &[Shape] = &[
             ("jstackEnable", Flag),
         ],
     ),
+    (
+        &[request::CLONE_GROUP_OFFSET],
+        &[
+            ("srcGroup", Text),
+            ("destGroup", Text),
+            ("topic", Text),
+            ("offline", Flag),
+        ],
+    ),
     (&[request::GET_BROKER_CONSUME_STATS], &[("isOrder", Flag)]),
     (
         &[request::INVOKE_BROKER_TO_GET_CONSUMER_STATUS],
