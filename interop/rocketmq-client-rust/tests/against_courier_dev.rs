@@ -925,12 +925,7 @@ async fn admin_statistics(rts: &[Arc<ClientRuntime>; 2], dev: &CourierDev) -> Ha
     }
     consumed?;
 
-    let mut admin = DefaultMQAdminExt::new(rts[0].clone());
-    admin.set_namesrv_addr(dev.namesrv_addr.as_str());
-    admin
-        .start()
-        .await
-        .map_err(|e| format!("admin: start: {e}"))?;
+    let mut admin = started_admin(&rts[0], dev).await?;
     let result = async {
         let broker = dev.broker_addr.clone();
         let stats = admin
@@ -997,12 +992,7 @@ async fn broker_config_update(
     let topic = "RustClientBrokerConfig";
     create_topic(dev, topic)?;
     let producer = started_producer(&rts[0], dev, "rust_client_config_producer").await?;
-    let mut admin = DefaultMQAdminExt::new(rts[0].clone());
-    admin.set_namesrv_addr(dev.namesrv_addr.as_str());
-    admin
-        .start()
-        .await
-        .map_err(|e| format!("admin: start: {e}"))?;
+    let mut admin = started_admin(&rts[0], dev).await?;
     let broker = dev.broker_addr.clone();
     let result = async {
         fn limit<K: std::fmt::Display, V: std::fmt::Display>(
@@ -1087,6 +1077,20 @@ async fn broker_config_update(
     let mut producer = producer;
     producer.shutdown().await;
     result
+}
+
+/// mxsm's admin client, started against this scenario's name server.
+async fn started_admin(
+    rt: &Arc<ClientRuntime>,
+    dev: &CourierDev,
+) -> HarnessResult<DefaultMQAdminExt> {
+    let mut admin = DefaultMQAdminExt::new(rt.clone());
+    admin.set_namesrv_addr(dev.namesrv_addr.as_str());
+    admin
+        .start()
+        .await
+        .map_err(|e| format!("admin: start: {e}"))?;
+    Ok(admin)
 }
 
 /// `courier mqadmin` run against this scenario's name server; its stdout, or why it failed.

@@ -64,15 +64,8 @@ impl GetConsumerStatusBody {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_queue as mq;
     use super::*;
-
-    fn mq(topic: &str, queue_id: i32) -> MessageQueue {
-        MessageQueue {
-            topic: topic.into(),
-            broker_name: "broker-a".into(),
-            queue_id,
-        }
-    }
 
     #[test]
     fn written_as_java_writes_it_and_read_back() {

@@ -79,3 +79,13 @@ fn short_type_name<T>() -> &'static str {
     let full = std::any::type_name::<T>();
     full.rsplit("::").next().unwrap_or(full)
 }
+
+/// Queue `queue_id` of `topic` on broker-a, for the bodies' tests.
+#[cfg(test)]
+fn test_queue(topic: &str, queue_id: i32) -> MessageQueue {
+    MessageQueue {
+        topic: topic.into(),
+        broker_name: "broker-a".into(),
+        queue_id,
+    }
+}

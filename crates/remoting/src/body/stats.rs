@@ -199,15 +199,8 @@ const CONSUME_TPS: &str = "consumeTps";
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_queue as mq;
     use super::*;
-
-    fn mq(topic: &str, queue_id: i32) -> MessageQueue {
-        MessageQueue {
-            topic: topic.into(),
-            broker_name: "broker-a".into(),
-            queue_id,
-        }
-    }
 
     #[test]
     fn topic_stats_are_written_as_java_writes_them_and_read_back() {

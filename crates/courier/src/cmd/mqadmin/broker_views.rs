@@ -151,7 +151,7 @@ still sending to the topic re-create it on brokers that auto-create topics.";
 /// `broker-status`: one block (or JSON member) per broker.
 pub(super) async fn broker_status(admin: &Admin, a: &BrokerStatusArgs) -> anyhow::Result<String> {
     let mut all = Vec::new();
-    for b in brokers_of(admin, a).await? {
+    for b in brokers_of(admin, a.broker.as_deref()).await? {
         let kv = admin.broker_runtime_info(&b).await?;
         all.push((b, kv));
     }
@@ -161,7 +161,7 @@ pub(super) async fn broker_status(admin: &Admin, a: &BrokerStatusArgs) -> anyhow
 /// `broker-config`: the same shape as `broker-status`.
 pub(super) async fn broker_config(admin: &Admin, a: &BrokerStatusArgs) -> anyhow::Result<String> {
     let mut all = Vec::new();
-    for b in brokers_of(admin, a).await? {
+    for b in brokers_of(admin, a.broker.as_deref()).await? {
         let kv = admin.broker_config(&b).await?;
         all.push((b, kv));
     }
@@ -173,16 +173,8 @@ pub(super) async fn broker_consume_stats(
     admin: &Admin,
     a: &BrokerConsumeStatsArgs,
 ) -> anyhow::Result<String> {
-    let brokers = match &a.broker {
-        Some(b) => vec![b.clone()],
-        None => admin.master_addrs().await?,
-    };
-    anyhow::ensure!(
-        !brokers.is_empty(),
-        "the name server lists no broker; start one and let it register, or name one with -b"
-    );
     let mut all = Vec::new();
-    for b in brokers {
+    for b in brokers_of(admin, a.broker.as_deref()).await? {
         let list = admin.broker_consume_stats(&b, a.ordered).await?;
         all.push((b, list));
     }
@@ -293,9 +285,9 @@ pub(super) async fn update_broker_config(
 }
 
 /// The broker `-b` names, or every master.
-async fn brokers_of(admin: &Admin, a: &BrokerStatusArgs) -> anyhow::Result<Vec<String>> {
-    let brokers = match &a.broker {
-        Some(b) => vec![b.clone()],
+async fn brokers_of(admin: &Admin, broker: Option<&str>) -> anyhow::Result<Vec<String>> {
+    let brokers = match broker {
+        Some(b) => vec![b.to_string()],
         None => admin.master_addrs().await?,
     };
     anyhow::ensure!(
