@@ -12,7 +12,9 @@
 //!   and flushing, ports, names, paths, the delay levels ...) is used only while the broker
 //!   starts: such a change goes to the config file for the next start and the running value,
 //!   which is what GET_BROKER_CONFIG shows, stays as it is. Without a config file (a broker
-//!   started from flags and defaults) nothing would keep such a change, so it is refused.
+//!   started from flags and defaults) nothing would keep such a change, so it is refused. A
+//!   start-only key is compared with what the next start will run with (an earlier update may
+//!   have saved another value), so setting it back to the running value rewrites the file.
 //! - With a config file, every changed key is written into it before the new config is
 //!   published (only those keys; the operator's comments, order and other keys stay), so a
 //!   restart runs with what the running broker answered. Flags given at start still override the
@@ -129,7 +131,9 @@ impl Updated {
 pub struct LiveConfig {
     current: ArcSwap<BrokerConfig>,
     file: OnceLock<PathBuf>,
-    updating: Mutex<()>,
+    /// Start-only keys written to the file whose value differs from the running one: what the
+    /// next start will run with. Held while an update runs, so updates go one at a time.
+    next_start: Mutex<toml::Table>,
     /// DataVersion of the configuration: bumped by every update that changed something.
     counter: AtomicU64,
     changed_ms: AtomicI64,
@@ -141,7 +145,7 @@ impl LiveConfig {
         LiveConfig {
             current: ArcSwap::from_pointee(config),
             file: OnceLock::new(),
-            updating: Mutex::new(()),
+            next_start: Mutex::new(toml::Table::new()),
             counter: AtomicU64::new(0),
             changed_ms: AtomicI64::new(now_ms()),
         }
@@ -173,9 +177,12 @@ impl LiveConfig {
 
     /// Applies `changes` (key, value as text); see the module doc for what applies when.
     pub fn update(&self, changes: &[(String, String)]) -> Result<Updated, UpdateRefused> {
-        let _one_at_a_time = self.updating.lock();
+        let mut next_start = self.next_start.lock();
         let now = self.current.load_full();
         let black_list = now.config_black_list.clone();
+        // What the next start would run with: the running config and the start-only keys saved
+        // since. A change is measured against it, so saving a start-only key back to its running
+        // value is a change (the file holds the other value), not a no-op.
         let mut table = match toml::Table::try_from(&*now) {
             Ok(t) => t,
             Err(e) => {
@@ -185,6 +192,8 @@ impl LiveConfig {
                 })
             }
         };
+        let running_table = table.clone();
+        table.extend(next_start.clone());
         let mut updated = Updated::default();
         // A key given twice counts once, with its last value (as `Properties.load` keeps it).
         let mut last: Vec<(&str, &str)> = Vec::new();
@@ -236,19 +245,18 @@ impl LiveConfig {
             return Err(UpdateRefused::NeedsFile(updated.at_next_start));
         }
         // The running config takes only the keys that apply now; start-only ones wait in the file.
-        let mut running_table = toml::Table::try_from(&*now).unwrap_or_default();
+        let mut new_running = running_table.clone();
         for k in &updated.applied {
             if let Some(v) = table.get(k) {
-                running_table.insert(k.clone(), v.clone());
+                new_running.insert(k.clone(), v.clone());
             }
         }
-        let running =
-            BrokerConfig::deserialize(toml::Value::Table(running_table)).map_err(|e| {
-                UpdateRefused::Invalid {
-                    key: updated.applied.join(", "),
-                    reason: e.to_string(),
-                }
-            })?;
+        let running = BrokerConfig::deserialize(toml::Value::Table(new_running)).map_err(|e| {
+            UpdateRefused::Invalid {
+                key: updated.applied.join(", "),
+                reason: e.to_string(),
+            }
+        })?;
         if let Some(path) = file {
             let changed: Vec<(&str, &toml::Value)> = updated
                 .applied
@@ -266,6 +274,16 @@ impl LiveConfig {
                     })
                 }
                 Err(why) => updated.not_saved = Some(why),
+            }
+        }
+        for k in &updated.at_next_start {
+            match table.get(k) {
+                Some(v) if running_table.get(k) != Some(v) => {
+                    next_start.insert(k.clone(), v.clone());
+                }
+                _ => {
+                    next_start.remove(k);
+                }
             }
         }
         if !updated.applied.is_empty() {
@@ -451,5 +469,20 @@ mod tests {
             crate::config::FlushDiskType::AsyncFlush
         );
         assert_eq!(live.get().broker_permission, 4);
+        // Changing it back to what runs is a change too: the file said SYNC_FLUSH.
+        let u = live
+            .update(&[("flushDiskType".into(), "ASYNC_FLUSH".into())])
+            .unwrap();
+        assert_eq!(u.at_next_start, vec!["flushDiskType"]);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let next = BrokerConfig::from_toml_str(&text).unwrap();
+        assert_eq!(
+            next.flush_disk_type,
+            crate::config::FlushDiskType::AsyncFlush
+        );
+        let u = live
+            .update(&[("flushDiskType".into(), "ASYNC_FLUSH".into())])
+            .unwrap();
+        assert_eq!(u.unchanged, vec!["flushDiskType"]);
     }
 }
