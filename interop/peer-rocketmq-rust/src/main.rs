@@ -450,10 +450,19 @@ async fn check_consumer_calls(ctx: &Ctx) -> CheckResult {
         let [one] = &all[..] else {
             return Err(format!("{} clients answered, want 1: {all:?}", all.len()));
         };
-        let info = one.info.as_ref().map_err(|e| format!("running info: {e}"))?;
-        let queues = info.mq_table.iter().filter(|(q, _)| q.topic == topic).count();
+        let info = one
+            .info
+            .as_ref()
+            .map_err(|e| format!("running info: {e}"))?;
+        let queues = info
+            .mq_table
+            .iter()
+            .filter(|(q, _)| q.topic == topic)
+            .count();
         if queues != 4 {
-            return Err(format!("running info lists {queues} queues of {topic}, want 4"));
+            return Err(format!(
+                "running info lists {queues} queues of {topic}, want 4"
+            ));
         }
         let verdict = ctx
             .admin
@@ -463,7 +472,55 @@ async fn check_consumer_calls(ctx: &Ctx) -> CheckResult {
         if verdict.consume_result != Some(courier_client::CmResult::CrSuccess) {
             return Err(format!("consume directly answered {verdict:?}"));
         }
-        wait_for("the message handed over again", 10, || s.snapshot().len() == 2).await?;
+        wait_for("the message handed over again", 10, || {
+            s.snapshot().len() == 2
+        })
+        .await?;
+        // The offsets the consumer holds, asked through the peer broker (223 → 221).
+        let held = ctx
+            .admin
+            .consumer_offsets_held("courier_peer_status", topic, None)
+            .await
+            .map_err(|e| format!("offsets held: {e}"))?;
+        let held_queues = held.iter().map(|(_, t)| t.len()).sum::<usize>();
+        if held.len() != 1 || held_queues != 4 {
+            return Err(format!(
+                "offsets held: {held:?}, want one client holding 4 queues"
+            ));
+        }
+        // Every group's progress on the peer broker (317): this group's topic is listed once the
+        // consumer committed its offsets (every 5 s).
+        let masters = ctx
+            .admin
+            .master_addrs()
+            .await
+            .map_err(|e| format!("masters: {e}"))?;
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let mut listed_topic = false;
+            for m in &masters {
+                let list = ctx
+                    .admin
+                    .broker_consume_stats(m, false)
+                    .await
+                    .map_err(|e| format!("broker consume stats: {e}"))?;
+                listed_topic |= list.consume_stats_list.iter().any(|(g, stats)| {
+                    g == "courier_peer_status"
+                        && stats
+                            .iter()
+                            .any(|s| s.offset_table.iter().any(|(q, _)| q.topic == topic))
+                });
+            }
+            if listed_topic {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(
+                    "the peer's broker consume stats do not list courier_peer_status".into(),
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
         let producers = ctx
             .admin
             .producer_connection("courier_peer_producer")
@@ -474,12 +531,52 @@ async fn check_consumer_calls(ctx: &Ctx) -> CheckResult {
             return Err("the peer lists no producer of courier_peer_producer".into());
         }
         Ok(format!(
-            "running info with 4 queues, CR_SUCCESS on a direct consumption, {listed} producer connection(s)"
+            "running info with 4 queues, CR_SUCCESS on a direct consumption, 4 queues held, \
+             the group in the broker's consume stats, {listed} producer connection(s)"
         ))
     }
     .await;
     c.shutdown().await;
     result
+}
+
+/// UPDATE_BROKER_CONFIG against the peer broker: a setting it changes while running
+/// (`autoCreateSubscriptionGroup`, flipped) read back with GET_BROKER_CONFIG, then restored.
+async fn check_broker_config(ctx: &Ctx) -> CheckResult {
+    let masters = ctx
+        .admin
+        .master_addrs()
+        .await
+        .map_err(|e| format!("masters: {e}"))?;
+    let addr = masters.first().ok_or("no master")?;
+    let key = "autoCreateSubscriptionGroup";
+    let read = || async {
+        ctx.admin
+            .broker_config(addr)
+            .await
+            .map_err(|e| format!("broker config: {e}"))
+            .map(|c| c.get(key).cloned())
+    };
+    let set = |value: String| async move {
+        ctx.admin
+            .update_broker_config(addr, &[(key.to_string(), value.clone())])
+            .await
+            .map_err(|e| format!("update {key}={value}: {e}"))
+    };
+    let before = read()
+        .await?
+        .ok_or(format!("the peer's config has no {key}"))?;
+    let flipped = if before == "true" { "false" } else { "true" };
+    set(flipped.into()).await?;
+    let after = read().await?;
+    set(before.clone()).await?;
+    let restored = read().await?;
+    if after.as_deref() != Some(flipped) || restored.as_deref() != Some(before.as_str()) {
+        return Err(format!(
+            "{key}: {before} -> {after:?} -> {restored:?}, want {before} -> {flipped} -> {before}"
+        ));
+    }
+    Ok(format!("{key} {before} -> {flipped} -> {before}"))
 }
 
 /// An unknown topic: the producer falls back to the TBW102 route and the broker auto-creates it.
@@ -945,6 +1042,10 @@ async fn main() -> ExitCode {
             timed(check_admin(&ctx)).await,
         ),
         (
+            "admin: broker config updated and read back",
+            timed(check_broker_config(&ctx)).await,
+        ),
+        (
             "producer send modes + pull consumer",
             timed(check_send_modes_and_pull(&ctx)).await,
         ),
@@ -981,7 +1082,7 @@ async fn main() -> ExitCode {
             timed(check_later_retry(&ctx)).await,
         ),
         (
-            "admin: consumer running info, direct consumption, producer connection",
+            "admin: consumer running info, direct consumption, offsets held, consume stats, producer connection",
             timed(check_consumer_calls(&ctx)).await,
         ),
     ];
