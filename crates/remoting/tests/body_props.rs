@@ -3,12 +3,15 @@
 //! non-ASCII text in topics, broker names and properties), and arbitrary bytes given to their
 //! readers are an error or a value, never a panic. The broker configuration's properties text
 //! (GET/UPDATE_BROKER_CONFIG) round-trips any keys and values, and any text reads without a panic.
+//! The consumer-status and broker-consume-stats bodies round-trip too, and arbitrary bytes given
+//! to their readers never panic.
 
 use std::collections::BTreeMap;
 
 use courier_remoting::body::{
-    read_properties, write_properties, ConsumeStatus, ConsumerRunningInfo, MessageQueue,
-    ProcessQueueInfo, ResetOffsetBody, SubscriptionData,
+    read_properties, write_properties, ConsumeStats, ConsumeStatsList, ConsumeStatus,
+    ConsumerRunningInfo, GetConsumerStatusBody, MessageQueue, OffsetWrapper, ProcessQueueInfo,
+    ResetOffsetBody, SubscriptionData,
 };
 use proptest::prelude::*;
 
@@ -153,5 +156,68 @@ proptest! {
     #[test]
     fn any_text_reads_as_properties(text in "[ =:#!\\\\\t\n\ru0-9a-fA-FD\\PC]{0,64}") {
         let _ = read_properties(&text);
+    }
+
+    #[test]
+    fn consumer_status_round_trips(
+        held in prop::collection::vec((queue(), any::<i64>()), 0..4),
+        clients in prop::collection::vec((text(), prop::collection::vec((queue(), any::<i64>()), 0..3)), 0..3),
+    ) {
+        let mut consumer_table = clients;
+        consumer_table.sort_by(|a, b| a.0.cmp(&b.0));
+        consumer_table.dedup_by(|a, b| a.0 == b.0);
+        for (_, t) in &mut consumer_table {
+            t.sort_by(|a, b| a.0.cmp(&b.0));
+            t.dedup_by(|a, b| a.0 == b.0);
+        }
+        let mut message_queue_table = held;
+        message_queue_table.sort_by(|a, b| a.0.cmp(&b.0));
+        message_queue_table.dedup_by(|a, b| a.0 == b.0);
+        let body = GetConsumerStatusBody { message_queue_table, consumer_table };
+        let mut back = GetConsumerStatusBody::from_json(&body.to_fastjson()).unwrap();
+        back.message_queue_table.sort_by(|a, b| a.0.cmp(&b.0));
+        back.consumer_table.sort_by(|a, b| a.0.cmp(&b.0));
+        for (_, t) in &mut back.consumer_table {
+            t.sort_by(|a, b| a.0.cmp(&b.0));
+        }
+        prop_assert_eq!(back, body);
+    }
+
+    #[test]
+    fn broker_consume_stats_round_trip(
+        groups in prop::collection::vec((text(), prop::collection::vec((queue(), 0i64..1000, 0i64..1000), 0..3)), 0..3),
+        addr in text(),
+    ) {
+        let mut groups = groups;
+        groups.sort_by(|a, b| a.0.cmp(&b.0));
+        groups.dedup_by(|a, b| a.0 == b.0);
+        let consume_stats_list: Vec<(String, Vec<ConsumeStats>)> = groups
+            .into_iter()
+            .map(|(g, queues)| {
+                let mut offset_table: Vec<_> = queues
+                    .into_iter()
+                    .map(|(q, b, c)| (q, OffsetWrapper { broker_offset: b, consumer_offset: c, last_timestamp: 0, pull_offset: c }))
+                    .collect();
+                offset_table.sort_by(|a, b| a.0.cmp(&b.0));
+                offset_table.dedup_by(|a, b| a.0 == b.0);
+                (g, vec![ConsumeStats { consume_tps: 0.5, offset_table }])
+            })
+            .collect();
+        let total_diff = consume_stats_list.iter().flat_map(|(_, s)| s).map(ConsumeStats::total_diff).sum();
+        let list = ConsumeStatsList { broker_addr: addr, consume_stats_list, total_diff, total_inflight_diff: 0 };
+        let mut back = ConsumeStatsList::from_json(&list.to_fastjson()).unwrap();
+        back.consume_stats_list.sort_by(|a, b| a.0.cmp(&b.0));
+        for (_, stats) in &mut back.consume_stats_list {
+            for s in stats {
+                s.offset_table.sort_by(|a, b| a.0.cmp(&b.0));
+            }
+        }
+        prop_assert_eq!(back, list);
+    }
+
+    #[test]
+    fn arbitrary_admin_bodies_never_panic(data in prop::collection::vec(any::<u8>(), 0..256)) {
+        let _ = GetConsumerStatusBody::from_json(&data);
+        let _ = ConsumeStatsList::from_json(&data);
     }
 }

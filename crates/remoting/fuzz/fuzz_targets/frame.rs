@@ -1,13 +1,15 @@
 //! Fuzz target `frame`: arbitrary bytes through the frame decoder, then every
-//! decoded command through the typed headers, the JSON bodies, the batch body
-//! and the compressed register body. Nothing may panic, and a decoded command
-//! must re-encode to a frame that decodes to the same command.
+//! decoded command through the typed headers, the JSON bodies (the queue-keyed
+//! admin bodies too), the properties text, the batch body and the compressed
+//! register body. Nothing may panic, and a decoded command must re-encode to a
+//! frame that decodes to the same command.
 #![no_main]
 
 use bytes::BytesMut;
 use courier_remoting::body::{
-    fastjson, from_json, ClusterInfo, HeartbeatData, LockBatchRequestBody, RegisterBrokerBody,
-    TopicRouteData,
+    fastjson, from_json, read_properties, ClusterInfo, ConsumeStats, ConsumeStatsList,
+    ConsumerRunningInfo, GetConsumerStatusBody, HeartbeatData, LockBatchRequestBody,
+    RegisterBrokerBody, ResetOffsetBody, TopicRouteData,
 };
 use courier_remoting::header::*;
 use courier_remoting::message_batch::decode_batch;
@@ -33,6 +35,12 @@ fuzz_target!(|data: &[u8]| {
             let _ = RegisterBrokerBody::decode(body, true);
             let _ = fastjson::normalize(body);
             let _ = decode_batch(body);
+            let _ = ConsumeStats::from_json(body);
+            let _ = ConsumeStatsList::from_json(body);
+            let _ = GetConsumerStatusBody::from_json(body);
+            let _ = ConsumerRunningInfo::from_json(body);
+            let _ = ResetOffsetBody::from_json(body);
+            let _ = read_properties(&String::from_utf8_lossy(body));
         }
         if let Ok(frame) = codec.encode_to_vec(&cmd) {
             let mut again = BytesMut::from(&frame[..]);
