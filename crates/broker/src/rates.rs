@@ -1,12 +1,16 @@
-//! Per-second rates over the last minute, for the admin statistics RocketMQ's tools show
-//! (`topicPutTps` of GET_TOPIC_STATS_INFO, `consumeTps` of GET_CONSUME_STATS).
+//! Rates and sums over the last minute, hour and day, for the admin statistics RocketMQ's tools
+//! show: `topicPutTps` of GET_TOPIC_STATS_INFO, `consumeTps` of GET_CONSUME_STATS, and the
+//! minute / hour / day figures of VIEW_BROKER_STATS_DATA (`mqadmin statsAll`'s messages in the
+//! last 24 hours).
 //!
 //! Rates come from totals that grow anyway, sampled every [`SAMPLE_EVERY`]: a topic's puts are
 //! the sum of its queues' max offsets, a group's consumption of a topic the sum of its committed
-//! offsets. So neither the send nor the pull path counts anything for them. Like Java's
-//! "in minute" statistics, a rate spans the samples of the last [`WINDOW`] (the oldest kept one
-//! may be up to one sample older), and is 0 until two samples exist. A total that went down (a
-//! queue deleted, offsets reset backwards) counts as no progress, not as a negative rate.
+//! offsets. So neither the send nor the pull path counts anything for them. As Java's
+//! `StatsItem` keeps them, each key has three rings: every sample for the last minute, one sample
+//! per [`HOUR_STEP`] for the last hour, one per [`DAY_STEP`] for the last day. A span's figure is
+//! the newest sample minus the oldest kept one (the oldest may be up to one step older than the
+//! span), and 0 until two samples exist. A total that went down (a queue deleted, offsets reset
+//! backwards) counts as no progress, not as a negative rate.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
@@ -18,10 +22,88 @@ use parking_lot::Mutex;
 pub const SAMPLE_EVERY: Duration = Duration::from_secs(10);
 /// The span a rate covers.
 pub const WINDOW: Duration = Duration::from_secs(60);
+/// Spacing of the samples kept for the last hour.
+pub const HOUR_STEP: Duration = Duration::from_secs(600);
+/// Spacing of the samples kept for the last day.
+pub const DAY_STEP: Duration = Duration::from_secs(3600);
+
+/// A span figures are asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Span {
+    Minute,
+    Hour,
+    Day,
+}
+
+impl Span {
+    /// (the span, the spacing of its kept samples)
+    fn shape(self) -> (Duration, Duration) {
+        match self {
+            Span::Minute => (WINDOW, Duration::ZERO),
+            Span::Hour => (Duration::from_secs(3600), HOUR_STEP),
+            Span::Day => (Duration::from_secs(24 * 3600), DAY_STEP),
+        }
+    }
+}
+
+/// What a span saw: how much the total grew and the rate per second.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct SpanFigures {
+    pub sum: u64,
+    pub per_second: f64,
+}
+
+/// One key's samples, one ring per span.
+#[derive(Default)]
+struct Rings {
+    rings: [VecDeque<(Instant, u64)>; 3],
+}
+
+fn index(span: Span) -> usize {
+    match span {
+        Span::Minute => 0,
+        Span::Hour => 1,
+        Span::Day => 2,
+    }
+}
+
+impl Rings {
+    fn push(&mut self, now: Instant, total: u64) {
+        for span in [Span::Minute, Span::Hour, Span::Day] {
+            let (length, step) = span.shape();
+            let ring = &mut self.rings[index(span)];
+            let due = ring
+                .back()
+                .is_none_or(|&(t, _)| now.duration_since(t) >= step);
+            if due {
+                ring.push_back((now, total));
+            }
+            // Keep the oldest sample at least `length` old: the figure then spans all of it.
+            while ring.len() > 2 && now.duration_since(ring[1].0) >= length {
+                ring.pop_front();
+            }
+        }
+    }
+
+    fn figures(&self, span: Span, latest: Option<(Instant, u64)>) -> SpanFigures {
+        let ring = &self.rings[index(span)];
+        // The coarse rings take a sample only every step; the newest total is the minute ring's.
+        match (ring.front(), latest.or(ring.back().copied())) {
+            (Some(&(t0, a)), Some((t1, b))) if t1 > t0 => {
+                let sum = b.saturating_sub(a);
+                SpanFigures {
+                    sum,
+                    per_second: sum as f64 / t1.duration_since(t0).as_secs_f64(),
+                }
+            }
+            _ => SpanFigures::default(),
+        }
+    }
+}
 
 /// Samples of growing totals, by key.
 pub struct RateTable<K> {
-    samples: Mutex<HashMap<K, VecDeque<(Instant, u64)>>>,
+    samples: Mutex<HashMap<K, Rings>>,
 }
 
 impl<K: Eq + Hash> Default for RateTable<K> {
@@ -39,29 +121,25 @@ impl<K: Eq + Hash> RateTable<K> {
         let mut samples = self.samples.lock();
         let mut next = HashMap::with_capacity(samples.len());
         for (key, total) in totals {
-            let mut ring = samples.remove(&key).unwrap_or_default();
-            ring.push_back((now, total));
-            // Keep the newest sample at least WINDOW old: the rate then spans the whole window.
-            while ring.len() > 2 && now.duration_since(ring[1].0) >= WINDOW {
-                ring.pop_front();
-            }
-            next.insert(key, ring);
+            let mut rings = samples.remove(&key).unwrap_or_default();
+            rings.push(now, total);
+            next.insert(key, rings);
         }
         *samples = next;
     }
 
-    /// The key's rate per second over the kept samples; 0 with fewer than two.
+    /// The key's rate per second over the last minute's samples; 0 with fewer than two.
     pub fn per_second(&self, key: &K) -> f64 {
+        self.figures(key, Span::Minute)
+            .map_or(0.0, |f| f.per_second)
+    }
+
+    /// The key's figures over `span`; `None` for a key never sampled (or dropped since).
+    pub fn figures(&self, key: &K, span: Span) -> Option<SpanFigures> {
         let samples = self.samples.lock();
-        let Some(ring) = samples.get(key) else {
-            return 0.0;
-        };
-        match (ring.front(), ring.back()) {
-            (Some(&(t0, a)), Some(&(t1, b))) if t1 > t0 => {
-                b.saturating_sub(a) as f64 / t1.duration_since(t0).as_secs_f64()
-            }
-            _ => 0.0,
-        }
+        let rings = samples.get(key)?;
+        let latest = rings.rings[index(Span::Minute)].back().copied();
+        Some(rings.figures(span, latest))
     }
 }
 
@@ -108,7 +186,7 @@ mod tests {
             t.sample([("a", 600 + i * 1000)], t0 + secs(60 + i * 10));
         }
         assert_eq!(t.per_second(&"a"), 100.0);
-        assert_eq!(t.samples.lock()[&"a"].len(), 7);
+        assert_eq!(t.samples.lock()[&"a"].rings[0].len(), 7);
     }
 
     #[test]
@@ -122,5 +200,35 @@ mod tests {
         t.sample([("a", 20)], t0 + secs(20));
         assert_eq!(t.per_second(&"b"), 0.0);
         assert!(!t.samples.lock().contains_key(&"b"));
+    }
+
+    #[test]
+    fn hour_and_day_sums_span_their_coarser_samples() {
+        let t = RateTable::<&str>::default();
+        let t0 = Instant::now();
+        // 1 message a second for 26 hours, sampled every 10 s.
+        let mut now = t0;
+        let mut total = 0;
+        for _ in 0..(26 * 360) {
+            t.sample([("a", total)], now);
+            now += SAMPLE_EVERY;
+            total += 10;
+        }
+        let last = now - SAMPLE_EVERY;
+        let minute = t.figures(&"a", Span::Minute).unwrap();
+        assert_eq!((minute.sum, minute.per_second), (60, 1.0));
+        let hour = t.figures(&"a", Span::Hour).unwrap();
+        let day = t.figures(&"a", Span::Day).unwrap();
+        // The oldest kept sample is up to one step older than the span.
+        assert!((3600..=3600 + 600).contains(&hour.sum), "{hour:?}");
+        assert!((86_400..=86_400 + 3600).contains(&day.sum), "{day:?}");
+        assert!((hour.per_second - 1.0).abs() < 1e-9 && (day.per_second - 1.0).abs() < 1e-9);
+        {
+            let samples = t.samples.lock();
+            let rings = &samples[&"a"].rings;
+            assert!(rings[1].len() <= 8 && rings[2].len() <= 26);
+            assert_eq!(rings[0].back().map(|s| s.0), Some(last));
+        }
+        assert!(t.figures(&"b", Span::Day).is_none());
     }
 }

@@ -7,6 +7,7 @@
 //! client commits ignored until the group's next pull, which answers the new offset — also for
 //! a pull parked by long polling.
 //! GET_BROKER_CONSUME_STATS (317): every group's progress on the broker at once.
+//! VIEW_BROKER_STATS_DATA (315): a topic's puts and a group's gets over a minute, hour and day.
 //! CLONE_GROUP_OFFSET (314): one group's committed offsets copied to another.
 
 mod common;
@@ -14,7 +15,9 @@ mod common;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::*;
-use courier_remoting::body::{ConsumeStats, OffsetWrapper, ResetOffsetBody, TopicStatsTable};
+use courier_remoting::body::{
+    BrokerStatsData, ConsumeStats, OffsetWrapper, ResetOffsetBody, TopicStatsTable,
+};
 use courier_remoting::code::{request, response};
 use courier_remoting::header::{
     PullMessageResponseHeader, QueryConsumerOffsetRequestHeader, UpdateConsumerOffsetRequestHeader,
@@ -228,6 +231,37 @@ async fn sampled_rates_reach_the_statistics() {
     // 20 puts and 10 consumed between samples about 10 s apart.
     assert!((1.0..=4.0).contains(&put_tps), "{put_tps}");
     assert!((0.5..=2.0).contains(&consume_tps), "{consume_tps}");
+    // The same samples as VIEW_BROKER_STATS_DATA's minute, hour and day (`mqadmin statsAll`).
+    let stats = |name: &str, key: &str| {
+        with(
+            request::VIEW_BROKER_STATS_DATA,
+            &[("statsName", name), ("statsKey", key)],
+        )
+    };
+    for (name, key, sum) in [
+        ("TOPIC_PUT_NUMS", "RT", 20),
+        ("GROUP_GET_NUMS", "RT@rg", 10),
+    ] {
+        let r = b.call(stats(name, key)).await;
+        assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
+        let data: BrokerStatsData = courier_remoting::body::from_json(r.body_bytes()).unwrap();
+        for item in [data.stats_minute, data.stats_hour, data.stats_day] {
+            assert_eq!(item.sum, sum, "{name} {key}: {data:?}");
+            assert!(item.tps > 0.0, "{data:?}");
+        }
+    }
+    for (name, key) in [
+        ("TOPIC_PUT_NUMS", "Nope"),
+        ("GROUP_GET_NUMS", "RT"),
+        ("SNDBCK_PUT_NUMS", "RT"),
+    ] {
+        let r = b.call(stats(name, key)).await;
+        assert_eq!(r.code, response::SYSTEM_ERROR);
+        assert_eq!(
+            r.remark.unwrap(),
+            format!("The stats <{name}> <{key}> not exist")
+        );
+    }
     b.stop().await;
 }
 

@@ -265,6 +265,10 @@ const HEADERS: &[Shape] = &[
     ),
     (&[request::GET_BROKER_CONSUME_STATS], &[("isOrder", Flag)]),
     (
+        &[request::VIEW_BROKER_STATS_DATA],
+        &[("statsName", Text), ("statsKey", Text)],
+    ),
+    (
         &[request::INVOKE_BROKER_TO_GET_CONSUMER_STATUS],
         &[("topic", Text), ("group", Text), ("clientAddr", Text)],
     ),

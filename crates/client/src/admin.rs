@@ -23,7 +23,8 @@
 //! they are connected to: for their running info (GET_CONSUMER_RUNNING_INFO:
 //! `mqadmin consumerStatus`), or to consume one stored message now
 //! (CONSUME_MESSAGE_DIRECTLY: `mqadmin queryMsgById -g … -d …`), or for the offsets they
-//! hold for a topic (`offsets_held`: `mqadmin getConsumerStatus`).
+//! hold for a topic (`offsets_held`: `mqadmin getConsumerStatus`). And a topic's traffic in and
+//! out over the last minute and day (`traffic`: `mqadmin statsAll`).
 
 use std::time::{Duration, Instant};
 
@@ -51,9 +52,11 @@ use crate::route::{masters_of, subscribe_queues, AUTO_CREATE_TOPIC_KEY, RETRY_GR
 mod broker_views;
 mod message_track;
 mod offsets_held;
+mod traffic;
 
 pub use message_track::{MessageTrack, TrackType};
 pub use offsets_held::HeldOffsets;
+pub use traffic::{GroupTraffic, TopicTraffic};
 
 /// Admin calls against one set of name servers.
 pub struct Admin {

@@ -43,7 +43,8 @@ mod subscription;
 mod transaction;
 
 pub use admin::{
-    Admin, ConsumerStatus, GroupOnline, HeldOffsets, MessageTrack, OffsetReset, TrackType,
+    Admin, ConsumerStatus, GroupOnline, GroupTraffic, HeldOffsets, MessageTrack, OffsetReset,
+    TopicTraffic, TrackType,
 };
 pub use allocate::allocate_averagely;
 pub use broker_api::{PullResult, PullStatus};

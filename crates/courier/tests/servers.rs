@@ -344,6 +344,13 @@ async fn dev_serves_clients_and_keeper_then_shuts_down_cleanly() {
             .map(|q| q["diff"].as_i64().unwrap())
             .sum();
         assert_eq!(behind, 28, "{all}");
+        // And per topic with its traffic (statsAll): the backlog of both groups.
+        let traffic: serde_json::Value =
+            serde_json::from_str(&mqadmin(&["stats-all", "-t", "DevTopic", "--json"])).unwrap();
+        let groups = traffic["topics"][0]["groups"].as_array().unwrap();
+        let backlog = |g: &str| groups.iter().find(|x| x["group"] == g).map(|x| x["accumulation"].clone());
+        assert_eq!((backlog("dev-cg"), backlog("dev-clone")), (Some(28.into()), Some(28.into())), "{traffic}");
+        assert!(mqadmin(&["statsAll", "-a"]).contains("DevTopic"));
         let table = mqadmin(&["brokerConsumeStats"]);
         assert!(table.starts_with("#Topic") && table.contains("Diff Total: "), "{table}");
         // Rewind-only leaves queues that are already further back alone.

@@ -18,6 +18,7 @@ use crate::context::BrokerContext;
 
 pub mod admin;
 pub mod broker_consume_stats;
+pub mod broker_stats;
 pub mod check_client_config;
 pub mod clone_group_offset;
 pub mod consume_by_who;
@@ -279,6 +280,12 @@ pub fn register_all(d: &mut Dispatcher, ctx: &Arc<BrokerContext>) {
         &[request::CLONE_GROUP_OFFSET],
         ctx,
         clone_group_offset::process,
+    );
+    wire(
+        d,
+        &[request::VIEW_BROKER_STATS_DATA],
+        ctx,
+        broker_stats::process,
     );
     wire(
         d,

@@ -61,12 +61,13 @@ pub struct MessageTrack {
 }
 
 impl Admin {
-    /// Each consumer group of `msg`'s topic with what it has done with `msg` (sorted by group).
-    pub async fn message_tracks(&self, msg: &MessageExt) -> Result<Vec<MessageTrack>> {
+    /// The consumer groups of `topic` on every master routing it (QUERY_TOPIC_CONSUME_BY_WHO:
+    /// groups with consumers online subscribed to it, and groups with offsets on it), sorted.
+    pub async fn topic_groups(&self, topic: &str) -> Result<BTreeSet<String>> {
         let mut groups = BTreeSet::new();
-        for addr in self.topic_masters(&msg.topic).await? {
+        for addr in self.topic_masters(topic).await? {
             let mut cmd = RemotingCommand::new_request(request::QUERY_TOPIC_CONSUME_BY_WHO);
-            cmd.ext_fields.insert("topic".into(), msg.topic.clone());
+            cmd.ext_fields.insert("topic".into(), topic.to_string());
             let resp = self
                 .instance
                 .invoke_ok(&addr, cmd, self.instance.options.request_timeout)
@@ -75,6 +76,12 @@ impl Admin {
                 from_json(resp.body_bytes()).map_err(decode_failed("consumer group list"))?;
             groups.extend(list.group_list);
         }
+        Ok(groups)
+    }
+
+    /// Each consumer group of `msg`'s topic with what it has done with `msg` (sorted by group).
+    pub async fn message_tracks(&self, msg: &MessageExt) -> Result<Vec<MessageTrack>> {
+        let groups = self.topic_groups(&msg.topic).await?;
         let mut tracks = Vec::with_capacity(groups.len());
         for group in groups {
             let (track, detail) = match self.track(msg, &group).await {

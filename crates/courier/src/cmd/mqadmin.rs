@@ -26,6 +26,7 @@ mod broker_views;
 mod consumers;
 mod groups;
 mod messages;
+mod stats_all;
 
 use broker_views::{
     BrokerConsumeStatsArgs, BrokerStatusArgs, ConnectionArgs, DeleteTopicArgs,
@@ -38,6 +39,7 @@ use groups::{
     DELETE_SUB_GROUP_HELP, UPDATE_SUB_GROUP_HELP,
 };
 use messages::{ConsumeMessageArgs, SendMessageArgs, CONSUME_MESSAGE_HELP, SEND_MESSAGE_HELP};
+use stats_all::{StatsAllArgs, STATS_ALL_HELP};
 
 /// `courier mqadmin ...`
 #[derive(Debug, Args)]
@@ -94,6 +96,9 @@ pub enum MqadminCommand {
     /// The configuration each broker runs with, every key and its value.
     #[command(alias = "getBrokerConfig", after_help = BROKER_CONFIG_HELP)]
     BrokerConfig(BrokerStatusArgs),
+    /// Each topic's traffic and each of its groups': backlog, rates, messages in 24 hours.
+    #[command(alias = "statsAll", after_help = STATS_ALL_HELP)]
+    StatsAll(StatsAllArgs),
     /// Every consumer group's lag on each broker: per queue, broker and committed offsets.
     #[command(alias = "brokerConsumeStats", after_help = BROKER_CONSUME_STATS_HELP)]
     BrokerConsumeStats(BrokerConsumeStatsArgs),
@@ -539,6 +544,11 @@ pub fn run(args: MqadminArgs, runtime: &tokio::runtime::Runtime) -> anyhow::Resu
             MqadminCommand::BrokerConfig(a) => {
                 let what = || "could not read the brokers' configuration".to_string();
                 let view = async |admin: &Admin| broker_views::broker_config(admin, &a).await;
+                show(&a.common.namesrv, what, view).await?
+            }
+            MqadminCommand::StatsAll(a) => {
+                let what = || "could not read the topics' traffic".to_string();
+                let view = async |admin: &Admin| stats_all::stats_all(admin, &a).await;
                 show(&a.common.namesrv, what, view).await?
             }
             MqadminCommand::BrokerConsumeStats(a) => {

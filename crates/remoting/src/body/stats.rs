@@ -1,7 +1,9 @@
 //! Admin statistics bodies: GET_TOPIC_STATS_INFO (202) answers a `TopicStatsTable`,
 //! GET_CONSUME_STATS (208) a `ConsumeStats` (what `mqadmin topicStatus` and `consumerProgress`
 //! print), GET_BROKER_CONSUME_STATS (317) a `ConsumeStatsList`: every group's `ConsumeStats` on
-//! one broker (`mqadmin brokerConsumeStats`, and what the RocketMQ exporter scrapes).
+//! one broker (`mqadmin brokerConsumeStats`, and what the RocketMQ exporter scrapes), and
+//! VIEW_BROKER_STATS_DATA (315) a `BrokerStatsData`: one statistic over the last minute, hour and
+//! day (plain JSON).
 //!
 //! Each keys its `offsetTable` by a message queue, written in fastjson's form (`queue_map`).
 
@@ -96,6 +98,26 @@ impl ConsumeStats {
     pub fn total_diff(&self) -> i64 {
         self.offset_table.iter().map(|(_, w)| w.diff()).sum()
     }
+}
+
+/// One span of a statistic: how much it grew, per second, and the average per request (`avgpt`;
+/// Courier counts no requests for these, so 0).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct BrokerStatsItem {
+    // Alphabetical, as fastjson writes them.
+    pub avgpt: f64,
+    pub sum: i64,
+    pub tps: f64,
+}
+
+/// VIEW_BROKER_STATS_DATA's body.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct BrokerStatsData {
+    pub stats_day: BrokerStatsItem,
+    pub stats_hour: BrokerStatsItem,
+    pub stats_minute: BrokerStatsItem,
 }
 
 /// GET_BROKER_CONSUME_STATS's body: per consumer group (in the order the broker lists them),

@@ -1,6 +1,6 @@
 //! Topic administration headers (fact sheet §3.7): UPDATE_AND_CREATE_TOPIC (17),
 //! DELETE_TOPIC_IN_BROKER (215), DELETE_TOPIC_IN_NAMESRV (216),
-//! REGISTER_TOPIC_IN_NAMESRV (217), GET_TOPICS_BY_CLUSTER (224).
+//! REGISTER_TOPIC_IN_NAMESRV (217), GET_TOPICS_BY_CLUSTER (224), and VIEW_BROKER_STATS_DATA (315).
 
 use super::command_header;
 
@@ -44,5 +44,14 @@ command_header! {
 command_header! {
     pub struct GetTopicsByClusterRequestHeader {
         cluster: String => "cluster",
+    }
+}
+
+command_header! {
+    /// VIEW_BROKER_STATS_DATA (315): one statistic of a broker, e.g. `TOPIC_PUT_NUMS` of a topic
+    /// or `GROUP_GET_NUMS` of `topic@group`.
+    pub struct ViewBrokerStatsDataRequestHeader {
+        stats_name: String => "statsName",
+        stats_key: String => "statsKey",
     }
 }
