@@ -157,6 +157,12 @@ impl LiveConfig {
         self.current.load()
     }
 
+    /// The configuration now, to keep for a whole request that awaits (a guard from `get` is
+    /// for short reads): one `Arc` clone.
+    pub fn snapshot(&self) -> Arc<BrokerConfig> {
+        self.current.load_full()
+    }
+
     /// Names the file the broker was started from; updates are written into it. Set once.
     pub fn save_changes_to(&self, path: PathBuf) {
         let _ = self.file.set(path);

@@ -78,15 +78,16 @@ pub async fn process(
             );
         };
         // As Java's commit path: the committed message's timer (or DELAY level) now applies.
-        if divert_scheduled(&mut msg, &ctx.schedule, &ctx.config()).is_err() {
+        let broker = ctx.settings.snapshot();
+        if divert_scheduled(&mut msg, &ctx.schedule, &broker).is_err() {
             ctx.transactions.unclaim(qo);
             return error(
                 &req,
                 response::SYSTEM_ERROR,
                 format!(
                     "storing the committed message failed: its timer is illegal or disabled (deliver time within {} ms, timerWheelEnable {})",
-                    ctx.config().timer_max_delay_sec * 1000,
-                    ctx.config().timer_wheel_enable
+                    broker.timer_max_delay_sec * 1000,
+                    broker.timer_wheel_enable
                 ),
             );
         }

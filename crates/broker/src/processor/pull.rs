@@ -27,6 +27,7 @@ use courier_remoting::{ConnectionHandle, ProcessResult, RemotingCommand};
 use courier_store::GetStatus;
 
 use super::{error, off_the_runtime};
+use crate::config::BrokerConfig;
 use crate::context::{BrokerContext, BrokerStats};
 use crate::filter::{is_tag_type, PullFilter, SubscriptionData};
 use crate::long_poll::WakeReason;
@@ -100,9 +101,11 @@ pub async fn process(
         );
     }
     let property_filter = config.enable_property_filter;
-    // Not held across the reads and the wait below: a long poll would keep an old config alive.
+    // Everything this pull needs of the configuration, read once (one config for the whole
+    // request) and not held across the reads and the wait below.
     let (long_polling, short_polling_ms) =
         (config.long_polling_enable, config.short_polling_time_mills);
+    let caps = limits(&config, &h);
     drop(config);
     let filter = if h.sys_flag & PULL_FLAG_SUBSCRIPTION != 0 {
         let expression = h.subscription.as_deref().unwrap_or("*");
@@ -173,7 +176,7 @@ pub async fn process(
             .commit_from_client(&h.consumer_group, &h.topic, h.queue_id, h.commit_offset);
     }
 
-    let (first, filter) = read_off_the_runtime_if_cold(&ctx, &h, filter).await;
+    let (first, filter) = read_off_the_runtime_if_cold(&ctx, &h, filter, caps).await;
     if first.code != response::PULL_NOT_FOUND
         || h.sys_flag & PULL_FLAG_SUSPEND == 0
         || ctx.shutting_down.is_cancelled()
@@ -213,7 +216,7 @@ pub async fn process(
         drop(held);
     }
     // A reset while parked wakes the pull (`reset_offset.rs`): it answers the new offset.
-    let out = offset_reset(&ctx, &h).unwrap_or_else(|| read(&ctx, &h, &filter));
+    let out = offset_reset(&ctx, &h).unwrap_or_else(|| read(&ctx, &h, &filter, caps));
     Ok(Some(out.into_command(&req)))
 }
 
@@ -263,38 +266,48 @@ async fn read_off_the_runtime_if_cold(
     ctx: &Arc<BrokerContext>,
     h: &PullMessageRequestHeader,
     filter: PullFilter,
+    caps: Caps,
 ) -> (PullOutcome, PullFilter) {
-    let (_, max_bytes) = limits(ctx, h);
     if !ctx
         .store
-        .reads_from_disk(&h.topic, h.queue_id, h.queue_offset, max_bytes)
+        .reads_from_disk(&h.topic, h.queue_id, h.queue_offset, caps.max_bytes)
     {
-        return (read(ctx, h, &filter), filter);
+        return (read(ctx, h, &filter, caps), filter);
     }
     BrokerStats::add(&ctx.stats.disk_pulls, 1);
     let (ctx2, h2, filter2) = (Arc::clone(ctx), h.clone(), filter.clone());
     // Copied bodies: a view of the mapping would have its pages faulted in later by the
     // connection's writer, on the async worker.
-    match off_the_runtime(move || read_body(&ctx2, &h2, &filter2, Body::Copied)).await {
+    match off_the_runtime(move || read_body(&ctx2, &h2, &filter2, caps, Body::Copied)).await {
         Some(out) => (out, filter),
         // The pool refused it (the runtime is shutting down): read here after all.
-        None => (read(ctx, h, &filter), filter),
+        None => (read(ctx, h, &filter, caps), filter),
     }
 }
 
-/// The most messages and bytes one pull may return: the request's, capped by the broker's
-/// `maxTransferCountOnMessageInMemory` / `maxTransferBytesOnMessageInMemory`.
-fn limits(ctx: &BrokerContext, h: &PullMessageRequestHeader) -> (u32, u32) {
+/// The most messages and bytes one pull may return.
+#[derive(Clone, Copy)]
+struct Caps {
+    max_count: u32,
+    max_bytes: u32,
+}
+
+/// The request's limits, capped by the broker's `maxTransferCountOnMessageInMemory` /
+/// `maxTransferBytesOnMessageInMemory`.
+fn limits(config: &BrokerConfig, h: &PullMessageRequestHeader) -> Caps {
     let max_count = u32::try_from(h.max_msg_nums.max(1))
         .unwrap_or(1)
-        .min(ctx.config().max_transfer_count_on_message_in_memory);
+        .min(config.max_transfer_count_on_message_in_memory);
     let max_bytes = h
         .max_msg_bytes
         .and_then(|b| u32::try_from(b).ok())
         .filter(|b| *b > 0)
         .unwrap_or(u32::MAX)
-        .min(ctx.config().max_transfer_bytes_on_message_in_memory);
-    (max_count, max_bytes)
+        .min(config.max_transfer_bytes_on_message_in_memory);
+    Caps {
+        max_count,
+        max_bytes,
+    }
 }
 
 /// How a pull's body holds its messages.
@@ -306,17 +319,26 @@ enum Body {
     Copied,
 }
 
-fn read(ctx: &BrokerContext, h: &PullMessageRequestHeader, filter: &PullFilter) -> PullOutcome {
-    read_body(ctx, h, filter, Body::Shared)
+fn read(
+    ctx: &BrokerContext,
+    h: &PullMessageRequestHeader,
+    filter: &PullFilter,
+    caps: Caps,
+) -> PullOutcome {
+    read_body(ctx, h, filter, caps, Body::Shared)
 }
 
 fn read_body(
     ctx: &BrokerContext,
     h: &PullMessageRequestHeader,
     filter: &PullFilter,
+    caps: Caps,
     how: Body,
 ) -> PullOutcome {
-    let (max_count, max_bytes) = limits(ctx, h);
+    let Caps {
+        max_count,
+        max_bytes,
+    } = caps;
     let by_properties = |p: &str| filter.matches_properties(p);
     let r = ctx.store.get_messages_filtered(
         &h.topic,

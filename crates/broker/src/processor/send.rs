@@ -29,6 +29,7 @@ use courier_store::{
 use rand::Rng;
 
 use super::error;
+use crate::config::BrokerConfig;
 use crate::context::{BrokerContext, BrokerStats};
 use crate::error::BrokerError;
 use crate::recall::RecallHandle;
@@ -54,11 +55,13 @@ pub async fn process(
     // string into the header instead of copying it.
     let header = SendMessageRequestHeader::take_from_command(&mut req)?;
     let batch = req.code == request::SEND_BATCH_MESSAGE;
+    // One configuration for the whole request, though an update may land while it waits.
+    let broker = ctx.settings.snapshot();
     let Target {
         mut topic,
         mut config,
         mut queue_id,
-    } = match check_target(&ctx, &conn, &req, &header) {
+    } = match check_target(&ctx, &broker, &conn, &req, &header) {
         Ok(t) => t,
         Err(answer) => return *answer,
     };
@@ -82,7 +85,7 @@ pub async fn process(
     }
 
     let body = req.body.clone().unwrap_or_default();
-    if let Err(answer) = check_body_size(&ctx, &req, body.len()) {
+    if let Err(answer) = check_body_size(&broker, &req, body.len()) {
         return *answer;
     }
     let mut sys_flag = header.sys_flag;
@@ -148,7 +151,7 @@ pub async fn process(
         // to address the reply (`<CLUSTER>_REPLY_TOPIC`). Batches skip it: their messages are
         // stored from the request as sent, and a request is always a single message.
         let own = header.properties.as_deref().unwrap_or("");
-        let cluster = &ctx.config().broker_cluster_name;
+        let cluster = &broker.broker_cluster_name;
         // Room for the pair from the start: one allocation per send, not a copy and a regrowth.
         let mut properties =
             String::with_capacity(own.len() + PROPERTY_CLUSTER.len() + cluster.len() + 3);
@@ -172,9 +175,9 @@ pub async fn process(
         } else {
             // A timer (RocketMQ 5) or a DELAY level parks the message in SCHEDULE_TOPIC_XXXX
             // until it is due.
-            match divert_scheduled(&mut msg, &ctx.schedule, &ctx.config()) {
+            match divert_scheduled(&mut msg, &ctx.schedule, &broker) {
                 Ok(parked) => {
-                    recall_handle = parked.then(|| recall_handle_of(&ctx, &msg)).flatten();
+                    recall_handle = parked.then(|| recall_handle_of(&broker, &msg)).flatten();
                 }
                 Err(TimerRefused::NotEnabled) => {
                     return error(
@@ -189,7 +192,7 @@ pub async fn process(
                         response::MESSAGE_ILLEGAL,
                         format!(
                             "timer message illegal, the delay time should not be bigger than the max delay {}ms; or if set del msg, the delay time should be bigger than the current time",
-                            ctx.config().timer_max_delay_sec * 1000
+                            broker.timer_max_delay_sec * 1000
                         ),
                     );
                 }
@@ -197,7 +200,15 @@ pub async fn process(
         }
         ctx.store.put(msg).await
     };
-    respond(&ctx, &req, &header, queue_id, result, recall_handle)
+    respond(
+        &ctx,
+        &broker,
+        &req,
+        &header,
+        queue_id,
+        result,
+        recall_handle,
+    )
 }
 
 /// A send refused by the checks: the answer to return (boxed: refusals are rare, and the
@@ -222,13 +233,13 @@ pub(super) struct Target {
 /// `Err` is the answer to send instead.
 pub(super) fn check_target(
     ctx: &BrokerContext,
+    broker: &BrokerConfig,
     conn: &ConnectionHandle,
     req: &RemotingCommand,
     header: &SendMessageRequestHeader,
 ) -> Result<Target, Refusal> {
-    let config = ctx.config();
-    if !perm::is_writeable(config.broker_permission) {
-        let broker_name = &config.broker_name;
+    if !perm::is_writeable(broker.broker_permission) {
+        let broker_name = &broker.broker_name;
         return Err(refuse(
             req,
             response::NO_PERMISSION,
@@ -309,11 +320,11 @@ pub(super) fn check_target(
 
 /// The body against `maxMessageSize`: MESSAGE_ILLEGAL naming the limit when it is over.
 pub(super) fn check_body_size(
-    ctx: &BrokerContext,
+    broker: &BrokerConfig,
     req: &RemotingCommand,
     len: usize,
 ) -> Result<(), Refusal> {
-    let max_size = ctx.config().max_message_size;
+    let max_size = broker.max_message_size;
     if len > max_size {
         return Err(refuse(
             req,
@@ -328,7 +339,7 @@ pub(super) fn check_body_size(
 
 /// The recall handle of a timer message parked by this send (`recall.rs`), as Java's
 /// `attachRecallHandle`: none for one headed to a retry topic or without a UNIQ_KEY.
-fn recall_handle_of(ctx: &BrokerContext, msg: &MessageToStore) -> Option<String> {
+fn recall_handle_of(broker: &BrokerConfig, msg: &MessageToStore) -> Option<String> {
     let timer_out: i64 = property_value(&msg.properties, PROPERTY_TIMER_OUT_MS)?
         .parse()
         .ok()?;
@@ -339,7 +350,7 @@ fn recall_handle_of(ctx: &BrokerContext, msg: &MessageToStore) -> Option<String>
     let uniq_key = property_value(&msg.properties, "UNIQ_KEY")?;
     Some(RecallHandle::encode(
         real_topic,
-        &ctx.config().broker_name,
+        &broker.broker_name,
         timer_out,
         uniq_key,
     ))
@@ -347,6 +358,7 @@ fn recall_handle_of(ctx: &BrokerContext, msg: &MessageToStore) -> Option<String>
 
 fn respond(
     ctx: &BrokerContext,
+    broker: &BrokerConfig,
     req: &RemotingCommand,
     header: &SendMessageRequestHeader,
     queue_id: i32,
@@ -420,8 +432,8 @@ fn respond(
         transaction_id,
         batch_uniq_id: None,
         recall_handle,
-        msg_region: Some(ctx.config().region_id.clone()),
-        trace_on: Some(ctx.config().trace_on.to_string()),
+        msg_region: Some(broker.region_id.clone()),
+        trace_on: Some(broker.trace_on.to_string()),
     };
     let mut resp = RemotingCommand::response_to(req, code, None).with_header_rendered(&resp_header);
     if code == response::FLUSH_DISK_TIMEOUT {

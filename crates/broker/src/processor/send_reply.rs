@@ -41,14 +41,16 @@ pub async fn process(
     mut req: RemotingCommand,
 ) -> ProcessResult {
     let header = SendMessageRequestHeader::take_from_command(&mut req)?;
+    // One configuration for the whole request, as on the send path.
+    let broker = ctx.settings.snapshot();
     let Target {
         topic, queue_id, ..
-    } = match check_target(&ctx, &conn, &req, &header) {
+    } = match check_target(&ctx, &broker, &conn, &req, &header) {
         Ok(t) => t,
         Err(answer) => return *answer,
     };
     let body = req.body.clone().unwrap_or_default();
-    if let Err(answer) = check_body_size(&ctx, &req, body.len()) {
+    if let Err(answer) = check_body_size(&broker, &req, body.len()) {
         return *answer;
     }
     let properties = header.properties.clone().unwrap_or_default();
@@ -58,11 +60,11 @@ pub async fn process(
         msg_id: "0".into(),
         queue_id,
         queue_offset: 0,
-        msg_region: Some(ctx.config().region_id.clone()),
-        trace_on: Some(ctx.config().trace_on.to_string()),
+        msg_region: Some(broker.region_id.clone()),
+        trace_on: Some(broker.trace_on.to_string()),
         ..Default::default()
     };
-    if ctx.config().store_reply_message_enable {
+    if broker.store_reply_message_enable {
         let msg = MessageToStore {
             topic,
             queue_id,
