@@ -267,6 +267,15 @@ impl<C: Clone> ConsumerManager<C> {
         self.groups.read().contains_key(group)
     }
 
+    /// The group's connected clients (empty when it has none), without the rest of a snapshot.
+    pub fn channels(&self, group: &str) -> Vec<ClientChannelInfo<C>> {
+        self.groups
+            .read()
+            .get(group)
+            .map(|g| g.channels.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// A snapshot of a group (None when it has no clients).
     pub fn snapshot(&self, group: &str) -> Option<ConsumerGroupSnapshot<C>> {
         let groups = self.groups.read();

@@ -35,11 +35,7 @@ pub async fn process(
 ) -> ProcessResult {
     let h: GetConsumerStatusRequestHeader = req.decode_header()?;
     let only = h.client_addr.as_deref().filter(|c| !c.trim().is_empty());
-    let channels = ctx
-        .consumers
-        .snapshot(&h.group)
-        .map(|g| g.channels)
-        .unwrap_or_default();
+    let channels = ctx.consumers.channels(&h.group);
     if channels.is_empty() {
         return error(
             &req,

@@ -137,11 +137,7 @@ pub async fn process(
     }
     let body = body.to_fastjson();
     if !server_side {
-        let clients = ctx
-            .consumers
-            .snapshot(&group)
-            .map(|g| g.channels)
-            .unwrap_or_default();
+        let clients = ctx.consumers.channels(&group);
         if clients.is_empty() {
             return error(
                 &req,
