@@ -24,7 +24,9 @@
 //! `mqadmin consumerStatus`), or to consume one stored message now
 //! (CONSUME_MESSAGE_DIRECTLY: `mqadmin queryMsgById -g … -d …`), or for the offsets they
 //! hold for a topic (`offsets_held`: `mqadmin getConsumerStatus`). And a topic's traffic in and
-//! out over the last minute and day (`traffic`: `mqadmin statsAll`).
+//! out over the last minute and day (`traffic`: `mqadmin statsAll`). And take a broker's write
+//! permission away in the name servers' routes or give it back (`write_perm`: `mqadmin
+//! wipeWritePerm`, `addWritePerm`).
 
 use std::time::{Duration, Instant};
 
@@ -53,10 +55,12 @@ mod broker_views;
 mod message_track;
 mod offsets_held;
 mod traffic;
+mod write_perm;
 
 pub use message_track::{MessageTrack, TrackType};
 pub use offsets_held::HeldOffsets;
 pub use traffic::{GroupTraffic, TopicTraffic};
+pub use write_perm::PermChange;
 
 /// Admin calls against one set of name servers.
 pub struct Admin {

@@ -44,7 +44,7 @@ mod transaction;
 
 pub use admin::{
     Admin, ConsumerStatus, GroupOnline, GroupTraffic, HeldOffsets, MessageTrack, OffsetReset,
-    TopicTraffic, TrackType,
+    PermChange, TopicTraffic, TrackType,
 };
 pub use allocate::allocate_averagely;
 pub use broker_api::{PullResult, PullStatus};

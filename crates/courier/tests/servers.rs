@@ -445,6 +445,20 @@ async fn dev_serves_clients_and_keeper_then_shuts_down_cleanly() {
             mqadmin(&["topicRoute", "-t", "DevTopic"]).contains("RW (6)")
         })
         .await;
+        // The same through the name servers only (wipe, then add the write permission back):
+        // the route changes at once and a new producer finds no queue to send to.
+        let wiped = mqadmin(&["wipe-write-perm", "-b", "broker-a"]);
+        assert!(wiped.starts_with(&format!("write permission of broker broker-a wiped in name server {ns}: ")), "{wiped}");
+        assert!(mqadmin(&["topicRoute", "-t", "DevTopic"]).contains("R- (4)"));
+        let (ok, out, err) = mqadmin_run(&["sendMessage", "-t", "DevTopic", "-p", "refused"]);
+        assert!(!ok && err.contains("writable"), "{out}{err}");
+        let added: serde_json::Value =
+            serde_json::from_str(&mqadmin(&["addWritePerm", "-b", "broker-a", "--json"])).unwrap();
+        assert_eq!(added["writable"], true, "{added}");
+        assert!(added["nameServers"][0]["topics"].as_i64().unwrap() > 0, "{added}");
+        assert!(mqadmin(&["topicRoute", "-t", "DevTopic"]).contains("RW (6)"));
+        let (ok, _, err) = mqadmin_run(&["wipeWritePerm", "-b", "broker-z"]);
+        assert!(!ok && err.contains("known brokers: broker-a"), "{err}");
         assert!(mqadmin(&["clusterList"]).starts_with("#Cluster Name"));
         // Message lookups: by key, by offset msgId (the broker it names), by client msgId (-t).
         let by_key: serde_json::Value = serde_json::from_str(&mqadmin(&[

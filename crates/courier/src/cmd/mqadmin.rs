@@ -27,6 +27,7 @@ mod consumers;
 mod groups;
 mod messages;
 mod stats_all;
+mod write_perm;
 
 use broker_views::{
     BrokerConsumeStatsArgs, BrokerStatusArgs, ConnectionArgs, DeleteTopicArgs,
@@ -40,6 +41,7 @@ use groups::{
 };
 use messages::{ConsumeMessageArgs, SendMessageArgs, CONSUME_MESSAGE_HELP, SEND_MESSAGE_HELP};
 use stats_all::{StatsAllArgs, STATS_ALL_HELP};
+use write_perm::{WritePermArgs, ADD_WRITE_PERM_HELP, WIPE_WRITE_PERM_HELP};
 
 /// `courier mqadmin ...`
 #[derive(Debug, Args)]
@@ -117,6 +119,12 @@ pub enum MqadminCommand {
     /// Starts a consumer group where another got to: copies its committed offsets for a topic.
     #[command(alias = "cloneGroupOffset", after_help = CLONE_GROUP_OFFSET_HELP)]
     CloneGroupOffset(CloneGroupOffsetArgs),
+    /// Makes a broker read-only in the name servers' routes: producers move to other brokers.
+    #[command(alias = "wipeWritePerm", after_help = WIPE_WRITE_PERM_HELP)]
+    WipeWritePerm(WritePermArgs),
+    /// Gives a broker its write permission back in the name servers' routes.
+    #[command(alias = "addWritePerm", after_help = ADD_WRITE_PERM_HELP)]
+    AddWritePerm(WritePermArgs),
     /// Sends one message and prints where it was stored.
     #[command(alias = "sendMessage", after_help = SEND_MESSAGE_HELP)]
     SendMessage(SendMessageArgs),
@@ -574,6 +582,16 @@ pub fn run(args: MqadminArgs, runtime: &tokio::runtime::Runtime) -> anyhow::Resu
             MqadminCommand::CloneGroupOffset(a) => {
                 let what = || format!("could not clone group {}'s offsets to {}", a.src, a.dest);
                 let view = async |admin: &Admin| groups::clone_offsets(admin, &a).await;
+                show(&a.common.namesrv, what, view).await?
+            }
+            MqadminCommand::WipeWritePerm(a) => {
+                let what = || format!("could not wipe broker {}'s write permission", a.broker_name);
+                let view = async |admin: &Admin| write_perm::change(admin, &a, true).await;
+                show(&a.common.namesrv, what, view).await?
+            }
+            MqadminCommand::AddWritePerm(a) => {
+                let what = || format!("could not give broker {} its write permission back", a.broker_name);
+                let view = async |admin: &Admin| write_perm::change(admin, &a, false).await;
                 show(&a.common.namesrv, what, view).await?
             }
             MqadminCommand::SendMessage(a) => {
