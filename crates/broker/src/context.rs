@@ -35,6 +35,10 @@ pub struct BrokerStats {
     pub put_messages: AtomicU64,
     /// Messages returned by pulls since start.
     pub got_messages: AtomicU64,
+    /// Pulls that returned messages (Java's getMessageTimesTotalFound).
+    pub pulls_found: AtomicU64,
+    /// Pulls that returned none, held ones counted at each try (getMessageTimesTotalMiss).
+    pub pulls_missed: AtomicU64,
     /// Pulls that were parked (long polling).
     pub held_pulls: AtomicU64,
     /// Pulls whose read went to the disk and so ran on the blocking pool (`pull.rs`).
@@ -84,6 +88,8 @@ pub struct BrokerContext {
     pub shutting_down: CancellationToken,
     /// When the broker started.
     pub started: Instant,
+    /// When the broker started, in milliseconds since the epoch (`bootTimestamp`).
+    pub started_ms: i64,
 }
 
 impl BrokerContext {

@@ -5,6 +5,7 @@
 //! and `server` wires them to the remoting server and the message store.
 
 mod blocking;
+pub mod broker_totals;
 pub mod client_channel;
 pub mod config;
 pub mod consumer_manager;

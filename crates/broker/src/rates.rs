@@ -150,6 +150,14 @@ pub struct BrokerRates {
     pub topic_puts: RateTable<String>,
     /// Messages consumed (committed) per second, by (group, topic).
     pub group_consumes: RateTable<(String, String)>,
+    /// Messages stored by the whole broker, keyed by its cluster's name (Java's
+    /// `BROKER_PUT_NUMS`).
+    pub broker_puts: RateTable<String>,
+    /// Messages returned by the whole broker's pulls, keyed by its cluster's name
+    /// (`BROKER_GET_NUMS`).
+    pub broker_gets: RateTable<String>,
+    /// The broker-wide counters' recent rates and midnight totals (runtime info).
+    pub totals: crate::broker_totals::BrokerTotals,
 }
 
 #[cfg(test)]

@@ -86,6 +86,7 @@ pub async fn open(config: BrokerConfig) -> Result<Arc<BrokerContext>, BrokerErro
         rates: Default::default(),
         shutting_down: CancellationToken::new(),
         started: Instant::now(),
+        started_ms: crate::topic_config::now_ms(),
         settings: LiveConfig::new(config),
     });
     ctx.store
@@ -278,11 +279,31 @@ async fn sample_rates(ctx: Arc<BrokerContext>, token: CancellationToken) {
         let now = Instant::now();
         ctx.rates.topic_puts.sample(ctx.topic_message_totals(), now);
         ctx.rates.group_consumes.sample(ctx.offsets.totals(), now);
+        sample_broker_totals(&ctx, now);
         tokio::select! {
             _ = token.cancelled() => break,
             _ = tokio::time::sleep(crate::rates::SAMPLE_EVERY) => {}
         }
     }
+}
+
+/// Samples the broker-wide counters: `BROKER_PUT_NUMS` / `BROKER_GET_NUMS` (keyed by the
+/// cluster's name, as Java keys them) and the runtime info's rates and midnight totals.
+fn sample_broker_totals(ctx: &BrokerContext, now: Instant) {
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    let counters = crate::broker_totals::Counters {
+        put: load(&ctx.stats.put_messages),
+        pulls_found: load(&ctx.stats.pulls_found),
+        pulls_missed: load(&ctx.stats.pulls_missed),
+        got: load(&ctx.stats.got_messages),
+    };
+    let cluster = ctx.config().broker_cluster_name.clone();
+    ctx.rates
+        .broker_puts
+        .sample([(cluster.clone(), counters.put)], now);
+    ctx.rates.broker_gets.sample([(cluster, counters.got)], now);
+    let day = crate::broker_totals::utc_day(crate::topic_config::now_ms());
+    ctx.rates.totals.sample(now, day, counters);
 }
 
 /// Drops consumers and producers silent for longer than `channelExpiredTimeout`.

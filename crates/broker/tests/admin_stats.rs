@@ -218,6 +218,17 @@ async fn sampled_rates_reach_the_statistics() {
     let b = TestBroker::start(small_config(dir.path())).await;
     send(&b, "RT", 0, 20).await;
     commit(&b, "rg", "RT", 0, 11).await;
+    // One pull that finds the queue's 25 messages and one past its end that finds none: the
+    // broker-wide get counters.
+    for offset in [0, 25] {
+        let r = b
+            .call_header(request::PULL_MESSAGE, &pull_header("rg", "RT", 0, offset))
+            .await;
+        assert!(
+            r.code == response::SUCCESS || r.code == response::PULL_NOT_FOUND,
+            "{r:?}"
+        );
+    }
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let (put_tps, consume_tps) = loop {
         let t = topic_stats(&b, "RT").await;
@@ -238,9 +249,14 @@ async fn sampled_rates_reach_the_statistics() {
             &[("statsName", name), ("statsKey", key)],
         )
     };
+    let cluster = courier_broker::BrokerConfig::default().broker_cluster_name;
     for (name, key, sum) in [
         ("TOPIC_PUT_NUMS", "RT", 20),
         ("GROUP_GET_NUMS", "RT@rg", 10),
+        // The whole broker (the dashboard's broker chart): 20 stored since the restart, and
+        // the first pull returned the queue's 25.
+        ("BROKER_PUT_NUMS", cluster.as_str(), 20),
+        ("BROKER_GET_NUMS", cluster.as_str(), 25),
     ] {
         let r = b.call(stats(name, key)).await;
         assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
@@ -250,7 +266,43 @@ async fn sampled_rates_reach_the_statistics() {
             assert!(item.tps > 0.0, "{data:?}");
         }
     }
+    // The runtime info's rate triples (10 s, minute, 10 minutes) and midnight totals.
+    let r = b
+        .call(RemotingCommand::new_request(
+            request::GET_BROKER_RUNTIME_INFO,
+        ))
+        .await;
+    let kv: courier_remoting::body::KvTable =
+        courier_remoting::body::from_json(r.body_bytes()).unwrap();
+    let triple = |k: &str| -> Vec<f64> {
+        let v = kv.table.get(k).unwrap_or_else(|| panic!("no {k}: {kv:?}"));
+        v.split(' ').map(|x| x.parse().unwrap()).collect()
+    };
+    for k in [
+        "putTps",
+        "getFoundTps",
+        "getMissTps",
+        "getTotalTps",
+        "getTransferedTps",
+        "getTransferredTps",
+    ] {
+        let t = triple(k);
+        assert_eq!(t.len(), 3, "{k}: {t:?}");
+        assert!(t.iter().all(|x| *x > 0.0), "{k}: {t:?}");
+    }
+    assert_eq!(
+        triple("getTotalTps")[0],
+        triple("getFoundTps")[0] + triple("getMissTps")[0]
+    );
+    assert_eq!(
+        kv.table["msgPutTotalTodayMorning"], "0",
+        "no midnight since start: {kv:?}"
+    );
+    assert_eq!(kv.table["putMessageTimesTotal"], "20");
+    let boot: i64 = kv.table["bootTimestamp"].parse().unwrap();
+    assert!((now_ms() - boot) < 120_000, "{boot}");
     for (name, key) in [
+        ("BROKER_PUT_NUMS", "NoSuchCluster"),
         ("TOPIC_PUT_NUMS", "Nope"),
         ("GROUP_GET_NUMS", "RT"),
         ("SNDBCK_PUT_NUMS", "RT"),

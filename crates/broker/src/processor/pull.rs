@@ -367,6 +367,7 @@ fn read_body(
         GetStatus::OffsetOverflowBadly | GetStatus::OffsetTooSmall => response::PULL_OFFSET_MOVED,
     };
     let body = if code == response::SUCCESS && !r.messages.is_empty() {
+        BrokerStats::add(&ctx.stats.pulls_found, 1);
         BrokerStats::add(&ctx.stats.got_messages, r.messages.len() as u64);
         if r.messages.len() == 1 && how == Body::Shared {
             Some(r.messages[0].clone())
@@ -379,6 +380,7 @@ fn read_body(
             Some(buf.freeze())
         }
     } else {
+        BrokerStats::add(&ctx.stats.pulls_missed, 1);
         None
     };
     PullOutcome {

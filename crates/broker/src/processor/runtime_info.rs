@@ -1,6 +1,7 @@
 //! GET_BROKER_RUNTIME_INFO (28): a KVTable (`{"table":{...}}`) of runtime figures, using the key
-//! names Java admin tools display (msgPutTotalTodayNow, commitLogMaxOffset, ...). Counters are
-//! since broker start, not since midnight.
+//! names Java admin tools display (msgPutTotalTodayNow, commitLogMaxOffset, ...). The totals are
+//! since broker start, not since midnight, as in Java; the `...TodayMorning` and
+//! `...YesterdayMorning` totals and the `...Tps` triples come from `broker_totals.rs`.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -34,6 +35,33 @@ pub async fn process(
     put("msgGetTotalTodayNow", gets.to_string());
     put("msgPutTotalSinceStart", puts.to_string());
     put("msgGetTotalSinceStart", gets.to_string());
+    let mornings = ctx.rates.totals.mornings();
+    put("msgPutTotalTodayMorning", mornings.put_today.to_string());
+    put(
+        "msgPutTotalYesterdayMorning",
+        mornings.put_yesterday.to_string(),
+    );
+    put("msgGetTotalTodayMorning", mornings.got_today.to_string());
+    put(
+        "msgGetTotalYesterdayMorning",
+        mornings.got_yesterday.to_string(),
+    );
+    // The rates over the last 10 s, minute and 10 minutes, from the sampled counters.
+    let totals = &ctx.rates.totals;
+    put("putTps", totals.triple(|r| r.put));
+    put("getFoundTps", totals.triple(|r| r.pulls_found));
+    put("getMissTps", totals.triple(|r| r.pulls_missed));
+    put(
+        "getTotalTps",
+        totals.triple(|r| r.pulls_found + r.pulls_missed),
+    );
+    let transferred = totals.triple(|r| r.got);
+    // RocketMQ 4 spells it without the second r; 5 with it. Tools read one or the other.
+    put("getTransferedTps", transferred.clone());
+    put("getTransferredTps", transferred);
+    put("putMessageTimesTotal", puts.to_string());
+    put("brokerActive", "true".into());
+    put("bootTimestamp", ctx.started_ms.to_string());
     put(
         "commitLogMaxOffset",
         ctx.store.max_phys_offset().to_string(),
@@ -45,6 +73,12 @@ pub async fn process(
     put(
         "flushedPhysOffset",
         ctx.store.flushed_phys_offset().to_string(),
+    );
+    put(
+        "remainHowManyDataToFlush",
+        (ctx.store.max_phys_offset() - ctx.store.flushed_phys_offset())
+            .max(0)
+            .to_string(),
     );
     put("heldPullRequests", ctx.hold.held_count().to_string());
     put(
