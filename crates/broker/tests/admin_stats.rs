@@ -16,7 +16,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::*;
 use courier_remoting::body::{
-    BrokerStatsData, ConsumeStats, OffsetWrapper, ResetOffsetBody, TopicStatsTable,
+    BrokerStatsData, ConsumeStats, OffsetWrapper, QueryConsumeTimeSpanBody, ResetOffsetBody,
+    TopicStatsTable,
 };
 use courier_remoting::code::{request, response};
 use courier_remoting::header::{
@@ -696,5 +697,83 @@ async fn clone_group_offset_gives_a_new_group_the_old_ones_offsets() {
     assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
     assert_eq!(committed(&b, "new", "CL", 0).await, 7);
     client.shutdown().await;
+    b.stop().await;
+}
+
+/// QUERY_CONSUME_TIME_SPAN: per write queue, the store times of the oldest and newest messages
+/// and of the last one the group consumed, and how long its next message has waited.
+#[tokio::test]
+async fn consume_time_span_tells_a_groups_lag_in_store_times() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = TestBroker::start(small_config(dir.path())).await;
+    b.call_header(request::UPDATE_AND_CREATE_TOPIC, &create_topic("TS", 2, 6))
+        .await;
+    let before = now_ms();
+    send(&b, "TS", 0, 5).await;
+    let after = now_ms();
+    commit(&b, "behind", "TS", 0, 2).await;
+    commit(&b, "done", "TS", 0, 5).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let span = |group: &str| {
+        let group = group.to_string();
+        let b = &b;
+        async move {
+            let r = b
+                .call(with(
+                    request::QUERY_CONSUME_TIME_SPAN,
+                    &[("topic", "TS"), ("group", &group)],
+                ))
+                .await;
+            assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
+            let body: QueryConsumeTimeSpanBody =
+                courier_remoting::body::from_json(r.body_bytes()).unwrap();
+            body.consume_time_span_set
+        }
+    };
+    let behind = span("behind").await;
+    assert_eq!(behind.len(), 2, "{behind:?}");
+    let (q0, q1) = (&behind[0], &behind[1]);
+    assert_eq!(
+        (q0.message_queue.topic.as_str(), q0.message_queue.queue_id),
+        ("TS", 0)
+    );
+    assert!(
+        before <= q0.min_time_stamp && q0.min_time_stamp <= q0.consume_time_stamp,
+        "{q0:?}"
+    );
+    assert!(
+        q0.consume_time_stamp <= q0.max_time_stamp && q0.max_time_stamp <= after,
+        "{q0:?}"
+    );
+    // Its next message (offset 2) was stored before the 300 ms sleep.
+    assert!(q0.delay_time >= 300 && q0.delay_time < 60_000, "{q0:?}");
+    // An empty queue has no times and no delay.
+    assert_eq!(
+        (q1.min_time_stamp, q1.max_time_stamp, q1.delay_time),
+        (-1, -1, 0),
+        "{q1:?}"
+    );
+    // Caught up: consumed up to the newest message, nothing waiting.
+    let done = span("done").await;
+    assert_eq!(
+        done[0].consume_time_stamp, done[0].max_time_stamp,
+        "{done:?}"
+    );
+    assert_eq!(done[0].delay_time, 0, "{done:?}");
+    // A group with no offset starts at the oldest message, which has waited longest.
+    let fresh = span("fresh").await;
+    assert_eq!(
+        fresh[0].consume_time_stamp, fresh[0].min_time_stamp,
+        "{fresh:?}"
+    );
+    assert!(fresh[0].delay_time >= q0.delay_time, "{fresh:?} {q0:?}");
+    let r = b
+        .call(with(
+            request::QUERY_CONSUME_TIME_SPAN,
+            &[("topic", "Nope"), ("group", "behind")],
+        ))
+        .await;
+    assert_eq!(r.code, response::TOPIC_NOT_EXIST);
+    assert_eq!(r.remark.as_deref(), Some("topic[Nope] not exist"));
     b.stop().await;
 }

@@ -265,6 +265,10 @@ const HEADERS: &[Shape] = &[
     ),
     (&[request::GET_BROKER_CONSUME_STATS], &[("isOrder", Flag)]),
     (
+        &[request::QUERY_CONSUME_TIME_SPAN],
+        &[("topic", Text), ("group", Text)],
+    ),
+    (
         &[request::VIEW_BROKER_STATS_DATA],
         &[("statsName", Text), ("statsKey", Text)],
     ),

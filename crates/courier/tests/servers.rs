@@ -487,6 +487,21 @@ async fn dev_serves_clients_and_keeper_then_shuts_down_cleanly() {
         }
         let (ok, _, err) = mqadmin_run(&["query-msg-by-id", "-i", &keyed.msg_id]);
         assert!(!ok && err.contains("add -t TOPIC"), "{err}");
+        // The lag in time: dev-cg was moved past every message, a group with no offsets has
+        // every stored message waiting.
+        let span = |group: &str| -> serde_json::Value {
+            serde_json::from_str(&mqadmin(&["consume-time-span", "-g", group, "-t", "DevTopic", "--json"])).unwrap()
+        };
+        let caught_up = span("dev-cg");
+        let queues = caught_up["queues"].as_array().unwrap();
+        assert_eq!(queues.len(), 4, "{caught_up}");
+        assert!(queues.iter().all(|q| q["delayMs"] == 0 && q["brokerName"] == "broker-a"), "{caught_up}");
+        let stored: Vec<_> = queues.iter().filter(|q| q["maxTimeStamp"].as_i64() > Some(0)).collect();
+        assert!(!stored.is_empty() && stored.iter().all(|q| q["consumeTimeStamp"] == q["maxTimeStamp"]), "{caught_up}");
+        let nobody = span("dev-nobody");
+        let waiting = nobody["queues"].as_array().unwrap().iter().filter(|q| q["delayMs"].as_i64() > Some(0)).count();
+        assert_eq!(waiting, stored.len(), "{nobody}");
+        assert!(mqadmin(&["queryConsumeTimeSpan", "-g", "dev-cg", "-t", "DevTopic"]).starts_with("#Broker"));
 
         let status = dev.terminate();
         assert!(status.success(), "courier dev exited with {status}");

@@ -3,15 +3,15 @@
 //! non-ASCII text in topics, broker names and properties), and arbitrary bytes given to their
 //! readers are an error or a value, never a panic. The broker configuration's properties text
 //! (GET/UPDATE_BROKER_CONFIG) round-trips any keys and values, and any text reads without a panic.
-//! The consumer-status and broker-consume-stats bodies round-trip too, and arbitrary bytes given
-//! to their readers never panic.
+//! The consumer-status, broker-consume-stats and consume-time-span bodies round-trip too, and
+//! arbitrary bytes given to their readers never panic.
 
 use std::collections::BTreeMap;
 
 use courier_remoting::body::{
     read_properties, write_properties, ConsumeStats, ConsumeStatsList, ConsumeStatus,
     ConsumerRunningInfo, GetConsumerStatusBody, MessageQueue, OffsetWrapper, ProcessQueueInfo,
-    ResetOffsetBody, SubscriptionData,
+    QueryConsumeTimeSpanBody, QueueTimeSpan, ResetOffsetBody, SubscriptionData,
 };
 use proptest::prelude::*;
 
@@ -216,8 +216,30 @@ proptest! {
     }
 
     #[test]
+    fn consume_time_spans_round_trip(
+        spans in prop::collection::vec((queue(), any::<i64>(), any::<i64>(), any::<i64>(), any::<i64>()), 0..6),
+    ) {
+        let body = QueryConsumeTimeSpanBody {
+            consume_time_span_set: spans
+                .into_iter()
+                .map(|(message_queue, min, max, consumed, delay)| QueueTimeSpan {
+                    consume_time_stamp: consumed,
+                    delay_time: delay,
+                    max_time_stamp: max,
+                    message_queue,
+                    min_time_stamp: min,
+                })
+                .collect(),
+        };
+        let back: QueryConsumeTimeSpanBody =
+            courier_remoting::body::from_json(&courier_remoting::body::to_json(&body)).unwrap();
+        prop_assert_eq!(back, body);
+    }
+
+    #[test]
     fn arbitrary_admin_bodies_never_panic(data in prop::collection::vec(any::<u8>(), 0..256)) {
         let _ = GetConsumerStatusBody::from_json(&data);
         let _ = ConsumeStatsList::from_json(&data);
+        let _ = courier_remoting::body::from_json::<QueryConsumeTimeSpanBody>(&data);
     }
 }

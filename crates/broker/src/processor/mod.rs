@@ -24,6 +24,7 @@ pub mod clone_group_offset;
 pub mod consume_by_who;
 pub mod consume_directly;
 pub mod consume_stats;
+pub mod consume_time_span;
 pub mod consumer_connection;
 pub mod consumer_list;
 pub mod consumer_running_info;
@@ -274,6 +275,12 @@ pub fn register_all(d: &mut Dispatcher, ctx: &Arc<BrokerContext>) {
         &[request::GET_CONSUME_STATS],
         ctx,
         consume_stats::process,
+    );
+    wire(
+        d,
+        &[request::QUERY_CONSUME_TIME_SPAN],
+        ctx,
+        consume_time_span::process,
     );
     wire(
         d,

@@ -27,6 +27,7 @@ mod consumers;
 mod groups;
 mod messages;
 mod stats_all;
+mod time_span;
 mod write_perm;
 
 use broker_views::{
@@ -41,6 +42,7 @@ use groups::{
 };
 use messages::{ConsumeMessageArgs, SendMessageArgs, CONSUME_MESSAGE_HELP, SEND_MESSAGE_HELP};
 use stats_all::{StatsAllArgs, STATS_ALL_HELP};
+use time_span::{TimeSpanArgs, TIME_SPAN_HELP};
 use write_perm::{WritePermArgs, ADD_WRITE_PERM_HELP, WIPE_WRITE_PERM_HELP};
 
 /// `courier mqadmin ...`
@@ -83,6 +85,9 @@ pub enum MqadminCommand {
     /// Each client of a consumer group as it reports itself: settings, queues, rates.
     #[command(alias = "consumerStatus", after_help = CONSUMER_STATUS_HELP)]
     ConsumerStatus(ConsumerStatusArgs),
+    /// A group's lag on a topic in time: per queue, how long its next message has waited.
+    #[command(alias = "queryConsumeTimeSpan", after_help = TIME_SPAN_HELP)]
+    ConsumeTimeSpan(TimeSpanArgs),
     /// The offsets each client of a group holds in memory for a topic, as the clients answer.
     #[command(alias = "getConsumerStatus", after_help = HELD_OFFSETS_HELP)]
     GetConsumerStatus(HeldOffsetsArgs),
@@ -582,6 +587,11 @@ pub fn run(args: MqadminArgs, runtime: &tokio::runtime::Runtime) -> anyhow::Resu
             MqadminCommand::CloneGroupOffset(a) => {
                 let what = || format!("could not clone group {}'s offsets to {}", a.src, a.dest);
                 let view = async |admin: &Admin| groups::clone_offsets(admin, &a).await;
+                show(&a.common.namesrv, what, view).await?
+            }
+            MqadminCommand::ConsumeTimeSpan(a) => {
+                let what = || format!("could not read group {}'s time span on {}", a.group, a.topic);
+                let view = async |admin: &Admin| time_span::time_span(admin, &a).await;
                 show(&a.common.namesrv, what, view).await?
             }
             MqadminCommand::WipeWritePerm(a) => {

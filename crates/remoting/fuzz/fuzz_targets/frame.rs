@@ -9,7 +9,7 @@ use bytes::BytesMut;
 use courier_remoting::body::{
     fastjson, from_json, read_properties, ClusterInfo, ConsumeStats, ConsumeStatsList,
     ConsumerRunningInfo, GetConsumerStatusBody, HeartbeatData, LockBatchRequestBody,
-    RegisterBrokerBody, ResetOffsetBody, TopicRouteData,
+    QueryConsumeTimeSpanBody, RegisterBrokerBody, ResetOffsetBody, TopicRouteData,
 };
 use courier_remoting::header::*;
 use courier_remoting::message_batch::decode_batch;
@@ -31,6 +31,7 @@ fuzz_target!(|data: &[u8]| {
             let _ = from_json::<HeartbeatData>(body);
             let _ = from_json::<ClusterInfo>(body);
             let _ = from_json::<LockBatchRequestBody>(body);
+            let _ = from_json::<QueryConsumeTimeSpanBody>(body);
             let _ = RegisterBrokerBody::decode(body, false);
             let _ = RegisterBrokerBody::decode(body, true);
             let _ = fastjson::normalize(body);

@@ -3,7 +3,8 @@
 //! print), GET_BROKER_CONSUME_STATS (317) a `ConsumeStatsList`: every group's `ConsumeStats` on
 //! one broker (`mqadmin brokerConsumeStats`, and what the RocketMQ exporter scrapes), and
 //! VIEW_BROKER_STATS_DATA (315) a `BrokerStatsData`: one statistic over the last minute, hour and
-//! day (plain JSON).
+//! day (plain JSON), and QUERY_CONSUME_TIME_SPAN (303) a `QueryConsumeTimeSpanBody`: a group's
+//! progress on each queue in store times (plain JSON; the queue is a member, not a map key).
 //!
 //! Each keys its `offsetTable` by a message queue, written in fastjson's form (`queue_map`).
 
@@ -118,6 +119,32 @@ pub struct BrokerStatsData {
     pub stats_day: BrokerStatsItem,
     pub stats_hour: BrokerStatsItem,
     pub stats_minute: BrokerStatsItem,
+}
+
+/// One queue's times in QUERY_CONSUME_TIME_SPAN's answer, each milliseconds since the epoch
+/// (-1 where the queue has no such message).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct QueueTimeSpan {
+    // Alphabetical, as fastjson writes them.
+    /// The store time of the last message the group consumed (the oldest message's when it has
+    /// consumed none).
+    pub consume_time_stamp: i64,
+    /// How long the group's next message has been waiting, in milliseconds; 0 when it is
+    /// caught up.
+    pub delay_time: i64,
+    /// The store time of the queue's newest message.
+    pub max_time_stamp: i64,
+    pub message_queue: MessageQueue,
+    /// The store time of the queue's oldest message.
+    pub min_time_stamp: i64,
+}
+
+/// QUERY_CONSUME_TIME_SPAN's body.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct QueryConsumeTimeSpanBody {
+    pub consume_time_span_set: Vec<QueueTimeSpan>,
 }
 
 /// GET_BROKER_CONSUME_STATS's body: per consumer group (in the order the broker lists them),

@@ -79,3 +79,13 @@ command_header! {
         offline: Option<bool> => "offline",
     }
 }
+
+command_header! {
+    /// QUERY_CONSUME_TIME_SPAN (303): per queue of `topic` on the broker, the store times of its
+    /// oldest and newest messages, of the last one `group` consumed, and how long the next one
+    /// has waited.
+    pub struct QueryConsumeTimeSpanRequestHeader {
+        topic: String => "topic",
+        group: String => "group",
+    }
+}
