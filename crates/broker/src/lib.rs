@@ -27,6 +27,7 @@ pub mod schedule;
 pub mod server;
 pub mod subscription_group;
 mod supervise;
+pub mod time_span;
 pub mod topic_config;
 pub mod transaction;
 

@@ -236,6 +236,17 @@ async fn dev_serves_clients_and_keeper_then_shuts_down_cleanly() {
             ),
             "{metrics}"
         );
+        // The same lag in time: the oldest of the three was stored before the producer stopped.
+        let delay: f64 = metrics
+            .lines()
+            .find(|l| {
+                l.starts_with("courier_broker_consumer_delay_seconds{")
+                    && l.contains("group=\"dev-cg\",topic=\"DevTopic\"")
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no delay for dev-cg: {metrics}"));
+        assert!(delay > 0.0 && delay < 60.0, "{delay}");
         assert!(metrics.contains("courier_keeper_up 1\n"), "{metrics}");
         // No background service has panicked and been started again.
         assert!(

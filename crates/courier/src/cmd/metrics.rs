@@ -6,8 +6,10 @@
 //! on its client port, translated line by line (`zk_foo\tN` → `courier_keeper_foo N`); whoever
 //! turns /metrics on therefore also needs `mntr` allowed, which the callers arrange.
 //!
-//! Invariants: a scrape never blocks on a lock held across I/O (only atomics and short reads), and
-//! a keeper that does not answer costs at most `KEEPER_TIMEOUT` and yields `courier_keeper_up 0`.
+//! Invariants: a scrape never blocks on a lock held across I/O (only atomics and short reads; the
+//! consumer groups' waits, which may read old messages' store times from disk, are read on the
+//! blocking pool), and a keeper that does not answer costs at most `KEEPER_TIMEOUT` and yields
+//! `courier_keeper_up 0`.
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -72,6 +74,12 @@ pub async fn render(sources: &Sources) -> String {
     let mut out = String::new();
     if let Some(b) = &sources.broker {
         broker(&mut out, b);
+        // A lagging group's next message may be on disk only: read the store off the workers.
+        let ctx = Arc::clone(b);
+        match tokio::task::spawn_blocking(move || consumer_waits(&ctx)).await {
+            Ok((base, waits)) => wait_family(&mut out, &base, &waits),
+            Err(e) => tracing::warn!(error = %e, "could not read the consumer groups' waits"),
+        }
     }
     if let Some(k) = sources.keeper {
         keeper(&mut out, k).await;
@@ -254,6 +262,57 @@ fn per_topic_and_group(out: &mut String, ctx: &BrokerContext) {
             )
         }),
     );
+}
+
+/// (group, topic) and how long the group's oldest unconsumed message of the topic has waited, ms.
+type Waits = Vec<((String, String), i64)>;
+
+/// Per consumer group and topic (groups with offsets on the broker), how long the group's
+/// oldest unconsumed message has waited; with the broker's label text.
+fn consumer_waits(ctx: &BrokerContext) -> (String, Waits) {
+    let base = format!(
+        "broker=\"{}\",cluster=\"{}\"",
+        escape(&ctx.config().broker_name),
+        escape(&ctx.config().broker_cluster_name)
+    );
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let mut waits: Waits = ctx
+        .offsets
+        .totals()
+        .into_iter()
+        .filter_map(|((group, topic), _)| {
+            let queues = ctx.topics.get(&topic)?.read_queue_nums;
+            let wait =
+                courier_broker::time_span::longest_wait_ms(ctx, &group, &topic, queues, now_ms);
+            Some(((group, topic), wait))
+        })
+        .collect();
+    waits.sort();
+    (base, waits)
+}
+
+/// `courier_broker_consumer_delay_seconds`: what a lag alert should watch.
+fn wait_family(out: &mut String, base: &str, waits: &[((String, String), i64)]) {
+    if waits.is_empty() {
+        return;
+    }
+    let name = "courier_broker_consumer_delay_seconds";
+    let _ = writeln!(
+        out,
+        "# HELP {name} How long the consumer group's oldest unconsumed message of the topic has waited since it was stored (0 when caught up): the lag in time, over the topic's queues."
+    );
+    let _ = writeln!(out, "# TYPE {name} gauge");
+    for ((g, t), ms) in waits {
+        let _ = writeln!(
+            out,
+            "{name}{{{base},group=\"{}\",topic=\"{}\"}} {:.3}",
+            escape(g),
+            escape(t),
+            *ms as f64 / 1000.0
+        );
+    }
 }
 
 /// One metric with a sample per label set (HELP and TYPE once); nothing when there is no sample.
