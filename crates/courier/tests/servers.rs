@@ -378,6 +378,9 @@ async fn dev_serves_clients_and_keeper_then_shuts_down_cleanly() {
         let dev_cluster = &clusters["clusters"][0];
         assert_eq!(dev_cluster["cluster"], "DefaultCluster", "{clusters}");
         assert_eq!(dev_cluster["brokers"][0]["brokerName"], "broker-a", "{clusters}");
+        let traffic = dev_cluster["brokers"][0]["traffic"].as_object().unwrap();
+        assert_eq!(traffic.len(), 1, "{clusters}");
+        assert!(traffic.values().all(|t| t["inToday"].as_i64() >= Some(28)), "{clusters}");
         assert!(dev_cluster["brokers"][0]["brokerAddrs"]["0"].is_string(), "{clusters}");
         let made = mqadmin(&["updateTopic", "-t", "AdminMade", "-r", "2", "-w", "2"]);
         assert!(made.contains("topic AdminMade updated on 1 broker(s)"), "{made}");
@@ -470,7 +473,12 @@ async fn dev_serves_clients_and_keeper_then_shuts_down_cleanly() {
         assert!(mqadmin(&["topicRoute", "-t", "DevTopic"]).contains("RW (6)"));
         let (ok, _, err) = mqadmin_run(&["wipeWritePerm", "-b", "broker-z"]);
         assert!(!ok && err.contains("known brokers: broker-a"), "{err}");
-        assert!(mqadmin(&["clusterList"]).starts_with("#Cluster Name"));
+        // With each broker's traffic: 28 messages in and 25 out since it started (its first day).
+        let list = mqadmin(&["clusterList"]);
+        assert!(list.starts_with("#Cluster Name"), "{list}");
+        let row: Vec<&str> = list.lines().nth(1).unwrap().split_whitespace().collect();
+        assert_eq!(row[..3], ["DefaultCluster", "broker-a", "0"], "{list}");
+        assert!(row[7].parse::<i64>().unwrap() >= 28 && row[8].parse::<i64>().unwrap() >= 25, "{list}");
         // Message lookups: by key, by offset msgId (the broker it names), by client msgId (-t).
         let by_key: serde_json::Value = serde_json::from_str(&mqadmin(&[
             "query-msg-by-key", "-t", "DevTopic", "-k", "admin-key", "--json",

@@ -18,11 +18,12 @@ use courier_client::{
     decode_offset_msg_id, Admin, GroupOnline, MessageExt, MessageTrack, OffsetReset,
 };
 use courier_remoting::body::{
-    ClusterInfo, ConsumeStats, TopicRouteData, TopicStatsTable, PERM_READ, PERM_WRITE,
+    ConsumeStats, TopicRouteData, TopicStatsTable, PERM_READ, PERM_WRITE,
 };
 use serde_json::json;
 
 mod broker_views;
+mod cluster_list;
 mod consumers;
 mod groups;
 mod messages;
@@ -35,6 +36,7 @@ use broker_views::{
     UpdateBrokerConfigArgs, BROKER_CONFIG_HELP, BROKER_CONSUME_STATS_HELP, BROKER_STATUS_HELP,
     CONNECTION_HELP, DELETE_TOPIC_HELP, UPDATE_BROKER_CONFIG_HELP,
 };
+use cluster_list::{ClusterListArgs, CLUSTER_LIST_HELP};
 use consumers::{ConsumerStatusArgs, HeldOffsetsArgs, CONSUMER_STATUS_HELP, HELD_OFFSETS_HELP};
 use groups::{
     CloneGroupOffsetArgs, DeleteSubGroupArgs, UpdateSubGroupArgs, CLONE_GROUP_OFFSET_HELP,
@@ -204,13 +206,6 @@ pub struct ConsumerProgressArgs {
     pub topic: Option<String>,
 }
 
-/// `courier mqadmin cluster-list`
-#[derive(Debug, Args)]
-pub struct ClusterListArgs {
-    #[command(flatten)]
-    pub common: Common,
-}
-
 /// `courier mqadmin topic-list`
 #[derive(Debug, Args)]
 pub struct TopicListArgs {
@@ -318,14 +313,6 @@ Examples:
 Looks the key up in the message index of every master routing the topic, over all time; --max
 caps the messages from each broker. Keys are indexed only while the broker's messageIndexEnable
 is on (the default). Take a msgId to `query-msg-by-id` for the message's properties and body.";
-
-const CLUSTER_LIST_HELP: &str = "\
-Examples:
-  courier mqadmin cluster-list -n 127.0.0.1:9876
-  courier mqadmin clusterList --json | jq '.clusters[].brokers[].brokerAddrs'
-
-Broker id 0 is the master; other ids are slaves. A broker missing here has not registered (or its
-registration expired): check that it runs and that its namesrvAddr points at this name server.";
 
 const TOPIC_LIST_HELP: &str = "\
 Examples:
@@ -474,11 +461,9 @@ pub fn run(args: MqadminArgs, runtime: &tokio::runtime::Runtime) -> anyhow::Resu
                 print!("{}", if a.common.json { reset_json(&a.group, &r) } else { reset_table(&r) });
             }
             MqadminCommand::ClusterList(a) => {
-                let admin = connect(&a.common.namesrv)?;
-                let c = admin.cluster_info().await;
-                admin.shutdown().await;
-                let c = c.context("could not read the cluster list from the name server")?;
-                print!("{}", if a.common.json { cluster_json(&c) } else { cluster_table(&c) });
+                let what = || "could not read the cluster list from the name server".to_string();
+                let view = async |admin: &Admin| cluster_list::cluster_list(admin, &a).await;
+                show(&a.common.namesrv, what, view).await?
             }
             MqadminCommand::TopicList(a) => {
                 let admin = connect(&a.common.namesrv)?;
@@ -911,40 +896,6 @@ fn reset_json(group: &str, r: &[OffsetReset]) -> String {
         })
         .collect();
     format!("{}\n", json!({ "group": group, "queues": queues }))
-}
-
-fn cluster_table(c: &ClusterInfo) -> String {
-    let mut out = format!(
-        "{:<24} {:<24} {:>4}  {}\n",
-        "#Cluster Name", "#Broker Name", "#BID", "#Addr"
-    );
-    for (cluster, names) in &c.cluster_addr_table {
-        for b in names.iter().filter_map(|n| c.broker_addr_table.get(n)) {
-            for (id, addr) in &b.broker_addrs {
-                out.push_str(&format!(
-                    "{cluster:<24} {:<24} {id:>4}  {addr}\n",
-                    b.broker_name
-                ));
-            }
-        }
-    }
-    out
-}
-
-fn cluster_json(c: &ClusterInfo) -> String {
-    let clusters: Vec<_> = c
-        .cluster_addr_table
-        .iter()
-        .map(|(cluster, names)| {
-            let brokers: Vec<_> = names
-                .iter()
-                .filter_map(|n| c.broker_addr_table.get(n))
-                .map(|b| json!({ "brokerName": b.broker_name, "brokerAddrs": b.broker_addrs }))
-                .collect();
-            json!({ "cluster": cluster, "brokers": brokers })
-        })
-        .collect();
-    format!("{}\n", json!({ "clusters": clusters }))
 }
 
 /// A topic perm as letters: `RW`, `R-`, `-W` or `--`.
