@@ -9,7 +9,8 @@
 # request-reply, transactions (commit / rollback / check-back), orderly consumption (LOCK_BATCH_MQ),
 # Later -> %RETRY% redelivery, the admin's consumer running info, direct consumption, offsets
 # held by the consumer, every group's consume stats and producer connections through the peer
-# broker, and a broker setting changed and read back (UPDATE_BROKER_CONFIG / GET_BROKER_CONFIG). Two of them wait on the peer's own timers, with its defaults
+# broker, a broker setting changed and read back (UPDATE_BROKER_CONFIG / GET_BROKER_CONFIG), a
+# broker's write permission wiped and added back at the name server and a group's consume time span. Two of them wait on the peer's own timers, with its defaults
 # (this script does not change them): the Unknown transaction is settled at the peer's next
 # transaction check (transactionCheckInterval 30 s, for halves older than transactionTimeout 6 s;
 # the check allows 90 s), and the message answered Later comes back after delay level 3 (10 s).

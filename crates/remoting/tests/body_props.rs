@@ -237,6 +237,17 @@ proptest! {
     }
 
     #[test]
+    fn consume_time_spans_read_snake_case_too(min in any::<i64>(), delay in any::<i64>(), q in 0i32..16) {
+        // The rocketmq-rust 1.0 broker writes the members in snake_case.
+        let text = format!(
+            r#"{{"consumeTimeSpanSet":[{{"message_queue":{{"topic":"T","brokerName":"b","queueId":{q}}},"min_time_stamp":{min},"max_time_stamp":2,"consume_time_stamp":1,"delay_time":{delay}}}]}}"#
+        );
+        let body: QueryConsumeTimeSpanBody = courier_remoting::body::from_json(text.as_bytes()).unwrap();
+        let s = &body.consume_time_span_set[0];
+        prop_assert_eq!((s.min_time_stamp, s.delay_time, s.message_queue.queue_id), (min, delay, q));
+    }
+
+    #[test]
     fn arbitrary_admin_bodies_never_panic(data in prop::collection::vec(any::<u8>(), 0..256)) {
         let _ = GetConsumerStatusBody::from_json(&data);
         let _ = ConsumeStatsList::from_json(&data);

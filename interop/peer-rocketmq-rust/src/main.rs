@@ -540,6 +540,67 @@ async fn check_consumer_calls(ctx: &Ctx) -> CheckResult {
     result
 }
 
+/// The peer name server's WIPE_WRITE_PERM_OF_BROKER / ADD_WRITE_PERM_OF_BROKER (the route of
+/// CourierPeerAdmin loses its write bit, then gets it back) and the peer broker's
+/// QUERY_CONSUME_TIME_SPAN for the group `check_consumer_calls` ran (its four queues, one with
+/// a stored message).
+async fn check_write_perm_and_time_span(ctx: &Ctx) -> CheckResult {
+    let info = ctx
+        .admin
+        .cluster_info()
+        .await
+        .map_err(|e| format!("cluster info: {e}"))?;
+    let name = info
+        .broker_addr_table
+        .keys()
+        .next()
+        .cloned()
+        .ok_or("no broker name")?;
+    let topic = "CourierPeerAdmin";
+    let writable = || async {
+        let route = ctx
+            .admin
+            .topic_route(topic)
+            .await
+            .map_err(|e| format!("route of {topic}: {e}"))?;
+        let q = route.queue_datas.first().ok_or("no queue data")?;
+        // PermName.PERM_WRITE.
+        Ok::<_, String>(q.perm & 2 != 0)
+    };
+    let wiped = ctx
+        .admin
+        .change_write_perm(&name, true)
+        .await
+        .map_err(|e| format!("wipe: {e}"))?;
+    let after_wipe = writable().await?;
+    let added = ctx
+        .admin
+        .change_write_perm(&name, false)
+        .await
+        .map_err(|e| format!("add: {e}"))?;
+    let after_add = writable().await?;
+    if after_wipe || !after_add {
+        return Err(format!(
+            "writable after wipe: {after_wipe}, after add: {after_add} ({wiped:?}, {added:?})"
+        ));
+    }
+    let spans = ctx
+        .admin
+        .consume_time_span("courier_peer_status", "CourierPeerStatus")
+        .await
+        .map_err(|e| format!("consume time span: {e}"))?;
+    let stored = spans.iter().filter(|s| s.max_time_stamp > 0).count();
+    if spans.len() != 4 || stored == 0 {
+        return Err(format!("time span: {spans:?}, want 4 queues, one with messages"));
+    }
+    Ok(format!(
+        "{} topic(s) wiped and {} added back on {name}; time span of 4 queues, {stored} with messages, delays {:?} ms",
+        wiped.first().map_or(0, |c| c.topics),
+        added.first().map_or(0, |c| c.topics),
+        spans.iter().map(|s| s.delay_time).collect::<Vec<_>>()
+    ))
+}
+
 /// UPDATE_BROKER_CONFIG against the peer broker: a setting it changes while running
 /// (`autoCreateSubscriptionGroup`, flipped) read back with GET_BROKER_CONFIG, then restored.
 async fn check_broker_config(ctx: &Ctx) -> CheckResult {
@@ -1084,6 +1145,10 @@ async fn main() -> ExitCode {
         (
             "admin: consumer running info, direct consumption, offsets held, consume stats, producer connection",
             timed(check_consumer_calls(&ctx)).await,
+        ),
+        (
+            "admin: write permission wiped and added back, consume time span",
+            timed(check_write_perm_and_time_span(&ctx)).await,
         ),
     ];
     ctx.producer.shutdown().await;

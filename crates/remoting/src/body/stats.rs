@@ -126,17 +126,23 @@ pub struct BrokerStatsData {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct QueueTimeSpan {
-    // Alphabetical, as fastjson writes them.
+    // Alphabetical, as fastjson writes them. The aliases read the snake_case names the
+    // rocketmq-rust 1.0 broker writes instead of Java's.
     /// The store time of the last message the group consumed (the oldest message's when it has
     /// consumed none).
+    #[serde(alias = "consume_time_stamp")]
     pub consume_time_stamp: i64,
     /// How long the group's next message has been waiting, in milliseconds; 0 when it is
     /// caught up.
+    #[serde(alias = "delay_time")]
     pub delay_time: i64,
     /// The store time of the queue's newest message.
+    #[serde(alias = "max_time_stamp")]
     pub max_time_stamp: i64,
+    #[serde(alias = "message_queue")]
     pub message_queue: MessageQueue,
     /// The store time of the queue's oldest message.
+    #[serde(alias = "min_time_stamp")]
     pub min_time_stamp: i64,
 }
 
