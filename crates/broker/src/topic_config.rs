@@ -78,6 +78,34 @@ pub fn reply_topic(cluster: &str) -> String {
     format!("{cluster}_{REPLY_TOPIC_POSTFIX}")
 }
 
+/// Where clients with tracing on send their trace records (Java's default trace topic).
+pub const TRACE_TOPIC: &str = "RMQ_SYS_TRACE_TOPIC";
+/// Java's benchmark topic, counted among the system topics by its tools.
+pub const BENCHMARK_TOPIC: &str = "BenchmarkTest";
+
+/// The topics RocketMQ's tools label as system topics on a broker of `cluster` named `broker`
+/// (GET_SYSTEM_TOPIC_LIST_FROM_BROKER; Java's `TopicValidator.getSystemTopicSet()` with the ones
+/// its broker adds at start). Not all of them need exist: the list is for labelling.
+pub fn system_topic_names(cluster: &str, broker: &str) -> std::collections::BTreeSet<String> {
+    [
+        AUTO_CREATE_TOPIC_KEY,
+        SCHEDULE_TOPIC,
+        BENCHMARK_TOPIC,
+        TRANS_HALF_TOPIC,
+        TRACE_TOPIC,
+        TRANS_OP_HALF_TOPIC,
+        TRANS_CHECK_MAX_TIME_TOPIC,
+        SELF_TEST_TOPIC,
+        OFFSET_MOVED_EVENT,
+        cluster,
+        broker,
+    ]
+    .into_iter()
+    .map(str::to_string)
+    .chain([reply_topic(cluster)])
+    .collect()
+}
+
 /// Topics clients may not send to directly (RocketMQ's `isNotAllowedSendTopic`).
 pub fn is_not_allowed_send_topic(topic: &str) -> bool {
     matches!(

@@ -264,6 +264,7 @@ const HEADERS: &[Shape] = &[
         ],
     ),
     (&[request::GET_BROKER_CONSUME_STATS], &[("isOrder", Flag)]),
+    (&[request::GET_SYSTEM_TOPIC_LIST_FROM_BROKER], &[]),
     (
         &[request::QUERY_CONSUME_TIME_SPAN],
         &[("topic", Text), ("group", Text)],

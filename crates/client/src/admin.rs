@@ -140,6 +140,30 @@ impl Admin {
         Ok(list.topic_list.into_iter().collect())
     }
 
+    /// The names RocketMQ's tools label as system topics, gathered as Java's client does: the
+    /// name servers' list (GET_SYSTEM_TOPIC_LIST_FROM_NS: cluster and broker names) and, from
+    /// the broker it names, that broker's (GET_SYSTEM_TOPIC_LIST_FROM_BROKER), sorted.
+    pub async fn system_topics(&self) -> Result<Vec<String>> {
+        let cmd = RemotingCommand::new_request(request::GET_SYSTEM_TOPIC_LIST_FROM_NS);
+        let resp = self.instance.invoke_namesrv(cmd).await?;
+        if resp.code != response::SUCCESS {
+            return Err(broker_error("name server", &resp));
+        }
+        let mut list: TopicList =
+            from_json(resp.body_bytes()).map_err(decode_failed("system topic list"))?;
+        if let Some(addr) = list.broker_addr.take().filter(|a| !a.trim().is_empty()) {
+            let cmd = RemotingCommand::new_request(request::GET_SYSTEM_TOPIC_LIST_FROM_BROKER);
+            let resp = self
+                .instance
+                .invoke_ok(&addr, cmd, self.instance.options.request_timeout)
+                .await?;
+            let broker: TopicList =
+                from_json(resp.body_bytes()).map_err(decode_failed("system topic list"))?;
+            list.topic_list.extend(broker.topic_list);
+        }
+        Ok(list.topic_list.into_iter().collect())
+    }
+
     /// Creates (or updates) `topic` with `queues` read and write queues and
     /// perm RW on one broker.
     pub async fn create_topic_on(&self, broker_addr: &str, topic: &str, queues: i32) -> Result<()> {

@@ -393,6 +393,14 @@ async fn dev_serves_clients_and_keeper_then_shuts_down_cleanly() {
         let topics: serde_json::Value =
             serde_json::from_str(&mqadmin(&["topic-list", "--json"])).unwrap();
         let topics: Vec<&str> = topics["topics"].as_array().unwrap().iter().filter_map(|t| t.as_str()).collect();
+        // What the RocketMQ dashboard labels as system topics (name server 304, then broker 305).
+        let admin = courier_client::Admin::connect(&ns).unwrap();
+        let system = admin.system_topics().await.unwrap();
+        admin.shutdown().await;
+        for t in ["DefaultCluster", "broker-a", "TBW102", "SCHEDULE_TOPIC_XXXX", "RMQ_SYS_TRACE_TOPIC", "DefaultCluster_REPLY_TOPIC"] {
+            assert!(system.iter().any(|s| s == t), "{t} not in {system:?}");
+        }
+        assert!(!system.iter().any(|s| s == "DevTopic"), "{system:?}");
         assert!(topics.contains(&"AdminMade") && topics.contains(&"DevTopic"), "{topics:?}");
         assert!(topics.is_sorted(), "{topics:?}");
         let deleted = mqadmin(&["deleteTopic", "-t", "AdminMade"]);

@@ -83,6 +83,7 @@ const HEADERS: &[Shape] = &[
             request::GET_BROKER_CLUSTER_INFO,
             request::GET_ALL_TOPIC_LIST_FROM_NAMESERVER,
             request::GET_TOPICS_BY_CLUSTER,
+            request::GET_SYSTEM_TOPIC_LIST_FROM_NS,
         ],
         &[("cluster", Text)],
     ),

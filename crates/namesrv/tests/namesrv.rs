@@ -195,6 +195,48 @@ async fn register_then_route_with_java_field_names() {
         .unwrap();
     let by_cluster: TopicList = from_json(by_cluster.body_bytes()).unwrap();
     assert_eq!(by_cluster.topic_list.len(), 1);
+    // GET_SYSTEM_TOPIC_LIST_FROM_NS: the cluster and broker names, and a broker to ask next.
+    let system = client
+        .invoke(
+            &ns.addr,
+            RemotingCommand::new_request(request::GET_SYSTEM_TOPIC_LIST_FROM_NS),
+            T,
+        )
+        .await
+        .unwrap();
+    assert_eq!(system.code, response::SUCCESS);
+    let system: TopicList = from_json(system.body_bytes()).unwrap();
+    let names: Vec<&str> = system.topic_list.iter().map(String::as_str).collect();
+    assert_eq!(names, ["DefaultCluster", "broker-a"]);
+    let addr = system.broker_addr.expect("a broker address");
+    assert!(
+        info.broker_addr_table["broker-a"]
+            .broker_addrs
+            .values()
+            .any(|a| *a == addr),
+        "{addr}"
+    );
+}
+
+#[tokio::test]
+async fn system_topic_list_without_brokers_is_empty_and_names_no_broker() {
+    let ns = start().await;
+    let client = RemotingClient::default();
+    let r = client
+        .invoke(
+            &ns.addr,
+            RemotingCommand::new_request(request::GET_SYSTEM_TOPIC_LIST_FROM_NS),
+            T,
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.code, response::SUCCESS);
+    // Java clients refuse a SUCCESS without a body.
+    let list: TopicList = from_json(r.body_bytes()).unwrap();
+    assert!(
+        list.topic_list.is_empty() && list.broker_addr.is_none(),
+        "{list:?}"
+    );
 }
 
 #[tokio::test]

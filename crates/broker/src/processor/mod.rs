@@ -47,6 +47,7 @@ pub mod search_offset;
 pub mod send;
 pub mod send_msg_back;
 pub mod send_reply;
+pub mod system_topics;
 pub mod topic_stats;
 pub mod unlock_batch;
 pub mod unregister_client;
@@ -275,6 +276,12 @@ pub fn register_all(d: &mut Dispatcher, ctx: &Arc<BrokerContext>) {
         &[request::GET_CONSUME_STATS],
         ctx,
         consume_stats::process,
+    );
+    wire(
+        d,
+        &[request::GET_SYSTEM_TOPIC_LIST_FROM_BROKER],
+        ctx,
+        system_topics::process,
     );
     wire(
         d,

@@ -56,6 +56,7 @@ pub fn dispatcher(ns: Arc<NameServer>) -> Dispatcher {
             request::GET_BROKER_CLUSTER_INFO,
             request::GET_ALL_TOPIC_LIST_FROM_NAMESERVER,
             request::GET_TOPICS_BY_CLUSTER,
+            request::GET_SYSTEM_TOPIC_LIST_FROM_NS,
             request::DELETE_TOPIC_IN_NAMESRV,
             request::REGISTER_TOPIC_IN_NAMESRV,
         ],

@@ -1,6 +1,6 @@
 //! Route queries and topic administration: GET_ROUTEINFO_BY_TOPIC (105),
 //! GET_BROKER_CLUSTER_INFO (106), GET_ALL_TOPIC_LIST_FROM_NAMESERVER (206),
-//! GET_TOPICS_BY_CLUSTER (224), DELETE_TOPIC_IN_NAMESRV (216),
+//! GET_SYSTEM_TOPIC_LIST_FROM_NS (304), GET_TOPICS_BY_CLUSTER (224), DELETE_TOPIC_IN_NAMESRV (216),
 //! REGISTER_TOPIC_IN_NAMESRV (217).
 //!
 //! Bodies are standard JSON (quoted numeric keys) for every client version:
@@ -49,6 +49,28 @@ pub(super) fn handle(
             let list = TopicList {
                 broker_addr: None,
                 topic_list: ns.routes.all_topics(),
+            };
+            Ok(Some(
+                RemotingCommand::success_to(req).with_body(to_json(&list)),
+            ))
+        }
+        request::GET_SYSTEM_TOPIC_LIST_FROM_NS => {
+            // Java's answer: every cluster and broker name (old clients treat them as topics)
+            // and one broker's address, which clients then ask for its system topics (305).
+            let info = ns.routes.cluster_info();
+            let broker_addr = info
+                .broker_addr_table
+                .values()
+                .find_map(|b| b.broker_addrs.values().next().cloned());
+            let topic_list = info
+                .cluster_addr_table
+                .iter()
+                .flat_map(|(cluster, brokers)| std::iter::once(cluster).chain(brokers))
+                .cloned()
+                .collect();
+            let list = TopicList {
+                broker_addr,
+                topic_list,
             };
             Ok(Some(
                 RemotingCommand::success_to(req).with_body(to_json(&list)),
