@@ -26,7 +26,8 @@
 //! hold for a topic (`offsets_held`: `mqadmin getConsumerStatus`). And a topic's traffic in and
 //! out over the last minute and day (`traffic`: `mqadmin statsAll`). And take a broker's write
 //! permission away in the name servers' routes or give it back (`write_perm`: `mqadmin
-//! wipeWritePerm`, `addWritePerm`). And a group's lag in store times (`time_span`).
+//! wipeWritePerm`, `addWritePerm`). And a group's lag in store times (`time_span`). And the name
+//! servers' own settings (`namesrv_config`).
 
 use std::time::{Duration, Instant};
 
@@ -53,6 +54,7 @@ use crate::route::{masters_of, subscribe_queues, AUTO_CREATE_TOPIC_KEY, RETRY_GR
 
 mod broker_views;
 mod message_track;
+mod namesrv_config;
 mod offsets_held;
 mod time_span;
 mod traffic;

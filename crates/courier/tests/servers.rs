@@ -479,6 +479,17 @@ async fn dev_serves_clients_and_keeper_then_shuts_down_cleanly() {
         assert_eq!(added["writable"], true, "{added}");
         assert!(added["nameServers"][0]["topics"].as_i64().unwrap() > 0, "{added}");
         assert!(mqadmin(&["topicRoute", "-t", "DevTopic"]).contains("RW (6)"));
+        // The name server's own settings: the topic list switched off and on again.
+        let nsc: serde_json::Value = serde_json::from_str(&mqadmin(&["getNamesrvConfig", "--json"])).unwrap();
+        assert_eq!(nsc["nameServers"][&ns]["enableAllTopicList"], "true", "{nsc}");
+        let set = mqadmin(&["update-namesrv-config", "-k", "enableAllTopicList", "-v", "false"]);
+        assert!(set.starts_with("enableAllTopicList = false set on 1 name server(s)"), "{set}");
+        let (ok, _, err) = mqadmin_run(&["topic-list"]);
+        assert!(!ok && err.contains("disable"), "{err}");
+        let (ok, _, err) = mqadmin_run(&["updateNamesrvConfig", "-k", "kvConfigPath", "-v", "/tmp/x"]);
+        assert!(!ok && err.contains("black list"), "{err}");
+        mqadmin(&["update-namesrv-config", "-k", "enableAllTopicList", "-v", "true"]);
+        assert!(mqadmin(&["topic-list"]).contains("DevTopic"));
         let (ok, _, err) = mqadmin_run(&["wipeWritePerm", "-b", "broker-z"]);
         assert!(!ok && err.contains("known brokers: broker-a"), "{err}");
         // With each broker's traffic: 28 messages in and 25 out since it started (its first day).

@@ -4,7 +4,8 @@
 //! topic routes. State lives in memory (`route_table`) except the KV config,
 //! which is persisted under the data directory (`kv_config`). A broker is
 //! forgotten when its connection closes, when it unregisters, or when it has
-//! not re-registered within `broker_expiry` (checked every `scan_interval`).
+//! not re-registered within `broker_expiry` (checked every `scan_interval`, which
+//! `settings.rs` lets an operator change while it runs).
 //! `run` serves until its shutdown token is cancelled.
 
 pub mod config;
@@ -12,6 +13,7 @@ pub mod error;
 pub mod kv_config;
 pub mod processor;
 pub mod route_table;
+pub mod settings;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -32,6 +34,8 @@ pub const NAMESPACE_ORDER_TOPIC_CONFIG: &str = "ORDER_TOPIC_CONFIG";
 #[derive(Debug)]
 pub struct NameServer {
     pub config: NamesrvConfig,
+    /// What UPDATE_NAMESRV_CONFIG may change while it runs.
+    pub settings: settings::Settings,
     pub routes: RouteTable,
     pub kv: KvConfig,
 }
@@ -42,6 +46,7 @@ impl NameServer {
         let kv = KvConfig::load(config.kv_config_path())?;
         Ok(NameServer {
             routes: RouteTable::new(config.broker_expiry),
+            settings: settings::Settings::new(&config),
             kv,
             config,
         })
@@ -83,14 +88,12 @@ pub async fn run(
 }
 
 async fn scan_loop(ns: Arc<NameServer>, shutdown: CancellationToken) {
-    let mut tick = tokio::time::interval(ns.config.scan_interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        ns.routes.scan_not_active(Instant::now());
+        // Read each round: `scanNotActiveBrokerInterval` may change while the name server runs.
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            _ = tick.tick() => {
-                ns.routes.scan_not_active(Instant::now());
-            }
+            _ = tokio::time::sleep(ns.settings.scan_interval()) => {}
         }
     }
 }

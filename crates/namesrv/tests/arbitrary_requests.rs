@@ -88,6 +88,10 @@ const HEADERS: &[Shape] = &[
         &[("cluster", Text)],
     ),
     (
+        &[request::GET_NAMESRV_CONFIG, request::UPDATE_NAMESRV_CONFIG],
+        &[("key", Text)],
+    ),
+    (
         &[
             request::PUT_KV_CONFIG,
             request::GET_KV_CONFIG,

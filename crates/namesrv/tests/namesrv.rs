@@ -603,3 +603,104 @@ async fn unregister_removes_routes() {
         response::TOPIC_NOT_EXIST
     );
 }
+
+/// GET_NAMESRV_CONFIG / UPDATE_NAMESRV_CONFIG: Java's keys as properties text; a topic list
+/// switched off is refused as Java refuses it; black-listed and unknown keys change nothing.
+#[tokio::test]
+async fn namesrv_config_is_read_and_changed_while_running() {
+    let ns = start().await;
+    let client = RemotingClient::default();
+    let update = |text: &str| {
+        RemotingCommand::new_request(request::UPDATE_NAMESRV_CONFIG)
+            .with_body(text.as_bytes().to_vec())
+    };
+    let before = namesrv_config(&client, &ns.addr).await;
+    assert_eq!(before["enableAllTopicList"], "true");
+    assert_eq!(before["orderMessageEnable"], "false");
+    assert!(
+        before["kvConfigPath"].ends_with("kvConfig.json"),
+        "{before:?}"
+    );
+
+    let r = client
+        .invoke(&ns.addr, update("enableAllTopicList=false\n"), T)
+        .await
+        .unwrap();
+    assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
+    let all = client
+        .invoke(
+            &ns.addr,
+            RemotingCommand::new_request(request::GET_ALL_TOPIC_LIST_FROM_NAMESERVER),
+            T,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (all.code, all.remark.as_deref()),
+        (response::SYSTEM_ERROR, Some("disable"))
+    );
+    assert_eq!(
+        namesrv_config(&client, &ns.addr).await["enableAllTopicList"],
+        "false"
+    );
+
+    let r = client
+        .invoke(&ns.addr, update("kvConfigPath=/tmp/elsewhere\n"), T)
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.code, r.remark.as_deref()),
+        (
+            response::NO_PERMISSION,
+            Some("Can not update config in black list.")
+        )
+    );
+    let r = client
+        .invoke(
+            &ns.addr,
+            update("enableAllTopicList=true\nlistenPort=1\n"),
+            T,
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.code, response::INVALID_PARAMETER);
+    assert!(r.remark.unwrap().contains("unknown key listenPort"));
+    assert_eq!(
+        namesrv_config(&client, &ns.addr).await["enableAllTopicList"],
+        "false",
+        "nothing changed"
+    );
+
+    let r = client
+        .invoke(&ns.addr, update("enableAllTopicList=true\n"), T)
+        .await
+        .unwrap();
+    assert_eq!(r.code, response::SUCCESS);
+    let all = client
+        .invoke(
+            &ns.addr,
+            RemotingCommand::new_request(request::GET_ALL_TOPIC_LIST_FROM_NAMESERVER),
+            T,
+        )
+        .await
+        .unwrap();
+    assert_eq!(all.code, response::SUCCESS);
+}
+
+async fn namesrv_config(
+    client: &RemotingClient,
+    addr: &str,
+) -> std::collections::BTreeMap<String, String> {
+    let r = client
+        .invoke(
+            addr,
+            RemotingCommand::new_request(request::GET_NAMESRV_CONFIG),
+            T,
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.code, response::SUCCESS);
+    courier_remoting::body::read_properties(&String::from_utf8_lossy(r.body_bytes()))
+        .into_iter()
+        .collect()
+}

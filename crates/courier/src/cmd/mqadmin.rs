@@ -27,6 +27,7 @@ mod cluster_list;
 mod consumers;
 mod groups;
 mod messages;
+mod namesrv_config;
 mod stats_all;
 mod time_span;
 mod write_perm;
@@ -43,6 +44,10 @@ use groups::{
     DELETE_SUB_GROUP_HELP, UPDATE_SUB_GROUP_HELP,
 };
 use messages::{ConsumeMessageArgs, SendMessageArgs, CONSUME_MESSAGE_HELP, SEND_MESSAGE_HELP};
+use namesrv_config::{
+    GetNamesrvConfigArgs, UpdateNamesrvConfigArgs, GET_NAMESRV_CONFIG_HELP,
+    UPDATE_NAMESRV_CONFIG_HELP,
+};
 use stats_all::{StatsAllArgs, STATS_ALL_HELP};
 use time_span::{TimeSpanArgs, TIME_SPAN_HELP};
 use write_perm::{WritePermArgs, ADD_WRITE_PERM_HELP, WIPE_WRITE_PERM_HELP};
@@ -126,6 +131,12 @@ pub enum MqadminCommand {
     /// Starts a consumer group where another got to: copies its committed offsets for a topic.
     #[command(alias = "cloneGroupOffset", after_help = CLONE_GROUP_OFFSET_HELP)]
     CloneGroupOffset(CloneGroupOffsetArgs),
+    /// Each name server's own settings.
+    #[command(alias = "getNamesrvConfig", after_help = GET_NAMESRV_CONFIG_HELP)]
+    GetNamesrvConfig(GetNamesrvConfigArgs),
+    /// Changes a setting of every name server while they run (topic lists on/off, ...).
+    #[command(alias = "updateNamesrvConfig", after_help = UPDATE_NAMESRV_CONFIG_HELP)]
+    UpdateNamesrvConfig(UpdateNamesrvConfigArgs),
     /// Makes a broker read-only in the name servers' routes: producers move to other brokers.
     #[command(alias = "wipeWritePerm", after_help = WIPE_WRITE_PERM_HELP)]
     WipeWritePerm(WritePermArgs),
@@ -577,6 +588,16 @@ pub fn run(args: MqadminArgs, runtime: &tokio::runtime::Runtime) -> anyhow::Resu
             MqadminCommand::ConsumeTimeSpan(a) => {
                 let what = || format!("could not read group {}'s time span on {}", a.group, a.topic);
                 let view = async |admin: &Admin| time_span::time_span(admin, &a).await;
+                show(&a.common.namesrv, what, view).await?
+            }
+            MqadminCommand::GetNamesrvConfig(a) => {
+                let what = || "could not read the name servers' configuration".to_string();
+                let view = async |admin: &Admin| namesrv_config::get(admin, &a).await;
+                show(&a.common.namesrv, what, view).await?
+            }
+            MqadminCommand::UpdateNamesrvConfig(a) => {
+                let what = || format!("could not set {} on the name servers", a.key);
+                let view = async |admin: &Admin| namesrv_config::update(admin, &a).await;
                 show(&a.common.namesrv, what, view).await?
             }
             MqadminCommand::WipeWritePerm(a) => {

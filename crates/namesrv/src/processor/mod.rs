@@ -4,6 +4,7 @@
 //! the connection turns into SYSTEM_ERROR with the error text as remark.
 
 mod broker;
+mod config;
 mod kv;
 mod route;
 
@@ -61,6 +62,10 @@ pub fn dispatcher(ns: Arc<NameServer>) -> Dispatcher {
             request::REGISTER_TOPIC_IN_NAMESRV,
         ],
         family(route::handle),
+    );
+    d.register_all(
+        &[request::GET_NAMESRV_CONFIG, request::UPDATE_NAMESRV_CONFIG],
+        family(config::handle),
     );
     d.register_all(
         &[

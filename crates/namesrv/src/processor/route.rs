@@ -25,7 +25,7 @@ pub(super) fn handle(
             let h: GetRouteInfoRequestHeader = req.decode_header()?;
             match ns.routes.topic_route(&h.topic) {
                 Some(mut route) => {
-                    if ns.config.order_message_enable {
+                    if ns.settings.order_message_enable() {
                         route.order_topic_conf = ns.kv.get(NAMESPACE_ORDER_TOPIC_CONFIG, &h.topic);
                     }
                     Ok(Some(
@@ -46,6 +46,9 @@ pub(super) fn handle(
             RemotingCommand::success_to(req).with_body(to_json(&ns.routes.cluster_info())),
         )),
         request::GET_ALL_TOPIC_LIST_FROM_NAMESERVER => {
+            if !ns.settings.enable_all_topic_list() {
+                return disabled(req);
+            }
             let list = TopicList {
                 broker_addr: None,
                 topic_list: ns.routes.all_topics(),
@@ -77,6 +80,9 @@ pub(super) fn handle(
             ))
         }
         request::GET_TOPICS_BY_CLUSTER => {
+            if !ns.settings.enable_topic_list() {
+                return disabled(req);
+            }
             let h: GetTopicsByClusterRequestHeader = req.decode_header()?;
             let list = TopicList {
                 broker_addr: None,
@@ -104,4 +110,14 @@ pub(super) fn handle(
         }
         _ => not_supported(req),
     }
+}
+
+/// Java's answer when an operator switched a topic list off (`enableAllTopicList`,
+/// `enableTopicList`).
+fn disabled(req: &RemotingCommand) -> ProcessResult {
+    Ok(Some(RemotingCommand::error_to(
+        req,
+        response::SYSTEM_ERROR,
+        "disable",
+    )))
 }
