@@ -9,7 +9,8 @@
 # request-reply, transactions (commit / rollback / check-back), orderly consumption (LOCK_BATCH_MQ),
 # Later -> %RETRY% redelivery, the admin's consumer running info, direct consumption, offsets
 # held by the consumer, every group's consume stats and producer connections through the peer
-# broker, a broker setting changed and read back (UPDATE_BROKER_CONFIG / GET_BROKER_CONFIG), a
+# broker, a broker setting and a name server setting changed and read back (UPDATE_BROKER_CONFIG /
+# GET_BROKER_CONFIG, UPDATE_NAMESRV_CONFIG / GET_NAMESRV_CONFIG), a
 # broker's write permission wiped and added back at the name server and a group's consume time span. Two of them wait on the peer's own timers, with its defaults
 # (this script does not change them): the Unknown transaction is settled at the peer's next
 # transaction check (transactionCheckInterval 30 s, for halves older than transactionTimeout 6 s;

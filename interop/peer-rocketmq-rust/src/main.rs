@@ -601,6 +601,42 @@ async fn check_write_perm_and_time_span(ctx: &Ctx) -> CheckResult {
     ))
 }
 
+/// GET_NAMESRV_CONFIG / UPDATE_NAMESRV_CONFIG against the peer name server: `orderMessageEnable`
+/// read, flipped, read back and restored.
+async fn check_namesrv_config(ctx: &Ctx) -> CheckResult {
+    let key = "orderMessageEnable";
+    let read = || async {
+        let all = ctx
+            .admin
+            .namesrv_config()
+            .await
+            .map_err(|e| format!("namesrv config: {e}"))?;
+        let (_, kv) = all.into_iter().next().ok_or("no name server answered")?;
+        Ok::<_, String>(kv.get(key).cloned())
+    };
+    let set = |value: &str| {
+        let change = vec![(key.to_string(), value.to_string())];
+        async move {
+            ctx.admin
+                .update_namesrv_config(&change)
+                .await
+                .map_err(|e| format!("update {key}: {e}"))
+        }
+    };
+    let before = read().await?.ok_or(format!("the peer's name server config has no {key}"))?;
+    let flipped = if before == "true" { "false" } else { "true" };
+    set(flipped).await?;
+    let after = read().await?;
+    set(&before).await?;
+    let restored = read().await?;
+    if after.as_deref() != Some(flipped) || restored.as_deref() != Some(before.as_str()) {
+        return Err(format!(
+            "{key}: {before} -> {after:?} -> {restored:?}, want {before} -> {flipped} -> {before}"
+        ));
+    }
+    Ok(format!("{key} {before} -> {flipped} -> {before}"))
+}
+
 /// UPDATE_BROKER_CONFIG against the peer broker: a setting it changes while running
 /// (`autoCreateSubscriptionGroup`, flipped) read back with GET_BROKER_CONFIG, then restored.
 async fn check_broker_config(ctx: &Ctx) -> CheckResult {
@@ -1105,6 +1141,10 @@ async fn main() -> ExitCode {
         (
             "admin: broker config updated and read back",
             timed(check_broker_config(&ctx)).await,
+        ),
+        (
+            "admin: name server config updated and read back",
+            timed(check_namesrv_config(&ctx)).await,
         ),
         (
             "producer send modes + pull consumer",
