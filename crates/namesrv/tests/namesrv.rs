@@ -158,26 +158,17 @@ async fn register_then_route_with_java_field_names() {
         Some("No topic route info in name server for the topic: Nope")
     );
 
-    let info = client
-        .invoke(
-            &ns.addr,
-            RemotingCommand::new_request(request::GET_BROKER_CLUSTER_INFO),
-            T,
-        )
-        .await
-        .unwrap();
+    let info = ask(&client, &ns.addr, request::GET_BROKER_CLUSTER_INFO).await;
     let info: ClusterInfo = from_json(info.body_bytes()).unwrap();
     assert!(info.cluster_addr_table["DefaultCluster"].contains("broker-a"));
     assert_eq!(info.broker_addr_table["broker-a"].broker_addrs.len(), 2);
 
-    let all = client
-        .invoke(
-            &ns.addr,
-            RemotingCommand::new_request(request::GET_ALL_TOPIC_LIST_FROM_NAMESERVER),
-            T,
-        )
-        .await
-        .unwrap();
+    let all = ask(
+        &client,
+        &ns.addr,
+        request::GET_ALL_TOPIC_LIST_FROM_NAMESERVER,
+    )
+    .await;
     let all: TopicList = from_json(all.body_bytes()).unwrap();
     assert!(all.topic_list.contains("TopicTest"));
     let by_cluster = client
@@ -196,14 +187,7 @@ async fn register_then_route_with_java_field_names() {
     let by_cluster: TopicList = from_json(by_cluster.body_bytes()).unwrap();
     assert_eq!(by_cluster.topic_list.len(), 1);
     // GET_SYSTEM_TOPIC_LIST_FROM_NS: the cluster and broker names, and a broker to ask next.
-    let system = client
-        .invoke(
-            &ns.addr,
-            RemotingCommand::new_request(request::GET_SYSTEM_TOPIC_LIST_FROM_NS),
-            T,
-        )
-        .await
-        .unwrap();
+    let system = ask(&client, &ns.addr, request::GET_SYSTEM_TOPIC_LIST_FROM_NS).await;
     assert_eq!(system.code, response::SUCCESS);
     let system: TopicList = from_json(system.body_bytes()).unwrap();
     let names: Vec<&str> = system.topic_list.iter().map(String::as_str).collect();
@@ -222,14 +206,7 @@ async fn register_then_route_with_java_field_names() {
 async fn system_topic_list_without_brokers_is_empty_and_names_no_broker() {
     let ns = start().await;
     let client = RemotingClient::default();
-    let r = client
-        .invoke(
-            &ns.addr,
-            RemotingCommand::new_request(request::GET_SYSTEM_TOPIC_LIST_FROM_NS),
-            T,
-        )
-        .await
-        .unwrap();
+    let r = ask(&client, &ns.addr, request::GET_SYSTEM_TOPIC_LIST_FROM_NS).await;
     assert_eq!(r.code, response::SUCCESS);
     // Java clients refuse a SUCCESS without a body.
     let list: TopicList = from_json(r.body_bytes()).unwrap();
@@ -291,27 +268,13 @@ async fn compressed_register_and_crc_check() {
 async fn missing_header_field_is_a_system_error_with_java_text() {
     let ns = start().await;
     let client = RemotingClient::default();
-    let resp = client
-        .invoke(
-            &ns.addr,
-            RemotingCommand::new_request(request::GET_ROUTEINFO_BY_TOPIC),
-            T,
-        )
-        .await
-        .unwrap();
+    let resp = ask(&client, &ns.addr, request::GET_ROUTEINFO_BY_TOPIC).await;
     assert_eq!(resp.code, response::SYSTEM_ERROR);
     assert_eq!(
         resp.remark.as_deref(),
         Some("the custom field <topic> is null")
     );
-    let resp = client
-        .invoke(
-            &ns.addr,
-            RemotingCommand::new_request(request::PULL_MESSAGE),
-            T,
-        )
-        .await
-        .unwrap();
+    let resp = ask(&client, &ns.addr, request::PULL_MESSAGE).await;
     assert_eq!(resp.code, response::REQUEST_CODE_NOT_SUPPORTED);
 }
 
@@ -627,14 +590,12 @@ async fn namesrv_config_is_read_and_changed_while_running() {
         .await
         .unwrap();
     assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
-    let all = client
-        .invoke(
-            &ns.addr,
-            RemotingCommand::new_request(request::GET_ALL_TOPIC_LIST_FROM_NAMESERVER),
-            T,
-        )
-        .await
-        .unwrap();
+    let all = ask(
+        &client,
+        &ns.addr,
+        request::GET_ALL_TOPIC_LIST_FROM_NAMESERVER,
+    )
+    .await;
     assert_eq!(
         (all.code, all.remark.as_deref()),
         (response::SYSTEM_ERROR, Some("disable"))
@@ -676,14 +637,12 @@ async fn namesrv_config_is_read_and_changed_while_running() {
         .await
         .unwrap();
     assert_eq!(r.code, response::SUCCESS);
-    let all = client
-        .invoke(
-            &ns.addr,
-            RemotingCommand::new_request(request::GET_ALL_TOPIC_LIST_FROM_NAMESERVER),
-            T,
-        )
-        .await
-        .unwrap();
+    let all = ask(
+        &client,
+        &ns.addr,
+        request::GET_ALL_TOPIC_LIST_FROM_NAMESERVER,
+    )
+    .await;
     assert_eq!(all.code, response::SUCCESS);
 }
 
@@ -691,16 +650,17 @@ async fn namesrv_config(
     client: &RemotingClient,
     addr: &str,
 ) -> std::collections::BTreeMap<String, String> {
-    let r = client
-        .invoke(
-            addr,
-            RemotingCommand::new_request(request::GET_NAMESRV_CONFIG),
-            T,
-        )
-        .await
-        .unwrap();
+    let r = ask(client, addr, request::GET_NAMESRV_CONFIG).await;
     assert_eq!(r.code, response::SUCCESS);
     courier_remoting::body::read_properties(&String::from_utf8_lossy(r.body_bytes()))
         .into_iter()
         .collect()
+}
+
+/// The answer to a request of `code` with no header or body.
+async fn ask(client: &RemotingClient, addr: &str, code: i32) -> RemotingCommand {
+    client
+        .invoke(addr, RemotingCommand::new_request(code), T)
+        .await
+        .unwrap()
 }
