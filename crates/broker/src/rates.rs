@@ -1,16 +1,19 @@
 //! Rates and sums over the last minute, hour and day, for the admin statistics RocketMQ's tools
-//! show: `topicPutTps` of GET_TOPIC_STATS_INFO, `consumeTps` of GET_CONSUME_STATS, and the
+//! show: `topicPutTps` of GET_TOPIC_STATS_INFO, `consumeTps` of GET_CONSUME_STATS, the
 //! minute / hour / day figures of VIEW_BROKER_STATS_DATA (`mqadmin statsAll`'s messages in the
-//! last 24 hours).
+//! last 24 hours), and the broker-wide rates over 10 s, a minute and 10 minutes of
+//! GET_BROKER_RUNTIME_INFO (`putTps` and the like).
 //!
 //! Rates come from totals that grow anyway, sampled every [`SAMPLE_EVERY`]: a topic's puts are
 //! the sum of its queues' max offsets, a group's consumption of a topic the sum of its committed
-//! offsets. So neither the send nor the pull path counts anything for them. As Java's
-//! `StatsItem` keeps them, each key has three rings: every sample for the last minute, one sample
-//! per [`HOUR_STEP`] for the last hour, one per [`DAY_STEP`] for the last day. A span's figure is
-//! the newest sample minus the oldest kept one (the oldest may be up to one step older than the
-//! span), and 0 until two samples exist. A total that went down (a queue deleted, offsets reset
-//! backwards) counts as no progress, not as a negative rate.
+//! offsets, the broker's puts and gets its counters. So the send path counts nothing for them
+//! (the pull path counts found and missed pulls for the runtime info). As Java's `StatsItem`
+//! keeps them, each key has three rings: every sample for the table's fine span (a minute, or 10
+//! minutes for the broker-wide tables), one sample per [`HOUR_STEP`] for the last hour, one per
+//! [`DAY_STEP`] for the last day. A figure over a span is the newest sample minus the newest one
+//! at least the span older (else the oldest kept, which may be up to one step older than the
+//! span for the coarse rings), and 0 until two samples exist. A total that went down (a queue
+//! deleted, offsets reset backwards) counts as no progress, not as a negative rate.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
@@ -22,6 +25,8 @@ use parking_lot::Mutex;
 pub const SAMPLE_EVERY: Duration = Duration::from_secs(10);
 /// The span a rate covers.
 pub const WINDOW: Duration = Duration::from_secs(60);
+/// The fine span of the broker-wide tables: the runtime info's longest rate.
+pub const TEN_MINUTES: Duration = Duration::from_secs(600);
 /// Spacing of the samples kept for the last hour.
 pub const HOUR_STEP: Duration = Duration::from_secs(600);
 /// Spacing of the samples kept for the last day.
@@ -36,10 +41,11 @@ pub enum Span {
 }
 
 impl Span {
-    /// (the span, the spacing of its kept samples)
-    fn shape(self) -> (Duration, Duration) {
+    /// (how long its ring reaches back, the spacing of its kept samples); the minute's ring is
+    /// the table's fine ring.
+    fn shape(self, fine: Duration) -> (Duration, Duration) {
         match self {
-            Span::Minute => (WINDOW, Duration::ZERO),
+            Span::Minute => (fine, Duration::ZERO),
             Span::Hour => (Duration::from_secs(3600), HOUR_STEP),
             Span::Day => (Duration::from_secs(24 * 3600), DAY_STEP),
         }
@@ -68,9 +74,9 @@ fn index(span: Span) -> usize {
 }
 
 impl Rings {
-    fn push(&mut self, now: Instant, total: u64) {
+    fn push(&mut self, now: Instant, total: u64, fine: Duration) {
         for span in [Span::Minute, Span::Hour, Span::Day] {
-            let (length, step) = span.shape();
+            let (length, step) = span.shape(fine);
             let ring = &mut self.rings[index(span)];
             let due = ring
                 .back()
@@ -78,18 +84,27 @@ impl Rings {
             if due {
                 ring.push_back((now, total));
             }
-            // Keep the oldest sample at least `length` old: the figure then spans all of it.
+            // Keep the oldest sample at least `length` old: a figure can then span all of it.
             while ring.len() > 2 && now.duration_since(ring[1].0) >= length {
                 ring.pop_front();
             }
         }
     }
 
-    fn figures(&self, span: Span, latest: Option<(Instant, u64)>) -> SpanFigures {
+    /// The growth over `length` in `span`'s ring, up to the newest sample.
+    fn over(&self, span: Span, length: Duration) -> SpanFigures {
         let ring = &self.rings[index(span)];
-        // The coarse rings take a sample only every step; the newest total is the minute ring's.
-        match (ring.front(), latest.or(ring.back().copied())) {
-            (Some(&(t0, a)), Some((t1, b))) if t1 > t0 => {
+        // The coarse rings take a sample only every step; the newest total is the fine ring's.
+        let Some(&(t1, b)) = self.rings[index(Span::Minute)].back() else {
+            return SpanFigures::default();
+        };
+        let from = ring
+            .iter()
+            .rev()
+            .find(|(t, _)| t1.duration_since(*t) >= length)
+            .or(ring.front());
+        match from {
+            Some(&(t0, a)) if t1 > t0 => {
                 let sum = b.saturating_sub(a);
                 SpanFigures {
                     sum,
@@ -104,17 +119,25 @@ impl Rings {
 /// Samples of growing totals, by key.
 pub struct RateTable<K> {
     samples: Mutex<HashMap<K, Rings>>,
+    /// How long the every-sample ring reaches back: the longest span `rate_over` serves.
+    fine: Duration,
 }
 
 impl<K: Eq + Hash> Default for RateTable<K> {
     fn default() -> Self {
-        RateTable {
-            samples: Mutex::new(HashMap::new()),
-        }
+        Self::with_fine_span(WINDOW)
     }
 }
 
 impl<K: Eq + Hash> RateTable<K> {
+    /// A table keeping every sample for `fine` (at least a minute).
+    pub fn with_fine_span(fine: Duration) -> Self {
+        RateTable {
+            samples: Mutex::new(HashMap::new()),
+            fine: fine.max(WINDOW),
+        }
+    }
+
     /// Records one sample of every key's total taken at `now`. Keys missing from `totals` are
     /// dropped (a deleted topic, a group whose offsets are gone).
     pub fn sample(&self, totals: impl IntoIterator<Item = (K, u64)>, now: Instant) {
@@ -122,7 +145,7 @@ impl<K: Eq + Hash> RateTable<K> {
         let mut next = HashMap::with_capacity(samples.len());
         for (key, total) in totals {
             let mut rings = samples.remove(&key).unwrap_or_default();
-            rings.push(now, total);
+            rings.push(now, total, self.fine);
             next.insert(key, rings);
         }
         *samples = next;
@@ -138,26 +161,64 @@ impl<K: Eq + Hash> RateTable<K> {
     pub fn figures(&self, key: &K, span: Span) -> Option<SpanFigures> {
         let samples = self.samples.lock();
         let rings = samples.get(key)?;
-        let latest = rings.rings[index(Span::Minute)].back().copied();
-        Some(rings.figures(span, latest))
+        Some(match span {
+            Span::Minute => rings.over(Span::Minute, WINDOW),
+            // A coarse ring's oldest sample is the one kept for the whole span.
+            Span::Hour | Span::Day => rings.over(span, Duration::MAX),
+        })
+    }
+
+    /// Samples kept in the key's fine ring (tests check how far back it reaches).
+    #[cfg(test)]
+    pub(crate) fn kept(&self, key: &K) -> usize {
+        self.samples
+            .lock()
+            .get(key)
+            .map_or(0, |r| r.rings[index(Span::Minute)].len())
+    }
+
+    /// The key's rate per second over the last `span` of the fine ring (its whole history
+    /// while it is younger than `span`); 0 for a key never sampled or with one sample.
+    pub fn rate_over(&self, key: &K, span: Duration) -> f64 {
+        let samples = self.samples.lock();
+        samples.get(key).map_or(0.0, |r| {
+            r.over(Span::Minute, span.min(self.fine)).per_second
+        })
     }
 }
 
 /// The broker's sampled rates.
-#[derive(Default)]
 pub struct BrokerRates {
     /// Messages put per second, by topic.
     pub topic_puts: RateTable<String>,
     /// Messages consumed (committed) per second, by (group, topic).
     pub group_consumes: RateTable<(String, String)>,
     /// Messages stored by the whole broker, keyed by its cluster's name (Java's
-    /// `BROKER_PUT_NUMS`).
+    /// `BROKER_PUT_NUMS`); every sample kept for 10 minutes, as the broker-wide tables below.
     pub broker_puts: RateTable<String>,
     /// Messages returned by the whole broker's pulls, keyed by its cluster's name
     /// (`BROKER_GET_NUMS`).
     pub broker_gets: RateTable<String>,
-    /// The broker-wide counters' recent rates and midnight totals (runtime info).
-    pub totals: crate::broker_totals::BrokerTotals,
+    /// Pulls that returned messages, keyed by the cluster's name (runtime info `getFoundTps`).
+    pub broker_pulls_found: RateTable<String>,
+    /// Pulls that returned none (`getMissTps`).
+    pub broker_pulls_missed: RateTable<String>,
+    /// The puts and gets totals at the last two midnights (runtime info).
+    pub mornings: crate::broker_totals::MorningTotals,
+}
+
+impl Default for BrokerRates {
+    fn default() -> Self {
+        BrokerRates {
+            topic_puts: RateTable::default(),
+            group_consumes: RateTable::default(),
+            broker_puts: RateTable::with_fine_span(TEN_MINUTES),
+            broker_gets: RateTable::with_fine_span(TEN_MINUTES),
+            broker_pulls_found: RateTable::with_fine_span(TEN_MINUTES),
+            broker_pulls_missed: RateTable::with_fine_span(TEN_MINUTES),
+            mornings: Default::default(),
+        }
+    }
 }
 
 #[cfg(test)]

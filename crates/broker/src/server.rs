@@ -287,23 +287,24 @@ async fn sample_rates(ctx: Arc<BrokerContext>, token: CancellationToken) {
     }
 }
 
-/// Samples the broker-wide counters: `BROKER_PUT_NUMS` / `BROKER_GET_NUMS` (keyed by the
-/// cluster's name, as Java keys them) and the runtime info's rates and midnight totals.
+/// Samples the broker-wide counters: `BROKER_PUT_NUMS` / `BROKER_GET_NUMS` and the found and
+/// missed pulls (keyed by the cluster's name, as Java keys them), and the midnight totals.
 fn sample_broker_totals(ctx: &BrokerContext, now: Instant) {
     let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
-    let counters = crate::broker_totals::Counters {
-        put: load(&ctx.stats.put_messages),
-        pulls_found: load(&ctx.stats.pulls_found),
-        pulls_missed: load(&ctx.stats.pulls_missed),
-        got: load(&ctx.stats.got_messages),
-    };
+    let s = &ctx.stats;
+    let (put, got) = (load(&s.put_messages), load(&s.got_messages));
     let cluster = ctx.config().broker_cluster_name.clone();
-    ctx.rates
-        .broker_puts
-        .sample([(cluster.clone(), counters.put)], now);
-    ctx.rates.broker_gets.sample([(cluster, counters.got)], now);
+    let r = &ctx.rates;
+    for (table, total) in [
+        (&r.broker_puts, put),
+        (&r.broker_gets, got),
+        (&r.broker_pulls_found, load(&s.pulls_found)),
+        (&r.broker_pulls_missed, load(&s.pulls_missed)),
+    ] {
+        table.sample([(cluster.clone(), total)], now);
+    }
     let day = crate::broker_totals::utc_day(crate::topic_config::now_ms());
-    ctx.rates.totals.sample(now, day, counters);
+    r.mornings.record(day, put, got);
 }
 
 /// Drops consumers and producers silent for longer than `channelExpiredTimeout`.

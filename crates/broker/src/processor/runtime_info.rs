@@ -1,7 +1,8 @@
 //! GET_BROKER_RUNTIME_INFO (28): a KVTable (`{"table":{...}}`) of runtime figures, using the key
 //! names Java admin tools display (msgPutTotalTodayNow, commitLogMaxOffset, ...). The totals are
 //! since broker start, not since midnight, as in Java; the `...TodayMorning` and
-//! `...YesterdayMorning` totals and the `...Tps` triples come from `broker_totals.rs`.
+//! `...YesterdayMorning` totals and the `...Tps` triples (from the broker-wide rate tables of
+//! `rates.rs`) are `broker_totals.rs`'s.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use courier_remoting::body::to_json;
 use courier_remoting::body::KvTable;
 use courier_remoting::{ConnectionHandle, ProcessResult, RemotingCommand};
 
+use crate::broker_totals::triple;
 use crate::context::BrokerContext;
 
 /// Handles GET_BROKER_RUNTIME_INFO.
@@ -35,7 +37,7 @@ pub async fn process(
     put("msgGetTotalTodayNow", gets.to_string());
     put("msgPutTotalSinceStart", puts.to_string());
     put("msgGetTotalSinceStart", gets.to_string());
-    let mornings = ctx.rates.totals.mornings();
+    let mornings = ctx.rates.mornings.mornings();
     put("msgPutTotalTodayMorning", mornings.put_today.to_string());
     put(
         "msgPutTotalYesterdayMorning",
@@ -46,16 +48,19 @@ pub async fn process(
         "msgGetTotalYesterdayMorning",
         mornings.got_yesterday.to_string(),
     );
-    // The rates over the last 10 s, minute and 10 minutes, from the sampled counters.
-    let totals = &ctx.rates.totals;
-    put("putTps", totals.triple(|r| r.put));
-    put("getFoundTps", totals.triple(|r| r.pulls_found));
-    put("getMissTps", totals.triple(|r| r.pulls_missed));
+    // The rates over the last 10 s, minute and 10 minutes, from the broker-wide tables.
+    let cluster = ctx.config().broker_cluster_name.clone();
+    let r = &ctx.rates;
+    let found = |span| r.broker_pulls_found.rate_over(&cluster, span);
+    let missed = |span| r.broker_pulls_missed.rate_over(&cluster, span);
     put(
-        "getTotalTps",
-        totals.triple(|r| r.pulls_found + r.pulls_missed),
+        "putTps",
+        triple(|span| r.broker_puts.rate_over(&cluster, span)),
     );
-    let transferred = totals.triple(|r| r.got);
+    put("getFoundTps", triple(found));
+    put("getMissTps", triple(missed));
+    put("getTotalTps", triple(|span| found(span) + missed(span)));
+    let transferred = triple(|span| r.broker_gets.rate_over(&cluster, span));
     // RocketMQ 4 spells it without the second r; 5 with it. Tools read one or the other.
     put("getTransferedTps", transferred.clone());
     put("getTransferredTps", transferred);
