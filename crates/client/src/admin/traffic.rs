@@ -10,7 +10,8 @@ use courier_remoting::header::ViewBrokerStatsDataRequestHeader;
 use courier_remoting::RemotingCommand;
 
 use super::Admin;
-use crate::error::{decode_failed, ClientError, Result};
+use crate::error::{decode_failed, Result};
+use crate::instance::broker_error;
 
 /// One topic's traffic.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -65,11 +66,7 @@ impl Admin {
             {
                 Ok(None)
             }
-            code => Err(ClientError::Broker {
-                addr: addr.to_string(),
-                code,
-                remark: resp.remark.unwrap_or_default(),
-            }),
+            _ => Err(broker_error(addr, &resp)),
         }
     }
 

@@ -101,11 +101,7 @@ fn metric(
 }
 
 fn broker(out: &mut String, ctx: &BrokerContext) {
-    let labels = format!(
-        "{{broker=\"{}\",cluster=\"{}\"}}",
-        escape(&ctx.config().broker_name),
-        escape(&ctx.config().broker_cluster_name)
-    );
+    let labels = format!("{{{}}}", broker_labels(ctx));
     let s = &ctx.stats;
     let counters = [
         (
@@ -222,11 +218,7 @@ fn broker(out: &mut String, ctx: &BrokerContext) {
 /// committed offsets, what `mqadmin consumerProgress` calls the diff and what alerts watch.
 /// Broadcasting groups keep their offsets in the clients and have no lag here.
 fn per_topic_and_group(out: &mut String, ctx: &BrokerContext) {
-    let base = format!(
-        "broker=\"{}\",cluster=\"{}\"",
-        escape(&ctx.config().broker_name),
-        escape(&ctx.config().broker_cluster_name)
-    );
+    let base = broker_labels(ctx);
     let mut topics = ctx.topic_message_totals();
     topics.sort();
     family(
@@ -270,11 +262,7 @@ type Waits = Vec<((String, String), i64)>;
 /// Per consumer group and topic (groups with offsets on the broker), how long the group's
 /// oldest unconsumed message has waited; with the broker's label text.
 fn consumer_waits(ctx: &BrokerContext) -> (String, Waits) {
-    let base = format!(
-        "broker=\"{}\",cluster=\"{}\"",
-        escape(&ctx.config().broker_name),
-        escape(&ctx.config().broker_cluster_name)
-    );
+    let base = broker_labels(ctx);
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
@@ -313,6 +301,16 @@ fn wait_family(out: &mut String, base: &str, waits: &[((String, String), i64)]) 
             *ms as f64 / 1000.0
         );
     }
+}
+
+/// The labels every broker sample carries: `broker="…",cluster="…"` (without braces).
+fn broker_labels(ctx: &BrokerContext) -> String {
+    let config = ctx.config();
+    format!(
+        "broker=\"{}\",cluster=\"{}\"",
+        escape(&config.broker_name),
+        escape(&config.broker_cluster_name)
+    )
 }
 
 /// One metric with a sample per label set (HELP and TYPE once); nothing when there is no sample.

@@ -310,12 +310,17 @@ fn per_broker(a: &BrokerStatusArgs, all: Vec<(String, BTreeMap<String, String>)>
             }
         };
     }
+    key_value_blocks("Broker", &all)
+}
+
+/// One block per server, `<what> <address>` then a `key : value` line per setting.
+pub(super) fn key_value_blocks(what: &str, all: &[(String, BTreeMap<String, String>)]) -> String {
     let mut out = String::new();
-    for (i, (b, kv)) in all.iter().enumerate() {
+    for (i, (addr, kv)) in all.iter().enumerate() {
         if i > 0 {
             out.push('\n');
         }
-        out.push_str(&format!("Broker {b}\n"));
+        out.push_str(&format!("{what} {addr}\n"));
         for (k, v) in kv {
             out.push_str(&format!("  {k:<40} : {v}\n"));
         }

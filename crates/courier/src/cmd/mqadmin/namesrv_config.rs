@@ -5,6 +5,7 @@ use clap::Args;
 use courier_client::Admin;
 use serde_json::json;
 
+use super::broker_views::key_value_blocks;
 use super::Common;
 
 /// `courier mqadmin get-namesrv-config`
@@ -55,17 +56,7 @@ pub(super) async fn get(admin: &Admin, a: &GetNamesrvConfigArgs) -> anyhow::Resu
         let per: serde_json::Map<_, _> = all.into_iter().map(|(n, kv)| (n, json!(kv))).collect();
         return Ok(format!("{}\n", json!({ "nameServers": per })));
     }
-    let mut out = String::new();
-    for (i, (n, kv)) in all.iter().enumerate() {
-        if i > 0 {
-            out.push('\n');
-        }
-        out.push_str(&format!("Name server {n}\n"));
-        for (k, v) in kv {
-            out.push_str(&format!("  {k:<40} : {v}\n"));
-        }
-    }
-    Ok(out)
+    Ok(key_value_blocks("Name server", &all))
 }
 
 /// `update-namesrv-config`.
