@@ -3,6 +3,7 @@
 //! See `docs/store.md` for the file layouts and the invariants this crate keeps.
 
 mod allocator;
+mod at_once;
 mod checkpoint;
 mod commitlog;
 mod config;

@@ -1601,9 +1601,7 @@ impl Inner {
             .values()
             .flat_map(|m| m.values().cloned())
             .collect();
-        for q in &cqs {
-            q.flush()?;
-        }
+        ConsumeQueue::flush_all(&cqs)?;
         // Puts are refused by now at a clean shutdown, so every queue's max is final.
         let clean_cq_entries = match clean {
             Some(_) => cq_entry_count(cqs.iter().map(|q| q.as_ref())),

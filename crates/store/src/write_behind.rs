@@ -231,6 +231,9 @@ pub(crate) struct WriteBehind {
     /// The last commit failed (cleared by the next success).
     failing: AtomicBool,
     stats: Mutex<WriteBehindStats>,
+    /// `committed` as each piece's write began, so a test can see a round publish its pieces.
+    #[cfg(test)]
+    committed_at_writes: Mutex<Vec<u64>>,
 }
 
 /// What the committer has done (tests and `courier bench store` look at it).
@@ -288,6 +291,8 @@ impl WriteBehind {
             buffered: AtomicBool::new(false),
             failing: AtomicBool::new(false),
             stats: Mutex::new(WriteBehindStats::default()),
+            #[cfg(test)]
+            committed_at_writes: Mutex::new(Vec::new()),
         }
     }
 
@@ -636,12 +641,24 @@ impl WriteBehind {
                 } else {
                     block_floor(data_end)
                 };
-                if upto > at {
-                    if let Err(e) = self.write_slot(s, block_floor(at).max(s.start), upto) {
+                // In pieces of at most COMMIT_BATCH, each published as soon as it is on disk:
+                // puts waiting for room resume while the next piece is written, so a disk
+                // slower than the producers never idles between rounds waiting for them to
+                // refill a batch the round released all at once.
+                let mut piece = block_floor(at).max(s.start);
+                while upto > at {
+                    let piece_end = upto.min(piece + COMMIT_BATCH);
+                    if let Err(e) = self.write_slot(s, piece, piece_end) {
                         res = Err(e);
                         break;
                     }
-                    at = upto;
+                    at = piece_end;
+                    piece = piece_end;
+                    self.committed.store(at, Ordering::Release);
+                    self.room.notify_waiters();
+                }
+                if res.is_err() {
+                    break;
                 }
                 at = skip_dead(at);
             }
@@ -663,6 +680,8 @@ impl WriteBehind {
     /// Writes `[a, b)` of slot `s` to its segment file: whole blocks straight from the chunk, a
     /// partial last block from a zero-padded copy. `a` is block-aligned.
     fn write_slot(&self, s: &Slot, a: u64, b: u64) -> io::Result<()> {
+        #[cfg(test)]
+        self.committed_at_writes.lock().push(self.committed());
         let full = block_floor(b);
         if full > a {
             self.write_at(s, s.chunk.slice(s.off(a), (full - a) as usize), a)?;
@@ -961,6 +980,42 @@ mod tests {
         // Liveness only: the committer's idle timeout (`IDLE_WAIT`) would also get it there.
         let end = store.test_inner().cl.max_phys();
         wait_until("the put was never committed", || wb.committed() >= end);
+    }
+
+    /// A round with more than a batch pending writes it in batch-sized pieces and publishes
+    /// each as soon as it is on disk, so puts waiting for room resume while the rest is
+    /// written: when every write of a round had to finish first, producers faster than the disk
+    /// were held for the whole round, and the disk then idled while they refilled a batch.
+    #[test]
+    fn a_long_round_publishes_each_piece_as_it_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = MessageStore::open(config(dir.path())).unwrap();
+        let runtime = rt();
+        let wb = store.test_inner().cl.wb.as_ref().unwrap();
+        runtime.block_on(put_range(&store, 0, 1));
+        let start = store.test_inner().cl.max_phys();
+        wait_until("the first put was never committed", || {
+            wb.committed() >= start
+        });
+        stall_committer(&store);
+        for seq in 0..7 {
+            let r = runtime.block_on(store.put(msg(2, seq, 1 << 20)));
+            assert_eq!(r.status, PutStatus::PutOk);
+        }
+        let end = store.test_inner().cl.max_phys();
+        wb.committed_at_writes.lock().clear();
+        wb.commit(end).unwrap();
+        assert_eq!(wb.committed(), end);
+        let seen = wb.committed_at_writes.lock().clone();
+        // 7 MiB spans two 4 MiB chunks: at least four pieces, the first from where it stood.
+        assert!(seen.len() >= 4, "{} writes: {seen:?}", seen.len());
+        assert_eq!(seen[0], start, "{seen:?}");
+        for w in seen.windows(2) {
+            assert!(
+                w[1] > w[0] && w[1] - w[0] <= super::COMMIT_BATCH + super::BLOCK,
+                "a write began before the previous piece was published: {seen:?}"
+            );
+        }
     }
 
     /// A lone small put waits out the commit interval before it is written, so that a trickle
