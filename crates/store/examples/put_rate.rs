@@ -3,11 +3,13 @@
 //! `cargo run --release -p courier-store --example put_rate -- DIR COUNT BODY_BYTES async|sync TASKS`
 //!
 //! Environment: `PREFAULT_WINDOW=BYTES` overrides `StoreConfig::prefault_window` (0 = off),
-//! `NO_INDEX=1` disables the IndexFile, `FLUSH_MS` sets the async flush interval, `BATCH=N` makes
+//! `NO_INDEX=1` disables the IndexFile, `UNIQUE_KEYS=1` gives every message its own UNIQ_KEY
+//! (as producers do; the default is one KEYS value shared by all, so one index slot), `FLUSH_MS` sets the async flush interval, `BATCH=N` makes
 //! every call a `put_batch` of N records (COUNT stays the number of records), `DIRECT=1`
 //! turns `StoreConfig::direct_write` on (ASYNC_FLUSH through the O_DIRECT write-behind buffer,
 //! as the broker writes; the store's default copies into the mapped segments).
-//! Prints the whole process's CPU time (every thread: put path, prefault, flush, index) per MB.
+//! Prints the whole process's CPU time (every thread: put path, prefault, flush, index) per MB,
+//! and each of the store's own threads' CPU time per put once they have caught up.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -33,6 +35,29 @@ fn thread_cpu_ns() -> u64 {
 
 fn process_cpu_ns() -> u64 {
     cpu_ns(libc::CLOCK_PROCESS_CPUTIME_ID)
+}
+
+/// CPU time (ns, from `/proc/self/task/*/schedstat`) of each of this process's `store-*`
+/// threads, by name, summed over threads of one name.
+fn store_threads_cpu() -> Vec<(String, u64)> {
+    let mut by_name = std::collections::BTreeMap::new();
+    for task in std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let name = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        let name = name.trim();
+        if !name.starts_with("store-") {
+            continue;
+        }
+        let ns = std::fs::read_to_string(task.path().join("schedstat"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+            .unwrap_or(0);
+        *by_name.entry(name.to_string()).or_insert(0) += ns;
+    }
+    by_name.into_iter().collect()
 }
 
 /// A numeric environment setting, if present and valid.
@@ -68,6 +93,7 @@ fn main() {
         cfg.direct_write = true;
     }
     let batch: usize = env_num("BATCH").unwrap_or(1).max(1);
+    let unique_keys = std::env::var("UNIQUE_KEYS").is_ok();
     if std::env::var("NO_INDEX").is_ok() {
         cfg.message_index_enable = false;
     }
@@ -97,16 +123,25 @@ fn main() {
             let body = body.clone();
             let props = props.clone();
             hs.push(tokio::spawn(async move {
-                for _ in 0..count / tasks / batch {
-                    let make = || {
+                for n in 0..count / tasks / batch {
+                    let make = |k: usize| {
                         let mut m = MessageToStore::new("BenchTopic", (t % 4) as i32, body.clone());
-                        m.properties = props.clone();
+                        m.properties = if unique_keys {
+                            // As a producer sends them: 32 hex digits, unique per message.
+                            let id = ((t * count + n * batch + k) as u128) << 40 | 0x7F00_0001;
+                            encode_properties(&[
+                                ("TAGS", "TagA"),
+                                ("UNIQ_KEY", &format!("{id:032X}")),
+                            ])
+                        } else {
+                            props.clone()
+                        };
                         m
                     };
                     let r = if batch == 1 {
-                        store.put(make()).await
+                        store.put(make(0)).await
                     } else {
-                        store.put_batch((0..batch).map(|_| make()).collect()).await
+                        store.put_batch((0..batch).map(make).collect()).await
                     };
                     assert_eq!(r.status, PutStatus::PutOk);
                 }
@@ -117,6 +152,29 @@ fn main() {
         }
     });
     let el = t0.elapsed().as_secs_f64();
+    // The index thread catches up in the background: let it finish before counting (once idle
+    // it still wakes on a timer, so "finished" is under 1 ms of CPU in 200 ms).
+    let index_cpu = |threads: &[(String, u64)]| {
+        threads
+            .iter()
+            .find(|(n, _)| n == "store-index")
+            .map_or(0, |t| t.1)
+    };
+    let mut last = store_threads_cpu();
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let now = store_threads_cpu();
+        let settled = index_cpu(&now).saturating_sub(index_cpu(&last)) < 1_000_000;
+        last = now;
+        if settled {
+            break;
+        }
+    }
+    let per_thread: Vec<String> = last
+        .iter()
+        .map(|(name, ns)| format!("{name} {:.0} ns", *ns as f64 / count as f64))
+        .collect();
+    println!("store threads' CPU per put: {}", per_thread.join(", "));
     if tasks == 1 {
         println!(
             "put path CPU on the calling thread: {:.0} ns/put",

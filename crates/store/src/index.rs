@@ -56,6 +56,77 @@ fn key_hashes_after(prefix: i32, props: &str) -> impl Iterator<Item = i32> + '_ 
         .map(move |k| stored_hash(java_hash_continue(prefix, k)))
 }
 
+/// How many keys [`KeysAhead`] holds between prefetching a key's slot and writing the key.
+const SLOTS_AHEAD: usize = 8;
+
+/// Writes records' keys into an [`IndexService`] a few keys after it has computed them and
+/// started loading their slots into the cache.
+///
+/// Why: a slot is a random 4 bytes of a table of `index_slots` × 4 bytes (20 MB by default), so
+/// nearly every key's slot update missed the cache and the TLB, one key after another: the index
+/// thread's reading, hashing and slot updates were 7–22 % of a 32 × 1 KiB batch run's throughput
+/// on two cores (docs/broker.md, session 17). With `SLOTS_AHEAD` keys in flight those misses
+/// overlap. Keys are written in the order they were pushed; [`KeysAhead::finish`] writes the
+/// rest, and must be called before anyone looks the keys up.
+#[derive(Default)]
+pub(crate) struct KeysAhead {
+    /// (hash, phys, store timestamp), oldest first.
+    keys: std::collections::VecDeque<(i32, i64, i64)>,
+}
+
+/// A key could not be written (no new index file could be made). Every key of the records
+/// before `resume_at` is in; indexing must start again at that record, whose first keys may be
+/// in already (lookups drop repeated offsets).
+#[derive(Debug)]
+pub(crate) struct KeysError {
+    pub resume_at: i64,
+    pub error: io::Error,
+}
+
+impl KeysAhead {
+    /// Queues every key of one record ([`record_key_hashes`]) → `phys`, writing the oldest
+    /// queued keys as the window fills. On an error nothing stays queued.
+    pub fn push_record(
+        &mut self,
+        svc: &mut IndexService,
+        topic: &str,
+        props: &str,
+        phys: i64,
+        store_ts: i64,
+    ) -> Result<(), KeysError> {
+        let prefix = svc.topic_prefix(topic);
+        for hash in key_hashes_after(prefix, props) {
+            if self.keys.len() >= SLOTS_AHEAD {
+                self.put_oldest(svc)?;
+            }
+            svc.prefetch_slot(hash);
+            self.keys.push_back((hash, phys, store_ts));
+        }
+        Ok(())
+    }
+
+    /// Writes every queued key. On an error nothing stays queued.
+    pub fn finish(&mut self, svc: &mut IndexService) -> Result<(), KeysError> {
+        while !self.keys.is_empty() {
+            self.put_oldest(svc)?;
+        }
+        Ok(())
+    }
+
+    fn put_oldest(&mut self, svc: &mut IndexService) -> Result<(), KeysError> {
+        let Some((hash, phys, ts)) = self.keys.pop_front() else {
+            return Ok(());
+        };
+        svc.put_hash(hash, phys, ts).map_err(|error| {
+            self.keys.clear();
+            KeysError {
+                resume_at: phys,
+                error,
+            }
+        })
+    }
+}
+
 pub(crate) struct IndexFile {
     /// Owned, never shared: `put_hash` (`&mut self`) is then the only access to the bytes.
     file: MappedFile,
@@ -164,6 +235,14 @@ impl IndexFile {
         head[8..16].copy_from_slice(&store_ts.to_be_bytes());
         head[24..32].copy_from_slice(&phys.to_be_bytes());
         true
+    }
+
+    /// See [`IndexService::prefetch_slot`].
+    fn prefetch_slot(&self, hash: i32) {
+        let slot_at = HEADER + (hash as u64 % self.slots as u64) * 4;
+        if let Some(slot) = self.file.get(slot_at, 4) {
+            crate::message::prefetch_range(slot, 0, 4);
+        }
     }
 
     /// Offsets recorded for `key` with a store time in `[begin, end]`, newest first.
@@ -283,6 +362,7 @@ impl IndexService {
     /// Indexes every key of one record (see [`record_key_hashes`]) → `phys`. On an error the
     /// record's first keys may already be in; indexing it again adds them twice, which lookups
     /// tolerate (callers drop repeated offsets).
+    #[cfg(test)]
     pub fn put_record(
         &mut self,
         topic: &str,
@@ -290,18 +370,30 @@ impl IndexService {
         phys: i64,
         store_ts: i64,
     ) -> io::Result<()> {
-        let prefix = match &self.prefix {
+        let prefix = self.topic_prefix(topic);
+        for hash in key_hashes_after(prefix, props) {
+            self.put_hash(hash, phys, store_ts)?;
+        }
+        Ok(())
+    }
+
+    /// [`topic_prefix_hash`] of `topic`, remembered for the next record of the same topic.
+    fn topic_prefix(&mut self, topic: &str) -> i32 {
+        match &self.prefix {
             Some((t, h)) if t == topic => *h,
             _ => {
                 let h = topic_prefix_hash(topic);
                 self.prefix = Some((topic.to_string(), h));
                 h
             }
-        };
-        for hash in key_hashes_after(prefix, props) {
-            self.put_hash(hash, phys, store_ts)?;
         }
-        Ok(())
+    }
+
+    /// Starts loading the slot `hash` lands on in the newest file into the cache.
+    fn prefetch_slot(&self, hash: i32) {
+        if let Some(f) = self.files.last() {
+            f.prefetch_slot(hash);
+        }
     }
 
     /// Adds the key whose [`key_hash`] is `hash`, starting a new file when the newest is full.
@@ -387,6 +479,79 @@ mod tests {
         assert_eq!(svc.lookup("T#k2", 100, 0, i64::MAX).len(), 6);
         assert_eq!(svc.delete_below(100), 1);
         assert_eq!(svc.files.len(), 2);
+    }
+
+    /// Every file's bytes, oldest file first.
+    fn contents(dir: &Path) -> Vec<Vec<u8>> {
+        let mut names: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        names.sort();
+        names.iter().map(|p| std::fs::read(p).unwrap()).collect()
+    }
+
+    fn props(i: i64) -> String {
+        let keys = ["", "a", "a b", "b  c"][i as usize % 4];
+        crate::encode_properties(&[("KEYS", keys), ("UNIQ_KEY", &format!("U{i}"))])
+    }
+
+    /// Keys written through `KeysAhead` land exactly as written one by one: the same entries,
+    /// chains, headers and file rollovers, byte for byte.
+    #[test]
+    fn keys_written_ahead_make_the_same_files_as_keys_written_at_once() {
+        let (once, ahead) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let mut a = IndexService::open(once.path(), 7, 40).unwrap();
+        let mut b = IndexService::open(ahead.path(), 7, 40).unwrap();
+        let mut keys = KeysAhead::default();
+        let t0 = 1_700_000_000_000;
+        for i in 0..60i64 {
+            let topic = if i % 5 == 0 { "Other" } else { "T" };
+            a.put_record(topic, &props(i), i * 100, t0 + i * 10)
+                .unwrap();
+            keys.push_record(&mut b, topic, &props(i), i * 100, t0 + i * 10)
+                .unwrap();
+            if i == 30 {
+                keys.finish(&mut b).unwrap();
+            }
+        }
+        assert!(!keys.keys.is_empty(), "the last keys are still queued");
+        keys.finish(&mut b).unwrap();
+        assert!(a.files.len() > 2, "the run rolls over files");
+        drop((a, b));
+        assert_eq!(contents(once.path()), contents(ahead.path()));
+    }
+
+    /// When a key cannot be written (here: no new index file can be made), the error names the
+    /// record to start again at, and nothing stays queued.
+    #[test]
+    fn a_key_that_cannot_be_written_names_its_record_and_clears_the_queue() {
+        let dir = tempfile::tempdir().unwrap();
+        let idx = dir.path().join("index");
+        // 3 usable entries: the fourth key needs a second file.
+        let mut svc = IndexService::open(&idx, 7, 4).unwrap();
+        let mut keys = KeysAhead::default();
+        let one_key = |i: i64| crate::encode_properties(&[("UNIQ_KEY", &format!("U{i}"))]);
+        for i in 0..3i64 {
+            keys.push_record(&mut svc, "T", &one_key(i), i * 100, 1)
+                .unwrap();
+        }
+        keys.finish(&mut svc).unwrap();
+        std::fs::remove_dir_all(&idx).unwrap();
+        let mut failed = None;
+        for i in 3..30i64 {
+            if let Err(e) = keys.push_record(&mut svc, "T", &one_key(i), i * 100, 1) {
+                failed = Some((i, e));
+                break;
+            }
+        }
+        let (at, e) = failed.expect("a key past the full file was written");
+        // Keys are written SLOTS_AHEAD behind: record 3's key, the first that needs a new
+        // file, is written when record 3 + SLOTS_AHEAD's is queued.
+        assert_eq!(at as usize, 3 + SLOTS_AHEAD, "{e:?}");
+        assert_eq!(e.resume_at, 300);
+        assert!(keys.keys.is_empty());
+        assert!(keys.finish(&mut svc).is_ok());
     }
 
     /// Timestamps come from files and records that may be damaged: a header's begin time or a

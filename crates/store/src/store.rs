@@ -1744,6 +1744,9 @@ impl Inner {
             st.next = min;
         }
         let mut n = 0;
+        let mut keys = crate::index::KeysAhead::default();
+        // The store time of the newest record taken, for `last_ts` once its keys are written.
+        let mut newest_ts = None;
         // Kept across records: one segment lookup (a lock and an Arc clone) per segment.
         let mut cur: Option<Arc<MappedFile>> = None;
         // The bytes being scanned: a segment's mapping or a write-behind chunk (`scan_at`).
@@ -1776,11 +1779,12 @@ impl Inner {
                     if let Some(v) = crate::message::index_view(buf) {
                         if v.dispatched {
                             let (phys, ts) = (st.next as i64, v.store_timestamp);
-                            if let Err(e) = st.svc.put_record(v.topic, v.properties, phys, ts) {
-                                tracing::warn!("cannot create index file: {e}; indexing paused");
-                                return n;
+                            let pushed =
+                                keys.push_record(&mut st.svc, v.topic, v.properties, phys, ts);
+                            if let Err(e) = pushed {
+                                return Self::index_paused(st, e, n);
                             }
-                            st.last_ts = ts;
+                            newest_ts = Some(ts);
                         }
                     }
                     st.next += sz as u64;
@@ -1799,6 +1803,19 @@ impl Inner {
                 }
             }
         }
+        if let Err(e) = keys.finish(&mut st.svc) {
+            return Self::index_paused(st, e, n);
+        }
+        if let Some(ts) = newest_ts {
+            st.last_ts = ts;
+        }
+        n
+    }
+
+    /// A key could not be written: indexing starts again at its record on the next round.
+    fn index_paused(st: &mut IndexState, e: crate::index::KeysError, n: usize) -> usize {
+        tracing::warn!("cannot create index file: {}; indexing paused", e.error);
+        st.next = e.resume_at as u64;
         n
     }
 }
