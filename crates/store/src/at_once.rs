@@ -18,18 +18,6 @@ pub(crate) fn try_each<T: Sync>(
     name: &str,
     f: impl Fn(&T) -> io::Result<()> + Sync,
 ) -> io::Result<()> {
-    let threads = threads.min(items.len());
-    if threads <= 1 {
-        let mut first = Ok(());
-        for item in items {
-            if let Err(e) = f(item) {
-                if first.is_ok() {
-                    first = Err(e);
-                }
-            }
-        }
-        return first;
-    }
     let next = AtomicUsize::new(0);
     let first_error = Mutex::new(None);
     let work = || {
@@ -40,7 +28,7 @@ pub(crate) fn try_each<T: Sync>(
         }
     };
     std::thread::scope(|scope| {
-        for _ in 1..threads {
+        for _ in 1..threads.min(items.len()) {
             let spawned = std::thread::Builder::new()
                 .name(name.to_string())
                 .spawn_scoped(scope, work);
@@ -51,10 +39,7 @@ pub(crate) fn try_each<T: Sync>(
         }
         work();
     });
-    match first_error.into_inner() {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
+    first_error.into_inner().map_or(Ok(()), Err)
 }
 
 #[cfg(test)]

@@ -519,18 +519,23 @@ impl ConsumeQueue {
         );
     }
 
+    /// The entries `[from, max)` written since the last flush, if any.
+    fn unflushed(&self) -> Option<(i64, i64)> {
+        let max = self.max_offset();
+        let from = self.flushed.load(Ordering::Acquire).max(self.min_offset());
+        (from < max).then_some((from, max))
+    }
+
     /// True when entries were written since the last flush.
     pub fn has_unflushed(&self) -> bool {
-        self.flushed.load(Ordering::Acquire).max(self.min_offset()) < self.max_offset()
+        self.unflushed().is_some()
     }
 
     /// Flushes entries written since the last flush.
     pub fn flush(&self) -> io::Result<()> {
-        let max = self.max_offset();
-        let from = self.flushed.load(Ordering::Acquire).max(self.min_offset());
-        if from >= max {
+        let Some((from, max)) = self.unflushed() else {
             return Ok(());
-        }
+        };
         let files: Vec<Arc<MappedFile>> = self.files.read().clone();
         let (a, b) = (from as u64 * CQ_ENTRY_SIZE, max as u64 * CQ_ENTRY_SIZE);
         for f in files.iter().filter(|f| f.end() > a && f.start() < b) {
