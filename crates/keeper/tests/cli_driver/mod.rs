@@ -59,8 +59,16 @@ impl Cli {
         }
         self.seen.push(format!(">>> {line}"));
         self.mark = self.seen.len();
+        // One write per line, newline included: a pipe write of at most PIPE_BUF bytes arrives
+        // whole, so the client never reads a line without its end. cli_mt needs that: after it
+        // runs a line it drops a partial line left in its buffer, and `writeln!` writes the line
+        // and its newline separately. A command sent while cli_mt was still in a synchronous
+        // call (wexists prints nothing, so nothing was awaited) could be read up to the missing
+        // newline and then lost, and the test waited 60 s for its answer.
         let stdin = self.stdin.as_mut().expect("stdin open");
-        writeln!(stdin, "{line}").expect("write to the client");
+        stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .expect("write to the client");
         stdin.flush().expect("flush");
     }
 
