@@ -217,6 +217,7 @@ async fn sampled_rates_reach_the_statistics() {
     b.stop().await;
 
     let b = TestBroker::start(small_config(dir.path())).await;
+    let restarted = std::time::Instant::now();
     send(&b, "RT", 0, 20).await;
     commit(&b, "rg", "RT", 0, 11).await;
     // One pull that finds the queue's 25 messages and one past its end that finds none: the
@@ -300,6 +301,24 @@ async fn sampled_rates_reach_the_statistics() {
         "no midnight since start: {kv:?}"
     );
     assert_eq!(kv.table["putMessageTimesTotal"], "20");
+    // The store's put latency in Java's form: its 13 bands in order, each `label:count `,
+    // counting the puts of the current minute (all 20, unless this test ran past the store's
+    // first minute), and the longest put in whole ms.
+    let bands: Vec<(&str, u64)> = kv.table["putMessageDistributeTime"]
+        .split_terminator(' ')
+        .map(|e| {
+            let (label, n) = e.rsplit_once(':').unwrap();
+            (label, n.parse().unwrap())
+        })
+        .collect();
+    let labels: Vec<&str> = bands.iter().map(|b| b.0).collect();
+    assert_eq!(labels, courier_store::BAND_LABELS);
+    let counted: u64 = bands.iter().map(|b| b.1).sum();
+    if restarted.elapsed() < std::time::Duration::from_secs(55) {
+        assert_eq!(counted, 20, "{bands:?}");
+    }
+    let max_ms: u64 = kv.table["putMessageEntireTimeMax"].parse().unwrap();
+    assert!(max_ms < 10_000, "{max_ms}");
     let boot: i64 = kv.table["bootTimestamp"].parse().unwrap();
     assert!((now_ms() - boot) < 120_000, "{boot}");
     for (name, key) in [

@@ -277,6 +277,27 @@ async fn dev_serves_clients_and_keeper_then_shuts_down_cleanly() {
             "{metrics}"
         );
         assert!(metrics.contains("courier_keeper_znode_count "), "{metrics}");
+        // The store's put latency: a histogram whose count covers the 28 puts and whose
+        // +Inf bucket equals its count.
+        let sample = |prefix: &str| -> f64 {
+            metrics
+                .lines()
+                .find(|l| l.starts_with(prefix))
+                .and_then(|l| l.rsplit(' ').next())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("no {prefix} in {metrics}"))
+        };
+        assert!(
+            metrics.contains("# TYPE courier_broker_put_latency_seconds histogram\n"),
+            "{metrics}"
+        );
+        let puts = sample("courier_broker_put_latency_seconds_count{");
+        assert!(puts >= 28.0, "{puts}");
+        assert_eq!(
+            sample("courier_broker_put_latency_seconds_bucket{broker=\"broker-a\",cluster=\"DefaultCluster\",le=\"+Inf\"}"),
+            puts
+        );
+        assert!(sample("courier_broker_put_latency_seconds_sum{") > 0.0);
         // Every metric the shipped alerting rules use is served.
         let rules = include_str!("../../../deploy/prometheus/courier-alerts.yml");
         let mut used: Vec<&str> = rules

@@ -14,6 +14,7 @@ mod index;
 mod mapped_file;
 mod message;
 mod prefault;
+mod put_latency;
 mod recovery;
 mod retention;
 mod stage;
@@ -35,6 +36,7 @@ pub use message::{
     FLAG_TRANSACTION_COMMIT, FLAG_TRANSACTION_MASK, FLAG_TRANSACTION_PREPARED,
     FLAG_TRANSACTION_ROLLBACK, MAGIC_BLANK, MAGIC_V1, MAGIC_V2,
 };
+pub use put_latency::{PutLatencySnapshot, BAND_LABELS, BUCKET_BOUNDS_US};
 pub use recovery::{CorruptRecord, RecoveryReport};
 pub use store::{
     ArrivalListener, GetResult, GetStatus, MessageStore, PropertiesFilter, PutResult, PutStatus,

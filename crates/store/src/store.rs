@@ -49,6 +49,7 @@ use crate::message::{
     END_FILE_MIN_BLANK_LENGTH, MAGIC_BLANK, MAX_PROPERTIES_LEN,
 };
 use crate::prefault::{run_prefault, PrefaultStats, ZeroFence};
+use crate::put_latency::{PutLatency, PutLatencySnapshot};
 use crate::recovery::{CorruptRecord, CqTable, Recovery, RecoveryReport};
 use crate::stage::{Spare, Staged, MAX_STAGED};
 use crate::write_behind::{Cover, Slot, WriteBehind};
@@ -228,6 +229,7 @@ pub(crate) struct Inner {
     shut: AtomicBool,
     pub stopper: Stopper,
     pub prefault_stats: Mutex<PrefaultStats>,
+    put_latency: PutLatency,
     /// Queues whose next pages the prefault thread should fault in (ConsumeQueue::wants_prefault).
     pub cq_prefault: Mutex<Vec<Arc<ConsumeQueue>>>,
     /// The prefault thread, once started: the put path wakes it (`unpark`, after releasing the
@@ -564,6 +566,7 @@ impl MessageStore {
             shut: AtomicBool::new(false),
             stopper: Stopper::new(),
             prefault_stats: Mutex::new(PrefaultStats::default()),
+            put_latency: PutLatency::new(Instant::now()),
             cq_prefault: Mutex::new(Vec::new()),
             prefault_thread: OnceLock::new(),
             zero_fence: ZeroFence::new(log_end),
@@ -694,7 +697,22 @@ impl MessageStore {
         self.append(msgs).await
     }
 
+    /// How long puts have taken (`put_latency.rs`).
+    pub fn put_latency(&self) -> PutLatencySnapshot {
+        self.inner.put_latency.snapshot(Instant::now())
+    }
+
     async fn append(&self, msgs: &[MessageRef<'_>]) -> PutResult {
+        let started = Instant::now();
+        let result = self.append_untimed(msgs).await;
+        let now = Instant::now();
+        self.inner
+            .put_latency
+            .record(now.saturating_duration_since(started), now);
+        result
+    }
+
+    async fn append_untimed(&self, msgs: &[MessageRef<'_>]) -> PutResult {
         let inner = &*self.inner;
         if let Err(r) = inner.validate(msgs) {
             return r;

@@ -458,3 +458,27 @@ async fn a_property_filtered_read_keeps_matches_and_scans_a_bounded_run() {
     assert_eq!(all.messages.len(), 32);
     store.shutdown().unwrap();
 }
+
+/// Every put, single, batch or refused, is timed once: the runtime info's bands and the
+/// Prometheus histogram both count it.
+#[tokio::test]
+async fn every_put_is_timed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = MessageStore::open(small_config(dir.path())).unwrap();
+    assert_eq!(store.put_latency().count, 0);
+    for i in 0..5u8 {
+        let r = store.put(msg("TopicA", 0, vec![i; 100], "TagA", "k")).await;
+        assert_eq!(r.status, PutStatus::PutOk);
+    }
+    let batch: Vec<MessageToStore> = (0..4u8)
+        .map(|i| msg("TopicA", 1, vec![i; 100], "TagA", "k"))
+        .collect();
+    assert_eq!(store.put_batch(batch).await.status, PutStatus::PutOk);
+    let refused = store.put(msg("TopicA", -1, vec![1], "", "")).await;
+    assert_ne!(refused.status, PutStatus::PutOk);
+    let s = store.put_latency();
+    assert_eq!(s.count, 7, "five singles, one batch, one refused");
+    assert_eq!(s.bands.iter().sum::<u64>(), 7);
+    assert_eq!(s.buckets[15], 7, "none took 10 s");
+    assert!(s.distribution_text().starts_with("[<=0ms]:"));
+}

@@ -2,7 +2,8 @@
 //! names Java admin tools display (msgPutTotalTodayNow, commitLogMaxOffset, ...). The totals are
 //! since broker start, not since midnight, as in Java; the `...TodayMorning` and
 //! `...YesterdayMorning` totals and the `...Tps` triples (from the broker-wide rate tables of
-//! `rates.rs`) are `broker_totals.rs`'s.
+//! `rates.rs`) are `broker_totals.rs`'s. `putMessageDistributeTime` and `putMessageEntireTimeMax`
+//! are the store's put latency, as Java's store reports them.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -65,6 +66,11 @@ pub async fn process(
     put("getTransferedTps", transferred.clone());
     put("getTransferredTps", transferred);
     put("putMessageTimesTotal", puts.to_string());
+    // The store's put latency (`put_latency.rs`): Java's bands over the current minute, and the
+    // longest put since start in ms.
+    let latency = ctx.store.put_latency();
+    put("putMessageDistributeTime", latency.distribution_text());
+    put("putMessageEntireTimeMax", latency.max_ms.to_string());
     put("brokerActive", "true".into());
     put("bootTimestamp", ctx.started_ms.to_string());
     put(

@@ -164,6 +164,7 @@ fn broker(out: &mut String, ctx: &BrokerContext) {
         metric(out, name, "gauge", help, &labels, v);
     }
     per_topic_and_group(out, ctx);
+    put_latency(out, ctx);
     // The O_DIRECT write-behind buffer (directWrite): waits mean the disk is slower than the
     // producers; the committed offset trailing far behind the max offset means the same.
     if let Some(w) = ctx.store.write_behind_stats() {
@@ -211,6 +212,26 @@ fn broker(out: &mut String, ctx: &BrokerContext) {
             w.committed,
         );
     }
+}
+
+/// The store's put latency since start as a Prometheus histogram: `histogram_quantile(0.99,
+/// rate(courier_broker_put_latency_seconds_bucket[5m]))` is the p99 of the last five minutes.
+fn put_latency(out: &mut String, ctx: &BrokerContext) {
+    let name = "courier_broker_put_latency_seconds";
+    let base = broker_labels(ctx);
+    let l = ctx.store.put_latency();
+    let _ = writeln!(
+        out,
+        "# HELP {name} Time from a put (one message or one batch) reaching the store to its result; under SYNC_FLUSH it includes the disk flush."
+    );
+    let _ = writeln!(out, "# TYPE {name} histogram");
+    for (le_us, n) in courier_store::BUCKET_BOUNDS_US.iter().zip(l.buckets) {
+        let le = *le_us as f64 / 1e6;
+        let _ = writeln!(out, "{name}_bucket{{{base},le=\"{le}\"}} {n}");
+    }
+    let _ = writeln!(out, "{name}_bucket{{{base},le=\"+Inf\"}} {}", l.count);
+    let _ = writeln!(out, "{name}_sum{{{base}}} {}", l.sum_us as f64 / 1e6);
+    let _ = writeln!(out, "{name}_count{{{base}}} {}", l.count);
 }
 
 /// Per topic, the messages its queues hold in all (their max offsets, a counter while the topic
