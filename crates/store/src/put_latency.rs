@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-/// Java's band labels, in its order; band i counts puts that took less than `BAND_BELOW_MS[i]`
-/// whole milliseconds (band 0: zero whole milliseconds; the last: everything longer).
+/// Java's band labels, in its order. A put that took `ms` whole milliseconds goes in the first
+/// band whose `BAND_BELOW_MS` bound is above `ms` (band 0: zero ms), or in the last band.
 pub const BAND_LABELS: [&str; 13] = [
     "[<=0ms]",
     "[0~10ms]",
