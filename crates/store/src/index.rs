@@ -187,12 +187,19 @@ impl IndexFile {
     pub fn index_count(&self) -> i32 {
         self.i32_at(36)
     }
+    /// Where the slot of the key whose [`key_hash`] is `hash` lies.
+    fn slot_at(&self, hash: i32) -> u64 {
+        HEADER + (hash as u64 % self.slots as u64) * 4
+    }
+    /// Where entry `i` lies (entries follow the slot table).
+    fn entry_at(&self, i: i32) -> u64 {
+        HEADER + self.slots as u64 * 4 + i as u64 * 20
+    }
 
     /// Adds the key whose [`key_hash`] is `hash` → `phys` (stored at `store_ts`). Returns false
     /// when the file is full.
     pub fn put_hash(&mut self, hash: i32, phys: i64, store_ts: i64) -> bool {
-        let slot_at = HEADER + (hash as u64 % self.slots as u64) * 4;
-        let entries_at = HEADER + self.slots as u64 * 4;
+        let slot_at = self.slot_at(hash);
         // SAFETY (the three views below): `&mut self` over a mapping this IndexFile alone owns
         // makes them the only access to the file's bytes while they live, and the header, the
         // slot table and the entry area are disjoint ranges.
@@ -206,7 +213,7 @@ impl IndexFile {
         let (Some(slot), Some(entry)) = (unsafe {
             (
                 self.file.get_mut(slot_at, 4),
-                self.file.get_mut(entries_at + count as u64 * 20, 20),
+                self.file.get_mut(self.entry_at(count), 20),
             )
         }) else {
             return false;
@@ -239,8 +246,7 @@ impl IndexFile {
 
     /// See [`IndexService::prefetch_slot`].
     fn prefetch_slot(&self, hash: i32) {
-        let slot_at = HEADER + (hash as u64 % self.slots as u64) * 4;
-        if let Some(slot) = self.file.get(slot_at, 4) {
+        if let Some(slot) = self.file.get(self.slot_at(hash), 4) {
             crate::message::prefetch_range(slot, 0, 4);
         }
     }
@@ -252,12 +258,11 @@ impl IndexFile {
         }
         let hash = key_hash(key);
         let count = self.index_count();
-        let mut cur = self.i32_at(HEADER + (hash as u64 % self.slots as u64) * 4);
+        let mut cur = self.i32_at(self.slot_at(hash));
         let base = self.begin_timestamp();
         let mut steps = 0u32;
         while cur > 0 && cur < count && out.len() < max && steps < self.entries {
-            let at = HEADER + self.slots as u64 * 4 + cur as u64 * 20;
-            let Some(e) = self.file.get(at, 20) else {
+            let Some(e) = self.file.get(self.entry_at(cur), 20) else {
                 break;
             };
             let h = be_i32(e, 0);
