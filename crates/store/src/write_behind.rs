@@ -181,7 +181,12 @@ impl Drop for Chunk {
     fn drop(&mut self) {
         if self.mapped {
             // SAFETY: `[ptr, +len)` is what `map` kept of its mapping; nothing refers to it now.
-            unsafe { libc::munmap(self.ptr.as_ptr() as *mut libc::c_void, self.len) };
+            let _rc = unsafe { libc::munmap(self.ptr.as_ptr() as *mut libc::c_void, self.len) };
+            #[cfg(test)]
+            tests::UNMAPPED_HERE.with(|u| {
+                u.borrow_mut()
+                    .push((self.ptr.as_ptr() as usize, self.len, _rc))
+            });
         } else if let Some(layout) = Self::layout(self.len) {
             // SAFETY: allocated in `new` with this very layout.
             unsafe { dealloc(self.ptr.as_ptr(), layout) }
@@ -906,6 +911,12 @@ mod tests {
     use crate::{decode_record, MessageStore, MessageToStore, PutStatus};
     use crate::{FlushDiskType, StoreConfig};
 
+    thread_local! {
+        /// Each ring chunk this thread unmapped: address, length, munmap's return code.
+        pub(super) static UNMAPPED_HERE: std::cell::RefCell<Vec<(usize, usize, i32)>> =
+            const { std::cell::RefCell::new(Vec::new()) };
+    }
+
     /// 8 MiB segments (two 4 MiB chunks each) and a four-chunk ring, so a few dozen MiB of puts
     /// run the ring round several times and records straddle chunks and segments.
     fn config(dir: &Path) -> StoreConfig {
@@ -1051,6 +1062,8 @@ mod tests {
     /// the heap.
     #[test]
     fn ring_chunks_are_mapped_on_huge_page_boundaries_and_advised() {
+        // With --test-threads=1 earlier tests ran on this thread too.
+        UNMAPPED_HERE.with(|u| u.borrow_mut().clear());
         let mut chunk = super::Chunk::new(super::CHUNK as usize).unwrap();
         let at = chunk.ptr.as_ptr() as usize;
         assert!(chunk.mapped);
@@ -1066,11 +1079,10 @@ mod tests {
             );
         }
         drop(chunk);
-        let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
-        assert!(
-            mapping_flags(&smaps, at).is_none(),
-            "still mapped after drop"
-        );
+        // Read from this thread's own record, not from smaps: another test's thread may map
+        // something new at the freed address before smaps could be read.
+        let unmapped = UNMAPPED_HERE.with(|u| u.borrow().clone());
+        assert_eq!(unmapped, vec![(at, super::CHUNK as usize, 0)]);
         assert!(!super::Chunk::new(super::BLOCK as usize).unwrap().mapped);
     }
 
