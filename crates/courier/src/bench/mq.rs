@@ -160,6 +160,12 @@ struct CpuFigures {
     /// latency between the two (each waiting for the other), not by a full machine.
     #[serde(skip_serializing_if = "Option::is_none")]
     machine_idle_pct: Option<f64>,
+    /// Share of the whole machine's CPU time the hypervisor gave to other guests (steal in
+    /// /proc/stat) over the run: on a shared virtual machine the latency tails follow it (a
+    /// vCPU taken away for a few milliseconds holds every message in flight), so a tail is
+    /// read together with this.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    machine_steal_pct: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -298,6 +304,7 @@ pub fn run(
         client_us_per_msg: per_msg(cpu0.0, cpu1.0),
         broker_us_per_msg: cpu0.1.zip(cpu1.1).map(|(a, b)| per_msg(a, b)),
         machine_idle_pct: cpu0.2.zip(cpu1.2).and_then(|(a, b)| idle_pct(a, b)),
+        machine_steal_pct: cpu0.2.zip(cpu1.2).and_then(|(a, b)| steal_pct(a, b)),
     });
     summary.load_avg = load_avg();
     if !args.json_only {
@@ -342,6 +349,9 @@ fn human_line(s: &Summary) -> String {
         }
         if let Some(idle) = c.machine_idle_pct {
             line.push_str(&format!("; machine CPU idle {idle:.0} %"));
+        }
+        if let Some(steal) = c.machine_steal_pct {
+            line.push_str(&format!(", stolen {steal:.1} %"));
         }
     }
     line
@@ -847,13 +857,26 @@ fn parse_stat_ticks(stat: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
-/// The whole machine's CPU time so far as (busy, idle) clock ticks, from /proc/stat.
+/// The whole machine's CPU time so far, from /proc/stat.
 fn machine_ticks() -> Option<MachineTicks> {
     parse_machine_ticks(&std::fs::read_to_string("/proc/stat").ok()?)
 }
 
-/// (busy, idle) clock ticks of all CPUs together.
-type MachineTicks = (u64, u64);
+/// Clock ticks of all CPUs together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct MachineTicks {
+    /// Everything but idle, steal included.
+    busy: u64,
+    idle: u64,
+    /// Part of `busy`: time the hypervisor ran other guests on this machine's vCPUs.
+    steal: u64,
+}
+
+impl MachineTicks {
+    fn total(&self) -> u64 {
+        self.busy + self.idle
+    }
+}
 
 /// The aggregate `cpu` line of /proc/stat: user nice system idle iowait irq softirq steal guest
 /// guest_nice. Idle is idle + iowait (a CPU waiting for I/O runs nothing); busy is the rest up to
@@ -870,15 +893,31 @@ fn parse_machine_ticks(stat: &str) -> Option<MachineTicks> {
         return None;
     }
     let at = |i: usize| v.get(i).copied().unwrap_or(0);
-    Some((at(0) + at(1) + at(2) + at(5) + at(6) + at(7), at(3) + at(4)))
+    Some(MachineTicks {
+        busy: at(0) + at(1) + at(2) + at(5) + at(6) + at(7),
+        idle: at(3) + at(4),
+        steal: at(7),
+    })
 }
 
-/// Percent of the machine's CPU time between two readings that was idle; None when no tick
-/// passed (a run shorter than a clock tick says nothing).
+/// Percent of the machine's CPU time between two readings that `part` picks out; None when no
+/// tick passed (a run shorter than a clock tick says nothing).
+fn share_pct(
+    before: MachineTicks,
+    after: MachineTicks,
+    part: impl Fn(&MachineTicks) -> u64,
+) -> Option<f64> {
+    let all = after.total().saturating_sub(before.total());
+    let got = part(&after).saturating_sub(part(&before));
+    (all > 0).then(|| 100.0 * got as f64 / all as f64)
+}
+
 fn idle_pct(before: MachineTicks, after: MachineTicks) -> Option<f64> {
-    let busy = after.0.saturating_sub(before.0);
-    let idle = after.1.saturating_sub(before.1);
-    (busy + idle > 0).then(|| 100.0 * idle as f64 / (busy + idle) as f64)
+    share_pct(before, after, |t| t.idle)
+}
+
+fn steal_pct(before: MachineTicks, after: MachineTicks) -> Option<f64> {
+    share_pct(before, after, |t| t.steal)
 }
 
 fn load_avg() -> Option<[f64; 3]> {
@@ -895,13 +934,16 @@ mod tests {
     fn machine_ticks_split_busy_from_idle_and_iowait_without_guest_time() {
         let stat = "cpu  10 20 30 40 50 60 70 80 90 100\ncpu0 1 2 3 4 5 6 7 8 9 10\nintr 5\n";
         // busy = user 10 + nice 20 + system 30 + irq 60 + softirq 70 + steal 80; idle = 40 + 50.
-        assert_eq!(parse_machine_ticks(stat), Some((270, 90)));
+        let t = |busy, idle, steal| MachineTicks { busy, idle, steal };
+        assert_eq!(parse_machine_ticks(stat), Some(t(270, 90, 80)));
         // Old kernels print fewer columns; what is there still counts.
-        assert_eq!(parse_machine_ticks("cpu  1 2 3 4 5\n"), Some((6, 9)));
+        assert_eq!(parse_machine_ticks("cpu  1 2 3 4 5\n"), Some(t(6, 9, 0)));
         assert_eq!(parse_machine_ticks("cpu0 1 2 3 4 5\n"), None);
         assert_eq!(parse_machine_ticks("cpu  1 x 3 4 5\n"), None);
-        assert_eq!(idle_pct((270, 90), (300, 120)), Some(50.0));
-        assert_eq!(idle_pct((270, 90), (270, 90)), None);
+        assert_eq!(idle_pct(t(270, 90, 80), t(300, 120, 80)), Some(50.0));
+        assert_eq!(steal_pct(t(270, 90, 80), t(300, 120, 95)), Some(25.0));
+        assert_eq!(idle_pct(t(270, 90, 80), t(270, 90, 80)), None);
+        assert_eq!(steal_pct(t(270, 90, 80), t(270, 90, 80)), None);
     }
 
     #[test]
@@ -911,8 +953,9 @@ mod tests {
         let b = machine_ticks().unwrap();
         // 300 ms of wall time is at least 300 ms of CPU time (busy or idle) on every CPU; at
         // 100 ticks a second, well over 10 ticks in all.
-        assert!(b.0 + b.1 >= a.0 + a.1 + 10, "{a:?} -> {b:?}");
+        assert!(b.total() >= a.total() + 10, "{a:?} -> {b:?}");
         assert!(idle_pct(a, b).is_some_and(|p| (0.0..=100.0).contains(&p)));
+        assert!(steal_pct(a, b).is_some_and(|p| (0.0..=100.0).contains(&p)));
     }
 
     #[test]
