@@ -310,11 +310,21 @@ impl ScheduleService {
         self.offsets.lock().get(&level).copied().unwrap_or(0)
     }
 
+    fn snapshot(&self) -> OffsetFile {
+        OffsetFile {
+            offset_table: self.offsets.lock().clone(),
+        }
+    }
+
+    /// The progress as delayOffset.json holds it (`{"offsetTable":{"1":12,...}}`): the body of
+    /// GET_ALL_DELAY_OFFSET, which admin tools and slaves read.
+    pub fn encode(&self) -> String {
+        serde_json::to_string(&self.snapshot()).unwrap_or_else(|_| r#"{"offsetTable":{}}"#.into())
+    }
+
     /// Writes delayOffset.json (and timerRecall.json when dropped messages shrank it).
     pub fn persist(&self) -> Result<(), BrokerError> {
-        self.file.write_json(|| OffsetFile {
-            offset_table: self.offsets.lock().clone(),
-        })?;
+        self.file.write_json(|| self.snapshot())?;
         self.recalls.persist_if_taken()
     }
 

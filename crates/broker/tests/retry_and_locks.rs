@@ -68,6 +68,21 @@ async fn delayed_send_is_delivered_later_to_its_topic() {
     let m = courier_store::decode_record(r.body_bytes()).unwrap();
     assert_eq!(m.property("DELAY"), None);
     assert_eq!(m.property("REAL_TOPIC"), Some("D"));
+    // The level's progress, as admin tools and slaves read it. It advances just after the
+    // re-store that woke the pull, so it may take a moment to show.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let table = loop {
+        let r = b
+            .call(RemotingCommand::new_request(request::GET_ALL_DELAY_OFFSET))
+            .await;
+        assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
+        let v: serde_json::Value = serde_json::from_slice(r.body_bytes()).unwrap();
+        if v["offsetTable"]["2"] == 1 || std::time::Instant::now() > deadline {
+            break v["offsetTable"].clone();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(table["2"], 1, "{table}");
     b.stop().await;
 }
 

@@ -1,6 +1,7 @@
 //! Small admin codes used by RocketMQ's admin tools, one handler each:
 //! GET_ALL_SUBSCRIPTIONGROUP_CONFIG (201), DELETE_SUBSCRIPTIONGROUP (207),
-//! DELETE_TOPIC_IN_BROKER (215), GET_ALL_CONSUMER_OFFSET (43), GET_TOPIC_CONFIG (351),
+//! DELETE_TOPIC_IN_BROKER (215), GET_ALL_CONSUMER_OFFSET (43), GET_ALL_DELAY_OFFSET (45),
+//! GET_TOPIC_CONFIG (351),
 //! GET_PRODUCER_CONNECTION_LIST (204) and GET_BROKER_CONFIG (26). Bodies use the same JSON shapes
 //! as the config files (the broker's configuration: Java's `key=value` lines).
 
@@ -73,6 +74,18 @@ pub async fn all_consumer_offsets(
 ) -> ProcessResult {
     Ok(Some(
         RemotingCommand::success_to(&req).with_body(ctx.offsets.encode().into_bytes()),
+    ))
+}
+
+/// GET_ALL_DELAY_OFFSET: the delayOffset.json document, each delay level's next
+/// SCHEDULE_TOPIC_XXXX offset to deliver (levels never delivered from are absent, as in Java).
+pub async fn all_delay_offsets(
+    ctx: Arc<BrokerContext>,
+    _conn: ConnectionHandle,
+    req: RemotingCommand,
+) -> ProcessResult {
+    Ok(Some(
+        RemotingCommand::success_to(&req).with_body(ctx.schedule.encode().into_bytes()),
     ))
 }
 

@@ -245,6 +245,12 @@ pub fn register_all(d: &mut Dispatcher, ctx: &Arc<BrokerContext>) {
         ctx,
         admin::all_consumer_offsets,
     );
+    wire(
+        d,
+        &[request::GET_ALL_DELAY_OFFSET],
+        ctx,
+        admin::all_delay_offsets,
+    );
     wire(d, &[request::GET_TOPIC_CONFIG], ctx, admin::topic_config);
     wire(d, &[request::GET_BROKER_CONFIG], ctx, admin::broker_config);
     wire(
