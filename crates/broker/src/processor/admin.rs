@@ -1,9 +1,9 @@
 //! Small admin codes used by RocketMQ's admin tools, one handler each:
 //! GET_ALL_SUBSCRIPTIONGROUP_CONFIG (201), DELETE_SUBSCRIPTIONGROUP (207),
 //! DELETE_TOPIC_IN_BROKER (215), GET_ALL_CONSUMER_OFFSET (43), GET_ALL_DELAY_OFFSET (45),
-//! GET_TOPIC_CONFIG (351),
-//! GET_PRODUCER_CONNECTION_LIST (204) and GET_BROKER_CONFIG (26). Bodies use the same JSON shapes
-//! as the config files (the broker's configuration: Java's `key=value` lines).
+//! GET_TOPIC_CONFIG (351), GET_PRODUCER_CONNECTION_LIST (204) and GET_BROKER_CONFIG (26). Bodies
+//! use the same JSON shapes as the config files (the broker's configuration: Java's `key=value`
+//! lines).
 
 use std::sync::Arc;
 
