@@ -6,17 +6,16 @@
 //!   (`putMessageDistributeTime`), and the longest put since the store opened
 //!   (`putMessageEntireTimeMax`, in ms). Java's store rotates the bands every 60 s from a
 //!   service thread; here a minute is a whole multiple of 60 s since the store opened, and the
-//!   first record or read in a new minute starts it from zero. A put recorded while another
-//!   thread rotates may be counted in either minute: these are statistics, not an audit.
+//!   first record or read in a new minute starts it from zero (the thread that moves `minute`
+//!   on clears the bands). A put recorded while another thread rotates may be counted in either
+//!   minute, or cleared with the old one: these are statistics, not an audit.
 //! - A cumulative histogram since open in finer buckets, for Prometheus (`histogram_quantile`
 //!   over it gives the put latency's percentiles), with the sum and the count.
 //!
-//! Recording is a few relaxed atomic adds and no lock, except once a minute.
+//! Recording is a few relaxed atomic adds and no lock.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-
-use parking_lot::Mutex;
 
 /// Java's band labels, in its order. A put that took `ms` whole milliseconds goes in the first
 /// band whose `BAND_BELOW_MS` bound is above `ms` (band 0: zero ms), or in the last band.
@@ -79,7 +78,6 @@ pub(crate) struct PutLatency {
     opened: Instant,
     /// The minute (since `opened`) the bands count.
     minute: AtomicU64,
-    rotating: Mutex<()>,
     bands: [AtomicU64; 13],
     max_ms: AtomicU64,
     /// Per bucket (not cumulative; summed when read), the last one past every bound.
@@ -92,7 +90,6 @@ impl PutLatency {
         PutLatency {
             opened,
             minute: AtomicU64::new(0),
-            rotating: Mutex::new(()),
             bands: Default::default(),
             max_ms: AtomicU64::new(0),
             buckets: Default::default(),
@@ -148,18 +145,24 @@ impl PutLatency {
 
     /// Starts a new minute's bands from zero if `now` is past the current one.
     fn enter_minute(&self, now: Instant) {
-        let minute = (now.saturating_duration_since(self.opened).as_secs()) / MINUTE.as_secs();
-        if self.minute.load(Ordering::Acquire) >= minute {
-            return;
+        let minute = now.saturating_duration_since(self.opened).as_secs() / MINUTE.as_secs();
+        let mut current = self.minute.load(Ordering::Relaxed);
+        while current < minute {
+            match self.minute.compare_exchange_weak(
+                current,
+                minute,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    for b in &self.bands {
+                        b.store(0, Ordering::Relaxed);
+                    }
+                    return;
+                }
+                Err(seen) => current = seen,
+            }
         }
-        let _one = self.rotating.lock();
-        if self.minute.load(Ordering::Acquire) >= minute {
-            return;
-        }
-        for b in &self.bands {
-            b.store(0, Ordering::Relaxed);
-        }
-        self.minute.store(minute, Ordering::Release);
     }
 }
 
