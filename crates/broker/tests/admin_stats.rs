@@ -216,8 +216,9 @@ async fn sampled_rates_reach_the_statistics() {
     commit(&b, "rg", "RT", 0, 1).await;
     b.stop().await;
 
-    let b = TestBroker::start(small_config(dir.path())).await;
+    // Taken before the store opens, so that the time since it bounds the store's first minute.
     let restarted = std::time::Instant::now();
+    let b = TestBroker::start(small_config(dir.path())).await;
     send(&b, "RT", 0, 20).await;
     commit(&b, "rg", "RT", 0, 11).await;
     // One pull that finds the queue's 25 messages and one past its end that finds none: the
