@@ -281,7 +281,7 @@ pub(crate) struct WriteBehind {
     /// while a reader still held them. `take_chunk` reuses one nobody holds before allocating,
     /// so neither start-up nor a lagging reader (the index thread) makes the put path fault
     /// fresh memory in.
-    pool: Mutex<Vec<Arc<Chunk>>>,
+    pool: Mutex<Pool>,
     sleep: AtomicU8,
     /// The committer thread, set when it starts. It sleeps with `park_timeout` and is woken
     /// with `unpark`, which takes no lock: the put path wakes it on every put, and a mutex
@@ -305,6 +305,17 @@ pub(crate) struct WriteBehind {
     committed_at_writes: Mutex<Vec<u64>>,
 }
 
+/// The chunks outside the ring, and how many chunks exist in all.
+#[derive(Default)]
+struct Pool {
+    free: Vec<Arc<Chunk>>,
+    /// Chunks in the ring, in `free`, parked with a reader, being made by `warm`, or on their
+    /// way from `take_chunk` into a slot. Counted under this lock before a chunk is allocated,
+    /// so `warm` never tops the ring up from a stale view (a chunk between `take_chunk` and
+    /// its slot is in neither the ring nor `free`) and the stats count only chunks that exist.
+    made: usize,
+}
+
 /// What the committer has done (tests and `courier bench store` look at it).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct WriteBehindStats {
@@ -314,7 +325,7 @@ pub struct WriteBehindStats {
     pub buffered_writes: u64,
     /// Bytes carried by both kinds of write (including the zero padding of partial blocks).
     pub written_bytes: u64,
-    /// Chunks allocated so far, by `warm` or on demand.
+    /// Chunks that exist: in the ring, pooled, or retired but still held by a reader.
     pub chunks: u64,
     /// Time spent inside those writes, ns. Its growth over a period, divided by the period, is
     /// the share of it the disk was busy with the log: near 1, the disk sets the pace.
@@ -351,7 +362,7 @@ impl WriteBehind {
             committed: AtomicU64::new(end),
             boundary: AtomicU64::new(end),
             seals: Mutex::new(BTreeMap::new()),
-            pool: Mutex::new(Vec::new()),
+            pool: Mutex::new(Pool::default()),
             sleep: AtomicU8::new(BUSY),
             committer: OnceLock::new(),
             signal: Mutex::new(Signal::default()),
@@ -389,6 +400,7 @@ impl WriteBehind {
     pub fn stats(&self) -> WriteBehindStats {
         WriteBehindStats {
             committed: self.committed(),
+            chunks: self.pool.lock().made as u64,
             ..*self.stats.lock()
         }
     }
@@ -447,8 +459,11 @@ impl WriteBehind {
                     }
                     // A reader still holds it: park it until the reader lets go.
                     let mut pool = self.pool.lock();
-                    if pool.len() < self.max_slots {
-                        pool.push(c);
+                    if pool.free.len() < self.max_slots {
+                        pool.free.push(c);
+                    } else {
+                        // Freed when the reader lets go; no longer the ring's.
+                        pool.made -= 1;
                     }
                     drop(pool);
                     break self.take_chunk().map_err(Cover::Fail)?;
@@ -469,6 +484,8 @@ impl WriteBehind {
         if have > start {
             let from = seg.get(start - seg.start(), (have - start) as usize);
             let Some(from) = from else {
+                // Back to the pool: the chunk stays counted in `made`.
+                self.pool.lock().free.push(slot.chunk);
                 return Err(Cover::Fail(format!(
                     "cannot read {} for the write-behind buffer",
                     seg.path().display()
@@ -507,17 +524,18 @@ impl WriteBehind {
     fn take_chunk(&self) -> Result<Arc<Chunk>, String> {
         {
             let mut pool = self.pool.lock();
-            if let Some(i) = pool.iter_mut().position(|c| Arc::get_mut(c).is_some()) {
-                return Ok(pool.swap_remove(i));
+            if let Some(i) = pool.free.iter_mut().position(|c| Arc::get_mut(c).is_some()) {
+                return Ok(pool.free.swap_remove(i));
             }
+            pool.made += 1;
         }
-        let chunk = Chunk::new(self.chunk_len as usize).ok_or_else(|| {
-            format!(
+        let Some(chunk) = Chunk::new(self.chunk_len as usize) else {
+            self.pool.lock().made -= 1;
+            return Err(format!(
                 "cannot allocate a {} KiB write-behind chunk: out of memory",
                 self.chunk_len >> 10
-            )
-        })?;
-        self.stats.lock().chunks += 1;
+            ));
+        };
         Ok(Arc::new(chunk))
     }
 
@@ -525,13 +543,20 @@ impl WriteBehind {
     /// do not pay for first-touch page faults under the put lock: zeroing a fresh 64 MiB ring was
     /// 7 % of the broker worker's samples in a 1 GB batch-send run on this project's VM (RocketMQ's
     /// TransientStorePool allocates and locks its buffers at start for the same reason). Run by
-    /// the prefault thread; returns early once `stop()` says so.
+    /// the prefault thread; returns early once `stop()` says so. A put that finds no free chunk
+    /// while one is being made here allocates its own, so the ring may end one chunk over
+    /// `max_slots`; that chunk then serves the next reader-held retirement.
     pub fn warm(&self, stop: impl Fn() -> bool) {
         while !stop() {
-            if self.slots.read().len() + self.pool.lock().len() >= self.max_slots {
-                return;
+            {
+                let mut pool = self.pool.lock();
+                if pool.made >= self.max_slots {
+                    return;
+                }
+                pool.made += 1;
             }
             let Some(mut chunk) = Chunk::new(self.chunk_len as usize) else {
+                self.pool.lock().made -= 1;
                 return;
             };
             for page in chunk.all_mut().chunks_mut(BLOCK as usize) {
@@ -540,13 +565,7 @@ impl WriteBehind {
                 // SAFETY: `page` is a valid, exclusively borrowed, non-empty slice.
                 unsafe { std::ptr::write_volatile(page.as_mut_ptr(), 0) };
             }
-            self.stats.lock().chunks += 1;
-            let live = self.slots.read().len();
-            let mut pool = self.pool.lock();
-            if live + pool.len() >= self.max_slots {
-                return;
-            }
-            pool.push(Arc::new(chunk));
+            self.pool.lock().free.push(Arc::new(chunk));
         }
     }
 
@@ -1280,6 +1299,22 @@ mod tests {
         assert_eq!(&second[..], &copy2[..]);
         assert_eq!(store.write_behind_stats().unwrap().chunks, 5);
         store.shutdown().unwrap();
+    }
+
+    /// `warm` tops the ring up to its size counting every chunk that exists, also those a put
+    /// took and has not yet placed in a slot (it once counted only the ring and the pool, so a
+    /// race with the put path could make one chunk too many and count one never kept).
+    #[test]
+    fn warm_counts_chunks_on_their_way_into_the_ring() {
+        let wb = super::WriteBehind::new(8 << 20, 16 << 20, 0, Duration::from_millis(1));
+        let a = wb.take_chunk().unwrap();
+        let b = wb.take_chunk().unwrap();
+        assert_eq!(wb.stats().chunks, 2);
+        wb.warm(|| false);
+        // Four chunks for a 16 MiB ring of 4 MiB ones: the two in hand and two made ahead.
+        assert_eq!(wb.stats().chunks, 4);
+        assert_eq!(wb.pool.lock().free.len(), 2);
+        drop((a, b));
     }
 
     /// What the committer writes is exactly the log: the records, then zeros to the end of the
