@@ -318,8 +318,8 @@ impl ScheduleService {
 
     /// The progress as delayOffset.json holds it (`{"offsetTable":{"1":12,...}}`): the body of
     /// GET_ALL_DELAY_OFFSET, which admin tools and slaves read.
-    pub fn encode(&self) -> String {
-        serde_json::to_string(&self.snapshot()).unwrap_or_else(|_| r#"{"offsetTable":{}}"#.into())
+    pub fn encode(&self) -> Vec<u8> {
+        courier_remoting::body::to_json(&self.snapshot())
     }
 
     /// Writes delayOffset.json (and timerRecall.json when dropped messages shrank it).

@@ -85,7 +85,7 @@ pub async fn all_delay_offsets(
     req: RemotingCommand,
 ) -> ProcessResult {
     Ok(Some(
-        RemotingCommand::success_to(&req).with_body(ctx.schedule.encode().into_bytes()),
+        RemotingCommand::success_to(&req).with_body(ctx.schedule.encode()),
     ))
 }
 
