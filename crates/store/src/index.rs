@@ -65,7 +65,7 @@ const SLOTS_AHEAD: usize = 8;
 /// Why: a slot is a random 4 bytes of a table of `index_slots` × 4 bytes (20 MB by default), so
 /// nearly every key's slot update missed the cache and the TLB, one key after another: the index
 /// thread's reading, hashing and slot updates were 7–22 % of a 32 × 1 KiB batch run's throughput
-/// on two cores (docs/broker.md, session 17). With `SLOTS_AHEAD` keys in flight those misses
+/// on two cores (docs/perf-log.md, session 17). With `SLOTS_AHEAD` keys in flight those misses
 /// overlap. Keys are written in the order they were pushed; [`KeysAhead::finish`] writes the
 /// rest, and must be called before anyone looks the keys up.
 #[derive(Default)]
