@@ -62,11 +62,13 @@ pub struct BrokerConfig {
     pub mapped_file_size_commit_log: u64,
     /// `directWrite` (Courier): under ASYNC_FLUSH, write the CommitLog with O_DIRECT through a
     /// write-behind buffer instead of copying into the mapped segments (default true). Faster,
-    /// but a broker killed with kill -9 loses the acknowledged ASYNC_FLUSH puts of the last
-    /// `commitIntervalCommitLog` (at most 8 MiB).
+    /// but a broker killed with kill -9 loses the acknowledged ASYNC_FLUSH puts not yet written:
+    /// the last `commitIntervalCommitLog` while the disk keeps up, and at most `writeBufferSize`
+    /// less 8 MiB when producers outrun it.
     pub direct_write: bool,
     /// `writeBufferSize` (Courier): bytes of that write-behind buffer (default 64 MiB, at least
-    /// four 4 MiB chunks). Resident memory.
+    /// four 4 MiB chunks). Resident memory; less two chunks, how far puts may run ahead of the
+    /// disk, so also the most a kill -9 can lose.
     pub write_buffer_size: u64,
     /// `commitIntervalCommitLog`: with `directWrite`, the longest the buffer's committer waits
     /// for 2 MiB to gather before writing what it has, ms (default 20; RocketMQ's is 200). Fewer

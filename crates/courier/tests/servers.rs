@@ -264,6 +264,15 @@ async fn dev_serves_clients_and_keeper_then_shuts_down_cleanly() {
             metrics.contains("courier_broker_commitlog_buffer_writes_total{"),
             "{metrics}"
         );
+        // At least the chunk the sends went into (the prefault thread makes the rest of the
+        // ring in the background).
+        let chunks: u64 = metrics
+            .lines()
+            .find(|l| l.starts_with("courier_broker_commitlog_buffer_chunks{"))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no buffer chunks in {metrics}"));
+        assert!(chunks >= 1, "{metrics}");
         // 28 sends were committed, each by at least one write that took some time.
         let write_seconds: f64 = metrics
             .lines()

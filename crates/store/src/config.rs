@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// Upper bound of `StoreConfig::commit_interval`: past it a process crash could lose seconds of
-/// acknowledged puts (still at most `MAX_UNCOMMITTED` bytes), which no setting should ask for.
+/// acknowledged puts (still at most `StoreConfig::write_behind_max_uncommitted` bytes), which no
+/// setting should ask for.
 pub const MAX_COMMIT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How a put is made durable.
@@ -80,7 +81,8 @@ pub struct StoreConfig {
     /// page-cache page per 4 KiB). Reads of recent records come from the chunks. The price: a
     /// broker process killed with kill -9 loses acknowledged ASYNC_FLUSH puts the committer had not
     /// written yet (it writes at least every `commit_interval` and every 2 MiB, and never lets
-    /// puts run more than 8 MiB ahead; docs/store.md §6), where a copy into the mapping survives a process crash
+    /// puts run further ahead than `write_behind_max_uncommitted`: the ring less two chunks;
+    /// docs/store.md §6), where a copy into the mapping survives a process crash
     /// (not a machine crash). Where the
     /// filesystem refuses `O_DIRECT` the committer writes through the page cache instead. Ignored
     /// under SYNC_FLUSH and for segment sizes that are not a multiple of 4 KiB.
@@ -88,7 +90,8 @@ pub struct StoreConfig {
     /// write); the broker turns it on by default (`directWrite`).
     pub direct_write: bool,
     /// Bytes of the write-behind ring (`direct_write`), in 4 MiB chunks, at least 4 chunks.
-    /// Resident memory; also how far the put path may run ahead of the disk. Default 64 MiB.
+    /// Resident memory; less two chunks, also how far the put path may run ahead of the disk
+    /// (`write_behind_max_uncommitted`). Default 64 MiB.
     pub write_buffer_bytes: u64,
     /// With `direct_write`: how long the committer waits for 2 MiB to gather before writing
     /// what is pending (RocketMQ's `commitIntervalCommitLog`, 200 ms there). Each write is an
@@ -126,6 +129,13 @@ impl StoreConfig {
             write_buffer_bytes: 64 << 20,
             commit_interval: Duration::from_millis(20),
         }
+    }
+
+    /// With the write-behind buffer, the most acknowledged bytes a process crash can lose: how
+    /// far puts may run ahead of its committer, `write_buffer_bytes` less two chunks (8 MiB of
+    /// the smallest ring, 56 MiB of the default one).
+    pub fn write_behind_max_uncommitted(&self) -> u64 {
+        crate::write_behind::max_uncommitted(self.commitlog_file_size, self.write_buffer_bytes)
     }
 
     /// True when puts go through the write-behind buffer (`direct_write` and its conditions).

@@ -42,4 +42,4 @@ pub use store::{
     ArrivalListener, GetResult, GetStatus, MessageStore, PropertiesFilter, PutResult, PutStatus,
     MAX_SCAN_ENTRIES_FILTERED,
 };
-pub use write_behind::{WriteBehindStats, MAX_UNCOMMITTED};
+pub use write_behind::WriteBehindStats;

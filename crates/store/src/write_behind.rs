@@ -33,9 +33,9 @@
 //!   is written from a zero-padded copy, never from the chunk (whose bytes past the end may be
 //!   a record being written or a stale one from the chunk's previous use).
 //! - A process crash (kill -9) loses what was not committed: at most `COMMIT_BATCH` bytes or
-//!   the commit interval's worth of puts while the committer keeps up, and never more than `MAX_UNCOMMITTED`
-//!   plus the put in progress: a put that would run further ahead waits for the committer.
-//!   SYNC_FLUSH never uses this path.
+//!   the commit interval's worth of puts while the committer keeps up, and never more than
+//!   `max_uncommitted` (the ring less `SPARE_CHUNKS` chunks) plus the put in progress: a put
+//!   that would run further ahead waits for the committer. SYNC_FLUSH never uses this path.
 //! - Nobody waits for the committer while holding the put lock or a thread: `cover` answers
 //!   `Cover::WaitFor` instead, and the put waits with `wait_committed`, an async wait, so a slow
 //!   disk holds up puts and nothing else on the runtime (pulls of stored messages, heartbeats, and
@@ -72,11 +72,28 @@ const RETRY_AFTER: Duration = Duration::from_millis(20);
 const TAIL_EVERY: Duration = Duration::from_millis(10);
 /// Longest an idle committer sleeps before looking again (a missed wakeup costs no more).
 const IDLE_WAIT: Duration = Duration::from_millis(100);
-/// Most bytes the put path may run ahead of the committer: what a process crash can lose when
-/// producers outrun the disk (the committer keeps a few hundred KiB behind otherwise).
-pub const MAX_UNCOMMITTED: u64 = 8 << 20;
 /// Fewest chunks a buffer has: the committer writes one while the put path fills the next ones.
 const MIN_CHUNKS: usize = 4;
+/// Chunks of the ring the put path leaves to the committer however far behind it is: the one
+/// being written and one more, so that a put needing a fresh chunk, or a chunk a reader still
+/// holds, does not wait on the committer a second time.
+const SPARE_CHUNKS: u64 = 2;
+
+/// Most bytes the put path may run ahead of the committer in a ring of `ring_bytes` for
+/// segments of `file_size` bytes: the ring less `SPARE_CHUNKS` chunks (8 MiB of the smallest
+/// ring, 56 MiB of the broker's default 64 MiB). It is what a process crash can lose when
+/// producers outrun the disk; while the committer keeps up it stays a few hundred KiB behind.
+///
+/// Why the whole ring and not a fixed few MiB: on a disk whose writes stall for 100–300 ms at
+/// a time (a virtual disk flushing its host's cache, ext4 committing its journal), an 8 MiB
+/// bound stopped producers within 20 ms of each stall, and the committer then lingered while
+/// they refilled a batch; a ring's worth of lead keeps them going through the stall, so the
+/// committer writes the backlog back to back afterwards (docs/perf-log.md, session 26).
+pub fn max_uncommitted(file_size: u64, ring_bytes: u64) -> u64 {
+    let chunk_len = CHUNK.min(file_size);
+    let chunks = (ring_bytes / chunk_len).max(MIN_CHUNKS as u64);
+    (chunks - SPARE_CHUNKS) * chunk_len
+}
 
 const BUSY: u8 = 0;
 const IDLE: u8 = 1;
@@ -124,7 +141,7 @@ impl Chunk {
     /// Why: an `O_DIRECT` write is built from the buffer's physical pages, and scattered 4 KiB
     /// pages split it into many requests. On the session-22 VM, 1 GiB of 1 MiB writes from 4 KiB
     /// pages took 2,300 requests and ran at 172 MB/s, and from huge pages 1,028 requests at 652
-    /// MB/s (docs/broker.md, session 22). The broker's allocator happens to hand out huge pages
+    /// MB/s (docs/perf-log.md, session 22). The broker's allocator happens to hand out huge pages
     /// for heap chunks; the store should not depend on which allocator its user links.
     fn map(len: usize) -> Option<Chunk> {
         let span = len.checked_add(HUGE_PAGE)?;
@@ -268,6 +285,8 @@ struct Signal {
 pub(crate) struct WriteBehind {
     chunk_len: u64,
     max_slots: usize,
+    /// `max_uncommitted(..)` of this ring.
+    max_uncommitted: u64,
     slots: RwLock<VecDeque<Slot>>,
     /// Start of the oldest live slot, `u64::MAX` when none (readers' fast check).
     floor: AtomicU64,
@@ -330,7 +349,7 @@ pub struct WriteBehindStats {
     /// Time spent inside those writes, ns. Its growth over a period, divided by the period, is
     /// the share of it the disk was busy with the log: near 1, the disk sets the pace.
     pub write_nanos: u64,
-    /// Times the put path waited for the committer (a free chunk, or `MAX_UNCOMMITTED`).
+    /// Times the put path waited for the committer (a free chunk, or `max_uncommitted`).
     pub waits_for_room: u64,
     /// Time puts spent in those waits, ns (summed over puts that waited at once).
     pub wait_nanos: u64,
@@ -357,6 +376,7 @@ impl WriteBehind {
         WriteBehind {
             chunk_len,
             max_slots: ((bytes / chunk_len) as usize).max(MIN_CHUNKS),
+            max_uncommitted: max_uncommitted(file_size, bytes),
             slots: RwLock::new(VecDeque::new()),
             floor: AtomicU64::new(u64::MAX),
             committed: AtomicU64::new(end),
@@ -417,9 +437,9 @@ impl WriteBehind {
         phys: u64,
         end: u64,
     ) -> Result<(), Cover> {
-        // Bounded loss on a crash: wait until at most MAX_UNCOMMITTED bytes (or, for a put larger
-        // than that, only the put itself) would be unwritten.
-        let want = end.saturating_sub(MAX_UNCOMMITTED).min(phys);
+        // Bounded loss on a crash: wait until at most `max_uncommitted` bytes (or, for a put
+        // larger than that, only the put itself) would be unwritten.
+        let want = end.saturating_sub(self.max_uncommitted).min(phys);
         if self.committed() < want {
             return Err(Cover::WaitFor(want));
         }
@@ -1397,6 +1417,47 @@ mod tests {
             .contains("write-behind buffer stayed full"));
         assert_eq!(store.max_offset("WB", 0), i as i64);
         assert!(store.write_behind_stats().unwrap().waits_for_room >= 1);
+    }
+
+    /// With the committer stalled, puts run ahead of it by the ring less two chunks and no
+    /// further: a 32 MiB ring of 4 MiB chunks takes 24 MiB of log, and the put that would leave
+    /// more unwritten waits (and, the committer never coming back, is refused). A fixed 8 MiB
+    /// bound stopped producers within milliseconds of a stalled disk write.
+    #[test]
+    fn puts_run_ahead_of_a_stalled_committer_by_the_ring_less_two_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = config(dir.path());
+        cfg.sync_flush_timeout = Duration::from_millis(200);
+        cfg.commitlog_file_size = 64 << 20;
+        cfg.write_buffer_bytes = 32 << 20;
+        assert_eq!(cfg.write_behind_max_uncommitted(), 24 << 20);
+        let store = MessageStore::open(cfg).unwrap();
+        let runtime = rt();
+        let wb = store.test_inner().cl.wb.as_ref().unwrap();
+        runtime.block_on(put_range(&store, 0, 1));
+        let start = store.test_inner().cl.max_phys();
+        wait_until("the first put was never committed", || {
+            wb.committed() >= start
+        });
+        stall_committer(&store);
+        let mut record = 0;
+        let refused = runtime.block_on(async {
+            for i in 0..40_000u32 {
+                let before = store.test_inner().cl.max_phys();
+                let r = store.put(msg(0, 1_000 + i, 1000)).await;
+                if r.status != PutStatus::PutOk {
+                    return Some(r.status);
+                }
+                record = store.test_inner().cl.max_phys() - before;
+            }
+            None
+        });
+        assert_eq!(refused, Some(PutStatus::OsPageCacheBusy));
+        let ahead = store.test_inner().cl.max_phys() - wb.committed();
+        assert!(
+            ahead <= 24 << 20 && ahead + record > 24 << 20,
+            "{ahead} bytes ahead of the committer, records of {record}"
+        );
     }
 
     /// A put that waits for the committer leaves its thread to the runtime's other tasks. On a

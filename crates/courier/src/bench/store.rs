@@ -262,8 +262,8 @@ struct Reopen {
     #[serde(skip_serializing_if = "Option::is_none")]
     writer_records_found: Option<u64>,
     /// How many acknowledged records a kill -9 may cost: 0 with mapped writes; with the O_DIRECT
-    /// write-behind buffer what it had not written yet (at most `MAX_UNCOMMITTED` bytes plus the
-    /// puts in flight).
+    /// write-behind buffer what it had not written yet (at most the store's
+    /// `write_behind_max_uncommitted` bytes plus the puts in flight).
     #[serde(skip_serializing_if = "Option::is_none")]
     writer_loss_allowed: Option<u64>,
 }
@@ -935,6 +935,8 @@ fn kill9_reopen(
     pb.finish_and_clear();
     tracing::info!("writer child killed ({status}) after {acked} acknowledged records");
 
+    // The child opened its store with the same buffer settings as `config`.
+    let max_unwritten = config.write_behind_max_uncommitted();
     let pb = progress.spinner("reopen after kill -9");
     let start = Instant::now();
     let store = open_store(config, rt)?;
@@ -945,7 +947,7 @@ fn kill9_reopen(
         .sum();
     let rep = store.recovery_report();
     let allowed = if s.direct_writes {
-        courier_store::MAX_UNCOMMITTED / record_size.max(1) + s.async_tasks as u64
+        max_unwritten / record_size.max(1) + s.async_tasks as u64
     } else {
         0
     };

@@ -211,6 +211,14 @@ fn broker(out: &mut String, ctx: &BrokerContext) {
             &labels,
             w.committed,
         );
+        metric(
+            out,
+            "courier_broker_commitlog_buffer_chunks",
+            "gauge",
+            "Memory chunks of the write-behind buffer that exist (4 MiB each for segments of 4 MiB or more): writeBufferSize's worth, plus chunks retired while a reader still held them.",
+            &labels,
+            w.chunks,
+        );
     }
 }
 
