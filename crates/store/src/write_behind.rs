@@ -90,7 +90,8 @@ const SPARE_CHUNKS: u64 = 2;
 /// they refilled a batch; a ring's worth of lead keeps them going through the stall, so the
 /// committer writes the backlog back to back afterwards (docs/perf-log.md, session 26).
 pub fn max_uncommitted(file_size: u64, ring_bytes: u64) -> u64 {
-    let chunk_len = CHUNK.min(file_size);
+    // `max(1)`: a config not yet validated may say 0.
+    let chunk_len = CHUNK.min(file_size).max(1);
     let chunks = (ring_bytes / chunk_len).max(MIN_CHUNKS as u64);
     (chunks - SPARE_CHUNKS) * chunk_len
 }
