@@ -985,6 +985,19 @@ mod tests {
             .stop = false;
     }
 
+    /// Puts one record, waits until the committer has written it, then stalls the committer;
+    /// returns the log's end at that point (all of it committed).
+    fn commit_one_then_stall(store: &MessageStore, runtime: &tokio::runtime::Runtime) -> u64 {
+        let wb = store.test_inner().cl.wb.as_ref().unwrap();
+        runtime.block_on(put_range(store, 0, 1));
+        let start = store.test_inner().cl.max_phys();
+        wait_until("the first put was never committed", || {
+            wb.committed() >= start
+        });
+        stall_committer(store);
+        start
+    }
+
     fn size(i: u32) -> usize {
         match i % 7 {
             0 => 7000,
@@ -1158,12 +1171,7 @@ mod tests {
         let store = MessageStore::open(config(dir.path())).unwrap();
         let runtime = rt();
         let wb = store.test_inner().cl.wb.as_ref().unwrap();
-        runtime.block_on(put_range(&store, 0, 1));
-        let start = store.test_inner().cl.max_phys();
-        wait_until("the first put was never committed", || {
-            wb.committed() >= start
-        });
-        stall_committer(&store);
+        let start = commit_one_then_stall(&store, &runtime);
         for seq in 0..7 {
             let r = runtime.block_on(store.put(msg(2, seq, 1 << 20)));
             assert_eq!(r.status, PutStatus::PutOk);
@@ -1435,12 +1443,7 @@ mod tests {
         let store = MessageStore::open(cfg).unwrap();
         let runtime = rt();
         let wb = store.test_inner().cl.wb.as_ref().unwrap();
-        runtime.block_on(put_range(&store, 0, 1));
-        let start = store.test_inner().cl.max_phys();
-        wait_until("the first put was never committed", || {
-            wb.committed() >= start
-        });
-        stall_committer(&store);
+        commit_one_then_stall(&store, &runtime);
         let mut record = 0;
         let refused = runtime.block_on(async {
             for i in 0..40_000u32 {
