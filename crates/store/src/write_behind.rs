@@ -90,10 +90,19 @@ const SPARE_CHUNKS: u64 = 2;
 /// they refilled a batch; a ring's worth of lead keeps them going through the stall, so the
 /// committer writes the backlog back to back afterwards (docs/perf-log.md, session 26).
 pub fn max_uncommitted(file_size: u64, ring_bytes: u64) -> u64 {
+    let (chunk_len, chunks) = ring_shape(file_size, ring_bytes);
+    (chunks as u64 - SPARE_CHUNKS) * chunk_len
+}
+
+/// The chunk length and chunk count of a ring of `ring_bytes` for segments of `file_size`
+/// bytes: 4 MiB chunks (a segment's size if smaller), at least `MIN_CHUNKS` of them.
+fn ring_shape(file_size: u64, ring_bytes: u64) -> (u64, usize) {
     // `max(1)`: a config not yet validated may say 0.
     let chunk_len = CHUNK.min(file_size).max(1);
-    let chunks = (ring_bytes / chunk_len).max(MIN_CHUNKS as u64);
-    (chunks - SPARE_CHUNKS) * chunk_len
+    (
+        chunk_len,
+        ((ring_bytes / chunk_len) as usize).max(MIN_CHUNKS),
+    )
 }
 
 const BUSY: u8 = 0;
@@ -373,10 +382,10 @@ impl WriteBehind {
     /// `file_size` bytes and whose bytes below `end` are already in the files; the committer
     /// writes at least every `linger` while anything is pending.
     pub fn new(file_size: u64, bytes: u64, end: u64, linger: Duration) -> WriteBehind {
-        let chunk_len = CHUNK.min(file_size);
+        let (chunk_len, max_slots) = ring_shape(file_size, bytes);
         WriteBehind {
             chunk_len,
-            max_slots: ((bytes / chunk_len) as usize).max(MIN_CHUNKS),
+            max_slots,
             max_uncommitted: max_uncommitted(file_size, bytes),
             slots: RwLock::new(VecDeque::new()),
             floor: AtomicU64::new(u64::MAX),
