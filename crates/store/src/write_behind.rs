@@ -86,9 +86,10 @@ const SPARE_CHUNKS: u64 = 2;
 ///
 /// Why the whole ring and not a fixed few MiB: on a disk whose writes stall for 100–300 ms at
 /// a time (a virtual disk flushing its host's cache, ext4 committing its journal), an 8 MiB
-/// bound stopped producers within 20 ms of each stall, and the committer then lingered while
-/// they refilled a batch; a ring's worth of lead keeps them going through the stall, so the
-/// committer writes the backlog back to back afterwards (docs/perf-log.md, session 26).
+/// bound stopped producers within about 20 ms of each stall (8 MiB at 400–450 MB/s), and the
+/// committer then lingered while they refilled a batch; a ring's worth of lead keeps them
+/// going through the stall, so the committer writes the backlog back to back afterwards
+/// (docs/perf-log.md, session 26).
 pub fn max_uncommitted(file_size: u64, ring_bytes: u64) -> u64 {
     let (chunk_len, chunks) = ring_shape(file_size, ring_bytes);
     (chunks as u64 - SPARE_CHUNKS) * chunk_len
