@@ -566,7 +566,8 @@ async fn dev_serves_clients_and_keeper_then_shuts_down_cleanly() {
         assert_eq!(waiting, stored.len(), "{nobody}");
         assert!(mqadmin(&["queryConsumeTimeSpan", "-g", "dev-cg", "-t", "DevTopic"]).starts_with("#Broker"));
 
-        // Ctrl-C, the way a user stops `courier dev` (the broker processes below get SIGTERM).
+        // Ctrl-C, the way a user stops `courier dev` (the cluster test below stops its processes with
+        // SIGTERM).
         dev.signal(libc::SIGINT);
         let status = dev.wait_exit(Duration::from_secs(20));
         assert!(status.success(), "courier dev exited with {status}");
