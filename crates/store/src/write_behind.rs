@@ -1405,48 +1405,18 @@ mod tests {
         assert_eq!(&file[..end as usize], &log[..]);
     }
 
-    /// The ring is a bounded amount of memory: with the committer stalled a put that finds no
-    /// free chunk waits (bounded by `sync_flush_timeout`), then fails as "page cache busy" and
-    /// stores nothing; once the committer runs again puts succeed.
-    #[test]
-    fn a_full_ring_refuses_puts_after_the_timeout() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut cfg = config(dir.path());
-        cfg.sync_flush_timeout = Duration::from_millis(200);
-        // One segment holds it all: with the threads stopped no new segment could be made.
-        cfg.commitlog_file_size = 64 << 20;
-        let store = MessageStore::open(cfg).unwrap();
-        stall_committer(&store);
-        let runtime = rt();
-        let mut refused = None;
-        runtime.block_on(async {
-            for i in 0..20_000u32 {
-                let r = store.put(msg(0, i, 1000)).await;
-                if r.status != PutStatus::PutOk {
-                    refused = Some((i, r));
-                    break;
-                }
-            }
-        });
-        let (i, r) = refused.expect("a four-chunk ring cannot take 20 MB without a committer");
-        assert_eq!(r.status, PutStatus::OsPageCacheBusy);
-        assert!(r
-            .reason
-            .unwrap()
-            .contains("write-behind buffer stayed full"));
-        assert_eq!(store.max_offset("WB", 0), i as i64);
-        assert!(store.write_behind_stats().unwrap().waits_for_room >= 1);
-    }
-
     /// With the committer stalled, puts run ahead of it by the ring less two chunks and no
-    /// further: a 32 MiB ring of 4 MiB chunks takes 24 MiB of log, and the put that would leave
-    /// more unwritten waits (and, the committer never coming back, is refused). A fixed 8 MiB
-    /// bound stopped producers within milliseconds of a stalled disk write.
+    /// further: a 32 MiB ring of 4 MiB chunks takes 24 MiB of log. The put that would leave more
+    /// unwritten waits (bounded by `sync_flush_timeout`), then, the committer never coming back,
+    /// fails as "page cache busy" and stores nothing. A fixed 8 MiB bound stopped producers
+    /// within milliseconds of a stalled disk write. (The two spare chunks also mean a put never
+    /// finds the ring itself full: the bound stops it first.)
     #[test]
     fn puts_run_ahead_of_a_stalled_committer_by_the_ring_less_two_chunks() {
         let dir = tempfile::tempdir().unwrap();
         let mut cfg = config(dir.path());
         cfg.sync_flush_timeout = Duration::from_millis(200);
+        // One segment holds it all: with the threads stopped no new segment could be made.
         cfg.commitlog_file_size = 64 << 20;
         cfg.write_buffer_bytes = 32 << 20;
         assert_eq!(cfg.write_behind_max_uncommitted(), 24 << 20);
@@ -1460,13 +1430,21 @@ mod tests {
                 let before = store.test_inner().cl.max_phys();
                 let r = store.put(msg(0, 1_000 + i, 1000)).await;
                 if r.status != PutStatus::PutOk {
-                    return Some(r.status);
+                    return Some((i, r));
                 }
                 record = store.test_inner().cl.max_phys() - before;
             }
             None
         });
-        assert_eq!(refused, Some(PutStatus::OsPageCacheBusy));
+        let (i, r) = refused.expect("a 32 MiB ring cannot take 40 MB without a committer");
+        assert_eq!(r.status, PutStatus::OsPageCacheBusy);
+        assert!(r
+            .reason
+            .unwrap()
+            .contains("write-behind buffer stayed full"));
+        // The one put committed before the stall, then the `i` before the refused one.
+        assert_eq!(store.max_offset("WB", 0), 1 + i as i64);
+        assert!(store.write_behind_stats().unwrap().waits_for_room >= 1);
         let ahead = store.test_inner().cl.max_phys() - wb.committed();
         assert!(
             ahead <= 24 << 20 && ahead + record > 24 << 20,
