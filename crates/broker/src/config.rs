@@ -64,7 +64,7 @@ pub struct BrokerConfig {
     /// write-behind buffer instead of copying into the mapped segments (default true). Faster,
     /// but a broker killed with kill -9 loses the acknowledged ASYNC_FLUSH puts not yet written:
     /// the last `commitIntervalCommitLog` while the disk keeps up, and at most `writeBufferSize`
-    /// less 8 MiB when producers outrun it.
+    /// less two of its chunks (8 MiB with segments of 4 MiB or more) when producers outrun it.
     pub direct_write: bool,
     /// `writeBufferSize` (Courier): bytes of that write-behind buffer (default 64 MiB, at least
     /// four 4 MiB chunks). Resident memory; less two chunks, how far puts may run ahead of the
