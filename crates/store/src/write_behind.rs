@@ -1409,8 +1409,8 @@ mod tests {
     /// further: a 32 MiB ring of 4 MiB chunks takes 24 MiB of log. The put that would leave more
     /// unwritten waits (bounded by `sync_flush_timeout`), then, the committer never coming back,
     /// fails as "page cache busy" and stores nothing. A fixed 8 MiB bound stopped producers
-    /// within milliseconds of a stalled disk write. (The two spare chunks also mean a put never
-    /// finds the ring itself full: the bound stops it first.)
+    /// within milliseconds of a stalled disk write. (With the two spare chunks the bound stops a
+    /// put before the ring itself is full, here and whenever slots are whole chunks.)
     #[test]
     fn puts_run_ahead_of_a_stalled_committer_by_the_ring_less_two_chunks() {
         let dir = tempfile::tempdir().unwrap();
